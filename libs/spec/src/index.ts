@@ -1,0 +1,27 @@
+export { SpecError, SpecErrorCode, formatProblem, formatPath, isSpecError } from './errors.js';
+export type { SpecProblem } from './errors.js';
+export { PyFloat, PyTimestamp, pyStr, pyRepr, pyFloatRepr } from './py-values.js';
+export type { PyValue } from './py-values.js';
+export { loadYaml, MAX_EXPANDED_NODES, SourcePositions } from './load-yaml.js';
+export type { LoadedYaml, Position, KeyPath } from './load-yaml.js';
+export { parseStudy, safePathComponent, unsafeComponentReason, BUILTIN_TOKENS } from './parse-study.js';
+export type {
+  Study,
+  StudyStep,
+  StepDependency,
+  StudyVariable,
+  GitDependency,
+  BatchSettings,
+  ParsedStudy,
+  ParseStudyOptions,
+} from './parse-study.js';
+export { ParameterSet, LABEL_TOKEN } from './parameters.js';
+export type { ParameterDef } from './parameters.js';
+export { resolveEnvironment, defaultStudyRoot, studyDirName, timestampForPath } from './environment.js';
+export type { EnvironmentPlaces } from './environment.js';
+export { expandStudy, ExpandedStudy, DEFAULT_MAX_INSTANCES } from './expand-study.js';
+export type { ExpandOptions, ExpandedStep, StepInstance } from './expand-study.js';
+export { replaceTokens, tokenNames } from './tokens.js';
+export { closest, didYouMean, editDistance } from './suggest.js';
+export { StudyInput, RunInput, StepInput, BATCH_TYPES } from './schema.js';
+export type { RunInput as RunSettings } from './schema.js';

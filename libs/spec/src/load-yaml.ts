@@ -1,0 +1,367 @@
+/**
+ * YAML text -> the values PyYAML's FullLoader would build (YAML 1.1 scalars), plus the source
+ * position of every key and value, so that every later problem can point at a line and column.
+ *
+ * The `yaml` package parses the structure; scalars are resolved here with PyYAML's own implicit
+ * resolver rules, because Maestro users' specs were written against them (`yes` is a bool,
+ * `1e3` is a string, `0777` is octal, `1:30` is 90).
+ */
+import { Alias, isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, Scalar } from 'yaml';
+import type { Document, Node as YamlNode, Pair } from 'yaml';
+import { SpecErrorCode, type SpecProblem } from './errors.js';
+import { PyFloat, PyTimestamp, pyStr, type PyValue } from './py-values.js';
+
+export interface Position {
+  readonly line: number;
+  readonly col: number;
+}
+
+export type KeyPath = readonly (string | number)[];
+
+/** Where each key and value of a loaded document came from. */
+export class SourcePositions {
+  readonly #values = new Map<string, Position>();
+  readonly #keys = new Map<string, Position>();
+  constructor(readonly file: string | undefined) {}
+  static key(path: KeyPath): string {
+    return path.join('\u0000');
+  }
+  setValue(path: KeyPath, pos: Position): void {
+    this.#values.set(SourcePositions.key(path), pos);
+  }
+  setKey(path: KeyPath, pos: Position): void {
+    this.#keys.set(SourcePositions.key(path), pos);
+  }
+  /** The value at `path`, else its key, else the nearest enclosing value that has a place. */
+  find(path: KeyPath): Position | undefined {
+    for (let n = path.length; n >= 0; n--) {
+      const k = SourcePositions.key(path.slice(0, n));
+      const pos = (n === path.length ? this.#values.get(k) : undefined) ?? this.#keys.get(k) ?? this.#values.get(k);
+      if (pos) return pos;
+    }
+    return undefined;
+  }
+  /** The key of `path` (where `name:` is written), else as {@link find}. */
+  findKey(path: KeyPath): Position | undefined {
+    return this.#keys.get(SourcePositions.key(path)) ?? this.find(path);
+  }
+}
+
+export interface LoadedYaml {
+  readonly value: PyValue;
+  readonly positions: SourcePositions;
+  /** Accepted but suspicious: keys written twice in one mapping (the last one wins, as in PyYAML). */
+  readonly warnings: SpecProblem[];
+}
+
+/** Refuse documents whose aliases expand past this many nodes (billion-laughs bombs). */
+export const MAX_EXPANDED_NODES = 1_000_000;
+
+export class YamlLoadError extends Error {
+  override readonly name = 'YamlLoadError';
+  constructor(readonly problems: SpecProblem[]) {
+    super(problems.map((p) => p.message).join('\n'));
+  }
+}
+
+/** Parses one YAML document the way Maestro's loader reads it; throws {@link YamlLoadError}. */
+export function loadYaml(text: string, file?: string): LoadedYaml {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, {
+    lineCounter,
+    schema: 'failsafe', // every scalar stays text; resolveScalar applies PyYAML's rules
+    version: '1.1',
+    uniqueKeys: false, // PyYAML keeps the last of duplicate keys; we warn instead (validate)
+    prettyErrors: false,
+    keepSourceTokens: false,
+  });
+  const positions = new SourcePositions(file);
+  const at = (offset: number): Position => lineCounter.linePos(offset);
+  const problems: SpecProblem[] = [];
+  for (const err of doc.errors) {
+    const pos = err.linePos?.[0] ?? at(err.pos[0]);
+    problems.push({
+      code: SpecErrorCode.YamlSyntax,
+      file,
+      line: pos.line,
+      col: pos.col,
+      path: '',
+      message: `YAML syntax error: ${firstLine(err.message)}`,
+      allowed: 'the file must be one valid YAML document',
+    });
+  }
+  if (problems.length > 0) throw new YamlLoadError(problems);
+
+  const size = new Map<YamlNode, number>();
+  const expanded = measure(doc.contents as YamlNode | null, doc, size, new Set());
+  if (expanded > MAX_EXPANDED_NODES) {
+    throw new YamlLoadError([
+      {
+        code: SpecErrorCode.YamlTooLarge,
+        file,
+        line: 1,
+        col: 1,
+        path: '',
+        message: `its aliases expand to more than ${MAX_EXPANDED_NODES.toLocaleString('en-US')} nodes (a YAML "billion laughs" bomb?)`,
+        allowed: 'use anchors and aliases for reuse, not to multiply content',
+      },
+    ]);
+  }
+  const converter = new Converter(doc, positions, at, file);
+  const value = converter.convert(doc.contents as YamlNode | null, []);
+  if (converter.problems.length > 0) throw new YamlLoadError(converter.problems);
+  return { value, positions, warnings: converter.warnings };
+}
+
+function firstLine(s: string): string {
+  return (s.split('\n')[0] ?? s).replace(/ at line \d+, column \d+:?$/, '');
+}
+
+/** Node count of the fully alias-expanded tree, memoised per node so bombs cost O(document). */
+function measure(node: YamlNode | null, doc: Document, memo: Map<YamlNode, number>, active: Set<YamlNode>): number {
+  if (!node) return 1;
+  const known = memo.get(node);
+  if (known !== undefined) return known;
+  if (active.has(node)) return Infinity; // recursive alias: never ends
+  active.add(node);
+  let n = 1;
+  if (isAlias(node)) {
+    const target = node.resolve(doc);
+    n = target ? measure(target as YamlNode, doc, memo, active) : 1;
+  } else if (isMap(node) || isSeq(node)) {
+    for (const item of node.items as unknown[]) {
+      if (isPair(item)) {
+        n += measure(item.key as YamlNode | null, doc, memo, active);
+        n += measure(item.value as YamlNode | null, doc, memo, active);
+      } else n += measure(item as YamlNode | null, doc, memo, active);
+      if (n > MAX_EXPANDED_NODES) break;
+    }
+  }
+  active.delete(node);
+  memo.set(node, n);
+  return n;
+}
+
+function isPair(x: unknown): x is Pair<unknown, unknown> {
+  return typeof x === 'object' && x !== null && 'key' in x && 'value' in x && !isScalar(x);
+}
+
+// PyYAML's implicit resolvers (resolver.py), YAML 1.1.
+const BOOL_RE = /^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$/;
+const FLOAT_RE =
+  /^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$/;
+const INT_RE =
+  /^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$/;
+const NULL_RE = /^(?:~|null|Null|NULL|)$/;
+const TIMESTAMP_RE =
+  /^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?)$/;
+const TRUE_WORDS = new Set(['yes', 'true', 'on']);
+
+class Converter {
+  readonly problems: SpecProblem[] = [];
+  readonly warnings: SpecProblem[] = [];
+  constructor(
+    private readonly doc: Document,
+    private readonly positions: SourcePositions,
+    private readonly at: (offset: number) => Position,
+    private readonly file: string | undefined,
+  ) {}
+
+  convert(node: YamlNode | null | undefined, path: KeyPath): PyValue {
+    if (node === null || node === undefined) return null;
+    if (node.range) this.positions.setValue(path, this.at(node.range[0]));
+    if (isAlias(node)) return this.convertAlias(node, path);
+    if (isScalar(node)) return this.resolveScalar(node, path);
+    if (isSeq(node)) return node.items.map((item, i) => this.convert(item as YamlNode, [...path, i]));
+    if (isMap(node)) return this.convertMap(node.items as Pair<unknown, unknown>[], path);
+    return null;
+  }
+
+  private convertAlias(node: Alias, path: KeyPath): PyValue {
+    const target = node.resolve(this.doc);
+    if (!target) {
+      this.problem(path, node.range?.[0], `unknown alias *${node.source}`, 'define the anchor (&name) before using it');
+      return null;
+    }
+    return this.convert(target as YamlNode, path);
+  }
+
+  private convertMap(pairs: Pair<unknown, unknown>[], path: KeyPath): PyValue {
+    const out: Record<string, PyValue> = {};
+    const merged: Record<string, PyValue>[] = [];
+    for (const pair of pairs) {
+      const keyNode = pair.key as YamlNode | null;
+      if (isScalar(keyNode) && keyNode.type === 'PLAIN' && keyNode.value === '<<' && !keyNode.tag) {
+        this.collectMerge(pair.value as YamlNode | null, path, merged);
+        continue;
+      }
+      const keyValue = this.convert(keyNode, [...path, '\u0001key']);
+      if (keyValue !== null && typeof keyValue === 'object' && !(keyValue instanceof PyFloat) && !(keyValue instanceof PyTimestamp)) {
+        this.problem(path, keyNode?.range?.[0], 'a mapping key must be a plain value, not a list or mapping', 'write the key as text');
+        continue;
+      }
+      const key = pyStr(keyValue);
+      const childPath = [...path, key];
+      if (keyNode?.range) this.positions.setKey(childPath, this.at(keyNode.range[0]));
+      if (Object.prototype.hasOwnProperty.call(out, key)) {
+        const pos = keyNode?.range ? this.at(keyNode.range[0]) : undefined;
+        this.warnings.push({
+          code: SpecErrorCode.DuplicateName,
+          file: this.file,
+          line: pos?.line,
+          col: pos?.col,
+          path: childPath.join('.'),
+          message: `key '${key}' is written twice in the same mapping; the last one is used`,
+          allowed: 'write each key once',
+        });
+      }
+      define(out, key, this.convert(pair.value as YamlNode | null, childPath));
+    }
+    if (merged.length === 0) return out;
+    // PyYAML's flatten_mapping: explicit keys win, then earlier merge sources over later ones.
+    const result: Record<string, PyValue> = {};
+    for (const source of [...merged].reverse()) for (const [k, v] of Object.entries(source)) define(result, k, v);
+    for (const [k, v] of Object.entries(out)) define(result, k, v);
+    return result;
+  }
+
+  private collectMerge(node: YamlNode | null, path: KeyPath, into: Record<string, PyValue>[]): void {
+    const target = isAlias(node) ? (node.resolve(this.doc) as YamlNode | undefined) : node;
+    if (isMap(target)) {
+      const value = this.convert(target, path);
+      into.push(value as Record<string, PyValue>);
+    } else if (isSeq(target)) {
+      for (const item of target.items) this.collectMerge(item as YamlNode, path, into);
+    } else {
+      this.problem(path, node?.range?.[0], 'a merge key (<<) must refer to a mapping or a list of mappings', 'use <<: *anchor');
+    }
+  }
+
+  private resolveScalar(node: Scalar, path: KeyPath): PyValue {
+    const text = String(node.value);
+    const tag = node.tag;
+    if (tag && tag !== '!' && !tag.startsWith('tag:yaml.org,2002:')) {
+      this.problem(path, node.range?.[0], `unsupported YAML tag ${tag}`, 'use plain YAML values');
+      return text;
+    }
+    const explicit = tag?.replace('tag:yaml.org,2002:', '');
+    if (explicit === 'str' || tag === '!') return text;
+    if (!explicit && node.type !== 'PLAIN') return text;
+    const kind = explicit ?? implicitKind(text);
+    switch (kind) {
+      case 'null':
+        return null;
+      case 'bool':
+        return TRUE_WORDS.has(text.toLowerCase());
+      case 'int': {
+        const v = toInt(text);
+        if (v === undefined) this.problem(path, node.range?.[0], `'${text}' is not an integer`, 'write digits');
+        return v ?? text;
+      }
+      case 'float': {
+        const v = toFloat(text);
+        if (v === undefined) this.problem(path, node.range?.[0], `'${text}' is not a number`, 'write a decimal number');
+        return v === undefined ? text : new PyFloat(v);
+      }
+      case 'timestamp':
+        return new PyTimestamp(timestampText(text));
+      case 'str':
+        return text;
+      default:
+        this.problem(path, node.range?.[0], `unsupported YAML tag !!${kind}`, 'use plain YAML values');
+        return text;
+    }
+  }
+
+  private problem(path: KeyPath, offset: number | undefined, message: string, allowed: string): void {
+    const pos = offset === undefined ? undefined : this.at(offset);
+    this.problems.push({
+      code: SpecErrorCode.YamlSyntax,
+      file: this.file,
+      line: pos?.line,
+      col: pos?.col,
+      path: path.filter((p) => p !== '\u0001key').join('.'),
+      message,
+      allowed,
+    });
+  }
+}
+
+/** Sets a property even when the key is `__proto__` or shadows an Object method. */
+function define(obj: Record<string, PyValue>, key: string, value: PyValue): void {
+  Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+function implicitKind(text: string): string {
+  if (NULL_RE.test(text)) return 'null';
+  if (BOOL_RE.test(text)) return 'bool';
+  if (INT_RE.test(text)) return 'int';
+  if (FLOAT_RE.test(text)) return 'float';
+  if (TIMESTAMP_RE.test(text)) return 'timestamp';
+  return 'str';
+}
+
+/** PyYAML construct_yaml_int: `_` ignored; 0b, 0x, leading-0 octal, and base-60 `1:30`. */
+function toInt(text: string): number | bigint | undefined {
+  let s = text.replace(/_/g, '');
+  let sign = 1n;
+  if (s.startsWith('-')) {
+    sign = -1n;
+    s = s.slice(1);
+  } else if (s.startsWith('+')) s = s.slice(1);
+  let v: bigint;
+  try {
+    if (s === '0') v = 0n;
+    else if (s.startsWith('0b')) v = BigInt(s);
+    else if (s.startsWith('0x')) v = BigInt(s);
+    else if (s.startsWith('0') && /^[0-7]+$/.test(s)) v = BigInt(`0o${s.slice(1)}`);
+    else if (s.includes(':')) {
+      v = 0n;
+      for (const part of s.split(':')) v = v * 60n + BigInt(part);
+    } else v = BigInt(s);
+  } catch {
+    return undefined;
+  }
+  v *= sign;
+  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+}
+
+/** PyYAML construct_yaml_float. */
+function toFloat(text: string): number | undefined {
+  let s = text.replace(/_/g, '').toLowerCase();
+  let sign = 1;
+  if (s.startsWith('-')) {
+    sign = -1;
+    s = s.slice(1);
+  } else if (s.startsWith('+')) s = s.slice(1);
+  if (s === '.inf') return sign * Infinity;
+  if (s === '.nan') return NaN;
+  if (s.includes(':')) {
+    let v = 0;
+    for (const part of s.split(':')) v = v * 60 + Number(part);
+    return sign * v;
+  }
+  const v = Number(s);
+  return Number.isNaN(v) ? undefined : sign * v;
+}
+
+/** Python's str() of the date or datetime PyYAML builds from a timestamp. */
+function timestampText(text: string): string {
+  const m = /^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})(?:(?:[Tt]|[ \t]+)([0-9]{1,2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]*))?(?:[ \t]*(Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?)?$/.exec(
+    text,
+  );
+  if (!m) return text;
+  const p2 = (s: string | undefined): string => (s ?? '0').padStart(2, '0');
+  const date = `${m[1]}-${p2(m[2])}-${p2(m[3])}`;
+  if (m[4] === undefined) return date;
+  let out = `${date} ${p2(m[4])}:${m[5]}:${m[6]}`;
+  const fraction = m[7] ? m[7].slice(0, 6).padEnd(6, '0') : '';
+  if (fraction && Number(fraction) !== 0) out += `.${fraction}`;
+  const tz = m[8];
+  if (tz === 'Z') out += '+00:00';
+  else if (tz) {
+    const [h = '0', min = '00'] = tz.slice(1).split(':');
+    out += `${tz[0]}${h.padStart(2, '0')}:${min}`;
+  }
+  return out;
+}
