@@ -372,9 +372,11 @@ function findStepCycle(steps: readonly StudyStep[], index: ReadonlyMap<string, n
     at = parent!;
   }
   const loop = path.slice(seenAt.get(at));
-  // path follows child -> parent; print parent -> child, closing the loop.
+  // path follows child -> parent; print parent -> child from the first step in the file.
   const forward = loop.reverse();
-  return [...forward, forward[0]!];
+  const start = forward.indexOf(Math.min(...forward));
+  const rotated = [...forward.slice(start), ...forward.slice(0, start)];
+  return [...rotated, rotated[0]!];
 }
 
 function warnUnknownBatchKeys(raw: Record<string, PyValue>, problems: ProblemList): void {
@@ -401,7 +403,7 @@ function reportSchemaIssues(issues: readonly z.core.$ZodIssue[], raw: unknown, p
     if (issue.code === 'unrecognized_keys') {
       const allowed = allowedKeysAt(path) ?? [];
       for (const key of issue.keys) {
-        const where = path.length ? ` in ${describePlace(path)}` : '';
+        const where = path.length ? ` in ${describePlace(path, raw)}` : '';
         problems.error(
           SpecErrorCode.UnknownKey,
           [...path, key],
@@ -422,13 +424,13 @@ function reportSchemaIssues(issues: readonly z.core.$ZodIssue[], raw: unknown, p
       !Object.prototype.hasOwnProperty.call(parent, last);
     const allowed = friendlyAllowed(issue);
     if (missing) {
-      problems.error(SpecErrorCode.MissingKey, path, `required key '${String(last)}' is missing${path.length > 1 ? ` from ${describePlace(path.slice(0, -1))}` : ''}`, allowed);
+      problems.error(SpecErrorCode.MissingKey, path, `required key '${String(last)}' is missing${path.length > 1 ? ` from ${describePlace(path.slice(0, -1), raw)}` : ''}`, allowed);
       continue;
     }
     const value = valueAt(raw, path);
     if (issue.code === 'too_small' && typeof value === 'string' && value === '') {
       problems.error(SpecErrorCode.InvalidValue, path, 'is empty', allowed);
-    } else if (issue.code === 'invalid_type' || issue.code === 'invalid_union') {
+    } else if (issue.code === 'invalid_type' || issue.code === 'invalid_union' || issue.code === 'invalid_format') {
       problems.error(SpecErrorCode.WrongType, path, `got ${describe(value as PyValue)}`, allowed);
     } else {
       problems.error(SpecErrorCode.InvalidValue, path, `got ${describe(value as PyValue)}`, allowed);
@@ -444,10 +446,12 @@ function friendlyAllowed(issue: z.core.$ZodIssue): string {
   return issue.message;
 }
 
-function describePlace(path: readonly (string | number)[]): string {
+function describePlace(path: readonly (string | number)[], raw: unknown): string {
   if (path[0] === 'study' && typeof path[1] === 'number') {
     const rest = path.slice(2).join('.');
-    return `step #${path[1] + 1}${rest ? ` (${rest})` : ''}`;
+    const name = valueAt(raw, ['study', path[1], 'name']);
+    const step = typeof name === 'string' ? `step '${name}'` : `step #${path[1] + 1}`;
+    return rest ? `the ${rest} block of ${step}` : step;
   }
   return path.map((p) => (typeof p === 'number' ? `[${p}]` : p)).join('.');
 }

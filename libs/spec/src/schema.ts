@@ -18,28 +18,38 @@ const token = z.string().regex(TOKEN_RE);
 const flag = (allowed: string) => z.boolean({ error: allowed });
 
 /** An integer >= min, or a `$(NAME)` token filled in per parameter combination. */
-const intOrToken = (min: number) =>
-  z.union([z.number().int().min(min), token], {
-    error: `an integer of at least ${min}, or a $(NAME) token`,
-  });
+const intOrToken = (min: number) => {
+  const error = `an integer of at least ${min}, or a $(NAME) token`;
+  return z.union([z.number({ error }).int({ error }).min(min, { error }), z.string({ error }).regex(TOKEN_RE, { error })], { error });
+};
 
 /** A number, written as an int or a float. */
 const number = (allowed: string) =>
   z.union([z.number(), z.instanceof(PyFloat).transform((f) => f.value)], { error: allowed });
 
 /** What a variable may hold: non-empty text or a number (Maestro's env.variables schema). */
+const VARIABLE_ALLOWED = 'non-empty text or a number';
 const variableValue = z.union(
   [
-    z.string().min(1),
-    z.number(),
-    z.bigint(),
-    z.instanceof(PyFloat),
+    z.string({ error: VARIABLE_ALLOWED }).min(1, { error: VARIABLE_ALLOWED }),
+    z.number({ error: VARIABLE_ALLOWED }),
+    z.bigint({ error: VARIABLE_ALLOWED }),
+    z.instanceof(PyFloat, { error: VARIABLE_ALLOWED }),
   ],
-  { error: 'non-empty text or a number' },
+  { error: VARIABLE_ALLOWED },
 );
 
 /** Anything a YAML value can be: used where Maestro accepts any value (parameter values). */
 const anyValue = z.custom<unknown>(() => true);
+
+const WALLTIME_ALLOWED = 'a time like 01:30:00, a number of minutes, or a $(NAME) token';
+const walltime = z.union(
+  [
+    z.string({ error: WALLTIME_ALLOWED }).min(1, { error: WALLTIME_ALLOWED }),
+    z.number({ error: WALLTIME_ALLOWED }).int({ error: WALLTIME_ALLOWED }).min(0, { error: WALLTIME_ALLOWED }),
+  ],
+  { error: WALLTIME_ALLOWED },
+);
 
 export const PRIORITY_NAMES = ['held', 'minimal', 'low', 'medium', 'high', 'expedite', 'expedited'] as const;
 
@@ -72,11 +82,7 @@ export const RunInput = z.strictObject({
   'cpus per rs': intOrToken(1).optional(),
   bind: text('text, e.g. rs or none').optional(),
   'bind gpus': text('text, e.g. none').optional(),
-  walltime: z
-    .union([z.string().min(1), z.number().int().min(0)], {
-      error: 'a time like 01:30:00 or 90 (minutes), or a $(NAME) token',
-    })
-    .optional(),
+  walltime: walltime.optional(),
   reservation: text('a reservation name').optional(),
   exclusive: z.union([z.boolean(), token], { error: 'true, false or a $(NAME) token' }).optional(),
   qos: text('a quality-of-service name').optional(),
@@ -168,7 +174,7 @@ export const BatchInput = z.looseObject(
     reservation: text('a reservation name').optional(),
     qos: text('a quality-of-service name').optional(),
     gpus: intOrToken(0).optional(),
-    walltime: z.union([z.string().min(1), z.number().int().min(0)], { error: 'a time like 01:30:00' }).optional(),
+    walltime: walltime.optional(),
     version: z.union([z.string(), z.number(), z.instanceof(PyFloat)], { error: 'a Flux adapter version' }).optional(),
     uri: text('a Flux URI').optional(),
     args: z.record(z.string(), anyValue, { error: 'a mapping of flux run options' }).optional(),
