@@ -1,1 +1,2 @@
-export {};
+export { loadStudy } from './load-study.js';
+export type { LoadStudyOptions, LoadedStudy } from './load-study.js';

@@ -153,7 +153,7 @@ export class ExpandedStudy {
     const name = combo === undefined ? step.name : `${step.name}_${combo}`;
     const leaf = combo === undefined ? undefined : this.hashWorkspaces ? md5(combo) : safePathComponent(combo);
     const workspace = leaf === undefined ? step.dir : `${step.dir}/${leaf}`;
-    const fileName = leaf ?? safePathComponent(step.name);
+    const fileName = leaf !== undefined && this.hashWorkspaces ? leaf : safePathComponent(name);
     const params: Record<string, string> = {};
     const parameters = this.parameters;
     if (row >= 0 && parameters) for (const key of step.usedParameters) params[key] = parameters.value(key, row);

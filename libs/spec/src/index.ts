@@ -15,7 +15,7 @@ export type {
   ParsedStudy,
   ParseStudyOptions,
 } from './parse-study.js';
-export { ParameterSet, LABEL_TOKEN } from './parameters.js';
+export { ParameterSet, LABEL_TOKEN, parametersFromGenerator } from './parameters.js';
 export type { ParameterDef } from './parameters.js';
 export { resolveEnvironment, defaultStudyRoot, studyDirName, timestampForPath } from './environment.js';
 export type { EnvironmentPlaces } from './environment.js';

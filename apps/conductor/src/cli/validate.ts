@@ -1,0 +1,21 @@
+/** `maestro validate SPEC`: every problem at once; exit 1 if there is any. */
+import type { Writable } from 'node:stream';
+import { loadStudy } from '../load-study.js';
+import { printWarnings } from '../print-problems.js';
+import type { SpecOptions } from './common.js';
+
+export async function validateCommand(spec: string, options: SpecOptions, out: Writable, err: Writable): Promise<number> {
+  const loaded = await loadStudy({
+    specPath: spec,
+    pgen: options.pgen,
+    pargs: options.pargs,
+    hashWorkspaces: options.hashws,
+    maxInstances: options.maxInstances,
+    cwd: process.cwd(),
+    now: new Date(),
+  });
+  printWarnings(loaded.warnings, (l) => err.write(`${l}\n`));
+  const x = loaded.expanded;
+  out.write(`${spec}: valid: ${x.steps.length} step${x.steps.length === 1 ? '' : 's'}, ${x.instanceCount} step instance${x.instanceCount === 1 ? '' : 's'}\n`);
+  return 0;
+}

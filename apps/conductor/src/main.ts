@@ -1,0 +1,84 @@
+/**
+ * `maestro`: the command line of the conductor. This file owns the process: arguments, exit
+ * codes, and turning errors into messages (no stack traces for problems the user can fix).
+ */
+import { Command, Option } from 'commander';
+import { isSpecError } from '@maestro/spec';
+import { expandCommand } from './cli/expand.js';
+import { addSpecOptions } from './cli/common.js';
+import { runCommand } from './cli/run.js';
+import { validateCommand } from './cli/validate.js';
+import { printProblems } from './print-problems.js';
+import { StudyRootError } from './study-root.js';
+
+const VERSION = '0.1.0';
+
+/** Maestro's single-dash `-fg` is not a valid option cluster for commander: spell it `--fg`. */
+function normaliseArgv(argv: readonly string[]): string[] {
+  return argv.map((a) => (a === '-fg' ? '--fg' : a));
+}
+
+function buildProgram(setExit: (code: number) => void): Command {
+  const program = new Command('maestro')
+    .description('Run Maestro study specifications on HPC clusters through Redis and pull-based workers.')
+    .version(VERSION, '-v, --version')
+    .showHelpAfterError('(run with --help for usage)');
+
+  addSpecOptions(
+    program
+      .command('expand')
+      .description('expand a study into its step instances without running anything')
+      .argument('<spec>', 'study specification (YAML)')
+      .option('--json', 'print {"name","root","steps":[...]} for tools and tests'),
+  ).action(async (spec: string, options) => setExit(await expandCommand(spec, options, process.stdout, process.stderr)));
+
+  addSpecOptions(
+    program.command('validate').description('check a study specification and report every problem').argument('<spec>', 'study specification (YAML)'),
+    { out: false },
+  ).action(async (spec: string, options) => setExit(await validateCommand(spec, options, process.stdout, process.stderr)));
+
+  addSpecOptions(
+    program
+      .command('run')
+      .description('create the study folder and run the study')
+      .argument('<spec>', 'study specification (YAML)')
+      .option('--dry', 'write every workspace and script, run nothing')
+      .option('-y, --autoyes', 'answer yes: replace an earlier study at -o DIR')
+      .option('-n, --autono', 'answer no: never replace an existing study')
+      .addOption(new Option('--fg', 'accepted for compatibility: the study runs in the foreground unless --detach').hideHelp()),
+  ).action(async (spec: string, options) =>
+    setExit(await runCommand(spec, { ...options, yes: options.autoyes, no: options.autono }, process.stdout, process.stderr)),
+  );
+
+  return program;
+}
+
+async function main(): Promise<void> {
+  let exitCode = 0;
+  const program = buildProgram((code) => {
+    exitCode = code;
+  });
+  try {
+    await program.parseAsync(normaliseArgv(process.argv));
+  } catch (err) {
+    exitCode = reportError(err);
+  }
+  process.exitCode = exitCode;
+}
+
+function reportError(err: unknown): number {
+  if (isSpecError(err)) {
+    printProblems(err.problems, (l) => process.stderr.write(`${l}\n`));
+    return 1;
+  }
+  if (err instanceof StudyRootError || (err instanceof Error && err.name === 'PgenError')) {
+    process.stderr.write(`maestro: ${err.message}\n`);
+    return 1;
+  }
+  const e = err instanceof Error ? err : new Error(String(err));
+  process.stderr.write(`maestro: ${e.message}\n`);
+  if (process.env['MAESTRO_DEBUG']) process.stderr.write(`${e.stack ?? ''}\n`);
+  return 1;
+}
+
+await main();

@@ -1,0 +1,71 @@
+/**
+ * `status.csv`, in the original's columns so that users' scripts keep working. Unlike the
+ * original we quote fields that hold commas or quotes (RFC 4180) and sort parameters by key.
+ */
+export const STATUS_CSV_HEADER =
+  'Step Name,Job ID,Workspace,State,Run Time,Elapsed Time,Start Time,Submit Time,End Time,Number Restarts,Params';
+
+export interface StatusRow {
+  readonly name: string;
+  readonly jobId: string | undefined;
+  /** Relative to the study root. */
+  readonly workspace: string;
+  readonly state: string;
+  /** Epoch milliseconds, or undefined when it has not happened. */
+  readonly submitMs: number | undefined;
+  readonly startMs: number | undefined;
+  readonly endMs: number | undefined;
+  readonly restarts: number;
+  readonly params: Readonly<Record<string, string>>;
+}
+
+export function formatStatusRow(row: StatusRow): string {
+  const fields = [
+    row.name,
+    row.jobId ?? '--',
+    row.workspace,
+    row.state,
+    duration(row.startMs, row.endMs),
+    duration(row.submitMs, row.endMs),
+    timestamp(row.startMs),
+    timestamp(row.submitMs),
+    timestamp(row.endMs),
+    String(row.restarts),
+    formatParams(row.params),
+  ];
+  return fields.map(csvField).join(',');
+}
+
+/** `P:v;Q:w`, keys sorted. */
+export function formatParams(params: Readonly<Record<string, string>>): string {
+  return Object.keys(params)
+    .sort()
+    .map((k) => `${k}:${params[k]}`)
+    .join(';');
+}
+
+function csvField(s: string): string {
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** Maestro's `0d:00h:00m:01s`, or `--`. */
+export function duration(fromMs: number | undefined, toMs: number | undefined): string {
+  if (fromMs === undefined || toMs === undefined) return '--';
+  let s = Math.max(0, Math.round((toMs - fromMs) / 1000));
+  const d = Math.floor(s / 86400);
+  s -= d * 86400;
+  const h = Math.floor(s / 3600);
+  s -= h * 3600;
+  const m = Math.floor(s / 60);
+  s -= m * 60;
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${d}d:${p(h)}h:${p(m)}m:${p(s)}s`;
+}
+
+/** `YYYY-MM-DD HH:MM:SS` local time, or `--`. */
+export function timestamp(ms: number | undefined): string {
+  if (ms === undefined) return '--';
+  const d = new Date(ms);
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}

@@ -1,0 +1,119 @@
+/** `maestro run --dry` and `maestro validate` as a user types them. */
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { maestro } from '../helpers/cli.js';
+import { compatDir, REPO_ROOT } from '../helpers/shared.js';
+
+const tmp = (): string => mkdtempSync(path.join(tmpdir(), 'maestro-dry-'));
+
+function walk(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)],
+  );
+}
+
+describe('maestro run --dry', () => {
+  it('writes the 23 workspaces and scripts of lulesh_sample1_unix.yaml into a timestamped root', async () => {
+    const cwd = tmp();
+    const r = await maestro(['run', '--dry', path.join(compatDir(), 'lulesh/lulesh_sample1_unix.yaml')], { cwd });
+    expect(r.exitCode, r.stderr).toBe(0);
+    // OUTPUT_PATH is ./sample_output/lulesh, relative to where maestro runs (as in the original).
+    const parent = path.join(cwd, 'sample_output/lulesh');
+    const [rootName, ...others] = readdirSync(parent);
+    expect(others).toEqual([]);
+    expect(rootName).toMatch(/^lulesh_sample1_\d{8}-\d{6}$/);
+    const root = path.join(parent, rootName!);
+    const scripts = walk(root).filter((f) => f.endsWith('.sh'));
+    expect(scripts).toHaveLength(23);
+    const workspaces = new Set(scripts.map((s) => path.relative(root, path.dirname(s))));
+    expect(workspaces.size).toBe(23);
+    expect(workspaces).toContain('run-lulesh/ITER.10.SIZE.10');
+    expect(workspaces).toContain('post-process-lulesh-trials/TRIAL.9');
+    const script = readFileSync(path.join(root, 'run-lulesh/ITER.20.SIZE.30/run-lulesh_ITER.20.SIZE.30.sh'), 'utf8');
+    expect(script).toBe(`#!/bin/bash\n\n${root}/LULESH/lulesh2.0 -s 30 -i 20 -p > SIZE.30.ITER.20.log\n`);
+    expect(statSync(path.join(root, 'make-lulesh/make-lulesh.sh')).mode & 0o111).not.toBe(0);
+    expect(readFileSync(path.join(root, 'lulesh_sample1_unix.yaml'), 'utf8')).toBe(
+      readFileSync(path.join(compatDir(), 'lulesh/lulesh_sample1_unix.yaml'), 'utf8'),
+    );
+    const status = readFileSync(path.join(root, 'status.csv'), 'utf8').trim().split('\n');
+    expect(status[0]).toBe('Step Name,Job ID,Workspace,State,Run Time,Elapsed Time,Start Time,Submit Time,End Time,Number Restarts,Params');
+    expect(status).toHaveLength(24);
+    expect(status.slice(1).every((l) => l.split(',')[3] === 'DRYRUN')).toBe(true);
+    expect(readFileSync(path.join(root, 'meta/expanded.jsonl'), 'utf8').trim().split('\n')).toHaveLength(23);
+    const meta = JSON.parse(readFileSync(path.join(root, 'meta/study.json'), 'utf8'));
+    expect(meta).toMatchObject({ name: 'lulesh_sample1', dryRun: true, instanceCount: 23, root });
+    expect(r.stderr).toContain('git dependency LULESH');
+  });
+
+  it('never reuses an existing study root: a second run in the same second gets its own folder', async () => {
+    const cwd = tmp();
+    const spec = path.join(compatDir(), 'hello_world/hello_world.yaml');
+    const [a, b] = await Promise.all([maestro(['run', '--dry', spec], { cwd }), maestro(['run', '--dry', spec], { cwd })]);
+    expect([a.exitCode, b.exitCode]).toEqual([0, 0]);
+    const roots = readdirSync(path.join(cwd, 'sample_output/hello_world'));
+    expect(roots).toHaveLength(2);
+  });
+
+  it('refuses to write into an existing folder that is not a study, and keeps its files', async () => {
+    const cwd = tmp();
+    const mine = path.join(cwd, 'precious');
+    mkdirSync(mine);
+    writeFileSync(path.join(mine, 'thesis.tex'), 'do not delete');
+    const spec = path.join(compatDir(), 'hello_world/hello_world.yaml');
+    const r = await maestro(['run', '--dry', '-y', '-o', mine, spec], { cwd });
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/exists and is not a maestro study; refusing/);
+    expect(readFileSync(path.join(mine, 'thesis.tex'), 'utf8')).toBe('do not delete');
+  });
+
+  it('replaces an earlier study at -o DIR only with -y', async () => {
+    const cwd = tmp();
+    const spec = path.join(compatDir(), 'hello_world/hello_world.yaml');
+    const out = path.join(cwd, 'study');
+    expect((await maestro(['run', '--dry', '-o', out, spec], { cwd })).exitCode).toBe(0);
+    const again = await maestro(['run', '--dry', '-o', out, spec], { cwd });
+    expect(again.exitCode).toBe(1);
+    expect(again.stderr).toMatch(/pass -y/);
+    expect((await maestro(['run', '--dry', '-y', '-o', out, spec], { cwd })).exitCode).toBe(0);
+    expect(existsSync(path.join(out, 'hello_world/hello_world.sh'))).toBe(true);
+  });
+
+  it('the README sample runs dry from a copy of the samples folder', async () => {
+    const cwd = tmp();
+    cpSync(path.join(REPO_ROOT, 'samples'), path.join(cwd, 'samples'), { recursive: true });
+    const r = await maestro(['run', '--dry', 'samples/hello_bye_parameterized.yaml'], { cwd });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/8 step instances/);
+  });
+});
+
+describe('maestro validate', () => {
+  it('lists every problem of a spec at once and exits 1', async () => {
+    const file = path.join(REPO_ROOT, 'libs/spec/test/fixtures/invalid/many-problems.yaml');
+    const r = await maestro(['validate', file]);
+    expect(r.exitCode).toBe(1);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatch(/many-problems\.yaml:6:12: env\.variables\.EMPTY: is empty; non-empty text or a number/);
+    expect(lines[2]).toMatch(/many-problems\.yaml:18:7: study\[1\]\.run\.bogus: unknown key 'bogus'/);
+  });
+
+  it('accepts a good spec', async () => {
+    const r = await maestro(['validate', path.join(compatDir(), 'hello_world/hello_bye_parameterized.yaml')]);
+    expect(r).toMatchObject({ exitCode: 0, stdout: expect.stringMatching(/valid: 2 steps, 8 step instances/) });
+  });
+
+  it('says what to do when the file does not exist', async () => {
+    const r = await maestro(['validate', 'no-such-spec.yaml']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/^no-such-spec\.yaml: cannot read the spec file: ENOENT; give the path of a readable YAML study specification/);
+  });
+
+  it('refuses --pargs without --pgen', async () => {
+    const r = await maestro(['expand', path.join(compatDir(), 'hello_world/hello_world.yaml'), '--pargs', 'A:1']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/--pargs needs --pgen/);
+  });
+});
