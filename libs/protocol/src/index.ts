@@ -1,1 +1,40 @@
-export {};
+export { PROTOCOL_VERSION } from './version.js';
+export {
+  DEFAULT_PREFIX,
+  studiesKey,
+  studyKey,
+  stateKey,
+  eventsKey,
+  controlKey,
+  fenceKey,
+  leaseKey,
+  studyWorkersKey,
+  workerKey,
+  workersKey,
+  controlChannel,
+  StudyRecordField,
+} from './keys.js';
+export { StepState, StudyState, stepStateName, isFinalState } from './step-state.js';
+export type { StepStateName, StepStateCode, StudyStateName } from './step-state.js';
+export {
+  STATE_RECORD_BYTES,
+  STATE_FLAG_RESTART,
+  readStateRecord,
+  writeStateRecord,
+  stateCodeAt,
+} from './state-record.js';
+export type { StateRecord } from './state-record.js';
+export { DEFAULT_QUEUE, isValidQueueName, stepJobId, parseStepJobId } from './queues.js';
+export { StepJob, StepResources } from './step-job.js';
+export type { StepJobInput } from './step-job.js';
+export { Outcome, StepStarted, StepResult, StepEvent, EVENT_FIELD } from './step-event.js';
+export {
+  ControlRequest,
+  CONTROL_FIELD,
+  WorkerSignal,
+  WorkerRecord,
+  WORKER_HEARTBEAT_MS,
+  WORKER_RECORD_TTL_MS,
+} from './control.js';
+export { parseWalltimeSeconds, formatWalltime, WalltimeError } from './walltime.js';
+export { CLAIM_RUN_LUA, REPORT_RESULT_LUA, DEFAULT_MAX_RUNS_PER_ATTEMPT } from './fence-scripts.js';

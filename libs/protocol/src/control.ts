@@ -1,0 +1,49 @@
+/**
+ * ControlRequest: what `maestro cancel` / `maestro update` ask of a running study.
+ * Producer: the CLI. Consumer: the study's conductor. Channel: `XADD <p>:study:<id>:control * c <json>`.
+ *
+ * WorkerSignal: what the conductor tells every worker at once.
+ * Producer: the conductor. Consumer: workers. Channel: PUBLISH `<p>:control` <json>. Pub/sub can
+ * be missed, so workers also check the study's `cancelled` field before starting a step.
+ */
+import { z } from 'zod';
+
+export const ControlRequest = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('cancel') }),
+  z.object({
+    type: z.literal('update'),
+    /** New limit of steps in flight; 0 = unlimited. */
+    throttle: z.number().int().nonnegative().optional(),
+    /** New limit of restarts after a timeout; 0 = unlimited. */
+    rlimit: z.number().int().nonnegative().optional(),
+  }),
+]);
+export type ControlRequest = z.output<typeof ControlRequest>;
+export const CONTROL_FIELD = 'c';
+
+export const WorkerSignal = z.discriminatedUnion('type', [
+  /** Kill the running steps of this study (all of them, or only these instances). */
+  z.object({ type: z.literal('cancel'), studyId: z.string(), indices: z.array(z.number().int()).optional() }),
+]);
+export type WorkerSignal = z.output<typeof WorkerSignal>;
+
+/** A worker's heartbeat hash (`<p>:worker:<name>`), refreshed every few seconds with a TTL. */
+export const WorkerRecord = z.object({
+  name: z.string(),
+  host: z.string(),
+  pid: z.coerce.number().int(),
+  queues: z.string(),
+  slots: z.coerce.number().int(),
+  running: z.coerce.number().int(),
+  done: z.coerce.number().int(),
+  startedAt: z.coerce.number(),
+  lastSeen: z.coerce.number(),
+  allocationId: z.string().optional(),
+  scheduler: z.string().optional(),
+  /** Epoch ms when the allocation ends, if known. */
+  allocationEndsAt: z.coerce.number().optional(),
+  state: z.enum(['starting', 'running', 'draining', 'stopped']),
+});
+export type WorkerRecord = z.output<typeof WorkerRecord>;
+export const WORKER_HEARTBEAT_MS = 5_000;
+export const WORKER_RECORD_TTL_MS = 20_000;

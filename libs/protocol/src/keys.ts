@@ -1,0 +1,56 @@
+/**
+ * Redis keys of maestro's own state. BullMQ keeps its queues under `<prefix>:<queue>:...`; ours
+ * live beside them under `<prefix>:study:<id>...`, `<prefix>:worker:...`. Nothing here is ever
+ * read off BullMQ's keys.
+ *
+ * | key | type | writer | what |
+ * |---|---|---|---|
+ * | `<p>:studies` | zset | conductor | study ids by creation time (ms) |
+ * | `<p>:study:<id>` | hash | conductor | the study record: {@link StudyRecordField} |
+ * | `<p>:study:<id>:state` | string | conductor | packed per-instance records (state-record.ts) |
+ * | `<p>:study:<id>:events` | stream | workers (fenced Lua) | {@link StepEvent}s, read by the conductor |
+ * | `<p>:study:<id>:control` | stream | `maestro cancel/update` | {@link ControlRequest}s, read by the conductor |
+ * | `<p>:study:<id>:fence` | hash | workers (Lua), conductor (deletes) | instance index -> `attempt:run:done` |
+ * | `<p>:study:<id>:lease` | string, TTL | conductor | token of the conductor driving the study |
+ * | `<p>:study:<id>:workers` | hash | workers | worker name -> JSON {host, allocationId}, for status |
+ * | `<p>:worker:<name>` | hash, TTL | that worker | heartbeat: {@link WorkerRecord} |
+ * | `<p>:workers` | zset | workers | worker names by last heartbeat (ms) |
+ * | `<p>:control` | pub/sub channel | conductor | {@link WorkerSignal}s: cancel running steps now |
+ */
+export const DEFAULT_PREFIX = 'maestro';
+
+export const studiesKey = (prefix: string): string => `${prefix}:studies`;
+export const studyKey = (prefix: string, studyId: string): string => `${prefix}:study:${studyId}`;
+export const stateKey = (prefix: string, studyId: string): string => `${prefix}:study:${studyId}:state`;
+export const eventsKey = (prefix: string, studyId: string): string => `${prefix}:study:${studyId}:events`;
+export const controlKey = (prefix: string, studyId: string): string => `${prefix}:study:${studyId}:control`;
+export const fenceKey = (prefix: string, studyId: string): string => `${prefix}:study:${studyId}:fence`;
+export const leaseKey = (prefix: string, studyId: string): string => `${prefix}:study:${studyId}:lease`;
+export const studyWorkersKey = (prefix: string, studyId: string): string => `${prefix}:study:${studyId}:workers`;
+export const workerKey = (prefix: string, name: string): string => `${prefix}:worker:${name}`;
+export const workersKey = (prefix: string): string => `${prefix}:workers`;
+export const controlChannel = (prefix: string): string => `${prefix}:control`;
+
+/** Fields of the study hash (`<p>:study:<id>`). All values are text. */
+export const StudyRecordField = {
+  /** JSON of the public study description (name, root, instanceCount, steps, createdAt). */
+  meta: 'meta',
+  /** StudyState name. */
+  state: 'state',
+  /** Last events-stream id the conductor applied; its state matches everything up to it. */
+  cursor: 'cursor',
+  /** Last control-stream id applied. */
+  controlCursor: 'controlCursor',
+  /** JSON {stateName: count}. */
+  counts: 'counts',
+  startedAt: 'startedAt',
+  endedAt: 'endedAt',
+  /** Current limits, as the conductor applies them. */
+  throttle: 'throttle',
+  rlimit: 'rlimit',
+  attempts: 'attempts',
+  /** '1' once cancel was requested: workers refuse to start its steps. */
+  cancelled: 'cancelled',
+  /** Host and pid of the conductor, for messages (not a lock: see the lease key). */
+  conductor: 'conductor',
+} as const;
