@@ -1,0 +1,99 @@
+/**
+ * Real `redis-server` processes for tests: on a free loopback port, in their own folder, so that
+ * a fault test can kill, freeze and restart its own instance. Never a shared or mocked Redis.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface RedisServerOptions {
+  /** Append-only file on (`appendfsync everysec`), as the embedded Redis runs. @default false */
+  appendonly?: boolean;
+  /** `requirepass`. */
+  password?: string;
+  /** Extra `redis-server` arguments, e.g. ['--user', 'alice on >pw ~* +@all']. */
+  args?: string[];
+  /** Reuse this folder (a restart keeps the AOF). */
+  dir?: string;
+  /** Reuse this port (a restart keeps the URL). */
+  port?: number;
+}
+
+export interface RedisServer {
+  readonly port: number;
+  readonly dir: string;
+  /** redis://[:password@]127.0.0.1:port */
+  readonly url: string;
+  readonly process: ChildProcess;
+  stop(): Promise<void>;
+  /** Sends a signal (SIGKILL, SIGSTOP, SIGCONT) without waiting. */
+  signal(sig: NodeJS.Signals): void;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
+  const dir = options.dir ?? mkdtempSync(path.join(tmpdir(), 'maestro-redis-'));
+  for (let tries = 0; ; tries++) {
+    const port = options.port ?? (await freePort());
+    const args = [
+      '--port', String(port),
+      '--bind', '127.0.0.1',
+      '--dir', dir,
+      '--save', '',
+      '--appendonly', options.appendonly ? 'yes' : 'no',
+      '--appendfsync', 'everysec',
+      '--maxmemory-policy', 'noeviction',
+      '--protected-mode', 'yes',
+      ...(options.password ? ['--requirepass', options.password] : []),
+      ...(options.args ?? []),
+    ];
+    const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    const ready = await waitReady(child, () => output);
+    if (!ready) {
+      child.kill('SIGKILL');
+      if (tries < 5 && options.port === undefined && /Address already in use/.test(output)) continue;
+      throw new Error(`redis-server did not start on port ${port}:\n${output}`);
+    }
+    const auth = options.password ? `:${encodeURIComponent(options.password)}@` : '';
+    return {
+      port,
+      dir,
+      url: `redis://${auth}127.0.0.1:${port}`,
+      process: child,
+      signal: (sig) => void child.kill(sig),
+      stop: async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await Promise.race([exited, sleep(5000)]);
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      },
+    };
+  }
+}
+
+async function waitReady(child: ChildProcess, output: () => string): Promise<boolean> {
+  for (let i = 0; i < 200; i++) {
+    if (/Ready to accept connections/.test(output())) return true;
+    if (child.exitCode !== null) return false;
+    await sleep(25);
+  }
+  return false;
+}
