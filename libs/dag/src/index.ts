@@ -1,1 +1,13 @@
-export {};
+export {
+  DagCycleError,
+  DagDuplicateNodeError,
+  DagError,
+  DagErrorCode,
+  DagInvalidTransitionError,
+  DagUnknownNodeError,
+} from './errors.js';
+export type { TrackerAction } from './errors.js';
+export { Graph } from './graph.js';
+export { GraphBuilder } from './graph-builder.js';
+export { findCycle } from './find-cycle.js';
+export { topologicalOrder } from './topological-order.js';
