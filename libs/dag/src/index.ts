@@ -11,3 +11,5 @@ export { Graph } from './graph.js';
 export { GraphBuilder } from './graph-builder.js';
 export { findCycle } from './find-cycle.js';
 export { topologicalOrder } from './topological-order.js';
+export { ReadinessTracker } from './readiness-tracker.js';
+export type { NodeState, ReadinessTrackerOptions } from './readiness-tracker.js';
