@@ -13,3 +13,5 @@ export { findCycle } from './find-cycle.js';
 export { topologicalOrder } from './topological-order.js';
 export { ReadinessTracker } from './readiness-tracker.js';
 export type { NodeState, ReadinessTrackerOptions } from './readiness-tracker.js';
+export { graphFromIds } from './graph-from-ids.js';
+export type { IdGraph, IdItem } from './graph-from-ids.js';
