@@ -199,11 +199,7 @@ export class ReadinessTracker {
       let parent = -1;
       for (let k = parentOffsets[i]!; parent === -1; k++)
         if (state[parentTargets[k]!] !== DONE) parent = parentTargets[k]!;
-      throw new DagInvalidTransitionError(
-        'restore',
-        i,
-        `node ${i} is reported done but its parent ${parent} is ${STATE_NAMES[state[parent]!]}`,
-      );
+      throw new DagInvalidTransitionError('restore', i, `node ${i} is reported done but its parent ${parent} is not`);
     }
     // No done node lies below a non-done one now, so blocking only meets waiting and failed nodes.
     for (let i = 0; i < n; i++) if (state[i] === FAILED) tracker.#block(i, undefined);

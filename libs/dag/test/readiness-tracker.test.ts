@@ -329,6 +329,6 @@ describe('ReadinessTracker.restore', () => {
       ),
     );
     expect(orphan.node).toBe(3);
-    expect(orphan.message).toBe('node 3 is reported done but its parent 1 is waiting');
+    expect(orphan.message).toBe('node 3 is reported done but its parent 1 is not');
   });
 });
