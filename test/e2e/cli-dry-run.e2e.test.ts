@@ -1,5 +1,14 @@
 /** `maestro run --dry` and `maestro validate` as a user types them. */
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -38,7 +47,9 @@ describe('maestro run --dry', () => {
       readFileSync(path.join(compatDir(), 'lulesh/lulesh_sample1_unix.yaml'), 'utf8'),
     );
     const status = readFileSync(path.join(root, 'status.csv'), 'utf8').trim().split('\n');
-    expect(status[0]).toBe('Step Name,Job ID,Workspace,State,Run Time,Elapsed Time,Start Time,Submit Time,End Time,Number Restarts,Params');
+    expect(status[0]).toBe(
+      'Step Name,Job ID,Workspace,State,Run Time,Elapsed Time,Start Time,Submit Time,End Time,Number Restarts,Params',
+    );
     expect(status).toHaveLength(24);
     expect(status.slice(1).every((l) => l.split(',')[3] === 'DRYRUN')).toBe(true);
     expect(readFileSync(path.join(root, 'meta/expanded.jsonl'), 'utf8').trim().split('\n')).toHaveLength(23);
@@ -50,7 +61,10 @@ describe('maestro run --dry', () => {
   it('never reuses an existing study root: a second run in the same second gets its own folder', async () => {
     const cwd = tmp();
     const spec = path.join(compatDir(), 'hello_world/hello_world.yaml');
-    const [a, b] = await Promise.all([maestro(['run', '--dry', spec], { cwd }), maestro(['run', '--dry', spec], { cwd })]);
+    const [a, b] = await Promise.all([
+      maestro(['run', '--dry', spec], { cwd }),
+      maestro(['run', '--dry', spec], { cwd }),
+    ]);
     expect([a.exitCode, b.exitCode]).toEqual([0, 0]);
     const roots = readdirSync(path.join(cwd, 'sample_output/hello_world'));
     expect(roots).toHaveLength(2);
@@ -108,7 +122,9 @@ describe('maestro validate', () => {
   it('says what to do when the file does not exist', async () => {
     const r = await maestro(['validate', 'no-such-spec.yaml']);
     expect(r.exitCode).toBe(1);
-    expect(r.stderr).toMatch(/^no-such-spec\.yaml: cannot read the spec file: ENOENT; give the path of a readable YAML study specification/);
+    expect(r.stderr).toMatch(
+      /^no-such-spec\.yaml: cannot read the spec file: ENOENT; give the path of a readable YAML study specification/,
+    );
   });
 
   it('refuses --pargs without --pgen', async () => {

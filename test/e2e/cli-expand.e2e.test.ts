@@ -18,28 +18,39 @@ const cases: CompatCase[] = readFileSync(path.join(dir, 'expected.jsonl'), 'utf8
 interface ExpandJson {
   name: string;
   root: string;
-  steps: { name: string; step: string; workspace: string; params: Record<string, string>; depends: string[]; cmd: string; restart: string | null }[];
+  steps: {
+    name: string;
+    step: string;
+    workspace: string;
+    params: Record<string, string>;
+    depends: string[];
+    cmd: string;
+    restart: string | null;
+  }[];
 }
 
 describe('maestro expand --json on the Maestro samples', () => {
-  it.concurrent.each(cases.filter((c) => c.expect === 'ok').map((c) => [c.file, c] as const))('%s', async (_file, c) => {
-    const out = mkdtempSync(path.join(tmpdir(), 'maestro-expand-'));
-    const r = await maestro(['expand', '--json', '-o', out, path.join(dir, c.file)]);
-    expect(r.stderr.split('\n').filter((l) => l && !l.includes('warning:'))).toEqual([]);
-    expect(r.exitCode).toBe(0);
-    const json = JSON.parse(r.stdout) as ExpandJson;
-    expect(json.root).toBe(out);
-    expect(json.steps.map((s) => s.name).sort()).toEqual([...c.nodes!].sort());
-    const edges = json.steps.flatMap((s) => s.depends.map((d) => `${d}->${s.name}`));
-    expect(edges.sort()).toEqual([...c.edges!].sort());
-    const specRoot = path.dirname(path.join(dir, c.file));
-    for (const s of json.steps) {
-      const placeholders = (t: string) => t.split(out).join('<ROOT>').split(specRoot).join('<SPECROOT>');
-      if (c.workspaces) expect(s.workspace).toBe(c.workspaces[s.name]);
-      if (c.cmds) expect(placeholders(s.cmd)).toBe(c.cmds[s.name]);
-      expect(s.cmd).not.toContain('$(WORKSPACE)');
-    }
-  });
+  it.concurrent.each(cases.filter((c) => c.expect === 'ok').map((c) => [c.file, c] as const))(
+    '%s',
+    async (_file, c) => {
+      const out = mkdtempSync(path.join(tmpdir(), 'maestro-expand-'));
+      const r = await maestro(['expand', '--json', '-o', out, path.join(dir, c.file)]);
+      expect(r.stderr.split('\n').filter((l) => l && !l.includes('warning:'))).toEqual([]);
+      expect(r.exitCode).toBe(0);
+      const json = JSON.parse(r.stdout) as ExpandJson;
+      expect(json.root).toBe(out);
+      expect(json.steps.map((s) => s.name).sort()).toEqual([...c.nodes!].sort());
+      const edges = json.steps.flatMap((s) => s.depends.map((d) => `${d}->${s.name}`));
+      expect(edges.sort()).toEqual([...c.edges!].sort());
+      const specRoot = path.dirname(path.join(dir, c.file));
+      for (const s of json.steps) {
+        const placeholders = (t: string) => t.split(out).join('<ROOT>').split(specRoot).join('<SPECROOT>');
+        if (c.workspaces) expect(s.workspace).toBe(c.workspaces[s.name]);
+        if (c.cmds) expect(placeholders(s.cmd)).toBe(c.cmds[s.name]);
+        expect(s.cmd).not.toContain('$(WORKSPACE)');
+      }
+    },
+  );
 
   it.concurrent.each(cases.filter((c) => c.expect === 'error').map((c) => [c.file, c] as const))(
     '%s exits 1 with a located message and no stack trace',
@@ -48,7 +59,9 @@ describe('maestro expand --json on the Maestro samples', () => {
       const r = await maestro(['expand', '--json', file]);
       expect(r.exitCode).toBe(1);
       expect(r.stdout).toBe('');
-      expect(r.stderr).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: \\S+: .+; .+`, 'm'));
+      expect(r.stderr).toMatch(
+        new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: \\S+: .+; .+`, 'm'),
+      );
       expect(r.stderr).not.toMatch(/\n\s+at /);
       const v = await maestro(['validate', file]);
       expect(v.exitCode).toBe(1);

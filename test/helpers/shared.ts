@@ -12,7 +12,9 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 export function sharedDir(): string {
   const dir = process.env['MAESTRO_SHARED'] ?? path.resolve(REPO_ROOT, '../shared');
   if (!existsSync(path.join(dir, 'compat/maestrowf/expected.jsonl'))) {
-    throw new Error(`shared material not found at ${dir}: set MAESTRO_SHARED to the folder holding compat/ and reference/`);
+    throw new Error(
+      `shared material not found at ${dir}: set MAESTRO_SHARED to the folder holding compat/ and reference/`,
+    );
   }
   return dir;
 }

@@ -64,7 +64,12 @@ export async function loadStudy(options: LoadStudyOptions): Promise<LoadedStudy>
   }
   if (options.pargs?.length && !options.pgen && !options.savedParameters) {
     throw new SpecError([
-      { code: SpecErrorCode.Parameters, path: '--pargs', message: '--pargs needs --pgen', allowed: 'add --pgen FILE, or drop --pargs' },
+      {
+        code: SpecErrorCode.Parameters,
+        path: '--pargs',
+        message: '--pargs needs --pgen',
+        allowed: 'add --pgen FILE, or drop --pargs',
+      },
     ]);
   }
   const { study, warnings } = parseStudy(text, { file: options.specPath });

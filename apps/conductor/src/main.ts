@@ -30,12 +30,19 @@ function buildProgram(setExit: (code: number) => void): Command {
       .description('expand a study into its step instances without running anything')
       .argument('<spec>', 'study specification (YAML)')
       .option('--json', 'print {"name","root","steps":[...]} for tools and tests'),
-  ).action(async (spec: string, options) => setExit(await expandCommand(spec, options, process.stdout, process.stderr)));
+  ).action(async (spec: string, options) =>
+    setExit(await expandCommand(spec, options, process.stdout, process.stderr)),
+  );
 
   addSpecOptions(
-    program.command('validate').description('check a study specification and report every problem').argument('<spec>', 'study specification (YAML)'),
+    program
+      .command('validate')
+      .description('check a study specification and report every problem')
+      .argument('<spec>', 'study specification (YAML)'),
     { out: false },
-  ).action(async (spec: string, options) => setExit(await validateCommand(spec, options, process.stdout, process.stderr)));
+  ).action(async (spec: string, options) =>
+    setExit(await validateCommand(spec, options, process.stdout, process.stderr)),
+  );
 
   addSpecOptions(
     program
@@ -45,9 +52,13 @@ function buildProgram(setExit: (code: number) => void): Command {
       .option('--dry', 'write every workspace and script, run nothing')
       .option('-y, --autoyes', 'answer yes: replace an earlier study at -o DIR')
       .option('-n, --autono', 'answer no: never replace an existing study')
-      .addOption(new Option('--fg', 'accepted for compatibility: the study runs in the foreground unless --detach').hideHelp()),
+      .addOption(
+        new Option('--fg', 'accepted for compatibility: the study runs in the foreground unless --detach').hideHelp(),
+      ),
   ).action(async (spec: string, options) =>
-    setExit(await runCommand(spec, { ...options, yes: options.autoyes, no: options.autono }, process.stdout, process.stderr)),
+    setExit(
+      await runCommand(spec, { ...options, yes: options.autoyes, no: options.autono }, process.stdout, process.stderr),
+    ),
   );
 
   return program;

@@ -50,6 +50,7 @@ export async function readStudyMeta(root: string): Promise<StudyMeta> {
     throw new Error(`${root} is not a maestro study folder (no ${path.relative(root, file)})`);
   }
   const parsed = StudyMeta.safeParse(JSON.parse(text));
-  if (!parsed.success) throw new Error(`${file} is not a study description this maestro understands: ${parsed.error.message}`);
+  if (!parsed.success)
+    throw new Error(`${file} is not a study description this maestro understands: ${parsed.error.message}`);
   return parsed.data;
 }

@@ -62,7 +62,9 @@ export async function createStudyRoot(root: string, options: CreateRootOptions):
     replace = /^y(es)?$/i.test(answer.trim());
   }
   if (!replace) {
-    throw new StudyRootError(`${root} holds an earlier study; pass -y to delete it and start again, or choose another -o folder.`);
+    throw new StudyRootError(
+      `${root} holds an earlier study; pass -y to delete it and start again, or choose another -o folder.`,
+    );
   }
   await rm(root, { recursive: true, force: true });
   await mkdir(root, { recursive: true });

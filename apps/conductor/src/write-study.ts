@@ -101,7 +101,11 @@ export async function writeDryRun(expanded: ExpandedStudy, root: string): Promis
 }
 
 /** The JSON form of one instance, as `maestro expand --json` prints it. */
-export function instanceJson(expanded: ExpandedStudy, i: number, inst: StepInstance = expanded.instance(i)): Record<string, unknown> {
+export function instanceJson(
+  expanded: ExpandedStudy,
+  i: number,
+  inst: StepInstance = expanded.instance(i),
+): Record<string, unknown> {
   return {
     name: inst.name,
     step: inst.step,

@@ -28,7 +28,10 @@ export const StepJob = z.object({
   protocol: z.literal(PROTOCOL_VERSION),
   /** Key prefix of the deployment (maestro's keys and BullMQ's). */
   prefix: z.string().min(1),
-  studyId: z.string().min(1).regex(/^[^:]+$/),
+  studyId: z
+    .string()
+    .min(1)
+    .regex(/^[^:]+$/),
   /** Instance index in the study (its record in the packed state). */
   index: z.number().int().nonnegative(),
   /** Attempt number: the fencing token of this job. */
@@ -38,7 +41,10 @@ export const StepJob = z.object({
   /** Absolute workspace folder; the worker creates it if missing. */
   workspace: z.string().startsWith('/'),
   /** Base name of `<fileName>.sh`, `.out`, `.err` in the workspace. */
-  fileName: z.string().min(1).regex(/^[^/\0]+$/),
+  fileName: z
+    .string()
+    .min(1)
+    .regex(/^[^/\0]+$/),
   /** `cmd` for a normal run, `restart` for the restart command after a timeout. */
   kind: z.enum(['cmd', 'restart']),
   /** The complete script, shebang first. */

@@ -33,7 +33,12 @@ export function stepStateName(code: number): StepStateName {
 
 /** States an instance never leaves (the study is done when every instance is in one). */
 export function isFinalState(code: number): boolean {
-  return code === StepState.FINISHED || code === StepState.FAILED || code === StepState.TIMEDOUT || code === StepState.CANCELLED;
+  return (
+    code === StepState.FINISHED ||
+    code === StepState.FAILED ||
+    code === StepState.TIMEDOUT ||
+    code === StepState.CANCELLED
+  );
 }
 
 /** Study outcome, numbered as Maestro's StudyStatus; `maestro run` exits with it. */

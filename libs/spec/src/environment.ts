@@ -24,10 +24,19 @@ export function resolveEnvironment(study: Study, places: EnvironmentPlaces): Map
   const resolveVariables = variableResolver(study, tokens);
   for (const v of study.variables) tokens.set(v.name, resolveVariables(v.value));
   for (const d of study.pathDependencies) {
-    tokens.set(d.name, path.resolve(places.cwd, replaceTokens(d.path, (n) => tokens.get(n))));
+    tokens.set(
+      d.name,
+      path.resolve(
+        places.cwd,
+        replaceTokens(d.path, (n) => tokens.get(n)),
+      ),
+    );
   }
   for (const d of study.gitDependencies) {
-    const base = path.resolve(places.cwd, replaceTokens(d.path, (n) => tokens.get(n)));
+    const base = path.resolve(
+      places.cwd,
+      replaceTokens(d.path, (n) => tokens.get(n)),
+    );
     tokens.set(d.name, path.join(base, d.name));
   }
   return tokens;

@@ -301,8 +301,13 @@ export function expandStudy(study: Study, options: ExpandOptions): ExpandedStudy
           at('run', run.cmd.includes(`$(${n})`) ? 'cmd' : 'restart'),
           exists
             ? `$(${n}) is used before step '${target}' has a workspace: '${target}' does not run before '${spec.name}'`
-            : `$(${n}) names no step${didYouMean(target, study.steps.map((s) => s.name))}`,
-          exists ? `add '${target}' (or '${target}_*') to the depends of '${spec.name}'` : `use $(STEP.workspace) with one of: ${study.steps.map((s) => s.name).join(', ')}`,
+            : `$(${n}) names no step${didYouMean(
+                target,
+                study.steps.map((s) => s.name),
+              )}`,
+          exists
+            ? `add '${target}' (or '${target}_*') to the depends of '${spec.name}'`
+            : `use $(STEP.workspace) with one of: ${study.steps.map((s) => s.name).join(', ')}`,
         );
         continue;
       }
@@ -432,6 +437,11 @@ function checkWorkspaceNames(
     }
   }
   if (reported > MAX_REPORTED) {
-    problems.error(SpecErrorCode.UnsafePath, stepPath, `... and ${reported - MAX_REPORTED} more workspace problems in step '${stepName}'`, 'fix the ones above first');
+    problems.error(
+      SpecErrorCode.UnsafePath,
+      stepPath,
+      `... and ${reported - MAX_REPORTED} more workspace problems in step '${stepName}'`,
+      'fix the ones above first',
+    );
   }
 }

@@ -6,8 +6,8 @@
  * resolver rules, because Maestro users' specs were written against them (`yes` is a bool,
  * `1e3` is a string, `0777` is octal, `1:30` is 90).
  */
-import { Alias, isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, Scalar } from 'yaml';
-import type { Document, Node as YamlNode, Pair } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
+import type { Document, Node as YamlNode, Pair, Alias, Scalar } from 'yaml';
 import { SpecErrorCode, type SpecProblem } from './errors.js';
 import { PyFloat, PyTimestamp, pyStr, type PyValue } from './py-values.js';
 
@@ -196,8 +196,18 @@ class Converter {
         continue;
       }
       const keyValue = this.convert(keyNode, [...path, '\u0001key']);
-      if (keyValue !== null && typeof keyValue === 'object' && !(keyValue instanceof PyFloat) && !(keyValue instanceof PyTimestamp)) {
-        this.problem(path, keyNode?.range?.[0], 'a mapping key must be a plain value, not a list or mapping', 'write the key as text');
+      if (
+        keyValue !== null &&
+        typeof keyValue === 'object' &&
+        !(keyValue instanceof PyFloat) &&
+        !(keyValue instanceof PyTimestamp)
+      ) {
+        this.problem(
+          path,
+          keyNode?.range?.[0],
+          'a mapping key must be a plain value, not a list or mapping',
+          'write the key as text',
+        );
         continue;
       }
       const key = pyStr(keyValue);
@@ -233,7 +243,12 @@ class Converter {
     } else if (isSeq(target)) {
       for (const item of target.items) this.collectMerge(item as YamlNode, path, into);
     } else {
-      this.problem(path, node?.range?.[0], 'a merge key (<<) must refer to a mapping or a list of mappings', 'use <<: *anchor');
+      this.problem(
+        path,
+        node?.range?.[0],
+        'a merge key (<<) must refer to a mapping or a list of mappings',
+        'use <<: *anchor',
+      );
     }
   }
 
@@ -347,9 +362,10 @@ function toFloat(text: string): number | undefined {
 
 /** Python's str() of the date or datetime PyYAML builds from a timestamp. */
 function timestampText(text: string): string {
-  const m = /^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})(?:(?:[Tt]|[ \t]+)([0-9]{1,2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]*))?(?:[ \t]*(Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?)?$/.exec(
-    text,
-  );
+  const m =
+    /^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})(?:(?:[Tt]|[ \t]+)([0-9]{1,2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]*))?(?:[ \t]*(Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?)?$/.exec(
+      text,
+    );
   if (!m) return text;
   const p2 = (s: string | undefined): string => (s ?? '0').padStart(2, '0');
   const date = `${m[1]}-${p2(m[2])}-${p2(m[3])}`;

@@ -56,7 +56,12 @@ export class ParameterSet {
         );
       }
       if (d.values.length === 0) {
-        problems.error(SpecErrorCode.Parameters, pathOf(d.key, 'values'), `parameter ${d.key} has no values`, 'give at least one value');
+        problems.error(
+          SpecErrorCode.Parameters,
+          pathOf(d.key, 'values'),
+          `parameter ${d.key} has no values`,
+          'give at least one value',
+        );
       }
       if (first && d.values.length !== first.values.length) {
         problems.error(
@@ -114,7 +119,12 @@ export class ParameterSet {
 export function parametersFromGenerator(defs: readonly ParameterDef[], source: string): ParameterSet {
   const problems = new ProblemList(undefined, source);
   if (defs.length === 0) {
-    problems.error(SpecErrorCode.Parameters, [], 'the generator returned no parameters', 'return at least one parameter with values');
+    problems.error(
+      SpecErrorCode.Parameters,
+      [],
+      'the generator returned no parameters',
+      'return at least one parameter with values',
+    );
   }
   const set = ParameterSet.from(defs, problems, (key, field) => [key, ...(field ? [field] : [])]);
   problems.throwIfAny();

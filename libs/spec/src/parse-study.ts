@@ -5,7 +5,8 @@
  */
 import type { z } from 'zod';
 import { SpecError, SpecErrorCode, type SpecProblem } from './errors.js';
-import { loadYaml, SourcePositions, YamlLoadError, type KeyPath, type LoadedYaml } from './load-yaml.js';
+import type { SourcePositions } from './load-yaml.js';
+import { loadYaml, YamlLoadError, type KeyPath, type LoadedYaml } from './load-yaml.js';
 import { ParameterSet, type ParameterDef } from './parameters.js';
 import { ProblemList } from './problems.js';
 import { pyStr, type PyValue } from './py-values.js';
@@ -120,7 +121,13 @@ export function parseStudy(text: string, options: ParseStudyOptions = {}): Parse
   }
   const rawStudy = (raw as Record<string, PyValue>)['study'];
   if (rawStudy === null || (Array.isArray(rawStudy) && rawStudy.length === 0)) {
-    problems.error(SpecErrorCode.NoSteps, ['study'], 'the study has no steps', 'list at least one step under study:', true);
+    problems.error(
+      SpecErrorCode.NoSteps,
+      ['study'],
+      'the study has no steps',
+      'list at least one step under study:',
+      true,
+    );
     problems.throwIfAny();
   }
   const parsed = StudyInput.safeParse(raw);
@@ -164,7 +171,10 @@ export function parseStudy(text: string, options: ParseStudyOptions = {}): Parse
 }
 
 /** Turns `global.parameters` (or a generator's output) into a checked {@link ParameterSet}. */
-function toParameterSet(block: Record<string, { values: unknown[]; label: string }>, problems: ProblemList): ParameterSet | undefined {
+function toParameterSet(
+  block: Record<string, { values: unknown[]; label: string }>,
+  problems: ProblemList,
+): ParameterSet | undefined {
   const defs: ParameterDef[] = Object.entries(block).map(([key, p]) => ({
     key,
     values: p.values.map((v) => pyStr(v as PyValue)),
@@ -201,12 +211,20 @@ function checkVariables(env: NonNullable<StudyInput['env']>, problems: ProblemLi
         problems.error(SpecErrorCode.EmptyVariable, path, `${kind} ${name} is empty`, 'give it a value, or remove it');
       }
       if ((BUILTIN_TOKENS as readonly string[]).includes(name) && name !== 'OUTPUT_PATH') {
-        problems.error(SpecErrorCode.DuplicateName, path, `'${name}' is set by maestro itself`, 'choose another name', true);
+        problems.error(
+          SpecErrorCode.DuplicateName,
+          path,
+          `'${name}' is set by maestro itself`,
+          'choose another name',
+          true,
+        );
       }
       out.push({ name, value: text, kind });
     }
   }
-  env.dependencies?.paths?.forEach((d, i) => claim(d.name, ['env', 'dependencies', 'paths', i, 'name'], `the path dependency #${i + 1}`));
+  env.dependencies?.paths?.forEach((d, i) =>
+    claim(d.name, ['env', 'dependencies', 'paths', i, 'name'], `the path dependency #${i + 1}`),
+  );
   env.dependencies?.git?.forEach((d, i) => {
     claim(d.name, ['env', 'dependencies', 'git', i, 'name'], `git dependency #${i + 1}`);
     const refs = [d.tag, d.hash, d.branch].filter((x) => x !== undefined);
@@ -313,7 +331,12 @@ function checkSteps(input: StudyInput['study'], problems: ProblemList): StudySte
         return;
       }
       if (dep.step === s.name) {
-        problems.error(SpecErrorCode.Cycle, path, `step '${s.name}' depends on itself`, 'a step can only depend on other steps');
+        problems.error(
+          SpecErrorCode.Cycle,
+          path,
+          `step '${s.name}' depends on itself`,
+          'a step can only depend on other steps',
+        );
         return;
       }
       depends.push(dep);
@@ -328,8 +351,10 @@ function checkSteps(input: StudyInput['study'], problems: ProblemList): StudySte
  */
 function resolveDependency(written: string, names: ReadonlyMap<string, number>): StepDependency | undefined {
   if (names.has(written)) return { step: written, funnel: false, written };
-  if (written.endsWith('_*') && names.has(written.slice(0, -2))) return { step: written.slice(0, -2), funnel: true, written };
-  if (written.endsWith('*') && names.has(written.slice(0, -1))) return { step: written.slice(0, -1), funnel: true, written };
+  if (written.endsWith('_*') && names.has(written.slice(0, -2)))
+    return { step: written.slice(0, -2), funnel: true, written };
+  if (written.endsWith('*') && names.has(written.slice(0, -1)))
+    return { step: written.slice(0, -1), funnel: true, written };
   return undefined;
 }
 
@@ -361,7 +386,11 @@ function orderSteps(steps: readonly StudyStep[], problems: ProblemList): number[
 }
 
 /** Walks parent links among the steps left with parents; any walk on them must loop. */
-function findStepCycle(steps: readonly StudyStep[], index: ReadonlyMap<string, number>, indegree: readonly number[]): number[] {
+function findStepCycle(
+  steps: readonly StudyStep[],
+  index: ReadonlyMap<string, number>,
+  indegree: readonly number[],
+): number[] {
   let at = indegree.findIndex((d) => d > 0);
   const seenAt = new Map<number, number>();
   const path: number[] = [];
@@ -424,7 +453,12 @@ function reportSchemaIssues(issues: readonly z.core.$ZodIssue[], raw: unknown, p
       !Object.prototype.hasOwnProperty.call(parent, last);
     const allowed = friendlyAllowed(issue);
     if (missing) {
-      problems.error(SpecErrorCode.MissingKey, path, `required key '${String(last)}' is missing${path.length > 1 ? ` from ${describePlace(path.slice(0, -1), raw)}` : ''}`, allowed);
+      problems.error(
+        SpecErrorCode.MissingKey,
+        path,
+        `required key '${String(last)}' is missing${path.length > 1 ? ` from ${describePlace(path.slice(0, -1), raw)}` : ''}`,
+        allowed,
+      );
       continue;
     }
     const value = valueAt(raw, path);

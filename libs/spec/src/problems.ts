@@ -25,7 +25,13 @@ export class ProblemList {
     throw new SpecError(sorted);
   }
 
-  private make(code: SpecErrorCode, path: KeyPath, message: string, allowed: string | undefined, atKey: boolean): SpecProblem {
+  private make(
+    code: SpecErrorCode,
+    path: KeyPath,
+    message: string,
+    allowed: string | undefined,
+    atKey: boolean,
+  ): SpecProblem {
     const pos = atKey ? this.positions?.findKey(path) : this.positions?.find(path);
     return { code, file: this.file, line: pos?.line, col: pos?.col, path: formatPath(path), message, allowed };
   }

@@ -28,15 +28,7 @@ export class PyTimestamp {
 
 /** A value read from a study file: what PyYAML would have built, in JavaScript. */
 export type PyValue =
-  | string
-  | number
-  | bigint
-  | boolean
-  | null
-  | PyFloat
-  | PyTimestamp
-  | PyValue[]
-  | { [key: string]: PyValue };
+  string | number | bigint | boolean | null | PyFloat | PyTimestamp | PyValue[] | { [key: string]: PyValue };
 
 /** Python's `repr(float)`: the shortest text that reads back to the same double. */
 export function pyFloatRepr(x: number): string {

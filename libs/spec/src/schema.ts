@@ -8,7 +8,8 @@
  * and `batch` keys are typed (Maestro passes them through unchecked).
  */
 import { z } from 'zod';
-import { PyFloat, PyTimestamp } from './py-values.js';
+import type { PyTimestamp } from './py-values.js';
+import { PyFloat } from './py-values.js';
 
 const TOKEN_RE = /^\$\(\w+\)$/;
 
@@ -20,7 +21,10 @@ const flag = (allowed: string) => z.boolean({ error: allowed });
 /** An integer >= min, or a `$(NAME)` token filled in per parameter combination. */
 const intOrToken = (min: number) => {
   const error = `an integer of at least ${min}, or a $(NAME) token`;
-  return z.union([z.number({ error }).int({ error }).min(min, { error }), z.string({ error }).regex(TOKEN_RE, { error })], { error });
+  return z.union(
+    [z.number({ error }).int({ error }).min(min, { error }), z.string({ error }).regex(TOKEN_RE, { error })],
+    { error },
+  );
 };
 
 /** A number, written as an int or a float. */
@@ -273,7 +277,14 @@ export function allowedKeysAt(path: readonly (string | number)[]): string[] | un
 }
 
 interface ZodLike {
-  def?: { type?: string; innerType?: unknown; element?: unknown; valueType?: unknown; options?: unknown[]; shape?: Record<string, unknown> };
+  def?: {
+    type?: string;
+    innerType?: unknown;
+    element?: unknown;
+    valueType?: unknown;
+    options?: unknown[];
+    shape?: Record<string, unknown>;
+  };
 }
 
 function unwrap(schema: unknown): unknown {

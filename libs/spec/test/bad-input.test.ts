@@ -29,18 +29,114 @@ interface Case {
 }
 
 const cases: Case[] = [
-  { file: 'yaml-syntax.yaml', code: SpecErrorCode.YamlSyntax, line: 8, col: 12, path: '', message: /YAML syntax error: Nested mappings/, allowed: /valid YAML/ },
-  { file: 'unknown-key.yaml', code: SpecErrorCode.UnknownKey, line: 9, col: 7, path: 'study[0].run.depnds', message: /unknown key 'depnds' in the run block of step 'hello' \(did you mean 'depends'\?\)/, allowed: /allowed keys: cmd, depends/ },
-  { file: 'missing-key.yaml', code: SpecErrorCode.MissingKey, line: 7, col: 5, path: 'study[0].run.cmd', message: /required key 'cmd' is missing from the run block of step 'hello'/, allowed: /shell commands/ },
-  { file: 'wrong-type.yaml', code: SpecErrorCode.WrongType, line: 9, col: 14, path: 'study[0].run.procs', message: /got the text 'many'/, allowed: /integer of at least 1/ },
-  { file: 'empty-variable.yaml', code: SpecErrorCode.InvalidValue, line: 7, col: 12, path: 'env.variables.INPUT', message: /empty/, allowed: /non-empty text or a number/ },
-  { file: 'parameter-length.yaml', code: SpecErrorCode.ParameterLength, line: 14, col: 13, path: 'global.parameters.GREETING.values', message: /GREETING has 2 values but NAME has 3/, allowed: /same number of values/ },
-  { file: 'unknown-step.yaml', code: SpecErrorCode.UnknownStep, line: 13, col: 17, path: 'study[1].run.depends[0]', message: /no step is named 'make-lulsh' \(did you mean 'make-lulesh'\?\)/, allowed: /depend on one of: make-lulesh, run-lulesh/ },
-  { file: 'cycle.yaml', code: SpecErrorCode.Cycle, line: 9, col: 16, path: 'study[0].run.depends', message: /loop: a -> b -> c -> a/, allowed: /DAG/ },
-  { file: 'duplicate-step.yaml', code: SpecErrorCode.DuplicateName, line: 9, col: 11, path: 'study[1].name', message: /'hello' is already used by study\[0\]/, allowed: /own name/ },
-  { file: 'workspace-before-created.yaml', code: SpecErrorCode.WorkspaceOrder, line: 8, col: 12, path: 'study[0].run.cmd', message: /\$\(sim.workspace\) is used before step 'sim' has a workspace/, allowed: /add 'sim'.*depends of 'post'/ },
-  { file: 'unsafe-step-name.yaml', code: SpecErrorCode.UnsafePath, line: 5, col: 11, path: 'study[0].name', message: /step name '\.\.' would be the folder '\.\.'/, allowed: /letters, digits/ },
-  { file: 'unsafe-parameter.yaml', code: SpecErrorCode.UnsafePath, line: 11, col: 18, path: 'global.parameters.WHERE.values[1]', message: /workspace name '\.\.' of step 'hello' would be the folder '\.\.'/, allowed: /no NUL/ },
+  {
+    file: 'yaml-syntax.yaml',
+    code: SpecErrorCode.YamlSyntax,
+    line: 8,
+    col: 12,
+    path: '',
+    message: /YAML syntax error: Nested mappings/,
+    allowed: /valid YAML/,
+  },
+  {
+    file: 'unknown-key.yaml',
+    code: SpecErrorCode.UnknownKey,
+    line: 9,
+    col: 7,
+    path: 'study[0].run.depnds',
+    message: /unknown key 'depnds' in the run block of step 'hello' \(did you mean 'depends'\?\)/,
+    allowed: /allowed keys: cmd, depends/,
+  },
+  {
+    file: 'missing-key.yaml',
+    code: SpecErrorCode.MissingKey,
+    line: 7,
+    col: 5,
+    path: 'study[0].run.cmd',
+    message: /required key 'cmd' is missing from the run block of step 'hello'/,
+    allowed: /shell commands/,
+  },
+  {
+    file: 'wrong-type.yaml',
+    code: SpecErrorCode.WrongType,
+    line: 9,
+    col: 14,
+    path: 'study[0].run.procs',
+    message: /got the text 'many'/,
+    allowed: /integer of at least 1/,
+  },
+  {
+    file: 'empty-variable.yaml',
+    code: SpecErrorCode.InvalidValue,
+    line: 7,
+    col: 12,
+    path: 'env.variables.INPUT',
+    message: /empty/,
+    allowed: /non-empty text or a number/,
+  },
+  {
+    file: 'parameter-length.yaml',
+    code: SpecErrorCode.ParameterLength,
+    line: 14,
+    col: 13,
+    path: 'global.parameters.GREETING.values',
+    message: /GREETING has 2 values but NAME has 3/,
+    allowed: /same number of values/,
+  },
+  {
+    file: 'unknown-step.yaml',
+    code: SpecErrorCode.UnknownStep,
+    line: 13,
+    col: 17,
+    path: 'study[1].run.depends[0]',
+    message: /no step is named 'make-lulsh' \(did you mean 'make-lulesh'\?\)/,
+    allowed: /depend on one of: make-lulesh, run-lulesh/,
+  },
+  {
+    file: 'cycle.yaml',
+    code: SpecErrorCode.Cycle,
+    line: 9,
+    col: 16,
+    path: 'study[0].run.depends',
+    message: /loop: a -> b -> c -> a/,
+    allowed: /DAG/,
+  },
+  {
+    file: 'duplicate-step.yaml',
+    code: SpecErrorCode.DuplicateName,
+    line: 9,
+    col: 11,
+    path: 'study[1].name',
+    message: /'hello' is already used by study\[0\]/,
+    allowed: /own name/,
+  },
+  {
+    file: 'workspace-before-created.yaml',
+    code: SpecErrorCode.WorkspaceOrder,
+    line: 8,
+    col: 12,
+    path: 'study[0].run.cmd',
+    message: /\$\(sim.workspace\) is used before step 'sim' has a workspace/,
+    allowed: /add 'sim'.*depends of 'post'/,
+  },
+  {
+    file: 'unsafe-step-name.yaml',
+    code: SpecErrorCode.UnsafePath,
+    line: 5,
+    col: 11,
+    path: 'study[0].name',
+    message: /step name '\.\.' would be the folder '\.\.'/,
+    allowed: /letters, digits/,
+  },
+  {
+    file: 'unsafe-parameter.yaml',
+    code: SpecErrorCode.UnsafePath,
+    line: 11,
+    col: 18,
+    path: 'global.parameters.WHERE.values[1]',
+    message: /workspace name '\.\.' of step 'hello' would be the folder '\.\.'/,
+    allowed: /no NUL/,
+  },
 ];
 
 describe('bad specs are refused with a located, actionable message', () => {
@@ -76,12 +172,17 @@ describe('bad specs are refused with a located, actionable message', () => {
   });
 
   it('reports a misspelled dependency together with other step problems once the schema is clean', () => {
-    const text = readFileSync(path.join(fixtures, 'many-problems.yaml'), 'utf8').replace('procs: zero', 'procs: 1').replace('bogus: 1', '').replace('EMPTY: ""', 'EMPTY: x');
+    const text = readFileSync(path.join(fixtures, 'many-problems.yaml'), 'utf8')
+      .replace('procs: zero', 'procs: 1')
+      .replace('bogus: 1', '')
+      .replace('EMPTY: ""', 'EMPTY: x');
     try {
       parseStudy(text, { file: 'x.yaml' });
       expect.unreachable();
     } catch (err) {
-      expect((err as SpecError).problems.map((p) => p.message)).toEqual([expect.stringMatching(/no step is named 'aa' \(did you mean 'a'\?\)/)]);
+      expect((err as SpecError).problems.map((p) => p.message)).toEqual([
+        expect.stringMatching(/no step is named 'aa' \(did you mean 'a'\?\)/),
+      ]);
     }
   });
 });

@@ -40,7 +40,8 @@ describe('Maestro sample specs expand as the original expands them', () => {
         if (c.workspaces) expect(inst.workspace).toBe(c.workspaces[inst.name]);
         const placeholders = (s: string) => s.split(ROOT).join('<ROOT>').split(specRoot).join('<SPECROOT>');
         if (c.cmds) expect(placeholders(inst.cmd)).toBe(c.cmds[inst.name]);
-        if (c.restarts && c.restarts[inst.name] !== undefined) expect(placeholders(inst.restart ?? '')).toBe(c.restarts[inst.name]);
+        if (c.restarts && c.restarts[inst.name] !== undefined)
+          expect(placeholders(inst.restart ?? '')).toBe(c.restarts[inst.name]);
         // Maestro's rule (reference §2): <step> or <step>/<labels>, unsafe characters dropped.
         const expected = inst.name === inst.step ? inst.step : `${inst.step}/${inst.name.slice(inst.step.length + 1)}`;
         expect(inst.workspace).toBe(expected.replace(/[^-_.() A-Za-z0-9/]/g, '').replace(/ /g, '_'));
@@ -64,7 +65,9 @@ describe('Maestro sample specs expand as the original expands them', () => {
       for (const p of problems) {
         expect(p.file).toBe(file);
         expect(p.line).toBeGreaterThan(0);
-        expect((error as SpecError).message).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: `));
+        expect((error as SpecError).message).toMatch(
+          new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: `),
+        );
       }
     });
   }

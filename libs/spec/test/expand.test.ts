@@ -125,7 +125,11 @@ ${sweep}`);
     const m = byName(x);
     expect(m.get('all')!.depends).toEqual(['sim_ITER.1.SIZE.10', 'sim_ITER.2.SIZE.10', 'sim_ITER.1.SIZE.20']);
     expect(m.get('all')!.cmd).toBe('ls /out/study/sim');
-    expect(m.get('all2')!.depends).toEqual(['sim_post_ITER.1.SIZE.10', 'sim_post_ITER.2.SIZE.10', 'sim_post_ITER.1.SIZE.20']);
+    expect(m.get('all2')!.depends).toEqual([
+      'sim_post_ITER.1.SIZE.10',
+      'sim_post_ITER.2.SIZE.10',
+      'sim_post_ITER.1.SIZE.20',
+    ]);
     expect([...m.keys()].filter((n) => n.startsWith('per-size'))).toEqual(['per-size_SIZE.10', 'per-size_SIZE.20']);
     expect(m.get('per-size_SIZE.20')!.depends).toHaveLength(3);
     expect(m.get('per-size_SIZE.20')!.cmd).toBe('grep SIZE.20 /out/study/sim');
@@ -169,7 +173,11 @@ global.parameters:
   it('takes generated parameters (pgen) in place of global.parameters, with label lists', () => {
     const { study } = parseStudy(`${header}study:\n  - {name: s, description: d, run: {cmd: "$(X) $(X.name)"}}\n`);
     const problems = { errors: [] as unknown[], warnings: [] } as never;
-    const parameters = ParameterSet.from([{ key: 'X', values: ['1', '2'], label: ['one', 'two'], name: 'ex' }], problems, (k) => [k]);
+    const parameters = ParameterSet.from(
+      [{ key: 'X', values: ['1', '2'], label: ['one', 'two'], name: 'ex' }],
+      problems,
+      (k) => [k],
+    );
     const x = expandStudy(study, { root: '/r', specRoot: '/s', cwd: '/c', parameters });
     expect([0, 1].map((i) => [x.instanceName(i), x.instance(i).cmd])).toEqual([
       ['s_one', '1 ex'],

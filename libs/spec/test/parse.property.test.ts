@@ -29,19 +29,69 @@ function parseOrSpecError(text: string): 'ok' | 'error' {
 
 const scalar = fc.oneof(
   fc.string(),
-  fc.constantFrom('yes', 'no', '~', '1:30', '0777', '.inf', '23.00', '$(X)', '$(X.label)', '$(s.workspace)', '..', '/', '%%', '*', 's_*'),
+  fc.constantFrom(
+    'yes',
+    'no',
+    '~',
+    '1:30',
+    '0777',
+    '.inf',
+    '23.00',
+    '$(X)',
+    '$(X.label)',
+    '$(s.workspace)',
+    '..',
+    '/',
+    '%%',
+    '*',
+    's_*',
+  ),
   fc.integer(),
   fc.double(),
   fc.boolean(),
   fc.constant(null),
 );
 const keys = fc.constantFrom(
-  'description', 'name', 'env', 'variables', 'labels', 'dependencies', 'paths', 'git', 'batch', 'type', 'study',
-  'run', 'cmd', 'depends', 'restart', 'procs', 'nodes', 'walltime', 'global.parameters', 'values', 'label', 'X',
-  'SIZE', 's', 't', 'merlin', 'user', 'priority', 'cores per task', '__proto__', 'constructor', 'toString',
+  'description',
+  'name',
+  'env',
+  'variables',
+  'labels',
+  'dependencies',
+  'paths',
+  'git',
+  'batch',
+  'type',
+  'study',
+  'run',
+  'cmd',
+  'depends',
+  'restart',
+  'procs',
+  'nodes',
+  'walltime',
+  'global.parameters',
+  'values',
+  'label',
+  'X',
+  'SIZE',
+  's',
+  't',
+  'merlin',
+  'user',
+  'priority',
+  'cores per task',
+  '__proto__',
+  'constructor',
+  'toString',
 );
 const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
-  node: fc.oneof({ depthSize: 'small' }, scalar, fc.array(tie('node'), { maxLength: 4 }), fc.dictionary(keys, tie('node'), { maxKeys: 5 })),
+  node: fc.oneof(
+    { depthSize: 'small' },
+    scalar,
+    fc.array(tie('node'), { maxLength: 4 }),
+    fc.dictionary(keys, tie('node'), { maxKeys: 5 }),
+  ),
 })).node;
 
 /** Specs that are almost right: a valid skeleton, with a random piece wrong now and then. */
@@ -55,8 +105,13 @@ const nearlyValid = fc
       steps: fc.array(
         fc.record({
           name: rarely(fc.constantFrom('s', 't', 'u', 's_post'), fc.string()),
-          cmd: rarely(fc.constantFrom('echo $(X)', 'ls $(s.workspace)', 'echo $(X.label) $(WORKSPACE) $(Y)', 'x $(A)'), fc.string()),
-          depends: fc.array(rarely(fc.constantFrom('s', 't', 's_*', 'u*'), fc.constantFrom('nope', 't')), { maxLength: 2 }),
+          cmd: rarely(
+            fc.constantFrom('echo $(X)', 'ls $(s.workspace)', 'echo $(X.label) $(WORKSPACE) $(Y)', 'x $(A)'),
+            fc.string(),
+          ),
+          depends: fc.array(rarely(fc.constantFrom('s', 't', 's_*', 'u*'), fc.constantFrom('nope', 't')), {
+            maxLength: 2,
+          }),
           extra: rarely(fc.constant({}), fc.dictionary(keys, value, { maxKeys: 2 })),
         }),
         { minLength: 1, maxLength: 4 },
@@ -64,7 +119,10 @@ const nearlyValid = fc
       params: fc.dictionary(
         fc.constantFrom('X', 'Y', 'SIZE'),
         fc.record({
-          values: rarely(fc.array(goodScalar, { minLength: rows + 1, maxLength: rows + 1 }), fc.array(scalar, { maxLength: 4 })),
+          values: rarely(
+            fc.array(goodScalar, { minLength: rows + 1, maxLength: rows + 1 }),
+            fc.array(scalar, { maxLength: 4 }),
+          ),
           label: rarely(fc.constantFrom('%%', 'L.%%', 'X.%%.%%'), scalar),
         }),
       ),
@@ -75,23 +133,36 @@ const nearlyValid = fc
     stringify({
       description: { name: 'fuzz', description: 'fuzzed' },
       env: { variables: env },
-      study: steps.map((s) => ({ name: s.name, description: 'd', run: { cmd: s.cmd, depends: s.depends, ...s.extra } })),
+      study: steps.map((s) => ({
+        name: s.name,
+        description: 'd',
+        run: { cmd: s.cmd, depends: s.depends, ...s.extra },
+      })),
       'global.parameters': params,
     }),
   );
 
 describe('the parser never crashes', () => {
   it('on arbitrary text', () => {
-    fc.assert(fc.property(fc.string({ maxLength: 400 }), (text) => void parseOrSpecError(text)), { numRuns: 500 });
+    fc.assert(
+      fc.property(fc.string({ maxLength: 400 }), (text) => void parseOrSpecError(text)),
+      { numRuns: 500 },
+    );
   });
 
   it('on arbitrary YAML structures', () => {
-    fc.assert(fc.property(value, (v) => void parseOrSpecError(stringify(v))), { numRuns: 500 });
+    fc.assert(
+      fc.property(value, (v) => void parseOrSpecError(stringify(v))),
+      { numRuns: 500 },
+    );
   });
 
   it('on nearly valid specs', () => {
     const outcomes = { ok: 0, error: 0 };
-    fc.assert(fc.property(nearlyValid, (text) => void outcomes[parseOrSpecError(text)]++), { numRuns: 1000 });
+    fc.assert(
+      fc.property(nearlyValid, (text) => void outcomes[parseOrSpecError(text)]++),
+      { numRuns: 1000 },
+    );
     // The generator must reach both outcomes, or it is not exercising expansion.
     expect(outcomes.ok).toBeGreaterThan(20);
     expect(outcomes.error).toBeGreaterThan(20);

@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { loadYaml, pyStr, type PyValue } from '@maestro/spec';
 
-const strOf = (yamlScalar: string): string => pyStr((loadYaml(`v: ${yamlScalar}`).value as Record<string, PyValue>)['v']);
+const strOf = (yamlScalar: string): string =>
+  pyStr((loadYaml(`v: ${yamlScalar}`).value as Record<string, PyValue>)['v']);
 
 describe('YAML 1.1 scalars, as PyYAML resolves them, then str()', () => {
   it.each([

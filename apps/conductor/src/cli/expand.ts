@@ -11,7 +11,12 @@ export interface ExpandOptions extends SpecOptions {
   json?: boolean;
 }
 
-export async function expandCommand(spec: string, options: ExpandOptions, out: Writable, err: Writable): Promise<number> {
+export async function expandCommand(
+  spec: string,
+  options: ExpandOptions,
+  out: Writable,
+  err: Writable,
+): Promise<number> {
   const loaded = await loadStudy({
     specPath: spec,
     out: options.out,
@@ -47,7 +52,10 @@ async function writeTree(x: ExpandedStudy, out: Writable): Promise<void> {
       ...step.funnelParents.map((p) => `${x.steps[p]!.name} (all)`),
     ];
     const params = step.usedParameters.length ? `, over ${step.usedParameters.join(', ')}` : '';
-    await write(out, `\n${step.name}: ${step.instanceCount} instance${step.instanceCount === 1 ? '' : 's'}${params}${deps.length ? `, after ${deps.join(', ')}` : ''}\n`);
+    await write(
+      out,
+      `\n${step.name}: ${step.instanceCount} instance${step.instanceCount === 1 ? '' : 's'}${params}${deps.length ? `, after ${deps.join(', ')}` : ''}\n`,
+    );
     const shown = Math.min(step.instanceCount, SHOWN_PER_STEP);
     for (let k = 0; k < shown; k++) {
       const inst = x.instance(step.firstInstance + k);

@@ -38,7 +38,17 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
   const final =
     root === wanted
       ? loaded
-      : await loadStudy({ specPath: spec, out: root, pgen: undefined, pargs: [], savedParameters: loaded.generatedParameters, hashWorkspaces: options.hashws, maxInstances: options.maxInstances, cwd, now });
+      : await loadStudy({
+          specPath: spec,
+          out: root,
+          pgen: undefined,
+          pargs: [],
+          savedParameters: loaded.generatedParameters,
+          hashWorkspaces: options.hashws,
+          maxInstances: options.maxInstances,
+          cwd,
+          now,
+        });
   await writeStudySkeleton({
     loaded: final,
     root,

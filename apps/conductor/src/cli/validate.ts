@@ -4,7 +4,12 @@ import { loadStudy } from '../load-study.js';
 import { printWarnings } from '../print-problems.js';
 import type { SpecOptions } from './common.js';
 
-export async function validateCommand(spec: string, options: SpecOptions, out: Writable, err: Writable): Promise<number> {
+export async function validateCommand(
+  spec: string,
+  options: SpecOptions,
+  out: Writable,
+  err: Writable,
+): Promise<number> {
   const loaded = await loadStudy({
     specPath: spec,
     pgen: options.pgen,
@@ -16,6 +21,8 @@ export async function validateCommand(spec: string, options: SpecOptions, out: W
   });
   printWarnings(loaded.warnings, (l) => err.write(`${l}\n`));
   const x = loaded.expanded;
-  out.write(`${spec}: valid: ${x.steps.length} step${x.steps.length === 1 ? '' : 's'}, ${x.instanceCount} step instance${x.instanceCount === 1 ? '' : 's'}\n`);
+  out.write(
+    `${spec}: valid: ${x.steps.length} step${x.steps.length === 1 ? '' : 's'}, ${x.instanceCount} step instance${x.instanceCount === 1 ? '' : 's'}\n`,
+  );
   return 0;
 }

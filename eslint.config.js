@@ -1,0 +1,42 @@
+// Lint rules that keep the layout of STYLE.md true: libs stay pure, one place per outside system.
+import importX from 'eslint-plugin-import-x';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['**/dist/**', '**/node_modules/**', 'bench/results/**', '**/*.js', '!eslint.config.js'] },
+  {
+    files: ['**/*.ts'],
+    extends: [tseslint.configs.recommended],
+    plugins: { 'import-x': importX },
+    languageOptions: {
+      parserOptions: {
+        project: ['./libs/*/tsconfig.json', './apps/*/tsconfig.json', './bench/tsconfig.json', './tsconfig.test.json'],
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      'import-x/no-cycle': 'error',
+    },
+  },
+  {
+    files: ['libs/*/src/**/*.ts'],
+    rules: {
+      'no-restricted-globals': ['error', 'process'],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: ['@maestro/*/src/*'],
+          paths: ['bullmq', 'ioredis', 'execa', 'pino', 'node:fs', 'node:fs/promises', 'node:child_process'],
+        },
+      ],
+    },
+  },
+  {
+    files: ['apps/*/src/**/*.ts'],
+    ignores: ['apps/*/src/queue/**', 'apps/*/src/redis/**', 'apps/*/src/redis.ts'],
+    rules: { 'no-restricted-imports': ['error', { paths: ['bullmq', 'ioredis'] }] },
+  },
+);
