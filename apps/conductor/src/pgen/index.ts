@@ -1,12 +1,9 @@
-// Placeholder until the parameter-generator module lands (branch pgen).
-import type { ParameterDef } from '@maestro/spec';
-export function parsePargs(items: readonly string[]): Record<string, string> {
-  return Object.fromEntries(items.map((i) => [i.slice(0, i.indexOf(':')), i.slice(i.indexOf(':') + 1)]));
-}
-export async function runParameterGenerator(
-  file: string,
-  _pargs: Readonly<Record<string, string>>,
-  _ctx: unknown,
-): Promise<ParameterDef[]> {
-  throw new Error(`--pgen ${file}: parameter generators are not available yet`);
-}
+/**
+ * `--pgen FILE --pargs KEY:VALUE ...`: parameters from a generator instead of the spec's
+ * `global.parameters`. Three kinds of generator, picked by the file: an original Maestro
+ * Python pgen (`.py`), a JavaScript/TypeScript module, or any executable printing JSON.
+ */
+export { runParameterGenerator } from './run-parameter-generator.js';
+export { parsePargs } from './pargs.js';
+export { PgenError, PgenErrorCode, isPgenError } from './errors.js';
+export type { PgenContext, PgenModuleInput, PgenModuleOutput } from './context.js';

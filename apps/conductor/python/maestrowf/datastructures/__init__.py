@@ -1,0 +1,1 @@
+"""Stand-in for `maestrowf.datastructures` (see maestrowf/__init__.py)."""

@@ -1,0 +1,5 @@
+"""Stand-in for `maestrowf.datastructures.environment`: only Variable."""
+
+from maestrowf.datastructures.environment.variable import Variable
+
+__all__ = ("Variable",)
