@@ -33,6 +33,8 @@ export interface LoadStudyOptions {
   readonly savedParameters?: readonly ParameterDef[] | undefined;
   readonly cwd: string;
   readonly now: Date;
+  /** `$(SPECROOT)` when the spec was copied (resume reads the copy in the study root). */
+  readonly specRoot?: string | undefined;
 }
 
 export interface LoadedStudy {
@@ -73,7 +75,7 @@ export async function loadStudy(options: LoadStudyOptions): Promise<LoadedStudy>
     ]);
   }
   const { study, warnings } = parseStudy(text, { file: options.specPath });
-  const specRoot = path.dirname(specFile);
+  const specRoot = options.specRoot ?? path.dirname(specFile);
   const root = options.out
     ? path.resolve(options.cwd, options.out)
     : defaultStudyRoot(study, { cwd: options.cwd, specRoot, now: options.now });

@@ -5,8 +5,12 @@
 import { Command, Option } from 'commander';
 import { isSpecError } from '@maestro/spec';
 import { expandCommand } from './cli/expand.js';
-import { addSpecOptions } from './cli/common.js';
+import { addExecutionOptions, addSpecOptions, wholeNumber } from './cli/common.js';
+import { cancelCommand, updateCommand } from './cli/control.js';
+import { addRedisOptions } from './cli/redis-options.js';
+import { resumeCommand } from './cli/resume.js';
 import { runCommand } from './cli/run.js';
+import { statusCommand } from './cli/status.js';
 import { validateCommand } from './cli/validate.js';
 import { printProblems } from './print-problems.js';
 import { StudyRootError } from './study-root.js';
@@ -82,7 +86,8 @@ function reportError(err: unknown): number {
     printProblems(err.problems, (l) => process.stderr.write(`${l}\n`));
     return 1;
   }
-  if (err instanceof StudyRootError || (err instanceof Error && err.name === 'PgenError')) {
+  const known = ['PgenError', 'StudyRootError', 'RedisServerMissingError', 'ConductorBusyError', 'StudyNotRunningError', 'LeaseLostError', 'WalltimeError'];
+  if (err instanceof StudyRootError || (err instanceof Error && known.includes(err.name))) {
     process.stderr.write(`maestro: ${err.message}\n`);
     return 1;
   }

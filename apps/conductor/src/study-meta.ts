@@ -20,6 +20,8 @@ export const StudyMeta = z.object({
   specFile: z.string(),
   specCopy: z.string(),
   createdAt: z.string(),
+  /** Working directory of `maestro run` (relative dependency paths resolve against it). */
+  cwd: z.string(),
   dryRun: z.boolean(),
   options: z.object({
     hashWorkspaces: z.boolean(),
@@ -29,6 +31,15 @@ export const StudyMeta = z.object({
     maxInstances: z.number().int().positive().optional(),
   }),
   instanceCount: z.number().int().nonnegative(),
+  /** Where the study's state and queue live: its own embedded server, or a shared one (no password). */
+  redis: z
+    .discriminatedUnion('mode', [
+      z.object({ mode: z.literal('embedded') }),
+      z.object({ mode: z.literal('external'), url: z.string() }),
+    ])
+    .optional(),
+  /** Key prefix in Redis. */
+  prefix: z.string().default('maestro'),
   steps: z.array(z.object({ name: z.string(), instances: z.number().int().nonnegative() })),
 });
 export type StudyMeta = z.output<typeof StudyMeta>;

@@ -30,6 +30,10 @@ export interface WriteStudyOptions {
   readonly pargs: readonly string[];
   readonly maxInstances?: number | undefined;
   readonly now: Date;
+  /** Where the study's state lives (no password). */
+  readonly redis?: StudyMeta['redis'];
+  readonly prefix?: string | undefined;
+  readonly cwd: string;
 }
 
 /** Copies the spec (and generator) into the root and writes `meta/`. Returns the metadata. */
@@ -56,6 +60,7 @@ export async function writeStudySkeleton(options: WriteStudyOptions): Promise<St
     specFile: loaded.specFile,
     specCopy,
     createdAt: options.now.toISOString(),
+    cwd: options.cwd,
     dryRun: options.dryRun,
     options: {
       hashWorkspaces: x.hashWorkspaces,
@@ -65,6 +70,8 @@ export async function writeStudySkeleton(options: WriteStudyOptions): Promise<St
     },
     instanceCount: x.instanceCount,
     steps: x.steps.map((s) => ({ name: s.name, instances: s.instanceCount })),
+    redis: options.redis,
+    prefix: options.prefix ?? 'maestro',
   };
   await writeStudyMeta(meta);
   return meta;

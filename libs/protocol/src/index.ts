@@ -19,6 +19,7 @@ export type { StepStateName, StepStateCode, StudyStateName } from './step-state.
 export {
   STATE_RECORD_BYTES,
   STATE_FLAG_RESTART,
+  STATE_OFFSETS,
   readStateRecord,
   writeStateRecord,
   stateCodeAt,

@@ -19,6 +19,21 @@
  */
 export const STATE_RECORD_BYTES = 40;
 
+/** Byte offset of each field inside a record (the table above). */
+export const STATE_OFFSETS = {
+  state: 0,
+  restarts: 1,
+  tries: 2,
+  flags: 3,
+  attempt: 4,
+  submitMs: 8,
+  startMs: 16,
+  endMs: 24,
+  pid: 32,
+  exitCode: 36,
+  worker: 38,
+} as const;
+
 export const STATE_FLAG_RESTART = 1;
 
 export interface StateRecord {

@@ -1,4 +1,5 @@
 /** Options shared by the commands that read a spec (`expand`, `validate`, `run`). */
+import os from 'node:os';
 import { Option, type Command } from 'commander';
 
 export interface SpecOptions {
@@ -11,28 +12,86 @@ export interface SpecOptions {
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
-export function positiveInt(name: string): (value: string) => number {
+export function wholeNumber(name: string, min = 0): (value: string) => number {
   return (value) => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a whole number, got '${value}'`);
+    if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be a whole number of at least ${min}, got '${value}'`);
     return n;
   };
 }
 
+/** `90`, `90s`, `5m`, `1h30m`, `2h` -> milliseconds. */
+export function parseDurationMs(value: string): number {
+  const text = value.trim();
+  if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
+  let total = 0;
+  let consumed = 0;
+  for (const m of text.matchAll(re)) {
+    const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+    total += Number(m[1]) * unit;
+    consumed += m[0].length;
+  }
+  if (consumed !== text.length || consumed === 0) throw new Error(`'${value}' is not a duration; write e.g. 30s, 5m, 1h30m`);
+  return Math.round(total);
+}
+
+export function durationOption(name: string): (value: string) => number {
+  return (value) => {
+    try {
+      return parseDurationMs(value);
+    } catch (err) {
+      throw new Error(`${name}: ${(err as Error).message}`);
+    }
+  };
+}
+
+export const cores = (): number => (typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
+
 export function addSpecOptions(cmd: Command, { out = true }: { out?: boolean } = {}): Command {
-  if (out)
-    cmd.option('-o, --out <dir>', 'study root, used as given (default: <OUTPUT_PATH or cwd>/<name>_<timestamp>)');
+  if (out) cmd.option('-o, --out <dir>', 'study root, used as given (default: <OUTPUT_PATH or cwd>/<name>_<timestamp>)');
   return cmd
-    .option(
-      '-p, --pgen <file>',
-      'parameter generator (Python pgen, JS/TS module or executable) replacing global.parameters',
-    )
+    .option('-p, --pgen <file>', 'parameter generator (Python pgen, JS/TS module or executable) replacing global.parameters')
     .option('--pargs <key:value>', 'argument for the parameter generator (repeatable)', collect, [])
     .option('--hashws', 'name parameterized workspaces by the md5 of their labels')
     .addOption(
-      new Option(
-        '--max-instances <n>',
-        'refuse studies with more step instances than this (default 2,000,000)',
-      ).argParser(positiveInt('--max-instances')),
+      new Option('--max-instances <n>', 'refuse studies with more step instances than this (default 2,000,000)').argParser(
+        wholeNumber('--max-instances', 1),
+      ),
     );
+}
+
+export interface ExecutionFlags {
+  attempts?: number;
+  rlimit?: number;
+  throttle?: number;
+  localWorkers?: number;
+  workerConcurrency?: number;
+  window?: number;
+  cancelGrace?: number;
+  prefix?: string;
+  workerArg?: string[];
+}
+
+/** Flags of `run` and `resume`: limits (as in Maestro) and how the study runs here. */
+export function addExecutionOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('-a, --attempts <n>', 'runs of a failing step before it is FAILED').argParser(wholeNumber('--attempts', 1)))
+    .addOption(new Option('-r, --rlimit <n>', 'restarts after a timeout, for steps with a restart command (0 = unlimited)').argParser(wholeNumber('--rlimit')))
+    .addOption(new Option('-t, --throttle <n>', 'most steps queued or running at once (0 = unlimited)').argParser(wholeNumber('--throttle')))
+    .addOption(new Option('-s, --sleeptime <seconds>', 'accepted for compatibility; maestro does not poll').hideHelp())
+    .addOption(
+      new Option('--local-workers <n>', `maestro-worker processes started on this machine (default: cores, ${cores()})`).argParser(
+        wholeNumber('--local-workers'),
+      ),
+    )
+    .addOption(new Option('--worker-concurrency <n>', 'steps each local worker runs at once').default(1).argParser(wholeNumber('--worker-concurrency', 1)))
+    .addOption(new Option('--window <n>', 'most jobs waiting in Redis at once').default(10_000).argParser(wholeNumber('--window', 1)))
+    .addOption(
+      new Option('--cancel-grace <duration>', 'after a cancel, how long running steps get before they count as CANCELLED')
+        .default(30_000, '30s')
+        .argParser(durationOption('--cancel-grace')),
+    )
+    .option('--prefix <prefix>', 'key prefix in a shared Redis', 'maestro')
+    .addOption(new Option('--worker-arg <arg>', 'extra argument for local workers (repeatable)').argParser(collect).default([]).hideHelp());
 }

@@ -1,16 +1,27 @@
 /** `maestro run SPEC`: create the study root and run the study (`--dry`: write scripts only). */
+import { spawn } from 'node:child_process';
+import { openSync, closeSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { conduct, DEFAULT_WINDOW, EXIT_CODES } from '../conduct.js';
 import { loadStudy } from '../load-study.js';
 import { printWarnings } from '../print-problems.js';
+import { withoutPassword } from '../redis/connection.js';
+import { redisForNewStudy } from '../study-session.js';
+import { metaDir } from '../study-meta.js';
 import { createStudyRoot } from '../study-root.js';
+import { Terminal } from '../terminal.js';
 import { writeDryRun, writeStudySkeleton } from '../write-study.js';
-import type { SpecOptions } from './common.js';
+import { cores, type ExecutionFlags, type SpecOptions } from './common.js';
+import { redisChoice, type RedisFlags } from './redis-options.js';
+import { printFinalStatus } from './status.js';
 
-export interface RunOptions extends SpecOptions {
+export interface RunOptions extends SpecOptions, ExecutionFlags, RedisFlags {
   dry?: boolean;
   yes?: boolean;
   no?: boolean;
+  detach?: boolean;
 }
 
 export async function runCommand(spec: string, options: RunOptions, out: Writable, err: Writable): Promise<number> {
@@ -41,15 +52,15 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
       : await loadStudy({
           specPath: spec,
           out: root,
-          pgen: undefined,
-          pargs: [],
           savedParameters: loaded.generatedParameters,
           hashWorkspaces: options.hashws,
           maxInstances: options.maxInstances,
           cwd,
           now,
         });
-  await writeStudySkeleton({
+  const choice = redisChoice(options);
+  const prefix = options.prefix ?? 'maestro';
+  const meta = await writeStudySkeleton({
     loaded: final,
     root,
     dryRun: options.dry === true,
@@ -57,6 +68,9 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
     pargs: options.pargs,
     maxInstances: options.maxInstances,
     now,
+    cwd,
+    redis: options.dry ? undefined : choice.url ? { mode: 'external', url: withoutPassword(choice.url) } : { mode: 'embedded' },
+    prefix,
   });
   if (options.dry) {
     await writeDryRun(final.expanded, root);
@@ -66,6 +80,52 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
     out.write(`Dry run: ${final.expanded.instanceCount} step instances written to ${root}\n`);
     return 0;
   }
-  err.write('maestro run: executing studies is not available yet; use --dry to write the workspaces and scripts\n');
-  return 1;
+  if (options.detach) {
+    const pid = detachConductor(root, options);
+    out.write(`Study launched in the background (conductor pid ${pid}): ${root}\n`);
+    out.write(`Follow it with: maestro status ${root}\n`);
+    return 0;
+  }
+  err.write(`Study ${meta.name}: ${final.expanded.instanceCount} step instances in ${root}\n`);
+  const redis = await redisForNewStudy(root, choice);
+  const state = await conduct({
+    meta,
+    expanded: final.expanded,
+    redis,
+    limits: { attempts: options.attempts, rlimit: options.rlimit, throttle: options.throttle },
+    window: options.window ?? DEFAULT_WINDOW,
+    localWorkers: options.localWorkers ?? cores(),
+    workerConcurrency: options.workerConcurrency ?? 1,
+    workerArgs: options.workerArg,
+    cancelGraceMs: options.cancelGrace ?? 30_000,
+    terminal: new Terminal(process.stderr),
+  });
+  await printFinalStatus(root, state, out);
+  return EXIT_CODES[state];
+}
+
+/** Starts `maestro resume ROOT` in the background, its output in meta/conductor.out. */
+function detachConductor(root: string, o: RunOptions): number {
+  const main = fileURLToPath(new URL('../main.js', import.meta.url));
+  const args = [main, 'resume', root];
+  const flag = (name: string, v: number | string | undefined): void => {
+    if (v !== undefined) args.push(name, String(v));
+  };
+  flag('--attempts', o.attempts);
+  flag('--rlimit', o.rlimit);
+  flag('--throttle', o.throttle);
+  flag('--local-workers', o.localWorkers);
+  flag('--worker-concurrency', o.workerConcurrency);
+  flag('--window', o.window);
+  flag('--cancel-grace', o.cancelGrace === undefined ? undefined : `${o.cancelGrace}ms`);
+  flag('--redis-password-file', o.redisPasswordFile);
+  flag('--tls-ca-file', o.tlsCaFile);
+  for (const a of o.workerArg ?? []) flag('--worker-arg', a);
+  const env = { ...process.env };
+  if (o.redis) env['MAESTRO_REDIS_URL'] = o.redis; // the environment, not argv: `ps` shows argv
+  const fd = openSync(path.join(metaDir(root), 'conductor.out'), 'a');
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', fd, fd], env });
+  closeSync(fd);
+  child.unref();
+  return child.pid ?? 0;
 }

@@ -1,0 +1,135 @@
+/**
+ * Runs a study to its end in this process: Redis connections, the conductor, local workers,
+ * status files, progress on the terminal, and an orderly shutdown whatever happens.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { DEFAULT_QUEUE, type StudyStateName } from '@maestro/protocol';
+import type { ExpandedStudy } from '@maestro/spec';
+import { Conductor, type ConductorLimits } from './conductor/conductor.js';
+import { LocalWorkers } from './local-workers.js';
+import { makeLogger } from './log.js';
+import { StepQueues } from './queue/step-queues.js';
+import { StudyStore } from './redis/study-store.js';
+import { connect, type OpenedRedis } from './study-session.js';
+import { StatusFiles } from './status-files.js';
+import { metaDir, type StudyMeta } from './study-meta.js';
+import type { Terminal } from './terminal.js';
+
+export interface ConductOptions {
+  readonly meta: StudyMeta;
+  readonly expanded: ExpandedStudy;
+  readonly redis: OpenedRedis;
+  readonly limits: Partial<ConductorLimits>;
+  readonly window: number;
+  readonly localWorkers: number;
+  readonly workerConcurrency: number;
+  readonly workerArgs?: readonly string[];
+  readonly cancelGraceMs: number;
+  readonly terminal: Terminal | undefined;
+  readonly logLevel?: 'debug' | 'info' | 'warn' | 'error';
+}
+
+/** Study state names -> `maestro run` exit codes, as the original (0 finished, 2 failed, 3 cancelled). */
+export const EXIT_CODES: Record<StudyStateName, number> = { FINISHED: 0, RUNNING: 130, FAILURE: 2, CANCELLED: 3 };
+
+export const DEFAULT_WINDOW = 10_000;
+
+export async function conduct(o: ConductOptions): Promise<StudyStateName> {
+  const { meta, expanded } = o;
+  const term = o.terminal;
+  const { log, close: closeLog } = makeLogger({
+    file: path.join(metaDir(meta.root), 'conductor.log'),
+    console: term ? (line) => term.line(line) : undefined,
+    consoleLevel: term?.interactive ? 'warn' : 'info',
+    level: o.logLevel ?? 'info',
+    base: { studyId: meta.id },
+  });
+  const redis = await connect(o.redis, 'durable');
+  const reader = await connect(o.redis, 'durable');
+  const queueConnection = await connect(o.redis, 'durable');
+  const store = new StudyStore(redis, reader, meta.prefix, meta.id);
+  const queues = new StepQueues(queueConnection, meta.prefix);
+  const files = new StatusFiles(meta.root, meta.id);
+  const queueNames = new Set<string>([DEFAULT_QUEUE]);
+  for (const s of expanded.steps) if (typeof s.run.task_queue === 'string') queueNames.add(s.run.task_queue);
+
+  const conductor = new Conductor({
+    expanded,
+    studyId: meta.id,
+    prefix: meta.prefix,
+    store,
+    queues,
+    log,
+    limits: o.limits,
+    window: o.window,
+    cancelGraceMs: o.cancelGraceMs,
+    leaseTtlMs: 15_000,
+    publicMeta: {
+      id: meta.id,
+      name: meta.name,
+      description: meta.description,
+      root: meta.root,
+      createdAt: meta.createdAt,
+      instanceCount: meta.instanceCount,
+      steps: meta.steps,
+      queues: [...queueNames],
+      host: os.hostname(),
+    },
+    onProgress: term ? (p) => term.progress(p) : undefined,
+    onChange: (c) => files.changed(c),
+  });
+
+  let disconnected = false;
+  redis.on('close', () => (disconnected = true));
+  redis.on('ready', () => {
+    if (!disconnected) return;
+    disconnected = false;
+    log.warn('Redis connection is back');
+    conductor.reconnected();
+  });
+
+  const workers =
+    o.localWorkers > 0
+      ? new LocalWorkers({
+          count: o.localWorkers,
+          concurrency: o.workerConcurrency,
+          redisUrl: o.redis.target.url,
+          passwordFile: o.redis.target.passwordFile,
+          prefix: meta.prefix,
+          queues: [...queueNames],
+          logDir: path.join(metaDir(meta.root), 'logs'),
+          log,
+          extraArgs: o.workerArgs,
+        })
+      : undefined;
+
+  let interrupts = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    interrupts++;
+    if (interrupts === 1) {
+      log.warn({ signal: sig }, `stopping; the study can be continued with: maestro resume ${meta.root}`);
+      conductor.stop();
+    } else process.exit(130);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  let state: StudyStateName = 'RUNNING';
+  try {
+    workers?.start();
+    state = await conductor.run();
+    await files.flush(conductor);
+    if (state !== 'RUNNING') log.info({ state }, 'study ended');
+    return state;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    term?.end();
+    await workers?.stop();
+    await queues.close().catch(() => undefined);
+    for (const c of [redis, reader, queueConnection]) c.disconnect();
+    await o.redis.embedded?.stop();
+    await closeLog();
+  }
+}

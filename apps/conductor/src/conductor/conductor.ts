@@ -1,0 +1,707 @@
+/**
+ * The conductor: the only writer of a study's state. It enqueues each ready instance once,
+ * applies the results workers report (retries, restarts after timeouts, failures that fail the
+ * whole subtree, as Maestro does), and keeps its state in Redis so that another conductor can
+ * pick the study up after a crash.
+ *
+ * One loop, no polling: block on the study's events and control streams, apply a batch, commit
+ * it (one Lua call, fenced by the lease), then enqueue what became ready. A crash between the
+ * commit and the enqueue leaves PENDING instances without a job: reconcile() finds them.
+ */
+import {
+  isFinalState,
+  STATE_FLAG_RESTART,
+  STATE_RECORD_BYTES,
+  StepState,
+  stepStateName,
+  StudyRecordField as F,
+  type ControlRequest,
+  type StepEvent,
+  type StepResult,
+  type StudyStateName,
+} from '@maestro/protocol';
+import { ReadinessTracker } from '@maestro/dag';
+import type { ExpandedStudy } from '@maestro/spec';
+import type { Logger } from 'pino';
+import type { QueuedJob, StepQueues } from '../queue/step-queues.js';
+import { LeaseLostError, type StudyStore } from '../redis/study-store.js';
+import { buildInstanceGraph } from './instance-graph.js';
+import { InstanceRecords } from './instance-records.js';
+import { buildStepJob, StepJobError } from './step-jobs.js';
+
+export interface ConductorLimits {
+  /** Runs of a failing command before it counts as FAILED (`-a`). @default 1 */
+  attempts: number;
+  /** Restart-command runs after timeouts; 0 = unlimited (`-r`). @default 1 */
+  rlimit: number;
+  /** Instances queued or running at once; 0 = unlimited (`-t`). @default 0 */
+  throttle: number;
+}
+
+export interface ConductorOptions {
+  readonly expanded: ExpandedStudy;
+  readonly studyId: string;
+  readonly prefix: string;
+  readonly store: StudyStore;
+  readonly queues: StepQueues;
+  readonly log: Logger;
+  /** Limits given on the command line; on resume, missing ones come from the stored study. */
+  readonly limits: Partial<ConductorLimits>;
+  /** Most jobs waiting in Redis at once (`--window`). */
+  readonly window: number;
+  /** After a cancel, how long running steps get to report before they are marked CANCELLED. */
+  readonly cancelGraceMs: number;
+  readonly leaseTtlMs: number;
+  /** Public description stored in the study hash (name, root, ...): no credentials. */
+  readonly publicMeta: Record<string, unknown>;
+  /** Called after every applied batch, for progress bars and status files. */
+  readonly onProgress?: ((p: Progress) => void) | undefined;
+  /** Called after a batch changed instances, with the conductor, to mirror state to files. */
+  readonly onChange?: ((c: Conductor) => void) | undefined;
+  readonly now?: () => number;
+}
+
+export interface Progress {
+  readonly total: number;
+  readonly counts: Readonly<Record<string, number>>;
+  readonly running: number;
+  readonly queued: number;
+  /** Instances finished per second, over the last minute. */
+  readonly ratePerSec: number;
+  /** Estimated time left, if there is a rate. */
+  readonly etaMs: number | undefined;
+  readonly state: StudyStateName;
+  readonly startedMs: number;
+}
+
+const READ_BLOCK_MS = 1000;
+const READ_COUNT = 5000;
+const RECONCILE_EVERY_MS = 30_000;
+const TRIM_EVERY_MS = 5_000;
+
+export class Conductor {
+  readonly expanded: ExpandedStudy;
+  readonly records: InstanceRecords;
+  readonly #o: ConductorOptions;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  #tracker!: ReadinessTracker;
+  readonly #ready: number[] = [];
+  #readyHead = 0;
+  readonly #counts = new Int32Array(16);
+  #queued = 0;
+  #running = 0;
+  readonly #dirty: Uint8Array;
+  #dirtyList: number[] = [];
+  #fenceDeletes: number[] = [];
+  #fields: Record<string, string> = {};
+  #cursor = '0';
+  #controlCursor = '0';
+  readonly #workerNames: string[] = [''];
+  readonly #workerIndex = new Map<string, number>();
+  #limits: ConductorLimits = { attempts: 1, rlimit: 1, throttle: 0 };
+  #cancelled = false;
+  #cancelDeadline = 0;
+  #state: StudyStateName = 'RUNNING';
+  #startedMs = 0;
+  #stopRequested = false;
+  readonly #finishedAt: number[] = [];
+  #leaseTimer: NodeJS.Timeout | undefined;
+  #leaseLost = false;
+  #lastReconcile = 0;
+  #lastTrim = 0;
+  #redisRestarted = false;
+  #reconnected = false;
+
+  constructor(options: ConductorOptions) {
+    this.#o = options;
+    this.expanded = options.expanded;
+    this.#log = options.log;
+    this.#now = options.now ?? Date.now;
+    this.records = InstanceRecords.empty(options.expanded.instanceCount);
+    this.#dirty = new Uint8Array(options.expanded.instanceCount);
+  }
+
+  get state(): StudyStateName {
+    return this.#state;
+  }
+  get limits(): Readonly<ConductorLimits> {
+    return this.#limits;
+  }
+  get startedMs(): number {
+    return this.#startedMs;
+  }
+  workerName(index: number): string {
+    return this.#workerNames[index] ?? '';
+  }
+
+  /** Asks the loop to stop after the current batch, leaving the study resumable. */
+  stop(): void {
+    this.#stopRequested = true;
+  }
+
+  /**
+   * Tells the conductor its Redis connection came back after an outage. Before the next batch it
+   * checks whether Redis kept the study (append-only file) or lost it (then it writes its whole
+   * state again), and looks for queued steps that were lost.
+   */
+  reconnected(): void {
+    this.#reconnected = true;
+  }
+
+  /** Drives the study until every instance is final (or stop()); returns the study's state. */
+  async run(): Promise<StudyStateName> {
+    await this.#takeLease();
+    try {
+      await this.#start();
+      while (!this.#isDone()) {
+        if (this.#stopRequested) return 'RUNNING';
+        if (this.#leaseLost) throw new LeaseLostError();
+        const batch = await this.#o.store.read(this.#cursor, this.#controlCursor, READ_BLOCK_MS, READ_COUNT);
+        this.#log.debug({ events: batch.events.length, controls: batch.controls.length }, 'read batch');
+        for (const bad of batch.invalid) {
+          this.#log.error({ stream: bad.stream, entryId: bad.id, err: bad.error }, 'ignored an unreadable stream entry');
+        }
+        for (const { request } of batch.controls) await this.#applyControl(request);
+        for (const { event } of batch.events) this.#applyEvent(event);
+        if (batch.lastEventId) this.#cursor = batch.lastEventId;
+        if (batch.lastControlId) this.#controlCursor = batch.lastControlId;
+        if (this.#cancelled && this.#cancelDeadline && this.#now() > this.#cancelDeadline) this.#abandonRunning();
+        // Housekeeping may apply events too (reconcile drains the stream): dispatch after it.
+        await this.#housekeeping();
+        await this.#step(batch.events.length > 0 || batch.controls.length > 0);
+      }
+      this.#state = this.#finalState();
+      this.#fields[F.state] = this.#state;
+      this.#fields[F.endedAt] = String(this.#now());
+      await this.#commit();
+      this.#o.onChange?.(this);
+      this.#o.onProgress?.(this.progress());
+      return this.#state;
+    } finally {
+      clearInterval(this.#leaseTimer);
+      if (!this.#leaseLost) await this.#o.store.releaseLease().catch(() => undefined);
+    }
+  }
+
+  progress(): Progress {
+    const counts: Record<string, number> = {};
+    this.#counts.forEach((n, code) => {
+      if (n > 0) counts[stepStateName(code)] = n;
+    });
+    const now = this.#now();
+    while (this.#finishedAt.length > 0 && this.#finishedAt[0]! < now - 60_000) this.#finishedAt.shift();
+    const window = Math.min(60_000, now - this.#startedMs);
+    const ratePerSec = window > 0 ? (this.#finishedAt.length * 1000) / window : 0;
+    const left = this.expanded.instanceCount - this.#finalCount();
+    return {
+      total: this.expanded.instanceCount,
+      counts,
+      running: this.#running,
+      queued: this.#queued,
+      ratePerSec,
+      etaMs: ratePerSec > 0 ? (left / ratePerSec) * 1000 : undefined,
+      state: this.#state,
+      startedMs: this.#startedMs,
+    };
+  }
+
+  // ---- start and resume -------------------------------------------------------------------
+
+  async #takeLease(): Promise<void> {
+    const store = this.#o.store;
+    const ttl = this.#o.leaseTtlMs;
+    const deadline = this.#now() + ttl + 5_000;
+    let lastTtl: number | undefined;
+    for (;;) {
+      const r = await store.acquireLease(ttl);
+      if (r.acquired) break;
+      // A conductor that died leaves its lease until it expires; a live one renews it, which
+      // shows as its time-to-live going up again.
+      if ((lastTtl !== undefined && r.ttlMs > lastTtl + 200) || this.#now() > deadline) {
+        throw new ConductorBusyError(r.holder);
+      }
+      if (lastTtl === undefined) {
+        this.#log.info({ holder: r.holder, ttlMs: r.ttlMs }, 'the study lease is held: waiting to see whether its conductor is alive');
+      }
+      lastTtl = r.ttlMs;
+      await new Promise((res) => setTimeout(res, 250));
+    }
+    this.#leaseTimer = setInterval(() => {
+      store.renewLease(ttl).then(
+        (ok) => {
+          if (!ok) this.#leaseLost = true;
+        },
+        (err: unknown) => this.#log.warn({ err }, 'could not renew the study lease; retrying'),
+      );
+    }, Math.max(500, Math.floor(ttl / 3)));
+    this.#leaseTimer.unref();
+  }
+
+  async #start(): Promise<void> {
+    const x = this.expanded;
+    const store = this.#o.store;
+    const { graph, passThrough } = buildInstanceGraph(x);
+    const record = await store.readRecord();
+    const resuming = record[F.state] !== undefined;
+    if (resuming) {
+      const bytes = await store.readState(x.instanceCount);
+      this.records.bytes.set(bytes);
+      this.#cursor = record[F.cursor] ?? '0';
+      this.#controlCursor = record[F.controlCursor] ?? '0';
+      this.#cancelled = record[F.cancelled] === '1';
+      this.#startedMs = Number(record[F.startedAt] ?? this.#now());
+      const names = JSON.parse(record['workerNames'] ?? '[""]') as string[];
+      names.forEach((n, k) => {
+        this.#workerNames[k] = n;
+        if (n) this.#workerIndex.set(n, k);
+      });
+      this.#limits = {
+        attempts: this.#o.limits.attempts ?? Number(record[F.attempts] ?? 1),
+        rlimit: this.#o.limits.rlimit ?? Number(record[F.rlimit] ?? 1),
+        throttle: this.#o.limits.throttle ?? Number(record[F.throttle] ?? 0),
+      };
+      if (record[F.state] !== 'RUNNING') {
+        this.#log.info({ state: record[F.state] }, 'the study had already ended');
+      }
+    } else {
+      this.#startedMs = this.#now();
+      this.#lastReconcile = this.#startedMs; // a new study has nothing to reconcile yet
+      this.#limits = { attempts: 1, rlimit: 1, throttle: 0, ...stripUndefined(this.#o.limits) };
+      await store.create(
+        x.instanceCount,
+        {
+          [F.meta]: JSON.stringify(this.#o.publicMeta),
+          [F.state]: 'RUNNING',
+          [F.startedAt]: String(this.#startedMs),
+          [F.cursor]: '0',
+          [F.controlCursor]: '0',
+        },
+        this.#startedMs,
+      );
+    }
+    this.#fields[F.attempts] = String(this.#limits.attempts);
+    this.#fields[F.rlimit] = String(this.#limits.rlimit);
+    this.#fields[F.throttle] = String(this.#limits.throttle);
+    this.#fields[F.state] = 'RUNNING';
+    this.#fields[F.conductor] = store.token.split(':').slice(0, 2).join(':');
+
+    const r = this.records;
+    for (let i = 0; i < x.instanceCount; i++) {
+      const s = r.state(i);
+      this.#counts[s]!++;
+      if (s === StepState.PENDING) this.#queued++;
+      else if (s === StepState.RUNNING) this.#running++;
+    }
+    const restored = ReadinessTracker.restore(
+      graph,
+      (i) => r.state(i) === StepState.FINISHED,
+      (i) => {
+        const s = r.state(i);
+        return s === StepState.FAILED || s === StepState.TIMEDOUT || s === StepState.CANCELLED;
+      },
+      { passThrough },
+    );
+    this.#tracker = restored.tracker;
+    for (const i of restored.ready) {
+      const s = r.state(i);
+      if (s !== StepState.PENDING && s !== StepState.RUNNING) this.#ready.push(i);
+    }
+    this.#log.info(
+      { instances: x.instanceCount, resuming, ready: this.#ready.length, inFlight: this.#queued + this.#running },
+      resuming ? 'resuming study' : 'starting study',
+    );
+    if (this.#cancelled) this.#beginCancel();
+    if (resuming && this.#queued + this.#running > 0) await this.#reconcile();
+    await this.#step(true);
+  }
+
+  // ---- applying what workers report ---------------------------------------------------------
+
+  #applyEvent(ev: StepEvent): void {
+    const i = ev.index;
+    const r = this.records;
+    if (i < 0 || i >= r.count) {
+      this.#log.warn({ index: i }, 'ignored an event for an instance this study does not have');
+      return;
+    }
+    if (ev.attempt !== r.attempt(i) || isFinalState(r.state(i))) return; // stale: a newer attempt exists
+    const worker = this.#workerRef(ev.worker, ev.host);
+    if (ev.type === 'started') {
+      if (r.state(i) === StepState.PENDING) this.#setState(i, StepState.RUNNING);
+      r.setStartMs(i, ev.startMs);
+      r.setEndMs(i, 0);
+      r.setWorker(i, worker);
+      this.#touch(i);
+      return;
+    }
+    this.#applyResult(i, ev, worker);
+  }
+
+  #applyResult(i: number, ev: StepResult, worker: number): void {
+    const r = this.records;
+    r.setEndMs(i, ev.endMs);
+    if (!r.startMs(i)) r.setStartMs(i, ev.startMs);
+    r.setPid(i, ev.pid);
+    r.setExitCode(i, ev.exitCode ?? -1);
+    r.setWorker(i, worker);
+    const log = this.#log.child({ index: i, name: this.expanded.instanceName(i), attempt: ev.attempt, worker: ev.worker });
+    switch (ev.outcome) {
+      case 'succeeded':
+        this.#finish(i, StepState.FINISHED);
+        for (const c of this.#tracker.complete(i)) this.#makeReady(c);
+        return;
+      case 'failed':
+      case 'rejected': {
+        const tries = r.tries(i) + 1;
+        r.setTries(i, tries);
+        if (!this.#cancelled && tries < this.#limits.attempts) {
+          log.info({ exitCode: ev.exitCode, tries, message: ev.message }, 'step failed; trying again');
+          this.#retry(i);
+        } else {
+          log.warn({ exitCode: ev.exitCode, signal: ev.signal, message: ev.message }, 'step failed');
+          this.#fail(i, StepState.FAILED);
+        }
+        return;
+      }
+      case 'timedout': {
+        const hasRestart = this.expanded.instance(i).restart !== undefined;
+        const restarts = r.restarts(i);
+        if (!this.#cancelled && hasRestart && (this.#limits.rlimit === 0 || restarts < this.#limits.rlimit)) {
+          r.setRestarts(i, restarts + 1);
+          r.setFlags(i, r.flags(i) | STATE_FLAG_RESTART);
+          log.info({ restarts: restarts + 1 }, 'step timed out; running its restart command');
+          this.#retry(i);
+        } else {
+          log.warn({ restarts }, hasRestart ? 'step timed out; restart limit reached' : 'step timed out');
+          this.#fail(i, hasRestart ? StepState.FAILED : StepState.TIMEDOUT);
+        }
+        return;
+      }
+      case 'cancelled':
+        this.#fail(i, StepState.CANCELLED);
+        return;
+      case 'interrupted':
+      case 'preempted':
+        if (this.#cancelled) {
+          this.#finish(i, StepState.CANCELLED);
+          return;
+        }
+        if (ev.outcome === 'preempted' && this.expanded.instance(i).restart !== undefined) {
+          r.setFlags(i, r.flags(i) | STATE_FLAG_RESTART);
+        }
+        log.info({ outcome: ev.outcome, message: ev.message }, 'step handed back; running it again');
+        this.#retry(i, ev.outcome === 'preempted' ? StepState.PREEMPTED : StepState.INITIALIZED);
+        return;
+      default: {
+        const never: never = ev.outcome;
+        throw new Error(`unknown outcome ${String(never)}`);
+      }
+    }
+  }
+
+  async #applyControl(req: ControlRequest): Promise<void> {
+    switch (req.type) {
+      case 'cancel':
+        if (!this.#cancelled) {
+          this.#log.info('cancel requested');
+          this.#cancelled = true;
+          this.#fields[F.cancelled] = '1';
+          this.#beginCancel();
+          // Commit the flag before telling workers, so a worker that asks sees it.
+          await this.#commit();
+          await this.#o.store.signalWorkers({ type: 'cancel', studyId: this.#o.studyId });
+        }
+        return;
+      case 'update':
+        if (req.throttle !== undefined) this.#limits.throttle = req.throttle;
+        if (req.rlimit !== undefined) this.#limits.rlimit = req.rlimit;
+        this.#fields[F.throttle] = String(this.#limits.throttle);
+        this.#fields[F.rlimit] = String(this.#limits.rlimit);
+        this.#log.info({ throttle: this.#limits.throttle, rlimit: this.#limits.rlimit }, 'limits updated');
+        return;
+      default: {
+        const never: never = req;
+        throw new Error(`unknown control request ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /** Cancel: nothing new starts; queued and waiting instances are CANCELLED now, running ones when they report. */
+  #beginCancel(): void {
+    const r = this.records;
+    const queued: { queue: string; id: string }[] = [];
+    for (let i = 0; i < r.count; i++) {
+      const s = r.state(i);
+      if (isFinalState(s) || s === StepState.RUNNING) continue;
+      if (s === StepState.PENDING) queued.push(this.#jobRef(i));
+      this.#finish(i, StepState.CANCELLED);
+    }
+    this.#ready.length = 0;
+    this.#readyHead = 0;
+    this.#cancelDeadline = this.#now() + this.#o.cancelGraceMs;
+    void this.#o.queues.removeQueued(queued).catch((err: unknown) => this.#log.warn({ err }, 'could not remove queued jobs'));
+  }
+
+  /** Running steps that never reported after a cancel (their worker is gone) are CANCELLED anyway. */
+  #abandonRunning(): void {
+    const r = this.records;
+    for (let i = 0; i < r.count; i++) if (r.state(i) === StepState.RUNNING) this.#finish(i, StepState.CANCELLED);
+    this.#cancelDeadline = 0;
+  }
+
+  // ---- state transitions --------------------------------------------------------------------
+
+  #setState(i: number, s: number): void {
+    const r = this.records;
+    const old = r.state(i);
+    if (old === s) return;
+    this.#counts[old]!--;
+    this.#counts[s]!++;
+    if (old === StepState.PENDING) this.#queued--;
+    else if (old === StepState.RUNNING) this.#running--;
+    if (s === StepState.PENDING) this.#queued++;
+    else if (s === StepState.RUNNING) this.#running++;
+    r.setState(i, s);
+    this.#touch(i);
+  }
+
+  #finish(i: number, s: number): void {
+    this.#setState(i, s);
+    this.#fenceDeletes.push(i);
+    if (s === StepState.FINISHED) this.#finishedAt.push(this.#now());
+  }
+
+  /** A failure fails every descendant, as in Maestro; other branches go on. */
+  #fail(i: number, s: number): void {
+    this.#finish(i, s);
+    for (const d of this.#tracker.fail(i)) {
+      if (!isFinalState(this.records.state(d))) this.#finish(d, StepState.FAILED);
+    }
+  }
+
+  #retry(i: number, state: number = StepState.INITIALIZED): void {
+    this.#setState(i, state);
+    // Retries go first: they already waited once.
+    if (this.#readyHead > 0) this.#ready[--this.#readyHead] = i;
+    else this.#ready.unshift(i);
+  }
+
+  #makeReady(i: number): void {
+    this.#ready.push(i);
+  }
+
+  #touch(i: number): void {
+    if (!this.#dirty[i]) {
+      this.#dirty[i] = 1;
+      this.#dirtyList.push(i);
+    }
+  }
+
+  #workerRef(name: string, host: string): number {
+    const key = name || host;
+    let k = this.#workerIndex.get(key);
+    if (k === undefined) {
+      k = this.#workerNames.length;
+      if (k > 0xffff) return 0;
+      this.#workerNames.push(key);
+      this.#workerIndex.set(key, k);
+      this.#fields['workerNames'] = JSON.stringify(this.#workerNames);
+    }
+    return k;
+  }
+
+  #jobRef(i: number): { queue: string; id: string } {
+    const job = buildStepJob(this.expanded, i, this.records.record(i), { prefix: this.#o.prefix, studyId: this.#o.studyId });
+    return { queue: job.queue, id: job.id };
+  }
+
+  // ---- dispatch, commit, enqueue ------------------------------------------------------------
+
+  /** Moves ready instances into the queue while the window and throttle allow. */
+  #dispatch(): QueuedJob[] {
+    const jobs: QueuedJob[] = [];
+    if (this.#cancelled) return jobs;
+    const r = this.records;
+    const now = this.#now();
+    while (this.#readyHead < this.#ready.length) {
+      if (this.#queued >= this.#o.window) break;
+      if (this.#limits.throttle > 0 && this.#queued + this.#running >= this.#limits.throttle) break;
+      const i = this.#ready[this.#readyHead++]!;
+      r.setAttempt(i, r.attempt(i) + 1);
+      if (!r.submitMs(i)) r.setSubmitMs(i, now);
+      this.#setState(i, StepState.PENDING);
+      try {
+        jobs.push(buildStepJob(this.expanded, i, r.record(i), { prefix: this.#o.prefix, studyId: this.#o.studyId }));
+      } catch (err) {
+        if (!(err instanceof StepJobError)) throw err;
+        this.#log.error({ index: i, err: err.message }, 'cannot run step');
+        this.#fail(i, StepState.FAILED);
+      }
+    }
+    if (this.#readyHead > 4096 && this.#readyHead * 2 > this.#ready.length) {
+      this.#ready.splice(0, this.#readyHead);
+      this.#readyHead = 0;
+    }
+    return jobs;
+  }
+
+  async #step(changed: boolean): Promise<void> {
+    const jobs = this.#dispatch();
+    if (changed || jobs.length > 0 || this.#dirtyList.length > 0 || Object.keys(this.#fields).length > 0) {
+      this.#fields[F.counts] = JSON.stringify(this.progress().counts);
+      await this.#commit();
+      if (jobs.length > 0) await this.#o.queues.add(jobs);
+      this.#o.onChange?.(this);
+    }
+    this.#o.onProgress?.(this.progress());
+  }
+
+  async #commit(): Promise<void> {
+    const dirty = this.#dirtyList.sort((a, b) => a - b);
+    const ranges: [number, Uint8Array][] = [];
+    if (this.#redisRestarted) {
+      ranges.push([0, this.records.bytes]);
+      Object.assign(this.#fields, {
+        [F.meta]: JSON.stringify(this.#o.publicMeta),
+        [F.state]: this.#state,
+        [F.startedAt]: String(this.#startedMs),
+        [F.attempts]: String(this.#limits.attempts),
+        [F.rlimit]: String(this.#limits.rlimit),
+        [F.throttle]: String(this.#limits.throttle),
+        workerNames: JSON.stringify(this.#workerNames),
+        ...(this.#cancelled ? { [F.cancelled]: '1' } : {}),
+      });
+      await this.#o.store.register(this.#startedMs);
+      this.#redisRestarted = false;
+    } else {
+      for (let k = 0; k < dirty.length; ) {
+        const from = dirty[k]!;
+        let to = from + 1;
+        while (k + 1 < dirty.length && dirty[k + 1] === to) {
+          k++;
+          to++;
+        }
+        k++;
+        ranges.push([from * STATE_RECORD_BYTES, this.records.slice(from, to)]);
+      }
+    }
+    const fields = { ...this.#fields, [F.cursor]: this.#cursor, [F.controlCursor]: this.#controlCursor };
+    await this.#o.store.commit({ fields, ranges, fenceDeletes: this.#fenceDeletes });
+    for (const i of dirty) this.#dirty[i] = 0;
+    this.#dirtyList = [];
+    this.#fenceDeletes = [];
+    this.#fields = {};
+  }
+
+  async #housekeeping(): Promise<void> {
+    const now = this.#now();
+    if (this.#reconnected) {
+      this.#reconnected = false;
+      // Redis may have lost the lease with its data: take it back before writing anything.
+      if (!(await this.#o.store.renewLease(this.#o.leaseTtlMs))) throw new LeaseLostError();
+      if (!(await this.#o.store.exists())) {
+        this.#log.warn('Redis came back without the study (it lost its data); writing the whole state again');
+        this.#redisRestarted = true;
+        await this.#commit();
+      }
+      await this.#reconcile();
+    }
+    if (now - this.#lastTrim > TRIM_EVERY_MS) {
+      this.#lastTrim = now;
+      await this.#o.store.trim(this.#cursor, this.#controlCursor);
+    }
+    if (now - this.#lastReconcile > RECONCILE_EVERY_MS && this.#queued + this.#running > 0) {
+      await this.#reconcile();
+    }
+  }
+
+  /**
+   * Finds in-flight instances whose job no longer exists and never reported (Redis lost data):
+   * they run again as a new attempt. Job states are read first and events after, so a job that
+   * completed in between is seen through its result, not mistaken for lost.
+   */
+  async #reconcile(): Promise<void> {
+    this.#lastReconcile = this.#now();
+    const r = this.records;
+    const inFlight: number[] = [];
+    for (let i = 0; i < r.count; i++) {
+      const s = r.state(i);
+      if (s === StepState.PENDING || s === StepState.RUNNING) inFlight.push(i);
+    }
+    if (inFlight.length === 0) return;
+    const refs = inFlight.map((i) => this.#jobRef(i));
+    const attempts = inFlight.map((i) => r.attempt(i));
+    const states = await this.#o.queues.jobStates(refs);
+    // Drain everything reported so far before deciding.
+    for (;;) {
+      const batch = await this.#o.store.read(this.#cursor, this.#controlCursor, undefined, READ_COUNT);
+      if (!batch || (batch.events.length === 0 && batch.controls.length === 0)) break;
+      for (const { request } of batch.controls) await this.#applyControl(request);
+      for (const { event } of batch.events) this.#applyEvent(event);
+      if (batch.lastEventId) this.#cursor = batch.lastEventId;
+      if (batch.lastControlId) this.#controlCursor = batch.lastControlId;
+    }
+    let lost = 0;
+    inFlight.forEach((i, k) => {
+      const s = r.state(i);
+      if ((s !== StepState.PENDING && s !== StepState.RUNNING) || r.attempt(i) !== attempts[k]) return;
+      if (states[k] === 'missing') {
+        lost++;
+        this.#retry(i);
+      } else if (states[k] === 'failed') {
+        lost++;
+        this.#applyResult(
+          i,
+          {
+            type: 'result',
+            index: i,
+            attempt: attempts[k]!,
+            run: 1,
+            worker: '',
+            host: '',
+            outcome: 'failed',
+            exitCode: null,
+            signal: null,
+            pid: 0,
+            startMs: r.startMs(i) || this.#now(),
+            endMs: this.#now(),
+            message: 'its job failed in the queue without a result (rejected by a worker)',
+          },
+          0,
+        );
+      }
+    });
+    if (lost > 0) this.#log.warn({ lost }, 'queued steps were lost or rejected without a result; running them again');
+  }
+
+  // ---- completion ---------------------------------------------------------------------------
+
+  #finalCount(): number {
+    const c = this.#counts;
+    return c[StepState.FINISHED]! + c[StepState.FAILED]! + c[StepState.TIMEDOUT]! + c[StepState.CANCELLED]!;
+  }
+
+  #isDone(): boolean {
+    return this.#finalCount() === this.expanded.instanceCount;
+  }
+
+  #finalState(): StudyStateName {
+    const c = this.#counts;
+    if (this.#cancelled || c[StepState.CANCELLED]! > 0) return 'CANCELLED';
+    if (c[StepState.FAILED]! > 0 || c[StepState.TIMEDOUT]! > 0) return 'FAILURE';
+    return 'FINISHED';
+  }
+}
+
+export class ConductorBusyError extends Error {
+  override readonly name = 'ConductorBusyError';
+  constructor(readonly holder: string) {
+    const [host, pid] = holder.split(':');
+    super(`another conductor (host ${host}, pid ${pid}) is driving this study; only one may run it at a time`);
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

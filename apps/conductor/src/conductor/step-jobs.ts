@@ -1,0 +1,81 @@
+/** Turns a step instance into the StepJob a worker runs. */
+import {
+  DEFAULT_QUEUE,
+  PROTOCOL_VERSION,
+  parseWalltimeSeconds,
+  STATE_FLAG_RESTART,
+  stepJobId,
+  type StateRecord,
+  type StepJob,
+  type StepResources,
+} from '@maestro/protocol';
+import type { ExpandedStudy, StepInstance } from '@maestro/spec';
+import type { QueuedJob } from '../queue/step-queues.js';
+import { renderStepScript, shellOf } from '../write-study.js';
+import path from 'node:path';
+
+export class StepJobError extends Error {
+  override readonly name = 'StepJobError';
+}
+
+export function buildStepJob(
+  x: ExpandedStudy,
+  i: number,
+  record: StateRecord,
+  ids: { prefix: string; studyId: string },
+): QueuedJob {
+  const inst = x.instance(i);
+  const kind = record.flags & STATE_FLAG_RESTART && inst.restart ? 'restart' : 'cmd';
+  const shell = shellOf(x, inst);
+  const data: StepJob = {
+    protocol: PROTOCOL_VERSION,
+    prefix: ids.prefix,
+    studyId: ids.studyId,
+    index: i,
+    attempt: record.attempt,
+    name: inst.name,
+    workspace: path.join(x.root, inst.workspace),
+    fileName: inst.fileName,
+    kind,
+    script: renderStepScript(shell, kind === 'restart' ? inst.restart! : inst.cmd),
+    interpreter: shell.trim().split(/\s+/),
+    timeoutMs: timeoutMsOf(inst),
+    resources: resourcesOf(inst),
+    env: {},
+  };
+  const queue = typeof inst.run['task_queue'] === 'string' ? inst.run['task_queue'] : DEFAULT_QUEUE;
+  return { queue, id: stepJobId(ids.studyId, i, record.attempt), data };
+}
+
+export function timeoutMsOf(inst: StepInstance): number | undefined {
+  const w = inst.run['walltime'];
+  if (w === undefined || w === null) return undefined;
+  if (typeof w !== 'string' && typeof w !== 'number') return undefined;
+  try {
+    const s = parseWalltimeSeconds(w);
+    return s === undefined ? undefined : s * 1000;
+  } catch (err) {
+    throw new StepJobError(`step ${inst.name}: walltime ${(err as Error).message}`);
+  }
+}
+
+function intOf(v: unknown): number | undefined {
+  if (typeof v === 'number' && Number.isInteger(v)) return v;
+  if (typeof v === 'string' && /^\d+$/.test(v.trim())) return Number(v);
+  return undefined;
+}
+
+export function resourcesOf(inst: StepInstance): StepResources {
+  const r: StepResources = {};
+  const nodes = intOf(inst.run['nodes']);
+  const procs = intOf(inst.run['procs']);
+  const cpt = intOf(inst.run['cores per task']);
+  const gpus = intOf(inst.run['gpus']);
+  if (nodes && nodes > 0) r.nodes = nodes;
+  if (procs && procs > 0) r.procs = procs;
+  if (cpt && cpt > 0) r.coresPerTask = cpt;
+  if (gpus !== undefined) r.gpus = gpus;
+  const ex = inst.run['exclusive'];
+  if (typeof ex === 'boolean') r.exclusive = ex;
+  return r;
+}

@@ -1,0 +1,97 @@
+/**
+ * Workers started by `maestro run` itself (`--local-workers N`): `maestro-worker` processes on
+ * this machine, tied to the conductor's life (they die with it, and are restarted if one exits
+ * while the study runs). Credentials reach them through the environment or a password file,
+ * never their command line.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, openSync, closeSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import type { Logger } from 'pino';
+
+export interface LocalWorkersOptions {
+  readonly count: number;
+  /** Steps each worker runs at once. */
+  readonly concurrency: number;
+  /** Redis URL for the workers (may hold a password: it goes into their environment only). */
+  readonly redisUrl: string;
+  readonly passwordFile?: string | undefined;
+  readonly prefix: string;
+  readonly queues: readonly string[];
+  /** Worker logs go to `<logDir>/worker-<n>.log`. */
+  readonly logDir: string;
+  readonly log: Logger;
+  /** Extra worker flags (tests and benchmarks: --simulate, lock settings). */
+  readonly extraArgs?: readonly string[];
+}
+
+/** The `maestro-worker` entry point of the installed @maestro/worker package. */
+export function workerBin(): string {
+  const require = createRequire(import.meta.url);
+  return path.join(path.dirname(require.resolve('@maestro/worker/package.json')), 'bin', 'maestro-worker.js');
+}
+
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+
+export class LocalWorkers {
+  readonly #children = new Map<number, ChildProcess>();
+  #stopping = false;
+  #restarts = 0;
+
+  constructor(private readonly o: LocalWorkersOptions) {}
+
+  start(): void {
+    mkdirSync(this.o.logDir, { recursive: true });
+    for (let k = 1; k <= this.o.count; k++) this.#spawn(k);
+  }
+
+  get pids(): number[] {
+    return [...this.#children.values()].map((c) => c.pid!).filter(Boolean);
+  }
+
+  #spawn(k: number): void {
+    const args = [
+      workerBin(),
+      '--prefix',
+      this.o.prefix,
+      '--queues',
+      this.o.queues.join(','),
+      '--concurrency',
+      String(this.o.concurrency),
+      '--name',
+      `local-${process.pid}-${k}`,
+      ...(this.o.extraArgs ?? []),
+    ];
+    const env: NodeJS.ProcessEnv = { ...process.env, MAESTRO_REDIS_URL: this.o.redisUrl };
+    if (this.o.passwordFile) env['MAESTRO_REDIS_PASSWORD_FILE'] = this.o.passwordFile;
+    else delete env['MAESTRO_REDIS_PASSWORD_FILE'];
+    const logFd = openSync(path.join(this.o.logDir, `worker-${k}.log`), 'a');
+    // setpriv --pdeathsig: the worker is killed if the conductor dies, whatever kills it; its
+    // own reaper then kills the steps it was running.
+    const [cmd, ...cmdArgs] = SETPRIV
+      ? [SETPRIV, '--pdeathsig', 'KILL', '--', process.execPath, ...args]
+      : [process.execPath, ...args];
+    const child = spawn(cmd!, cmdArgs, { env, stdio: ['ignore', logFd, logFd] });
+    closeSync(logFd);
+    this.#children.set(k, child);
+    child.once('exit', (code, signal) => {
+      this.#children.delete(k);
+      if (this.#stopping) return;
+      this.o.log.warn({ worker: k, code, signal }, 'local worker exited; starting another');
+      if (++this.#restarts <= 20 * this.o.count) setTimeout(() => this.#spawn(k), 500).unref();
+      else this.o.log.error('local workers keep exiting; see meta/logs/worker-*.log');
+    });
+  }
+
+  /** SIGTERM (the workers drain, handing back what they run), then SIGKILL after `graceMs`. */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.#stopping = true;
+    const children = [...this.#children.values()];
+    const exited = children.map((c) => new Promise<void>((r) => (c.exitCode !== null ? r() : c.once('exit', () => r()))));
+    for (const c of children) c.kill('SIGTERM');
+    const timer = setTimeout(() => children.forEach((c) => c.kill('SIGKILL')), graceMs);
+    await Promise.all(exited);
+    clearTimeout(timer);
+  }
+}

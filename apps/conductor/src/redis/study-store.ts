@@ -1,0 +1,228 @@
+/**
+ * The conductor's own state in Redis (keys in @maestro/protocol keys.ts). Every write goes
+ * through one Lua script that first checks the conductor still holds the study's lease, so a
+ * conductor that froze or was replaced can never overwrite the state of the one that took over.
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import {
+  CONTROL_FIELD,
+  ControlRequest,
+  controlChannel,
+  controlKey,
+  EVENT_FIELD,
+  eventsKey,
+  fenceKey,
+  leaseKey,
+  STATE_RECORD_BYTES,
+  stateKey,
+  StepEvent,
+  studiesKey,
+  studyKey,
+  type WorkerSignal,
+} from '@maestro/protocol';
+import type { Redis } from './connection.js';
+
+/** KEYS: lease, study hash, state string, fence hash. ARGV: token, nFields, field/value..., nRanges, offset/bytes..., fence fields to delete... */
+const COMMIT_LUA = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('LEASE_LOST') end
+local i = 2
+local nf = tonumber(ARGV[i]); i = i + 1
+for _ = 1, nf do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]); i = i + 2
+end
+local nr = tonumber(ARGV[i]); i = i + 1
+for _ = 1, nr do
+  redis.call('SETRANGE', KEYS[3], tonumber(ARGV[i]), ARGV[i + 1]); i = i + 2
+end
+while i <= #ARGV do
+  redis.call('HDEL', KEYS[4], ARGV[i]); i = i + 1
+end
+return 1
+`;
+
+const RENEW_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+`;
+
+const RELEASE_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+export class LeaseLostError extends Error {
+  override readonly name = 'LeaseLostError';
+  constructor() {
+    super('this conductor lost the study lease (it was paused too long, or another conductor took the study over); stopping');
+  }
+}
+
+export interface Commit {
+  /** Study hash fields to set. */
+  readonly fields: Readonly<Record<string, string>>;
+  /** Byte ranges of the packed state to write: [offset, bytes]. */
+  readonly ranges: readonly (readonly [number, Uint8Array])[];
+  /** Fence fields (instance indices) to delete: their instances are final. */
+  readonly fenceDeletes: readonly number[];
+}
+
+export interface ReadBatch {
+  readonly events: { id: string; event: StepEvent }[];
+  readonly controls: { id: string; request: ControlRequest }[];
+  /** Entries that did not parse: logged and skipped. */
+  readonly invalid: { stream: 'events' | 'control'; id: string; error: string }[];
+  readonly lastEventId: string | undefined;
+  readonly lastControlId: string | undefined;
+}
+
+type CustomCommands = {
+  maestroCommit(...keysThenArgs: (string | Buffer)[]): Promise<number>;
+  maestroRenew(lease: string, token: string, ttl: number): Promise<number>;
+  maestroRelease(lease: string, token: string): Promise<number>;
+};
+
+export class StudyStore {
+  readonly token = `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
+  readonly keys;
+
+  constructor(
+    /** Commands and writes: never blocked. */
+    private readonly redis: Redis,
+    /** Blocking reads of the streams (XREAD BLOCK) only. */
+    private readonly reader: Redis,
+    readonly prefix: string,
+    readonly studyId: string,
+  ) {
+    this.keys = {
+      study: studyKey(prefix, studyId),
+      state: stateKey(prefix, studyId),
+      events: eventsKey(prefix, studyId),
+      control: controlKey(prefix, studyId),
+      fence: fenceKey(prefix, studyId),
+      lease: leaseKey(prefix, studyId),
+      studies: studiesKey(prefix),
+    };
+    if (!('maestroCommit' in redis)) {
+      redis.defineCommand('maestroCommit', { numberOfKeys: 4, lua: COMMIT_LUA });
+      redis.defineCommand('maestroRenew', { numberOfKeys: 1, lua: RENEW_LUA });
+      redis.defineCommand('maestroRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
+    }
+  }
+
+  get #cmd(): Redis & CustomCommands {
+    return this.redis as Redis & CustomCommands;
+  }
+
+  /** Takes the lease if free; otherwise returns who holds it. */
+  async acquireLease(ttlMs: number): Promise<{ acquired: true } | { acquired: false; holder: string; ttlMs: number }> {
+    const ok = await this.redis.set(this.keys.lease, this.token, 'PX', ttlMs, 'NX');
+    if (ok === 'OK') return { acquired: true };
+    const [holder, ttl] = await Promise.all([this.redis.get(this.keys.lease), this.redis.pttl(this.keys.lease)]);
+    return { acquired: false, holder: holder ?? 'unknown', ttlMs: ttl };
+  }
+
+  /** Extends the lease; false if it is no longer ours. Re-takes it if Redis lost it (restart). */
+  async renewLease(ttlMs: number): Promise<boolean> {
+    if ((await this.#cmd.maestroRenew(this.keys.lease, this.token, ttlMs)) === 1) return true;
+    const again = await this.redis.set(this.keys.lease, this.token, 'PX', ttlMs, 'NX');
+    return again === 'OK';
+  }
+
+  async releaseLease(): Promise<void> {
+    await this.#cmd.maestroRelease(this.keys.lease, this.token);
+  }
+
+  /** False when Redis lost the study (restarted without its data). */
+  async exists(): Promise<boolean> {
+    return (await this.redis.exists(this.keys.study)) === 1;
+  }
+
+  async readRecord(): Promise<Record<string, string>> {
+    return this.redis.hgetall(this.keys.study);
+  }
+
+  /** The packed state, `count` records long (zero records where Redis has nothing). */
+  async readState(count: number): Promise<Uint8Array> {
+    const buf = await this.redis.getBuffer(this.keys.state);
+    const out = new Uint8Array(count * STATE_RECORD_BYTES);
+    if (buf) out.set(buf.subarray(0, out.length));
+    return out;
+  }
+
+  /** Registers a new study: its record, a zeroed state of `count` records, its place in the list. */
+  async create(count: number, fields: Record<string, string>, createdMs: number): Promise<void> {
+    const multi = this.redis.multi();
+    multi.hset(this.keys.study, fields);
+    if (count > 0) multi.setrange(this.keys.state, count * STATE_RECORD_BYTES - 1, '\0');
+    multi.zadd(this.keys.studies, createdMs, this.studyId);
+    await multi.exec();
+  }
+
+  /** Lists the study again (after Redis lost its data). */
+  async register(createdMs: number): Promise<void> {
+    await this.redis.zadd(this.keys.studies, createdMs, this.studyId);
+  }
+
+  /** Writes a batch of changes atomically, if the lease is still ours. */
+  async commit(c: Commit): Promise<void> {
+    const args: (string | Buffer)[] = [this.token];
+    const fields = Object.entries(c.fields);
+    args.push(String(fields.length));
+    for (const [k, v] of fields) args.push(k, v);
+    args.push(String(c.ranges.length));
+    for (const [offset, bytes] of c.ranges) args.push(String(offset), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    for (const i of c.fenceDeletes) args.push(String(i));
+    try {
+      await this.#cmd.maestroCommit(this.keys.lease, this.keys.study, this.keys.state, this.keys.fence, ...args);
+    } catch (err) {
+      if (err instanceof Error && err.message.includes('LEASE_LOST')) throw new LeaseLostError();
+      throw err;
+    }
+  }
+
+  /** Events and control requests after the given ids; waits up to `blockMs` if given and there are none. */
+  async read(eventCursor: string, controlCursor: string, blockMs: number | undefined, count: number): Promise<ReadBatch> {
+    const streams = ['STREAMS', this.keys.events, this.keys.control, eventCursor, controlCursor] as const;
+    const reply = (
+      blockMs === undefined
+        ? await this.redis.xread('COUNT', count, ...streams)
+        : await this.reader.xread('COUNT', count, 'BLOCK', blockMs, ...streams)
+    ) as [string, [string, string[]][]][] | null;
+    const batch: ReadBatch = { events: [], controls: [], invalid: [], lastEventId: undefined, lastControlId: undefined };
+    const mutable = batch as { -readonly [K in keyof ReadBatch]: ReadBatch[K] };
+    for (const [key, entries] of reply ?? []) {
+      const isEvents = key === this.keys.events;
+      for (const [id, fields] of entries) {
+        if (isEvents) mutable.lastEventId = id;
+        else mutable.lastControlId = id;
+        const json = fieldOf(fields, isEvents ? EVENT_FIELD : CONTROL_FIELD);
+        try {
+          const value: unknown = JSON.parse(json ?? '');
+          if (isEvents) batch.events.push({ id, event: StepEvent.parse(value) });
+          else batch.controls.push({ id, request: ControlRequest.parse(value) });
+        } catch (err) {
+          batch.invalid.push({ stream: isEvents ? 'events' : 'control', id, error: (err as Error).message.slice(0, 300) });
+        }
+      }
+    }
+    return batch;
+  }
+
+  /** Drops stream entries the committed state already reflects. */
+  async trim(eventCursor: string, controlCursor: string): Promise<void> {
+    const multi = this.redis.multi();
+    if (eventCursor !== '0') multi.xtrim(this.keys.events, 'MINID', '~', eventCursor);
+    if (controlCursor !== '0') multi.xtrim(this.keys.control, 'MINID', '~', controlCursor);
+    await multi.exec();
+  }
+
+  async signalWorkers(signal: WorkerSignal): Promise<void> {
+    await this.redis.publish(controlChannel(this.prefix), JSON.stringify(signal));
+  }
+}
+
+function fieldOf(fields: string[], name: string): string | undefined {
+  for (let k = 0; k + 1 < fields.length; k += 2) if (fields[k] === name) return fields[k + 1];
+  return undefined;
+}

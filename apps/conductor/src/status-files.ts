@@ -1,0 +1,129 @@
+/**
+ * The conductor mirrors study state to files in the study root, so that `maestro status` and
+ * scripts can read it while the study runs and after: `status.csv` (Maestro's columns) and
+ * `meta/status.json` (counts, per step, for people and tools). Writes are atomic (rename) and
+ * spaced so that a million-instance study does not spend its time rewriting them.
+ */
+import { open, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { StepState, stepStateName } from '@maestro/protocol';
+import type { Conductor } from './conductor/conductor.js';
+import { formatStatusRow, STATUS_CSV_HEADER } from './status-csv.js';
+
+export interface StatusJson {
+  id: string;
+  name: string;
+  root: string;
+  state: string;
+  total: number;
+  counts: Record<string, number>;
+  running: number;
+  queued: number;
+  ratePerSec: number;
+  etaMs: number | null;
+  startedAt: string;
+  updatedAt: string;
+  steps: { name: string; total: number; counts: Record<string, number> }[];
+}
+
+export function statusJson(c: Conductor, id: string, now = Date.now()): StatusJson {
+  const p = c.progress();
+  const x = c.expanded;
+  const r = c.records;
+  const steps = x.steps.map((s) => {
+    const counts: Record<string, number> = {};
+    for (let k = 0; k < s.instanceCount; k++) {
+      const name = stepStateName(r.state(s.firstInstance + k));
+      counts[name] = (counts[name] ?? 0) + 1;
+    }
+    return { name: s.name, total: s.instanceCount, counts };
+  });
+  return {
+    id,
+    name: x.name,
+    root: x.root,
+    state: p.state,
+    total: p.total,
+    counts: { ...p.counts },
+    running: p.running,
+    queued: p.queued,
+    ratePerSec: Number(p.ratePerSec.toFixed(3)),
+    etaMs: p.etaMs === undefined ? null : Math.round(p.etaMs),
+    startedAt: new Date(p.startedMs).toISOString(),
+    updatedAt: new Date(now).toISOString(),
+    steps,
+  };
+}
+
+export class StatusFiles {
+  #lastWrite = 0;
+  #lastCost = 0;
+  #writing: Promise<void> | undefined;
+  #pending = false;
+
+  constructor(
+    private readonly root: string,
+    private readonly studyId: string,
+  ) {}
+
+  /** Writes soon; at most one write at a time, spaced by 20x the time the last one took (>= 1 s). */
+  changed(c: Conductor): void {
+    this.#pending = true;
+    if (this.#writing) return;
+    const due = this.#lastWrite + Math.max(1000, this.#lastCost * 20) - Date.now();
+    if (due > 0) {
+      setTimeout(() => this.changed(c), due).unref();
+      return;
+    }
+    this.#writing = this.write(c).finally(() => {
+      this.#writing = undefined;
+    });
+  }
+
+  /** Writes now (the end of a study), after any write under way. */
+  async flush(c: Conductor): Promise<void> {
+    await this.#writing;
+    await this.write(c);
+  }
+
+  async write(c: Conductor): Promise<void> {
+    this.#pending = false;
+    const t0 = Date.now();
+    const metaDir = path.join(this.root, 'meta');
+    const json = path.join(metaDir, 'status.json');
+    await writeFile(`${json}.tmp`, `${JSON.stringify(statusJson(c, this.studyId), null, 2)}\n`);
+    await rename(`${json}.tmp`, json);
+    const csv = path.join(this.root, 'status.csv');
+    const f = await open(`${csv}.tmp`, 'w');
+    try {
+      const x = c.expanded;
+      const r = c.records;
+      let chunk = `${STATUS_CSV_HEADER}\n`;
+      for (let i = 0; i < x.instanceCount; i++) {
+        const inst = x.instance(i);
+        const rec = r.record(i);
+        chunk += `${formatStatusRow({
+          name: inst.name,
+          jobId: rec.pid ? String(rec.pid) : undefined,
+          workspace: inst.workspace,
+          state: stepStateName(rec.state),
+          submitMs: rec.submitMs || undefined,
+          startMs: rec.state === StepState.PENDING ? undefined : rec.startMs || undefined,
+          endMs: rec.endMs || undefined,
+          restarts: rec.restarts,
+          params: inst.params,
+        })}\n`;
+        if (chunk.length > 1 << 16) {
+          await f.write(chunk);
+          chunk = '';
+        }
+      }
+      await f.write(chunk);
+    } finally {
+      await f.close();
+    }
+    await rename(`${csv}.tmp`, csv);
+    this.#lastWrite = Date.now();
+    this.#lastCost = this.#lastWrite - t0;
+  }
+}

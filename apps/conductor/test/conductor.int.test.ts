@@ -1,0 +1,276 @@
+/**
+ * The conductor's semantics against a real Redis and BullMQ, with a scripted worker deciding
+ * each run's outcome: failure propagation, retries, timeouts and restarts, throttle, cancel,
+ * update, resume after a crash, and jobs lost with Redis data.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { CONTROL_FIELD, controlKey, StepState, stepStateName, type ControlRequest } from '@maestro/protocol';
+import { expandStudy, parseStudy, type ExpandedStudy } from '@maestro/spec';
+import { Conductor, type ConductorLimits } from '../src/conductor/conductor.js';
+import { StepQueues } from '../src/queue/step-queues.js';
+import { StudyStore } from '../src/redis/study-store.js';
+import { ScriptedWorker, type Behaviour } from './helpers/scripted-worker.js';
+
+const url = inject('redisUrl');
+const closers: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of closers.splice(0).reverse()) await c();
+});
+
+function expand(yaml: string): ExpandedStudy {
+  const { study } = parseStudy(`description: {name: t, description: test}\n${yaml}`);
+  return expandStudy(study, { root: '/tmp/maestro-int', specRoot: '/tmp', cwd: '/tmp' });
+}
+
+function setup(x: ExpandedStudy, limits: Partial<ConductorLimits> = {}, opts: { window?: number; prefix?: string; studyId?: string } = {}) {
+  const prefix = opts.prefix ?? `t${randomUUID().slice(0, 8)}`;
+  const studyId = opts.studyId ?? 'study-1';
+  const redis = new Redis(url, { maxRetriesPerRequest: null });
+  const reader = new Redis(url, { maxRetriesPerRequest: null });
+  const qconn = new Redis(url, { maxRetriesPerRequest: null });
+  const queues = new StepQueues(qconn, prefix);
+  const store = new StudyStore(redis, reader, prefix, studyId);
+  const conductor = new Conductor({
+    expanded: x,
+    studyId,
+    prefix,
+    store,
+    queues,
+    log: pino({ level: process.env['CONDUCTOR_LOG'] ?? 'silent' }),
+    limits,
+    window: opts.window ?? 1000,
+    cancelGraceMs: 2000,
+    leaseTtlMs: 3000,
+    publicMeta: { name: x.name },
+  });
+  closers.push(async () => {
+    await queues.close();
+    redis.disconnect();
+    reader.disconnect();
+    qconn.disconnect();
+  });
+  return { conductor, prefix, studyId, redis };
+}
+
+function worker(prefix: string, behaviour: Behaviour, concurrency = 8): ScriptedWorker {
+  const w = new ScriptedWorker(url, prefix, behaviour, { concurrency });
+  closers.push(() => w.close());
+  return w;
+}
+
+function states(c: Conductor): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < c.expanded.instanceCount; i++) out[c.expanded.instanceName(i)] = stepStateName(c.records.state(i));
+  return out;
+}
+
+const diamond = `study:
+  - {name: a, description: d, run: {cmd: "a"}}
+  - {name: b, description: d, run: {cmd: "b", depends: [a]}}
+  - {name: c, description: d, run: {cmd: "c", depends: [a]}}
+  - {name: d, description: d, run: {cmd: "d", depends: [b, c]}}
+  - {name: other, description: d, run: {cmd: "other"}}
+`;
+
+describe('conductor', () => {
+  it('runs a DAG: children only after their parents, each instance once', async () => {
+    const x = expand(diamond);
+    const { conductor, prefix } = setup(x);
+    const order: string[] = [];
+    const w = worker(prefix, (job) => {
+      order.push(job.name);
+      return { outcome: 'succeeded' };
+    });
+    expect(await conductor.run()).toBe('FINISHED');
+    expect(Object.values(states(conductor))).toEqual(Array(5).fill('FINISHED'));
+    expect(w.runs).toHaveLength(5);
+    expect(order.indexOf('a')).toBeLessThan(order.indexOf('b'));
+    expect(order.indexOf('b')).toBeLessThan(order.indexOf('d'));
+    expect(order.indexOf('c')).toBeLessThan(order.indexOf('d'));
+  });
+
+  it('fails the subtree of a failed step and lets independent branches finish (FAILURE)', async () => {
+    const x = expand(diamond);
+    const { conductor, prefix } = setup(x);
+    worker(prefix, (job) => ({ outcome: job.name === 'b' ? 'failed' : 'succeeded', exitCode: job.name === 'b' ? 3 : 0 }));
+    expect(await conductor.run()).toBe('FAILURE');
+    expect(states(conductor)).toEqual({ a: 'FINISHED', b: 'FAILED', c: 'FINISHED', d: 'FAILED', other: 'FINISHED' });
+    expect(conductor.records.record(x.steps.findIndex((s) => s.name === 'b')).exitCode).toBe(3);
+  });
+
+  it('retries a failing step up to --attempts, as new attempts', async () => {
+    const x = expand(`study:\n  - {name: flaky, description: d, run: {cmd: "x"}}\n`);
+    const { conductor, prefix } = setup(x, { attempts: 3 });
+    const w = worker(prefix, (job) => ({ outcome: job.attempt < 3 ? 'failed' : 'succeeded' }));
+    expect(await conductor.run()).toBe('FINISHED');
+    expect(w.runs.map((r) => r.attempt)).toEqual([1, 2, 3]);
+    expect(conductor.records.record(0)).toMatchObject({ tries: 2, attempt: 3, state: StepState.FINISHED });
+  });
+
+  it('gives up after --attempts', async () => {
+    const x = expand(`study:\n  - {name: bad, description: d, run: {cmd: "x"}}\n`);
+    const { conductor, prefix } = setup(x, { attempts: 2 });
+    const w = worker(prefix, () => ({ outcome: 'failed' }));
+    expect(await conductor.run()).toBe('FAILURE');
+    expect(w.runs).toHaveLength(2);
+  });
+
+  it('runs the restart command after a timeout, up to --rlimit, then FAILED; without restart TIMEDOUT', async () => {
+    const x = expand(`study:
+  - {name: sim, description: d, run: {cmd: "sim", restart: "resume-sim", walltime: "00:00:01"}}
+  - {name: child, description: d, run: {cmd: "c", depends: [sim]}}
+  - {name: norestart, description: d, run: {cmd: "n", walltime: "1"}}
+`);
+    const { conductor, prefix } = setup(x, { rlimit: 2 });
+    const w = worker(prefix, (job) => ({ outcome: job.name === 'child' ? 'succeeded' : 'timedout' }));
+    expect(await conductor.run()).toBe('FAILURE');
+    expect(w.runs.filter((r) => r.name === 'sim').map((r) => r.kind)).toEqual(['cmd', 'restart', 'restart']);
+    expect(states(conductor)).toEqual({ sim: 'FAILED', child: 'FAILED', norestart: 'TIMEDOUT' });
+    expect(conductor.records.record(0).restarts).toBe(2);
+  });
+
+  it('a restart that finishes lets the study finish', async () => {
+    const x = expand(`study:\n  - {name: sim, description: d, run: {cmd: "sim", restart: "again", walltime: "5"}}\n`);
+    const { conductor, prefix } = setup(x);
+    worker(prefix, (job) => ({ outcome: job.kind === 'cmd' ? 'timedout' : 'succeeded' }));
+    expect(await conductor.run()).toBe('FINISHED');
+  });
+
+  it('never has more steps in flight than --throttle', async () => {
+    const x = expand(`study:\n  - {name: s, description: d, run: {cmd: "$(P)"}}\nglobal.parameters:\n  P: {values: [${Array.from({ length: 30 }, (_, k) => k).join(',')}], label: P.%%}\n`);
+    const { conductor, prefix } = setup(x, { throttle: 3 });
+    const w = worker(prefix, () => ({ outcome: 'succeeded', delayMs: 20 }), 16);
+    expect(await conductor.run()).toBe('FINISHED');
+    expect(w.runs).toHaveLength(30);
+    expect(w.maxRunning).toBeLessThanOrEqual(3);
+    expect(w.maxRunning).toBe(3);
+  });
+
+  it('keeps no more than --window jobs queued', async () => {
+    const x = expand(`study:\n  - {name: s, description: d, run: {cmd: "$(P)"}}\nglobal.parameters:\n  P: {values: [${Array.from({ length: 50 }, (_, k) => k).join(',')}], label: P.%%}\n`);
+    const { conductor, prefix } = setup(x, {}, { window: 5 });
+    const probe = new Redis(url);
+    closers.push(() => probe.disconnect());
+    let maxWaiting = 0;
+    const w = worker(prefix, async () => {
+      maxWaiting = Math.max(maxWaiting, await probe.llen(`${prefix}:steps:wait`));
+      return { outcome: 'succeeded' };
+    }, 1);
+    expect(await conductor.run()).toBe('FINISHED');
+    expect(w.runs).toHaveLength(50);
+    expect(maxWaiting).toBeLessThanOrEqual(5);
+  });
+
+  it('cancel stops everything: queued and waiting CANCELLED, running ones killed, exit state CANCELLED', async () => {
+    const x = expand(`study:
+  - {name: slow, description: d, run: {cmd: "$(P)"}}
+  - {name: after, description: d, run: {cmd: "x", depends: [slow_*]}}
+global.parameters:
+  P: {values: [1, 2, 3, 4, 5, 6], label: P.%%}
+`);
+    const { conductor, prefix, studyId, redis } = setup(x, { throttle: 2 });
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    let sent = false;
+    worker(prefix, async () => {
+      if (!sent) {
+        sent = true;
+        const req: ControlRequest = { type: 'cancel' };
+        await redis.xadd(controlKey(prefix, studyId), '*', CONTROL_FIELD, JSON.stringify(req));
+        setTimeout(release, 200);
+      }
+      await gate;
+      return { outcome: 'cancelled' };
+    });
+    expect(await conductor.run()).toBe('CANCELLED');
+    expect(new Set(Object.values(states(conductor)))).toEqual(new Set(['CANCELLED']));
+  });
+
+  it('update changes the throttle of a running study', async () => {
+    const x = expand(`study:\n  - {name: s, description: d, run: {cmd: "$(P)"}}\nglobal.parameters:\n  P: {values: [${Array.from({ length: 20 }, (_, k) => k).join(',')}], label: P.%%}\n`);
+    const { conductor, prefix, studyId, redis } = setup(x, { throttle: 1 });
+    let n = 0;
+    const w = worker(prefix, async () => {
+      if (++n === 2) {
+        const req: ControlRequest = { type: 'update', throttle: 4 };
+        await redis.xadd(controlKey(prefix, studyId), '*', CONTROL_FIELD, JSON.stringify(req));
+      }
+      return { outcome: 'succeeded', delayMs: 30 };
+    }, 8);
+    expect(await conductor.run()).toBe('FINISHED');
+    expect(conductor.limits.throttle).toBe(4);
+    expect(w.maxRunning).toBe(4);
+  });
+
+  it('a second conductor on the same study is refused while the first runs', async () => {
+    const x = expand(diamond);
+    const first = setup(x, {}, { studyId: 'shared' });
+    const second = setup(x, {}, { studyId: 'shared', prefix: first.prefix });
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    const w = worker(first.prefix, async () => {
+      await gate;
+      return { outcome: 'succeeded' };
+    });
+    const running = first.conductor.run();
+    await vi_waitFor(async () => w.runs.length > 0); // the first conductor holds the lease
+    await expect(second.conductor.run()).rejects.toThrow(/another conductor .* is driving this study/);
+    release();
+    expect(await running).toBe('FINISHED');
+  }, 30_000);
+
+  it('resumes after a crash: finished steps are not run again, the rest continue', async () => {
+    const x = expand(`study:
+  - {name: first, description: d, run: {cmd: "$(P)"}}
+  - {name: second, description: d, run: {cmd: "x", depends: [first]}}
+global.parameters:
+  P: {values: [1, 2, 3, 4], label: P.%%}
+`);
+    const one = setup(x, {}, { studyId: 'resumed' });
+    let stopAfter = 3;
+    const w1 = worker(one.prefix, (job) => {
+      if (--stopAfter === 0) one.conductor.stop();
+      return { outcome: 'succeeded', delayMs: job.name.startsWith('first') ? 0 : 50 };
+    }, 1);
+    expect(await one.conductor.run()).toBe('RUNNING'); // stopped, as a crash would leave it
+    await w1.close();
+    const finishedBefore = Object.entries(states(one.conductor)).filter(([, s]) => s === 'FINISHED').map(([n]) => n);
+    expect(finishedBefore.length).toBeGreaterThan(0);
+    // The lease of the stopped conductor was released; a crashed one would expire.
+    const two = setup(x, {}, { studyId: 'resumed', prefix: one.prefix });
+    const w2 = worker(one.prefix, () => ({ outcome: 'succeeded' }));
+    expect(await two.conductor.run()).toBe('FINISHED');
+    const rerun = w2.runs.map((r) => r.name).filter((n) => finishedBefore.includes(n));
+    expect(rerun).toEqual([]);
+    expect(Object.values(states(two.conductor))).toEqual(Array(8).fill('FINISHED'));
+  });
+
+  it('finds queued steps that Redis lost and runs them again', async () => {
+    const x = expand(`study:\n  - {name: s, description: d, run: {cmd: "$(P)"}}\nglobal.parameters:\n  P: {values: [1, 2, 3], label: P.%%}\n`);
+    const one = setup(x, {}, { studyId: 'lost' });
+    // No worker: the jobs sit in the queue. Stop the conductor once they are queued.
+    const done = one.conductor.run();
+    await vi_waitFor(async () => (await one.redis.llen(`${one.prefix}:steps:wait`)) === 3);
+    one.conductor.stop();
+    expect(await done).toBe('RUNNING');
+    // Redis "loses" the queue (as without an append-only file).
+    await one.redis.del(`${one.prefix}:steps:wait`);
+    for (const k of await one.redis.keys(`${one.prefix}:steps:lost.*`)) await one.redis.del(k);
+    for (const k of await one.redis.keys(`${one.prefix}:steps:*`)) if (/:lost\.\d+\.\d+$/.test(k)) await one.redis.del(k);
+    const two = setup(x, {}, { studyId: 'lost', prefix: one.prefix });
+    const w = worker(one.prefix, () => ({ outcome: 'succeeded' }));
+    expect(await two.conductor.run()).toBe('FINISHED');
+    expect(w.runs.map((r) => r.attempt)).toEqual([2, 2, 2]);
+  });
+});
+
+async function vi_waitFor(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

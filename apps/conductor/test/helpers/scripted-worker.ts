@@ -1,0 +1,117 @@
+/**
+ * A stand-in for `maestro-worker` in conductor tests: a real BullMQ Worker on a real Redis that
+ * claims and reports through the real fence scripts, but decides each run's outcome from the
+ * test instead of spawning a process. The end-to-end tests use the real worker.
+ */
+import { Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import {
+  CLAIM_RUN_LUA,
+  DEFAULT_QUEUE,
+  eventsKey,
+  fenceKey,
+  REPORT_RESULT_LUA,
+  STATE_RECORD_BYTES,
+  stateKey,
+  StepJob,
+  studyKey,
+  type Outcome,
+} from '@maestro/protocol';
+
+export interface RunRecord {
+  readonly index: number;
+  readonly attempt: number;
+  readonly run: number;
+  readonly name: string;
+  readonly kind: 'cmd' | 'restart';
+  readonly startMs: number;
+  endMs?: number;
+  accepted?: boolean;
+}
+
+export type Behaviour = (job: StepJob, run: number) => { outcome: Outcome; exitCode?: number; delayMs?: number } | Promise<{ outcome: Outcome; exitCode?: number; delayMs?: number }>;
+
+type Cmds = Redis & {
+  claim(k1: string, k2: string, k3: string, k4: string, ...args: string[]): Promise<[number, number | string]>;
+  report(k1: string, k2: string, ...args: string[]): Promise<number>;
+};
+
+export class ScriptedWorker {
+  readonly runs: RunRecord[] = [];
+  readonly refused: { index: number; reason: string }[] = [];
+  running = 0;
+  maxRunning = 0;
+  readonly #redis: Cmds;
+  readonly #worker: Worker;
+
+  constructor(url: string, prefix: string, behaviour: Behaviour, options: { concurrency?: number; queue?: string } = {}) {
+    this.#redis = new Redis(url, { maxRetriesPerRequest: null }) as Cmds;
+    this.#redis.defineCommand('claim', { numberOfKeys: 4, lua: CLAIM_RUN_LUA });
+    this.#redis.defineCommand('report', { numberOfKeys: 2, lua: REPORT_RESULT_LUA });
+    this.#worker = new Worker(
+      options.queue ?? DEFAULT_QUEUE,
+      async (job: Job) => this.#process(StepJob.parse(job.data), behaviour),
+      { connection: new Redis(url, { maxRetriesPerRequest: null }), prefix, concurrency: options.concurrency ?? 8 },
+    );
+    this.#worker.on('error', () => undefined);
+  }
+
+  async #process(job: StepJob, behaviour: Behaviour): Promise<void> {
+    const started = { type: 'started', index: job.index, attempt: job.attempt, worker: 'scripted', host: 'test', pid: 0, startMs: Date.now() };
+    const [ok, runOrReason] = await this.#redis.claim(
+      fenceKey(job.prefix, job.studyId),
+      studyKey(job.prefix, job.studyId),
+      eventsKey(job.prefix, job.studyId),
+      stateKey(job.prefix, job.studyId),
+      String(job.index),
+      String(job.attempt),
+      '5',
+      JSON.stringify(started),
+      String(STATE_RECORD_BYTES),
+    );
+    if (ok !== 1) {
+      this.refused.push({ index: job.index, reason: String(runOrReason) });
+      return;
+    }
+    const run = Number(runOrReason);
+    const rec: RunRecord = { index: job.index, attempt: job.attempt, run, name: job.name, kind: job.kind, startMs: started.startMs };
+    this.runs.push(rec);
+    this.running++;
+    this.maxRunning = Math.max(this.maxRunning, this.running);
+    try {
+      const b = await behaviour(job, run);
+      if (b.delayMs) await new Promise((r) => setTimeout(r, b.delayMs));
+      rec.endMs = Date.now();
+      const result = {
+        type: 'result',
+        index: job.index,
+        attempt: job.attempt,
+        run,
+        worker: 'scripted',
+        host: 'test',
+        outcome: b.outcome,
+        exitCode: b.exitCode ?? (b.outcome === 'succeeded' ? 0 : 1),
+        signal: null,
+        pid: 4242,
+        startMs: rec.startMs,
+        endMs: rec.endMs,
+      };
+      rec.accepted =
+        (await this.#redis.report(
+          fenceKey(job.prefix, job.studyId),
+          eventsKey(job.prefix, job.studyId),
+          String(job.index),
+          String(job.attempt),
+          String(run),
+          JSON.stringify(result),
+        )) === 1;
+    } finally {
+      this.running--;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#worker.close();
+    this.#redis.disconnect();
+  }
+}
