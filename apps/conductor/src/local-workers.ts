@@ -88,7 +88,9 @@ export class LocalWorkers {
   async stop(graceMs = 10_000): Promise<void> {
     this.#stopping = true;
     const children = [...this.#children.values()];
-    const exited = children.map((c) => new Promise<void>((r) => (c.exitCode !== null ? r() : c.once('exit', () => r()))));
+    const exited = children.map(
+      (c) => new Promise<void>((r) => (c.exitCode !== null ? r() : c.once('exit', () => r()))),
+    );
     for (const c of children) c.kill('SIGTERM');
     const timer = setTimeout(() => children.forEach((c) => c.kill('SIGKILL')), graceMs);
     await Promise.all(exited);

@@ -38,10 +38,19 @@ export function makeLogger(options: LoggerOptions): LoggerSetup {
         done();
       },
     });
-    const prettyStream = pretty({ colorize: process.stderr.isTTY === true, translateTime: 'HH:MM:ss', ignore: 'pid,hostname,app', destination: toConsole, sync: true });
+    const prettyStream = pretty({
+      colorize: process.stderr.isTTY === true,
+      translateTime: 'HH:MM:ss',
+      ignore: 'pid,hostname,app',
+      destination: toConsole,
+      sync: true,
+    });
     streams.push({ level: options.consoleLevel ?? 'info', stream: prettyStream });
   }
-  const log = pino({ level: options.level ?? 'info', base: { app: 'conductor', ...options.base } }, multistream(streams));
+  const log = pino(
+    { level: options.level ?? 'info', base: { app: 'conductor', ...options.base } },
+    multistream(streams),
+  );
   return {
     log,
     close: async () => {

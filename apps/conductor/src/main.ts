@@ -48,22 +48,71 @@ function buildProgram(setExit: (code: number) => void): Command {
     setExit(await validateCommand(spec, options, process.stdout, process.stderr)),
   );
 
-  addSpecOptions(
-    program
-      .command('run')
-      .description('create the study folder and run the study')
-      .argument('<spec>', 'study specification (YAML)')
-      .option('--dry', 'write every workspace and script, run nothing')
-      .option('-y, --autoyes', 'answer yes: replace an earlier study at -o DIR')
-      .option('-n, --autono', 'answer no: never replace an existing study')
-      .addOption(
-        new Option('--fg', 'accepted for compatibility: the study runs in the foreground unless --detach').hideHelp(),
+  addRedisOptions(
+    addExecutionOptions(
+      addSpecOptions(
+        program
+          .command('run')
+          .description('create the study folder and run the study')
+          .argument('<spec>', 'study specification (YAML)')
+          .option('--dry', 'write every workspace and script, run nothing')
+          .option('--detach', 'run the conductor in the background (its log in the study folder) and return')
+          .option('-y, --autoyes', 'answer yes: replace an earlier study at -o DIR')
+          .option('-n, --autono', 'answer no: never replace an existing study')
+          .addOption(
+            new Option(
+              '--fg',
+              'accepted for compatibility: the study runs in the foreground unless --detach',
+            ).hideHelp(),
+          ),
       ),
+    ),
   ).action(async (spec: string, options) =>
     setExit(
       await runCommand(spec, { ...options, yes: options.autoyes, no: options.autono }, process.stdout, process.stderr),
     ),
   );
+
+  addRedisOptions(
+    addExecutionOptions(
+      program
+        .command('resume')
+        .description('continue a study after its conductor stopped or died: finished steps do not run again')
+        .argument('<study_dir>', 'the study folder'),
+    ),
+  ).action(async (dir: string, options) => setExit(await resumeCommand(dir, options, process.stdout, process.stderr)));
+
+  program
+    .command('status')
+    .description("a study's status table (works while it runs and after)")
+    .argument('<study_dir...>', 'study folders')
+    .option('--json', 'machine-readable output')
+    .addOption(
+      new Option('--layout <layout>', 'flat, or narrow (with parameters)').choices(['flat', 'narrow']).default('flat'),
+    )
+    .action(async (dirs: string[], options) => setExit(await statusCommand(dirs, options, process.stdout)));
+
+  addRedisOptions(
+    program
+      .command('cancel')
+      .description('stop the running steps of a study and run nothing more')
+      .argument('<study_dir...>', 'study folders'),
+  ).action(async (dirs: string[], options) => setExit(await cancelCommand(dirs, options, process.stdout)));
+
+  addRedisOptions(
+    program
+      .command('update')
+      .description('change the limits of a running study')
+      .argument('<study_dir...>', 'study folders')
+      .addOption(
+        new Option('-t, --throttle <n>', 'most steps queued or running at once (0 = unlimited)').argParser(
+          wholeNumber('--throttle'),
+        ),
+      )
+      .addOption(
+        new Option('-r, --rlimit <n>', 'restarts after a timeout (0 = unlimited)').argParser(wholeNumber('--rlimit')),
+      ),
+  ).action(async (dirs: string[], options) => setExit(await updateCommand(dirs, options, process.stdout)));
 
   return program;
 }
@@ -86,7 +135,15 @@ function reportError(err: unknown): number {
     printProblems(err.problems, (l) => process.stderr.write(`${l}\n`));
     return 1;
   }
-  const known = ['PgenError', 'StudyRootError', 'RedisServerMissingError', 'ConductorBusyError', 'StudyNotRunningError', 'LeaseLostError', 'WalltimeError'];
+  const known = [
+    'PgenError',
+    'StudyRootError',
+    'RedisServerMissingError',
+    'ConductorBusyError',
+    'StudyNotRunningError',
+    'LeaseLostError',
+    'WalltimeError',
+  ];
   if (err instanceof StudyRootError || (err instanceof Error && known.includes(err.name))) {
     process.stderr.write(`maestro: ${err.message}\n`);
     return 1;

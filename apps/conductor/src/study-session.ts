@@ -23,7 +23,11 @@ export interface OpenedRedis {
 
 /** The Redis a new study uses: the one given, else a fresh embedded server in its meta folder. */
 export async function redisForNewStudy(root: string, choice: RedisChoice): Promise<OpenedRedis> {
-  if (choice.url) return { target: { url: choice.url, passwordFile: choice.passwordFile, tlsCaFile: choice.tlsCaFile }, embedded: undefined };
+  if (choice.url)
+    return {
+      target: { url: choice.url, passwordFile: choice.passwordFile, tlsCaFile: choice.tlsCaFile },
+      embedded: undefined,
+    };
   const embedded = await startEmbeddedRedis(metaDir(root));
   return { target: { url: embedded.url, passwordFile: embedded.passwordFile }, embedded };
 }

@@ -25,7 +25,11 @@ function expand(yaml: string): ExpandedStudy {
   return expandStudy(study, { root: '/tmp/maestro-int', specRoot: '/tmp', cwd: '/tmp' });
 }
 
-function setup(x: ExpandedStudy, limits: Partial<ConductorLimits> = {}, opts: { window?: number; prefix?: string; studyId?: string } = {}) {
+function setup(
+  x: ExpandedStudy,
+  limits: Partial<ConductorLimits> = {},
+  opts: { window?: number; prefix?: string; studyId?: string } = {},
+) {
   const prefix = opts.prefix ?? `t${randomUUID().slice(0, 8)}`;
   const studyId = opts.studyId ?? 'study-1';
   const redis = new Redis(url, { maxRetriesPerRequest: null });
@@ -63,7 +67,8 @@ function worker(prefix: string, behaviour: Behaviour, concurrency = 8): Scripted
 
 function states(c: Conductor): Record<string, string> {
   const out: Record<string, string> = {};
-  for (let i = 0; i < c.expanded.instanceCount; i++) out[c.expanded.instanceName(i)] = stepStateName(c.records.state(i));
+  for (let i = 0; i < c.expanded.instanceCount; i++)
+    out[c.expanded.instanceName(i)] = stepStateName(c.records.state(i));
   return out;
 }
 
@@ -95,7 +100,10 @@ describe('conductor', () => {
   it('fails the subtree of a failed step and lets independent branches finish (FAILURE)', async () => {
     const x = expand(diamond);
     const { conductor, prefix } = setup(x);
-    worker(prefix, (job) => ({ outcome: job.name === 'b' ? 'failed' : 'succeeded', exitCode: job.name === 'b' ? 3 : 0 }));
+    worker(prefix, (job) => ({
+      outcome: job.name === 'b' ? 'failed' : 'succeeded',
+      exitCode: job.name === 'b' ? 3 : 0,
+    }));
     expect(await conductor.run()).toBe('FAILURE');
     expect(states(conductor)).toEqual({ a: 'FINISHED', b: 'FAILED', c: 'FINISHED', d: 'FAILED', other: 'FINISHED' });
     expect(conductor.records.record(x.steps.findIndex((s) => s.name === 'b')).exitCode).toBe(3);
@@ -140,7 +148,9 @@ describe('conductor', () => {
   });
 
   it('never has more steps in flight than --throttle', async () => {
-    const x = expand(`study:\n  - {name: s, description: d, run: {cmd: "$(P)"}}\nglobal.parameters:\n  P: {values: [${Array.from({ length: 30 }, (_, k) => k).join(',')}], label: P.%%}\n`);
+    const x = expand(
+      `study:\n  - {name: s, description: d, run: {cmd: "$(P)"}}\nglobal.parameters:\n  P: {values: [${Array.from({ length: 30 }, (_, k) => k).join(',')}], label: P.%%}\n`,
+    );
     const { conductor, prefix } = setup(x, { throttle: 3 });
     const w = worker(prefix, () => ({ outcome: 'succeeded', delayMs: 20 }), 16);
     expect(await conductor.run()).toBe('FINISHED');
@@ -150,15 +160,21 @@ describe('conductor', () => {
   });
 
   it('keeps no more than --window jobs queued', async () => {
-    const x = expand(`study:\n  - {name: s, description: d, run: {cmd: "$(P)"}}\nglobal.parameters:\n  P: {values: [${Array.from({ length: 50 }, (_, k) => k).join(',')}], label: P.%%}\n`);
+    const x = expand(
+      `study:\n  - {name: s, description: d, run: {cmd: "$(P)"}}\nglobal.parameters:\n  P: {values: [${Array.from({ length: 50 }, (_, k) => k).join(',')}], label: P.%%}\n`,
+    );
     const { conductor, prefix } = setup(x, {}, { window: 5 });
     const probe = new Redis(url);
     closers.push(() => probe.disconnect());
     let maxWaiting = 0;
-    const w = worker(prefix, async () => {
-      maxWaiting = Math.max(maxWaiting, await probe.llen(`${prefix}:steps:wait`));
-      return { outcome: 'succeeded' };
-    }, 1);
+    const w = worker(
+      prefix,
+      async () => {
+        maxWaiting = Math.max(maxWaiting, await probe.llen(`${prefix}:steps:wait`));
+        return { outcome: 'succeeded' };
+      },
+      1,
+    );
     expect(await conductor.run()).toBe('FINISHED');
     expect(w.runs).toHaveLength(50);
     expect(maxWaiting).toBeLessThanOrEqual(5);
@@ -190,16 +206,22 @@ global.parameters:
   });
 
   it('update changes the throttle of a running study', async () => {
-    const x = expand(`study:\n  - {name: s, description: d, run: {cmd: "$(P)"}}\nglobal.parameters:\n  P: {values: [${Array.from({ length: 20 }, (_, k) => k).join(',')}], label: P.%%}\n`);
+    const x = expand(
+      `study:\n  - {name: s, description: d, run: {cmd: "$(P)"}}\nglobal.parameters:\n  P: {values: [${Array.from({ length: 20 }, (_, k) => k).join(',')}], label: P.%%}\n`,
+    );
     const { conductor, prefix, studyId, redis } = setup(x, { throttle: 1 });
     let n = 0;
-    const w = worker(prefix, async () => {
-      if (++n === 2) {
-        const req: ControlRequest = { type: 'update', throttle: 4 };
-        await redis.xadd(controlKey(prefix, studyId), '*', CONTROL_FIELD, JSON.stringify(req));
-      }
-      return { outcome: 'succeeded', delayMs: 30 };
-    }, 8);
+    const w = worker(
+      prefix,
+      async () => {
+        if (++n === 2) {
+          const req: ControlRequest = { type: 'update', throttle: 4 };
+          await redis.xadd(controlKey(prefix, studyId), '*', CONTROL_FIELD, JSON.stringify(req));
+        }
+        return { outcome: 'succeeded', delayMs: 30 };
+      },
+      8,
+    );
     expect(await conductor.run()).toBe('FINISHED');
     expect(conductor.limits.throttle).toBe(4);
     expect(w.maxRunning).toBe(4);
@@ -231,13 +253,19 @@ global.parameters:
 `);
     const one = setup(x, {}, { studyId: 'resumed' });
     let stopAfter = 3;
-    const w1 = worker(one.prefix, (job) => {
-      if (--stopAfter === 0) one.conductor.stop();
-      return { outcome: 'succeeded', delayMs: job.name.startsWith('first') ? 0 : 50 };
-    }, 1);
+    const w1 = worker(
+      one.prefix,
+      (job) => {
+        if (--stopAfter === 0) one.conductor.stop();
+        return { outcome: 'succeeded', delayMs: job.name.startsWith('first') ? 0 : 50 };
+      },
+      1,
+    );
     expect(await one.conductor.run()).toBe('RUNNING'); // stopped, as a crash would leave it
     await w1.close();
-    const finishedBefore = Object.entries(states(one.conductor)).filter(([, s]) => s === 'FINISHED').map(([n]) => n);
+    const finishedBefore = Object.entries(states(one.conductor))
+      .filter(([, s]) => s === 'FINISHED')
+      .map(([n]) => n);
     expect(finishedBefore.length).toBeGreaterThan(0);
     // The lease of the stopped conductor was released; a crashed one would expire.
     const two = setup(x, {}, { studyId: 'resumed', prefix: one.prefix });
@@ -249,7 +277,9 @@ global.parameters:
   });
 
   it('finds queued steps that Redis lost and runs them again', async () => {
-    const x = expand(`study:\n  - {name: s, description: d, run: {cmd: "$(P)"}}\nglobal.parameters:\n  P: {values: [1, 2, 3], label: P.%%}\n`);
+    const x = expand(
+      `study:\n  - {name: s, description: d, run: {cmd: "$(P)"}}\nglobal.parameters:\n  P: {values: [1, 2, 3], label: P.%%}\n`,
+    );
     const one = setup(x, {}, { studyId: 'lost' });
     // No worker: the jobs sit in the queue. Stop the conductor once they are queued.
     const done = one.conductor.run();
@@ -259,7 +289,8 @@ global.parameters:
     // Redis "loses" the queue (as without an append-only file).
     await one.redis.del(`${one.prefix}:steps:wait`);
     for (const k of await one.redis.keys(`${one.prefix}:steps:lost.*`)) await one.redis.del(k);
-    for (const k of await one.redis.keys(`${one.prefix}:steps:*`)) if (/:lost\.\d+\.\d+$/.test(k)) await one.redis.del(k);
+    for (const k of await one.redis.keys(`${one.prefix}:steps:*`))
+      if (/:lost\.\d+\.\d+$/.test(k)) await one.redis.del(k);
     const two = setup(x, {}, { studyId: 'lost', prefix: one.prefix });
     const w = worker(one.prefix, () => ({ outcome: 'succeeded' }));
     expect(await two.conductor.run()).toBe('FINISHED');

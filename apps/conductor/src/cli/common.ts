@@ -15,7 +15,8 @@ const collect = (value: string, previous: string[]): string[] => [...previous, v
 export function wholeNumber(name: string, min = 0): (value: string) => number {
   return (value) => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be a whole number of at least ${min}, got '${value}'`);
+    if (!Number.isInteger(n) || n < min)
+      throw new Error(`${name} must be a whole number of at least ${min}, got '${value}'`);
     return n;
   };
 }
@@ -32,7 +33,8 @@ export function parseDurationMs(value: string): number {
     total += Number(m[1]) * unit;
     consumed += m[0].length;
   }
-  if (consumed !== text.length || consumed === 0) throw new Error(`'${value}' is not a duration; write e.g. 30s, 5m, 1h30m`);
+  if (consumed !== text.length || consumed === 0)
+    throw new Error(`'${value}' is not a duration; write e.g. 30s, 5m, 1h30m`);
   return Math.round(total);
 }
 
@@ -46,18 +48,24 @@ export function durationOption(name: string): (value: string) => number {
   };
 }
 
-export const cores = (): number => (typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
+export const cores = (): number =>
+  typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 
 export function addSpecOptions(cmd: Command, { out = true }: { out?: boolean } = {}): Command {
-  if (out) cmd.option('-o, --out <dir>', 'study root, used as given (default: <OUTPUT_PATH or cwd>/<name>_<timestamp>)');
+  if (out)
+    cmd.option('-o, --out <dir>', 'study root, used as given (default: <OUTPUT_PATH or cwd>/<name>_<timestamp>)');
   return cmd
-    .option('-p, --pgen <file>', 'parameter generator (Python pgen, JS/TS module or executable) replacing global.parameters')
+    .option(
+      '-p, --pgen <file>',
+      'parameter generator (Python pgen, JS/TS module or executable) replacing global.parameters',
+    )
     .option('--pargs <key:value>', 'argument for the parameter generator (repeatable)', collect, [])
     .option('--hashws', 'name parameterized workspaces by the md5 of their labels')
     .addOption(
-      new Option('--max-instances <n>', 'refuse studies with more step instances than this (default 2,000,000)').argParser(
-        wholeNumber('--max-instances', 1),
-      ),
+      new Option(
+        '--max-instances <n>',
+        'refuse studies with more step instances than this (default 2,000,000)',
+      ).argParser(wholeNumber('--max-instances', 1)),
     );
 }
 
@@ -76,22 +84,52 @@ export interface ExecutionFlags {
 /** Flags of `run` and `resume`: limits (as in Maestro) and how the study runs here. */
 export function addExecutionOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('-a, --attempts <n>', 'runs of a failing step before it is FAILED').argParser(wholeNumber('--attempts', 1)))
-    .addOption(new Option('-r, --rlimit <n>', 'restarts after a timeout, for steps with a restart command (0 = unlimited)').argParser(wholeNumber('--rlimit')))
-    .addOption(new Option('-t, --throttle <n>', 'most steps queued or running at once (0 = unlimited)').argParser(wholeNumber('--throttle')))
-    .addOption(new Option('-s, --sleeptime <seconds>', 'accepted for compatibility; maestro does not poll').hideHelp())
     .addOption(
-      new Option('--local-workers <n>', `maestro-worker processes started on this machine (default: cores, ${cores()})`).argParser(
-        wholeNumber('--local-workers'),
+      new Option('-a, --attempts <n>', 'runs of a failing step before it is FAILED').argParser(
+        wholeNumber('--attempts', 1),
       ),
     )
-    .addOption(new Option('--worker-concurrency <n>', 'steps each local worker runs at once').default(1).argParser(wholeNumber('--worker-concurrency', 1)))
-    .addOption(new Option('--window <n>', 'most jobs waiting in Redis at once').default(10_000).argParser(wholeNumber('--window', 1)))
     .addOption(
-      new Option('--cancel-grace <duration>', 'after a cancel, how long running steps get before they count as CANCELLED')
+      new Option(
+        '-r, --rlimit <n>',
+        'restarts after a timeout, for steps with a restart command (0 = unlimited)',
+      ).argParser(wholeNumber('--rlimit')),
+    )
+    .addOption(
+      new Option('-t, --throttle <n>', 'most steps queued or running at once (0 = unlimited)').argParser(
+        wholeNumber('--throttle'),
+      ),
+    )
+    .addOption(new Option('-s, --sleeptime <seconds>', 'accepted for compatibility; maestro does not poll').hideHelp())
+    .addOption(
+      new Option(
+        '--local-workers <n>',
+        `maestro-worker processes started on this machine (default: cores, ${cores()})`,
+      ).argParser(wholeNumber('--local-workers')),
+    )
+    .addOption(
+      new Option('--worker-concurrency <n>', 'steps each local worker runs at once')
+        .default(1)
+        .argParser(wholeNumber('--worker-concurrency', 1)),
+    )
+    .addOption(
+      new Option('--window <n>', 'most jobs waiting in Redis at once')
+        .default(10_000)
+        .argParser(wholeNumber('--window', 1)),
+    )
+    .addOption(
+      new Option(
+        '--cancel-grace <duration>',
+        'after a cancel, how long running steps get before they count as CANCELLED',
+      )
         .default(30_000, '30s')
         .argParser(durationOption('--cancel-grace')),
     )
     .option('--prefix <prefix>', 'key prefix in a shared Redis', 'maestro')
-    .addOption(new Option('--worker-arg <arg>', 'extra argument for local workers (repeatable)').argParser(collect).default([]).hideHelp());
+    .addOption(
+      new Option('--worker-arg <arg>', 'extra argument for local workers (repeatable)')
+        .argParser(collect)
+        .default([])
+        .hideHelp(),
+    );
 }

@@ -10,7 +10,8 @@ async function send(dir: string, flags: RedisFlags, request: ControlRequest): Pr
   const redis = await connect(opened, 'command');
   try {
     const holder = await redis.get(leaseKey(meta.prefix, meta.id));
-    if (!holder) throw new Error(`no conductor is running the study in ${meta.root}; start one with: maestro resume ${meta.root}`);
+    if (!holder)
+      throw new Error(`no conductor is running the study in ${meta.root}; start one with: maestro resume ${meta.root}`);
     await redis.xadd(controlKey(meta.prefix, meta.id), '*', CONTROL_FIELD, JSON.stringify(request));
   } finally {
     redis.disconnect();
@@ -37,7 +38,10 @@ export async function updateCommand(dirs: string[], flags: UpdateFlags, out: Wri
   }
   for (const dir of dirs) {
     const s = await send(dir, flags, { type: 'update', throttle: flags.throttle, rlimit: flags.rlimit });
-    const what = [flags.throttle !== undefined ? `throttle ${flags.throttle}` : '', flags.rlimit !== undefined ? `rlimit ${flags.rlimit}` : '']
+    const what = [
+      flags.throttle !== undefined ? `throttle ${flags.throttle}` : '',
+      flags.rlimit !== undefined ? `rlimit ${flags.rlimit}` : '',
+    ]
       .filter(Boolean)
       .join(', ');
     out.write(`Updated ${s.name}: ${what} (${s.root})\n`);

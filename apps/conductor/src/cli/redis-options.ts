@@ -10,8 +10,14 @@ export interface RedisFlags {
 
 export function addRedisOptions(cmd: Command): Command {
   return cmd
-    .option('--redis <url>', 'shared Redis: redis://[user:pass@]host:port[/db] or rediss:// (default: MAESTRO_REDIS_URL, else a private server for the study)')
-    .option('--redis-password-file <file>', 'read the Redis password from this file (default: MAESTRO_REDIS_PASSWORD_FILE)')
+    .option(
+      '--redis <url>',
+      'shared Redis: redis://[user:pass@]host:port[/db] or rediss:// (default: MAESTRO_REDIS_URL, else a private server for the study)',
+    )
+    .option(
+      '--redis-password-file <file>',
+      'read the Redis password from this file (default: MAESTRO_REDIS_PASSWORD_FILE)',
+    )
     .option('--tls-ca-file <file>', 'CA certificate of a rediss:// server');
 }
 

@@ -33,7 +33,12 @@ export async function reloadStudy(meta: StudyMeta) {
   });
 }
 
-export async function resumeCommand(dir: string, options: ResumeOptions, out: Writable, err: Writable): Promise<number> {
+export async function resumeCommand(
+  dir: string,
+  options: ResumeOptions,
+  out: Writable,
+  err: Writable,
+): Promise<number> {
   const meta = await openStudy(dir);
   if (meta.dryRun) throw new Error(`${meta.root} was a dry run; run the spec again without --dry`);
   const loaded = await reloadStudy(meta);

@@ -69,7 +69,11 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
     maxInstances: options.maxInstances,
     now,
     cwd,
-    redis: options.dry ? undefined : choice.url ? { mode: 'external', url: withoutPassword(choice.url) } : { mode: 'embedded' },
+    redis: options.dry
+      ? undefined
+      : choice.url
+        ? { mode: 'external', url: withoutPassword(choice.url) }
+        : { mode: 'embedded' },
     prefix,
   });
   if (options.dry) {

@@ -20,7 +20,10 @@ export async function statusCommand(dirs: string[], options: StatusOptions, out:
     const rows = await readStatusCsv(meta.root).catch(() => []);
     const summary = await readSummary(meta.root);
     if (options.json) {
-      all.push({ study: summary ?? { id: meta.id, name: meta.name, root: meta.root, state: meta.dryRun ? 'DRYRUN' : 'UNKNOWN' }, steps: rows });
+      all.push({
+        study: summary ?? { id: meta.id, name: meta.name, root: meta.root, state: meta.dryRun ? 'DRYRUN' : 'UNKNOWN' },
+        steps: rows,
+      });
       continue;
     }
     out.write(`${meta.name} (${meta.root})\n`);
@@ -59,7 +62,11 @@ export async function printFinalStatus(root: string, state: StudyStateName, out:
   if (rows.length <= TABLE_LIMIT) out.write(`${formatStatusTable(rows)}\n`);
   else if (summary) {
     for (const s of summary.steps) {
-      out.write(`${s.name}: ${Object.entries(s.counts).map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
+      out.write(
+        `${s.name}: ${Object.entries(s.counts)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}\n`,
+      );
     }
     out.write(`(${rows.length} instances: see maestro status ${root})\n`);
   }

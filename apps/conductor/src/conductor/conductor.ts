@@ -160,7 +160,10 @@ export class Conductor {
         const batch = await this.#o.store.read(this.#cursor, this.#controlCursor, READ_BLOCK_MS, READ_COUNT);
         this.#log.debug({ events: batch.events.length, controls: batch.controls.length }, 'read batch');
         for (const bad of batch.invalid) {
-          this.#log.error({ stream: bad.stream, entryId: bad.id, err: bad.error }, 'ignored an unreadable stream entry');
+          this.#log.error(
+            { stream: bad.stream, entryId: bad.id, err: bad.error },
+            'ignored an unreadable stream entry',
+          );
         }
         for (const { request } of batch.controls) await this.#applyControl(request);
         for (const { event } of batch.events) this.#applyEvent(event);
@@ -222,19 +225,25 @@ export class Conductor {
         throw new ConductorBusyError(r.holder);
       }
       if (lastTtl === undefined) {
-        this.#log.info({ holder: r.holder, ttlMs: r.ttlMs }, 'the study lease is held: waiting to see whether its conductor is alive');
+        this.#log.info(
+          { holder: r.holder, ttlMs: r.ttlMs },
+          'the study lease is held: waiting to see whether its conductor is alive',
+        );
       }
       lastTtl = r.ttlMs;
       await new Promise((res) => setTimeout(res, 250));
     }
-    this.#leaseTimer = setInterval(() => {
-      store.renewLease(ttl).then(
-        (ok) => {
-          if (!ok) this.#leaseLost = true;
-        },
-        (err: unknown) => this.#log.warn({ err }, 'could not renew the study lease; retrying'),
-      );
-    }, Math.max(500, Math.floor(ttl / 3)));
+    this.#leaseTimer = setInterval(
+      () => {
+        store.renewLease(ttl).then(
+          (ok) => {
+            if (!ok) this.#leaseLost = true;
+          },
+          (err: unknown) => this.#log.warn({ err }, 'could not renew the study lease; retrying'),
+        );
+      },
+      Math.max(500, Math.floor(ttl / 3)),
+    );
     this.#leaseTimer.unref();
   }
 
@@ -345,7 +354,12 @@ export class Conductor {
     r.setPid(i, ev.pid);
     r.setExitCode(i, ev.exitCode ?? -1);
     r.setWorker(i, worker);
-    const log = this.#log.child({ index: i, name: this.expanded.instanceName(i), attempt: ev.attempt, worker: ev.worker });
+    const log = this.#log.child({
+      index: i,
+      name: this.expanded.instanceName(i),
+      attempt: ev.attempt,
+      worker: ev.worker,
+    });
     switch (ev.outcome) {
       case 'succeeded':
         this.#finish(i, StepState.FINISHED);
@@ -440,7 +454,9 @@ export class Conductor {
     this.#ready.length = 0;
     this.#readyHead = 0;
     this.#cancelDeadline = this.#now() + this.#o.cancelGraceMs;
-    void this.#o.queues.removeQueued(queued).catch((err: unknown) => this.#log.warn({ err }, 'could not remove queued jobs'));
+    void this.#o.queues
+      .removeQueued(queued)
+      .catch((err: unknown) => this.#log.warn({ err }, 'could not remove queued jobs'));
   }
 
   /** Running steps that never reported after a cancel (their worker is gone) are CANCELLED anyway. */
@@ -512,7 +528,10 @@ export class Conductor {
   }
 
   #jobRef(i: number): { queue: string; id: string } {
-    const job = buildStepJob(this.expanded, i, this.records.record(i), { prefix: this.#o.prefix, studyId: this.#o.studyId });
+    const job = buildStepJob(this.expanded, i, this.records.record(i), {
+      prefix: this.#o.prefix,
+      studyId: this.#o.studyId,
+    });
     return { queue: job.queue, id: job.id };
   }
 
@@ -575,7 +594,7 @@ export class Conductor {
       await this.#o.store.register(this.#startedMs);
       this.#redisRestarted = false;
     } else {
-      for (let k = 0; k < dirty.length; ) {
+      for (let k = 0; k < dirty.length;) {
         const from = dirty[k]!;
         let to = from + 1;
         while (k + 1 < dirty.length && dirty[k + 1] === to) {

@@ -60,7 +60,8 @@ export class StepQueues {
     for (let k = 0; k < jobs.length; k += 500) {
       const chunk = jobs.slice(k, k + 500);
       const states = await Promise.all(chunk.map((j) => this.queue(j.queue).getJobState(j.id)));
-      for (const s of states) out.push(s === 'unknown' || s === 'completed' ? 'missing' : s === 'failed' ? 'failed' : 'present');
+      for (const s of states)
+        out.push(s === 'unknown' || s === 'completed' ? 'missing' : s === 'failed' ? 'failed' : 'present');
     }
     return out;
   }

@@ -68,7 +68,9 @@ export function redisOptions(target: RedisTarget, role: ConnectionRole): RedisOp
     return { ...common, path: decodeURIComponent(u.pathname) };
   }
   if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') {
-    throw new Error(`unsupported Redis URL scheme '${u.protocol}' in ${redactUrl(target.url)}; use redis://, rediss:// or redis+unix://`);
+    throw new Error(
+      `unsupported Redis URL scheme '${u.protocol}' in ${redactUrl(target.url)}; use redis://, rediss:// or redis+unix://`,
+    );
   }
   const db = u.pathname && u.pathname !== '/' ? Number(u.pathname.slice(1)) : 0;
   return {

@@ -54,7 +54,9 @@ return 0
 export class LeaseLostError extends Error {
   override readonly name = 'LeaseLostError';
   constructor() {
-    super('this conductor lost the study lease (it was paused too long, or another conductor took the study over); stopping');
+    super(
+      'this conductor lost the study lease (it was paused too long, or another conductor took the study over); stopping',
+    );
   }
 }
 
@@ -171,7 +173,8 @@ export class StudyStore {
     args.push(String(fields.length));
     for (const [k, v] of fields) args.push(k, v);
     args.push(String(c.ranges.length));
-    for (const [offset, bytes] of c.ranges) args.push(String(offset), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    for (const [offset, bytes] of c.ranges)
+      args.push(String(offset), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     for (const i of c.fenceDeletes) args.push(String(i));
     try {
       await this.#cmd.maestroCommit(this.keys.lease, this.keys.study, this.keys.state, this.keys.fence, ...args);
@@ -182,14 +185,25 @@ export class StudyStore {
   }
 
   /** Events and control requests after the given ids; waits up to `blockMs` if given and there are none. */
-  async read(eventCursor: string, controlCursor: string, blockMs: number | undefined, count: number): Promise<ReadBatch> {
+  async read(
+    eventCursor: string,
+    controlCursor: string,
+    blockMs: number | undefined,
+    count: number,
+  ): Promise<ReadBatch> {
     const streams = ['STREAMS', this.keys.events, this.keys.control, eventCursor, controlCursor] as const;
     const reply = (
       blockMs === undefined
         ? await this.redis.xread('COUNT', count, ...streams)
         : await this.reader.xread('COUNT', count, 'BLOCK', blockMs, ...streams)
     ) as [string, [string, string[]][]][] | null;
-    const batch: ReadBatch = { events: [], controls: [], invalid: [], lastEventId: undefined, lastControlId: undefined };
+    const batch: ReadBatch = {
+      events: [],
+      controls: [],
+      invalid: [],
+      lastEventId: undefined,
+      lastControlId: undefined,
+    };
     const mutable = batch as { -readonly [K in keyof ReadBatch]: ReadBatch[K] };
     for (const [key, entries] of reply ?? []) {
       const isEvents = key === this.keys.events;
@@ -202,7 +216,11 @@ export class StudyStore {
           if (isEvents) batch.events.push({ id, event: StepEvent.parse(value) });
           else batch.controls.push({ id, request: ControlRequest.parse(value) });
         } catch (err) {
-          batch.invalid.push({ stream: isEvents ? 'events' : 'control', id, error: (err as Error).message.slice(0, 300) });
+          batch.invalid.push({
+            stream: isEvents ? 'events' : 'control',
+            id,
+            error: (err as Error).message.slice(0, 300),
+          });
         }
       }
     }

@@ -29,7 +29,12 @@ export interface RunRecord {
   accepted?: boolean;
 }
 
-export type Behaviour = (job: StepJob, run: number) => { outcome: Outcome; exitCode?: number; delayMs?: number } | Promise<{ outcome: Outcome; exitCode?: number; delayMs?: number }>;
+export type Behaviour = (
+  job: StepJob,
+  run: number,
+) =>
+  | { outcome: Outcome; exitCode?: number; delayMs?: number }
+  | Promise<{ outcome: Outcome; exitCode?: number; delayMs?: number }>;
 
 type Cmds = Redis & {
   claim(k1: string, k2: string, k3: string, k4: string, ...args: string[]): Promise<[number, number | string]>;
@@ -44,7 +49,12 @@ export class ScriptedWorker {
   readonly #redis: Cmds;
   readonly #worker: Worker;
 
-  constructor(url: string, prefix: string, behaviour: Behaviour, options: { concurrency?: number; queue?: string } = {}) {
+  constructor(
+    url: string,
+    prefix: string,
+    behaviour: Behaviour,
+    options: { concurrency?: number; queue?: string } = {},
+  ) {
     this.#redis = new Redis(url, { maxRetriesPerRequest: null }) as Cmds;
     this.#redis.defineCommand('claim', { numberOfKeys: 4, lua: CLAIM_RUN_LUA });
     this.#redis.defineCommand('report', { numberOfKeys: 2, lua: REPORT_RESULT_LUA });
@@ -57,7 +67,15 @@ export class ScriptedWorker {
   }
 
   async #process(job: StepJob, behaviour: Behaviour): Promise<void> {
-    const started = { type: 'started', index: job.index, attempt: job.attempt, worker: 'scripted', host: 'test', pid: 0, startMs: Date.now() };
+    const started = {
+      type: 'started',
+      index: job.index,
+      attempt: job.attempt,
+      worker: 'scripted',
+      host: 'test',
+      pid: 0,
+      startMs: Date.now(),
+    };
     const [ok, runOrReason] = await this.#redis.claim(
       fenceKey(job.prefix, job.studyId),
       studyKey(job.prefix, job.studyId),
@@ -74,7 +92,14 @@ export class ScriptedWorker {
       return;
     }
     const run = Number(runOrReason);
-    const rec: RunRecord = { index: job.index, attempt: job.attempt, run, name: job.name, kind: job.kind, startMs: started.startMs };
+    const rec: RunRecord = {
+      index: job.index,
+      attempt: job.attempt,
+      run,
+      name: job.name,
+      kind: job.kind,
+      startMs: started.startMs,
+    };
     this.runs.push(rec);
     this.running++;
     this.maxRunning = Math.max(this.maxRunning, this.running);
