@@ -364,7 +364,11 @@ export function expandStudy(study: Study, options: ExpandOptions): ExpandedStudy
   );
 }
 
-/** One instance per distinct label combination; later rows with the same labels collapse. */
+/**
+ * One instance per distinct label combination; later rows with the same labels collapse into
+ * the first. An open-addressing table of row numbers keyed by a string hash keeps this at two
+ * typed arrays instead of a Map holding a million label strings.
+ */
 function collapseRows(
   parameters: ParameterSet,
   used: readonly string[],
@@ -373,19 +377,44 @@ function collapseRows(
 ): { rows: Int32Array; rowToLocal: Int32Array } {
   const n = parameters.length;
   const rowToLocal = new Int32Array(n);
-  const firstRowOf = new Map<string, number>();
-  const rows: number[] = [];
+  const rows = new Int32Array(n);
+  let count = 0;
+  let capacity = 16;
+  while (capacity < n * 2) capacity *= 2;
+  const mask = capacity - 1;
+  const table = new Int32Array(capacity).fill(-1); // local instance index, or -1
   for (let r = 0; r < n; r++) {
     const combo = comboString(parameters, used, r);
-    const local = firstRowOf.get(combo);
-    if (local === undefined) {
-      firstRowOf.set(combo, rows.length);
-      rowToLocal[r] = rows.length;
-      rows.push(r);
-      if (before + rows.length > maxInstances) break; // the caller reports it
-    } else rowToLocal[r] = local;
+    let h = hashString(combo) & mask;
+    let local = -1;
+    for (;;) {
+      const candidate = table[h]!;
+      if (candidate === -1) break;
+      if (comboString(parameters, used, rows[candidate]!) === combo) {
+        local = candidate;
+        break;
+      }
+      h = (h + 1) & mask;
+    }
+    if (local === -1) {
+      local = count++;
+      rows[local] = r;
+      table[h] = local;
+      if (before + count > maxInstances) break; // the caller reports it
+    }
+    rowToLocal[r] = local;
   }
-  return { rows: Int32Array.from(rows), rowToLocal };
+  return { rows: rows.slice(0, count), rowToLocal };
+}
+
+/** FNV-1a over UTF-16 code units. */
+function hashString(s: string): number {
+  let h = 0x811c9dc5;
+  for (let k = 0; k < s.length; k++) {
+    h ^= s.charCodeAt(k);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
 }
 
 /** Workspace folders must stay inside the step folder and not collide after cleaning. */

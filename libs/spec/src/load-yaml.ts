@@ -18,32 +18,82 @@ export interface Position {
 
 export type KeyPath = readonly (string | number)[];
 
-/** Where each key and value of a loaded document came from. */
+/**
+ * Where each key and value of a loaded document came from. Positions are looked up in the YAML
+ * syntax tree only when a problem needs one, so a million-value parameter list costs nothing
+ * extra (no map of a million paths).
+ */
 export class SourcePositions {
-  readonly #values = new Map<string, Position>();
-  readonly #keys = new Map<string, Position>();
-  constructor(readonly file: string | undefined) {}
-  static key(path: KeyPath): string {
-    return path.join('\u0000');
-  }
-  setValue(path: KeyPath, pos: Position): void {
-    this.#values.set(SourcePositions.key(path), pos);
-  }
-  setKey(path: KeyPath, pos: Position): void {
-    this.#keys.set(SourcePositions.key(path), pos);
-  }
-  /** The value at `path`, else its key, else the nearest enclosing value that has a place. */
+  constructor(
+    readonly file: string | undefined,
+    private readonly doc?: Document,
+    private readonly lineCounter?: LineCounter,
+  ) {}
+
+  /** The value at `path`, else the nearest enclosing node that exists. */
   find(path: KeyPath): Position | undefined {
-    for (let n = path.length; n >= 0; n--) {
-      const k = SourcePositions.key(path.slice(0, n));
-      const pos = (n === path.length ? this.#values.get(k) : undefined) ?? this.#keys.get(k) ?? this.#values.get(k);
-      if (pos) return pos;
-    }
-    return undefined;
+    return this.#walk(path, false);
   }
-  /** The key of `path` (where `name:` is written), else as {@link find}. */
+
+  /** Where the key of `path` is written (`name:`), else as {@link find}. */
   findKey(path: KeyPath): Position | undefined {
-    return this.#keys.get(SourcePositions.key(path)) ?? this.find(path);
+    return this.#walk(path, true);
+  }
+
+  #walk(path: KeyPath, wantKey: boolean): Position | undefined {
+    if (!this.doc || !this.lineCounter) return undefined;
+    let node = this.#deref(this.doc.contents as YamlNode | null);
+    let offset = node?.range?.[0];
+    // Where the enclosing key is written: a missing key is reported there (`run:` lacks `cmd`).
+    let parentKeyOffset: number | undefined;
+    for (let k = 0; k < path.length && node; k++) {
+      const part = path[k]!;
+      const last = k === path.length - 1;
+      if (isSeq(node) && typeof part === 'number') {
+        node = this.#deref((node.items[part] as YamlNode | undefined) ?? null);
+      } else if (isMap(node)) {
+        const pair = this.#pairOf(node.items as Pair<unknown, unknown>[], String(part), 0);
+        if (!pair) {
+          offset = parentKeyOffset ?? offset;
+          break;
+        }
+        const keyOffset = (pair.key as YamlNode | null)?.range?.[0];
+        parentKeyOffset = keyOffset;
+        if (last && wantKey && keyOffset !== undefined) return this.lineCounter.linePos(keyOffset);
+        node = this.#deref(pair.value as YamlNode | null);
+        if (!node) {
+          offset = keyOffset ?? offset;
+          break;
+        }
+      } else break;
+      if (node?.range) offset = node.range[0];
+    }
+    return offset === undefined ? undefined : this.lineCounter.linePos(offset);
+  }
+
+  #deref(node: YamlNode | null | undefined): YamlNode | null {
+    if (node && isAlias(node)) return (node.resolve(this.doc!) as YamlNode | undefined) ?? null;
+    return node ?? null;
+  }
+
+  /** The pair for `key`, looking through `<<` merges as the loader does. */
+  #pairOf(pairs: Pair<unknown, unknown>[], key: string, depth: number): Pair<unknown, unknown> | undefined {
+    let merged: Pair<unknown, unknown> | undefined;
+    for (const pair of pairs) {
+      const k = pair.key as YamlNode | null;
+      if (!isScalar(k)) continue;
+      if (k.type === 'PLAIN' && k.value === '<<') {
+        if (depth > 20 || merged) continue;
+        const sources = this.#deref(pair.value as YamlNode | null);
+        const list = isSeq(sources) ? sources.items.map((i) => this.#deref(i as YamlNode)) : [sources];
+        for (const src of list) {
+          if (isMap(src)) merged ??= this.#pairOf(src.items as Pair<unknown, unknown>[], key, depth + 1);
+        }
+        continue;
+      }
+      if (String(k.value) === key || k.source === key) return pair;
+    }
+    return merged;
   }
 }
 
@@ -54,7 +104,11 @@ export interface LoadedYaml {
   readonly warnings: SpecProblem[];
 }
 
-/** Refuse documents whose aliases expand past this many nodes (billion-laughs bombs). */
+/**
+ * Aliases may repeat content, not multiply it: a document whose aliases expand it past this many
+ * nodes beyond ten times its own size is refused (billion-laughs bombs). Big documents that
+ * use no aliases are fine.
+ */
 export const MAX_EXPANDED_NODES = 1_000_000;
 
 export class YamlLoadError extends Error {
@@ -75,7 +129,7 @@ export function loadYaml(text: string, file?: string): LoadedYaml {
     prettyErrors: false,
     keepSourceTokens: false,
   });
-  const positions = new SourcePositions(file);
+  const positions = new SourcePositions(file, doc, lineCounter);
   const at = (offset: number): Position => lineCounter.linePos(offset);
   const problems: SpecProblem[] = [];
   for (const err of doc.errors) {
@@ -93,8 +147,9 @@ export function loadYaml(text: string, file?: string): LoadedYaml {
   if (problems.length > 0) throw new YamlLoadError(problems);
 
   const size = new Map<YamlNode, number>();
-  const expanded = measure(doc.contents as YamlNode | null, doc, size, new Set());
-  if (expanded > MAX_EXPANDED_NODES) {
+  const limit = MAX_EXPANDED_NODES + 10 * countNodes(doc.contents as YamlNode | null);
+  const expanded = measure(doc.contents as YamlNode | null, doc, size, new Set(), limit);
+  if (expanded > limit) {
     throw new YamlLoadError([
       {
         code: SpecErrorCode.YamlTooLarge,
@@ -102,12 +157,12 @@ export function loadYaml(text: string, file?: string): LoadedYaml {
         line: 1,
         col: 1,
         path: '',
-        message: `its aliases expand to more than ${MAX_EXPANDED_NODES.toLocaleString('en-US')} nodes (a YAML "billion laughs" bomb?)`,
+        message: `its aliases expand it to more than ${limit.toLocaleString('en-US')} nodes (a YAML "billion laughs" bomb?)`,
         allowed: 'use anchors and aliases for reuse, not to multiply content',
       },
     ]);
   }
-  const converter = new Converter(doc, positions, at, file);
+  const converter = new Converter(doc, at, file);
   const value = converter.convert(doc.contents as YamlNode | null, []);
   if (converter.problems.length > 0) throw new YamlLoadError(converter.problems);
   return { value, positions, warnings: converter.warnings };
@@ -117,8 +172,31 @@ function firstLine(s: string): string {
   return (s.split('\n')[0] ?? s).replace(/ at line \d+, column \d+:?$/, '');
 }
 
+/** Nodes written in the document (an alias counts once). */
+function countNodes(node: YamlNode | null): number {
+  let n = 0;
+  const stack: (YamlNode | null)[] = [node];
+  while (stack.length > 0) {
+    const x = stack.pop();
+    n++;
+    if (isMap(x) || isSeq(x)) {
+      for (const item of x.items as unknown[]) {
+        if (isPair(item)) stack.push(item.key as YamlNode | null, item.value as YamlNode | null);
+        else stack.push(item as YamlNode | null);
+      }
+    }
+  }
+  return n;
+}
+
 /** Node count of the fully alias-expanded tree, memoised per node so bombs cost O(document). */
-function measure(node: YamlNode | null, doc: Document, memo: Map<YamlNode, number>, active: Set<YamlNode>): number {
+function measure(
+  node: YamlNode | null,
+  doc: Document,
+  memo: Map<YamlNode, number>,
+  active: Set<YamlNode>,
+  limit: number,
+): number {
   if (!node) return 1;
   const known = memo.get(node);
   if (known !== undefined) return known;
@@ -127,14 +205,14 @@ function measure(node: YamlNode | null, doc: Document, memo: Map<YamlNode, numbe
   let n = 1;
   if (isAlias(node)) {
     const target = node.resolve(doc);
-    n = target ? measure(target as YamlNode, doc, memo, active) : 1;
+    n = target ? measure(target as YamlNode, doc, memo, active, limit) : 1;
   } else if (isMap(node) || isSeq(node)) {
     for (const item of node.items as unknown[]) {
       if (isPair(item)) {
-        n += measure(item.key as YamlNode | null, doc, memo, active);
-        n += measure(item.value as YamlNode | null, doc, memo, active);
-      } else n += measure(item as YamlNode | null, doc, memo, active);
-      if (n > MAX_EXPANDED_NODES) break;
+        n += measure(item.key as YamlNode | null, doc, memo, active, limit);
+        n += measure(item.value as YamlNode | null, doc, memo, active, limit);
+      } else n += measure(item as YamlNode | null, doc, memo, active, limit);
+      if (n > limit) break;
     }
   }
   active.delete(node);
@@ -162,14 +240,12 @@ class Converter {
   readonly warnings: SpecProblem[] = [];
   constructor(
     private readonly doc: Document,
-    private readonly positions: SourcePositions,
     private readonly at: (offset: number) => Position,
     private readonly file: string | undefined,
   ) {}
 
   convert(node: YamlNode | null | undefined, path: KeyPath): PyValue {
     if (node === null || node === undefined) return null;
-    if (node.range) this.positions.setValue(path, this.at(node.range[0]));
     if (isAlias(node)) return this.convertAlias(node, path);
     if (isScalar(node)) return this.resolveScalar(node, path);
     if (isSeq(node)) return node.items.map((item, i) => this.convert(item as YamlNode, [...path, i]));
@@ -195,7 +271,7 @@ class Converter {
         this.collectMerge(pair.value as YamlNode | null, path, merged);
         continue;
       }
-      const keyValue = this.convert(keyNode, [...path, '\u0001key']);
+      const keyValue = this.convert(keyNode, path);
       if (
         keyValue !== null &&
         typeof keyValue === 'object' &&
@@ -212,7 +288,6 @@ class Converter {
       }
       const key = pyStr(keyValue);
       const childPath = [...path, key];
-      if (keyNode?.range) this.positions.setKey(childPath, this.at(keyNode.range[0]));
       if (Object.prototype.hasOwnProperty.call(out, key)) {
         const pos = keyNode?.range ? this.at(keyNode.range[0]) : undefined;
         this.warnings.push({
@@ -295,7 +370,7 @@ class Converter {
       file: this.file,
       line: pos?.line,
       col: pos?.col,
-      path: path.filter((p) => p !== '\u0001key').join('.'),
+      path: path.join('.'),
       message,
       allowed,
     });
