@@ -1,0 +1,45 @@
+/**
+ * `npm run bench [-- --quick] [-- --only a,b]`: every scenario prints its rows as a table and the
+ * run writes bench/results/latest.json. Ratios compare our throughput with a ceiling measured
+ * in the same run on the same machine; medians of repeated runs, since the machine is noisy.
+ */
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { BenchRow, Scenario } from './rows.js';
+import { expansion } from './scenarios/expansion.js';
+
+const SCENARIOS: Record<string, Scenario> = { expansion };
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const quick = args.includes('--quick');
+  const onlyAt = args.indexOf('--only');
+  const only = onlyAt >= 0 ? (args[onlyAt + 1] ?? '').split(',') : undefined;
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'maestro-bench-'));
+  const rows: BenchRow[] = [];
+  const widths = [34, 18, 12, 8, 12, 7, 14];
+  const line = (cells: string[]): string => cells.map((c, k) => c.padEnd(widths[k]!)).join(' ').trimEnd();
+  console.log(`maestro bench${quick ? ' --quick' : ''}: ${os.cpus().length} cores, Node ${process.version}, ${new Date().toISOString()}`);
+  console.log(line(['scenario', 'metric', 'value', 'unit', 'ceiling', 'ratio', 'target']));
+  for (const [name, scenario] of Object.entries(SCENARIOS)) {
+    if (only && !only.includes(name)) continue;
+    await scenario({
+      quick,
+      tmp,
+      report: (row) => {
+        rows.push(row);
+        console.log(
+          line([row.scenario, row.metric, String(row.value), row.unit, row.ceiling === undefined ? '' : String(row.ceiling), row.ratio === undefined ? '' : row.ratio.toFixed(2), row.target ?? '']),
+        );
+      },
+    });
+  }
+  const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'latest.json'), `${JSON.stringify(rows, null, 2)}\n`);
+  console.log(`wrote ${path.join(dir, 'latest.json')}`);
+}
+
+await main();
