@@ -1,0 +1,30 @@
+/** Long-running maestro processes for end-to-end tests, cleaned up whatever the test does. */
+import { execa, type ResultPromise } from 'execa';
+import { MAESTRO_BIN, WORKER_BIN } from './cli.js';
+
+const started = new Set<ResultPromise>();
+
+export function startMaestro(args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): ResultPromise {
+  const p = execa(process.execPath, [MAESTRO_BIN, ...args], { reject: false, all: true, ...options });
+  started.add(p);
+  void p.finally(() => started.delete(p));
+  return p;
+}
+
+export function startWorker(redisUrl: string, prefix: string, name: string, extra: readonly string[] = []): ResultPromise {
+  const p = execa(process.execPath, [WORKER_BIN, '--prefix', prefix, '--name', name, ...extra], {
+    reject: false,
+    all: true,
+    env: { MAESTRO_REDIS_URL: redisUrl },
+  });
+  started.add(p);
+  void p.finally(() => started.delete(p));
+  return p;
+}
+
+/** Kills every process a test started (SIGKILL: tests that want a clean stop do it themselves). */
+export async function killAll(): Promise<void> {
+  const all = [...started];
+  for (const p of all) p.kill('SIGKILL');
+  await Promise.all(all.map((p) => p.catch(() => undefined)));
+}
