@@ -13,7 +13,7 @@ import { configWarnings, LOG_LEVELS, loadConfig, type WorkerConfig, type WorkerO
 import { ConfigError, coerceError } from './errors.js';
 import { makeLogger } from './logger.js';
 import { scrub, secretForms, urlPassword } from './secrets.js';
-import { startWorker } from './worker.js';
+import { startWorker, type WorkerHandle } from './worker.js';
 
 const VERSION = '0.1.0';
 /** After a second signal, exit even if Redis never answers again. */
@@ -55,7 +55,11 @@ async function main(): Promise<number> {
   }
 
   const secrets = [config.redisPassword, urlPassword(config.redisUrl)];
-  const log = makeLogger({ level: config.logLevel, secrets });
+  const log = makeLogger({ level: config.logLevel, secrets }).child({
+    worker: config.name,
+    host: config.host,
+    ...(config.allocationId ? { allocationId: config.allocationId } : {}),
+  });
   for (const warning of configWarnings(options)) log.warn(warning);
 
   process.on('uncaughtException', (err) => {
@@ -64,10 +68,15 @@ async function main(): Promise<number> {
     process.exit(1);
   });
 
-  const worker = await startWorker(config, log);
+  let worker: WorkerHandle | undefined;
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     signals++;
+    if (!worker) {
+      // Still connecting: nothing runs yet, so there is nothing to drain.
+      log.info({ signal }, 'signal received before the worker started: exiting');
+      process.exit(0);
+    }
     if (signals === 1) {
       log.info({ signal }, 'signal received: draining');
       void worker.close();
@@ -82,6 +91,7 @@ async function main(): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  worker = await startWorker(config, log);
   await worker.stopped;
   return 0;
 }

@@ -77,7 +77,7 @@ const CONNECTION_LOG_INTERVAL_MS = 30_000;
 const EXIT_REDIS_TIMEOUT_MS = 5_000;
 
 export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger): Promise<WorkerHandle> {
-  const log = logger.child({
+  const log = withBindings(logger, {
     worker: config.name,
     host: config.host,
     ...(config.allocationId ? { allocationId: config.allocationId } : {}),
@@ -527,6 +527,13 @@ function runRefOf(value: unknown): RunRef | undefined {
   if (typeof index !== 'number' || !Number.isInteger(index) || index < 0) return undefined;
   if (typeof attempt !== 'number' || !Number.isInteger(attempt) || attempt < 1) return undefined;
   return { studyId, index, attempt };
+}
+
+/** `logger` with these bindings, leaving out those it already has (pino would repeat them). */
+function withBindings(logger: Logger, bindings: Record<string, string>): Logger {
+  const have = logger.bindings();
+  const missing = Object.fromEntries(Object.entries(bindings).filter(([k]) => !(k in have)));
+  return Object.keys(missing).length > 0 ? logger.child(missing) : logger;
 }
 
 function watchConnection(redis: Redis, role: string, log: Logger, warnConnection: (write: () => void) => void): void {
