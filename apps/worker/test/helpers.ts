@@ -271,14 +271,14 @@ export function procState(pid: number): string | undefined {
   }
 }
 
-/** `pipe:[inode]` links among a process's open fds. */
-export function pipeFds(pid: number): Map<number, string> {
+/** Open fds of a process that are pipes or sockets (`pipe:[inode]`, `socket:[inode]`). */
+export function ipcFds(pid: number): Map<number, string> {
   const fds = new Map<number, string>();
   try {
     for (const fd of readdirSync(`/proc/${pid}/fd`)) {
       try {
         const link = readlinkSync(`/proc/${pid}/fd/${fd}`);
-        if (link.startsWith('pipe:')) fds.set(Number(fd), link);
+        if (link.startsWith('pipe:') || link.startsWith('socket:')) fds.set(Number(fd), link);
       } catch {
         // closed meanwhile
       }
