@@ -52,7 +52,11 @@ export function hasEnded(pid: number): boolean {
 
 /** True while group `pgid` has a member that is not a zombie. */
 export async function groupAlive(pgid: number): Promise<boolean> {
-  if (!signalGroup(pgid, 0)) return false;
+  try {
+    if (!signalGroup(pgid, 0)) return false;
+  } catch {
+    return false; // EPERM: the id now belongs to someone else's group; not ours to wait for
+  }
   let pids: string[];
   try {
     pids = await readdir('/proc');

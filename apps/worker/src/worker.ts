@@ -264,14 +264,22 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     else if (isCancelled(job)) kill(step, 'cancelled');
     else if (graceOver) kill(step, 'interrupted');
 
-    const exit = await spawned.exited;
-    step.exited = true;
-    clearTimeout(walltime);
-    // Nothing of the step outlives its result: background leftovers of its group go too.
-    if (step.terminating) await step.terminating;
-    else if (await groupAlive(step.pid)) await terminateGroup(step.pid, config.killGraceMs, step.escalate).catch(() => undefined);
-    reaper.untrack(step.pid);
-    running.delete(key);
+    let exit: StepExit;
+    try {
+      exit = await spawned.exited;
+      step.exited = true;
+      // Nothing of the step outlives its result: background leftovers of its group go too.
+      if (step.terminating) await step.terminating;
+      else if (await groupAlive(step.pid)) {
+        await terminateGroup(step.pid, config.killGraceMs, step.escalate).catch((err: unknown) =>
+          stepLog.error({ err, pid: step.pid }, 'cannot kill what the step left running'),
+        );
+      }
+    } finally {
+      clearTimeout(walltime);
+      reaper.untrack(step.pid);
+      running.delete(key);
+    }
 
     if (step.killReason === 'lock-lost') {
       stepLog.warn({ pid: step.pid }, 'step killed after its lock was lost; result not reported');
@@ -314,13 +322,22 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
       jobLog.info({ reason: claim.reason }, 'step not run: claim refused');
       return 'done';
     }
+    // From here on the run is claimed: whatever happens, it must end in a report.
     const stepLog = jobLog.child({ run: claim.run });
-    await presence.joinStudy(job.studyId);
+    await presence.joinStudy(job.studyId).catch((err: unknown) => stepLog.warn({ err }, 'cannot record the study in the worker list'));
     if (config.simulate) {
       await report(ref, claim.run, { outcome: 'succeeded', exitCode: 0, signal: null, pid: 0, startMs: Date.now() }, stepLog);
       return 'done';
     }
-    await execute(delivered.key, job, ref, claim.run, stepLog);
+    const startMs = Date.now();
+    try {
+      await execute(delivered.key, job, ref, claim.run, stepLog);
+    } catch (err) {
+      // execute() reports last and report() never throws, so nothing was reported yet.
+      stepLog.error({ err }, 'worker error while running the step');
+      const message = `the worker failed while running it: ${coerceError(err).message}`;
+      await report(ref, claim.run, { outcome: 'failed', exitCode: null, signal: null, pid: 0, startMs, message }, stepLog);
+    }
     return 'done';
   };
 
