@@ -115,4 +115,30 @@ describe('maestro-worker under faults', () => {
     expect(await w1.exited).toBe(0);
     expect(w1.stderr()).not.toMatch(/"level":50/); // nothing a person needs to look at
   });
+
+  it('kills, unreported, a step still running when its worker wakes up to find its lock lost', async () => {
+    const study = await makeStudy(redisUrl, tracker);
+    const w1 = spawnWorker(tracker, ['--redis', redisUrl, '--prefix', study.prefix, '--concurrency', '1', '--name', 'sleeper']);
+    await w1.waitForLog(/worker started/);
+    await study.add({
+      index: 0,
+      script: '#!/bin/bash\necho $$ > leader.$MAESTRO_RUN.pid\nif [ "$MAESTRO_RUN" = 1 ]; then sleep 300 & wait; fi\necho "run $MAESTRO_RUN"\n',
+    });
+    await study.waitForStarted(0, 1);
+    const leader1 = await readPidFile(path.join(study.root, 'step_0', 'leader.1.pid'));
+
+    // Freeze only the worker: its step goes on running while the attempt is re-delivered.
+    w1.child.kill('SIGSTOP');
+    await startTestWorker(tracker, redisUrl, study.prefix);
+    expect(await study.waitForResult((r) => r.index === 0, REDELIVERY_MS)).toMatchObject({ run: 2, outcome: 'succeeded' });
+    expect(liveGroupMembers(leader1).length).toBeGreaterThan(0);
+
+    w1.child.kill('SIGCONT');
+    await w1.waitForLog(/killing step: its lock was lost/);
+    await w1.waitForLog(/result not reported/);
+    expect(liveGroupMembers(leader1)).toEqual([]);
+    expect((await study.results()).map((r) => `${r.run}:${r.outcome}`)).toEqual(['2:succeeded']);
+    w1.child.kill('SIGTERM');
+    expect(await w1.exited).toBe(0);
+  });
 });

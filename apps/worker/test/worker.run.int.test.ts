@@ -144,14 +144,23 @@ describe('maestro-worker runs steps', () => {
     expect(existsSync(path.join(study.root, 'step_0'))).toBe(false);
   });
 
-  it('takes steps from several queues', async () => {
+  it('takes steps from several queues, within one concurrency limit', async () => {
     const study = await makeStudy(redisUrl, tracker);
     await startTestWorker(tracker, redisUrl, study.prefix, { queues: 'sim,post', concurrency: 1 });
-    await study.add({ index: 0, script: '#!/bin/bash\ntrue\n' }, 'sim');
-    await study.add({ index: 1, script: '#!/bin/bash\ntrue\n' }, 'post');
-    await study.add({ index: 2, script: '#!/bin/bash\ntrue\n' }, 'sim');
-    for (const index of [0, 1, 2]) {
+    // Each step fails (exit 9) if another one runs at the same time.
+    const script = '#!/bin/bash\nmkdir "$SHARED/busy" || exit 9\nsleep 0.2\nrmdir "$SHARED/busy"\n';
+    const env = { SHARED: tempDir() };
+    for (const index of [0, 1, 2, 3]) await study.add({ index, script, env }, index % 2 ? 'post' : 'sim');
+    for (const index of [0, 1, 2, 3]) {
       expect(await study.waitForResult((r) => r.index === index)).toMatchObject({ outcome: 'succeeded' });
     }
+  });
+
+  it('kills what a finished step left running in its process group', async () => {
+    const study = await makeStudy(redisUrl, tracker);
+    await startTestWorker(tracker, redisUrl, study.prefix);
+    await study.add({ index: 0, script: '#!/bin/bash\necho $$ > leader.pid\nsleep 300 &\necho left\n' });
+    expect(await study.waitForResult((r) => r.index === 0)).toMatchObject({ outcome: 'succeeded', exitCode: 0 });
+    expect(liveGroupMembers(await readPidFile(path.join(study.root, 'step_0', 'leader.pid')))).toEqual([]);
   });
 });
