@@ -258,7 +258,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     running.set(key, step);
     reaper.track(step.pid);
     stepLog.info({ pid: step.pid, name: job.name, kind: job.kind, workspace: job.workspace }, 'step started');
-    const walltime = job.timeoutMs === undefined ? undefined : setTimeout(() => kill(step, 'timedout'), job.timeoutMs);
+    const cancelWalltime = job.timeoutMs === undefined ? undefined : after(job.timeoutMs, () => kill(step, 'timedout'));
     // What happened while the step was being set up.
     if (lostLocks.has(key)) kill(step, 'lock-lost');
     else if (isCancelled(job)) kill(step, 'cancelled');
@@ -276,7 +276,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
         );
       }
     } finally {
-      clearTimeout(walltime);
+      cancelWalltime?.();
       reaper.untrack(step.pid);
       running.delete(key);
     }
@@ -406,20 +406,20 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
       log.info({ steps: running.size, graceMs: now ? 0 : config.shutdownGraceMs }, 'worker draining');
       void beat();
       const consumerClosed = consumer?.close();
-      let graceTimer: NodeJS.Timeout | undefined;
+      let cancelGrace: (() => void) | undefined;
       if (now) interruptAll(true);
       else {
-        graceTimer = setTimeout(() => {
+        cancelGrace = after(config.shutdownGraceMs, () => {
           if (running.size > 0) log.info({ steps: running.size }, 'shutdown grace over: interrupting running steps');
           interruptAll(false);
-        }, config.shutdownGraceMs);
+        });
       }
       try {
         await consumerClosed;
       } catch (err) {
         log.error({ err }, 'closing the queues failed');
       }
-      clearTimeout(graceTimer);
+      cancelGrace?.();
       clearInterval(heartbeatTimer);
       clearInterval(idleTimer);
       try {
@@ -575,6 +575,19 @@ function throttled(intervalMs: number): (write: () => void) => void {
     last = now;
     write();
   };
+}
+
+/** Largest delay setTimeout takes; longer ones fire at once (TimeoutOverflowWarning). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Calls `fn` after `ms`, however long (a 30-day walltime is fine); returns a canceller. */
+function after(ms: number, fn: () => void): () => void {
+  let timer: NodeJS.Timeout;
+  const arm = (left: number): void => {
+    timer = setTimeout(() => (left > MAX_TIMER_MS ? arm(left - MAX_TIMER_MS) : fn()), Math.min(left, MAX_TIMER_MS));
+  };
+  arm(ms);
+  return () => clearTimeout(timer);
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
