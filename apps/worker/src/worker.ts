@@ -300,7 +300,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     const ref = runRefOf(delivered.data) ?? runRefOf(parseStepJobId(delivered.id));
     log.error({ jobId: delivered.id, queue: delivered.queue, problems, ...ref }, 'malformed step job rejected');
     // Tell the conductor through the fence, if the job names a study that exists here.
-    if (ref && (await commands.exists(studyKey(config.prefix, ref.studyId))) === 1) {
+    if (ref && (await commands.exists(studyKey(config.prefix, ref.studyId))) === 1 && (await delivered.holdsLock())) {
       const startMs = Date.now();
       const claim = await fence.claim(ref, startedEvent(ref, startMs));
       if (claim.claimed) {
@@ -317,6 +317,10 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     const job = parsed.data;
     const ref: RunRef = { studyId: job.studyId, index: job.index, attempt: job.attempt };
     const jobLog = log.child({ studyId: job.studyId, index: job.index, attempt: job.attempt, jobId: delivered.id });
+    if (lostLocks.has(delivered.key) || !(await delivered.holdsLock())) {
+      jobLog.warn('step not run: its lock was lost before the claim (another worker has it)');
+      return 'done';
+    }
     const claim = await fence.claim(ref, startedEvent(ref, Date.now()));
     if (!claim.claimed) {
       jobLog.info({ reason: claim.reason }, 'step not run: claim refused');

@@ -25,6 +25,12 @@ export interface DeliveredJob {
   /** `<queue>/<id>`: unique among the jobs this worker holds. */
   key: string;
   data: unknown;
+  /**
+   * Extends this worker's lock on the job; false if the lock is no longer ours (the job went to
+   * another worker). Checked right before claiming a run: a worker that woke up late must not
+   * claim a newer run than the one the job's new owner is running.
+   */
+  holdsLock(): Promise<boolean>;
 }
 
 /**
@@ -92,7 +98,13 @@ export function makeStepConsumer(options: ConsumerOptions, handlers: ConsumerHan
       if (busy >= options.concurrency) setPaused(true);
     }
     try {
-      const delivered: DeliveredJob = { queue: job.queueName, id: String(job.id), key: `${job.queueName}/${job.id}`, data: job.data };
+      const delivered: DeliveredJob = {
+        queue: job.queueName,
+        id: String(job.id),
+        key: `${job.queueName}/${job.id}`,
+        data: job.data,
+        holdsLock: async () => token !== undefined && (await job.extendLock(token, options.lockDurationMs)) === 1,
+      };
       const disposition = await handlers.process(delivered);
       if (disposition === 'give-back') return giveBack(job, token);
     } catch (err) {
