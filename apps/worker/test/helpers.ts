@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +30,12 @@ import {
 import { loadConfig, startWorker, type WorkerConfig, type WorkerHandle, type WorkerOptions } from '../src/index.js';
 
 export const WORKER_BIN = fileURLToPath(new URL('../bin/maestro-worker.js', import.meta.url));
+
+/** Tests that spawn `maestro-worker` run the compiled code: fail early, and say so, without it. */
+export function assertWorkerBuilt(): void {
+  const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+  if (!existsSync(main)) throw new Error(`${main} is missing: build first with \`npx tsc -b\``);
+}
 
 /** Things to close after each test, newest first. */
 export class Tracker {

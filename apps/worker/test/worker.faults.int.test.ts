@@ -5,7 +5,7 @@
  * overwrite the newer result.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import {
@@ -19,16 +19,13 @@ import {
   spawnWorker,
   startTestWorker,
   Tracker,
-  WORKER_BIN,
+  assertWorkerBuilt,
 } from './helpers.js';
 
 const redisUrl = inject('redisUrl');
 const tracker = new Tracker();
 afterEach(() => tracker.closeAll());
-beforeAll(() => {
-  const main = path.join(path.dirname(WORKER_BIN), '../dist/main.js');
-  if (!existsSync(main)) throw new Error(`${main} is missing: build first with \`npx tsc -b\``);
-});
+beforeAll(assertWorkerBuilt);
 
 /** Long enough for a lock to expire and the step to be re-delivered (about 20 s). */
 const REDELIVERY_MS = 45_000;

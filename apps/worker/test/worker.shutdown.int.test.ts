@@ -4,7 +4,7 @@
  * Uses the built `maestro-worker` (run `npx tsc -b` first) where real signals matter.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { controlChannel, workerKey, workersKey } from '@maestro/protocol';
@@ -18,16 +18,13 @@ import {
   startTestWorker,
   tempDir,
   Tracker,
-  WORKER_BIN,
+  assertWorkerBuilt,
 } from './helpers.js';
 
 const redisUrl = inject('redisUrl');
 const tracker = new Tracker();
 afterEach(() => tracker.closeAll());
-beforeAll(() => {
-  const main = path.join(path.dirname(WORKER_BIN), '../dist/main.js');
-  if (!existsSync(main)) throw new Error(`${main} is missing: build first with \`npx tsc -b\``);
-});
+beforeAll(assertWorkerBuilt);
 
 describe('stopping maestro-worker', () => {
   it('drains on SIGTERM: no new steps, finishing steps report, the rest are interrupted after the grace', async () => {
