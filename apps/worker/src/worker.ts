@@ -58,7 +58,6 @@ export interface WorkerHandle {
 type KillReason = 'timedout' | 'cancelled' | 'interrupted' | 'lock-lost';
 
 interface RunningStep {
-  readonly key: string;
   readonly job: StepJob;
   /** Leader pid = process group id. */
   readonly pid: number;
@@ -254,7 +253,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
       return failNow(exit.spawnError ?? `cannot start ${job.interpreter.join(' ')}`, exit);
     }
 
-    const step: RunningStep = { key, job, pid: spawned.pid, log: stepLog, exited: false, escalate: { now: false } };
+    const step: RunningStep = { job, pid: spawned.pid, log: stepLog, exited: false, escalate: { now: false } };
     running.set(key, step);
     reaper.track(step.pid);
     stepLog.info({ pid: step.pid, name: job.name, kind: job.kind, workspace: job.workspace }, 'step started');
