@@ -1,1 +1,8 @@
-export {};
+export { startWorker } from './worker.js';
+export type { WorkerHandle, WorkerState } from './worker.js';
+export { loadConfig, configWarnings, parseDurationMs, WorkerConfigSchema, LOG_LEVELS } from './config.js';
+export type { WorkerConfig, WorkerConfigInput, WorkerOptions, WorkerEnv } from './config.js';
+export { makeLogger } from './logger.js';
+export type { LoggerOptions } from './logger.js';
+export { ConfigError, WorkerError, WorkerErrorCode } from './errors.js';
+export { redactUrl } from './secrets.js';

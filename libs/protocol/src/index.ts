@@ -39,3 +39,5 @@ export {
 } from './control.js';
 export { parseWalltimeSeconds, formatWalltime, WalltimeError } from './walltime.js';
 export { CLAIM_RUN_LUA, REPORT_RESULT_LUA, DEFAULT_MAX_RUNS_PER_ATTEMPT } from './fence-scripts.js';
+export { expandLauncher, LauncherError } from './launcher.js';
+export type { LauncherScheduler, LauncherContext } from './launcher.js';

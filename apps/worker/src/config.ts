@@ -1,0 +1,221 @@
+/**
+ * The worker's configuration: one zod schema owns every default and check. `loadConfig` turns
+ * command-line options and the environment into a frozen, resolved object and reports every
+ * problem at once. Only main.ts calls it; embedders (tests, a local-workers launcher) call it too
+ * and pass the result to `startWorker`.
+ */
+import { readFileSync } from 'node:fs';
+import { availableParallelism, hostname } from 'node:os';
+import { z } from 'zod';
+import {
+  DEFAULT_MAX_RUNS_PER_ATTEMPT,
+  DEFAULT_PREFIX,
+  DEFAULT_QUEUE,
+  isValidQueueName,
+  WORKER_HEARTBEAT_MS,
+} from '@maestro/protocol';
+import { ConfigError, describeSystemError } from './errors.js';
+import { redactUrl, urlPassword } from './secrets.js';
+
+/** Options as the command line gives them (all text); every field is optional. */
+export interface WorkerOptions {
+  redis?: string;
+  redisPasswordFile?: string;
+  tlsCaFile?: string;
+  prefix?: string;
+  queues?: string;
+  concurrency?: string | number;
+  idleTimeout?: string;
+  shutdownGrace?: string;
+  name?: string;
+  simulate?: boolean;
+  logLevel?: string;
+}
+
+/** Environment variables the worker reads. */
+export type WorkerEnv = Record<string, string | undefined>;
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const DURATION_RE = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/;
+const DURATION_UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** `30s`, `5m`, `1h`, `250ms`, `1.5h`; a bare number is seconds. Undefined if not a duration. */
+export function parseDurationMs(text: string): number | undefined {
+  const m = DURATION_RE.exec(text.trim());
+  if (!m) return undefined;
+  const unit = (m[2] ?? 's') as keyof typeof DURATION_UNIT_MS;
+  return Math.round(Number(m[1]) * DURATION_UNIT_MS[unit]);
+}
+
+const Duration = z.string().transform((text, ctx) => {
+  const ms = parseDurationMs(text);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `must be a duration such as 30s, 5m or 1h, got '${text}'` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+function isRedisUrl(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
+export const WorkerConfigSchema = z.object({
+  /**
+   * Redis of the deployment: `redis://[user[:password]@]host[:port][/db]`, or `rediss://` for TLS.
+   * Shared with the conductor. A password here is visible in `ps`: prefer `redisPassword`.
+   */
+  redisUrl: z
+    .string({ error: 'missing: give --redis URL or set MAESTRO_REDIS_URL' })
+    .refine(isRedisUrl, { error: (i) => `must be a redis:// or rediss:// URL, got '${redactUrl(String(i.input))}'` }),
+  /** Password read from `--redis-password-file`; overrides one in the URL. */
+  redisPassword: z.string().optional(),
+  /** PEM certificate authority for `rediss://` (from `--tls-ca-file`). @default the system's CAs */
+  tlsCa: z.string().optional(),
+  /** Key prefix of the deployment (maestro's keys and BullMQ's). @default 'maestro' */
+  prefix: z.string().regex(/^[^:\s]+$/, 'must not be empty or contain ":" or spaces').default(DEFAULT_PREFIX),
+  /** Queues to take steps from. @default ['steps'] */
+  queues: z
+    .array(z.string().refine(isValidQueueName, 'queue names are letters, digits, ".", "_" and "-"'))
+    .min(1, 'name at least one queue')
+    .default([DEFAULT_QUEUE]),
+  /** Steps run at once by this worker, over all its queues. @default the number of cores */
+  concurrency: z.coerce
+    .number({ error: 'must be a positive integer' })
+    .int('must be a positive integer')
+    .positive('must be a positive integer')
+    .default(() => availableParallelism()),
+  /** Exit (0) after this long with no step running or arriving; undefined = never. */
+  idleTimeoutMs: Duration.pipe(z.number().positive('must be longer than 0')).optional(),
+  /** After SIGTERM/SIGINT, how long running steps may go on before they are killed. @default 30 s */
+  shutdownGraceMs: Duration.default(30_000),
+  /** Host name, as reported in results and the worker record. */
+  host: z.string().min(1).default(() => hostname()),
+  /** Worker name, unique in the deployment. @default `<host>.<pid>` */
+  name: z
+    .string()
+    .regex(/^\S+$/, 'must not be empty or contain spaces')
+    .default(() => `${hostname()}.${process.pid}`),
+  /** Load-test mode: claim and report each step as succeeded without running anything. */
+  simulate: z.boolean().default(false),
+  logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  /** SLURM_JOB_ID / FLUX_JOB_ID of the allocation the worker runs in. */
+  allocationId: z.string().min(1).optional(),
+  /** Scheduler of that allocation, for the worker record and logs. */
+  scheduler: z.enum(['local', 'slurm', 'flux']).default('local'),
+  /**
+   * BullMQ lock of a running step, renewed every half of it. A worker that dies or freezes loses
+   * its steps after about lockDurationMs + 2 * stalledIntervalMs. @default 10 s
+   */
+  lockDurationMs: z.number().int().positive().default(10_000),
+  /** How often the worker looks for steps whose worker died. @default 5 s */
+  stalledIntervalMs: z.number().int().positive().default(5_000),
+  /** Worker record refresh period. @default WORKER_HEARTBEAT_MS */
+  heartbeatMs: z.number().int().positive().default(WORKER_HEARTBEAT_MS),
+  /** Runs of one attempt (re-deliveries after worker deaths) before the fence fails it. */
+  maxRunsPerAttempt: z.number().int().positive().default(DEFAULT_MAX_RUNS_PER_ATTEMPT),
+  /** After SIGTERM to a step's process group, SIGKILL follows this much later. @default 5 s */
+  killGraceMs: z.number().int().nonnegative().default(5_000),
+});
+
+/** Resolved configuration. */
+export type WorkerConfig = z.output<typeof WorkerConfigSchema>;
+/** What may be given to {@link WorkerConfigSchema}; everything but redisUrl has a default. */
+export type WorkerConfigInput = z.input<typeof WorkerConfigSchema>;
+
+/** The flag or variable that sets each field, for messages. */
+const SOURCE: Partial<Record<keyof WorkerConfig, string>> = {
+  redisUrl: '--redis',
+  redisPassword: '--redis-password-file',
+  tlsCa: '--tls-ca-file',
+  prefix: '--prefix',
+  queues: '--queues',
+  concurrency: '--concurrency',
+  idleTimeoutMs: '--idle-timeout',
+  shutdownGraceMs: '--shutdown-grace',
+  name: '--name',
+  logLevel: '--log-level',
+};
+
+/**
+ * Options and environment -> frozen configuration. Reads the password and CA files.
+ * Throws a ConfigError listing every problem.
+ */
+export function loadConfig(options: WorkerOptions, env: WorkerEnv): Readonly<WorkerConfig> {
+  const problems: string[] = [];
+  const readText = (flag: string, file: string | undefined): string | undefined => {
+    if (file === undefined) return undefined;
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      problems.push(`${flag}: cannot read ${file}: ${describeSystemError(err)}`);
+      return undefined;
+    }
+  };
+
+  const passwordFile = options.redisPasswordFile ?? env['MAESTRO_REDIS_PASSWORD_FILE'];
+  let redisPassword = readText('--redis-password-file', passwordFile)?.replace(/\r?\n$/, '');
+  if (redisPassword === '') {
+    problems.push(`--redis-password-file: ${passwordFile} is empty`);
+    redisPassword = undefined;
+  }
+  const tlsCa = readText('--tls-ca-file', options.tlsCaFile);
+  const slurm = env['SLURM_JOB_ID'] || undefined;
+  const flux = env['FLUX_JOB_ID'] || undefined;
+
+  const input: Record<string, unknown> = {
+    redisUrl: options.redis ?? env['MAESTRO_REDIS_URL'],
+    redisPassword,
+    tlsCa,
+    prefix: options.prefix,
+    queues: options.queues === undefined ? undefined : splitList(options.queues),
+    concurrency: options.concurrency,
+    idleTimeoutMs: options.idleTimeout,
+    shutdownGraceMs: options.shutdownGrace,
+    name: options.name,
+    simulate: options.simulate,
+    logLevel: options.logLevel ?? env['MAESTRO_LOG_LEVEL'],
+    allocationId: slurm ?? flux,
+    scheduler: slurm ? 'slurm' : flux ? 'flux' : undefined,
+  };
+  const parsed = WorkerConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const [field, ...rest] = issue.path.map(String);
+      const where = SOURCE[field as keyof WorkerConfig] ?? field ?? 'options';
+      problems.push(`${where}${rest.length ? `[${rest.join('.')}]` : ''}: ${issue.message}`);
+    }
+  }
+  if (parsed.success && options.tlsCaFile !== undefined && !parsed.data.redisUrl.startsWith('rediss:')) {
+    problems.push('--tls-ca-file: only used with a rediss:// URL');
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+  return Object.freeze({ ...parsed.data, queues: Object.freeze([...parsed.data.queues]) as string[] });
+}
+
+/**
+ * Warnings about options that work but are unsafe: a password in `--redis` is visible to every
+ * user of the machine through `ps` (batch scripts should use a password file).
+ */
+export function configWarnings(options: WorkerOptions): string[] {
+  const warnings: string[] = [];
+  if (options.redis !== undefined && urlPassword(options.redis) !== undefined) {
+    warnings.push(
+      'the Redis password given in --redis is visible to other users in `ps`; use --redis-password-file FILE or MAESTRO_REDIS_URL',
+    );
+  }
+  return warnings;
+}
+
+function splitList(text: string): string[] {
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}

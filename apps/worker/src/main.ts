@@ -1,0 +1,109 @@
+/**
+ * `maestro-worker`: pulls step instances from Redis and runs them, on a workstation or inside a
+ * Slurm/Flux allocation. This file owns the process: arguments, signals and exit codes.
+ *
+ * Exit codes: 0 after a clean stop (signal or idle timeout), 2 for a configuration problem,
+ * 1 for anything else.
+ *
+ * Signals: the first SIGTERM/SIGINT drains (no new steps; running steps get --shutdown-grace,
+ * then are killed and reported `interrupted`); a second one kills running steps at once.
+ */
+import { Command, Option } from 'commander';
+import { configWarnings, LOG_LEVELS, loadConfig, type WorkerConfig, type WorkerOptions } from './config.js';
+import { ConfigError, coerceError } from './errors.js';
+import { makeLogger } from './logger.js';
+import { scrub, secretForms, urlPassword } from './secrets.js';
+import { startWorker, type WorkerHandle } from './worker.js';
+
+const VERSION = '0.1.0';
+/** After a second signal, exit even if Redis never answers again. */
+const FORCED_EXIT_MS = 15_000;
+
+function buildProgram(): Command {
+  return new Command('maestro-worker')
+    .description('Run maestro step instances taken from Redis queues.')
+    .version(VERSION, '-v, --version')
+    .option('--redis <url>', 'Redis URL, redis://[user[:password]@]host[:port][/db] or rediss://... (default: $MAESTRO_REDIS_URL)')
+    .option('--redis-password-file <file>', 'read the Redis password from FILE (default: $MAESTRO_REDIS_PASSWORD_FILE)')
+    .option('--tls-ca-file <file>', 'certificate authority (PEM) for a rediss:// URL')
+    // Defaults live in config.ts (one schema owns them all); the help text only names them.
+    .option('--prefix <prefix>', 'key prefix of the deployment (default: maestro)')
+    .option('--queues <names>', 'comma-separated queues to take steps from (default: steps)')
+    .option('--concurrency <n>', 'steps run at once (default: number of cores)')
+    .option('--idle-timeout <duration>', 'exit after this long with no step running or arriving (30s, 5m, 1h)')
+    .option('--shutdown-grace <duration>', 'after SIGTERM/SIGINT, how long running steps may finish (default: 30s)')
+    .option('--name <name>', 'worker name (default: <host>.<pid>)')
+    .option('--simulate', 'load test: report every step as succeeded without running anything')
+    .addOption(new Option('--log-level <level>', 'log level (default: $MAESTRO_LOG_LEVEL or info)').choices(LOG_LEVELS))
+    .showHelpAfterError('(run with --help for usage)');
+}
+
+async function main(): Promise<number> {
+  const program = buildProgram();
+  program.parse(process.argv);
+  const options = program.opts<WorkerOptions>();
+
+  let config: Readonly<WorkerConfig>;
+  try {
+    config = loadConfig(options, process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`maestro-worker: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+
+  const secrets = [config.redisPassword, urlPassword(config.redisUrl)];
+  const log = makeLogger({ level: config.logLevel, secrets }).child({
+    worker: config.name,
+    host: config.host,
+    ...(config.allocationId ? { allocationId: config.allocationId } : {}),
+  });
+  for (const warning of configWarnings(options)) log.warn(warning);
+
+  process.on('uncaughtException', (err) => {
+    // The reaper sees this process end and kills its steps.
+    log.fatal({ err }, 'worker crashed');
+    process.exit(1);
+  });
+
+  let worker: WorkerHandle | undefined;
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (!worker) {
+      // Still connecting: nothing runs yet, so there is nothing to drain.
+      log.info({ signal }, 'signal received before the worker started: exiting');
+      process.exit(0);
+    }
+    if (signals === 1) {
+      log.info({ signal }, 'signal received: draining');
+      void worker.close();
+      return;
+    }
+    log.info({ signal }, 'signal received again: stopping now');
+    void worker.close({ now: true });
+    setTimeout(() => {
+      log.error('worker did not stop in time; exiting');
+      process.exit(1);
+    }, FORCED_EXIT_MS).unref();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  worker = await startWorker(config, log);
+  await worker.stopped;
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    // Errors met before the logger exists may still carry the URL: never print the password.
+    const e = coerceError(err);
+    const forms = secretForms([urlPassword(process.env['MAESTRO_REDIS_URL'] ?? ''), ...process.argv.map((a) => urlPassword(a))]);
+    process.stderr.write(`maestro-worker: ${scrub(e.message, forms)}\n`);
+    if (process.env['MAESTRO_DEBUG']) process.stderr.write(`${scrub(e.stack ?? '', forms)}\n`);
+    process.exit(1);
+  },
+);

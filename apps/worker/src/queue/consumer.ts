@@ -1,0 +1,165 @@
+/**
+ * The BullMQ side of the worker: one BullMQ Worker per queue, pulling StepJobs and handing each
+ * to `process`. The only module that imports bullmq.
+ *
+ * - Locks: `lockDurationMs` (renewed every half of it) and a stalled check every
+ *   `stalledIntervalMs`, so a dead or frozen worker's step is re-delivered after about
+ *   lockDuration + 2 * stalledInterval. BullMQ job attempts stay 1: the conductor retries.
+ * - A re-delivery is a new run of the same attempt; the fence (fence.ts) counts runs and fails an
+ *   attempt that keeps killing its workers, so BullMQ's own stall limit sits above that count
+ *   and never fails a job behind the conductor's back.
+ * - Lock loss: bullmq 6.7.0 emits `lockRenewalFailed` with the job ids whose lock could not be
+ *   extended (LockManager.extendLocks); the step is then running on borrowed time.
+ * - Several queues share one `concurrency`: each queue's Worker may take that many jobs, and when
+ *   all slots are busy the others are paused. A Worker already blocked waiting for a job can still
+ *   take one more, which waits here for a slot (at most one per other queue).
+ */
+import { ErrorCode, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import type { Redis } from '../redis.js';
+import { WorkerError, WorkerErrorCode } from '../errors.js';
+
+export interface DeliveredJob {
+  queue: string;
+  /** BullMQ job id (stepJobId for our jobs, but a foreign job may have any id). */
+  id: string;
+  /** `<queue>/<id>`: unique among the jobs this worker holds. */
+  key: string;
+  data: unknown;
+  /**
+   * Extends this worker's lock on the job; false if the lock is no longer ours (the job went to
+   * another worker). Checked right before claiming a run: a worker that woke up late must not
+   * claim a newer run than the one the job's new owner is running.
+   */
+  holdsLock(): Promise<boolean>;
+}
+
+/**
+ * What became of a job: `done` completes it in BullMQ (whatever the step's outcome: results
+ * travel through the fence); `give-back` returns it to the queue untouched for another worker.
+ * Throwing a WorkerError with code JobRejected fails it without retry.
+ */
+export type Disposition = 'done' | 'give-back';
+
+export interface ConsumerHandlers {
+  process(job: DeliveredJob): Promise<Disposition>;
+  /** The lock of a job this worker is processing could not be renewed. */
+  lockLost(key: string): void;
+  /**
+   * `lost-lock`: BullMQ could not finish a job whose lock was gone (expected after lockLost);
+   * `connection`: Redis is unreachable (BullMQ retries by itself); `queue`: anything else.
+   */
+  error(err: Error, kind: 'lost-lock' | 'connection' | 'queue', queue: string): void;
+}
+
+export interface ConsumerOptions {
+  redis: Redis;
+  prefix: string;
+  queues: readonly string[];
+  concurrency: number;
+  workerName: string;
+  lockDurationMs: number;
+  stalledIntervalMs: number;
+  maxRunsPerAttempt: number;
+}
+
+export interface StepConsumer {
+  /** Resolves once every queue's connections are ready. */
+  ready(): Promise<void>;
+  /** Stops taking jobs at once; resolves when the jobs in hand are finished and BullMQ is closed. */
+  close(): Promise<void>;
+}
+
+const LOST_LOCK_CODES: readonly number[] = [ErrorCode.JobNotExist, ErrorCode.JobLockNotExist, ErrorCode.JobLockMismatch];
+
+export function makeStepConsumer(options: ConsumerOptions, handlers: ConsumerHandlers): StepConsumer {
+  const shared = options.queues.length > 1;
+  let busy = 0;
+  let closing = false;
+  let slotWaiters: (() => void)[] = [];
+  const workers: Worker[] = [];
+
+  const wakeSlotWaiters = (): void => {
+    const waiters = slotWaiters;
+    slotWaiters = [];
+    for (const wake of waiters) wake();
+  };
+  const setPaused = (paused: boolean): void => {
+    for (const w of workers) {
+      const p = paused ? w.pause(true) : w.resume();
+      p.catch((err: unknown) => handlers.error(err as Error, 'queue', w.name));
+    }
+  };
+
+  const processor = async (job: Job, token: string | undefined): Promise<void> => {
+    if (shared) {
+      while (busy >= options.concurrency && !closing) await new Promise<void>((r) => slotWaiters.push(r));
+      if (closing) return giveBack(job, token);
+      busy++;
+      if (busy >= options.concurrency) setPaused(true);
+    }
+    try {
+      const delivered: DeliveredJob = {
+        queue: job.queueName,
+        id: String(job.id),
+        key: `${job.queueName}/${job.id}`,
+        data: job.data,
+        holdsLock: async () => token !== undefined && (await job.extendLock(token, options.lockDurationMs)) === 1,
+      };
+      const disposition = await handlers.process(delivered);
+      if (disposition === 'give-back') return giveBack(job, token);
+    } catch (err) {
+      if (err instanceof WorkerError && err.code === WorkerErrorCode.JobRejected) {
+        throw new UnrecoverableError(err.message);
+      }
+      throw err;
+    } finally {
+      if (shared) {
+        if (busy-- >= options.concurrency && !closing) setPaused(false);
+        wakeSlotWaiters();
+      }
+    }
+  };
+
+  for (const queue of options.queues) {
+    const worker = new Worker(queue, processor, {
+      connection: options.redis,
+      prefix: options.prefix,
+      name: options.workerName,
+      concurrency: options.concurrency,
+      lockDuration: options.lockDurationMs,
+      stalledInterval: options.stalledIntervalMs,
+      // The fence fails an attempt after maxRunsPerAttempt runs; BullMQ must re-deliver at least
+      // that often (plus one delivery lost before its claim) or the study would wait forever.
+      maxStalledCount: options.maxRunsPerAttempt + 1,
+    });
+    worker.on('lockRenewalFailed', (jobIds) => {
+      for (const id of jobIds) handlers.lockLost(`${queue}/${id}`);
+    });
+    worker.on('error', (err) => {
+      const code = (err as { code?: unknown }).code;
+      // LockManager reports each failed renewal twice: as `lockRenewalFailed` (handled above)
+      // and as a plain Error without a code; the second one carries nothing new.
+      if (code === undefined && /^could not renew lock for job /.test(err.message)) return;
+      const kind = typeof code === 'number' && LOST_LOCK_CODES.includes(code) ? 'lost-lock' : typeof code === 'string' ? 'connection' : 'queue';
+      handlers.error(err, kind, queue);
+    });
+    workers.push(worker);
+  }
+
+  return {
+    async ready() {
+      await Promise.all(workers.map((w) => w.waitUntilReady()));
+    },
+    async close() {
+      closing = true;
+      wakeSlotWaiters();
+      await Promise.all(workers.map((w) => w.close()));
+    },
+  };
+}
+
+/** Returns a job in hand to the wait list, lock released, as if it had never been taken. */
+async function giveBack(job: Job, token: string | undefined): Promise<never> {
+  await job.moveToWait(token);
+  throw new WaitingError();
+}

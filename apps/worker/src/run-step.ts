@@ -1,0 +1,88 @@
+/**
+ * Spawning a step: the only module that imports execa.
+ *
+ * The step runs `<interpreter...> <script>` in its workspace, leading its own process group
+ * (`detached`), stdin closed, stdout and stderr written by the step itself straight into its
+ * `.out` / `.err` files (file descriptors, never a pipe through the worker: nothing is buffered
+ * here, and a frozen or busy worker never blocks a step's output).
+ */
+import { execa } from 'execa';
+import type { StepJob } from '@maestro/protocol';
+import { describeSystemError } from './errors.js';
+
+/** Variables never passed to a step: they lead to the Redis password. */
+const WITHHELD_ENV = ['MAESTRO_REDIS_URL', 'MAESTRO_REDIS_PASSWORD_FILE'] as const;
+
+export interface StepRunInfo {
+  run: number;
+  worker: string;
+}
+
+/**
+ * The step's environment: the worker's own, minus what leads to the Redis password, plus the
+ * job's `env`, plus what tells the step where and what it is (these win).
+ */
+export function stepEnvironment(job: StepJob, info: StepRunInfo, base: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(base)) if (v !== undefined) env[k] = v;
+  for (const k of WITHHELD_ENV) delete env[k];
+  Object.assign(env, job.env, {
+    MAESTRO_WORKSPACE: job.workspace,
+    MAESTRO_STUDY_ID: job.studyId,
+    MAESTRO_STEP: job.name,
+    MAESTRO_STEP_INDEX: String(job.index),
+    MAESTRO_ATTEMPT: String(job.attempt),
+    MAESTRO_RUN: String(info.run),
+    MAESTRO_WORKER: info.worker,
+  });
+  return env;
+}
+
+export interface StepExit {
+  exitCode: number | null;
+  signal: string | null;
+  /** Set when the interpreter could not be started at all. */
+  spawnError?: string;
+}
+
+export interface SpawnedStep {
+  /** Pid of the step's leader, which is also its process group id; undefined if spawn failed. */
+  pid: number | undefined;
+  exited: Promise<StepExit>;
+}
+
+export interface SpawnStepOptions {
+  interpreter: readonly string[];
+  scriptPath: string;
+  cwd: string;
+  env: Record<string, string>;
+  stdoutFd: number;
+  stderrFd: number;
+}
+
+/** Starts the step. The caller may close the two fds as soon as this returns. */
+export function spawnStep(options: SpawnStepOptions): SpawnedStep {
+  const [file, ...args] = options.interpreter;
+  const subprocess = execa(file!, [...args, options.scriptPath], {
+    cwd: options.cwd,
+    env: options.env,
+    extendEnv: false,
+    stdin: 'ignore',
+    // Any open fd number works (execa passes it to spawn as is); its types only list 3-9.
+    stdout: options.stdoutFd as 3,
+    stderr: options.stderrFd as 3,
+    detached: true,
+    reject: false,
+    // The worker kills the whole group itself (walltime, cancel, shutdown); execa's own
+    // cleanup would only reach the leader.
+    cleanup: false,
+    buffer: false,
+  });
+  const exited = subprocess.then((result): StepExit => {
+    if (result.failed && result.exitCode === undefined && result.signal === undefined) {
+      return { exitCode: null, signal: null, spawnError: `cannot start ${file}: ${describeSystemError(result.cause ?? result)}` };
+    }
+    return { exitCode: result.exitCode ?? null, signal: result.signal ?? null };
+  });
+  return { pid: subprocess.pid, exited };
+}

@@ -1,0 +1,608 @@
+/**
+ * A running worker: takes StepJobs from its queues, claims each run through the fence, runs the
+ * step's script in its workspace and reports the result through the fence.
+ *
+ * Per job (processJob): parse -> claim -> workspace -> spawn -> wait -> report. Every path
+ * through it ends the BullMQ job exactly once (completed, failed without retry for a malformed
+ * job, or given back untouched while draining), and every claimed run is reported unless its
+ * lock was lost (then another worker owns the attempt and the fence would refuse it anyway).
+ *
+ * Kills (walltime, cancel, shutdown, lost lock) always hit the step's whole process group, and a
+ * result is reported only once nothing of that group is left alive.
+ */
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import {
+  expandLauncher,
+  formatWalltime,
+  LauncherError,
+  parseStepJobId,
+  PROTOCOL_VERSION,
+  StepJob,
+  studyKey,
+  type Outcome,
+  type StepResult,
+  type StepStarted,
+  type WorkerRecord,
+  type WorkerSignal,
+} from '@maestro/protocol';
+import type { WorkerConfig } from './config.js';
+import { subscribeControl } from './control.js';
+import { coerceError, WorkerError, WorkerErrorCode } from './errors.js';
+import { makePresence } from './heartbeat.js';
+import { groupAlive, hasEnded, terminateGroup } from './process-group.js';
+import { makeStepConsumer, type DeliveredJob, type Disposition, type StepConsumer } from './queue/consumer.js';
+import { makeFence, type RunRef } from './queue/fence.js';
+import { startReaper, type Reaper } from './reaper.js';
+import { closeRedis, makeRedis, type Redis } from './redis.js';
+import { spawnStep, stepEnvironment, type StepExit } from './run-step.js';
+import { redactUrl } from './secrets.js';
+import { prepareWorkspace } from './workspace.js';
+
+/** Lifecycle of a worker. `draining`: takes no new steps, lets running ones finish. */
+export type WorkerState = 'starting' | 'running' | 'draining' | 'stopped';
+
+export interface WorkerHandle {
+  readonly name: string;
+  readonly state: WorkerState;
+  /** Resolves once the worker has stopped: after close(), or after its idle timeout. */
+  readonly stopped: Promise<void>;
+  /**
+   * Stops taking steps at once, lets running steps finish for `shutdownGraceMs`, then kills the
+   * rest and reports them `interrupted`; closes BullMQ and Redis. With `now` (or when called
+   * again) running steps are killed at once. Resolves when stopped.
+   */
+  close(options?: { now?: boolean }): Promise<void>;
+}
+
+type KillReason = 'timedout' | 'cancelled' | 'interrupted' | 'lock-lost';
+
+interface RunningStep {
+  readonly job: StepJob;
+  /** Leader pid = process group id. */
+  readonly pid: number;
+  readonly log: Logger;
+  exited: boolean;
+  killReason?: KillReason;
+  terminating?: Promise<void>;
+  readonly escalate: { now: boolean };
+}
+
+/** A cancel is also remembered this long, for steps claimed just before it arrived. */
+const CANCEL_MEMORY_MS = 60_000;
+/** Repeated connection errors are logged at most this often. */
+const CONNECTION_LOG_INTERVAL_MS = 30_000;
+/** Cleanup writes on the way out wait at most this long for Redis. */
+const EXIT_REDIS_TIMEOUT_MS = 5_000;
+
+export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger): Promise<WorkerHandle> {
+  const log = withBindings(logger, {
+    worker: config.name,
+    host: config.host,
+    ...(config.allocationId ? { allocationId: config.allocationId } : {}),
+  });
+  const who = { name: config.name, host: config.host, allocationId: config.allocationId };
+  const startedAt = Date.now();
+  let state: WorkerState = 'starting';
+  let done = 0;
+  let inHand = 0;
+  let lastActivity = Date.now();
+  let graceOver = false;
+  const running = new Map<string, RunningStep>();
+  const lostLocks = new Set<string>();
+  const cancels = new Map<string, { indices?: ReadonlySet<number>; at: number }>();
+  const warnConnection = throttled(CONNECTION_LOG_INTERVAL_MS);
+
+  const commands = makeRedis(config, 'commands');
+  const subscriber = makeRedis(config, 'subscriber');
+  for (const [redis, role] of [
+    [commands, 'commands'],
+    [subscriber, 'subscriber'],
+  ] as const) {
+    watchConnection(redis, role, log, warnConnection);
+  }
+  const fence = makeFence(commands, config.prefix, config.maxRunsPerAttempt);
+  const presence = makePresence(commands, config.prefix, who);
+  let reaper: Reaper;
+  try {
+    reaper = startReaper(log);
+  } catch (err) {
+    commands.disconnect();
+    subscriber.disconnect();
+    throw err;
+  }
+
+  // ---- results ------------------------------------------------------------------------------
+
+  const startedEvent = (ref: RunRef, startMs: number): Omit<StepStarted, 'run'> => ({
+    type: 'started',
+    index: ref.index,
+    attempt: ref.attempt,
+    worker: config.name,
+    host: config.host,
+    ...(config.allocationId ? { allocationId: config.allocationId } : {}),
+    pid: 0,
+    startMs,
+  });
+
+  const report = async (
+    ref: RunRef,
+    run: number,
+    fields: { outcome: Outcome; exitCode: number | null; signal: string | null; pid: number; startMs: number; message?: string },
+    stepLog: Logger,
+  ): Promise<void> => {
+    const endMs = Date.now();
+    const result: StepResult = {
+      ...startedEvent(ref, fields.startMs),
+      ...fields,
+      type: 'result',
+      run,
+      endMs,
+    };
+    let accepted: boolean;
+    try {
+      accepted = await fence.report(ref, result);
+    } catch (err) {
+      stepLog.error({ err, outcome: fields.outcome }, 'result could not be reported');
+      return;
+    }
+    done++;
+    const facts = {
+      outcome: fields.outcome,
+      exitCode: fields.exitCode,
+      signal: fields.signal,
+      durationMs: endMs - fields.startMs,
+      ...(fields.message ? { reason: fields.message } : {}),
+    };
+    if (accepted) stepLog.info(facts, 'step finished');
+    else stepLog.warn(facts, 'late result refused');
+  };
+
+  // ---- killing ------------------------------------------------------------------------------
+
+  const kill = (step: RunningStep, reason: KillReason, now = false): void => {
+    if (step.exited) return;
+    if (step.killReason) {
+      if (now) step.escalate.now = true;
+      return;
+    }
+    // A step that already ended on its own (exited while the worker was frozen, not yet reaped)
+    // keeps its own result: the fence decides whether it still counts.
+    if (hasEnded(step.pid)) return;
+    step.killReason = reason;
+    step.escalate.now = now;
+    if (reason === 'lock-lost') step.log.warn({ pid: step.pid }, 'killing step: its lock was lost');
+    else step.log.info({ pid: step.pid, reason }, 'killing step');
+    step.terminating = terminateGroup(step.pid, now ? 0 : config.killGraceMs, step.escalate).catch((err: unknown) =>
+      step.log.error({ err, pid: step.pid }, 'cannot kill the step process group'),
+    );
+  };
+
+  const interruptAll = (now: boolean): void => {
+    graceOver = true;
+    for (const step of running.values()) kill(step, 'interrupted', now);
+  };
+
+  const isCancelled = (job: StepJob): boolean => {
+    const c = cancels.get(job.studyId);
+    return c !== undefined && Date.now() - c.at < CANCEL_MEMORY_MS && (!c.indices || c.indices.has(job.index));
+  };
+
+  const onSignal = (signal: WorkerSignal): void => {
+    switch (signal.type) {
+      case 'cancel': {
+        cancels.set(signal.studyId, {
+          indices: signal.indices ? new Set(signal.indices) : undefined,
+          at: Date.now(),
+        });
+        let steps = 0;
+        for (const step of running.values()) {
+          if (isCancelled(step.job)) {
+            kill(step, 'cancelled');
+            steps++;
+          }
+        }
+        log.info({ studyId: signal.studyId, indices: signal.indices, steps }, 'cancel received');
+        return;
+      }
+      default: {
+        const never: never = signal.type;
+        return never;
+      }
+    }
+  };
+
+  const lockLost = (key: string): void => {
+    if (lostLocks.has(key)) return; // BullMQ reports it again at every renewal round
+    lostLocks.add(key);
+    const step = running.get(key);
+    log.warn({ job: key, running: step !== undefined }, 'lock lost: the step may be re-delivered to another worker');
+    if (step) kill(step, 'lock-lost');
+  };
+
+  // ---- one job ------------------------------------------------------------------------------
+
+  const execute = async (key: string, job: StepJob, ref: RunRef, run: number, stepLog: Logger): Promise<void> => {
+    const startMs = Date.now();
+    const failNow = (message: string, exit: Partial<StepExit> = {}): Promise<void> =>
+      report(ref, run, { outcome: 'failed', exitCode: exit.exitCode ?? null, signal: exit.signal ?? null, pid: 0, startMs, message }, stepLog);
+
+    let prepared: Awaited<ReturnType<typeof prepareWorkspace>>;
+    try {
+      const script = expandLauncher(job.script, { scheduler: 'local', resources: job.resources });
+      prepared = await prepareWorkspace(job, script);
+    } catch (err) {
+      const known = err instanceof WorkerError || err instanceof LauncherError;
+      const message = known ? err.message : `cannot prepare ${job.workspace}: ${coerceError(err).message}`;
+      stepLog.error({ workspace: job.workspace, reason: message }, 'step could not start');
+      return failNow(message);
+    }
+
+    const spawned = spawnStep({
+      interpreter: job.interpreter,
+      scriptPath: prepared.files.script,
+      cwd: job.workspace,
+      env: stepEnvironment(job, { run, worker: config.name }),
+      stdoutFd: prepared.outputs.out.fd,
+      stderrFd: prepared.outputs.err.fd,
+    });
+    await prepared.outputs.close();
+    if (spawned.pid === undefined) {
+      const exit = await spawned.exited;
+      stepLog.error({ interpreter: job.interpreter, reason: exit.spawnError }, 'step could not start');
+      return failNow(exit.spawnError ?? `cannot start ${job.interpreter.join(' ')}`, exit);
+    }
+
+    const step: RunningStep = { job, pid: spawned.pid, log: stepLog, exited: false, escalate: { now: false } };
+    running.set(key, step);
+    reaper.track(step.pid);
+    stepLog.info({ pid: step.pid, name: job.name, kind: job.kind, workspace: job.workspace }, 'step started');
+    const cancelWalltime = job.timeoutMs === undefined ? undefined : after(job.timeoutMs, () => kill(step, 'timedout'));
+    // What happened while the step was being set up.
+    if (lostLocks.has(key)) kill(step, 'lock-lost');
+    else if (isCancelled(job)) kill(step, 'cancelled');
+    else if (graceOver) kill(step, 'interrupted');
+
+    let exit: StepExit;
+    try {
+      exit = await spawned.exited;
+      step.exited = true;
+      // Nothing of the step outlives its result: background leftovers of its group go too.
+      if (step.terminating) await step.terminating;
+      else if (await groupAlive(step.pid)) {
+        await terminateGroup(step.pid, config.killGraceMs, step.escalate).catch((err: unknown) =>
+          stepLog.error({ err, pid: step.pid }, 'cannot kill what the step left running'),
+        );
+      }
+    } finally {
+      cancelWalltime?.();
+      reaper.untrack(step.pid);
+      running.delete(key);
+    }
+
+    if (step.killReason === 'lock-lost') {
+      stepLog.warn({ pid: step.pid }, 'step killed after its lock was lost; result not reported');
+      return;
+    }
+    const { outcome, message } = outcomeOf(exit, step.killReason, job, config.name);
+    await report(
+      ref,
+      run,
+      { outcome, exitCode: exit.exitCode, signal: exit.signal, pid: step.pid, startMs, ...(message ? { message } : {}) },
+      stepLog,
+    );
+  };
+
+  const reject = async (delivered: DeliveredJob, error: z.ZodError): Promise<never> => {
+    const problems = error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(data)'}: ${i.message}`);
+    const message = `not a step job this worker can run (protocol ${PROTOCOL_VERSION}): ${problems.join('; ')}`;
+    const ref = runRefOf(delivered.data) ?? runRefOf(parseStepJobId(delivered.id));
+    log.error({ jobId: delivered.id, queue: delivered.queue, problems, ...ref }, 'malformed step job rejected');
+    // Tell the conductor through the fence, if the job names a study that exists here.
+    if (ref && (await commands.exists(studyKey(config.prefix, ref.studyId))) === 1 && (await delivered.holdsLock())) {
+      const startMs = Date.now();
+      const claim = await fence.claim(ref, startedEvent(ref, startMs));
+      if (claim.claimed) {
+        const stepLog = log.child({ ...ref, jobId: delivered.id, run: claim.run });
+        await report(ref, claim.run, { outcome: 'rejected', exitCode: null, signal: null, pid: 0, startMs, message }, stepLog);
+      }
+    }
+    throw new WorkerError(WorkerErrorCode.JobRejected, message);
+  };
+
+  const handle = async (delivered: DeliveredJob): Promise<Disposition> => {
+    const parsed = StepJob.safeParse(delivered.data);
+    if (!parsed.success) return reject(delivered, parsed.error);
+    const job = parsed.data;
+    const ref: RunRef = { studyId: job.studyId, index: job.index, attempt: job.attempt };
+    const jobLog = log.child({ studyId: job.studyId, index: job.index, attempt: job.attempt, jobId: delivered.id });
+    if (lostLocks.has(delivered.key) || !(await delivered.holdsLock())) {
+      jobLog.warn('step not run: its lock was lost before the claim (another worker has it)');
+      return 'done';
+    }
+    const claim = await fence.claim(ref, startedEvent(ref, Date.now()));
+    if (!claim.claimed) {
+      jobLog.info({ reason: claim.reason }, 'step not run: claim refused');
+      return 'done';
+    }
+    // From here on the run is claimed: whatever happens, it must end in a report.
+    const stepLog = jobLog.child({ run: claim.run });
+    await presence.joinStudy(job.studyId).catch((err: unknown) => stepLog.warn({ err }, 'cannot record the study in the worker list'));
+    if (config.simulate) {
+      await report(ref, claim.run, { outcome: 'succeeded', exitCode: 0, signal: null, pid: 0, startMs: Date.now() }, stepLog);
+      return 'done';
+    }
+    const startMs = Date.now();
+    try {
+      await execute(delivered.key, job, ref, claim.run, stepLog);
+    } catch (err) {
+      // execute() reports last and report() never throws, so nothing was reported yet.
+      stepLog.error({ err }, 'worker error while running the step');
+      const message = `the worker failed while running it: ${coerceError(err).message}`;
+      await report(ref, claim.run, { outcome: 'failed', exitCode: null, signal: null, pid: 0, startMs, message }, stepLog);
+    }
+    return 'done';
+  };
+
+  const processJob = async (delivered: DeliveredJob): Promise<Disposition> => {
+    // Fetched just as the worker began to drain: hand it back unclaimed for another worker.
+    if (state !== 'running') return 'give-back';
+    inHand++;
+    lastActivity = Date.now();
+    try {
+      return await handle(delivered);
+    } catch (err) {
+      if (!(err instanceof WorkerError && err.code === WorkerErrorCode.JobRejected)) {
+        log.error({ err, jobId: delivered.id, queue: delivered.queue }, 'step job failed in the worker');
+      }
+      throw err;
+    } finally {
+      lostLocks.delete(delivered.key);
+      inHand--;
+      lastActivity = Date.now();
+    }
+  };
+
+  // ---- presence, idle, shutdown ---------------------------------------------------------------
+
+  const record = (): WorkerRecord => ({
+    name: config.name,
+    host: config.host,
+    pid: process.pid,
+    queues: config.queues.join(','),
+    slots: config.concurrency,
+    running: running.size,
+    done,
+    startedAt,
+    lastSeen: Date.now(),
+    ...(config.allocationId ? { allocationId: config.allocationId } : {}),
+    scheduler: config.scheduler,
+    state,
+  });
+  const beat = async (): Promise<void> => {
+    for (const [studyId, c] of cancels) if (Date.now() - c.at >= CANCEL_MEMORY_MS) cancels.delete(studyId);
+    try {
+      await presence.beat(record());
+    } catch (err) {
+      warnConnection(() => log.warn({ err }, 'heartbeat failed'));
+    }
+  };
+
+  let consumer: StepConsumer | undefined;
+  let heartbeatTimer: NodeJS.Timeout | undefined;
+  let idleTimer: NodeJS.Timeout | undefined;
+  let closing: Promise<void> | undefined;
+  let resolveStopped!: () => void;
+  const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
+
+  const close = (options: { now?: boolean } = {}): Promise<void> => {
+    const now = options.now === true;
+    if (closing) {
+      if (now || state === 'draining') {
+        log.info({ steps: running.size }, 'stopping now: killing running steps');
+        interruptAll(true);
+      }
+      return closing;
+    }
+    closing = (async () => {
+      state = 'draining';
+      log.info({ steps: running.size, graceMs: now ? 0 : config.shutdownGraceMs }, 'worker draining');
+      void beat();
+      const consumerClosed = consumer?.close();
+      let cancelGrace: (() => void) | undefined;
+      if (now) interruptAll(true);
+      else {
+        cancelGrace = after(config.shutdownGraceMs, () => {
+          if (running.size > 0) log.info({ steps: running.size }, 'shutdown grace over: interrupting running steps');
+          interruptAll(false);
+        });
+      }
+      try {
+        await consumerClosed;
+      } catch (err) {
+        log.error({ err }, 'closing the queues failed');
+      }
+      cancelGrace?.();
+      clearInterval(heartbeatTimer);
+      clearInterval(idleTimer);
+      try {
+        await withTimeout(presence.remove(), EXIT_REDIS_TIMEOUT_MS);
+      } catch (err) {
+        log.warn({ err }, 'cannot remove the worker record; it expires by itself');
+      }
+      await reaper.close();
+      await Promise.all([withTimeout(closeRedis(subscriber), EXIT_REDIS_TIMEOUT_MS), withTimeout(closeRedis(commands), EXIT_REDIS_TIMEOUT_MS)]).catch(
+        () => {
+          subscriber.disconnect();
+          commands.disconnect();
+        },
+      );
+      state = 'stopped';
+      log.info({ done }, 'worker stopped');
+      resolveStopped();
+    })();
+    return closing;
+  };
+
+  try {
+    await subscribeControl(subscriber, config.prefix, onSignal, log);
+    state = 'running';
+    consumer = makeStepConsumer(
+      {
+        redis: commands,
+        prefix: config.prefix,
+        queues: config.queues,
+        concurrency: config.concurrency,
+        workerName: config.name,
+        lockDurationMs: config.lockDurationMs,
+        stalledIntervalMs: config.stalledIntervalMs,
+        maxRunsPerAttempt: config.maxRunsPerAttempt,
+      },
+      {
+        process: processJob,
+        lockLost,
+        error: (err, kind, queue) => {
+          if (kind === 'lost-lock') log.warn({ err, queue }, 'BullMQ could not finish a job whose lock was lost');
+          else if (kind === 'connection') warnConnection(() => log.warn({ err, queue }, 'queue connection error'));
+          else log.error({ err, queue }, 'queue error');
+        },
+      },
+    );
+    await consumer.ready();
+  } catch (err) {
+    await close({ now: true });
+    throw err;
+  }
+  await beat();
+  heartbeatTimer = setInterval(() => void beat(), config.heartbeatMs);
+  const idleTimeoutMs = config.idleTimeoutMs;
+  if (idleTimeoutMs !== undefined) {
+    idleTimer = setInterval(
+      () => {
+        if (state !== 'running' || inHand > 0 || running.size > 0) return;
+        if (Date.now() - lastActivity < idleTimeoutMs) return;
+        log.info({ idleTimeoutMs }, 'idle timeout: stopping');
+        void close();
+      },
+      Math.min(1_000, idleTimeoutMs),
+    );
+  }
+  log.info(
+    {
+      redis: redactUrl(config.redisUrl),
+      prefix: config.prefix,
+      queues: config.queues,
+      concurrency: config.concurrency,
+      simulate: config.simulate,
+      pid: process.pid,
+    },
+    'worker started',
+  );
+
+  return {
+    name: config.name,
+    get state() {
+      return state;
+    },
+    stopped,
+    close,
+  };
+}
+
+function outcomeOf(
+  exit: StepExit,
+  reason: KillReason | undefined,
+  job: StepJob,
+  workerName: string,
+): { outcome: Outcome; message?: string } {
+  if (exit.spawnError) return { outcome: 'failed', message: exit.spawnError };
+  switch (reason) {
+    case 'timedout':
+      return {
+        outcome: 'timedout',
+        message: `killed at its walltime of ${formatWalltime(Math.ceil((job.timeoutMs ?? 0) / 1000))}`,
+      };
+    case 'cancelled':
+      return { outcome: 'cancelled', message: 'killed: the study was cancelled' };
+    case 'interrupted':
+    case 'lock-lost':
+      return { outcome: 'interrupted', message: `killed: worker ${workerName} shut down` };
+    case undefined:
+      break;
+    default: {
+      const never: never = reason;
+      return never;
+    }
+  }
+  if (exit.exitCode === 0) return { outcome: 'succeeded' };
+  if (exit.signal) return { outcome: 'failed', message: `killed by signal ${exit.signal}, not sent by the worker` };
+  return { outcome: 'failed', message: `exited with code ${exit.exitCode}` };
+}
+
+/** studyId/index/attempt of a job that is not a valid StepJob, if they can be read from it. */
+function runRefOf(value: unknown): RunRef | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { studyId, index, attempt } = value as Record<string, unknown>;
+  if (typeof studyId !== 'string' || !/^[^:]+$/.test(studyId)) return undefined;
+  if (typeof index !== 'number' || !Number.isInteger(index) || index < 0) return undefined;
+  if (typeof attempt !== 'number' || !Number.isInteger(attempt) || attempt < 1) return undefined;
+  return { studyId, index, attempt };
+}
+
+/** `logger` with these bindings, leaving out those it already has (pino would repeat them). */
+function withBindings(logger: Logger, bindings: Record<string, string>): Logger {
+  const have = logger.bindings();
+  const missing = Object.fromEntries(Object.entries(bindings).filter(([k]) => !(k in have)));
+  return Object.keys(missing).length > 0 ? logger.child(missing) : logger;
+}
+
+function watchConnection(redis: Redis, role: string, log: Logger, warnConnection: (write: () => void) => void): void {
+  let down = false;
+  redis.on('error', (err: Error) => {
+    down = true;
+    warnConnection(() => log.warn({ err, role }, 'redis connection error'));
+  });
+  redis.on('ready', () => {
+    if (!down) return;
+    down = false;
+    log.info({ role }, 'redis connection restored');
+  });
+}
+
+/** Runs `write` at most once per `intervalMs`. */
+function throttled(intervalMs: number): (write: () => void) => void {
+  let last = 0;
+  return (write) => {
+    const now = Date.now();
+    if (now - last < intervalMs) return;
+    last = now;
+    write();
+  };
+}
+
+/** Largest delay setTimeout takes; longer ones fire at once (TimeoutOverflowWarning). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Calls `fn` after `ms`, however long (a 30-day walltime is fine); returns a canceller. */
+function after(ms: number, fn: () => void): () => void {
+  let timer: NodeJS.Timeout;
+  const arm = (left: number): void => {
+    timer = setTimeout(() => (left > MAX_TIMER_MS ? arm(left - MAX_TIMER_MS) : fn()), Math.min(left, MAX_TIMER_MS));
+  };
+  arm(ms);
+  return () => clearTimeout(timer);
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer from Redis within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

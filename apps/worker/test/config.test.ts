@@ -1,0 +1,123 @@
+/** Options and environment -> configuration: defaults, every problem at once, no password leaks. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { availableParallelism, hostname, tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, configWarnings, loadConfig, parseDurationMs, redactUrl, WorkerErrorCode } from '../src/index.js';
+
+function problemsOf(run: () => unknown): readonly string[] {
+  try {
+    run();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      expect(err.code).toBe(WorkerErrorCode.ConfigInvalid);
+      return err.problems;
+    }
+    throw err;
+  }
+  throw new Error('accepted');
+}
+
+describe('loadConfig', () => {
+  it('fills every default from one schema', () => {
+    const config = loadConfig({}, { MAESTRO_REDIS_URL: 'redis://127.0.0.1:6379' });
+    expect(config).toMatchObject({
+      redisUrl: 'redis://127.0.0.1:6379',
+      prefix: 'maestro',
+      queues: ['steps'],
+      concurrency: availableParallelism(),
+      shutdownGraceMs: 30_000,
+      idleTimeoutMs: undefined,
+      name: `${hostname()}.${process.pid}`,
+      simulate: false,
+      logLevel: 'info',
+      scheduler: 'local',
+      lockDurationMs: 10_000,
+      stalledIntervalMs: 5_000,
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('reads flags before the environment, and the allocation from Slurm or Flux', () => {
+    const config = loadConfig(
+      { redis: 'rediss://u@h:1/2', queues: 'a, b', concurrency: '3', idleTimeout: '5m', shutdownGrace: '1h', name: 'w1' },
+      { MAESTRO_REDIS_URL: 'redis://other', SLURM_JOB_ID: '1234' },
+    );
+    expect(config).toMatchObject({
+      redisUrl: 'rediss://u@h:1/2',
+      queues: ['a', 'b'],
+      concurrency: 3,
+      idleTimeoutMs: 300_000,
+      shutdownGraceMs: 3_600_000,
+      name: 'w1',
+      allocationId: '1234',
+      scheduler: 'slurm',
+    });
+    expect(loadConfig({ redis: 'redis://h' }, { FLUX_JOB_ID: 'fABC' })).toMatchObject({ allocationId: 'fABC', scheduler: 'flux' });
+  });
+
+  it('reads the password from a file, without its final newline', () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'maestro-config-')), 'pw');
+    writeFileSync(file, 's3cret\n');
+    expect(loadConfig({ redis: 'redis://h' }, { MAESTRO_REDIS_PASSWORD_FILE: file }).redisPassword).toBe('s3cret');
+    expect(loadConfig({ redis: 'redis://h', redisPasswordFile: file }, {}).redisPassword).toBe('s3cret');
+  });
+
+  it('reports every problem at once, by flag, never showing the password', () => {
+    const problems = problemsOf(() =>
+      loadConfig(
+        {
+          redis: 'http://user:hunter2@h',
+          redisPasswordFile: '/no/such/file',
+          prefix: 'a:b',
+          queues: 'ok,bad:name',
+          concurrency: '0',
+          idleTimeout: 'soon',
+          shutdownGrace: '-1s',
+          logLevel: 'loud',
+        },
+        {},
+      ),
+    );
+    expect(problems).toEqual([
+      '--redis-password-file: cannot read /no/such/file: ENOENT (no such file or directory)',
+      "--redis: must be a redis:// or rediss:// URL, got 'http://user:***@h/'",
+      '--prefix: must not be empty or contain ":" or spaces',
+      '--queues[1]: queue names are letters, digits, ".", "_" and "-"',
+      '--concurrency: must be a positive integer',
+      "--idle-timeout: must be a duration such as 30s, 5m or 1h, got 'soon'",
+      "--shutdown-grace: must be a duration such as 30s, 5m or 1h, got '-1s'",
+      '--log-level: must be one of fatal, error, warn, info, debug, trace, silent',
+    ]);
+    expect(problems.join('\n')).not.toContain('hunter2');
+  });
+
+  it('asks for a Redis URL when there is none', () => {
+    expect(problemsOf(() => loadConfig({}, {}))).toEqual(['--redis: missing: give --redis URL or set MAESTRO_REDIS_URL']);
+  });
+
+  it('warns about a password on the command line only', () => {
+    expect(configWarnings({ redis: 'redis://:pw@h' })).toEqual([expect.stringMatching(/visible to other users in `ps`/)]);
+    expect(configWarnings({ redis: 'redis://h' })).toEqual([]);
+  });
+});
+
+describe('parseDurationMs and redactUrl', () => {
+  it.each([
+    ['30s', 30_000],
+    ['5m', 300_000],
+    ['1h', 3_600_000],
+    ['250ms', 250],
+    ['1.5h', 5_400_000],
+    ['45', 45_000],
+    ['0', 0],
+  ])('%s is %d ms', (text, ms) => expect(parseDurationMs(text)).toBe(ms));
+
+  it.each(['', 'm', '5 minutes', '-1s', '1e3'])('%j is not a duration', (text) => expect(parseDurationMs(text)).toBeUndefined());
+
+  it('hides passwords in URLs', () => {
+    expect(redactUrl('redis://alice:p%40ss@h:6379/1')).toBe('redis://alice:***@h:6379/1');
+    expect(redactUrl('rediss://h:6380')).toBe('rediss://h:6380');
+    expect(redactUrl('not a url :secret@host')).toBe('not a url :***@host');
+  });
+});
