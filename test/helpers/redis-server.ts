@@ -90,7 +90,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
         if (child.exitCode !== null || child.signalCode !== null) return;
         const exited = new Promise((r) => child.once('exit', r));
         child.kill('SIGTERM');
-        await Promise.race([exited, sleep(5000)]);
+        await Promise.race([exited, sleep(5000, undefined, { ref: false })]);
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       },
     };

@@ -60,6 +60,7 @@ const Duration = z.string().transform((text, ctx) => {
 function isRedisUrl(url: string): boolean {
   try {
     const u = new URL(url);
+    if (u.protocol === 'redis+unix:' || u.protocol === 'unix:') return u.pathname.length > 1;
     return (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname !== '';
   } catch {
     return false;
@@ -68,12 +69,13 @@ function isRedisUrl(url: string): boolean {
 
 export const WorkerConfigSchema = z.object({
   /**
-   * Redis of the deployment: `redis://[user[:password]@]host[:port][/db]`, or `rediss://` for TLS.
+   * Redis of the deployment: `redis://[user[:password]@]host[:port][/db]`, `rediss://` for TLS, or
+   * `redis+unix:///path/to/redis.sock` (the private server of a study run without --redis).
    * Shared with the conductor. A password here is visible in `ps`: prefer `redisPassword`.
    */
   redisUrl: z
     .string({ error: 'missing: give --redis URL or set MAESTRO_REDIS_URL' })
-    .refine(isRedisUrl, { error: (i) => `must be a redis:// or rediss:// URL, got '${redactUrl(String(i.input))}'` }),
+    .refine(isRedisUrl, { error: (i) => `must be a redis://, rediss:// or redis+unix:// URL, got '${redactUrl(String(i.input))}'` }),
   /** Password read from `--redis-password-file`; overrides one in the URL. */
   redisPassword: z.string().optional(),
   /** PEM certificate authority for `rediss://` (from `--tls-ca-file`). @default the system's CAs */

@@ -18,6 +18,14 @@ export type RedisConnectionConfig = Pick<WorkerConfig, 'redisUrl' | 'redisPasswo
 
 export function toRedisOptions(config: RedisConnectionConfig, role: RedisRole): RedisOptions {
   const u = new URL(config.redisUrl);
+  const common = {
+    username: u.username ? decodeURIComponent(u.username) : undefined,
+    password: config.redisPassword ?? (u.password ? decodeURIComponent(u.password) : undefined),
+    connectionName: `maestro-worker:${config.name}:${role}`,
+    maxRetriesPerRequest: null,
+    retryStrategy: () => 500,
+  };
+  if (u.protocol === 'redis+unix:' || u.protocol === 'unix:') return { ...common, path: decodeURIComponent(u.pathname) };
   const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0;
   return {
     host: u.hostname.replace(/^\[|\]$/g, ''),

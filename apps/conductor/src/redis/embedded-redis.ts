@@ -98,7 +98,7 @@ export async function startEmbeddedRedis(metaDir: string): Promise<EmbeddedRedis
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM'); // redis-server flushes its append-only file on SIGTERM
-      await Promise.race([exited, sleep(10_000)]);
+      await Promise.race([exited, sleep(10_000, undefined, { ref: false })]);
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     },
   };
