@@ -150,7 +150,7 @@ describe('study semantics through the CLI (embedded Redis, local workers)', () =
   it('--attempts runs a failing step again until it succeeds', async () => {
     const dir = tempDir();
     const root = path.join(dir, 'study');
-    const spec = writeSpec(dir, 'flaky', `study:\n  - {name: flaky, description: fails twice, run: {cmd: "echo x >> tries.log; test $(wc -l < tries.log) -ge 3"}}\n`);
+    const spec = writeSpec(dir, 'flaky', `study:\n  - {name: flaky, description: fails twice, run: {cmd: "echo try; echo x >> tries.log; test $(wc -l < tries.log) -ge 3"}}\n`);
     const r = await maestro(['run', '-o', root, '-a', '3', spec], { timeout: 60_000 });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(readFileSync(path.join(root, 'flaky/tries.log'), 'utf8').trim().split('\n')).toHaveLength(3);

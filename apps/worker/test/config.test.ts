@@ -81,7 +81,7 @@ describe('loadConfig', () => {
     );
     expect(problems).toEqual([
       '--redis-password-file: cannot read /no/such/file: ENOENT (no such file or directory)',
-      "--redis: must be a redis:// or rediss:// URL, got 'http://user:***@h/'",
+      "--redis: must be a redis://, rediss:// or redis+unix:// URL, got 'http://user:***@h/'",
       '--prefix: must not be empty or contain ":" or spaces',
       '--queues[1]: queue names are letters, digits, ".", "_" and "-"',
       '--concurrency: must be a positive integer',
