@@ -58,36 +58,42 @@ export function statusJson(c: Conductor, id: string, now = Date.now()): StatusJs
 export class StatusFiles {
   #lastWrite = 0;
   #lastCost = 0;
-  #writing: Promise<void> | undefined;
-  #pending = false;
+  /** Every write goes through this chain: one at a time, in order. */
+  #chain: Promise<void> = Promise.resolve();
+  #scheduled = false;
+  #closed = false;
 
   constructor(
     private readonly root: string,
     private readonly studyId: string,
   ) {}
 
-  /** Writes soon; at most one write at a time, spaced by 20x the time the last one took (>= 1 s). */
+  /** Writes soon: at most one write at a time, spaced by 20x the time the last one took (>= 1 s). */
   changed(c: Conductor): void {
-    this.#pending = true;
-    if (this.#writing) return;
-    const due = this.#lastWrite + Math.max(1000, this.#lastCost * 20) - Date.now();
-    if (due > 0) {
-      setTimeout(() => this.changed(c), due).unref();
-      return;
-    }
-    this.#writing = this.write(c).finally(() => {
-      this.#writing = undefined;
-    });
+    if (this.#scheduled || this.#closed) return;
+    this.#scheduled = true;
+    const due = Math.max(0, this.#lastWrite + Math.max(1000, this.#lastCost * 20) - Date.now());
+    setTimeout(() => {
+      this.#scheduled = false;
+      if (!this.#closed) this.#enqueue(c);
+    }, due).unref();
   }
 
-  /** Writes now (the end of a study), after any write under way. */
+  /** Writes now (the end of a study), after any write under way; later changes are ignored. */
   async flush(c: Conductor): Promise<void> {
-    await this.#writing;
-    await this.write(c);
+    this.#closed = true;
+    await this.#enqueue(c);
+  }
+
+  #enqueue(c: Conductor): Promise<void> {
+    this.#chain = this.#chain.then(
+      () => this.write(c),
+      () => this.write(c),
+    );
+    return this.#chain;
   }
 
   async write(c: Conductor): Promise<void> {
-    this.#pending = false;
     const t0 = Date.now();
     const metaDir = path.join(this.root, 'meta');
     const json = path.join(metaDir, 'status.json');
