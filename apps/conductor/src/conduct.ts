@@ -50,7 +50,7 @@ export async function conduct(o: ConductOptions): Promise<StudyStateName> {
   const queueConnection = await connect(o.redis, 'durable');
   const store = new StudyStore(redis, reader, meta.prefix, meta.id);
   const queues = new StepQueues(queueConnection, meta.prefix);
-  const files = new StatusFiles(meta.root, meta.id);
+  const files = new StatusFiles(meta.root, meta.id, (err) => log.warn({ err }, 'could not write the status files'));
   const queueNames = new Set<string>([DEFAULT_QUEUE]);
   for (const s of expanded.steps) if (typeof s.run.task_queue === 'string') queueNames.add(s.run.task_queue);
 

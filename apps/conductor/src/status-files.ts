@@ -66,6 +66,8 @@ export class StatusFiles {
   constructor(
     private readonly root: string,
     private readonly studyId: string,
+    /** A failed background write (disk full, folder removed) is reported here; the study goes on. */
+    private readonly onError: (err: unknown) => void = () => undefined,
   ) {}
 
   /** Writes soon: at most one write at a time, spaced by 20x the time the last one took (>= 1 s). */
@@ -75,7 +77,7 @@ export class StatusFiles {
     const due = Math.max(0, this.#lastWrite + Math.max(1000, this.#lastCost * 20) - Date.now());
     setTimeout(() => {
       this.#scheduled = false;
-      if (!this.#closed) this.#enqueue(c);
+      if (!this.#closed) this.#enqueue(c).catch(this.onError);
     }, due).unref();
   }
 
