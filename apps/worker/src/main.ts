@@ -63,7 +63,7 @@ async function main(): Promise<number> {
   for (const warning of configWarnings(options)) log.warn(warning);
 
   process.on('uncaughtException', (err) => {
-    // The reaper sees this process end and kills its steps.
+    // The step launcher sees this process end and kills its steps.
     log.fatal({ err }, 'worker crashed');
     process.exit(1);
   });

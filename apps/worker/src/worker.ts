@@ -33,9 +33,8 @@ import { makePresence } from './heartbeat.js';
 import { groupAlive, hasEnded, terminateGroup } from './process-group.js';
 import { makeStepConsumer, type DeliveredJob, type Disposition, type StepConsumer } from './queue/consumer.js';
 import { makeFence, type RunRef } from './queue/fence.js';
-import { startReaper, type Reaper } from './reaper.js';
 import { closeRedis, makeRedis, type Redis } from './redis.js';
-import { spawnStep, stepEnvironment, type StepExit } from './run-step.js';
+import { startLauncher, stepVariables, type StepExit, type StepLauncher } from './run-step.js';
 import { redactUrl } from './secrets.js';
 import { prepareWorkspace } from './workspace.js';
 
@@ -103,9 +102,9 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
   }
   const fence = makeFence(commands, config.prefix, config.maxRunsPerAttempt);
   const presence = makePresence(commands, config.prefix, who);
-  let reaper: Reaper;
+  let launcher: StepLauncher;
   try {
-    reaper = startReaper(log);
+    launcher = startLauncher(log);
   } catch (err) {
     commands.disconnect();
     subscriber.disconnect();
@@ -238,24 +237,23 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
       return failNow(message);
     }
 
-    const spawned = spawnStep({
+    const spawned = launcher.spawnStep({
       interpreter: job.interpreter,
       scriptPath: prepared.files.script,
       cwd: job.workspace,
-      env: stepEnvironment(job, { run, worker: config.name }),
-      stdoutFd: prepared.outputs.out.fd,
-      stderrFd: prepared.outputs.err.fd,
+      variables: stepVariables(job, { run, worker: config.name }),
+      stdoutPath: prepared.files.out,
+      stderrPath: prepared.files.err,
     });
-    await prepared.outputs.close();
-    if (spawned.pid === undefined) {
+    const pid = await spawned.started;
+    if (pid === undefined) {
       const exit = await spawned.exited;
       stepLog.error({ interpreter: job.interpreter, reason: exit.spawnError }, 'step could not start');
       return failNow(exit.spawnError ?? `cannot start ${job.interpreter.join(' ')}`, exit);
     }
 
-    const step: RunningStep = { job, pid: spawned.pid, log: stepLog, exited: false, escalate: { now: false } };
+    const step: RunningStep = { job, pid, log: stepLog, exited: false, escalate: { now: false } };
     running.set(key, step);
-    reaper.track(step.pid);
     stepLog.info({ pid: step.pid, name: job.name, kind: job.kind, workspace: job.workspace }, 'step started');
     const cancelWalltime = job.timeoutMs === undefined ? undefined : after(job.timeoutMs, () => kill(step, 'timedout'));
     // What happened while the step was being set up.
@@ -276,7 +274,6 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
       }
     } finally {
       cancelWalltime?.();
-      reaper.untrack(step.pid);
       running.delete(key);
     }
 
@@ -430,7 +427,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
       } catch (err) {
         log.warn({ err }, 'cannot remove the worker record; it expires by itself');
       }
-      await reaper.close();
+      await launcher.close();
       await Promise.all([withTimeout(closeRedis(subscriber), EXIT_REDIS_TIMEOUT_MS), withTimeout(closeRedis(commands), EXIT_REDIS_TIMEOUT_MS)]).catch(
         () => {
           subscriber.disconnect();

@@ -1,13 +1,13 @@
 /**
  * A step's files in its workspace: `<fileName>.sh` (or `.restart.sh`), written fresh for each
- * run, and `<fileName>.out` / `.err`, which the step writes directly. Output of an earlier run is
- * kept as `.out.<n>` / `.err.<n>` (first free n), so attempts never overwrite each other's
- * evidence.
+ * run, and `<fileName>.out` / `.err`, which the step writes directly (opened by the launcher,
+ * which keeps the output of an earlier run as `.out.<n>` / `.err.<n>`, first free n, so attempts
+ * never overwrite each other's evidence).
  *
  * Any failure here is the step's failure (counted against its attempts), reported with the path
  * and errno: "cannot write /x/y/s.sh: ENOSPC (no space left on device)".
  */
-import { chmod, mkdir, open, rename, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { StepJob } from '@maestro/protocol';
 import { describeSystemError, WorkerError, WorkerErrorCode } from './errors.js';
@@ -16,13 +16,6 @@ export interface StepFiles {
   script: string;
   out: string;
   err: string;
-}
-
-/** Open output files, to hand to the step as its stdout and stderr, then close. */
-export interface StepOutputs {
-  out: FileHandle;
-  err: FileHandle;
-  close(): Promise<void>;
 }
 
 export function stepFiles(job: Pick<StepJob, 'workspace' | 'fileName' | 'kind'>): StepFiles {
@@ -42,54 +35,21 @@ async function attempt<T>(what: string, file: string, op: () => Promise<T>): Pro
   }
 }
 
-/** Renames a non-empty `file` to `file.<n>`, n = 1, 2, ... the first free number. */
-async function keepEarlierOutput(file: string): Promise<void> {
-  const size = await stat(file).then(
-    (s) => s.size,
-    () => 0,
-  );
-  if (size === 0) return;
-  for (let n = 1; ; n++) {
-    const kept = `${file}.${n}`;
-    const taken = await stat(kept).then(
-      () => true,
-      () => false,
-    );
-    if (taken) continue;
-    await attempt('rename', file, () => rename(file, kept));
-    return;
-  }
-}
+/** Permission bits new files get from `writeFile(..., { mode: 0o755 })` under this process's umask. */
+const UMASK_KEEPS_EXEC = (0o755 & ~process.umask()) === 0o755;
 
 /**
- * Creates the workspace if missing, writes the script (mode 0755), keeps earlier output and opens
- * fresh `.out`/`.err` files. Throws a WorkerError (code Workspace) naming the path and errno.
+ * Creates the workspace if missing and writes the script (mode 0755). Earlier output is kept and
+ * fresh `.out`/`.err` files are opened by the launcher (run-step.ts). Throws a WorkerError (code
+ * Workspace) naming the path and errno.
  */
-export async function prepareWorkspace(job: StepJob, script: string): Promise<{ files: StepFiles; outputs: StepOutputs }> {
+export async function prepareWorkspace(job: StepJob, script: string): Promise<{ files: StepFiles }> {
   const files = stepFiles(job);
   await attempt('create', job.workspace, () => mkdir(job.workspace, { recursive: true }));
   await attempt('write', files.script, async () => {
     await writeFile(files.script, script, { mode: 0o755 });
-    await chmod(files.script, 0o755); // an existing file keeps its mode; umask narrows a new one
+    // A umask that drops bits, or a script left by an earlier run, needs the mode set again.
+    if (!UMASK_KEEPS_EXEC || job.kind === 'restart') await chmod(files.script, 0o755);
   });
-  await keepEarlierOutput(files.out);
-  await keepEarlierOutput(files.err);
-  const out = await attempt('open', files.out, () => open(files.out, 'w'));
-  let err: FileHandle;
-  try {
-    err = await attempt('open', files.err, () => open(files.err, 'w'));
-  } catch (e) {
-    await out.close();
-    throw e;
-  }
-  return {
-    files,
-    outputs: {
-      out,
-      err,
-      async close() {
-        await Promise.allSettled([out.close(), err.close()]);
-      },
-    },
-  };
+  return { files };
 }
