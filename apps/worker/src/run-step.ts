@@ -13,7 +13,8 @@
  * workspace with stdin closed, and writes stdout and stderr straight into its `.out`/`.err` files:
  * nothing passes through the worker, and a frozen worker never blocks a step's output.
  */
-import { existsSync } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync } from 'node:fs';
+import path from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { execa, type Options, type ResultPromise } from 'execa';
@@ -102,6 +103,33 @@ interface Pending {
   pid?: number;
 }
 
+/**
+ * Why `file` cannot be executed, or undefined if it can. The launcher would only report exit
+ * status 127 for a missing interpreter; this names the file and the errno. Successes are cached.
+ */
+const runnable = new Set<string>();
+function cannotExecute(file: string, env: Record<string, string>): string | undefined {
+  if (runnable.has(file)) return undefined;
+  const candidates = file.includes('/')
+    ? [file]
+    : (env['PATH'] ?? '')
+        .split(':')
+        .filter(Boolean)
+        .map((d) => path.join(d, file));
+  let reason = 'ENOENT (no such file or directory)';
+  for (const c of candidates) {
+    try {
+      accessSync(c, fsConstants.X_OK);
+      runnable.add(file);
+      return undefined;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EACCES') reason = 'EACCES (permission denied)';
+    }
+  }
+  return `cannot start ${file}: ${reason}`;
+}
+
 export function startLauncher(log: Logger): StepLauncher {
   const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
   const env = baseEnvironment();
@@ -142,7 +170,8 @@ export function startLauncher(log: Logger): StepLauncher {
       cleanup: false,
       encoding: 'utf8',
     });
-    if (child.pid === undefined) throw new WorkerError(WorkerErrorCode.Reaper, `cannot start the step launcher (bash ${LAUNCHER_SCRIPT})`);
+    if (child.pid === undefined)
+      throw new WorkerError(WorkerErrorCode.Reaper, `cannot start the step launcher (bash ${LAUNCHER_SCRIPT})`);
     let rest = '';
     const stdout = child.stdout!;
     const stdin = child.stdin!;
@@ -168,7 +197,11 @@ export function startLauncher(log: Logger): StepLauncher {
           }
         }
         p.resolveStarted(p.pid);
-        p.resolveExited({ exitCode: null, signal: null, spawnError: 'the worker lost track of the step (its launcher died)' });
+        p.resolveExited({
+          exitCode: null,
+          signal: null,
+          spawnError: 'the worker lost track of the step (its launcher died)',
+        });
       }
       if (restarts++ < MAX_RESTARTS) launch();
       else log.error('the step launcher keeps exiting: no more steps can run');
@@ -183,12 +216,22 @@ export function startLauncher(log: Logger): StepLauncher {
       let resolveExited!: (exit: StepExit) => void;
       const started = new Promise<number | undefined>((r) => (resolveStarted = r));
       const exited = new Promise<StepExit>((r) => (resolveExited = r));
+      const missing = cannotExecute(o.interpreter[0] ?? '', env);
+      if (missing) {
+        resolveStarted(undefined);
+        resolveExited({ exitCode: null, signal: null, spawnError: missing });
+        return { started, exited };
+      }
       const vars = Object.entries(o.variables).map(([k, v]) => `${k}=${v}`);
       const fields = [o.cwd, o.stdoutPath, o.stderrPath, String(vars.length), ...vars, ...o.interpreter, o.scriptPath];
       const bad = fields.find((f) => f.includes('\0') || f.includes(US));
       if (bad !== undefined) {
         resolveStarted(undefined);
-        resolveExited({ exitCode: null, signal: null, spawnError: `cannot start the step: '${bad.slice(0, 80)}' holds a NUL or \\x1f character` });
+        resolveExited({
+          exitCode: null,
+          signal: null,
+          spawnError: `cannot start the step: '${bad.slice(0, 80)}' holds a NUL or \\x1f character`,
+        });
         return { started, exited };
       }
       const id = String(nextId++);

@@ -151,6 +151,7 @@ export class Conductor {
 
   /** Drives the study until every instance is final (or stop()); returns the study's state. */
   async run(): Promise<StudyStateName> {
+    const cpuAtStart = process.cpuUsage();
     await this.#takeLease();
     try {
       await this.#start();
@@ -177,6 +178,10 @@ export class Conductor {
       this.#state = this.#finalState();
       this.#fields[F.state] = this.#state;
       this.#fields[F.endedAt] = String(this.#now());
+      // What this conductor cost, for `maestro status` and the benchmarks.
+      const cpu = process.cpuUsage(cpuAtStart);
+      this.#fields['conductorCpuMs'] = String(Math.round((cpu.user + cpu.system) / 1000));
+      this.#fields['conductorPeakRssMB'] = String(Math.round(process.resourceUsage().maxRSS / 1024));
       await this.#commit();
       this.#o.onChange?.(this);
       this.#o.onProgress?.(this.progress());

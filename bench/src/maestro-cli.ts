@@ -1,0 +1,42 @@
+/** Runs the built `maestro` command for a benchmark and reads what the study recorded. */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
+import { readStateRecord, stateKey, studyKey, type StateRecord } from '@maestro/protocol';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const MAESTRO = path.join(REPO, 'apps/conductor/bin/maestro.js');
+
+export async function runMaestro(
+  args: readonly string[],
+  cwd: string,
+): Promise<{ code: number; wallMs: number; output: string }> {
+  const t0 = performance.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [MAESTRO, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.on('exit', (code) => resolve({ code: code ?? -1, wallMs: performance.now() - t0, output }));
+  });
+}
+
+export interface StudyRecord {
+  id: string;
+  fields: Record<string, string>;
+  records: StateRecord[];
+}
+
+/** The study's hash and packed state, read back from its Redis after the run. */
+export async function readStudy(redis: Redis, prefix: string, root: string): Promise<StudyRecord> {
+  const meta = JSON.parse(readFileSync(path.join(root, 'meta/study.json'), 'utf8')) as {
+    id: string;
+    instanceCount: number;
+  };
+  const fields = await redis.hgetall(studyKey(prefix, meta.id));
+  const buf = (await redis.getBuffer(stateKey(prefix, meta.id))) ?? Buffer.alloc(0);
+  const records = Array.from({ length: meta.instanceCount }, (_, i) => readStateRecord(buf, i));
+  return { id: meta.id, fields, records };
+}

@@ -1,0 +1,143 @@
+/**
+ * No-op steps end to end, with real spawns: `maestro run` with local workers against the same
+ * work done by a bare loop (create the workspace, write the script, spawn bash with output
+ * files) with as many processes and slots, in the same run. Also: the conductor's CPU per step,
+ * and a chain link (parent done to child running).
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { runChild } from '../child-process.js';
+import { readStudy, runMaestro } from '../maestro-cli.js';
+import { startBenchRedis } from '../redis-server.js';
+import { median, type BenchContext } from '../rows.js';
+
+const WORKERS = Math.max(1, os.cpus().length);
+const SLOTS = 4;
+
+const header = 'description: {name: noop, description: no-op benchmark}\n';
+const values = (n: number): string => Array.from({ length: n }, (_, k) => k).join(', ');
+
+function independent(n: number): string {
+  return `${header}study:\n  - {name: s, description: d, run: {cmd: "true $(N)"}}\nglobal.parameters:\n  N: {values: [${values(n)}], label: N.%%}\n`;
+}
+
+function chain(n: number): string {
+  const steps = Array.from(
+    { length: n },
+    (_, k) => `  - {name: s${k}, description: d, run: {cmd: "true"${k ? `, depends: [s${k - 1}]` : ''}}}`,
+  );
+  return `${header}study:\n${steps.join('\n')}\n`;
+}
+
+function fan(n: number): string {
+  return `${header}study:
+  - {name: root, description: d, run: {cmd: "true"}}
+  - {name: mid, description: d, run: {cmd: "true $(N)", depends: [root]}}
+  - {name: end, description: d, run: {cmd: "true", depends: [mid_*]}}
+global.parameters:
+  N: {values: [${values(n)}], label: N.%%}
+`;
+}
+
+async function bareLoop(ctx: BenchContext, steps: number): Promise<number> {
+  const root = mkdtempSync(path.join(ctx.tmp, 'bare-'));
+  const per = Math.ceil(steps / WORKERS);
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: WORKERS }, (_, w) =>
+      runChild('bare-loop', [root, String(per), String(SLOTS), String(w * per)]),
+    ),
+  );
+  return ((per * WORKERS) / (performance.now() - t0)) * 1000;
+}
+
+export async function noop(ctx: BenchContext): Promise<void> {
+  const redis = await startBenchRedis();
+  const client = redis.client();
+  const repeats = ctx.quick ? 1 : 3;
+  try {
+    const runStudy = async (name: string, spec: string) => {
+      const dir = mkdtempSync(path.join(ctx.tmp, `${name}-`));
+      writeFileSync(path.join(dir, 'spec.yaml'), spec);
+      const prefix = `b${Math.random().toString(36).slice(2, 8)}`;
+      const root = path.join(dir, 'study');
+      const r = await runMaestro(
+        [
+          'run',
+          'spec.yaml',
+          '-o',
+          root,
+          '--redis',
+          redis.url,
+          '--prefix',
+          prefix,
+          '--local-workers',
+          String(WORKERS),
+          '--worker-concurrency',
+          String(SLOTS),
+        ],
+        dir,
+      );
+      if (r.code !== 0) throw new Error(`maestro run (${name}) exited ${r.code}:\n${r.output.slice(-2000)}`);
+      return readStudy(client, prefix, root);
+    };
+    const cases = [
+      { name: `${ctx.quick ? '2k' : '10k'} independent no-op steps`, spec: independent(ctx.quick ? 2_000 : 10_000) },
+      { name: `chain of ${ctx.quick ? 200 : 1000} no-op steps`, spec: chain(ctx.quick ? 200 : 1_000), chain: true },
+      { name: `fan-out/fan-in of ${ctx.quick ? '1k' : '5k'} no-op steps`, spec: fan(ctx.quick ? 1_000 : 5_000) },
+    ];
+    for (const c of cases) {
+      const rates: number[] = [];
+      const ceilings: number[] = [];
+      const cpuPerStep: number[] = [];
+      const links: number[] = [];
+      for (let k = 0; k < repeats; k++) {
+        const study = await runStudy(c.name.replace(/\W+/g, '-'), c.spec);
+        const n = study.records.length;
+        const first = Math.min(...study.records.map((r) => r.submitMs));
+        const last = Math.max(...study.records.map((r) => r.endMs));
+        rates.push((n / (last - first)) * 1000);
+        cpuPerStep.push(Number(study.fields['conductorCpuMs']) / n);
+        if (c.chain) for (let i = 1; i < n; i++) links.push(study.records[i]!.startMs - study.records[i - 1]!.endMs);
+        if (!c.chain) ceilings.push(await bareLoop(ctx, n));
+      }
+      const rate = median(rates);
+      if (c.chain) {
+        ctx.report({
+          scenario: c.name,
+          metric: 'chain link (median)',
+          value: round(median(links), 2),
+          unit: 'ms',
+          target: '< 5 ms',
+        });
+        ctx.report({ scenario: c.name, metric: 'throughput', value: round(rate, 1), unit: 'steps/s' });
+      } else {
+        const ceiling = median(ceilings);
+        ctx.report({
+          scenario: c.name,
+          metric: 'throughput',
+          value: round(rate, 1),
+          unit: 'steps/s',
+          ceiling: round(ceiling, 1),
+          ratio: rate / ceiling,
+          target: '>= 0.8 of bare loop',
+        });
+      }
+      ctx.report({
+        scenario: c.name,
+        metric: 'conductor CPU / step',
+        value: round(median(cpuPerStep), 3),
+        unit: 'ms',
+        target: '< 0.2 ms',
+      });
+    }
+  } finally {
+    await redis.stop();
+  }
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
