@@ -44,8 +44,10 @@ export function formatParams(params: Readonly<Record<string, string>>): string {
     .join(';');
 }
 
+const NEEDS_QUOTES = /[",\n\r]/;
+
 function csvField(s: string): string {
-  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  return NEEDS_QUOTES.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
 /** Maestro's `0d:00h:00m:01s`, or `--`. */
@@ -62,10 +64,17 @@ export function duration(fromMs: number | undefined, toMs: number | undefined): 
   return `${d}d:${p(h)}h:${p(m)}m:${p(s)}s`;
 }
 
-/** `YYYY-MM-DD HH:MM:SS` local time, or `--`. */
+let lastSecond = -1;
+let lastText = '';
+
+/** `YYYY-MM-DD HH:MM:SS` local time, or `--`. (Rows of a big study share seconds: the last one is cached.) */
 export function timestamp(ms: number | undefined): string {
   if (ms === undefined) return '--';
-  const d = new Date(ms);
+  const second = Math.floor(ms / 1000);
+  if (second === lastSecond) return lastText;
+  const d = new Date(second * 1000);
   const p = (n: number): string => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  lastSecond = second;
+  lastText = `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  return lastText;
 }

@@ -29,13 +29,11 @@ export interface StatusJson {
 export function statusJson(c: Conductor, id: string, now = Date.now()): StatusJson {
   const p = c.progress();
   const x = c.expanded;
-  const r = c.records;
-  const steps = x.steps.map((s) => {
+  const steps = x.steps.map((s, k) => {
     const counts: Record<string, number> = {};
-    for (let k = 0; k < s.instanceCount; k++) {
-      const name = stepStateName(r.state(s.firstInstance + k));
-      counts[name] = (counts[name] ?? 0) + 1;
-    }
+    c.stepCounts(k).forEach((n, code) => {
+      if (n > 0) counts[stepStateName(code)] = n;
+    });
     return { name: s.name, total: s.instanceCount, counts };
   });
   return {
@@ -108,7 +106,7 @@ export class StatusFiles {
       const r = c.records;
       let chunk = `${STATUS_CSV_HEADER}\n`;
       for (let i = 0; i < x.instanceCount; i++) {
-        const inst = x.instance(i);
+        const inst = x.describe(i);
         const rec = r.record(i);
         chunk += `${formatStatusRow({
           name: inst.name,

@@ -54,6 +54,19 @@ export interface ExpandedStep {
   readonly run: RunInput;
 }
 
+/** Who an instance is, cheap to compute for every instance of a big study (status files). */
+export interface InstanceSummary {
+  readonly index: number;
+  readonly name: string;
+  readonly step: string;
+  readonly stepIndex: number;
+  readonly workspace: string;
+  readonly fileName: string;
+  readonly params: Readonly<Record<string, string>>;
+  /** Parameter row, or -1 for an unparameterized step. */
+  readonly row: number;
+}
+
 /** One step instance, rendered: what a worker needs to run it and a person to recognise it. */
 export interface StepInstance {
   readonly index: number;
@@ -143,8 +156,8 @@ export class ExpandedStudy {
     return combo === undefined ? step.name : `${step.name}_${combo}`;
   }
 
-  /** Renders instance `i`: its name, workspace, parameters and fully substituted commands. */
-  instance(i: number): StepInstance {
+  /** Who instance `i` is, without rendering its commands: name, workspace, parameters. */
+  describe(i: number): InstanceSummary {
     const s = this.stepIndexOf(i);
     const step = this.steps[s]!;
     const internals = this.#internals[s]!;
@@ -157,6 +170,13 @@ export class ExpandedStudy {
     const params: Record<string, string> = {};
     const parameters = this.parameters;
     if (row >= 0 && parameters) for (const key of step.usedParameters) params[key] = parameters.value(key, row);
+    return { index: i, name, step: step.name, stepIndex: s, workspace, fileName, params, row };
+  }
+
+  /** Renders instance `i`: its name, workspace, parameters and fully substituted commands. */
+  instance(i: number): StepInstance {
+    const { name, stepIndex: s, workspace, fileName, params, row } = this.describe(i);
+    const step = this.steps[s]!;
     const absWorkspace = path.join(this.root, workspace);
     const render = (text: string): string => this.#render(s, row, absWorkspace, text);
     const run = mapStrings(step.run as Record<string, unknown>, render);

@@ -20,7 +20,7 @@ export type { ParameterDef } from './parameters.js';
 export { resolveEnvironment, defaultStudyRoot, studyDirName, timestampForPath } from './environment.js';
 export type { EnvironmentPlaces } from './environment.js';
 export { expandStudy, ExpandedStudy, DEFAULT_MAX_INSTANCES } from './expand-study.js';
-export type { ExpandOptions, ExpandedStep, StepInstance } from './expand-study.js';
+export type { ExpandOptions, ExpandedStep, StepInstance, InstanceSummary } from './expand-study.js';
 export { replaceTokens, tokenNames } from './tokens.js';
 export { closest, didYouMean, editDistance } from './suggest.js';
 export { StudyInput, RunInput, StepInput, BATCH_TYPES } from './schema.js';

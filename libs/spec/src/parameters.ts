@@ -27,11 +27,16 @@ export class ParameterSet {
   /** Number of rows (combinations). */
   readonly length: number;
   readonly #defs: ReadonlyMap<string, ParameterDef>;
+  /** Label templates split at `%%` once, so a label is one join per row. */
+  readonly #templates: ReadonlyMap<string, readonly string[]>;
 
   private constructor(defs: readonly ParameterDef[]) {
     this.keys = defs.map((d) => d.key);
     this.length = defs[0]?.values.length ?? 0;
     this.#defs = new Map(defs.map((d) => [d.key, d]));
+    this.#templates = new Map(
+      defs.filter((d) => !Array.isArray(d.label)).map((d) => [d.key, ((d.label as string | undefined) ?? `${d.key}.${LABEL_TOKEN}`).split(LABEL_TOKEN)]),
+    );
   }
 
   /**
@@ -95,9 +100,11 @@ export class ParameterSet {
   /** `$(KEY.label)` for a row. */
   label(key: string, row: number): string {
     const d = this.#def(key);
-    const label = d.label ?? `${key}.${LABEL_TOKEN}`;
-    if (typeof label === 'string') return label.split(LABEL_TOKEN).join(d.values[row] ?? '');
-    return label[row] ?? '';
+    const parts = this.#templates.get(key);
+    if (parts === undefined) return (d.label as readonly string[])[row] ?? '';
+    const value = d.values[row] ?? '';
+    if (parts.length === 2) return parts[0]! + value + parts[1]!;
+    return parts.join(value);
   }
 
   /** `$(KEY.name)`. */

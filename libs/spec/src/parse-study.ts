@@ -272,8 +272,11 @@ function checkVariableCycles(vars: readonly StudyVariable[], problems: ProblemLi
 /** Characters Maestro keeps in directory names (utils.make_safe_path). */
 const SAFE_PATH_CHARS = /[^-_.() A-Za-z0-9]/g;
 
+const ALREADY_SAFE = /^[-_.()A-Za-z0-9]*$/;
+
 /** Maestro's make_safe_path for one path component: drop other characters, spaces to `_`. */
 export function safePathComponent(s: string): string {
+  if (ALREADY_SAFE.test(s)) return s;
   return s.replace(SAFE_PATH_CHARS, '').replace(/ /g, '_');
 }
 

@@ -58,9 +58,10 @@ export async function printFinalStatus(root: string, state: StudyStateName, out:
     out.write(`Study stopped before its end. Continue it with: maestro resume ${root}\n`);
     return;
   }
-  const rows = await readStatusCsv(root).catch(() => []);
-  if (rows.length <= TABLE_LIMIT) out.write(`${formatStatusTable(rows)}\n`);
-  else if (summary) {
+  // Big studies get counts per step; reading their whole status.csv back would take a while.
+  if (!summary || summary.total <= TABLE_LIMIT) {
+    out.write(`${formatStatusTable(await readStatusCsv(root).catch(() => []))}\n`);
+  } else {
     for (const s of summary.steps) {
       out.write(
         `${s.name}: ${Object.entries(s.counts)
@@ -68,7 +69,7 @@ export async function printFinalStatus(root: string, state: StudyStateName, out:
           .join(', ')}\n`,
       );
     }
-    out.write(`(${rows.length} instances: see maestro status ${root})\n`);
+    out.write(`(${summary.total} instances: see maestro status ${root})\n`);
   }
   out.write(`Study ${state}: ${root}\n`);
 }

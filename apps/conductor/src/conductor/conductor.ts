@@ -89,6 +89,8 @@ export class Conductor {
   readonly #ready: number[] = [];
   #readyHead = 0;
   readonly #counts = new Int32Array(16);
+  /** Instances per state, per step: step s at [s * 16 + state]. */
+  readonly #stepCounts: Int32Array;
   #queued = 0;
   #running = 0;
   readonly #dirty: Uint8Array;
@@ -120,6 +122,12 @@ export class Conductor {
     this.#now = options.now ?? Date.now;
     this.records = InstanceRecords.empty(options.expanded.instanceCount);
     this.#dirty = new Uint8Array(options.expanded.instanceCount);
+    this.#stepCounts = new Int32Array(options.expanded.steps.length * 16);
+  }
+
+  /** How many instances of step `s` are in each state (index = state code). */
+  stepCounts(s: number): Int32Array {
+    return this.#stepCounts.subarray(s * 16, s * 16 + 16);
   }
 
   get state(): StudyStateName {
@@ -304,6 +312,7 @@ export class Conductor {
     for (let i = 0; i < x.instanceCount; i++) {
       const s = r.state(i);
       this.#counts[s]!++;
+      this.#stepCounts[x.stepIndexOf(i) * 16 + s]!++;
       if (s === StepState.PENDING) this.#queued++;
       else if (s === StepState.RUNNING) this.#running++;
     }
@@ -479,6 +488,9 @@ export class Conductor {
     if (old === s) return;
     this.#counts[old]!--;
     this.#counts[s]!++;
+    const base = this.expanded.stepIndexOf(i) * 16;
+    this.#stepCounts[base + old]!--;
+    this.#stepCounts[base + s]!++;
     if (old === StepState.PENDING) this.#queued--;
     else if (old === StepState.RUNNING) this.#running--;
     if (s === StepState.PENDING) this.#queued++;
