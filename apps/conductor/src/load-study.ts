@@ -28,6 +28,7 @@ export interface LoadStudyOptions {
   /** `--pargs KEY:VALUE`, repeated. */
   readonly pargs?: readonly string[] | undefined;
   readonly hashWorkspaces?: boolean | undefined;
+  readonly workspaceFanout?: number | undefined;
   readonly maxInstances?: number | undefined;
   /** Generated parameters saved earlier (resume): used instead of running the generator again. */
   readonly savedParameters?: readonly ParameterDef[] | undefined;
@@ -97,6 +98,7 @@ export async function loadStudy(options: LoadStudyOptions): Promise<LoadedStudy>
     specRoot,
     cwd: options.cwd,
     hashWorkspaces: options.hashWorkspaces,
+    workspaceFanout: options.workspaceFanout,
     maxInstances: options.maxInstances,
     parameters,
   });

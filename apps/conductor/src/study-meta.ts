@@ -29,6 +29,7 @@ export const StudyMeta = z.object({
     pgen: z.string().optional(),
     pargs: z.array(z.string()),
     maxInstances: z.number().int().positive().optional(),
+    workspaceFanout: z.number().int().min(2).optional(),
   }),
   instanceCount: z.number().int().nonnegative(),
   /** Where the study's state and queue live: its own embedded server, or a shared one (no password). */

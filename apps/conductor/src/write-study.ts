@@ -67,6 +67,7 @@ export async function writeStudySkeleton(options: WriteStudyOptions): Promise<St
       pgen: pgenCopy,
       pargs: [...options.pargs],
       maxInstances: options.maxInstances,
+      workspaceFanout: x.workspaceFanout,
     },
     instanceCount: x.instanceCount,
     steps: x.steps.map((s) => ({ name: s.name, instances: s.instanceCount })),

@@ -73,11 +73,9 @@ export const WorkerConfigSchema = z.object({
    * `redis+unix:///path/to/redis.sock` (the private server of a study run without --redis).
    * Shared with the conductor. A password here is visible in `ps`: prefer `redisPassword`.
    */
-  redisUrl: z
-    .string({ error: 'missing: give --redis URL or set MAESTRO_REDIS_URL' })
-    .refine(isRedisUrl, {
-      error: (i) => `must be a redis://, rediss:// or redis+unix:// URL, got '${redactUrl(String(i.input))}'`,
-    }),
+  redisUrl: z.string({ error: 'missing: give --redis URL or set MAESTRO_REDIS_URL' }).refine(isRedisUrl, {
+    error: (i) => `must be a redis://, rediss:// or redis+unix:// URL, got '${redactUrl(String(i.input))}'`,
+  }),
   /** Password read from `--redis-password-file`; overrides one in the URL. */
   redisPassword: z.string().optional(),
   /** PEM certificate authority for `rediss://` (from `--tls-ca-file`). @default the system's CAs */

@@ -29,6 +29,12 @@ export const DEFAULT_MAX_INSTANCES = 2_000_000;
 export interface ExpandOptions extends EnvironmentPlaces {
   /** Name parameterized workspaces by the md5 of their labels (`--hashws`). @default false */
   readonly hashWorkspaces?: boolean | undefined;
+  /**
+   * Nest the workspaces of a parameterized step in numbered folders so that no folder holds more
+   * than this many entries (`--workspace-fanout`); parallel file systems slow down on huge
+   * folders. Undefined keeps Maestro's flat `<step>/<labels>` layout.
+   */
+  readonly workspaceFanout?: number | undefined;
   /** Parameters from a generator (`--pgen`); they replace `global.parameters`. */
   readonly parameters?: ParameterSet | undefined;
   /** Refuse studies with more instances than this. @default DEFAULT_MAX_INSTANCES */
@@ -102,6 +108,7 @@ export class ExpandedStudy {
     readonly parameters: ParameterSet | undefined,
     readonly hashWorkspaces: boolean,
     internals: StepInternals[],
+    readonly workspaceFanout: number | undefined = undefined,
   ) {
     this.#internals = internals;
     this.#firstInstances = Int32Array.from(steps.map((s) => s.firstInstance));
@@ -165,7 +172,8 @@ export class ExpandedStudy {
     const combo = this.#combo(s, i);
     const name = combo === undefined ? step.name : `${step.name}_${combo}`;
     const leaf = combo === undefined ? undefined : this.hashWorkspaces ? md5(combo) : safePathComponent(combo);
-    const workspace = leaf === undefined ? step.dir : `${step.dir}/${leaf}`;
+    const workspace =
+      leaf === undefined ? step.dir : `${step.dir}/${this.#buckets(step.instanceCount, i - step.firstInstance)}${leaf}`;
     const fileName = leaf !== undefined && this.hashWorkspaces ? leaf : safePathComponent(name);
     const params: Record<string, string> = {};
     const parameters = this.parameters;
@@ -194,6 +202,27 @@ export class ExpandedStudy {
     };
   }
 
+  /**
+   * `--workspace-fanout N`: the numbered folders (`000/012/`) that put local instance `k` of a
+   * step with `count` instances in a folder of at most N entries; empty when none are needed.
+   */
+  #buckets(count: number, k: number): string {
+    const n = this.workspaceFanout;
+    if (n === undefined || count <= n) return '';
+    let levels = 0;
+    for (let capacity = n; capacity < count; capacity *= n) levels++;
+    const width = String(n - 1).length;
+    let out = '';
+    let bucket = Math.floor(k / n);
+    const parts: string[] = [];
+    for (let l = 0; l < levels; l++) {
+      parts.unshift(String(bucket % n).padStart(width, '0'));
+      bucket = Math.floor(bucket / n);
+    }
+    for (const p of parts) out += `${p}/`;
+    return out;
+  }
+
   /** Labels of the used parameters for instance `i`, sorted by key and joined with '.'. */
   #combo(s: number, i: number): string | undefined {
     const rows = this.#internals[s]!.rows;
@@ -216,7 +245,12 @@ export class ExpandedStudy {
       const ref = this.steps[t]!;
       if (step.funnelParents.includes(t) || !this.#internals[t]!.rows) return path.join(this.root, ref.dir);
       const combo = comboString(parameters!, ref.usedParameters, row);
-      return path.join(this.root, ref.dir, this.hashWorkspaces ? md5(combo) : safePathComponent(combo));
+      const local = this.#internals[t]!.rowToLocal![row]!;
+      return path.join(
+        this.root,
+        ref.dir,
+        `${this.#buckets(ref.instanceCount, local)}${this.hashWorkspaces ? md5(combo) : safePathComponent(combo)}`,
+      );
     });
   }
 }
@@ -381,6 +415,7 @@ export function expandStudy(study: Study, options: ExpandOptions): ExpandedStudy
     parameters,
     hash,
     internals,
+    options.workspaceFanout,
   );
 }
 

@@ -35,7 +35,9 @@ export class ParameterSet {
     this.length = defs[0]?.values.length ?? 0;
     this.#defs = new Map(defs.map((d) => [d.key, d]));
     this.#templates = new Map(
-      defs.filter((d) => !Array.isArray(d.label)).map((d) => [d.key, ((d.label as string | undefined) ?? `${d.key}.${LABEL_TOKEN}`).split(LABEL_TOKEN)]),
+      defs
+        .filter((d) => !Array.isArray(d.label))
+        .map((d) => [d.key, ((d.label as string | undefined) ?? `${d.key}.${LABEL_TOKEN}`).split(LABEL_TOKEN)]),
     );
   }
 

@@ -196,3 +196,42 @@ global.parameters:
     );
   });
 });
+
+describe('--workspace-fanout', () => {
+  const sweep = (n: number) => `${header}study:
+  - {name: sim, description: d, run: {cmd: "sim $(P)"}}
+  - {name: post, description: d, run: {cmd: "cat $(sim.workspace)/out", depends: [sim]}}
+  - {name: all, description: d, run: {cmd: "ls $(sim.workspace)", depends: [sim_*]}}
+global.parameters:
+  P: {values: [${Array.from({ length: n }, (_, k) => k).join(', ')}], label: P.%%}
+`;
+  function fanned(n: number, fanout: number): ExpandedStudy {
+    const { study } = parseStudy(sweep(n));
+    return expandStudy(study, { root: '/r', specRoot: '/s', cwd: '/c', workspaceFanout: fanout });
+  }
+
+  it('keeps the flat layout when a step fits in one folder', () => {
+    expect(fanned(10, 10).instance(3).workspace).toBe('sim/P.3');
+  });
+
+  it('nests workspaces so that no folder holds more than N entries, and $(X.workspace) follows', () => {
+    const x = fanned(250, 10);
+    const workspaces = Array.from({ length: 250 }, (_, k) => x.instance(k).workspace);
+    expect(workspaces[0]).toBe('sim/0/0/P.0');
+    expect(workspaces[249]).toBe('sim/2/4/P.249');
+    const children = new Map<string, Set<string>>();
+    for (const ws of workspaces) {
+      const parts = ws.split('/');
+      for (let d = 1; d < parts.length; d++) {
+        const parent = parts.slice(0, d).join('/');
+        if (!children.has(parent)) children.set(parent, new Set());
+        children.get(parent)!.add(parts[d]!);
+      }
+    }
+    for (const [, entries] of children) expect(entries.size).toBeLessThanOrEqual(10);
+    expect(new Set(workspaces).size).toBe(250);
+    const post = x.instance(250 + 123);
+    expect(post.cmd).toBe(`cat /r/${x.instance(123).workspace}/out`);
+    expect(x.instance(500).cmd).toBe('ls /r/sim');
+  });
+});

@@ -8,6 +8,7 @@ export interface SpecOptions {
   pargs: string[];
   hashws?: boolean;
   maxInstances?: number;
+  workspaceFanout?: number;
 }
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -61,6 +62,12 @@ export function addSpecOptions(cmd: Command, { out = true }: { out?: boolean } =
     )
     .option('--pargs <key:value>', 'argument for the parameter generator (repeatable)', collect, [])
     .option('--hashws', 'name parameterized workspaces by the md5 of their labels')
+    .addOption(
+      new Option(
+        '--workspace-fanout <n>',
+        'nest parameterized workspaces so no folder holds more than N entries',
+      ).argParser(wholeNumber('--workspace-fanout', 2)),
+    )
     .addOption(
       new Option(
         '--max-instances <n>',

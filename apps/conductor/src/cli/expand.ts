@@ -23,6 +23,7 @@ export async function expandCommand(
     pgen: options.pgen,
     pargs: options.pargs,
     hashWorkspaces: options.hashws,
+    workspaceFanout: options.workspaceFanout,
     maxInstances: options.maxInstances,
     cwd: process.cwd(),
     now: new Date(),

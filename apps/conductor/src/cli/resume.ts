@@ -27,6 +27,7 @@ export async function reloadStudy(meta: StudyMeta) {
     out: meta.root,
     savedParameters,
     hashWorkspaces: meta.options.hashWorkspaces,
+    workspaceFanout: meta.options.workspaceFanout,
     maxInstances: meta.options.maxInstances,
     cwd: meta.cwd,
     now: new Date(meta.createdAt),

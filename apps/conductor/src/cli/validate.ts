@@ -15,6 +15,7 @@ export async function validateCommand(
     pgen: options.pgen,
     pargs: options.pargs,
     hashWorkspaces: options.hashws,
+    workspaceFanout: options.workspaceFanout,
     maxInstances: options.maxInstances,
     cwd: process.cwd(),
     now: new Date(),
