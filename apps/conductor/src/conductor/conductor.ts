@@ -623,7 +623,7 @@ export class Conductor {
       }
     }
     const fields = { ...this.#fields, [F.cursor]: this.#cursor, [F.controlCursor]: this.#controlCursor };
-    await this.#o.store.commit({ fields, ranges, fenceDeletes: this.#fenceDeletes });
+    await this.#o.store.commit({ fields, ranges, fenceDeletes: this.#fenceDeletes }, this.#o.leaseTtlMs);
     for (const i of dirty) this.#dirty[i] = 0;
     this.#dirtyList = [];
     this.#fenceDeletes = [];

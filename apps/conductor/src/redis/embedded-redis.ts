@@ -71,7 +71,12 @@ export async function startEmbeddedRedis(metaDir: string): Promise<EmbeddedRedis
   }
   let child: ChildProcess;
   try {
-    child = spawn('redis-server', [config], { stdio: 'ignore', detached: false });
+    // It lives and dies with this conductor: a conductor killed outright takes its Redis along
+    // (SIGTERM: Redis flushes its append-only file), and `maestro resume` starts it again.
+    const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+    child = setpriv
+      ? spawn(setpriv, ['--pdeathsig', 'TERM', '--', 'redis-server', config], { stdio: 'ignore' })
+      : spawn('redis-server', [config], { stdio: 'ignore' });
   } catch {
     throw new RedisServerMissingError();
   }

@@ -41,8 +41,14 @@ end
 return 1
 `;
 
+/** Extends our lease, or takes it back if it expired meanwhile (Redis frozen or restarted). */
 const RENEW_LUA = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
 return 0
 `;
 
@@ -124,11 +130,9 @@ export class StudyStore {
     return { acquired: false, holder: holder ?? 'unknown', ttlMs: ttl };
   }
 
-  /** Extends the lease; false if it is no longer ours. Re-takes it if Redis lost it (restart). */
+  /** Extends the lease, or takes it back if it lapsed; false only if another conductor holds it. */
   async renewLease(ttlMs: number): Promise<boolean> {
-    if ((await this.#cmd.maestroRenew(this.keys.lease, this.token, ttlMs)) === 1) return true;
-    const again = await this.redis.set(this.keys.lease, this.token, 'PX', ttlMs, 'NX');
-    return again === 'OK';
+    return (await this.#cmd.maestroRenew(this.keys.lease, this.token, ttlMs)) === 1;
   }
 
   async releaseLease(): Promise<void> {
@@ -166,8 +170,21 @@ export class StudyStore {
     await this.redis.zadd(this.keys.studies, createdMs, this.studyId);
   }
 
-  /** Writes a batch of changes atomically, if the lease is still ours. */
-  async commit(c: Commit): Promise<void> {
+  /**
+   * Writes a batch of changes atomically, if the lease is still ours. A lease that simply
+   * expired (Redis frozen or restarted longer than its time to live) is taken back if nobody
+   * else took it; a lease held by another conductor ends this one (LeaseLostError).
+   */
+  async commit(c: Commit, ttlMs: number): Promise<void> {
+    try {
+      await this.#commitOnce(c);
+    } catch (err) {
+      if (!(err instanceof LeaseLostError) || !(await this.renewLease(ttlMs))) throw err;
+      await this.#commitOnce(c);
+    }
+  }
+
+  async #commitOnce(c: Commit): Promise<void> {
     const args: (string | Buffer)[] = [this.token];
     const fields = Object.entries(c.fields);
     args.push(String(fields.length));

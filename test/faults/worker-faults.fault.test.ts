@@ -1,0 +1,98 @@
+/**
+ * Workers that die or freeze mid-step, on a study with separate maestro-worker processes:
+ * - SIGKILL: the steps it ran die with it and run again elsewhere;
+ * - SIGSTOP longer than its lock (a frozen node), then SIGCONT: its late results are refused.
+ * Each ends with the audit.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import path from 'node:path';
+import { killAll, startMaestro, startWorker } from '../helpers/processes.js';
+import { processesWith, tempDir, waitFor, writeSpec } from '../helpers/study.js';
+import { auditStudy, faultStepBlock } from './audit.js';
+
+const redisUrl = inject('redisUrl');
+afterEach(killAll);
+
+function study(marker: string): string {
+  return `study:
+  - name: long
+    description: long enough to be interrupted $(N)
+    run:
+      cmd: ${faultStepBlock(8, `bash -c 'exec -a ${marker} sleep 4' & wait`)}
+global.parameters:
+  N: {values: [1, 2, 3, 4], label: N.%%}
+`;
+}
+
+describe('worker faults', () => {
+  it('a worker SIGKILLed mid-step: its steps die and run again elsewhere; the audit holds', async () => {
+    const dir = tempDir();
+    const prefix = `f${randomUUID().slice(0, 8)}`;
+    const root = path.join(dir, 'study');
+    const marker = `maestro-fault-wkill-${randomUUID().slice(0, 8)}`;
+    const spec = writeSpec(dir, 'wkill', study(marker));
+    const run = startMaestro([
+      'run',
+      '-o',
+      root,
+      '--redis',
+      redisUrl,
+      '--prefix',
+      prefix,
+      '--local-workers',
+      '0',
+      spec,
+    ]);
+    const victim = startWorker(redisUrl, prefix, 'victim', ['--concurrency', '4']);
+    await waitFor(() => processesWith(marker).length === 4, 30_000, 'four steps to run');
+    victim.kill('SIGKILL');
+    await victim;
+    await waitFor(() => processesWith(marker).length === 0, 10_000, 'the killed worker steps to die');
+    const rescuer = startWorker(redisUrl, prefix, 'rescuer', ['--concurrency', '4']);
+    const result = await run;
+    expect(result.exitCode, String(result.all)).toBe(0);
+    const report = auditStudy(root);
+    expect(report.problems).toEqual([]);
+    rescuer.kill('SIGTERM');
+  });
+
+  it('a worker frozen (SIGSTOP) past its lock, then thawed: its late results are refused; the audit holds', async () => {
+    const dir = tempDir();
+    const prefix = `f${randomUUID().slice(0, 8)}`;
+    const root = path.join(dir, 'study');
+    const marker = `maestro-fault-wstop-${randomUUID().slice(0, 8)}`;
+    const spec = writeSpec(dir, 'wstop', study(marker));
+    const run = startMaestro([
+      'run',
+      '-o',
+      root,
+      '--redis',
+      redisUrl,
+      '--prefix',
+      prefix,
+      '--local-workers',
+      '0',
+      spec,
+    ]);
+    const frozen = startWorker(redisUrl, prefix, 'frozen', ['--concurrency', '4']);
+    await waitFor(() => processesWith(marker).length === 4, 30_000, 'four steps to run');
+    // A frozen node: the worker and everything it runs stop.
+    const stepPids = processesWith(marker);
+    frozen.kill('SIGSTOP');
+    for (const pid of stepPids) process.kill(pid, 'SIGSTOP');
+    const healthy = startWorker(redisUrl, prefix, 'healthy', ['--concurrency', '4']);
+    const result = await run; // the healthy worker finishes the study once the locks expire
+    expect(result.exitCode, String(result.all)).toBe(0);
+    for (const pid of stepPids) process.kill(pid, 'SIGCONT');
+    frozen.kill('SIGCONT');
+    // The thawed worker finds its locks lost and ends its steps; nothing it reports is accepted.
+    await waitFor(() => processesWith(marker).length === 0, 30_000, 'the thawed steps to end');
+    const report = auditStudy(root);
+    expect(report.problems).toEqual([]);
+    frozen.kill('SIGTERM');
+    const out = String((await frozen).all);
+    expect(out).toMatch(/lock lost|late result refused/);
+    healthy.kill('SIGTERM');
+  });
+});
