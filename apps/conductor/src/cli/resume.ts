@@ -1,37 +1,14 @@
 /** `maestro resume STUDY_DIR`: a new conductor picks up a study after a crash or a stop. */
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { Writable } from 'node:stream';
-import type { ParameterDef } from '@maestro/spec';
 import { conduct, DEFAULT_WINDOW, EXIT_CODES } from '../conduct.js';
-import { loadStudy } from '../load-study.js';
+import { reloadStudy } from '../reload-study.js';
 import { openStudy, redisForStudy } from '../study-session.js';
-import { metaDir, type StudyMeta } from '../study-meta.js';
 import { Terminal } from '../terminal.js';
 import { cores, type ExecutionFlags } from './common.js';
 import { redisChoice, type RedisFlags } from './redis-options.js';
 import { printFinalStatus } from './status.js';
 
 export type ResumeOptions = ExecutionFlags & RedisFlags;
-
-/** Expands a study again from the copies in its root: the same instances, in the same order. */
-export async function reloadStudy(meta: StudyMeta) {
-  const paramsFile = path.join(metaDir(meta.root), 'parameters.json');
-  const savedParameters = existsSync(paramsFile)
-    ? (JSON.parse(await readFile(paramsFile, 'utf8')) as ParameterDef[])
-    : undefined;
-  return loadStudy({
-    specPath: path.join(meta.root, meta.specCopy),
-    specRoot: path.dirname(meta.specFile),
-    out: meta.root,
-    savedParameters,
-    hashWorkspaces: meta.options.hashWorkspaces,
-    maxInstances: meta.options.maxInstances,
-    cwd: meta.cwd,
-    now: new Date(meta.createdAt),
-  });
-}
 
 export async function resumeCommand(
   dir: string,
