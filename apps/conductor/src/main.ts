@@ -7,12 +7,14 @@ import { isSpecError } from '@maestro/spec';
 import { expandCommand } from './cli/expand.js';
 import { addExecutionOptions, addSpecOptions, wholeNumber } from './cli/common.js';
 import { cancelCommand, updateCommand } from './cli/control.js';
+import { dashboardCommand } from './cli/dashboard.js';
 import { addRedisOptions } from './cli/redis-options.js';
 import { resumeCommand } from './cli/resume.js';
 import { runCommand } from './cli/run.js';
 import { statusCommand } from './cli/status.js';
 import { validateCommand } from './cli/validate.js';
 import { printProblems } from './print-problems.js';
+import { AUTH_ENV } from './dashboard/settings.js';
 import { StudyRootError } from './study-root.js';
 
 const VERSION = '0.1.0';
@@ -114,6 +116,25 @@ function buildProgram(setExit: (code: number) => void): Command {
       ),
   ).action(async (dirs: string[], options) => setExit(await updateCommand(dirs, options, process.stdout)));
 
+  addRedisOptions(
+    program
+      .command('dashboard')
+      .description('serve the study view and bull-board over the queues of a Redis, until interrupted')
+      .argument('[study_dir]', "show this study's Redis (its own server, or the shared one given with --redis)")
+      .addOption(
+        new Option('--port <port>', 'TCP port (0 = any free one)').default(3000).argParser(wholeNumber('--port')),
+      )
+      .option('--host <address>', 'address to listen on; anything but loopback requires --auth', '127.0.0.1')
+      .option(
+        '--auth <user:password>',
+        `HTTP basic credentials every request must carry (default: ${AUTH_ENV}, which ps does not show)`,
+      )
+      .option('--allow-actions', 'let bull-board retry, clean, remove and pause jobs (default: read-only)')
+      .option('--prefix <prefix>', "key prefix of the deployment (default: maestro, or the study's)"),
+  ).action(async (dir: string | undefined, options) =>
+    setExit(await dashboardCommand(dir, options, process.stdout, process.stderr)),
+  );
+
   return program;
 }
 
@@ -143,6 +164,7 @@ function reportError(err: unknown): number {
     'StudyNotRunningError',
     'LeaseLostError',
     'WalltimeError',
+    'DashboardError',
   ];
   if (err instanceof StudyRootError || (err instanceof Error && known.includes(err.name))) {
     process.stderr.write(`maestro: ${err.message}\n`);

@@ -1,6 +1,7 @@
 /** `maestro resume STUDY_DIR`: a new conductor picks up a study after a crash or a stop. */
 import type { Writable } from 'node:stream';
 import { conduct, DEFAULT_WINDOW, EXIT_CODES } from '../conduct.js';
+import { dashboardSettingsFor } from './dashboard.js';
 import { reloadStudy } from '../reload-study.js';
 import { openStudy, redisForStudy } from '../study-session.js';
 import { Terminal } from '../terminal.js';
@@ -16,6 +17,7 @@ export async function resumeCommand(
   out: Writable,
   err: Writable,
 ): Promise<number> {
+  const dashboard = dashboardSettingsFor(options);
   const meta = await openStudy(dir);
   if (meta.dryRun) throw new Error(`${meta.root} was a dry run; run the spec again without --dry`);
   const loaded = await reloadStudy(meta);
@@ -37,6 +39,7 @@ export async function resumeCommand(
     workerArgs: options.workerArg,
     cancelGraceMs: options.cancelGrace ?? 30_000,
     terminal: new Terminal(process.stderr),
+    dashboard: dashboard && { ...dashboard, prefix: meta.prefix },
   });
   await printFinalStatus(meta.root, state, out);
   return EXIT_CODES[state];
