@@ -5,7 +5,7 @@
 import { Command, Option } from 'commander';
 import { isSpecError } from '@maestro/spec';
 import { expandCommand } from './cli/expand.js';
-import { addExecutionOptions, addSpecOptions, wholeNumber } from './cli/common.js';
+import { addExecutionOptions, addSpecOptions, durationOption, wholeNumber } from './cli/common.js';
 import { cancelCommand, updateCommand } from './cli/control.js';
 import { dashboardCommand } from './cli/dashboard.js';
 import { addRedisOptions } from './cli/redis-options.js';
@@ -90,8 +90,28 @@ function buildProgram(setExit: (code: number) => void): Command {
     .argument('<study_dir...>', 'study folders')
     .option('--json', 'machine-readable output')
     .addOption(
-      new Option('--layout <layout>', 'flat, or narrow (with parameters)').choices(['flat', 'narrow']).default('flat'),
+      new Option('--layout <layout>', 'flat (a table), or narrow (a card per instance, with parameters)')
+        .choices(['flat', 'narrow'])
+        .default('flat'),
     )
+    .option('--failed', 'only failed and timed-out instances, with the end of their error output')
+    .addOption(
+      new Option('--tail <lines>', 'lines of error output per failed instance')
+        .default(10)
+        .argParser(wholeNumber('--tail', 1)),
+    )
+    .option('-w, --watch', 'redraw in place until the study ends (Ctrl-C stops)')
+    .addOption(
+      new Option('--interval <duration>', 'time between redraws with --watch')
+        .default(2000, '2s')
+        .argParser(durationOption('--interval')),
+    )
+    .addOption(
+      new Option('--color <when>', 'colour the states: auto (on a terminal), always, never')
+        .choices(['auto', 'always', 'never'])
+        .default('auto'),
+    )
+    .addOption(new Option('--disable-theme', 'no colour (the original maestro flag)').hideHelp())
     .action(async (dirs: string[], options) => setExit(await statusCommand(dirs, options, process.stdout)));
 
   addRedisOptions(

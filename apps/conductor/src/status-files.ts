@@ -24,17 +24,50 @@ export interface StatusJson {
   startedAt: string;
   updatedAt: string;
   steps: { name: string; total: number; counts: Record<string, number> }[];
+  /** FAILED and TIMEDOUT instances, in index order, the first {@link MAX_FAILURES_LISTED} of them. */
+  failures?: FailureEntry[];
+  /** How many instances are FAILED or TIMEDOUT in all. */
+  failedTotal?: number;
 }
+
+/** A failed instance as `maestro status --failed` shows it. */
+export interface FailureEntry {
+  name: string;
+  state: string;
+  /** Exit code of its last run; null when it never ran or was killed by a signal. */
+  exitCode: number | null;
+  /** 0 when it never ran (a step it depends on failed). */
+  attempt: number;
+  /** Its standard error, relative to the study root; null when it never ran. */
+  err: string | null;
+}
+
+export const MAX_FAILURES_LISTED = 1000;
 
 export function statusJson(c: Conductor, id: string, now = Date.now()): StatusJson {
   const p = c.progress();
   const x = c.expanded;
   const r = c.records;
+  const failures: FailureEntry[] = [];
+  let failedTotal = 0;
   const steps = x.steps.map((s) => {
     const counts: Record<string, number> = {};
     for (let k = 0; k < s.instanceCount; k++) {
-      const name = stepStateName(r.state(s.firstInstance + k));
+      const i = s.firstInstance + k;
+      const code = r.state(i);
+      const name = stepStateName(code);
       counts[name] = (counts[name] ?? 0) + 1;
+      if (code !== StepState.FAILED && code !== StepState.TIMEDOUT) continue;
+      if (failedTotal++ >= MAX_FAILURES_LISTED) continue;
+      const rec = r.record(i);
+      const inst = rec.attempt > 0 ? x.instance(i) : undefined;
+      failures.push({
+        name: x.instanceName(i),
+        state: name,
+        exitCode: rec.endMs > 0 && rec.exitCode !== -1 ? rec.exitCode : null,
+        attempt: rec.attempt,
+        err: inst ? path.join(inst.workspace, `${inst.fileName}.err`) : null,
+      });
     }
     return { name: s.name, total: s.instanceCount, counts };
   });
@@ -52,6 +85,8 @@ export function statusJson(c: Conductor, id: string, now = Date.now()): StatusJs
     startedAt: new Date(p.startedMs).toISOString(),
     updatedAt: new Date(now).toISOString(),
     steps,
+    failures,
+    failedTotal,
   };
 }
 
