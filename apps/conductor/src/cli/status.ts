@@ -102,13 +102,13 @@ async function watch(
     if (tty) out.write('\x1b[?25l\x1b[2J'); // hide the cursor while redrawing; start on a clear screen
     for (;;) {
       const now = new Date();
-      const rows = tty ? (out.rows ?? 40) : undefined;
+      const rows = tty ? out.rows || 40 : undefined; // a pty may report 0 rows: unknown
       // Leave room for the header and summaries; more rows than that become per-step bars.
       const { text, ended } = await render(now.getTime(), rows === undefined ? 200 : Math.max(5, rows - 6));
       const header = `Every ${intervalMs / 1000}s: maestro status ${dirs.join(' ')}    ${now.toLocaleTimeString()}${ended ? '    (ended)' : ''}`;
       if (tty) {
-        const width = Math.max(20, out.columns ?? 100);
-        const frame = [header, '', ...text].slice(0, Math.max(1, (out.rows ?? 40) - 1));
+        const width = Math.max(20, out.columns || 100);
+        const frame = [header, '', ...text].slice(0, Math.max(1, (rows ?? 40) - 1));
         out.write(`\x1b[H${frame.map((l) => `${clipLine(l, width)}\x1b[K`).join('\n')}\n\x1b[J`);
       } else {
         // Into a file or pipe: a new frame only when something other than the clock moved.
