@@ -196,6 +196,7 @@ interface Snapshot {
 
 /** How long a study whose folder could not be read waits before the next try. */
 const MODEL_RETRY_MS = 30_000;
+/** Studies whose expansion and latest snapshot stay in memory. */
 const MAX_MODELS = 32;
 
 export class StudyCatalog {
@@ -441,7 +442,8 @@ export class StudyCatalog {
         scheduler: rec?.scheduler ?? null,
         state: rec?.state ?? 'gone',
         slots: rec?.slots ?? null,
-        running: rec?.running ?? null,
+        // The heartbeat is up to a few seconds old; the study's own records are fresher.
+        running: rec ? Math.max(rec.running, runningHere.get(name) ?? 0) : null,
         runningHere: runningHere.get(name) ?? 0,
         done: rec?.done ?? null,
         queues,
@@ -468,7 +470,13 @@ export class StudyCatalog {
     if (cached?.version === version) return cached.loading; // loaded, or being loaded by another request
     const loading = this.#load(id, version);
     const entry = { version, loading };
+    this.#snapshots.delete(id); // re-inserted last: the map's order is least recently loaded first
     this.#snapshots.set(id, entry);
+    if (this.#snapshots.size > MAX_MODELS) {
+      // Each snapshot holds 40 bytes per instance: keep only the studies looked at lately.
+      const oldest = this.#snapshots.keys().next().value;
+      if (oldest !== undefined) this.#snapshots.delete(oldest);
+    }
     loading.catch(() => {
       if (this.#snapshots.get(id) === entry) this.#snapshots.delete(id);
     });
