@@ -113,7 +113,8 @@ describe('maestro dashboard while a study runs', () => {
     expect(await failure.textContent()).toContain('exit code 3');
 
     // The step DAG, laid out by dagre: four steps, setup -> work and the funnel work_* -> report.
-    expect(await page.locator('svg#dag g.node').count()).toBe(4);
+    // (It is fetched once, after the first summary: wait for it rather than race it.)
+    await expect.poll(() => page.locator('svg#dag g.node').count(), { timeout: 30_000 }).toBe(4);
     expect(await page.locator('svg#dag path.edge:not(.funnel)').count()).toBe(1);
     expect(await page.locator('svg#dag path.edge.funnel').count()).toBe(1);
 
