@@ -270,6 +270,12 @@ describe('dashboard safety', () => {
 });
 
 describe('maestro run --dashboard', () => {
+  it("the README's sample for it is a valid study", async () => {
+    const r = await maestro(['validate', path.join(REPO_ROOT, 'samples/dashboard_tour.yaml')]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toContain('4 steps, 26 step instances');
+  });
+
   it('serves the study view while the study runs on its own Redis, and stops with the run', async () => {
     const dir = tempDir();
     const gates = path.join(dir, 'gates');
