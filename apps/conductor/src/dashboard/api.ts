@@ -107,12 +107,14 @@ export function apiRouter(catalog: StudyCatalog, streams: StudyStreams, info: Ap
       'X-Accel-Buffering': 'no', // a reverse proxy must not hold events back
     });
     res.write('retry: 3000\n\n');
+    let open = true; // the first summary may arrive after the page went away
     const unsubscribe = streams.subscribe(String(req.params['id']), (e) => {
-      res.write(`event: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`);
+      if (open) res.write(`event: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`);
     });
     const keepalive = setInterval(() => res.write(': keepalive\n\n'), 15_000);
     keepalive.unref();
     req.on('close', () => {
+      open = false;
       clearInterval(keepalive);
       unsubscribe();
     });
