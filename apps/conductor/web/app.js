@@ -562,11 +562,17 @@
                       {},
                       f.exitCode === null ? 'no exit code (killed by a signal)' : `exit code ${f.exitCode}`,
                     ),
-                h('span', { class: 'muted' }, `attempt ${f.attempt}${f.restarts ? `, ${f.restarts} restarts` : ''}`),
+                f.upstream
+                  ? null
+                  : h(
+                      'span',
+                      { class: 'muted' },
+                      `attempt ${f.attempt}${f.restarts ? `, ${f.restarts} restarts` : ''}`,
+                    ),
                 f.worker ? h('span', { class: 'muted' }, `on ${f.worker}`) : null,
-                h('span', { class: 'muted' }, `ended ${when(f.endedAt)}`),
+                f.endedAt ? h('span', { class: 'muted' }, `ended ${when(f.endedAt)}`) : null,
                 h('span', { class: 'spacer' }),
-                jobLink(f.job),
+                f.upstream ? null : jobLink(f.job),
               ),
               f.workspace ? h('div', { class: 'muted mono' }, f.workspace) : null,
               f.upstream ? h('p', { class: 'muted' }, 'Never ran: a step it depends on failed.') : errTail(f.err),

@@ -38,7 +38,7 @@ export interface GraphLayout {
 }
 
 const NODE_HEIGHT = 58;
-const MIN_WIDTH = 150;
+const MIN_WIDTH = 200; // room for "12/100000 done · 9 active · 1 failed"
 const CHAR_WIDTH = 8;
 
 /** Lays the steps out top to bottom; box widths follow the step names. */
