@@ -1,4 +1,5 @@
 /** Long-running maestro processes for end-to-end tests, cleaned up whatever the test does. */
+import type { Readable } from 'node:stream';
 import { execa, type ResultPromise } from 'execa';
 import { MAESTRO_BIN, WORKER_BIN } from './cli.js';
 
@@ -28,6 +29,49 @@ export function startWorker(
   started.add(p);
   void p.finally(() => started.delete(p));
   return p;
+}
+
+/**
+ * Waits until a started process prints a line matching `re` (stdout or stderr) and returns the
+ * match; fails if the process exits first or nothing matches within `timeoutMs`.
+ */
+export function waitForOutput(
+  p: { all?: Readable | undefined; stdout?: Readable | null } & PromiseLike<{ exitCode?: number | undefined }>,
+  re: RegExp,
+  timeoutMs = 30_000,
+): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const stream = p.all ?? p.stdout;
+    if (!stream) {
+      reject(new Error('the process was started without output capture'));
+      return;
+    }
+    const done = (): void => {
+      clearTimeout(timer);
+      stream.off('data', onData);
+    };
+    const onData = (chunk: Buffer): void => {
+      seen += chunk.toString();
+      const m = re.exec(seen);
+      if (m) {
+        done();
+        resolve(m);
+      }
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`no output matching ${re} within ${timeoutMs} ms; got:\n${seen}`));
+    }, timeoutMs);
+    stream.on('data', onData);
+    p.then(
+      (r) => {
+        done();
+        reject(new Error(`the process exited (${r.exitCode}) before printing ${re}:\n${seen}`));
+      },
+      () => undefined,
+    );
+  });
 }
 
 /** Kills every process a test started (SIGKILL: tests that want a clean stop do it themselves). */

@@ -7,6 +7,8 @@ import path from 'node:path';
 import { DEFAULT_QUEUE, type StudyStateName } from '@maestro/protocol';
 import type { ExpandedStudy } from '@maestro/spec';
 import { Conductor, type ConductorLimits } from './conductor/conductor.js';
+import { startDashboard, type Dashboard } from './dashboard/server.js';
+import type { DashboardSettings } from './dashboard/settings.js';
 import { LocalWorkers } from './local-workers.js';
 import { makeLogger } from './log.js';
 import { StepQueues } from './queue/step-queues.js';
@@ -28,6 +30,8 @@ export interface ConductOptions {
   readonly cancelGraceMs: number;
   readonly terminal: Terminal | undefined;
   readonly logLevel?: 'debug' | 'info' | 'warn' | 'error';
+  /** Serve the dashboard while the study runs (`--dashboard`); it stops with the run. */
+  readonly dashboard?: Readonly<DashboardSettings> | undefined;
 }
 
 /** Study state names -> `maestro run` exit codes, as the original (0 finished, 2 failed, 3 cancelled). */
@@ -104,6 +108,19 @@ export async function conduct(o: ConductOptions): Promise<StudyStateName> {
         })
       : undefined;
 
+  // The study matters more than its view: a dashboard that cannot listen is a warning, not a failure.
+  let dashboard: Dashboard | undefined;
+  if (o.dashboard) {
+    dashboard = await startDashboard({ settings: o.dashboard, redis: o.redis.target, log }).catch((err: unknown) => {
+      log.warn({ err: (err as Error).message }, 'the dashboard did not start; the study runs without it');
+      return undefined;
+    });
+    if (dashboard) {
+      log.debug({ url: dashboard.url }, 'dashboard listening');
+      if (term) term.line(`Dashboard: ${dashboard.url}`);
+    }
+  }
+
   let interrupts = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
     interrupts++;
@@ -126,6 +143,7 @@ export async function conduct(o: ConductOptions): Promise<StudyStateName> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     term?.end();
+    await dashboard?.close();
     await workers?.stop();
     await queues.close().catch(() => undefined);
     for (const c of [redis, reader, queueConnection]) c.disconnect();

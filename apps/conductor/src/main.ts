@@ -5,14 +5,16 @@
 import { Command, Option } from 'commander';
 import { isSpecError } from '@maestro/spec';
 import { expandCommand } from './cli/expand.js';
-import { addExecutionOptions, addSpecOptions, wholeNumber } from './cli/common.js';
+import { addExecutionOptions, addSpecOptions, durationOption, wholeNumber } from './cli/common.js';
 import { cancelCommand, updateCommand } from './cli/control.js';
+import { dashboardCommand } from './cli/dashboard.js';
 import { addRedisOptions } from './cli/redis-options.js';
 import { resumeCommand } from './cli/resume.js';
 import { runCommand } from './cli/run.js';
 import { statusCommand } from './cli/status.js';
 import { validateCommand } from './cli/validate.js';
 import { printProblems } from './print-problems.js';
+import { AUTH_ENV } from './dashboard/settings.js';
 import { StudyRootError } from './study-root.js';
 
 const VERSION = '0.1.0';
@@ -88,8 +90,28 @@ function buildProgram(setExit: (code: number) => void): Command {
     .argument('<study_dir...>', 'study folders')
     .option('--json', 'machine-readable output')
     .addOption(
-      new Option('--layout <layout>', 'flat, or narrow (with parameters)').choices(['flat', 'narrow']).default('flat'),
+      new Option('--layout <layout>', 'flat (a table), or narrow (a card per instance, with parameters)')
+        .choices(['flat', 'narrow'])
+        .default('flat'),
     )
+    .option('--failed', 'only failed and timed-out instances, with the end of their error output')
+    .addOption(
+      new Option('--tail <lines>', 'lines of error output per failed instance')
+        .default(10)
+        .argParser(wholeNumber('--tail', 1)),
+    )
+    .option('-w, --watch', 'redraw in place until the study ends (Ctrl-C stops)')
+    .addOption(
+      new Option('--interval <duration>', 'time between redraws with --watch')
+        .default(2000, '2s')
+        .argParser(durationOption('--interval')),
+    )
+    .addOption(
+      new Option('--color <when>', 'colour the states: auto (on a terminal), always, never')
+        .choices(['auto', 'always', 'never'])
+        .default('auto'),
+    )
+    .addOption(new Option('--disable-theme', 'no colour (the original maestro flag)').hideHelp())
     .action(async (dirs: string[], options) => setExit(await statusCommand(dirs, options, process.stdout)));
 
   addRedisOptions(
@@ -113,6 +135,25 @@ function buildProgram(setExit: (code: number) => void): Command {
         new Option('-r, --rlimit <n>', 'restarts after a timeout (0 = unlimited)').argParser(wholeNumber('--rlimit')),
       ),
   ).action(async (dirs: string[], options) => setExit(await updateCommand(dirs, options, process.stdout)));
+
+  addRedisOptions(
+    program
+      .command('dashboard')
+      .description('serve the study view and bull-board over the queues of a Redis, until interrupted')
+      .argument('[study_dir]', "show this study's Redis (its own server, or the shared one given with --redis)")
+      .addOption(
+        new Option('--port <port>', 'TCP port (0 = any free one)').default(3000).argParser(wholeNumber('--port')),
+      )
+      .option('--host <address>', 'address to listen on; anything but loopback requires --auth', '127.0.0.1')
+      .option(
+        '--auth <user:password>',
+        `HTTP basic credentials every request must carry (default: ${AUTH_ENV}, which ps does not show)`,
+      )
+      .option('--allow-actions', 'let bull-board retry, clean, remove and pause jobs (default: read-only)')
+      .option('--prefix <prefix>', "key prefix of the deployment (default: maestro, or the study's)"),
+  ).action(async (dir: string | undefined, options) =>
+    setExit(await dashboardCommand(dir, options, process.stdout, process.stderr)),
+  );
 
   return program;
 }
@@ -143,6 +184,7 @@ function reportError(err: unknown): number {
     'StudyNotRunningError',
     'LeaseLostError',
     'WalltimeError',
+    'DashboardError',
   ];
   if (err instanceof StudyRootError || (err instanceof Error && known.includes(err.name))) {
     process.stderr.write(`maestro: ${err.message}\n`);

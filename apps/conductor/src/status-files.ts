@@ -25,7 +25,25 @@ export interface StatusJson {
   startedAt: string;
   updatedAt: string;
   steps: { name: string; total: number; counts: Record<string, number> }[];
+  /** FAILED and TIMEDOUT instances, the first {@link MAX_FAILURES_LISTED} to fail. */
+  failures?: FailureEntry[];
+  /** How many instances are FAILED or TIMEDOUT in all. */
+  failedTotal?: number;
 }
+
+/** A failed instance as `maestro status --failed` shows it. */
+export interface FailureEntry {
+  name: string;
+  state: string;
+  /** Exit code of its last run; null when it never ran or was killed by a signal. */
+  exitCode: number | null;
+  /** 0 when it never ran (a step it depends on failed). */
+  attempt: number;
+  /** Its standard error, relative to the study root; null when it never ran. */
+  err: string | null;
+}
+
+export const MAX_FAILURES_LISTED = 1000;
 
 export function statusJson(c: Conductor, id: string, now = Date.now()): StatusJson {
   const p = c.progress();
@@ -37,6 +55,19 @@ export function statusJson(c: Conductor, id: string, now = Date.now()): StatusJs
     });
     return { name: s.name, total: s.instanceCount, counts };
   });
+  const r = c.records;
+  const failures: FailureEntry[] = c.failedInstances().map((i) => {
+    const rec = r.record(i);
+    const inst = rec.attempt > 0 ? x.describe(i) : undefined;
+    return {
+      name: x.instanceName(i),
+      state: stepStateName(rec.state),
+      exitCode: rec.endMs > 0 && rec.exitCode !== -1 ? rec.exitCode : null,
+      attempt: rec.attempt,
+      err: inst ? path.join(inst.workspace, `${inst.fileName}.err`) : null,
+    };
+  });
+  const failedTotal = (p.counts['FAILED'] ?? 0) + (p.counts['TIMEDOUT'] ?? 0);
   return {
     id,
     name: x.name,
@@ -51,6 +82,8 @@ export function statusJson(c: Conductor, id: string, now = Date.now()): StatusJs
     startedAt: new Date(p.startedMs).toISOString(),
     updatedAt: new Date(now).toISOString(),
     steps,
+    failures,
+    failedTotal,
   };
 }
 

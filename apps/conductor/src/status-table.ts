@@ -62,18 +62,63 @@ const FLAT_COLUMNS: (keyof StatusCsvRow)[] = [
   'Number Restarts',
 ];
 
-/** An aligned text table; `params` adds the Params column. */
-export function formatStatusTable(rows: readonly StatusCsvRow[], options: { params?: boolean } = {}): string {
+export interface TableOptions {
+  /** Add the Params column. */
+  params?: boolean;
+  /** Styles a padded cell (colour); widths are measured before styling. */
+  style?: (column: keyof StatusCsvRow, value: string, padded: string) => string;
+}
+
+/** An aligned text table in the original's columns. */
+export function formatStatusTable(rows: readonly StatusCsvRow[], options: TableOptions = {}): string {
   const columns = options.params ? [...FLAT_COLUMNS, 'Params' as const] : FLAT_COLUMNS;
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => r[c].length)));
-  const line = (cells: string[]): string =>
+  const style = options.style;
+  const line = (cells: string[], styled: boolean): string =>
     cells
-      .map((c, k) => c.padEnd(widths[k]!))
+      .map((c, k) => {
+        const padded = k === cells.length - 1 ? c : c.padEnd(widths[k]!);
+        return styled && style ? style(columns[k]!, c, padded) : padded;
+      })
       .join('  ')
       .trimEnd();
   return [
-    line(columns),
-    line(widths.map((w) => '-'.repeat(w))),
-    ...rows.map((r) => line(columns.map((c) => r[c]))),
+    line(columns, false),
+    line(
+      widths.map((w) => '-'.repeat(w)),
+      false,
+    ),
+    ...rows.map((r) =>
+      line(
+        columns.map((c) => r[c]),
+        true,
+      ),
+    ),
   ].join('\n');
+}
+
+/** Maestro's narrow layout: a card per instance, its fields one per line (fits any terminal). */
+export function formatNarrowStatus(rows: readonly StatusCsvRow[], options: Pick<TableOptions, 'style'> = {}): string {
+  const keys: (keyof StatusCsvRow)[] = [
+    'State',
+    'Job ID',
+    'Run Time',
+    'Elapsed Time',
+    'Submit Time',
+    'Start Time',
+    'End Time',
+    'Number Restarts',
+  ];
+  const width = Math.max(...keys.map((k) => k.length), 'Parameters'.length);
+  const cards = rows.map((r) => {
+    const lines = [`STEP:      ${r['Step Name']}`, `WORKSPACE: ${r.Workspace}`];
+    for (const k of keys) {
+      const value = options.style ? options.style(k, r[k], r[k]) : r[k];
+      lines.push(`  ${k.padEnd(width)}  ${value}`);
+    }
+    if (r.Params) lines.push(`  ${'Parameters'.padEnd(width)}  ${r.Params.split(';').join('  ')}`);
+    return lines.join('\n');
+  });
+  const rule = '-'.repeat(40);
+  return cards.length ? cards.map((c) => `${rule}\n${c}`).join('\n') : '(no step instances)';
 }

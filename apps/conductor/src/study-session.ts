@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { connectRedis, redactUrl, type Redis, type RedisTarget } from './redis/connection.js';
+import { connectRedis, redactUrl, type ConnectionRole, type Redis, type RedisTarget } from './redis/connection.js';
 import { embeddedRedisDir, startEmbeddedRedis, type EmbeddedRedis } from './redis/embedded-redis.js';
 import { metaDir, readStudyMeta, type StudyMeta } from './study-meta.js';
 
@@ -71,7 +71,7 @@ export async function openStudy(root: string): Promise<StudyMeta> {
   return readStudyMeta(path.resolve(root));
 }
 
-export async function connect(opened: OpenedRedis, role: 'command' | 'durable'): Promise<Redis> {
+export async function connect(opened: OpenedRedis, role: ConnectionRole): Promise<Redis> {
   try {
     return await connectRedis(opened.target, role);
   } catch (err) {

@@ -86,6 +86,8 @@ export interface ExecutionFlags {
   cancelGrace?: number;
   prefix?: string;
   workerArg?: string[];
+  /** `--dashboard [port]`: serve the study view while the study runs. */
+  dashboard?: number;
 }
 
 /** Flags of `run` and `resume`: limits (as in Maestro) and how the study runs here. */
@@ -133,6 +135,14 @@ export function addExecutionOptions(cmd: Command): Command {
         .argParser(durationOption('--cancel-grace')),
     )
     .option('--prefix <prefix>', 'key prefix in a shared Redis', 'maestro')
+    .addOption(
+      new Option(
+        '--dashboard [port]',
+        'serve the study view and bull-board on 127.0.0.1 while the study runs (port 3000 unless given; 0 = any free one)',
+      )
+        .preset('3000')
+        .argParser(wholeNumber('--dashboard')),
+    )
     .addOption(
       new Option('--worker-arg <arg>', 'extra argument for local workers (repeatable)')
         .argParser(collect)

@@ -1,13 +1,9 @@
 /** `maestro resume STUDY_DIR`: a new conductor picks up a study after a crash or a stop. */
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { Writable } from 'node:stream';
-import type { ParameterDef } from '@maestro/spec';
 import { conduct, DEFAULT_WINDOW, EXIT_CODES } from '../conduct.js';
-import { loadStudy } from '../load-study.js';
+import { dashboardSettingsFor } from './dashboard.js';
+import { reloadStudy } from '../reload-study.js';
 import { openStudy, redisForStudy } from '../study-session.js';
-import { metaDir, type StudyMeta } from '../study-meta.js';
 import { Terminal } from '../terminal.js';
 import { cores, type ExecutionFlags } from './common.js';
 import { redisChoice, type RedisFlags } from './redis-options.js';
@@ -15,31 +11,13 @@ import { printFinalStatus } from './status.js';
 
 export type ResumeOptions = ExecutionFlags & RedisFlags;
 
-/** Expands a study again from the copies in its root: the same instances, in the same order. */
-export async function reloadStudy(meta: StudyMeta) {
-  const paramsFile = path.join(metaDir(meta.root), 'parameters.json');
-  const savedParameters = existsSync(paramsFile)
-    ? (JSON.parse(await readFile(paramsFile, 'utf8')) as ParameterDef[])
-    : undefined;
-  return loadStudy({
-    specPath: path.join(meta.root, meta.specCopy),
-    specRoot: path.dirname(meta.specFile),
-    out: meta.root,
-    savedParameters,
-    hashWorkspaces: meta.options.hashWorkspaces,
-    workspaceFanout: meta.options.workspaceFanout,
-    maxInstances: meta.options.maxInstances,
-    cwd: meta.cwd,
-    now: new Date(meta.createdAt),
-  });
-}
-
 export async function resumeCommand(
   dir: string,
   options: ResumeOptions,
   out: Writable,
   err: Writable,
 ): Promise<number> {
+  const dashboard = dashboardSettingsFor(options);
   const meta = await openStudy(dir);
   if (meta.dryRun) throw new Error(`${meta.root} was a dry run; run the spec again without --dry`);
   const loaded = await reloadStudy(meta);
@@ -61,6 +39,7 @@ export async function resumeCommand(
     workerArgs: options.workerArg,
     cancelGraceMs: options.cancelGrace ?? 30_000,
     terminal: new Terminal(process.stderr),
+    dashboard: dashboard && { ...dashboard, prefix: meta.prefix },
   });
   await printFinalStatus(meta.root, state, out);
   return EXIT_CODES[state];

@@ -5,6 +5,7 @@ import type { Writable } from 'node:stream';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { conduct, DEFAULT_WINDOW, EXIT_CODES } from '../conduct.js';
+import { dashboardSettingsFor } from './dashboard.js';
 import { loadStudy } from '../load-study.js';
 import { printWarnings } from '../print-problems.js';
 import { withoutPassword } from '../redis/connection.js';
@@ -26,6 +27,7 @@ export interface RunOptions extends SpecOptions, ExecutionFlags, RedisFlags {
 
 export async function runCommand(spec: string, options: RunOptions, out: Writable, err: Writable): Promise<number> {
   const now = new Date();
+  const dashboard = dashboardSettingsFor(options); // a bad MAESTRO_DASHBOARD_AUTH stops us before any folder exists
   const cwd = process.cwd();
   const loaded = await loadStudy({
     specPath: spec,
@@ -90,6 +92,7 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
     const pid = detachConductor(root, options);
     out.write(`Study launched in the background (conductor pid ${pid}): ${root}\n`);
     out.write(`Follow it with: maestro status ${root}\n`);
+    if (dashboard && dashboard.port !== 0) out.write(`Dashboard: http://${dashboard.host}:${dashboard.port}/\n`);
     return 0;
   }
   err.write(`Study ${meta.name}: ${final.expanded.instanceCount} step instances in ${root}\n`);
@@ -105,6 +108,7 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
     workerArgs: options.workerArg,
     cancelGraceMs: options.cancelGrace ?? 30_000,
     terminal: new Terminal(process.stderr),
+    dashboard,
   });
   await printFinalStatus(root, state, out);
   return EXIT_CODES[state];
@@ -123,6 +127,7 @@ function detachConductor(root: string, o: RunOptions): number {
   flag('--local-workers', o.localWorkers);
   flag('--worker-concurrency', o.workerConcurrency);
   flag('--window', o.window);
+  flag('--dashboard', o.dashboard);
   flag('--cancel-grace', o.cancelGrace === undefined ? undefined : `${o.cancelGrace}ms`);
   flag('--redis-password-file', o.redisPasswordFile);
   flag('--tls-ca-file', o.tlsCaFile);

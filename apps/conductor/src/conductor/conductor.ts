@@ -75,6 +75,8 @@ export interface Progress {
 }
 
 const READ_BLOCK_MS = 1000;
+/** Failed instances remembered by index for the status files (the counts cover the rest). */
+export const MAX_FAILURES_TRACKED = 1000;
 const READ_COUNT = 5000;
 const RECONCILE_EVERY_MS = 30_000;
 const TRIM_EVERY_MS = 5_000;
@@ -89,6 +91,7 @@ export class Conductor {
   readonly #ready: number[] = [];
   #readyHead = 0;
   readonly #counts = new Int32Array(16);
+  readonly #failed: number[] = [];
   /** Instances per state, per step: step s at [s * 16 + state]. */
   readonly #stepCounts: Int32Array;
   #queued = 0;
@@ -123,6 +126,11 @@ export class Conductor {
     this.records = InstanceRecords.empty(options.expanded.instanceCount);
     this.#dirty = new Uint8Array(options.expanded.instanceCount);
     this.#stepCounts = new Int32Array(options.expanded.steps.length * 16);
+  }
+
+  /** The first instances to end FAILED or TIMEDOUT (at most MAX_FAILURES_TRACKED), for status files. */
+  failedInstances(): readonly number[] {
+    return this.#failed;
   }
 
   /** How many instances of step `s` are in each state (index = state code). */
@@ -313,6 +321,7 @@ export class Conductor {
       const s = r.state(i);
       this.#counts[s]!++;
       this.#stepCounts[x.stepIndexOf(i) * 16 + s]!++;
+      if ((s === StepState.FAILED || s === StepState.TIMEDOUT) && this.#failed.length < MAX_FAILURES_TRACKED) this.#failed.push(i);
       if (s === StepState.PENDING) this.#queued++;
       else if (s === StepState.RUNNING) this.#running++;
     }
@@ -501,6 +510,7 @@ export class Conductor {
 
   #finish(i: number, s: number): void {
     this.#setState(i, s);
+    if ((s === StepState.FAILED || s === StepState.TIMEDOUT) && this.#failed.length < MAX_FAILURES_TRACKED) this.#failed.push(i);
     this.#fenceDeletes.push(i);
     if (s === StepState.FINISHED) this.#finishedAt.push(this.#now());
   }

@@ -21,7 +21,12 @@ export type ConnectionRole =
   /** Short commands that should fail rather than hang when Redis is gone (CLI tools). */
   | 'command'
   /** Long-lived: waits through outages and reconnects (the conductor's own connections). */
-  | 'durable';
+  | 'durable'
+  /**
+   * Long-lived but impatient (the dashboard): reconnects forever, yet a command fails after one
+   * retry so that a web request reports "Redis is unreachable" instead of hanging.
+   */
+  | 'viewer';
 
 /** `redis://user:***@host:port` — what may appear in logs and files. */
 export function redactUrl(url: string): string {
@@ -58,10 +63,10 @@ export function redisOptions(target: RedisTarget, role: ConnectionRole): RedisOp
     password,
     lazyConnect: false,
     enableReadyCheck: true,
-    connectionName: 'maestro-conductor',
+    connectionName: role === 'viewer' ? 'maestro-dashboard' : 'maestro-conductor',
     // A constant, short retry resumes work ~1 s after Redis returns (bullmq-facts.md).
     retryStrategy: (times) => (role === 'command' && times > 5 ? null : Math.min(500, 50 * times)),
-    maxRetriesPerRequest: role === 'durable' ? null : 3,
+    maxRetriesPerRequest: role === 'durable' ? null : role === 'viewer' ? 1 : 3,
     reconnectOnError: (err) => /READONLY|LOADING/.test(err.message),
   };
   if (u.protocol === 'redis+unix:' || u.protocol === 'unix:') {
@@ -103,7 +108,12 @@ export async function connectRedis(target: RedisTarget, role: ConnectionRole): P
         reject(new Error(`cannot reach Redis at ${redactUrl(target.url)}`));
       };
       const onError = (err: Error): void => {
-        if (/NOAUTH|WRONGPASS|invalid password|ERR AUTH/i.test(err.message)) {
+        if (role === 'viewer') {
+          // Never connected yet: a dashboard started against a wrong address should say so now.
+          cleanup();
+          redis.disconnect();
+          reject(new Error(`cannot reach Redis at ${redactUrl(target.url)}: ${err.message}`));
+        } else if (/NOAUTH|WRONGPASS|invalid password|ERR AUTH/i.test(err.message)) {
           cleanup();
           redis.disconnect();
           reject(new Error(`Redis at ${redactUrl(target.url)} refused the credentials: ${err.message}`));

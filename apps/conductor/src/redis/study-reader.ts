@@ -1,0 +1,102 @@
+/**
+ * Read-only access to what conductors and workers write about studies (keys in @maestro/protocol
+ * keys.ts), for the dashboard. Nothing here writes, and nothing reads BullMQ's keys: study state
+ * is ours, so it comes from our own records only.
+ */
+import {
+  STATE_RECORD_BYTES,
+  stateKey,
+  studiesKey,
+  studyKey,
+  StudyRecordField as F,
+  studyWorkersKey,
+  workerKey,
+  workersKey,
+} from '@maestro/protocol';
+import type { Redis } from './connection.js';
+
+/** The fields of a study hash that change while it runs: cheap to poll. */
+export interface StudyHead {
+  readonly state: string | undefined;
+  readonly counts: string | undefined;
+  /** Last events-stream id the conductor applied: a new one means instance records changed. */
+  readonly cursor: string | undefined;
+  readonly endedAt: string | undefined;
+}
+
+export class StudyReader {
+  constructor(
+    private readonly redis: Redis,
+    readonly prefix: string,
+  ) {}
+
+  /** Study ids with their creation time (ms), newest first. */
+  async listStudies(offset: number, limit: number): Promise<{ id: string; createdMs: number }[]> {
+    const flat = await this.redis.zrevrange(studiesKey(this.prefix), offset, offset + limit - 1, 'WITHSCORES');
+    const out: { id: string; createdMs: number }[] = [];
+    for (let k = 0; k + 1 < flat.length; k += 2) out.push({ id: flat[k]!, createdMs: Number(flat[k + 1]) });
+    return out;
+  }
+
+  async countStudies(): Promise<number> {
+    return this.redis.zcard(studiesKey(this.prefix));
+  }
+
+  /** Whole study hashes (empty objects for studies Redis no longer has), in the order asked. */
+  async readRecords(ids: readonly string[]): Promise<Record<string, string>[]> {
+    if (ids.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.hgetall(studyKey(this.prefix, id));
+    const replies = (await pipe.exec()) ?? [];
+    return replies.map(([err, value]) => {
+      if (err) throw err;
+      return (value ?? {}) as Record<string, string>;
+    });
+  }
+
+  async readHead(id: string): Promise<StudyHead> {
+    const [state, counts, cursor, endedAt] = await this.redis.hmget(
+      studyKey(this.prefix, id),
+      F.state,
+      F.counts,
+      F.cursor,
+      F.endedAt,
+    );
+    return {
+      state: state ?? undefined,
+      counts: counts ?? undefined,
+      cursor: cursor ?? undefined,
+      endedAt: endedAt ?? undefined,
+    };
+  }
+
+  /** The packed instance records, `count` of them (zeroed where Redis has nothing). */
+  async readState(id: string, count: number): Promise<Uint8Array> {
+    const buf = await this.redis.getBuffer(stateKey(this.prefix, id));
+    const out = new Uint8Array(count * STATE_RECORD_BYTES);
+    if (buf) out.set(buf.subarray(0, out.length));
+    return out;
+  }
+
+  /** Workers that ran steps of the study: name -> JSON {host, allocationId}. */
+  async readStudyWorkers(id: string): Promise<Record<string, string>> {
+    return this.redis.hgetall(studyWorkersKey(this.prefix, id));
+  }
+
+  /** Heartbeat hashes of the named workers (empty objects for workers whose record expired). */
+  async readWorkerRecords(names: readonly string[]): Promise<Record<string, string>[]> {
+    if (names.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    for (const n of names) pipe.hgetall(workerKey(this.prefix, n));
+    const replies = (await pipe.exec()) ?? [];
+    return replies.map(([err, value]) => {
+      if (err) throw err;
+      return (value ?? {}) as Record<string, string>;
+    });
+  }
+
+  /** Names of workers seen since `sinceMs` (their last heartbeat), newest first. */
+  async recentWorkers(sinceMs: number, limit: number): Promise<string[]> {
+    return this.redis.zrevrangebyscore(workersKey(this.prefix), '+inf', sinceMs, 'LIMIT', 0, limit);
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * What `maestro status` prints for one study, from the files the conductor keeps in its folder
+ * (status.csv, meta/status.json) and the tails of failed steps' `.err`: a summary line a person
+ * reads at a glance, then the table (flat or narrow), per-step bars when the table would not fit,
+ * or only the failed instances with their error output.
+ */
+import type { Palette } from './colour.js';
+import type { FailureEntry, StatusJson } from './status-files.js';
+import { formatNarrowStatus, formatStatusTable, type StatusCsvRow } from './status-table.js';
+import { formatDuration } from './terminal.js';
+
+export interface StudyStatusInput {
+  readonly name: string;
+  readonly root: string;
+  /** meta/status.json; undefined before the conductor first wrote it (or for a dry run). */
+  readonly summary: StatusJson | undefined;
+  /** Fallback state when there is no summary (DRYRUN, UNKNOWN). */
+  readonly state: string;
+  readonly rows: readonly StatusCsvRow[];
+  /** Error output of failed instances by name (only with `failedOnly`). */
+  readonly tails?: ReadonlyMap<string, { lines: string[]; truncated: boolean; problem?: string }>;
+}
+
+export interface StatusViewOptions {
+  readonly palette: Palette;
+  readonly layout: 'flat' | 'narrow';
+  readonly failedOnly: boolean;
+  readonly now: number;
+  /** Most table rows to print; more become per-step bars (watch mode on a small terminal). */
+  readonly maxRows?: number | undefined;
+}
+
+const FINAL = ['FINISHED', 'FAILED', 'TIMEDOUT', 'CANCELLED'];
+const ORDER = ['FINISHED', 'RUNNING', 'PENDING', 'FAILED', 'TIMEDOUT', 'CANCELLED', 'PREEMPTED', 'INITIALIZED'];
+
+/** Study states after which nothing changes. */
+export function isEndedState(state: string): boolean {
+  return state === 'FINISHED' || state === 'FAILURE' || state === 'CANCELLED' || state === 'DRYRUN';
+}
+
+function orderedCounts(counts: Readonly<Record<string, number>>): [string, number][] {
+  const rank = (s: string): number => (ORDER.includes(s) ? ORDER.indexOf(s) : ORDER.length);
+  return Object.entries(counts)
+    .filter(([, n]) => n > 0)
+    .sort(([a], [b]) => rank(a) - rank(b));
+}
+
+/** `State: RUNNING | 13 instances: FINISHED 5, RUNNING 3, FAILED 1 | elapsed 1m02s | ETA 30s` */
+export function summaryLine(s: StatusJson, palette: Palette, now: number): string {
+  const counts = orderedCounts(s.counts)
+    .map(([k, v]) => palette.state(k, `${k} ${v}`))
+    .join(', ');
+  const started = Date.parse(s.startedAt);
+  const ended = isEndedState(s.state);
+  const until = ended ? Date.parse(s.updatedAt) : now;
+  const elapsed = Number.isFinite(started) ? formatDuration(Math.max(0, until - started)) : '--';
+  let eta = '--';
+  if (!ended && s.etaMs !== null && s.etaMs !== undefined) {
+    // status.json is rewritten about once a second; count down from when it was written.
+    eta = formatDuration(Math.max(0, s.etaMs - Math.max(0, now - Date.parse(s.updatedAt))));
+  }
+  return `State: ${palette.state(s.state)} | ${s.total} instances: ${counts || 'none'} | elapsed ${elapsed} | ETA ${eta}`;
+}
+
+/** One line per spec step: a bar and its counts. */
+export function stepLines(s: StatusJson, palette: Palette): string[] {
+  const width = Math.max(...s.steps.map((x) => x.name.length), 1);
+  return s.steps.map((x) => {
+    const done = FINAL.reduce((n, k) => n + (x.counts[k] ?? 0), 0);
+    const cells = 20;
+    let bar = '';
+    let used = 0;
+    for (const [state, n] of orderedCounts(x.counts)) {
+      if (!FINAL.includes(state) && state !== 'RUNNING') continue;
+      const w = Math.round((n / Math.max(1, x.total)) * cells);
+      const take = Math.min(w, cells - used);
+      bar += palette.state(state, (state === 'RUNNING' ? '>' : state === 'FINISHED' ? '#' : 'x').repeat(take));
+      used += take;
+    }
+    bar += '.'.repeat(cells - used);
+    const counts = orderedCounts(x.counts)
+      .map(([k, v]) => palette.state(k, `${k} ${v}`))
+      .join(', ');
+    return `  ${x.name.padEnd(width)} [${bar}] ${String(done).padStart(String(x.total).length)}/${x.total}  ${counts}`;
+  });
+}
+
+function styleCell(palette: Palette) {
+  return (column: keyof StatusCsvRow, value: string, padded: string): string =>
+    column === 'State' ? palette.state(value, padded) : padded;
+}
+
+export function renderStudyStatus(study: StudyStatusInput, o: StatusViewOptions): string[] {
+  const p = o.palette;
+  const lines = [`${p.bold(study.name)} ${p.dim(`(${study.root})`)}`];
+  const s = study.summary;
+  lines.push(s ? summaryLine(s, p, o.now) : `State: ${study.state}`);
+  if (o.failedOnly) {
+    lines.push(...renderFailures(study, o));
+    return lines;
+  }
+  if (o.maxRows !== undefined && study.rows.length > o.maxRows && s) {
+    lines.push(...stepLines(s, p));
+    lines.push(p.dim(`  (${study.rows.length} instances: the whole table with maestro status ${study.root})`));
+    return lines;
+  }
+  const style = styleCell(p);
+  lines.push(
+    o.layout === 'narrow'
+      ? formatNarrowStatus(study.rows, { style })
+      : formatStatusTable(study.rows, { params: false, style }),
+  );
+  return lines;
+}
+
+function renderFailures(study: StudyStatusInput, o: StatusViewOptions): string[] {
+  const p = o.palette;
+  const failed = study.rows.filter((r) => r.State === 'FAILED' || r.State === 'TIMEDOUT');
+  if (failed.length === 0) return ['No failed instances.'];
+  const entries = new Map<string, FailureEntry>((study.summary?.failures ?? []).map((f) => [f.name, f]));
+  const out = [`${failed.length} failed instance${failed.length === 1 ? '' : 's'}:`];
+  for (const r of failed) {
+    const f = entries.get(r['Step Name']);
+    const what =
+      f?.attempt === 0
+        ? 'never ran: a step it depends on failed'
+        : f
+          ? f.exitCode === null
+            ? 'no exit code (killed by a signal)'
+            : `exit code ${f.exitCode}`
+          : '';
+    out.push('');
+    out.push(
+      [
+        p.bold(r['Step Name']),
+        p.state(r.State),
+        what,
+        p.dim(r.Workspace),
+        r['End Time'] !== '--' ? p.dim(r['End Time']) : '',
+      ]
+        .filter(Boolean)
+        .join('  '),
+    );
+    if (f?.attempt === 0) continue;
+    const tail = study.tails?.get(r['Step Name']);
+    if (!tail) continue;
+    if (tail.problem) out.push(p.dim(`  (no error output: ${tail.problem})`));
+    else if (tail.lines.length === 0) out.push(p.dim('  (nothing on standard error)'));
+    else {
+      if (tail.truncated) out.push(p.dim('  | ...'));
+      for (const l of tail.lines) out.push(`  ${p.dim('|')} ${l}`);
+    }
+  }
+  return out;
+}
