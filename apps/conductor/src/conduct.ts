@@ -96,6 +96,7 @@ export async function conduct(o: ConductOptions): Promise<StudyStateName> {
           concurrency: o.workerConcurrency,
           redisUrl: o.redis.target.url,
           passwordFile: o.redis.target.passwordFile,
+          tlsCaFile: o.redis.target.tlsCaFile,
           prefix: meta.prefix,
           queues: [...queueNames],
           logDir: path.join(metaDir(meta.root), 'logs'),

@@ -173,7 +173,8 @@ export function loadConfig(options: WorkerOptions, env: WorkerEnv): Readonly<Wor
     problems.push(`--redis-password-file: ${passwordFile} is empty`);
     redisPassword = undefined;
   }
-  const tlsCa = readText('--tls-ca-file', options.tlsCaFile);
+  // The CA may come from the environment too: the conductor passes it to its local workers so.
+  const tlsCa = readText('--tls-ca-file', options.tlsCaFile ?? env['MAESTRO_REDIS_TLS_CA_FILE']);
   const slurm = env['SLURM_JOB_ID'] || undefined;
   const flux = env['FLUX_JOB_ID'] || undefined;
 
