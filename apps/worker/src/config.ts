@@ -216,7 +216,7 @@ export function configWarnings(options: WorkerOptions): string[] {
   const warnings: string[] = [];
   if (options.redis !== undefined && urlPassword(options.redis) !== undefined) {
     warnings.push(
-      'the Redis password given in --redis is visible to other users in `ps`; use --redis-password-file FILE or MAESTRO_REDIS_URL',
+      'the Redis password given in --redis is visible to other users in `ps` while the worker starts; use --redis-password-file FILE or MAESTRO_REDIS_URL',
     );
   }
   return warnings;
