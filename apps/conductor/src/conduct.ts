@@ -10,6 +10,7 @@ import { Conductor, type ConductorLimits } from './conductor/conductor.js';
 import { LocalWorkers } from './local-workers.js';
 import { makeLogger } from './log.js';
 import { StepQueues } from './queue/step-queues.js';
+import { redisSecrets } from './redis/connection.js';
 import { StudyStore } from './redis/study-store.js';
 import { connect, type OpenedRedis } from './study-session.js';
 import { StatusFiles } from './status-files.js';
@@ -44,6 +45,7 @@ export async function conduct(o: ConductOptions): Promise<StudyStateName> {
     consoleLevel: term?.interactive ? 'warn' : 'info',
     level: o.logLevel ?? 'info',
     base: { studyId: meta.id },
+    secrets: redisSecrets(o.redis.target),
   });
   const redis = await connect(o.redis, 'durable');
   const reader = await connect(o.redis, 'durable');
