@@ -1,7 +1,9 @@
 /**
  * The private `redis-server` of a study run without `--redis`: a unix socket in a 0700 folder
  * under the study's `meta/`, no TCP port, a random password, and the append-only file on so that
- * `maestro resume` finds every queued step after a crash.
+ * `maestro resume` finds every queued step after a crash. The password is written to one file,
+ * `meta/redis/password` (0600); the server gets it on its stdin, so it is neither in its
+ * configuration file nor on its command line.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -44,6 +46,7 @@ export async function startEmbeddedRedis(metaDir: string): Promise<EmbeddedRedis
     password = randomBytes(24).toString('hex');
     await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
   }
+  await chmod(passwordFile, 0o600);
   // Unix sockets are limited to ~107 bytes; deep study roots get a short link instead.
   const socket = path.join(dir, 'redis.sock');
   const config = path.join(dir, 'redis.conf');
@@ -58,7 +61,7 @@ export async function startEmbeddedRedis(metaDir: string): Promise<EmbeddedRedis
       'appendfsync everysec',
       'save ""',
       'maxmemory-policy noeviction',
-      `requirepass ${password}`,
+      // requirepass comes through stdin (below): the password is in meta/redis/password only.
       `logfile ${path.join(dir, 'redis.log')}`,
       `pidfile ${path.join(dir, 'redis.pid')}`,
       'daemonize no',
@@ -71,10 +74,13 @@ export async function startEmbeddedRedis(metaDir: string): Promise<EmbeddedRedis
   }
   let child: ChildProcess;
   try {
-    child = spawn('redis-server', [config], { stdio: 'ignore', detached: false });
+    // `-`: read more configuration from stdin, after the file. Not argv, which `ps` shows.
+    child = spawn('redis-server', [config, '-'], { stdio: ['pipe', 'ignore', 'ignore'], detached: false });
   } catch {
     throw new RedisServerMissingError();
   }
+  child.stdin!.on('error', () => undefined); // EPIPE if it exits at once: reported below
+  child.stdin!.end(`requirepass ${password}\n`);
   const started = await new Promise<boolean>((resolve) => {
     child.once('error', () => resolve(false));
     child.once('spawn', () => resolve(true));
