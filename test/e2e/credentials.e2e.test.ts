@@ -8,14 +8,14 @@
  * once with a message that says what to fix, without echoing the password.
  */
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { maestro, WORKER_BIN } from '../helpers/cli.js';
 import { killAll, startMaestro, startWorker } from '../helpers/processes.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
-import { readStatus, tempDir, waitFor, writeSpec } from '../helpers/study.js';
+import { filesContaining, readStatus, tempDir, waitFor, writeSpec } from '../helpers/study.js';
 import { makeTestCertificates, type TestCertificates } from '../helpers/tls.js';
 
 afterEach(killAll);
@@ -84,25 +84,6 @@ function samplePs(): { stop(): Promise<string[]> } {
       return [...seen];
     },
   };
-}
-
-/** Files under `dir` (relative paths) whose bytes contain any of `needles`. */
-function filesContaining(dir: string, needles: readonly string[]): string[] {
-  const hits: string[] = [];
-  const walk = (d: string): void => {
-    for (const name of readdirSync(d)) {
-      const p = path.join(d, name);
-      const st = statSync(p, { throwIfNoEntry: false });
-      if (!st) continue;
-      if (st.isDirectory()) walk(p);
-      else if (st.isFile()) {
-        const bytes = readFileSync(p);
-        if (needles.some((n) => bytes.includes(n))) hits.push(path.relative(dir, p));
-      }
-    }
-  };
-  walk(dir);
-  return hits;
 }
 
 /** Asserts that no form of `password` is anywhere a user or another user could look. */
