@@ -10,8 +10,9 @@ import { fileURLToPath } from 'node:url';
 import type { BenchRow, Scenario } from './rows.js';
 import { expansion } from './scenarios/expansion.js';
 import { noop } from './scenarios/noop.js';
+import { simulated } from './scenarios/simulated.js';
 
-const SCENARIOS: Record<string, Scenario> = { expansion, noop };
+const SCENARIOS: Record<string, Scenario> = { expansion, noop, simulated };
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);

@@ -20,12 +20,17 @@ export interface RedisServerOptions {
   dir?: string;
   /** Reuse this port (a restart keeps the URL). */
   port?: number;
+  /**
+   * TLS only (`--port 0 --tls-port P`, clients not asked for certificates); the URL becomes
+   * `rediss://...@localhost:P`. Certificates from test/helpers/tls.ts.
+   */
+  tls?: { certFile: string; keyFile: string; caFile: string };
 }
 
 export interface RedisServer {
   readonly port: number;
   readonly dir: string;
-  /** redis://[:password@]127.0.0.1:port */
+  /** redis://[:password@]127.0.0.1:port (rediss://[:password@]localhost:port with `tls`) */
   readonly url: string;
   readonly process: ChildProcess;
   stop(): Promise<void>;
@@ -49,9 +54,24 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   const dir = options.dir ?? mkdtempSync(path.join(tmpdir(), 'maestro-redis-'));
   for (let tries = 0; ; tries++) {
     const port = options.port ?? (await freePort());
+    const listen = options.tls
+      ? [
+          '--port',
+          '0',
+          '--tls-port',
+          String(port),
+          '--tls-cert-file',
+          options.tls.certFile,
+          '--tls-key-file',
+          options.tls.keyFile,
+          '--tls-ca-cert-file',
+          options.tls.caFile,
+          '--tls-auth-clients',
+          'no',
+        ]
+      : ['--port', String(port)];
     const args = [
-      '--port',
-      String(port),
+      ...listen,
       '--bind',
       '127.0.0.1',
       '--dir',
@@ -83,7 +103,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     return {
       port,
       dir,
-      url: `redis://${auth}127.0.0.1:${port}`,
+      url: options.tls ? `rediss://${auth}localhost:${port}` : `redis://${auth}127.0.0.1:${port}`,
       process: child,
       signal: (sig) => void child.kill(sig),
       stop: async () => {

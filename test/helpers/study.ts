@@ -1,6 +1,6 @@
 /** Helpers for end-to-end tests: temporary studies, their status, and the processes they leave. */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -63,4 +63,19 @@ export async function waitFor<T>(
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Files under `dir` (paths relative to it) whose bytes contain any of `needles`. */
+export function filesContaining(dir: string, needles: readonly string[]): string[] {
+  const hits: string[] = [];
+  const walk = (d: string): void => {
+    for (const name of readdirSync(d)) {
+      const p = path.join(d, name);
+      const st = statSync(p, { throwIfNoEntry: false });
+      if (st?.isDirectory()) walk(p);
+      else if (st?.isFile() && needles.some((n) => readFileSync(p).includes(n))) hits.push(path.relative(dir, p));
+    }
+  };
+  walk(dir);
+  return hits.sort();
 }

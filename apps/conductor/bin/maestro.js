@@ -1,3 +1,7 @@
 #!/usr/bin/env node
 // The `maestro` command: runs the compiled CLI (built by `npm install` / `npm run build`).
-import '../dist/main.js';
+// A password in the arguments is hidden from `ps` first, before the CLI's modules load.
+import { hidePasswordsFromPs } from '../dist/ps-title.js';
+
+hidePasswordsFromPs();
+await import('../dist/main.js');

@@ -12,6 +12,7 @@ import type { DashboardSettings } from './dashboard/settings.js';
 import { LocalWorkers } from './local-workers.js';
 import { makeLogger } from './log.js';
 import { StepQueues } from './queue/step-queues.js';
+import { redisSecrets } from './redis/connection.js';
 import { StudyStore } from './redis/study-store.js';
 import { connect, type OpenedRedis } from './study-session.js';
 import { StatusFiles } from './status-files.js';
@@ -48,6 +49,7 @@ export async function conduct(o: ConductOptions): Promise<StudyStateName> {
     consoleLevel: term?.interactive ? 'warn' : 'info',
     level: o.logLevel ?? 'info',
     base: { studyId: meta.id },
+    secrets: redisSecrets(o.redis.target),
   });
   const redis = await connect(o.redis, 'durable');
   const reader = await connect(o.redis, 'durable');
@@ -100,6 +102,7 @@ export async function conduct(o: ConductOptions): Promise<StudyStateName> {
           concurrency: o.workerConcurrency,
           redisUrl: o.redis.target.url,
           passwordFile: o.redis.target.passwordFile,
+          tlsCaFile: o.redis.target.tlsCaFile,
           prefix: meta.prefix,
           queues: [...queueNames],
           logDir: path.join(metaDir(meta.root), 'logs'),

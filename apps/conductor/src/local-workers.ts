@@ -17,6 +17,8 @@ export interface LocalWorkersOptions {
   /** Redis URL for the workers (may hold a password: it goes into their environment only). */
   readonly redisUrl: string;
   readonly passwordFile?: string | undefined;
+  /** CA certificate of a rediss:// server (MAESTRO_REDIS_TLS_CA_FILE for the workers). */
+  readonly tlsCaFile?: string | undefined;
   readonly prefix: string;
   readonly queues: readonly string[];
   /** Worker logs go to `<logDir>/worker-<n>.log`. */
@@ -64,8 +66,10 @@ export class LocalWorkers {
       ...(this.o.extraArgs ?? []),
     ];
     const env: NodeJS.ProcessEnv = { ...process.env, MAESTRO_REDIS_URL: this.o.redisUrl };
-    if (this.o.passwordFile) env['MAESTRO_REDIS_PASSWORD_FILE'] = this.o.passwordFile;
+    if (this.o.passwordFile) env['MAESTRO_REDIS_PASSWORD_FILE'] = path.resolve(this.o.passwordFile);
     else delete env['MAESTRO_REDIS_PASSWORD_FILE'];
+    if (this.o.tlsCaFile) env['MAESTRO_REDIS_TLS_CA_FILE'] = path.resolve(this.o.tlsCaFile);
+    else delete env['MAESTRO_REDIS_TLS_CA_FILE'];
     const logFd = openSync(path.join(this.o.logDir, `worker-${k}.log`), 'a');
     // setpriv --pdeathsig: the worker is killed if the conductor dies, whatever kills it; its
     // own reaper then kills the steps it was running.

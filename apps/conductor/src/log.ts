@@ -21,6 +21,30 @@ export interface LoggerOptions {
   readonly consoleLevel?: pino.Level | undefined;
   readonly level?: pino.Level | undefined;
   readonly base?: Record<string, unknown>;
+  /**
+   * Texts never to write (the Redis password): replaced by `***` in every line, whatever field
+   * or error carried them there (ioredis errors hold the arguments of the AUTH/HELLO command).
+   */
+  readonly secrets?: readonly string[] | undefined;
+}
+
+/** Every form in which a secret could appear in a JSON line: as is, URL-encoded, JSON-escaped. */
+function secretForms(secrets: readonly string[]): string[] {
+  const forms = new Set<string>();
+  for (const s of secrets) {
+    if (!s) continue;
+    forms.add(s);
+    forms.add(encodeURIComponent(s));
+    forms.add(JSON.stringify(s).slice(1, -1));
+  }
+  return [...forms].filter((f) => f.length > 0);
+}
+
+/** `line` with every form of every secret replaced by `***`. */
+export function scrubSecrets(line: string, forms: readonly string[]): string {
+  let out = line;
+  for (const f of forms) if (out.includes(f)) out = out.split(f).join('***');
+  return out;
 }
 
 export function makeLogger(options: LoggerOptions): LoggerSetup {
@@ -47,8 +71,13 @@ export function makeLogger(options: LoggerOptions): LoggerSetup {
     });
     streams.push({ level: options.consoleLevel ?? 'info', stream: prettyStream });
   }
+  const forms = secretForms(options.secrets ?? []);
   const log = pino(
-    { level: options.level ?? 'info', base: { app: 'conductor', ...options.base } },
+    {
+      level: options.level ?? 'info',
+      base: { app: 'conductor', ...options.base },
+      hooks: forms.length > 0 ? { streamWrite: (line: string) => scrubSecrets(line, forms) } : {},
+    },
     multistream(streams),
   );
   return {

@@ -4,7 +4,14 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { connectRedis, redactUrl, type ConnectionRole, type Redis, type RedisTarget } from './redis/connection.js';
+import {
+  connectRedis,
+  redactUrl,
+  RedisConnectionError,
+  type ConnectionRole,
+  type Redis,
+  type RedisTarget,
+} from './redis/connection.js';
 import { embeddedRedisDir, startEmbeddedRedis, type EmbeddedRedis } from './redis/embedded-redis.js';
 import { metaDir, readStudyMeta, type StudyMeta } from './study-meta.js';
 
@@ -75,6 +82,7 @@ export async function connect(opened: OpenedRedis, role: ConnectionRole): Promis
   try {
     return await connectRedis(opened.target, role);
   } catch (err) {
+    if (err instanceof RedisConnectionError) throw err; // its message already says where and why
     throw new Error(`${(err as Error).message} (${redactUrl(opened.target.url)})`);
   }
 }

@@ -173,7 +173,8 @@ export function loadConfig(options: WorkerOptions, env: WorkerEnv): Readonly<Wor
     problems.push(`--redis-password-file: ${passwordFile} is empty`);
     redisPassword = undefined;
   }
-  const tlsCa = readText('--tls-ca-file', options.tlsCaFile);
+  // The CA may come from the environment too: the conductor passes it to its local workers so.
+  const tlsCa = readText('--tls-ca-file', options.tlsCaFile ?? env['MAESTRO_REDIS_TLS_CA_FILE']);
   const slurm = env['SLURM_JOB_ID'] || undefined;
   const flux = env['FLUX_JOB_ID'] || undefined;
 
@@ -215,7 +216,7 @@ export function configWarnings(options: WorkerOptions): string[] {
   const warnings: string[] = [];
   if (options.redis !== undefined && urlPassword(options.redis) !== undefined) {
     warnings.push(
-      'the Redis password given in --redis is visible to other users in `ps`; use --redis-password-file FILE or MAESTRO_REDIS_URL',
+      'the Redis password given in --redis is visible to other users in `ps` while the worker starts; use --redis-password-file FILE or MAESTRO_REDIS_URL',
     );
   }
   return warnings;

@@ -12,6 +12,7 @@ import { Command, Option } from 'commander';
 import { configWarnings, LOG_LEVELS, loadConfig, type WorkerConfig, type WorkerOptions } from './config.js';
 import { ConfigError, coerceError } from './errors.js';
 import { makeLogger } from './logger.js';
+import { checkRedisAccess } from './redis.js';
 import { scrub, secretForms, urlPassword } from './secrets.js';
 import { startWorker, type WorkerHandle } from './worker.js';
 
@@ -101,6 +102,13 @@ async function main(): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  try {
+    await checkRedisAccess(config);
+  } catch (err) {
+    // A wrong password or CA is a configuration problem: say so and exit 2.
+    process.stderr.write(`maestro-worker: ${scrub(coerceError(err).message, secretForms(secrets))}\n`);
+    return 2;
+  }
   worker = await startWorker(config, log);
   await worker.stopped;
   return 0;

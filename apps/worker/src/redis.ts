@@ -8,6 +8,7 @@
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import type { WorkerConfig } from './config.js';
+import { redactUrl } from './secrets.js';
 
 export type { Redis } from 'ioredis';
 
@@ -54,5 +55,56 @@ export async function closeRedis(redis: Redis): Promise<void> {
     else redis.disconnect();
   } catch {
     redis.disconnect();
+  }
+}
+
+/** Node's codes for a TLS handshake that failed (OpenSSL verification results, ERR_TLS_*, ERR_SSL_*). */
+const TLS_ERROR_CODE =
+  /CERT|CRL|^UNABLE_TO_|^INVALID_(CA|PURPOSE)$|^PATH_LENGTH_EXCEEDED$|^HOSTNAME_MISMATCH$|^ERR_TLS_|^ERR_SSL_|^EPROTO$/;
+
+/**
+ * What to tell the user about a connection error that waiting will not fix (refused credentials,
+ * a TLS certificate that cannot be verified), as `--flag: problem`; undefined for errors worth
+ * waiting out (Redis down or restarting).
+ */
+export function fatalConnectionError(
+  err: Error,
+  config: Pick<WorkerConfig, 'redisUrl' | 'redisPassword' | 'tlsCa'>,
+): string | undefined {
+  const where = `Redis at ${redactUrl(config.redisUrl)}`;
+  if (/NOAUTH|WRONGPASS|invalid password|invalid username-password|ERR AUTH/i.test(err.message)) {
+    const flag = config.redisPassword === undefined ? '--redis' : '--redis-password-file';
+    return `${flag}: ${where} refused the credentials: ${err.message}`;
+  }
+  const code = (err as NodeJS.ErrnoException).code;
+  if (config.redisUrl.startsWith('rediss:') && typeof code === 'string' && TLS_ERROR_CODE.test(code)) {
+    const hint =
+      code === 'EPROTO' || code.startsWith('ERR_SSL_')
+        ? 'is it a TLS port?'
+        : config.tlsCa
+          ? "is it the CA that signed the server's certificate?"
+          : "give the CA that signed the server's certificate with --tls-ca-file FILE";
+    return `--tls-ca-file: ${where}: TLS connection failed: ${err.message} (${code}); ${hint}`;
+  }
+  return undefined;
+}
+
+/**
+ * Connects once before the worker starts, to turn refused credentials or an untrusted
+ * certificate into an error at once (the worker's own connections would retry them forever).
+ * Waits as long as it takes for a Redis that is merely down. Resolves once Redis answered.
+ */
+export async function checkRedisAccess(config: RedisConnectionConfig): Promise<void> {
+  const redis = makeRedis(config, 'commands');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      redis.once('ready', () => resolve());
+      redis.on('error', (err: Error) => {
+        const fatal = fatalConnectionError(err, config);
+        if (fatal) reject(new Error(fatal));
+      });
+    });
+  } finally {
+    await closeRedis(redis);
   }
 }

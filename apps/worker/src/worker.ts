@@ -314,19 +314,24 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     const message = `not a step job this worker can run (protocol ${PROTOCOL_VERSION}): ${problems.join('; ')}`;
     const ref = runRefOf(delivered.data) ?? runRefOf(parseStepJobId(delivered.id));
     log.error({ jobId: delivered.id, queue: delivered.queue, problems, ...ref }, 'malformed step job rejected');
-    // Tell the conductor through the fence, if the job names a study that exists here.
-    if (ref && (await commands.exists(studyKey(config.prefix, ref.studyId))) === 1 && (await delivered.holdsLock())) {
-      const startMs = Date.now();
-      const claim = await fence.claim(ref, startedEvent(ref, startMs));
-      if (claim.claimed) {
-        const stepLog = log.child({ ...ref, jobId: delivered.id, run: claim.run });
-        await report(
-          ref,
-          claim.run,
-          { outcome: 'rejected', exitCode: null, signal: null, pid: 0, startMs, message },
-          stepLog,
-        );
+    // Tell the conductor through the fence, if the job names a study that exists here. Whatever
+    // goes wrong on the way, the job itself is still rejected (failed, never retried).
+    try {
+      if (ref && (await commands.exists(studyKey(config.prefix, ref.studyId))) === 1 && (await delivered.holdsLock())) {
+        const startMs = Date.now();
+        const claim = await fence.claim(ref, startedEvent(ref, startMs));
+        if (claim.claimed) {
+          const stepLog = log.child({ ...ref, jobId: delivered.id, run: claim.run });
+          await report(
+            ref,
+            claim.run,
+            { outcome: 'rejected', exitCode: null, signal: null, pid: 0, startMs, message },
+            stepLog,
+          );
+        }
       }
+    } catch (err) {
+      log.warn({ err, jobId: delivered.id, ...ref }, 'the rejection could not be reported to the study');
     }
     throw new WorkerError(WorkerErrorCode.JobRejected, message);
   };
@@ -573,14 +578,13 @@ function outcomeOf(
   return { outcome: 'failed', message: `exited with code ${exit.exitCode}` };
 }
 
+/** The three fields that name a run, checked as strictly as in a whole StepJob. */
+const RunRefSchema = StepJob.pick({ studyId: true, index: true, attempt: true });
+
 /** studyId/index/attempt of a job that is not a valid StepJob, if they can be read from it. */
 function runRefOf(value: unknown): RunRef | undefined {
-  if (typeof value !== 'object' || value === null) return undefined;
-  const { studyId, index, attempt } = value as Record<string, unknown>;
-  if (typeof studyId !== 'string' || !/^[^:]+$/.test(studyId)) return undefined;
-  if (typeof index !== 'number' || !Number.isInteger(index) || index < 0) return undefined;
-  if (typeof attempt !== 'number' || !Number.isInteger(attempt) || attempt < 1) return undefined;
-  return { studyId, index, attempt };
+  const r = RunRefSchema.safeParse(value);
+  return r.success ? r.data : undefined;
 }
 
 /** `logger` with these bindings, leaving out those it already has (pino would repeat them). */

@@ -1,6 +1,6 @@
 /** How a Redis URL becomes connection options: the password never stays in a URL. */
 import { describe, expect, it } from 'vitest';
-import { toRedisOptions } from '../src/redis.js';
+import { fatalConnectionError, toRedisOptions } from '../src/redis.js';
 
 const base = { redisPassword: undefined, tlsCa: undefined, name: 'w1' };
 
@@ -31,5 +31,39 @@ describe('toRedisOptions', () => {
   it('uses TLS for rediss://, with the given certificate authority', () => {
     expect(toRedisOptions({ ...base, redisUrl: 'rediss://h' }, 'commands').tls).toEqual({});
     expect(toRedisOptions({ ...base, tlsCa: 'PEM', redisUrl: 'rediss://h' }, 'commands').tls).toEqual({ ca: 'PEM' });
+  });
+});
+
+describe('fatalConnectionError', () => {
+  const tls = (code: string): Error =>
+    Object.assign(new Error('self-signed certificate in certificate chain'), { code });
+
+  it('names the flag to fix and never the password', () => {
+    const fromFile = { redisUrl: 'redis://h:1', redisPassword: 'secret', tlsCa: undefined };
+    expect(fatalConnectionError(new Error('WRONGPASS invalid username-password pair'), fromFile)).toBe(
+      '--redis-password-file: Redis at redis://h:1 refused the credentials: WRONGPASS invalid username-password pair',
+    );
+    const inUrl = { redisUrl: 'redis://:secret@h:1', redisPassword: undefined, tlsCa: undefined };
+    expect(fatalConnectionError(new Error('NOAUTH Authentication required.'), inUrl)).toBe(
+      '--redis: Redis at redis://:***@h:1 refused the credentials: NOAUTH Authentication required.',
+    );
+  });
+
+  it('says what to do about a certificate it cannot verify', () => {
+    const config = { redisUrl: 'rediss://h:1', redisPassword: undefined, tlsCa: undefined };
+    expect(fatalConnectionError(tls('SELF_SIGNED_CERT_IN_CHAIN'), config)).toMatch(
+      /^--tls-ca-file: Redis at rediss:\/\/h:1: TLS connection failed: .* \(SELF_SIGNED_CERT_IN_CHAIN\); give the CA/,
+    );
+    expect(fatalConnectionError(tls('SELF_SIGNED_CERT_IN_CHAIN'), { ...config, tlsCa: 'PEM' })).toMatch(
+      /is it the CA that signed the server's certificate\?$/,
+    );
+  });
+
+  it('waits out a Redis that is down', () => {
+    const config = { redisUrl: 'rediss://h:1', redisPassword: undefined, tlsCa: undefined };
+    expect(fatalConnectionError(tls('ECONNREFUSED'), config)).toBeUndefined();
+    expect(
+      fatalConnectionError(tls('SELF_SIGNED_CERT_IN_CHAIN'), { ...config, redisUrl: 'redis://h:1' }),
+    ).toBeUndefined();
   });
 });

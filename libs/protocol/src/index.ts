@@ -26,7 +26,7 @@ export {
 } from './state-record.js';
 export type { StateRecord } from './state-record.js';
 export { DEFAULT_QUEUE, isValidQueueName, stepJobId, parseStepJobId } from './queues.js';
-export { StepJob, StepResources } from './step-job.js';
+export { StepJob, StepResources, MAX_STEP_JOB_NUMBER } from './step-job.js';
 export type { StepJobInput } from './step-job.js';
 export { Outcome, StepStarted, StepResult, StepEvent, EVENT_FIELD } from './step-event.js';
 export {

@@ -7,9 +7,50 @@
  * expand (it knows its scheduler and allocation); the worker never expands parameters. A worker
  * may only run it after claiming attempt `attempt` of instance `index` in the study's fence
  * (worker side: queue/fence.ts), and only reports through that fence.
+ *
+ * Hostile input: a job in the queue is checked field by field before anything touches the file
+ * system. Its workspace is an absolute, normalised path and its file name one path component, so
+ * neither can point somewhere else through `..`, a relative path or a NUL byte; index and
+ * attempt fit the u32 fields of the packed state record (and stay integers in the fence's Lua).
+ * This does not make a queue safe to share with people you do not trust: whoever can add jobs
+ * chooses the script, and the worker runs it.
  */
 import { z } from 'zod';
 import { PROTOCOL_VERSION } from './version.js';
+
+/** Largest instance index and attempt number: both are u32 in the packed state record. */
+export const MAX_STEP_JOB_NUMBER = 0xffff_ffff;
+/** Linux PATH_MAX, less the terminating NUL. */
+const MAX_PATH_BYTES = 4095;
+/** NAME_MAX (255) less the longest suffix the worker adds (`.restart.sh`, `.out.<n>`). */
+const MAX_FILE_NAME_BYTES = 240;
+const MAX_NAME_LENGTH = 4096;
+
+const utf8 = new TextEncoder();
+const byteLength = (text: string): number => utf8.encode(text).length;
+
+/** `/a/b/c`: absolute, no empty, `.` or `..` segment (so nothing to normalise away), no NUL. */
+function isSafeAbsolutePath(p: string): boolean {
+  if (!p.startsWith('/') || p.includes('\0') || byteLength(p) > MAX_PATH_BYTES) return false;
+  return p
+    .slice(1)
+    .split('/')
+    .every((segment) => segment !== '' && segment !== '.' && segment !== '..');
+}
+
+/** One path component: not empty, `.` or `..`; no `/` or NUL. */
+function isSafeFileName(name: string): boolean {
+  return (
+    name !== '' &&
+    name !== '.' &&
+    name !== '..' &&
+    !name.includes('/') &&
+    !name.includes('\0') &&
+    byteLength(name) <= MAX_FILE_NAME_BYTES
+  );
+}
+
+const noNul = (text: string): boolean => !text.includes('\0');
 
 export const StepResources = z.object({
   /** Nodes the step asks for (`nodes:`). */
@@ -33,29 +74,37 @@ export const StepJob = z.object({
     .min(1)
     .regex(/^[^:]+$/),
   /** Instance index in the study (its record in the packed state). */
-  index: z.number().int().nonnegative(),
+  index: z.number().int().nonnegative().max(MAX_STEP_JOB_NUMBER),
   /** Attempt number: the fencing token of this job. */
-  attempt: z.number().int().positive(),
-  /** Instance name, for logs and messages. */
-  name: z.string().min(1),
-  /** Absolute workspace folder; the worker creates it if missing. */
-  workspace: z.string().startsWith('/'),
-  /** Base name of `<fileName>.sh`, `.out`, `.err` in the workspace. */
-  fileName: z
-    .string()
-    .min(1)
-    .regex(/^[^/\0]+$/),
+  attempt: z.number().int().positive().max(MAX_STEP_JOB_NUMBER),
+  /** Instance name, for logs and messages (and the step's MAESTRO_STEP). */
+  name: z.string().min(1).max(MAX_NAME_LENGTH),
+  /** Absolute workspace folder; the worker creates it if missing. See {@link isSafeAbsolutePath}. */
+  workspace: z.string().refine(isSafeAbsolutePath, {
+    error: `must be an absolute path without '.', '..' or empty segments or NUL, at most ${MAX_PATH_BYTES} bytes`,
+  }),
+  /** Base name of `<fileName>.sh`, `.out`, `.err` in the workspace. See {@link isSafeFileName}. */
+  fileName: z.string().refine(isSafeFileName, {
+    error: `must be one file name (not '.' or '..', no '/' or NUL), at most ${MAX_FILE_NAME_BYTES} bytes`,
+  }),
   /** `cmd` for a normal run, `restart` for the restart command after a timeout. */
   kind: z.enum(['cmd', 'restart']),
   /** The complete script, shebang first. */
   script: z.string(),
   /** Interpreter and its arguments, from the shebang (`/bin/bash`, `/usr/bin/env python3`). */
-  interpreter: z.array(z.string().min(1)).min(1),
+  interpreter: z.array(z.string().min(1).refine(noNul, 'must not contain NUL')).min(1),
   /** Kill the step after this long (walltime); undefined = no limit. */
   timeoutMs: z.number().int().positive().optional(),
   resources: StepResources.default({}),
-  /** Extra environment variables for the step. */
-  env: z.record(z.string(), z.string()).default({}),
+  /** Extra environment variables for the step: shell identifiers, values without NUL. */
+  env: z
+    .record(
+      z
+        .string()
+        .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'variable names are letters, digits and _, not starting with a digit'),
+      z.string().refine(noNul, 'must not contain NUL'),
+    )
+    .default({}),
 });
 export type StepJob = z.output<typeof StepJob>;
 export type StepJobInput = z.input<typeof StepJob>;

@@ -46,14 +46,82 @@ export function withoutPassword(url: string): string {
     u.password = '';
     return u.toString();
   } catch {
-    return url;
+    // Not a URL: whatever sits between `//` and `@` may be credentials.
+    return url.replace(/\/\/[^@/]*@/, '//');
   }
+}
+
+/** Why a file named by an option cannot be read: `--tls-ca-file: cannot read F: ENOENT (...)`. */
+function readOptionFile(option: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new RedisConnectionError(
+      `${option}: cannot read ${file}: ${e.code ?? e.message}${e.code ? ` (${describeErrno(e)})` : ''}`,
+    );
+  }
+}
+
+function describeErrno(e: NodeJS.ErrnoException): string {
+  // "ENOENT: no such file or directory, open '/x'" -> "no such file or directory"
+  return e.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '');
+}
+
+/**
+ * Every secret a connection to `target` uses (the password, from the URL or its file), for
+ * scrubbing log lines. Never throws: a file that cannot be read holds no secret we know.
+ */
+export function redisSecrets(target: RedisTarget): string[] {
+  const secrets: string[] = [];
+  try {
+    const pw = new URL(target.url).password;
+    if (pw) secrets.push(decodeURIComponent(pw));
+  } catch {
+    // not a URL: nothing to take from it
+  }
+  if (target.passwordFile) {
+    try {
+      const pw = readFileSync(target.passwordFile, 'utf8').trim();
+      if (pw) secrets.push(pw);
+    } catch {
+      // reported when connecting
+    }
+  }
+  return secrets;
+}
+
+/** Node's codes for a TLS handshake that failed (OpenSSL verification results, ERR_TLS_*, ERR_SSL_*). */
+const TLS_ERROR_CODE =
+  /CERT|CRL|^UNABLE_TO_|^INVALID_(CA|PURPOSE)$|^PATH_LENGTH_EXCEEDED$|^HOSTNAME_MISMATCH$|^ERR_TLS_|^ERR_SSL_|^EPROTO$/;
+
+/**
+ * What to tell the user about a connection error that waiting will not fix (refused
+ * credentials, a TLS certificate that cannot be verified), or undefined for errors worth
+ * retrying (the server is down or restarting).
+ */
+export function fatalConnectionError(err: Error, target: RedisTarget): string | undefined {
+  const where = `Redis at ${redactUrl(target.url)}`;
+  if (/NOAUTH|WRONGPASS|invalid password|invalid username-password|ERR AUTH/i.test(err.message)) {
+    return `${where} refused the credentials: ${err.message} (give the password with --redis-password-file FILE or in the URL)`;
+  }
+  const code = (err as NodeJS.ErrnoException).code;
+  if (target.url.startsWith('rediss:') && typeof code === 'string' && TLS_ERROR_CODE.test(code)) {
+    const hint =
+      code === 'EPROTO' || code.startsWith('ERR_SSL_')
+        ? 'is it a TLS port?'
+        : target.tlsCaFile
+          ? `is ${target.tlsCaFile} the CA that signed the server's certificate?`
+          : "give the CA that signed the server's certificate with --tls-ca-file FILE (or MAESTRO_REDIS_TLS_CA_FILE)";
+    return `${where}: TLS connection failed: ${err.message} (${code}); ${hint}`;
+  }
+  return undefined;
 }
 
 export function redisOptions(target: RedisTarget, role: ConnectionRole): RedisOptions {
   const u = new URL(target.url);
   const password = target.passwordFile
-    ? readFileSync(target.passwordFile, 'utf8').trim()
+    ? readOptionFile('--redis-password-file', target.passwordFile).trim()
     : u.password
       ? decodeURIComponent(u.password)
       : undefined;
@@ -85,12 +153,24 @@ export function redisOptions(target: RedisTarget, role: ConnectionRole): RedisOp
     db: Number.isInteger(db) ? db : 0,
     tls:
       u.protocol === 'rediss:'
-        ? { ca: target.tlsCaFile ? readFileSync(target.tlsCaFile) : undefined, servername: u.hostname }
+        ? {
+            ca: target.tlsCaFile ? readOptionFile('--tls-ca-file', target.tlsCaFile) : undefined,
+            servername: u.hostname,
+          }
         : undefined,
   };
 }
 
-/** Opens a connection; for 'command' connections, waits until it is ready or fails clearly. */
+/** A connection that could not be opened; the message names the server (without password) and why. */
+export class RedisConnectionError extends Error {
+  override readonly name = 'RedisConnectionError';
+}
+
+/**
+ * Opens a connection and waits until it is ready. Fails clearly on refused credentials or an
+ * untrusted certificate; a server that cannot be reached fails 'command' connections after a few
+ * tries and is waited for by 'durable' ones.
+ */
 export async function connectRedis(target: RedisTarget, role: ConnectionRole): Promise<Redis> {
   const redis = new Redis(redisOptions(target, role));
   redis.on('error', () => {
@@ -105,18 +185,19 @@ export async function connectRedis(target: RedisTarget, role: ConnectionRole): P
       };
       const onEnd = (): void => {
         cleanup();
-        reject(new Error(`cannot reach Redis at ${redactUrl(target.url)}`));
+        reject(new RedisConnectionError(`cannot reach Redis at ${redactUrl(target.url)}`));
       };
       const onError = (err: Error): void => {
-        if (role === 'viewer') {
-          // Never connected yet: a dashboard started against a wrong address should say so now.
+        // Credentials and certificates do not get better by waiting: fail now, even for durable
+        // connections, instead of retrying forever in silence. A dashboard (viewer) started
+        // against a wrong address should say so now, too.
+        const fatal =
+          fatalConnectionError(err, target) ??
+          (role === 'viewer' ? `cannot reach Redis at ${redactUrl(target.url)}: ${err.message}` : undefined);
+        if (fatal) {
           cleanup();
           redis.disconnect();
-          reject(new Error(`cannot reach Redis at ${redactUrl(target.url)}: ${err.message}`));
-        } else if (/NOAUTH|WRONGPASS|invalid password|ERR AUTH/i.test(err.message)) {
-          cleanup();
-          redis.disconnect();
-          reject(new Error(`Redis at ${redactUrl(target.url)} refused the credentials: ${err.message}`));
+          reject(new RedisConnectionError(fatal));
         }
       };
       const cleanup = (): void => {

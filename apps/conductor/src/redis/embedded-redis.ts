@@ -1,7 +1,9 @@
 /**
  * The private `redis-server` of a study run without `--redis`: a unix socket in a 0700 folder
  * under the study's `meta/`, no TCP port, a random password, and the append-only file on so that
- * `maestro resume` finds every queued step after a crash.
+ * `maestro resume` finds every queued step after a crash. The password is written to one file,
+ * `meta/redis/password` (0600); the server gets it on its stdin, so it is neither in its
+ * configuration file nor on its command line.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -44,6 +46,7 @@ export async function startEmbeddedRedis(metaDir: string): Promise<EmbeddedRedis
     password = randomBytes(24).toString('hex');
     await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
   }
+  await chmod(passwordFile, 0o600);
   // Unix sockets are limited to ~107 bytes; deep study roots get a short link instead.
   const socket = path.join(dir, 'redis.sock');
   const config = path.join(dir, 'redis.conf');
@@ -58,7 +61,7 @@ export async function startEmbeddedRedis(metaDir: string): Promise<EmbeddedRedis
       'appendfsync everysec',
       'save ""',
       'maxmemory-policy noeviction',
-      `requirepass ${password}`,
+      // requirepass comes through stdin (below): the password is in meta/redis/password only.
       `logfile ${path.join(dir, 'redis.log')}`,
       `pidfile ${path.join(dir, 'redis.pid')}`,
       'daemonize no',
@@ -73,13 +76,17 @@ export async function startEmbeddedRedis(metaDir: string): Promise<EmbeddedRedis
   try {
     // It lives and dies with this conductor: a conductor killed outright takes its Redis along
     // (SIGTERM: Redis flushes its append-only file), and `maestro resume` starts it again.
+    // `-`: the password comes as more configuration on stdin, not in argv, which `ps` shows.
     const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+    const stdio: ['pipe', 'ignore', 'ignore'] = ['pipe', 'ignore', 'ignore'];
     child = setpriv
-      ? spawn(setpriv, ['--pdeathsig', 'TERM', '--', 'redis-server', config], { stdio: 'ignore' })
-      : spawn('redis-server', [config], { stdio: 'ignore' });
+      ? spawn(setpriv, ['--pdeathsig', 'TERM', '--', 'redis-server', config, '-'], { stdio })
+      : spawn('redis-server', [config, '-'], { stdio });
   } catch {
     throw new RedisServerMissingError();
   }
+  child.stdin!.on('error', () => undefined); // EPIPE if it exits at once: reported below
+  child.stdin!.end(`requirepass ${password}\n`);
   const started = await new Promise<boolean>((resolve) => {
     child.once('error', () => resolve(false));
     child.once('spawn', () => resolve(true));

@@ -1,0 +1,106 @@
+/**
+ * The conductor and Redis measured alone: studies run by `maestro-worker --simulate` workers,
+ * which claim and report each step through the real path without spawning anything.
+ * - a 1,000,000-instance study (100,000 with --quick): time, conductor CPU per step, conductor
+ *   peak RSS, Redis peak memory; every instance FINISHED, on its first attempt, run once;
+ * - Redis memory per queued step;
+ * - the ceiling: bare BullMQ no-op jobs in the same run.
+ */
+import { readFileSync, readdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { runChild } from '../child-process.js';
+import { readStudy, runMaestro } from '../maestro-cli.js';
+import { startBenchRedis } from '../redis-server.js';
+import type { BenchContext } from '../rows.js';
+
+const WORKERS = Math.max(1, os.cpus().length);
+
+const SPEC = `description: {name: simulated, description: a study of no-op steps run by simulating workers}
+study:
+  - {name: s, description: d, run: {cmd: "true $(N)"}}
+`;
+
+const GENERATOR = `export function getParameters({ pargs }) {
+  const n = Number(pargs.N);
+  return { N: { values: Array.from({ length: n }, (_, i) => i), label: 'N.%%' } };
+}
+`;
+
+/** Runs reported by the local workers as they stopped ("worker stopped" log lines). */
+function runsReported(root: string): number {
+  const dir = path.join(root, 'meta/logs');
+  let total = 0;
+  for (const f of readdirSync(dir)) {
+    for (const line of readFileSync(path.join(dir, f), 'utf8').split('\n')) {
+      if (!line.includes('"worker stopped"')) continue;
+      total += Number((JSON.parse(line) as { done?: number }).done ?? 0);
+    }
+  }
+  return total;
+}
+
+export async function simulated(ctx: BenchContext): Promise<void> {
+  const n = ctx.quick ? 100_000 : 1_000_000;
+  const label = ctx.quick ? '100k' : '1M';
+  const dir = mkdtempSync(path.join(ctx.tmp, 'simulated-'));
+  writeFileSync(path.join(dir, 'spec.yaml'), SPEC);
+  writeFileSync(path.join(dir, 'gen.mjs'), GENERATOR);
+
+  // Redis memory per queued step: the window filled, no worker.
+  {
+    const redis = await startBenchRedis();
+    const before = await redis.usedMemory();
+    const queued = 10_000;
+    const run = runMaestro(
+      ['run', 'spec.yaml', '--pgen', 'gen.mjs', '--pargs', `N:${queued}`, '-o', path.join(dir, 'queued'), '--redis', redis.url, '--local-workers', '0', '--window', String(queued)],
+      dir,
+    );
+    const client = redis.client();
+    for (let k = 0; k < 600; k++) {
+      if ((await client.llen('maestro:steps:wait')) >= queued) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const after = await redis.usedMemory();
+    ctx.report({ scenario: 'Redis memory per queued step', metric: 'memory', value: Math.round((after - before) / queued), unit: 'B', target: 'bare BullMQ ~670 B' });
+    await redis.stop();
+    await run;
+  }
+
+  // The ceiling: bare BullMQ no-op jobs, one worker process per core.
+  const ceilingRedis = await startBenchRedis();
+  const ceilingJobs = ctx.quick ? 20_000 : 100_000;
+  const per = Math.ceil(ceilingJobs / WORKERS);
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: WORKERS }, () => runChild('bullmq-ceiling', [ceilingRedis.url, String(per), '16'])));
+  const ceiling = ((per * WORKERS) / (performance.now() - t0)) * 1000;
+  await ceilingRedis.stop();
+
+  // The simulated study.
+  const redis = await startBenchRedis({ appendonly: true });
+  const root = path.join(dir, 'study');
+  const started = performance.now();
+  const r = await runMaestro(
+    [
+      'run', 'spec.yaml', '--pgen', 'gen.mjs', '--pargs', `N:${n}`, '-o', root, '--redis', redis.url,
+      '--local-workers', String(WORKERS), '--worker-concurrency', '16', '--worker-arg=--simulate', '--max-instances', String(n),
+    ],
+    dir,
+  );
+  const wallS = (performance.now() - started) / 1000;
+  if (r.code !== 0) throw new Error(`simulated study exited ${r.code}:\n${r.output.slice(-2000)}`);
+  const study = await readStudy(redis.client(), 'maestro', root);
+  const peakRedis = Number(/used_memory_peak:(\d+)/.exec(await redis.client().info('memory'))?.[1] ?? 0);
+  await redis.stop();
+  const finished = study.records.filter((x) => x.state === 5).length;
+  const firstAttempt = study.records.filter((x) => x.attempt === 1).length;
+  const runs = runsReported(root);
+  const scenario = `${label} simulated study`;
+  const rate = n / ((Number(study.fields['endedAt']) - Number(study.fields['startedAt'])) / 1000);
+  ctx.report({ scenario, metric: 'wall time', value: Math.round(wallS), unit: 's', target: ctx.quick ? undefined : '< 360 s' });
+  ctx.report({ scenario, metric: 'throughput', value: Math.round(rate), unit: 'steps/s', ceiling: Math.round(ceiling), ratio: rate / ceiling });
+  ctx.report({ scenario, metric: 'conductor CPU / step', value: Number((Number(study.fields['conductorCpuMs']) / n).toFixed(3)), unit: 'ms', target: '< 0.2 ms' });
+  ctx.report({ scenario, metric: 'conductor peak RSS', value: Number(study.fields['conductorPeakRssMB']), unit: 'MiB', target: '< 1024 MiB' });
+  ctx.report({ scenario, metric: 'Redis peak memory', value: Math.round(peakRedis / 1048576), unit: 'MiB', target: '< 512 MiB' });
+  ctx.report({ scenario, metric: 'lost or run twice', value: n - finished + Math.abs(runs - n) + (n - firstAttempt), unit: 'steps', target: '0' });
+}
