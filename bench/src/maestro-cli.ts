@@ -21,6 +21,7 @@ export async function runMaestro(
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
     child.on('exit', (code) => resolve({ code: code ?? -1, wallMs: performance.now() - t0, output }));
   });
+  return Object.assign(done, { kill: (signal?: NodeJS.Signals) => kill(signal) });
 }
 
 export interface StudyRecord {
