@@ -20,8 +20,14 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'maestro-bench-'));
   const rows: BenchRow[] = [];
   const widths = [34, 18, 12, 8, 12, 7, 14];
-  const line = (cells: string[]): string => cells.map((c, k) => c.padEnd(widths[k]!)).join(' ').trimEnd();
-  console.log(`maestro bench${quick ? ' --quick' : ''}: ${os.cpus().length} cores, Node ${process.version}, ${new Date().toISOString()}`);
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, k) => c.padEnd(widths[k]!))
+      .join(' ')
+      .trimEnd();
+  console.log(
+    `maestro bench${quick ? ' --quick' : ''}: ${os.cpus().length} cores, Node ${process.version}, ${new Date().toISOString()}`,
+  );
   console.log(line(['scenario', 'metric', 'value', 'unit', 'ceiling', 'ratio', 'target']));
   for (const [name, scenario] of Object.entries(SCENARIOS)) {
     if (only && !only.includes(name)) continue;
@@ -31,7 +37,15 @@ async function main(): Promise<void> {
       report: (row) => {
         rows.push(row);
         console.log(
-          line([row.scenario, row.metric, String(row.value), row.unit, row.ceiling === undefined ? '' : String(row.ceiling), row.ratio === undefined ? '' : row.ratio.toFixed(2), row.target ?? '']),
+          line([
+            row.scenario,
+            row.metric,
+            String(row.value),
+            row.unit,
+            row.ceiling === undefined ? '' : String(row.ceiling),
+            row.ratio === undefined ? '' : row.ratio.toFixed(2),
+            row.target ?? '',
+          ]),
         );
       },
     });

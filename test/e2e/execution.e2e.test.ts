@@ -46,7 +46,18 @@ describe('conductor and separate workers on a shared Redis', () => {
     const prefix = newPrefix();
     const root = path.join(dir, 'study');
     const spec = writeSpec(dir, 'fanout', fanout(12));
-    const run = startMaestro(['run', '-o', root, '--redis', redisUrl, '--prefix', prefix, '--local-workers', '0', spec]);
+    const run = startMaestro([
+      'run',
+      '-o',
+      root,
+      '--redis',
+      redisUrl,
+      '--prefix',
+      prefix,
+      '--local-workers',
+      '0',
+      spec,
+    ]);
     const w1 = startWorker(redisUrl, prefix, 'worker-one', ['--concurrency', '2']);
     const w2 = startWorker(redisUrl, prefix, 'worker-two', ['--concurrency', '2']);
     const result = await run;
@@ -90,7 +101,18 @@ describe('conductor and separate workers on a shared Redis', () => {
       depends: [long]
 `,
     );
-    const run = startMaestro(['run', '-o', root, '--redis', redisUrl, '--prefix', prefix, '--local-workers', '0', spec]);
+    const run = startMaestro([
+      'run',
+      '-o',
+      root,
+      '--redis',
+      redisUrl,
+      '--prefix',
+      prefix,
+      '--local-workers',
+      '0',
+      spec,
+    ]);
     const victim = startWorker(redisUrl, prefix, 'victim');
     await waitFor(() => processesWith(marker).length > 0, 30_000, 'the step to start');
     victim.kill('SIGKILL');
@@ -111,9 +133,25 @@ describe('conductor and separate workers on a shared Redis', () => {
     const prefix = newPrefix();
     const root = path.join(dir, 'study');
     const spec = writeSpec(dir, 'resumable', fanout(16, '0.3'));
-    const conductor = startMaestro(['run', '-o', root, '--redis', redisUrl, '--prefix', prefix, '--local-workers', '0', spec]);
+    const conductor = startMaestro([
+      'run',
+      '-o',
+      root,
+      '--redis',
+      redisUrl,
+      '--prefix',
+      prefix,
+      '--local-workers',
+      '0',
+      spec,
+    ]);
     const w = startWorker(redisUrl, prefix, 'steady', ['--concurrency', '2']);
-    await waitFor(() => existsSync(path.join(root, 'status.csv')) && readStatus(root).filter((r) => r.state === 'FINISHED').length >= 4, 60_000, 'some steps to finish');
+    await waitFor(
+      () =>
+        existsSync(path.join(root, 'status.csv')) && readStatus(root).filter((r) => r.state === 'FINISHED').length >= 4,
+      60_000,
+      'some steps to finish',
+    );
     conductor.kill('SIGKILL');
     await conductor;
     const resumed = await maestro(['resume', root, '--redis', redisUrl, '--local-workers', '0'], { timeout: 120_000 });
@@ -142,7 +180,13 @@ describe('study semantics through the CLI (embedded Redis, local workers)', () =
     );
     const r = await maestro(['run', '-o', root, spec], { timeout: 60_000 });
     expect(r.exitCode).toBe(2);
-    expect(statesByName(root)).toEqual({ prepare: 'FINISHED', broken: 'FAILED', child: 'FAILED', grandchild: 'FAILED', other: 'FINISHED' });
+    expect(statesByName(root)).toEqual({
+      prepare: 'FINISHED',
+      broken: 'FAILED',
+      child: 'FAILED',
+      grandchild: 'FAILED',
+      other: 'FINISHED',
+    });
     expect(readFileSync(path.join(root, 'broken/broken.err'), 'utf8')).toBe('oops\n');
     expect(r.stdout).toMatch(/Study FAILURE/);
   });
@@ -150,7 +194,11 @@ describe('study semantics through the CLI (embedded Redis, local workers)', () =
   it('--attempts runs a failing step again until it succeeds', async () => {
     const dir = tempDir();
     const root = path.join(dir, 'study');
-    const spec = writeSpec(dir, 'flaky', `study:\n  - {name: flaky, description: fails twice, run: {cmd: "echo try; echo x >> tries.log; test $(wc -l < tries.log) -ge 3"}}\n`);
+    const spec = writeSpec(
+      dir,
+      'flaky',
+      `study:\n  - {name: flaky, description: fails twice, run: {cmd: "echo try; echo x >> tries.log; test $(wc -l < tries.log) -ge 3"}}\n`,
+    );
     const r = await maestro(['run', '-o', root, '-a', '3', spec], { timeout: 60_000 });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(readFileSync(path.join(root, 'flaky/tries.log'), 'utf8').trim().split('\n')).toHaveLength(3);
@@ -204,7 +252,9 @@ global.parameters:
   N: {values: [1, 2, 3, 4, 5, 6, 7, 8], label: N.%%}
 `.replace('records when it runs', 'records when it runs $(N)'),
     );
-    const r = await maestro(['run', '-o', root, '-t', '2', '--local-workers', '2', '--worker-concurrency', '4', spec], { timeout: 60_000 });
+    const r = await maestro(['run', '-o', root, '-t', '2', '--local-workers', '2', '--worker-concurrency', '4', spec], {
+      timeout: 60_000,
+    });
     expect(r.exitCode, r.stderr).toBe(0);
     const events = readFileSync(path.join(dir, 'timeline.log'), 'utf8')
       .trim()

@@ -19,7 +19,10 @@ const cases: CompatCase[] = readFileSync(path.join(dir, 'expected.jsonl'), 'utf8
 
 /** Scheduler specs need Slurm/Flux/LSF; the LULESH ones clone and build a code from GitHub. */
 function runsHere(file: string): boolean {
-  const spec = parse(readFileSync(path.join(dir, file), 'utf8')) as { batch?: { type?: string }; env?: { dependencies?: { git?: unknown } } };
+  const spec = parse(readFileSync(path.join(dir, file), 'utf8')) as {
+    batch?: { type?: string };
+    env?: { dependencies?: { git?: unknown } };
+  };
   const type = spec.batch?.type ?? 'local';
   return type === 'local' && !spec.env?.dependencies?.git;
 }
@@ -62,12 +65,18 @@ describe('the README first command', () => {
     const cwd = tempDir();
     const env = { ...process.env };
     delete env['MAESTRO_REDIS_URL'];
-    const r = await maestro(['run', path.join(REPO_ROOT, 'samples/hello_bye_parameterized.yaml')], { cwd, env, timeout: 120_000 });
+    const r = await maestro(['run', path.join(REPO_ROOT, 'samples/hello_bye_parameterized.yaml')], {
+      cwd,
+      env,
+      timeout: 120_000,
+    });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/Step Name\s+Job ID\s+Workspace\s+State/);
     expect(r.stdout.match(/FINISHED/g)?.length).toBeGreaterThanOrEqual(8);
     const root = /Study FINISHED: (.+)$/m.exec(r.stdout)![1]!;
-    expect(readFileSync(path.join(root, 'say-bye/GREETING.Ciao.NAME.Jim/bye.txt'), 'utf8')).toBe('Bye, Jim!\nCiao, Jim!\n');
+    expect(readFileSync(path.join(root, 'say-bye/GREETING.Ciao.NAME.Jim/bye.txt'), 'utf8')).toBe(
+      'Bye, Jim!\nCiao, Jim!\n',
+    );
     // The embedded Redis is gone with the run, and its folder is private.
     expect(existsSync(path.join(root, 'meta/redis/redis.sock'))).toBe(false);
   });

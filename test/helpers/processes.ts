@@ -4,14 +4,22 @@ import { MAESTRO_BIN, WORKER_BIN } from './cli.js';
 
 const started = new Set<ResultPromise>();
 
-export function startMaestro(args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): ResultPromise {
+export function startMaestro(
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): ResultPromise {
   const p = execa(process.execPath, [MAESTRO_BIN, ...args], { reject: false, all: true, ...options });
   started.add(p);
   void p.finally(() => started.delete(p));
   return p;
 }
 
-export function startWorker(redisUrl: string, prefix: string, name: string, extra: readonly string[] = []): ResultPromise {
+export function startWorker(
+  redisUrl: string,
+  prefix: string,
+  name: string,
+  extra: readonly string[] = [],
+): ResultPromise {
   const p = execa(process.execPath, [WORKER_BIN, '--prefix', prefix, '--name', name, ...extra], {
     reject: false,
     all: true,

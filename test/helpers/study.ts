@@ -11,7 +11,10 @@ export function tempDir(prefix = 'maestro-e2e-'): string {
 /** Writes a spec (prefixed with a description block) and returns its path. */
 export function writeSpec(dir: string, name: string, body: string, description = true): string {
   const file = path.join(dir, `${name}.yaml`);
-  writeFileSync(file, `${description ? `description: {name: ${name}, description: end-to-end test study}\n` : ''}${body}`);
+  writeFileSync(
+    file,
+    `${description ? `description: {name: ${name}, description: end-to-end test study}\n` : ''}${body}`,
+  );
   return file;
 }
 
@@ -48,7 +51,11 @@ export function processesWith(marker: string): number[] {
     .map((f) => Number(f[0]));
 }
 
-export async function waitFor<T>(check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000, what = 'condition'): Promise<T> {
+export async function waitFor<T>(
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+  what = 'condition',
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();

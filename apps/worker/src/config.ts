@@ -73,15 +73,18 @@ export const WorkerConfigSchema = z.object({
    * `redis+unix:///path/to/redis.sock` (the private server of a study run without --redis).
    * Shared with the conductor. A password here is visible in `ps`: prefer `redisPassword`.
    */
-  redisUrl: z
-    .string({ error: 'missing: give --redis URL or set MAESTRO_REDIS_URL' })
-    .refine(isRedisUrl, { error: (i) => `must be a redis://, rediss:// or redis+unix:// URL, got '${redactUrl(String(i.input))}'` }),
+  redisUrl: z.string({ error: 'missing: give --redis URL or set MAESTRO_REDIS_URL' }).refine(isRedisUrl, {
+    error: (i) => `must be a redis://, rediss:// or redis+unix:// URL, got '${redactUrl(String(i.input))}'`,
+  }),
   /** Password read from `--redis-password-file`; overrides one in the URL. */
   redisPassword: z.string().optional(),
   /** PEM certificate authority for `rediss://` (from `--tls-ca-file`). @default the system's CAs */
   tlsCa: z.string().optional(),
   /** Key prefix of the deployment (maestro's keys and BullMQ's). @default 'maestro' */
-  prefix: z.string().regex(/^[^:\s]+$/, 'must not be empty or contain ":" or spaces').default(DEFAULT_PREFIX),
+  prefix: z
+    .string()
+    .regex(/^[^:\s]+$/, 'must not be empty or contain ":" or spaces')
+    .default(DEFAULT_PREFIX),
   /** Queues to take steps from. @default ['steps'] */
   queues: z
     .array(z.string().refine(isValidQueueName, 'queue names are letters, digits, ".", "_" and "-"'))
@@ -98,7 +101,10 @@ export const WorkerConfigSchema = z.object({
   /** After SIGTERM/SIGINT, how long running steps may go on before they are killed. @default 30 s */
   shutdownGraceMs: Duration.default(30_000),
   /** Host name, as reported in results and the worker record. */
-  host: z.string().min(1).default(() => hostname()),
+  host: z
+    .string()
+    .min(1)
+    .default(() => hostname()),
   /** Worker name, unique in the deployment. @default `<host>.<pid>` */
   name: z
     .string()

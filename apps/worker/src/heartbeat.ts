@@ -6,13 +6,7 @@
  * - `<p>:study:<id>:workers`: name -> {host, allocationId}, written the first time this worker
  *   runs a step of the study (kept after the study for its report).
  */
-import {
-  studyWorkersKey,
-  WORKER_RECORD_TTL_MS,
-  workerKey,
-  workersKey,
-  type WorkerRecord,
-} from '@maestro/protocol';
+import { studyWorkersKey, WORKER_RECORD_TTL_MS, workerKey, workersKey, type WorkerRecord } from '@maestro/protocol';
 import type { Redis } from './redis.js';
 
 export interface Presence {
@@ -24,7 +18,11 @@ export interface Presence {
   remove(): Promise<void>;
 }
 
-export function makePresence(redis: Redis, prefix: string, who: { name: string; host: string; allocationId?: string }): Presence {
+export function makePresence(
+  redis: Redis,
+  prefix: string,
+  who: { name: string; host: string; allocationId?: string },
+): Presence {
   const key = workerKey(prefix, who.name);
   const studies = new Set<string>();
   return {

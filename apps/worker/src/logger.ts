@@ -19,9 +19,10 @@ export interface LoggerOptions {
 
 export function makeLogger(options: LoggerOptions): Logger {
   const forms = secretForms(options.secrets ?? []);
-  const stream = (options.pretty ?? process.stderr.isTTY === true)
-    ? pretty({ destination: options.destination ?? 2, sync: true, colorize: options.destination === undefined })
-    : (options.destination ?? pino.destination({ fd: 2, sync: true }));
+  const stream =
+    (options.pretty ?? process.stderr.isTTY === true)
+      ? pretty({ destination: options.destination ?? 2, sync: true, colorize: options.destination === undefined })
+      : (options.destination ?? pino.destination({ fd: 2, sync: true }));
   return pino(
     {
       level: options.level,

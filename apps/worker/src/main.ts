@@ -20,22 +20,32 @@ const VERSION = '0.1.0';
 const FORCED_EXIT_MS = 15_000;
 
 function buildProgram(): Command {
-  return new Command('maestro-worker')
-    .description('Run maestro step instances taken from Redis queues.')
-    .version(VERSION, '-v, --version')
-    .option('--redis <url>', 'Redis URL, redis://[user[:password]@]host[:port][/db] or rediss://... (default: $MAESTRO_REDIS_URL)')
-    .option('--redis-password-file <file>', 'read the Redis password from FILE (default: $MAESTRO_REDIS_PASSWORD_FILE)')
-    .option('--tls-ca-file <file>', 'certificate authority (PEM) for a rediss:// URL')
-    // Defaults live in config.ts (one schema owns them all); the help text only names them.
-    .option('--prefix <prefix>', 'key prefix of the deployment (default: maestro)')
-    .option('--queues <names>', 'comma-separated queues to take steps from (default: steps)')
-    .option('--concurrency <n>', 'steps run at once (default: number of cores)')
-    .option('--idle-timeout <duration>', 'exit after this long with no step running or arriving (30s, 5m, 1h)')
-    .option('--shutdown-grace <duration>', 'after SIGTERM/SIGINT, how long running steps may finish (default: 30s)')
-    .option('--name <name>', 'worker name (default: <host>.<pid>)')
-    .option('--simulate', 'load test: report every step as succeeded without running anything')
-    .addOption(new Option('--log-level <level>', 'log level (default: $MAESTRO_LOG_LEVEL or info)').choices(LOG_LEVELS))
-    .showHelpAfterError('(run with --help for usage)');
+  return (
+    new Command('maestro-worker')
+      .description('Run maestro step instances taken from Redis queues.')
+      .version(VERSION, '-v, --version')
+      .option(
+        '--redis <url>',
+        'Redis URL, redis://[user[:password]@]host[:port][/db] or rediss://... (default: $MAESTRO_REDIS_URL)',
+      )
+      .option(
+        '--redis-password-file <file>',
+        'read the Redis password from FILE (default: $MAESTRO_REDIS_PASSWORD_FILE)',
+      )
+      .option('--tls-ca-file <file>', 'certificate authority (PEM) for a rediss:// URL')
+      // Defaults live in config.ts (one schema owns them all); the help text only names them.
+      .option('--prefix <prefix>', 'key prefix of the deployment (default: maestro)')
+      .option('--queues <names>', 'comma-separated queues to take steps from (default: steps)')
+      .option('--concurrency <n>', 'steps run at once (default: number of cores)')
+      .option('--idle-timeout <duration>', 'exit after this long with no step running or arriving (30s, 5m, 1h)')
+      .option('--shutdown-grace <duration>', 'after SIGTERM/SIGINT, how long running steps may finish (default: 30s)')
+      .option('--name <name>', 'worker name (default: <host>.<pid>)')
+      .option('--simulate', 'load test: report every step as succeeded without running anything')
+      .addOption(
+        new Option('--log-level <level>', 'log level (default: $MAESTRO_LOG_LEVEL or info)').choices(LOG_LEVELS),
+      )
+      .showHelpAfterError('(run with --help for usage)')
+  );
 }
 
 async function main(): Promise<number> {
@@ -101,7 +111,10 @@ main().then(
   (err: unknown) => {
     // Errors met before the logger exists may still carry the URL: never print the password.
     const e = coerceError(err);
-    const forms = secretForms([urlPassword(process.env['MAESTRO_REDIS_URL'] ?? ''), ...process.argv.map((a) => urlPassword(a))]);
+    const forms = secretForms([
+      urlPassword(process.env['MAESTRO_REDIS_URL'] ?? ''),
+      ...process.argv.map((a) => urlPassword(a)),
+    ]);
     process.stderr.write(`maestro-worker: ${scrub(e.message, forms)}\n`);
     if (process.env['MAESTRO_DEBUG']) process.stderr.write(`${scrub(e.stack ?? '', forms)}\n`);
     process.exit(1);

@@ -25,7 +25,8 @@ export function toRedisOptions(config: RedisConnectionConfig, role: RedisRole): 
     maxRetriesPerRequest: null,
     retryStrategy: () => 500,
   };
-  if (u.protocol === 'redis+unix:' || u.protocol === 'unix:') return { ...common, path: decodeURIComponent(u.pathname) };
+  if (u.protocol === 'redis+unix:' || u.protocol === 'unix:')
+    return { ...common, path: decodeURIComponent(u.pathname) };
   const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0;
   return {
     host: u.hostname.replace(/^\[|\]$/g, ''),

@@ -22,7 +22,11 @@ export interface StepRunInfo {
  * The step's environment: the worker's own, minus what leads to the Redis password, plus the
  * job's `env`, plus what tells the step where and what it is (these win).
  */
-export function stepEnvironment(job: StepJob, info: StepRunInfo, base: NodeJS.ProcessEnv = process.env): Record<string, string> {
+export function stepEnvironment(
+  job: StepJob,
+  info: StepRunInfo,
+  base: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(base)) if (v !== undefined) env[k] = v;
   for (const k of WITHHELD_ENV) delete env[k];
@@ -80,7 +84,11 @@ export function spawnStep(options: SpawnStepOptions): SpawnedStep {
   });
   const exited = subprocess.then((result): StepExit => {
     if (result.failed && result.exitCode === undefined && result.signal === undefined) {
-      return { exitCode: null, signal: null, spawnError: `cannot start ${file}: ${describeSystemError(result.cause ?? result)}` };
+      return {
+        exitCode: null,
+        signal: null,
+        spawnError: `cannot start ${file}: ${describeSystemError(result.cause ?? result)}`,
+      };
     }
     return { exitCode: result.exitCode ?? null, signal: result.signal ?? null };
   });

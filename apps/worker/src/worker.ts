@@ -128,7 +128,14 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
   const report = async (
     ref: RunRef,
     run: number,
-    fields: { outcome: Outcome; exitCode: number | null; signal: string | null; pid: number; startMs: number; message?: string },
+    fields: {
+      outcome: Outcome;
+      exitCode: number | null;
+      signal: string | null;
+      pid: number;
+      startMs: number;
+      message?: string;
+    },
     stepLog: Logger,
   ): Promise<void> => {
     const endMs = Date.now();
@@ -225,7 +232,12 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
   const execute = async (key: string, job: StepJob, ref: RunRef, run: number, stepLog: Logger): Promise<void> => {
     const startMs = Date.now();
     const failNow = (message: string, exit: Partial<StepExit> = {}): Promise<void> =>
-      report(ref, run, { outcome: 'failed', exitCode: exit.exitCode ?? null, signal: exit.signal ?? null, pid: 0, startMs, message }, stepLog);
+      report(
+        ref,
+        run,
+        { outcome: 'failed', exitCode: exit.exitCode ?? null, signal: exit.signal ?? null, pid: 0, startMs, message },
+        stepLog,
+      );
 
     let prepared: Awaited<ReturnType<typeof prepareWorkspace>>;
     try {
@@ -288,7 +300,14 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     await report(
       ref,
       run,
-      { outcome, exitCode: exit.exitCode, signal: exit.signal, pid: step.pid, startMs, ...(message ? { message } : {}) },
+      {
+        outcome,
+        exitCode: exit.exitCode,
+        signal: exit.signal,
+        pid: step.pid,
+        startMs,
+        ...(message ? { message } : {}),
+      },
       stepLog,
     );
   };
@@ -304,7 +323,12 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
       const claim = await fence.claim(ref, startedEvent(ref, startMs));
       if (claim.claimed) {
         const stepLog = log.child({ ...ref, jobId: delivered.id, run: claim.run });
-        await report(ref, claim.run, { outcome: 'rejected', exitCode: null, signal: null, pid: 0, startMs, message }, stepLog);
+        await report(
+          ref,
+          claim.run,
+          { outcome: 'rejected', exitCode: null, signal: null, pid: 0, startMs, message },
+          stepLog,
+        );
       }
     }
     throw new WorkerError(WorkerErrorCode.JobRejected, message);
@@ -327,9 +351,16 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     }
     // From here on the run is claimed: whatever happens, it must end in a report.
     const stepLog = jobLog.child({ run: claim.run });
-    await presence.joinStudy(job.studyId).catch((err: unknown) => stepLog.warn({ err }, 'cannot record the study in the worker list'));
+    await presence
+      .joinStudy(job.studyId)
+      .catch((err: unknown) => stepLog.warn({ err }, 'cannot record the study in the worker list'));
     if (config.simulate) {
-      await report(ref, claim.run, { outcome: 'succeeded', exitCode: 0, signal: null, pid: 0, startMs: Date.now() }, stepLog);
+      await report(
+        ref,
+        claim.run,
+        { outcome: 'succeeded', exitCode: 0, signal: null, pid: 0, startMs: Date.now() },
+        stepLog,
+      );
       return 'done';
     }
     const startMs = Date.now();
@@ -339,7 +370,12 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
       // execute() reports last and report() never throws, so nothing was reported yet.
       stepLog.error({ err }, 'worker error while running the step');
       const message = `the worker failed while running it: ${coerceError(err).message}`;
-      await report(ref, claim.run, { outcome: 'failed', exitCode: null, signal: null, pid: 0, startMs, message }, stepLog);
+      await report(
+        ref,
+        claim.run,
+        { outcome: 'failed', exitCode: null, signal: null, pid: 0, startMs, message },
+        stepLog,
+      );
     }
     return 'done';
   };
@@ -431,12 +467,13 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
         log.warn({ err }, 'cannot remove the worker record; it expires by itself');
       }
       await reaper.close();
-      await Promise.all([withTimeout(closeRedis(subscriber), EXIT_REDIS_TIMEOUT_MS), withTimeout(closeRedis(commands), EXIT_REDIS_TIMEOUT_MS)]).catch(
-        () => {
-          subscriber.disconnect();
-          commands.disconnect();
-        },
-      );
+      await Promise.all([
+        withTimeout(closeRedis(subscriber), EXIT_REDIS_TIMEOUT_MS),
+        withTimeout(closeRedis(commands), EXIT_REDIS_TIMEOUT_MS),
+      ]).catch(() => {
+        subscriber.disconnect();
+        commands.disconnect();
+      });
       state = 'stopped';
       log.info({ done }, 'worker stopped');
       resolveStopped();

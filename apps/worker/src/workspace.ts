@@ -38,7 +38,9 @@ async function attempt<T>(what: string, file: string, op: () => Promise<T>): Pro
   try {
     return await op();
   } catch (err) {
-    throw new WorkerError(WorkerErrorCode.Workspace, `cannot ${what} ${file}: ${describeSystemError(err)}`, { cause: err });
+    throw new WorkerError(WorkerErrorCode.Workspace, `cannot ${what} ${file}: ${describeSystemError(err)}`, {
+      cause: err,
+    });
   }
 }
 
@@ -65,7 +67,10 @@ async function keepEarlierOutput(file: string): Promise<void> {
  * Creates the workspace if missing, writes the script (mode 0755), keeps earlier output and opens
  * fresh `.out`/`.err` files. Throws a WorkerError (code Workspace) naming the path and errno.
  */
-export async function prepareWorkspace(job: StepJob, script: string): Promise<{ files: StepFiles; outputs: StepOutputs }> {
+export async function prepareWorkspace(
+  job: StepJob,
+  script: string,
+): Promise<{ files: StepFiles; outputs: StepOutputs }> {
   const files = stepFiles(job);
   await attempt('create', job.workspace, () => mkdir(job.workspace, { recursive: true }));
   await attempt('write', files.script, async () => {

@@ -40,7 +40,14 @@ describe('loadConfig', () => {
 
   it('reads flags before the environment, and the allocation from Slurm or Flux', () => {
     const config = loadConfig(
-      { redis: 'rediss://u@h:1/2', queues: 'a, b', concurrency: '3', idleTimeout: '5m', shutdownGrace: '1h', name: 'w1' },
+      {
+        redis: 'rediss://u@h:1/2',
+        queues: 'a, b',
+        concurrency: '3',
+        idleTimeout: '5m',
+        shutdownGrace: '1h',
+        name: 'w1',
+      },
       { MAESTRO_REDIS_URL: 'redis://other', SLURM_JOB_ID: '1234' },
     );
     expect(config).toMatchObject({
@@ -53,7 +60,10 @@ describe('loadConfig', () => {
       allocationId: '1234',
       scheduler: 'slurm',
     });
-    expect(loadConfig({ redis: 'redis://h' }, { FLUX_JOB_ID: 'fABC' })).toMatchObject({ allocationId: 'fABC', scheduler: 'flux' });
+    expect(loadConfig({ redis: 'redis://h' }, { FLUX_JOB_ID: 'fABC' })).toMatchObject({
+      allocationId: 'fABC',
+      scheduler: 'flux',
+    });
   });
 
   it('reads the password from a file, without its final newline', () => {
@@ -93,11 +103,15 @@ describe('loadConfig', () => {
   });
 
   it('asks for a Redis URL when there is none', () => {
-    expect(problemsOf(() => loadConfig({}, {}))).toEqual(['--redis: missing: give --redis URL or set MAESTRO_REDIS_URL']);
+    expect(problemsOf(() => loadConfig({}, {}))).toEqual([
+      '--redis: missing: give --redis URL or set MAESTRO_REDIS_URL',
+    ]);
   });
 
   it('warns about a password on the command line only', () => {
-    expect(configWarnings({ redis: 'redis://:pw@h' })).toEqual([expect.stringMatching(/visible to other users in `ps`/)]);
+    expect(configWarnings({ redis: 'redis://:pw@h' })).toEqual([
+      expect.stringMatching(/visible to other users in `ps`/),
+    ]);
     expect(configWarnings({ redis: 'redis://h' })).toEqual([]);
   });
 });
@@ -113,7 +127,9 @@ describe('parseDurationMs and redactUrl', () => {
     ['0', 0],
   ])('%s is %d ms', (text, ms) => expect(parseDurationMs(text)).toBe(ms));
 
-  it.each(['', 'm', '5 minutes', '-1s', '1e3'])('%j is not a duration', (text) => expect(parseDurationMs(text)).toBeUndefined());
+  it.each(['', 'm', '5 minutes', '-1s', '1e3'])('%j is not a duration', (text) =>
+    expect(parseDurationMs(text)).toBeUndefined(),
+  );
 
   it('hides passwords in URLs', () => {
     expect(redactUrl('redis://alice:p%40ss@h:6379/1')).toBe('redis://alice:***@h:6379/1');

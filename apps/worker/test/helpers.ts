@@ -107,7 +107,8 @@ export async function makeStudy(
       return StepEvent.parse(JSON.parse(fields[at + 1]!));
     });
   };
-  const results = async (): Promise<StepResult[]> => (await events()).filter((e): e is StepResult => e.type === 'result');
+  const results = async (): Promise<StepResult[]> =>
+    (await events()).filter((e): e is StepResult => e.type === 'result');
 
   return {
     prefix,
@@ -130,7 +131,10 @@ export async function makeStudy(
         ...job,
       };
       const id = stepJobId(studyId, job.index, attempt);
-      await queueFor(queueName ?? options.queueName ?? DEFAULT_QUEUE).add('step', data, { jobId: id, removeOnComplete: true });
+      await queueFor(queueName ?? options.queueName ?? DEFAULT_QUEUE).add('step', data, {
+        jobId: id,
+        removeOnComplete: true,
+      });
       return id;
     },
     events,
@@ -170,7 +174,8 @@ export function captureLogs(level = 'debug'): LogCapture {
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
       raw += chunk.toString();
-      for (const line of chunk.toString().split('\n')) if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString().split('\n'))
+        if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
       cb();
     },
   });

@@ -6,7 +6,9 @@ const base = { redisPassword: undefined, tlsCa: undefined, name: 'w1' };
 
 describe('toRedisOptions', () => {
   it('takes host, port, user, password and db out of the URL', () => {
-    expect(toRedisOptions({ ...base, redisUrl: 'redis://alice:p%40ss@redis.example:6380/3' }, 'commands')).toMatchObject({
+    expect(
+      toRedisOptions({ ...base, redisUrl: 'redis://alice:p%40ss@redis.example:6380/3' }, 'commands'),
+    ).toMatchObject({
       host: 'redis.example',
       port: 6380,
       username: 'alice',
@@ -19,7 +21,10 @@ describe('toRedisOptions', () => {
   });
 
   it('prefers the password from the file, and defaults the port', () => {
-    const options = toRedisOptions({ ...base, redisPassword: 'from-file', redisUrl: 'redis://:in-url@[::1]' }, 'subscriber');
+    const options = toRedisOptions(
+      { ...base, redisPassword: 'from-file', redisUrl: 'redis://:in-url@[::1]' },
+      'subscriber',
+    );
     expect(options).toMatchObject({ host: '::1', port: 6379, password: 'from-file', db: 0 });
   });
 

@@ -34,7 +34,16 @@ describe('maestro-worker under faults', () => {
   it('kills the steps of a SIGKILLed worker; another worker runs the attempt again as run 2', async () => {
     const study = await makeStudy(redisUrl, tracker);
     const marker = `m${randomUUID().slice(0, 12)}`;
-    const w1 = spawnWorker(tracker, ['--redis', redisUrl, '--prefix', study.prefix, '--concurrency', '1', '--name', 'doomed']);
+    const w1 = spawnWorker(tracker, [
+      '--redis',
+      redisUrl,
+      '--prefix',
+      study.prefix,
+      '--concurrency',
+      '1',
+      '--name',
+      'doomed',
+    ]);
     await w1.waitForLog(/worker started/);
     await study.add({
       index: 0,
@@ -81,12 +90,22 @@ describe('maestro-worker under faults', () => {
 
   it('refuses the late result of a worker frozen past its lock; the re-delivered run counts', async () => {
     const study = await makeStudy(redisUrl, tracker);
-    const w1 = spawnWorker(tracker, ['--redis', redisUrl, '--prefix', study.prefix, '--concurrency', '1', '--name', 'frozen']);
+    const w1 = spawnWorker(tracker, [
+      '--redis',
+      redisUrl,
+      '--prefix',
+      study.prefix,
+      '--concurrency',
+      '1',
+      '--name',
+      'frozen',
+    ]);
     await w1.waitForLog(/worker started/);
     const ws = path.join(study.root, 'step_0');
     await study.add({
       index: 0,
-      script: '#!/bin/bash\necho $$ > leader.$MAESTRO_RUN.pid\nuntil [ -e release ]; do sleep 0.05; done\necho "run $MAESTRO_RUN"\n',
+      script:
+        '#!/bin/bash\necho $$ > leader.$MAESTRO_RUN.pid\nuntil [ -e release ]; do sleep 0.05; done\necho "run $MAESTRO_RUN"\n',
     });
     await study.waitForStarted(0, 1);
     const leader1 = await readPidFile(path.join(ws, 'leader.1.pid'));
@@ -115,11 +134,21 @@ describe('maestro-worker under faults', () => {
 
   it('kills, unreported, a step still running when its worker wakes up to find its lock lost', async () => {
     const study = await makeStudy(redisUrl, tracker);
-    const w1 = spawnWorker(tracker, ['--redis', redisUrl, '--prefix', study.prefix, '--concurrency', '1', '--name', 'sleeper']);
+    const w1 = spawnWorker(tracker, [
+      '--redis',
+      redisUrl,
+      '--prefix',
+      study.prefix,
+      '--concurrency',
+      '1',
+      '--name',
+      'sleeper',
+    ]);
     await w1.waitForLog(/worker started/);
     await study.add({
       index: 0,
-      script: '#!/bin/bash\necho $$ > leader.$MAESTRO_RUN.pid\nif [ "$MAESTRO_RUN" = 1 ]; then sleep 300 & wait; fi\necho "run $MAESTRO_RUN"\n',
+      script:
+        '#!/bin/bash\necho $$ > leader.$MAESTRO_RUN.pid\nif [ "$MAESTRO_RUN" = 1 ]; then sleep 300 & wait; fi\necho "run $MAESTRO_RUN"\n',
     });
     await study.waitForStarted(0, 1);
     const leader1 = await readPidFile(path.join(study.root, 'step_0', 'leader.1.pid'));
@@ -127,7 +156,10 @@ describe('maestro-worker under faults', () => {
     // Freeze only the worker: its step goes on running while the attempt is re-delivered.
     w1.child.kill('SIGSTOP');
     await startTestWorker(tracker, redisUrl, study.prefix);
-    expect(await study.waitForResult((r) => r.index === 0, REDELIVERY_MS)).toMatchObject({ run: 2, outcome: 'succeeded' });
+    expect(await study.waitForResult((r) => r.index === 0, REDELIVERY_MS)).toMatchObject({
+      run: 2,
+      outcome: 'succeeded',
+    });
     expect(liveGroupMembers(leader1).length).toBeGreaterThan(0);
 
     w1.child.kill('SIGCONT');

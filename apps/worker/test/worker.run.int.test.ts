@@ -20,7 +20,14 @@ describe('maestro-worker runs steps', () => {
     });
 
     const result = await study.waitForResult((r) => r.index === 0);
-    expect(result).toMatchObject({ outcome: 'succeeded', exitCode: 0, signal: null, attempt: 1, run: 1, worker: config.name });
+    expect(result).toMatchObject({
+      outcome: 'succeeded',
+      exitCode: 0,
+      signal: null,
+      attempt: 1,
+      run: 1,
+      worker: config.name,
+    });
     expect(result.pid).toBeGreaterThan(0);
     expect(result.endMs).toBeGreaterThanOrEqual(result.startMs);
     const ws = path.join(study.root, 'step_0');
@@ -58,12 +65,18 @@ describe('maestro-worker runs steps', () => {
   it('writes a restart script, expands $(LAUNCHER) to nothing and reports a signal death as failed', async () => {
     const study = await makeStudy(redisUrl, tracker);
     await startTestWorker(tracker, redisUrl, study.prefix);
-    await study.add({ index: 2, kind: 'restart', script: '#!/bin/bash\n$(LAUNCHER)[1n, 2p] echo launched\nkill -SEGV $$\n' });
+    await study.add({
+      index: 2,
+      kind: 'restart',
+      script: '#!/bin/bash\n$(LAUNCHER)[1n, 2p] echo launched\nkill -SEGV $$\n',
+    });
     const result = await study.waitForResult((r) => r.index === 2);
     expect(result).toMatchObject({ outcome: 'failed', exitCode: null, signal: 'SIGSEGV' });
     expect(result.message).toMatch(/killed by signal SIGSEGV, not sent by the worker/);
     const ws = path.join(study.root, 'step_2');
-    expect(readFileSync(path.join(ws, 'step_2.restart.sh'), 'utf8')).toBe('#!/bin/bash\n echo launched\nkill -SEGV $$\n');
+    expect(readFileSync(path.join(ws, 'step_2.restart.sh'), 'utf8')).toBe(
+      '#!/bin/bash\n echo launched\nkill -SEGV $$\n',
+    );
     expect(readFileSync(path.join(ws, 'step_2.out'), 'utf8')).toBe('launched\n');
   });
 
@@ -108,7 +121,11 @@ describe('maestro-worker runs steps', () => {
     const study = await makeStudy(redisUrl, tracker);
     const { logs, worker } = await startTestWorker(tracker, redisUrl, study.prefix);
     const badId = stepJobId(study.studyId, 6, 1);
-    await study.queue.add('step', { protocol: PROTOCOL_VERSION + 1, studyId: study.studyId, index: 6, attempt: 1 }, { jobId: badId });
+    await study.queue.add(
+      'step',
+      { protocol: PROTOCOL_VERSION + 1, studyId: study.studyId, index: 6, attempt: 1 },
+      { jobId: badId },
+    );
     await study.queue.add('step', 'not even an object', { jobId: 'foreign-job' });
 
     const rejected = await study.waitForResult((r) => r.index === 6);
@@ -130,7 +147,9 @@ describe('maestro-worker runs steps', () => {
     const { logs } = await startTestWorker(tracker, redisUrl, study.prefix);
     await study.redis.hset(`${study.prefix}:study:${study.studyId}`, 'cancelled', '1');
     const id = await study.add({ index: 0, script: '#!/bin/bash\ntouch ran\n' });
-    await expect.poll(() => logs.lines.some((l) => l['msg'] === 'step not run: claim refused' && l['jobId'] === id)).toBe(true);
+    await expect
+      .poll(() => logs.lines.some((l) => l['msg'] === 'step not run: claim refused' && l['jobId'] === id))
+      .toBe(true);
     expect(await study.events()).toEqual([]);
     expect(existsSync(path.join(study.root, 'step_0'))).toBe(false);
   });

@@ -30,7 +30,18 @@ describe('stopping maestro-worker', () => {
   it('drains on SIGTERM: no new steps, finishing steps report, the rest are interrupted after the grace', async () => {
     const study = await makeStudy(redisUrl, tracker);
     const name = `drainer-${randomUUID().slice(0, 4)}`;
-    const w = spawnWorker(tracker, ['--redis', redisUrl, '--prefix', study.prefix, '--concurrency', '2', '--shutdown-grace', '5s', '--name', name]);
+    const w = spawnWorker(tracker, [
+      '--redis',
+      redisUrl,
+      '--prefix',
+      study.prefix,
+      '--concurrency',
+      '2',
+      '--shutdown-grace',
+      '5s',
+      '--name',
+      name,
+    ]);
     await w.waitForLog(/worker started/);
     await study.add({ index: 0, script: '#!/bin/bash\nuntil [ -e release ]; do sleep 0.05; done\necho finished\n' });
     await study.add({ index: 1, script: '#!/bin/bash\necho $$ > leader.pid\nsleep 300 & wait\n' });
@@ -72,7 +83,9 @@ describe('stopping maestro-worker', () => {
     await w.waitForLog(/worker draining/);
     w.child.kill('SIGINT');
     expect(await w.exited).toBe(0);
-    expect(await study.results()).toEqual([expect.objectContaining({ index: 0, outcome: 'interrupted', signal: 'SIGKILL' })]);
+    expect(await study.results()).toEqual([
+      expect.objectContaining({ index: 0, outcome: 'interrupted', signal: 'SIGKILL' }),
+    ]);
     expect(liveGroupMembers(leader)).toEqual([]);
   });
 
@@ -87,8 +100,14 @@ describe('stopping maestro-worker', () => {
     const leaders = await Promise.all([0, 1].map((i) => readPidFile(path.join(study.root, `step_${i}`, 'leader.pid'))));
 
     // Only instance 0 first, then the whole study.
-    await study.redis.publish(controlChannel(study.prefix), JSON.stringify({ type: 'cancel', studyId: study.studyId, indices: [0] }));
-    expect(await study.waitForResult((r) => r.index === 0)).toMatchObject({ outcome: 'cancelled', message: 'killed: the study was cancelled' });
+    await study.redis.publish(
+      controlChannel(study.prefix),
+      JSON.stringify({ type: 'cancel', studyId: study.studyId, indices: [0] }),
+    );
+    expect(await study.waitForResult((r) => r.index === 0)).toMatchObject({
+      outcome: 'cancelled',
+      message: 'killed: the study was cancelled',
+    });
     expect(liveGroupMembers(leaders[0]!)).toEqual([]);
     expect(liveGroupMembers(leaders[1]!).length).toBeGreaterThan(0);
 
@@ -119,7 +138,16 @@ describe('the Redis password', () => {
     const bare = `redis://127.0.0.1:${server.port}`;
 
     // Through the flag, and (for a second worker) through the environment, with debug logs.
-    const w = spawnWorker(tracker, ['--redis', bare, '--redis-password-file', file, '--prefix', study.prefix, '--log-level', 'debug']);
+    const w = spawnWorker(tracker, [
+      '--redis',
+      bare,
+      '--redis-password-file',
+      file,
+      '--prefix',
+      study.prefix,
+      '--log-level',
+      'debug',
+    ]);
     await w.waitForLog(/worker started/);
     await study.add({ index: 0, script: '#!/bin/bash\nenv\nps -eo args\n' });
     expect(await study.waitForResult((r) => r.index === 0)).toMatchObject({ outcome: 'succeeded' });

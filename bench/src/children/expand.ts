@@ -39,5 +39,7 @@ if (source === 'yaml') {
 }
 
 function print(ms: number): void {
-  process.stdout.write(`${JSON.stringify({ instances: count, ms, peakRssMB: process.resourceUsage().maxRSS / 1024 })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ instances: count, ms, peakRssMB: process.resourceUsage().maxRSS / 1024 })}\n`,
+  );
 }

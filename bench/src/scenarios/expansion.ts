@@ -14,14 +14,32 @@ export async function expansion(ctx: BenchContext): Promise<void> {
     { name: 'expand 100k (generated)', source: 'generated', instances: 100_001 },
   ];
   if (!ctx.quick) {
-    cases.push({ name: 'expand 1M (generated)', source: 'generated', instances: 1_000_001, target: ['< 20 s', '< 1 GiB'] });
+    cases.push({
+      name: 'expand 1M (generated)',
+      source: 'generated',
+      instances: 1_000_001,
+      target: ['< 20 s', '< 1 GiB'],
+    });
     cases.push({ name: 'expand 1M (YAML sweep)', source: 'yaml', instances: 1_000_001 });
   }
   for (const c of cases) {
     const runs: ExpandResult[] = [];
-    for (let k = 0; k < (ctx.quick ? 1 : 3); k++) runs.push(await runChild<ExpandResult>('expand', [c.source, String(c.instances)]));
-    ctx.report({ scenario: c.name, metric: 'time', value: round(median(runs.map((r) => r.ms)) / 1000, 2), unit: 's', target: c.target?.[0] });
-    ctx.report({ scenario: c.name, metric: 'peak RSS', value: Math.round(median(runs.map((r) => r.peakRssMB))), unit: 'MiB', target: c.target?.[1] });
+    for (let k = 0; k < (ctx.quick ? 1 : 3); k++)
+      runs.push(await runChild<ExpandResult>('expand', [c.source, String(c.instances)]));
+    ctx.report({
+      scenario: c.name,
+      metric: 'time',
+      value: round(median(runs.map((r) => r.ms)) / 1000, 2),
+      unit: 's',
+      target: c.target?.[0],
+    });
+    ctx.report({
+      scenario: c.name,
+      metric: 'peak RSS',
+      value: Math.round(median(runs.map((r) => r.peakRssMB))),
+      unit: 'MiB',
+      target: c.target?.[1],
+    });
   }
 }
 

@@ -70,6 +70,8 @@ describe('YAML 1.1 scalars, as PyYAML resolves them, then str()', () => {
       const cur = String.fromCharCode(97 + i);
       levels.push(`${cur}: &${cur} [${Array(9).fill(`*${prev}`).join(',')}]`);
     }
-    expect(() => loadYaml(levels.join('\n'), 'bomb.yaml')).toThrow(/aliases expand it to more than 1,0\d\d,\d{3} nodes/);
+    expect(() => loadYaml(levels.join('\n'), 'bomb.yaml')).toThrow(
+      /aliases expand it to more than 1,0\d\d,\d{3} nodes/,
+    );
   });
 });

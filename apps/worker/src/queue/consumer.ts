@@ -69,7 +69,11 @@ export interface StepConsumer {
   close(): Promise<void>;
 }
 
-const LOST_LOCK_CODES: readonly number[] = [ErrorCode.JobNotExist, ErrorCode.JobLockNotExist, ErrorCode.JobLockMismatch];
+const LOST_LOCK_CODES: readonly number[] = [
+  ErrorCode.JobNotExist,
+  ErrorCode.JobLockNotExist,
+  ErrorCode.JobLockMismatch,
+];
 
 export function makeStepConsumer(options: ConsumerOptions, handlers: ConsumerHandlers): StepConsumer {
   const shared = options.queues.length > 1;
@@ -140,7 +144,12 @@ export function makeStepConsumer(options: ConsumerOptions, handlers: ConsumerHan
       // LockManager reports each failed renewal twice: as `lockRenewalFailed` (handled above)
       // and as a plain Error without a code; the second one carries nothing new.
       if (code === undefined && /^could not renew lock for job /.test(err.message)) return;
-      const kind = typeof code === 'number' && LOST_LOCK_CODES.includes(code) ? 'lost-lock' : typeof code === 'string' ? 'connection' : 'queue';
+      const kind =
+        typeof code === 'number' && LOST_LOCK_CODES.includes(code)
+          ? 'lost-lock'
+          : typeof code === 'string'
+            ? 'connection'
+            : 'queue';
       handlers.error(err, kind, queue);
     });
     workers.push(worker);
