@@ -40,4 +40,6 @@ export {
 export { parseWalltimeSeconds, formatWalltime, WalltimeError } from './walltime.js';
 export { CLAIM_RUN_LUA, REPORT_RESULT_LUA, DEFAULT_MAX_RUNS_PER_ATTEMPT } from './fence-scripts.js';
 export { expandLauncher, LauncherError } from './launcher.js';
+export { stepDemand, fitStep, fitsTimeLeft } from './resources.js';
+export type { StepDemand, WorkerCapacity, Fit } from './resources.js';
 export type { LauncherScheduler, LauncherContext } from './launcher.js';
