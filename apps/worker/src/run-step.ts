@@ -1,5 +1,6 @@
 /**
- * Spawning a step: the only module that imports execa.
+ * Starting processes: the only module that imports execa. Steps (spawnStep), and the short
+ * questions the worker asks its scheduler (runCommand: `squeue`, `flux job timeleft`).
  *
  * The step runs `<interpreter...> <script>` in its workspace, leading its own process group
  * (`detached`), stdin closed, stdout and stderr written by the step itself straight into its
@@ -10,12 +11,19 @@ import { execa } from 'execa';
 import type { StepJob } from '@maestro/protocol';
 import { describeSystemError } from './errors.js';
 
-/** Variables never passed to a step: they lead to the Redis password. */
-const WITHHELD_ENV = ['MAESTRO_REDIS_URL', 'MAESTRO_REDIS_PASSWORD_FILE'] as const;
+/**
+ * Variables never passed to a step: those that lead to the Redis password, and the tasks per node
+ * of the worker's own `srun` (a step's `srun -n P -N N` would warn that it cannot honour it).
+ */
+const WITHHELD_ENV = ['MAESTRO_REDIS_URL', 'MAESTRO_REDIS_PASSWORD_FILE', 'SLURM_NTASKS_PER_NODE'] as const;
 
 export interface StepRunInfo {
   run: number;
   worker: string;
+  /** Cores the worker gave the step (MAESTRO_CORES). */
+  cores?: number;
+  /** GPU ids the step got (CUDA_VISIBLE_DEVICES); undefined when the worker manages no GPUs. */
+  gpuIds?: readonly string[] | undefined;
 }
 
 /**
@@ -39,6 +47,8 @@ export function stepEnvironment(
     MAESTRO_RUN: String(info.run),
     MAESTRO_WORKER: info.worker,
   });
+  if (info.cores !== undefined) env['MAESTRO_CORES'] = String(info.cores);
+  if (info.gpuIds !== undefined) env['CUDA_VISIBLE_DEVICES'] = info.gpuIds.join(',');
   return env;
 }
 
@@ -93,4 +103,24 @@ export function spawnStep(options: SpawnStepOptions): SpawnedStep {
     return { exitCode: result.exitCode ?? null, signal: result.signal ?? null };
   });
   return { pid: subprocess.pid, exited };
+}
+
+export interface CommandOutput {
+  /** Undefined when the command could not be started or was killed (see `error`). */
+  exitCode: number | undefined;
+  stdout: string;
+  stderr: string;
+  error?: string;
+}
+
+/** Runs a short command to its end (at most `timeoutMs`), stdin closed; never throws. */
+export async function runCommand(file: string, args: readonly string[], timeoutMs: number): Promise<CommandOutput> {
+  const r = await execa(file, args, { reject: false, stdin: 'ignore', timeout: timeoutMs, maxBuffer: 1024 * 1024 });
+  const out = { stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+  if (r.exitCode !== undefined) return { exitCode: r.exitCode, ...out };
+  return {
+    exitCode: undefined,
+    ...out,
+    error: r.timedOut ? `no answer within ${timeoutMs} ms` : describeSystemError(r.cause ?? r),
+  };
 }

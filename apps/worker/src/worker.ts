@@ -2,10 +2,16 @@
  * A running worker: takes StepJobs from its queues, claims each run through the fence, runs the
  * step's script in its workspace and reports the result through the fence.
  *
- * Per job (processJob): parse -> claim -> workspace -> spawn -> wait -> report. Every path
- * through it ends the BullMQ job exactly once (completed, failed without retry for a malformed
- * job, or given back untouched while draining), and every claimed run is reported unless its
- * lock was lost (then another worker owns the attempt and the fence would refuse it anyway).
+ * Per job (processJob): parse -> room -> claim -> workspace -> spawn -> wait -> report. Every
+ * path through it ends the BullMQ job exactly once (completed, failed without retry for a
+ * malformed job, given back untouched while draining, or put aside for another worker when it
+ * can never run here), and every claimed run is reported unless its lock was lost (then another
+ * worker owns the attempt and the fence would refuse it anyway).
+ *
+ * Room: a step takes cores and GPUs of the worker (libs/protocol resources.ts) and starts only if
+ * its walltime ends before the worker must stop: its allocation's end minus the preemption
+ * margin. At that moment the worker preempts what still runs (reported `preempted`: run again
+ * elsewhere, with its restart command if it has one) and exits, so its allocation is released.
  *
  * Kills (walltime, cancel, shutdown, lost lock) always hit the step's whole process group, and a
  * result is reported only once nothing of that group is left alive.
@@ -14,18 +20,23 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import {
   expandLauncher,
+  fitStep,
+  fitsTimeLeft,
   formatWalltime,
   LauncherError,
   parseStepJobId,
   PROTOCOL_VERSION,
+  stepDemand,
   StepJob,
   studyKey,
+  type WorkerCapacity,
   type Outcome,
   type StepResult,
   type StepStarted,
   type WorkerRecord,
   type WorkerSignal,
 } from '@maestro/protocol';
+import { makeAllocationClock } from './allocation.js';
 import type { WorkerConfig } from './config.js';
 import { subscribeControl } from './control.js';
 import { coerceError, WorkerError, WorkerErrorCode } from './errors.js';
@@ -37,6 +48,7 @@ import { startReaper, type Reaper } from './reaper.js';
 import { closeRedis, makeRedis, type Redis } from './redis.js';
 import { spawnStep, stepEnvironment, type StepExit } from './run-step.js';
 import { redactUrl } from './secrets.js';
+import { Slots, type Grant } from './slots.js';
 import { prepareWorkspace } from './workspace.js';
 
 /** Lifecycle of a worker. `draining`: takes no new steps, lets running ones finish. */
@@ -50,12 +62,23 @@ export interface WorkerHandle {
   /**
    * Stops taking steps at once, lets running steps finish for `shutdownGraceMs`, then kills the
    * rest and reports them `interrupted`; closes BullMQ and Redis. With `now` (or when called
-   * again) running steps are killed at once. Resolves when stopped.
+   * again) running steps are killed at once. With `drain`, running steps may finish however long
+   * they take. With `preempt` (the allocation is ending), running steps are stopped now and
+   * reported `preempted`, and so is a step that dies of a signal meanwhile (the scheduler's).
+   * Resolves when stopped.
    */
-  close(options?: { now?: boolean }): Promise<void>;
+  close(options?: CloseOptions): Promise<void>;
 }
 
-type KillReason = 'timedout' | 'cancelled' | 'interrupted' | 'lock-lost';
+export interface CloseOptions {
+  now?: boolean;
+  drain?: boolean;
+  preempt?: boolean;
+}
+
+type KillReason = 'timedout' | 'cancelled' | 'interrupted' | 'preempted' | 'lock-lost';
+/** What steps stopped by the worker's own end report. */
+type EndOutcome = 'interrupted' | 'preempted';
 
 interface RunningStep {
   readonly job: StepJob;
@@ -88,6 +111,21 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
   let inHand = 0;
   let lastActivity = Date.now();
   let graceOver = false;
+  let endOutcome: EndOutcome = 'interrupted';
+  const slots = new Slots(config.cores, config.gpuIds);
+  const capacity: WorkerCapacity = {
+    cores: config.cores,
+    gpus: config.gpuIds.length,
+    nodes: config.nodes,
+    scheduler: config.scheduler,
+  };
+  const clock = makeAllocationClock(config);
+  /** Epoch ms when the allocation ends, and when this worker stops (end − margin). */
+  let allocationEndsAt: number | undefined;
+  let stopAt: number | undefined;
+  let marginMs: number | undefined;
+  /** Jobs already handed back, so that each is logged once. */
+  const handedBack = new Set<string>();
   const running = new Map<string, RunningStep>();
   const lostLocks = new Set<string>();
   const cancels = new Map<string, { indices?: ReadonlySet<number>; at: number }>();
@@ -185,9 +223,9 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     );
   };
 
-  const interruptAll = (now: boolean): void => {
+  const stopAll = (reason: EndOutcome, now: boolean): void => {
     graceOver = true;
-    for (const step of running.values()) kill(step, 'interrupted', now);
+    for (const step of running.values()) kill(step, reason, now);
   };
 
   const isCancelled = (job: StepJob): boolean => {
@@ -212,8 +250,19 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
         log.info({ studyId: signal.studyId, indices: signal.indices, steps }, 'cancel received');
         return;
       }
+      case 'drain': {
+        const everyone = !signal.allocations && !signal.workers;
+        const mine =
+          everyone ||
+          (config.allocationId !== undefined && signal.allocations?.includes(config.allocationId)) ||
+          signal.workers?.includes(config.name);
+        if (!mine) return;
+        log.info({ steps: running.size }, 'drain requested: finishing the running steps, then stopping');
+        void close({ drain: true });
+        return;
+      }
       default: {
-        const never: never = signal.type;
+        const never: never = signal;
         return never;
       }
     }
@@ -229,7 +278,14 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
 
   // ---- one job ------------------------------------------------------------------------------
 
-  const execute = async (key: string, job: StepJob, ref: RunRef, run: number, stepLog: Logger): Promise<void> => {
+  const execute = async (
+    key: string,
+    job: StepJob,
+    ref: RunRef,
+    run: number,
+    stepLog: Logger,
+    grant: Grant,
+  ): Promise<void> => {
     const startMs = Date.now();
     const failNow = (message: string, exit: Partial<StepExit> = {}): Promise<void> =>
       report(
@@ -241,7 +297,11 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
 
     let prepared: Awaited<ReturnType<typeof prepareWorkspace>>;
     try {
-      const script = expandLauncher(job.script, { scheduler: 'local', resources: job.resources });
+      const script = expandLauncher(job.script, {
+        scheduler: config.scheduler,
+        resources: job.resources,
+        node: config.node,
+      });
       prepared = await prepareWorkspace(job, script);
     } catch (err) {
       const known = err instanceof WorkerError || err instanceof LauncherError;
@@ -254,7 +314,13 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
       interpreter: job.interpreter,
       scriptPath: prepared.files.script,
       cwd: job.workspace,
-      env: stepEnvironment(job, { run, worker: config.name }),
+      env: stepEnvironment(job, {
+        run,
+        worker: config.name,
+        cores: grant.cores,
+        // Only a worker that manages GPUs says which ones a step gets (none, for a CPU step).
+        gpuIds: config.gpuIds.length > 0 ? grant.gpuIds : undefined,
+      }),
       stdoutFd: prepared.outputs.out.fd,
       stderrFd: prepared.outputs.err.fd,
     });
@@ -273,7 +339,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     // What happened while the step was being set up.
     if (lostLocks.has(key)) kill(step, 'lock-lost');
     else if (isCancelled(job)) kill(step, 'cancelled');
-    else if (graceOver) kill(step, 'interrupted');
+    else if (graceOver) kill(step, endOutcome);
 
     let exit: StepExit;
     try {
@@ -296,7 +362,13 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
       stepLog.warn({ pid: step.pid }, 'step killed after its lock was lost; result not reported');
       return;
     }
-    const { outcome, message } = outcomeOf(exit, step.killReason, job, config.name);
+    const { outcome, message } = outcomeOf(exit, step.killReason, job, {
+      worker: config.name,
+      allocation: config.allocationId,
+      // A step that dies of a signal while its worker stops was most likely killed by the same
+      // hand (the scheduler ending the allocation): handed back, not failed.
+      stopping: closing === undefined ? undefined : endOutcome,
+    });
     await report(
       ref,
       run,
@@ -344,6 +416,59 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
       jobLog.warn('step not run: its lock was lost before the claim (another worker has it)');
       return 'done';
     }
+    // Room for it: can it ever run here, does its walltime fit, and when are its cores free?
+    const fit = fitStep(stepDemand(job.resources), capacity);
+    if (!fit.fits) return handBack(delivered.key, jobLog, `it can never run on this worker: ${fit.reason}`);
+    if (!fitsTimeLeft(job.timeoutMs, Date.now(), stopAt)) return handBack(delivered.key, jobLog, walltimeReason(job));
+    const grant = await takeSlots(fit.cores, fit.gpus);
+    if (!grant) return 'give-back'; // the worker began to drain while the step waited
+    try {
+      if (!fitsTimeLeft(job.timeoutMs, Date.now(), stopAt)) return handBack(delivered.key, jobLog, walltimeReason(job));
+      if (lostLocks.has(delivered.key) || !(await delivered.holdsLock())) {
+        jobLog.warn('step not run: its lock was lost while it waited for cores');
+        return 'done';
+      }
+      lastActivity = Date.now();
+      return await claimAndRun(delivered, job, ref, jobLog, grant);
+    } finally {
+      slots.release(grant);
+    }
+  };
+
+  /** A job this worker cannot run is put aside for the others (logged once per job). */
+  const handBack = (key: string, jobLog: Logger, reason: string): Disposition => {
+    if (!handedBack.has(key)) {
+      if (handedBack.size > 10_000) handedBack.clear();
+      handedBack.add(key);
+      jobLog.info({ reason }, 'step handed back: it cannot run on this worker');
+    }
+    return 'later';
+  };
+
+  const walltimeReason = (job: StepJob): string =>
+    `its walltime ${formatWalltime(Math.ceil((job.timeoutMs ?? 0) / 1000))} does not fit the ${formatWalltime(
+      Math.max(0, Math.floor(((stopAt ?? 0) - Date.now()) / 1000)),
+    )} this worker has left`;
+
+  /** Cores and GPUs for a step: at once, or in line, fetching nothing more meanwhile. */
+  const takeSlots = async (cores: number, gpus: number): Promise<Grant | undefined> => {
+    const now = slots.tryTake(cores, gpus);
+    if (now) return now;
+    consumer?.hold(true);
+    try {
+      return await slots.take(cores, gpus);
+    } finally {
+      if (slots.waiting === 0) consumer?.hold(false);
+    }
+  };
+
+  const claimAndRun = async (
+    delivered: DeliveredJob,
+    job: StepJob,
+    ref: RunRef,
+    jobLog: Logger,
+    grant: Grant,
+  ): Promise<Disposition> => {
     const claim = await fence.claim(ref, startedEvent(ref, Date.now()));
     if (!claim.claimed) {
       jobLog.info({ reason: claim.reason }, 'step not run: claim refused');
@@ -365,7 +490,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     }
     const startMs = Date.now();
     try {
-      await execute(delivered.key, job, ref, claim.run, stepLog);
+      await execute(delivered.key, job, ref, claim.run, stepLog, grant);
     } catch (err) {
       // execute() reports last and report() never throws, so nothing was reported yet.
       stepLog.error({ err }, 'worker error while running the step');
@@ -384,9 +509,10 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     // Fetched just as the worker began to drain: hand it back unclaimed for another worker.
     if (state !== 'running') return 'give-back';
     inHand++;
-    lastActivity = Date.now();
+    let disposition: Disposition | undefined;
     try {
-      return await handle(delivered);
+      disposition = await handle(delivered);
+      return disposition;
     } catch (err) {
       if (!(err instanceof WorkerError && err.code === WorkerErrorCode.JobRejected)) {
         log.error({ err, jobId: delivered.id, queue: delivered.queue }, 'step job failed in the worker');
@@ -395,7 +521,8 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     } finally {
       lostLocks.delete(delivered.key);
       inHand--;
-      lastActivity = Date.now();
+      // A job handed back is not work: a worker that only sees jobs it cannot run goes idle.
+      if (disposition !== 'later') lastActivity = Date.now();
     }
   };
 
@@ -407,21 +534,72 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     pid: process.pid,
     queues: config.queues.join(','),
     slots: config.concurrency,
+    cores: config.cores,
+    gpus: config.gpuIds.length,
+    freeCores: slots.freeCores,
+    freeGpus: slots.freeGpus,
+    nodes: config.nodes,
     running: running.size,
     done,
     startedAt,
     lastSeen: Date.now(),
     ...(config.allocationId ? { allocationId: config.allocationId } : {}),
     scheduler: config.scheduler,
+    ...(allocationEndsAt !== undefined ? { allocationEndsAt } : {}),
+    ...(stopAt !== undefined ? { stopAt } : {}),
     state,
   });
   const beat = async (): Promise<void> => {
     for (const [studyId, c] of cancels) if (Date.now() - c.at >= CANCEL_MEMORY_MS) cancels.delete(studyId);
     try {
       await presence.beat(record());
+      if (state === 'running' && (await presence.drainRequested())) {
+        log.info({ steps: running.size }, 'drain requested: finishing the running steps, then stopping');
+        void close({ drain: true });
+      }
     } catch (err) {
       warnConnection(() => log.warn({ err }, 'heartbeat failed'));
     }
+  };
+
+  // ---- the allocation's end -----------------------------------------------------------------
+
+  let stopTimer: (() => void) | undefined;
+  let refreshTimer: NodeJS.Timeout | undefined;
+  const refreshTimeLeft = async (): Promise<void> => {
+    let endsAt: number | undefined;
+    try {
+      endsAt = await clock.endsAt();
+    } catch (err) {
+      warnConnection(() => log.warn({ err }, 'cannot tell when the allocation ends; keeping what was known'));
+      return;
+    }
+    const now = Date.now();
+    // Never more than half of what is left at the start: a short allocation still gets work done.
+    if (marginMs === undefined && endsAt !== undefined)
+      marginMs = Math.min(config.preemptMarginMs, Math.floor((endsAt - now) / 2));
+    const before = stopAt;
+    allocationEndsAt = endsAt;
+    stopAt = endsAt === undefined ? undefined : endsAt - (marginMs ?? config.preemptMarginMs);
+    if (stopAt !== before) {
+      if (stopAt !== undefined)
+        log.info(
+          { endsAt: new Date(endsAt!).toISOString(), stopAt: new Date(stopAt).toISOString() },
+          'allocation end known',
+        );
+      stopTimer?.();
+      stopTimer = stopAt === undefined ? undefined : after(Math.max(0, stopAt - now), () => void onStopAt());
+    }
+  };
+  const onStopAt = async (): Promise<void> => {
+    await refreshTimeLeft(); // extended meanwhile? then the timer was armed again
+    if (state !== 'running' && state !== 'draining') return;
+    if (stopAt === undefined || Date.now() < stopAt) return;
+    log.info(
+      { steps: running.size, endsAt: allocationEndsAt && new Date(allocationEndsAt).toISOString() },
+      'allocation ending: preempting running steps and stopping',
+    );
+    void close({ preempt: true });
   };
 
   let consumer: StepConsumer | undefined;
@@ -431,26 +609,34 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
 
-  const close = (options: { now?: boolean } = {}): Promise<void> => {
+  const close = (options: CloseOptions = {}): Promise<void> => {
     const now = options.now === true;
+    if (options.preempt) endOutcome = 'preempted';
     if (closing) {
-      if (now || state === 'draining') {
+      if (options.preempt) stopAll('preempted', now);
+      else if (!options.drain) {
         log.info({ steps: running.size }, 'stopping now: killing running steps');
-        interruptAll(true);
+        stopAll(endOutcome, true);
       }
       return closing;
     }
     closing = (async () => {
       state = 'draining';
-      log.info({ steps: running.size, graceMs: now ? 0 : config.shutdownGraceMs }, 'worker draining');
+      slots.abandon();
+      const graceMs = options.preempt || now ? 0 : options.drain ? undefined : config.shutdownGraceMs;
+      log.info(
+        { steps: running.size, graceMs, reason: options.preempt ? 'preempt' : options.drain ? 'drain' : 'stop' },
+        'worker draining',
+      );
       void beat();
       const consumerClosed = consumer?.close();
       let cancelGrace: (() => void) | undefined;
-      if (now) interruptAll(true);
-      else {
+      if (options.preempt) stopAll('preempted', now);
+      else if (now) stopAll(endOutcome, true);
+      else if (!options.drain) {
         cancelGrace = after(config.shutdownGraceMs, () => {
           if (running.size > 0) log.info({ steps: running.size }, 'shutdown grace over: interrupting running steps');
-          interruptAll(false);
+          stopAll(endOutcome, false);
         });
       }
       try {
@@ -459,6 +645,8 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
         log.error({ err }, 'closing the queues failed');
       }
       cancelGrace?.();
+      stopTimer?.();
+      clearInterval(refreshTimer);
       clearInterval(heartbeatTimer);
       clearInterval(idleTimer);
       try {
@@ -483,6 +671,9 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
 
   try {
     await subscribeControl(subscriber, config.prefix, onSignal, log);
+    // Before the first step: never start one that cannot finish in the allocation.
+    await refreshTimeLeft();
+    refreshTimer = setInterval(() => void refreshTimeLeft(), config.timeLeftRefreshMs);
     state = 'running';
     consumer = makeStepConsumer(
       {
@@ -494,6 +685,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
         lockDurationMs: config.lockDurationMs,
         stalledIntervalMs: config.stalledIntervalMs,
         maxRunsPerAttempt: config.maxRunsPerAttempt,
+        handBackDelayMs: config.handBackDelayMs,
       },
       {
         process: processJob,
@@ -530,6 +722,11 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
       prefix: config.prefix,
       queues: config.queues,
       concurrency: config.concurrency,
+      cores: config.cores,
+      gpus: config.gpuIds,
+      scheduler: config.scheduler,
+      nodes: config.nodes,
+      ...(stopAt !== undefined ? { stopAt: new Date(stopAt).toISOString() } : {}),
       simulate: config.simulate,
       pid: process.pid,
     },
@@ -550,9 +747,10 @@ function outcomeOf(
   exit: StepExit,
   reason: KillReason | undefined,
   job: StepJob,
-  workerName: string,
+  who: { worker: string; allocation: string | undefined; stopping: EndOutcome | undefined },
 ): { outcome: Outcome; message?: string } {
   if (exit.spawnError) return { outcome: 'failed', message: exit.spawnError };
+  const where = who.allocation ? `allocation ${who.allocation}` : `worker ${who.worker}`;
   switch (reason) {
     case 'timedout':
       return {
@@ -563,7 +761,9 @@ function outcomeOf(
       return { outcome: 'cancelled', message: 'killed: the study was cancelled' };
     case 'interrupted':
     case 'lock-lost':
-      return { outcome: 'interrupted', message: `killed: worker ${workerName} shut down` };
+      return { outcome: 'interrupted', message: `killed: worker ${who.worker} shut down` };
+    case 'preempted':
+      return { outcome: 'preempted', message: `stopped: ${where} is ending` };
     case undefined:
       break;
     default: {
@@ -572,6 +772,9 @@ function outcomeOf(
     }
   }
   if (exit.exitCode === 0) return { outcome: 'succeeded' };
+  if (exit.signal && who.stopping) {
+    return { outcome: who.stopping, message: `killed by ${exit.signal} while ${where} was stopping` };
+  }
   if (exit.signal) return { outcome: 'failed', message: `killed by signal ${exit.signal}, not sent by the worker` };
   return { outcome: 'failed', message: `exited with code ${exit.exitCode}` };
 }
