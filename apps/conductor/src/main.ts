@@ -12,6 +12,7 @@ import { resumeCommand } from './cli/resume.js';
 import { runCommand } from './cli/run.js';
 import { statusCommand } from './cli/status.js';
 import { validateCommand } from './cli/validate.js';
+import { addAllocationOptions, workersLaunchCommand, workersListCommand, workersStopCommand } from './cli/workers.js';
 import { printProblems } from './print-problems.js';
 import { StudyRootError } from './study-root.js';
 
@@ -114,6 +115,46 @@ function buildProgram(setExit: (code: number) => void): Command {
       ),
   ).action(async (dirs: string[], options) => setExit(await updateCommand(dirs, options, process.stdout)));
 
+  const workers = program
+    .command('workers')
+    .description('allocations of maestro-worker processes in Slurm or Flux (or on this machine)');
+  const fleetOptions = (cmd: Command): Command =>
+    addRedisOptions(
+      cmd
+        .option(
+          '--study <study_dir>',
+          "the study whose Redis and prefix to use (its spec's batch block gives defaults)",
+        )
+        .option('--prefix <prefix>', "key prefix in a shared Redis (default: the study's, else maestro)"),
+    );
+  addAllocationOptions(
+    fleetOptions(
+      workers
+        .command('launch')
+        .description('submit an allocation running one worker per node; it is recorded in Redis')
+        .option('-o, --out <dir>', 'folder of the batch script and its output (default: <study>/workers)')
+        .option('--dry', 'print the batch script and the submit command; submit nothing'),
+    ),
+  ).action(async (options) => setExit(await workersLaunchCommand(options, process.stdout, process.stderr)));
+  fleetOptions(
+    workers
+      .command('list')
+      .description('allocations maestro submitted and live workers: host, state, time left, steps running and done')
+      .option('--json', 'machine-readable output')
+      .option('--all', 'also allocations that ended more than an hour ago'),
+  ).action(async (options) => setExit(await workersListCommand(options, process.stdout)));
+  fleetOptions(
+    workers
+      .command('stop')
+      .description('drain workers: running steps finish, then they exit and their allocations end')
+      .option(
+        '--allocation <id>',
+        'only this allocation (repeatable; default: all of them)',
+        (v: string, prev: string[] = []) => [...prev, v],
+      )
+      .option('--now', 'cancel the allocations now (scancel, flux cancel): running steps are handed back'),
+  ).action(async (options) => setExit(await workersStopCommand(options, process.stdout)));
+
   return program;
 }
 
@@ -143,6 +184,7 @@ function reportError(err: unknown): number {
     'StudyNotRunningError',
     'LeaseLostError',
     'WalltimeError',
+    'AllocationError',
   ];
   if (err instanceof StudyRootError || (err instanceof Error && known.includes(err.name))) {
     process.stderr.write(`maestro: ${err.message}\n`);
