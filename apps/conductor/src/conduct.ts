@@ -7,9 +7,11 @@ import path from 'node:path';
 import { DEFAULT_QUEUE, type StudyStateName } from '@maestro/protocol';
 import type { ExpandedStudy } from '@maestro/spec';
 import { Conductor, type ConductorLimits } from './conductor/conductor.js';
+import { Fleet, type AutoscaleConfig } from './fleet/fleet.js';
 import { LocalWorkers } from './local-workers.js';
 import { makeLogger } from './log.js';
 import { StepQueues } from './queue/step-queues.js';
+import { FleetStore } from './redis/fleet-store.js';
 import { StudyStore } from './redis/study-store.js';
 import { connect, type OpenedRedis } from './study-session.js';
 import { StatusFiles } from './status-files.js';
@@ -28,6 +30,8 @@ export interface ConductOptions {
   readonly cancelGraceMs: number;
   readonly terminal: Terminal | undefined;
   readonly logLevel?: 'debug' | 'info' | 'warn' | 'error';
+  /** Submit allocations of workers while work waits (--autoscale); released when the study ends. */
+  readonly autoscale?: AutoscaleConfig | undefined;
 }
 
 /** Study state names -> `maestro run` exit codes, as the original (0 finished, 2 failed, 3 cancelled). */
@@ -104,6 +108,14 @@ export async function conduct(o: ConductOptions): Promise<StudyStateName> {
         })
       : undefined;
 
+  const fleet = new Fleet({
+    conductor,
+    store: new FleetStore(redis, meta.prefix),
+    log,
+    studyId: meta.id,
+    autoscale: o.autoscale,
+  });
+
   let interrupts = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
     interrupts++;
@@ -118,6 +130,7 @@ export async function conduct(o: ConductOptions): Promise<StudyStateName> {
   let state: StudyStateName = 'RUNNING';
   try {
     workers?.start();
+    await fleet.start();
     state = await conductor.run();
     await files.flush(conductor);
     if (state !== 'RUNNING') log.info({ state }, 'study ended');
@@ -126,6 +139,8 @@ export async function conduct(o: ConductOptions): Promise<StudyStateName> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     term?.end();
+    // Allocations started for this study end with it (or with this conductor, which alone manages them).
+    await fleet.close();
     await workers?.stop();
     await queues.close().catch(() => undefined);
     for (const c of [redis, reader, queueConnection]) c.disconnect();

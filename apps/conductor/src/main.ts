@@ -7,6 +7,7 @@ import { isSpecError } from '@maestro/spec';
 import { expandCommand } from './cli/expand.js';
 import { addExecutionOptions, addSpecOptions, wholeNumber } from './cli/common.js';
 import { cancelCommand, updateCommand } from './cli/control.js';
+import { addAutoscaleOptions } from './cli/autoscale.js';
 import { addRedisOptions } from './cli/redis-options.js';
 import { resumeCommand } from './cli/resume.js';
 import { runCommand } from './cli/run.js';
@@ -49,23 +50,25 @@ function buildProgram(setExit: (code: number) => void): Command {
     setExit(await validateCommand(spec, options, process.stdout, process.stderr)),
   );
 
-  addRedisOptions(
-    addExecutionOptions(
-      addSpecOptions(
-        program
-          .command('run')
-          .description('create the study folder and run the study')
-          .argument('<spec>', 'study specification (YAML)')
-          .option('--dry', 'write every workspace and script, run nothing')
-          .option('--detach', 'run the conductor in the background (its log in the study folder) and return')
-          .option('-y, --autoyes', 'answer yes: replace an earlier study at -o DIR')
-          .option('-n, --autono', 'answer no: never replace an existing study')
-          .addOption(
-            new Option(
-              '--fg',
-              'accepted for compatibility: the study runs in the foreground unless --detach',
-            ).hideHelp(),
-          ),
+  addAutoscaleOptions(
+    addRedisOptions(
+      addExecutionOptions(
+        addSpecOptions(
+          program
+            .command('run')
+            .description('create the study folder and run the study')
+            .argument('<spec>', 'study specification (YAML)')
+            .option('--dry', 'write every workspace and script, run nothing')
+            .option('--detach', 'run the conductor in the background (its log in the study folder) and return')
+            .option('-y, --autoyes', 'answer yes: replace an earlier study at -o DIR')
+            .option('-n, --autono', 'answer no: never replace an existing study')
+            .addOption(
+              new Option(
+                '--fg',
+                'accepted for compatibility: the study runs in the foreground unless --detach',
+              ).hideHelp(),
+            ),
+        ),
       ),
     ),
   ).action(async (spec: string, options) =>
@@ -74,12 +77,14 @@ function buildProgram(setExit: (code: number) => void): Command {
     ),
   );
 
-  addRedisOptions(
-    addExecutionOptions(
-      program
-        .command('resume')
-        .description('continue a study after its conductor stopped or died: finished steps do not run again')
-        .argument('<study_dir>', 'the study folder'),
+  addAutoscaleOptions(
+    addRedisOptions(
+      addExecutionOptions(
+        program
+          .command('resume')
+          .description('continue a study after its conductor stopped or died: finished steps do not run again')
+          .argument('<study_dir>', 'the study folder'),
+      ),
     ),
   ).action(async (dir: string, options) => setExit(await resumeCommand(dir, options, process.stdout, process.stderr)));
 

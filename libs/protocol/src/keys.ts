@@ -58,8 +58,8 @@ export const StudyRecordField = {
   /** Host and pid of the conductor, for messages (not a lock: see the lease key). */
   conductor: 'conductor',
   /**
-   * JSON `[{name, reason}]`: queued steps that no live worker can run (too large, or a walltime
-   * longer than any worker's time left); rewritten when that changes, `[]` when none.
+   * JSON `[{step, reason, instances}]`: queued steps that no live worker can run (too large, or a
+   * walltime longer than any worker's time left); rewritten when that changes, `[]` when none.
    */
   blocked: 'blocked',
 } as const;

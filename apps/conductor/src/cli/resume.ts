@@ -9,11 +9,12 @@ import { loadStudy } from '../load-study.js';
 import { openStudy, redisForStudy } from '../study-session.js';
 import { metaDir, type StudyMeta } from '../study-meta.js';
 import { Terminal } from '../terminal.js';
+import { autoscaleConfig, resolveAutoscale, type AutoscaleFlags } from './autoscale.js';
 import { cores, type ExecutionFlags } from './common.js';
 import { redisChoice, type RedisFlags } from './redis-options.js';
 import { printFinalStatus } from './status.js';
 
-export type ResumeOptions = ExecutionFlags & RedisFlags;
+export type ResumeOptions = ExecutionFlags & RedisFlags & AutoscaleFlags;
 
 /** Expands a study again from the copies in its root: the same instances, in the same order. */
 export async function reloadStudy(meta: StudyMeta) {
@@ -47,6 +48,7 @@ export async function resumeCommand(
       `the spec copy in ${meta.root} now expands to ${loaded.expanded.instanceCount} instances, not ${meta.instanceCount}; it must not be edited`,
     );
   }
+  const autoscale = await resolveAutoscale(options, loaded, meta.prefix, err);
   const redis = await redisForStudy(meta, redisChoice(options), true);
   err.write(`Resuming ${meta.name}: ${meta.instanceCount} step instances in ${meta.root}\n`);
   const state = await conduct({
@@ -55,11 +57,13 @@ export async function resumeCommand(
     redis,
     limits: { attempts: options.attempts, rlimit: options.rlimit, throttle: options.throttle },
     window: options.window ?? DEFAULT_WINDOW,
-    localWorkers: options.localWorkers ?? cores(),
+    localWorkers: options.localWorkers ?? (autoscale ? 0 : cores()),
     workerConcurrency: options.workerConcurrency ?? 1,
     workerArgs: options.workerArg,
     cancelGraceMs: options.cancelGrace ?? 30_000,
     terminal: new Terminal(process.stderr),
+    autoscale:
+      autoscale && autoscaleConfig(autoscale, redis.target, { root: meta.root, id: meta.id, prefix: meta.prefix }, err),
   });
   await printFinalStatus(meta.root, state, out);
   return EXIT_CODES[state];
