@@ -54,9 +54,10 @@ async function deployment(flags: FleetFlags): Promise<Deployment> {
   const choice = redisChoice(flags);
   if (flags.study) {
     const meta = await openStudy(flags.study);
-    if (meta.redis?.mode === 'external') {
+    // A dry-run study has no Redis yet: the one given is the one it will use.
+    if (meta.redis?.mode === 'external' || (meta.redis === undefined && choice.url)) {
       // The stored URL has no password: it comes from --redis again or from a password file.
-      const url = choice.url ?? meta.redis.url;
+      const url = (choice.url ?? (meta.redis?.mode === 'external' ? meta.redis.url : undefined))!;
       return {
         target: { url, passwordFile: choice.passwordFile, tlsCaFile: choice.tlsCaFile },
         prefix: flags.prefix ?? meta.prefix,
