@@ -361,7 +361,7 @@ export async function workersStopCommand(flags: StopFlags, out: Writable): Promi
         for (const a of mine) {
           await fleet.markEnded(a, now);
           out.write(
-            `Cancelled ${a.scheduler} allocation ${a.id}: its running steps are handed back (PREEMPTED) and run again elsewhere\n`,
+            `Cancelled ${a.scheduler} allocation ${a.id}: its running steps are handed back and run again elsewhere\n`,
           );
         }
       }
