@@ -10,7 +10,8 @@
  *
  * Room: a step takes cores and GPUs of the worker (libs/protocol resources.ts) and starts only if
  * its walltime ends before the worker must stop: its allocation's end minus the preemption
- * margin. At that moment the worker preempts what still runs (reported `preempted`: run again
+ * margin. A step that fits but finds the cores busy goes back to the head of the queue for
+ * another worker, and this one fetches nothing more until it has room again. At that moment the worker preempts what still runs (reported `preempted`: run again
  * elsewhere, with its restart command if it has one) and exits, so its allocation is released.
  *
  * Kills (walltime, cancel, shutdown, lost lock) always hit the step's whole process group, and a
@@ -420,18 +421,19 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     const fit = fitStep(stepDemand(job.resources), capacity);
     if (!fit.fits) return handBack(delivered.key, jobLog, `it can never run on this worker: ${fit.reason}`);
     if (!fitsTimeLeft(job.timeoutMs, Date.now(), stopAt)) return handBack(delivered.key, jobLog, walltimeReason(job));
-    const grant = await takeSlots(fit.cores, fit.gpus);
-    if (!grant) return 'give-back'; // the worker began to drain while the step waited
+    const grant = slots.tryTake(fit.cores, fit.gpus);
+    if (!grant) {
+      // Not now: back to the head of the queue for a worker with room, and this one fetches
+      // nothing more until some of its cores come free (then the head is tried again).
+      waitForRoom();
+      return 'give-back';
+    }
     try {
-      if (!fitsTimeLeft(job.timeoutMs, Date.now(), stopAt)) return handBack(delivered.key, jobLog, walltimeReason(job));
-      if (lostLocks.has(delivered.key) || !(await delivered.holdsLock())) {
-        jobLog.warn('step not run: its lock was lost while it waited for cores');
-        return 'done';
-      }
       lastActivity = Date.now();
       return await claimAndRun(delivered, job, ref, jobLog, grant);
     } finally {
       slots.release(grant);
+      roomMade();
     }
   };
 
@@ -450,16 +452,16 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
       Math.max(0, Math.floor(((stopAt ?? 0) - Date.now()) / 1000)),
     )} this worker has left`;
 
-  /** Cores and GPUs for a step: at once, or in line, fetching nothing more meanwhile. */
-  const takeSlots = async (cores: number, gpus: number): Promise<Grant | undefined> => {
-    const now = slots.tryTake(cores, gpus);
-    if (now) return now;
+  let holding = false;
+  const waitForRoom = (): void => {
+    if (holding) return;
+    holding = true;
     consumer?.hold(true);
-    try {
-      return await slots.take(cores, gpus);
-    } finally {
-      if (slots.waiting === 0) consumer?.hold(false);
-    }
+  };
+  const roomMade = (): void => {
+    if (!holding) return;
+    holding = false;
+    consumer?.hold(false);
   };
 
   const claimAndRun = async (
@@ -622,7 +624,6 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     }
     closing = (async () => {
       state = 'draining';
-      slots.abandon();
       const graceMs = options.preempt || now ? 0 : options.drain ? undefined : config.shutdownGraceMs;
       log.info(
         { steps: running.size, graceMs, reason: options.preempt ? 'preempt' : options.drain ? 'drain' : 'stop' },

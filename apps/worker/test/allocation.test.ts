@@ -24,23 +24,15 @@ describe('time left', () => {
 });
 
 describe('Slots', () => {
-  it('serves steps in line, so a large one is not overtaken by later small ones', async () => {
+  it('hands out cores and GPU ids while they last, and takes them back', () => {
     const slots = new Slots(4, ['a', 'b']);
     const first = slots.tryTake(3, 1)!;
     expect(first).toEqual({ cores: 3, gpuIds: ['a'] });
-    const large = slots.take(4, 0);
-    expect(slots.tryTake(1, 0)).toBeUndefined(); // one core is free, but the large step waits first
+    expect(slots.tryTake(2, 0)).toBeUndefined();
+    expect(slots.tryTake(1, 1)).toEqual({ cores: 1, gpuIds: ['b'] });
+    expect([slots.freeCores, slots.freeGpus]).toEqual([0, 0]);
     slots.release(first);
-    expect(await large).toEqual({ cores: 4, gpuIds: [] });
-    expect(slots.freeCores).toBe(0);
-    expect(slots.freeGpus).toBe(2);
-  });
-
-  it('lets waiting steps go when the worker drains', async () => {
-    const slots = new Slots(1, []);
-    slots.tryTake(1, 0);
-    const waiting = slots.take(1, 0);
-    slots.abandon();
-    expect(await waiting).toBeUndefined();
+    expect([slots.freeCores, slots.freeGpus]).toEqual([3, 1]);
+    expect(slots.tryTake(0, 1)).toEqual({ cores: 0, gpuIds: ['a'] });
   });
 });

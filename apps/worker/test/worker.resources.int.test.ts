@@ -3,7 +3,7 @@
  * others, walltimes that do not fit the time left, preemption before the allocation's end, and
  * drains asked for by `maestro workers stop`.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, inject, it, vi } from 'vitest';
 import { controlChannel, drainField, drainKey, workerKey, WorkerRecord } from '@maestro/protocol';
@@ -38,6 +38,29 @@ describe('a worker hands out its cores and GPUs', () => {
     }
     const record = WorkerRecord.parse(await study.redis.hgetall(workerKey(study.prefix, worker.name)));
     expect(record).toMatchObject({ cores: 4, freeCores: 4, gpus: 0, slots: 4 });
+  });
+
+  it('hoards nothing it cannot start: steps waiting for its cores go to a worker with room', async () => {
+    const study = await makeStudy(redisUrl, tracker);
+    const gate = path.join(tempDir(), 'open');
+    const first = await startTestWorker(tracker, redisUrl, study.prefix, { cores: '4', concurrency: '4' });
+    // Step 0 holds all the first worker's cores until the gate opens; the others are quick.
+    await study.add({
+      index: 0,
+      script: `#!/bin/bash\nwhile [ ! -e ${gate} ]; do sleep 0.1; done\n`,
+      resources: { procs: 4 },
+    });
+    await study.waitForStarted(0, 1);
+    for (const index of [1, 2, 3]) await study.add({ index, script: '#!/bin/bash\ntrue\n', resources: { procs: 4 } });
+    const second = await startTestWorker(tracker, redisUrl, study.prefix, { cores: '4', concurrency: '4' });
+    // All three run on the second worker while the first is busy: none is kept by the first.
+    const quick = await Promise.all([1, 2, 3].map((i) => study.waitForResult((r) => r.index === i, 20_000)));
+    expect(quick.map((r) => [r.outcome, r.worker])).toEqual(Array(3).fill(['succeeded', second.config.name]));
+    writeFileSync(gate, '');
+    expect(await study.waitForResult((r) => r.index === 0)).toMatchObject({
+      outcome: 'succeeded',
+      worker: first.config.name,
+    });
   });
 
   it('gives each GPU step its own devices in CUDA_VISIBLE_DEVICES, and a CPU step none', async () => {

@@ -13,9 +13,10 @@
  * - Several queues share one `concurrency`: each queue's Worker may take that many jobs, and when
  *   all slots are busy the others are paused. A Worker already blocked waiting for a job can still
  *   take one more, which waits here for a slot (at most one per other queue).
- * - Holding: while the worker waits for cores for a step it has in hand (worker.ts), it asks the
- *   consumer to fetch nothing more (`hold`), so the step is not overtaken and no other worker is
- *   kept from jobs this one could not start anyway.
+ * - Holding: a step that finds no free cores here goes back to the head of the queue, for a
+ *   worker with room, and the worker asks the consumer to fetch nothing more (`hold`) until
+ *   some of its cores come free: it neither hoards jobs it cannot start (BullMQ fetches up to
+ *   `concurrency` at once) nor takes the same one back at once.
  * - A job the worker can never run (too large, or a walltime longer than its time left) goes
  *   back as `later`: delayed by `handBackDelayMs`, then to the back of the wait list, so that it
  *   neither blocks the jobs behind it nor comes straight back to the same worker.
