@@ -144,7 +144,7 @@ describe('Flux, through a recording stand-in of the flux command', () => {
     expect(path.dirname(scriptPath)).toBe(path.join(root, 'workers'));
     const script = batch[0]!.script!;
     expect(script.split('\n').filter((l) => l.startsWith('# flux: '))).toEqual([
-      '# flux: --job-name=maestro.' + prefix,
+      '# flux: --job-name=maestro.fluxed',
       '# flux: -N 2',
       `# flux: --output=${path.join(root, 'workers', 'flux-{{id}}.out')}`,
       '# flux: -t 120m',

@@ -80,7 +80,7 @@ export function addAllocationOptions(cmd: Command, { forRun = false }: { forRun?
     .option('--idle-timeout <duration>', `workers exit after this long without work${forRun ? ' (default: 1m)' : ''}`)
     .option('--preempt-margin <duration>', "workers stop steps this long before the allocation's end (default: 60s)")
     .option('--extra <flags>', "raw scheduler flags, e.g. '--constraint=haswell' (one directive line)")
-    .option('--job-name <name>', 'job name in the scheduler (default: maestro.<prefix>)')
+    .option('--job-name <name>', 'job name in the scheduler (default: maestro.<study name>, else maestro.<prefix>)')
     .option('--template <file>', 'batch script template (default: deploy/<scheduler>/ of this installation)');
 }
 
@@ -95,6 +95,8 @@ export function resolveAllocationSettings(
     /** The study's queues (default: steps). */
     queues: readonly string[];
     prefix: string;
+    /** The study's name, for the default job name. */
+    studyName?: string | undefined;
     /** `--autoscale` for run. */
     scheduler?: string | undefined;
     /** Walltime is required (autoscale). */
@@ -209,7 +211,14 @@ export function resolveAllocationSettings(
     idleTimeout,
     preemptMargin,
     extra: flags.extra,
-    jobName: flags.jobName ?? `maestro.${defaults.prefix}`,
+    jobName: flags.jobName ?? defaultJobName(defaults.studyName, defaults.prefix),
     template,
   };
+}
+
+/** `maestro.<study name>` (made a safe job name), else `maestro.<prefix>`, or `maestro` for the default prefix. */
+function defaultJobName(studyName: string | undefined, prefix: string): string {
+  const name = studyName?.replace(/[^A-Za-z0-9_.+:@%=-]+/g, '_');
+  if (name) return `maestro.${name}`;
+  return prefix === 'maestro' ? 'maestro' : `maestro.${prefix}`;
 }

@@ -81,6 +81,7 @@ export async function resolveAutoscale(
       batch: loaded.study.batch.settings,
       queues: studyQueues(loaded.expanded),
       prefix,
+      studyName: loaded.study.name,
       scheduler: flags.autoscale,
       needWalltime: flags.autoscale !== 'local',
       idleTimeout: '1m',

@@ -142,7 +142,12 @@ export async function workersLaunchCommand(flags: LaunchFlags, out: Writable, er
   const d = await deployment(flags);
   const loaded = d.meta ? await reloadStudy(d.meta) : undefined;
   const queues = loaded ? studyQueues(loaded.expanded) : ['steps'];
-  const settings = resolveAllocationSettings(flags, { batch: loaded?.study.batch.settings, queues, prefix: d.prefix });
+  const settings = resolveAllocationSettings(flags, {
+    batch: loaded?.study.batch.settings,
+    queues,
+    prefix: d.prefix,
+    studyName: d.meta?.name,
+  });
   const client = schedulerClient(settings.scheduler);
   const redis = workerRedis(d.target);
   const warning = unixSocketWarning(redis.redisUrl, settings.scheduler);
