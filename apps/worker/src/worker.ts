@@ -363,6 +363,16 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
       stepLog.warn({ pid: step.pid }, 'step killed after its lock was lost; result not reported');
       return;
     }
+    // Inside an allocation, a scheduler ending it signals the steps and the worker at once, and
+    // the step's end may be seen first: wait a moment for the worker's own signal.
+    if (
+      step.killReason === undefined &&
+      closing === undefined &&
+      config.scheduler !== 'local' &&
+      killedFromOutside(exit)
+    ) {
+      await stopSignalWithin(SIGNAL_SETTLE_MS);
+    }
     const { outcome, message } = outcomeOf(exit, step.killReason, job, {
       worker: config.name,
       allocation: config.allocationId,
@@ -451,6 +461,17 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     `its walltime ${formatWalltime(Math.ceil((job.timeoutMs ?? 0) / 1000))} does not fit the ${formatWalltime(
       Math.max(0, Math.floor(((stopAt ?? 0) - Date.now()) / 1000)),
     )} this worker has left`;
+
+  /** Resolved when close() is called, or after `ms`. */
+  const stopWaiters: (() => void)[] = [];
+  const stopSignalWithin = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      stopWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
 
   let holding = false;
   const waitForRoom = (): void => {
@@ -614,6 +635,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
   const close = (options: CloseOptions = {}): Promise<void> => {
     const now = options.now === true;
     if (options.preempt) endOutcome = 'preempted';
+    for (const wake of stopWaiters.splice(0)) wake();
     if (closing) {
       if (options.preempt) stopAll('preempted', now);
       else if (!options.drain) {
@@ -773,11 +795,27 @@ function outcomeOf(
     }
   }
   if (exit.exitCode === 0) return { outcome: 'succeeded' };
-  if (exit.signal && who.stopping) {
-    return { outcome: who.stopping, message: `killed by ${exit.signal} while ${where} was stopping` };
+  if (who.stopping && killedFromOutside(exit)) {
+    const how = exit.signal ?? `${signalOfStatus(exit.exitCode)} (exit ${exit.exitCode})`;
+    return { outcome: who.stopping, message: `killed by ${how} while ${where} was stopping` };
   }
   if (exit.signal) return { outcome: 'failed', message: `killed by signal ${exit.signal}, not sent by the worker` };
   return { outcome: 'failed', message: `exited with code ${exit.exitCode}` };
+}
+
+/** How long a step killed from outside waits for its worker's own stop signal (see execute). */
+const SIGNAL_SETTLE_MS = 2_000;
+
+/** Signals that end a job: a step dead of one, or whose shell says so (128 + n), was killed. */
+const ENDING_SIGNALS: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 9: 'SIGKILL', 15: 'SIGTERM' };
+
+const signalOfStatus = (code: number | null): string | undefined =>
+  code !== null && code > 128 ? ENDING_SIGNALS[code - 128] : undefined;
+
+/** The step died of a signal that ends jobs, directly or as its shell's exit status. */
+function killedFromOutside(exit: StepExit): boolean {
+  if (exit.signal) return Object.values(ENDING_SIGNALS).includes(exit.signal);
+  return signalOfStatus(exit.exitCode) !== undefined;
 }
 
 /** studyId/index/attempt of a job that is not a valid StepJob, if they can be read from it. */

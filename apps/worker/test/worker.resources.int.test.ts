@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, inject, it, vi } from 'vitest';
 import { controlChannel, drainField, drainKey, workerKey, WorkerRecord } from '@maestro/protocol';
-import { makeStudy, readPidFile, startTestWorker, tempDir, Tracker } from './helpers.js';
+import { liveGroupMembers, makeStudy, readPidFile, startTestWorker, tempDir, Tracker } from './helpers.js';
 
 const redisUrl = inject('redisUrl');
 const tracker = new Tracker();
@@ -126,6 +126,32 @@ describe('a worker inside an allocation', () => {
     const handedBack = logs.lines.find((l) => l['msg'] === 'step handed back: it cannot run on this worker');
     expect(handedBack?.['reason']).toMatch(/^its walltime 00:01:00 does not fit the 00:00:0\d this worker has left$/);
     expect(existsSync(path.join(study.root, 'step_0'))).toBe(false);
+  });
+
+  it('hands back a step killed by the scheduler just before the worker hears of it; fails one that exits 143 alone', async () => {
+    const study = await makeStudy(redisUrl, tracker);
+    const { worker } = await startTestWorker(
+      tracker,
+      redisUrl,
+      study.prefix,
+      {},
+      { scheduler: 'slurm', allocationId: '5' },
+    );
+    await study.add({ index: 1, script: '#!/bin/bash\nexit 143\n' });
+    expect(await study.waitForResult((r) => r.index === 1)).toMatchObject({
+      outcome: 'failed',
+      message: 'exited with code 143',
+    });
+
+    await study.add({ index: 0, script: '#!/bin/bash\necho $$ > leader.pid\nsleep 30\n' });
+    const leader = await readPidFile(path.join(study.root, 'step_0', 'leader.pid'));
+    // As scancel does: the step's shell dies first (its sleep killed: exit 143), the worker after.
+    process.kill(-leader, 'SIGTERM');
+    await vi.waitFor(() => expect(liveGroupMembers(leader)).toEqual([]));
+    void worker.close({ preempt: true });
+    const result = await study.waitForResult((r) => r.index === 0);
+    expect(result.outcome).toBe('preempted');
+    expect(result.message).toMatch(/^killed by SIGTERM.* while allocation 5 was stopping$/);
   });
 
   it('drains when `maestro workers stop` asks: running steps finish, however long the grace', async () => {
