@@ -159,6 +159,8 @@ describe('allocations ending under running steps', () => {
       'the report that no live worker has the time',
     );
     expect(statesByName(root)['toolong']).toBe('PENDING');
+    // Told once, not at every look (its time left keeps changing).
+    expect(conductorLog(root).filter((l) => l['step'] === 'toolong' && l['level'] === 40)).toHaveLength(2);
     expect(existsSync(path.join(root, 'toolong', 'ran.txt'))).toBe(false);
 
     const cancelled = await maestro(['cancel', root, ...redisFlags()]);

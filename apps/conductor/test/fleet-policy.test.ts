@@ -49,9 +49,10 @@ describe('blockedReason', () => {
   });
 
   it('names a step too large for every live worker', () => {
-    expect(blockedReason(step({ procs: 8 }), [worker(), worker({ cores: 6 })], NOW)).toBe(
-      'too large for every live worker: needs 8 cores on a node (the worker has 6)',
-    );
+    expect(blockedReason(step({ procs: 8 }), [worker(), worker({ cores: 6 })], NOW)).toEqual({
+      kind: 'size',
+      reason: 'too large for every live worker: needs 8 cores on a node (the worker has 6)',
+    });
   });
 
   it('names a walltime longer than every live worker has left', () => {
@@ -60,9 +61,11 @@ describe('blockedReason', () => {
       worker({ stopAt: NOW + 90_000 }),
       worker({ cores: 1, stopAt: NOW + 10 ** 7 }),
     ];
-    expect(blockedReason(step({ procs: 2 }, 300_000), workers, NOW)).toBe(
-      'its walltime 00:05:00 is longer than the time left of every live worker that could run it (at most 00:01:30)',
-    );
+    expect(blockedReason(step({ procs: 2 }, 300_000), workers, NOW)).toEqual({
+      kind: 'time',
+      reason:
+        'its walltime 00:05:00 is longer than the time left of every live worker that could run it (at most 00:01:30)',
+    });
     expect(blockedReason(step({ procs: 2 }, 60_000), workers, NOW)).toBeUndefined();
   });
 });

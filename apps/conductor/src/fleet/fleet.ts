@@ -50,6 +50,13 @@ export interface FleetOptions {
 /** An allocation running without any worker yet is still starting, for this long at most. */
 const START_GRACE_MS = 60_000;
 
+/** Queued instances of one step that no live worker can run, for one kind of reason. */
+interface BlockedSteps {
+  step: string;
+  reason: string;
+  instances: number;
+}
+
 interface Owned {
   record: AllocationRecord;
   /** When we first saw it running. */
@@ -61,8 +68,10 @@ export class Fleet {
   readonly #o: FleetOptions;
   readonly #now: () => number;
   readonly #waitingCache = new Map<number, WaitingStep | null>();
+  /** Step and reason keys already told in the log (each once per conductor). */
   readonly #reported = new Set<string>();
-  #blocked = '[]';
+  /** What was last reported blocked, by step and kind of reason. */
+  #blocked = new Map<string, BlockedSteps>();
   readonly #owned = new Map<string, Owned>();
   #failures = 0;
   #backoffUntil = 0;
@@ -170,28 +179,35 @@ export class Fleet {
   }
 
   #reportBlocked(waiting: readonly WaitingStep[], workers: readonly WorkerRecord[], now: number): void {
-    const byStep = new Map<string, { step: string; reason: string; instances: number }>();
+    // One entry per step and kind of reason. The reason's numbers (time left) change as time
+    // passes: each is told once, as first seen.
+    const byStep = new Map<string, BlockedSteps>();
     for (const s of waiting) {
-      const reason = blockedReason(s, workers, now);
-      if (reason === undefined) continue;
-      const key = `${s.step}\n${reason}`;
-      const entry = byStep.get(key) ?? { step: s.step, reason, instances: 0 };
+      const blocked = blockedReason(s, workers, now);
+      if (blocked === undefined) continue;
+      const key = `${s.step}\n${blocked.kind}`;
+      const entry = byStep.get(key) ?? { step: s.step, reason: blocked.reason, instances: 0 };
       entry.instances++;
       byStep.set(key, entry);
     }
+    let changed = byStep.size !== this.#blocked.size;
     for (const [key, b] of byStep) {
-      if (this.#reported.has(key)) continue;
+      const known = this.#blocked.get(key);
+      if (known) {
+        b.reason = known.reason;
+        if (known.instances !== b.instances) changed = true;
+        continue;
+      }
+      changed = true;
+      if (this.#reported.has(key)) continue; // told already, when it was blocked before
       this.#reported.add(key);
       this.#o.log.warn(
         { step: b.step, instances: b.instances, reason: b.reason },
         `step ${b.step} cannot run on any live worker: ${b.reason}`,
       );
     }
-    const blocked = JSON.stringify([...byStep.values()]);
-    if (blocked !== this.#blocked) {
-      this.#blocked = blocked;
-      this.#o.conductor.reportBlocked(blocked);
-    }
+    this.#blocked = byStep;
+    if (changed) this.#o.conductor.reportBlocked(JSON.stringify([...byStep.values()]));
   }
 
   async #autoscale(

@@ -42,22 +42,31 @@ export function capacityOf(w: WorkerRecord): WorkerCapacity {
 const serves = (w: WorkerRecord, queue: string): boolean => w.queues.split(',').includes(queue);
 const hms = (ms: number): string => formatWalltime(Math.max(0, Math.floor(ms / 1000)));
 
+/** Why a step cannot run: too large (`size`), or not enough time left (`time`). */
+export interface Blocked {
+  readonly kind: 'size' | 'time';
+  readonly reason: string;
+}
+
 /**
  * Why no live worker can ever run this step, or undefined if one can (or none serves its queue:
  * then it simply waits for workers).
  */
-export function blockedReason(s: WaitingStep, workers: readonly WorkerRecord[], nowMs: number): string | undefined {
+export function blockedReason(s: WaitingStep, workers: readonly WorkerRecord[], nowMs: number): Blocked | undefined {
   const candidates = workers.filter((w) => w.state !== 'stopped' && serves(w, s.queue));
   if (candidates.length === 0) return undefined;
   const sized = candidates.filter((w) => fitStep(s.demand, capacityOf(w)).fits);
   if (sized.length === 0) {
     const largest = candidates.reduce((a, b) => (capacityOf(b).cores > capacityOf(a).cores ? b : a));
     const fit = fitStep(s.demand, capacityOf(largest));
-    return `too large for every live worker: ${fit.fits ? '' : fit.reason}`;
+    return { kind: 'size', reason: `too large for every live worker: ${fit.fits ? '' : fit.reason}` };
   }
   if (sized.some((w) => fitsTimeLeft(s.timeoutMs, nowMs, w.stopAt))) return undefined;
   const most = Math.max(...sized.map((w) => (w.stopAt ?? nowMs) - nowMs));
-  return `its walltime ${hms(s.timeoutMs ?? 0)} is longer than the time left of every live worker that could run it (at most ${hms(most)})`;
+  return {
+    kind: 'time',
+    reason: `its walltime ${hms(s.timeoutMs ?? 0)} is longer than the time left of every live worker that could run it (at most ${hms(most)})`,
+  };
 }
 
 /** True when this worker could start the step now: it fits, its cores are free, and it has the time. */
