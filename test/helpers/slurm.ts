@@ -1,16 +1,20 @@
 /** Helpers for tests against the local Slurm cluster (test/slurm/local-cluster.sh). */
 import { execFileSync } from 'node:child_process';
 
-/** Jobs Slurm still lists (pending, running, completing): id -> state. */
-export function squeue(): Map<string, string> {
-  const out = execFileSync('squeue', ['-h', '-o', '%i %T'], { encoding: 'utf8' });
-  return new Map(
-    out
-      .split('\n')
-      .map((l) => l.trim().split(/\s+/))
-      .filter((f): f is [string, string] => f.length === 2)
-      .map(([id, state]) => [id, state]),
-  );
+/** Jobs Slurm still lists (pending, running, completing): id -> state and job name. */
+export function squeue(): Map<string, { state: string; name: string }> {
+  const out = execFileSync('squeue', ['-h', '-o', '%i %T %j'], { encoding: 'utf8' });
+  const jobs = new Map<string, { state: string; name: string }>();
+  for (const line of out.split('\n')) {
+    const [id, state, name] = line.trim().split(/\s+/);
+    if (id && state && name) jobs.set(id, { state, name });
+  }
+  return jobs;
+}
+
+/** Ids of the jobs Slurm lists under this job name. */
+export function jobsNamed(name: string): string[] {
+  return [...squeue()].filter(([, job]) => job.name === name).map(([id]) => id);
 }
 
 export function scancel(id: string): void {

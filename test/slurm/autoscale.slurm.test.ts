@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { maestro } from '../helpers/cli.js';
 import { killAll, startMaestro } from '../helpers/processes.js';
 import { startClusterRedis, type ClusterRedis } from '../helpers/redis-server.js';
-import { squeue } from '../helpers/slurm.js';
+import { jobsNamed, squeue } from '../helpers/slurm.js';
 import { readStatus, tempDir, waitFor, writeSpec } from '../helpers/study.js';
 
 let redis: ClusterRedis;
@@ -100,7 +100,7 @@ describe('maestro run --autoscale slurm', () => {
     const prefix = newPrefix();
     const root = path.join(dir, 'study');
     const spec = writeSpec(dir, 'refused', fanout);
-    const before = new Set(squeue().keys());
+    const jobName = `t.${prefix}`;
     const run = startMaestro([
       'run',
       spec,
@@ -115,6 +115,8 @@ describe('maestro run --autoscale slurm', () => {
       '5',
       '--extra',
       '--no-such-sbatch-flag',
+      '--job-name',
+      jobName,
     ]);
     const failures = await waitFor(
       () => {
@@ -133,7 +135,7 @@ describe('maestro run --autoscale slurm', () => {
       [2, 10_000],
     ]);
     expect(String(failures[0]!['reason'])).toMatch(/^sbatch exited with code \d+: sbatch: .*no-such-sbatch-flag/);
-    expect([...squeue().keys()].filter((id) => !before.has(id))).toEqual([]);
+    expect(jobsNamed(jobName)).toEqual([]);
 
     const cancelled = await maestro(['cancel', root, ...redisFlags()]);
     expect(cancelled.exitCode, cancelled.stderr).toBe(0);

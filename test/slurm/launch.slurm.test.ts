@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { maestro } from '../helpers/cli.js';
 import { killAll, startMaestro } from '../helpers/processes.js';
 import { startClusterRedis, type ClusterRedis } from '../helpers/redis-server.js';
-import { squeue } from '../helpers/slurm.js';
+import { jobsNamed, squeue } from '../helpers/slurm.js';
 import { statesByName, tempDir, waitFor, writeSpec } from '../helpers/study.js';
 
 let redis: ClusterRedis;
@@ -178,7 +178,7 @@ global.parameters:
     );
     const dry = await maestro(['run', '--dry', spec, '-o', root]);
     expect(dry.exitCode, dry.stderr).toBe(0);
-    const before = squeue();
+    const jobName = `t.${prefix}`;
     const r = await maestro([
       'workers',
       'launch',
@@ -189,12 +189,14 @@ global.parameters:
       ...redisFlags(),
       '--prefix',
       prefix,
+      '--job-name',
+      jobName,
     ]);
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toContain(
       'nothing submitted: steps of the study can never run in this allocation:\n  step big needs 8 cores on a node; a worker here has 4',
     );
-    expect([...squeue().keys()].filter((id) => !before.has(id))).toEqual([]);
+    expect(jobsNamed(jobName)).toEqual([]);
     expect((await list([...redisFlags(), '--prefix', prefix])).allocations).toEqual([]);
   });
 
