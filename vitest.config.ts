@@ -12,6 +12,9 @@ export default defineConfig({
     },
   },
   test: {
+    // Two test files at a time on this 2-core machine: the end-to-end and Slurm files spend most
+    // of their time waiting for processes, allocations and walltimes.
+    maxWorkers: 2,
     projects: [
       {
         extends: true,
@@ -38,6 +41,17 @@ export default defineConfig({
           include: ['test/e2e/**/*.e2e.test.ts', 'test/faults/**/*.test.ts'],
           globalSetup: ['test/setup/redis.ts'],
           testTimeout: 180_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          // Against a real Slurm cluster on this machine (test/setup/slurm.ts starts it).
+          name: 'slurm',
+          include: ['test/slurm/**/*.slurm.test.ts'],
+          globalSetup: ['test/setup/slurm.ts'],
+          testTimeout: 240_000,
           hookTimeout: 60_000,
         },
       },

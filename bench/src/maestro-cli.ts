@@ -9,19 +9,20 @@ import { readStateRecord, stateKey, studyKey, type StateRecord } from '@maestro/
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const MAESTRO = path.join(REPO, 'apps/conductor/bin/maestro.js');
 
-export async function runMaestro(
-  args: readonly string[],
-  cwd: string,
-): Promise<{ code: number; wallMs: number; output: string }> {
+export interface MaestroRun extends Promise<{ code: number; wallMs: number; output: string }> {
+  kill(signal?: NodeJS.Signals): void;
+}
+
+export function runMaestro(args: readonly string[], cwd: string): MaestroRun {
   const t0 = performance.now();
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [MAESTRO, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAESTRO, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const done = new Promise<{ code: number; wallMs: number; output: string }>((resolve) => {
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
     child.on('exit', (code) => resolve({ code: code ?? -1, wallMs: performance.now() - t0, output }));
   });
-  return Object.assign(done, { kill: (signal?: NodeJS.Signals) => kill(signal) });
+  return Object.assign(done, { kill: (signal: NodeJS.Signals = 'SIGTERM') => void child.kill(signal) });
 }
 
 export interface StudyRecord {

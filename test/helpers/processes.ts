@@ -3,24 +3,22 @@ import type { Readable } from 'node:stream';
 import { execa, type ResultPromise } from 'execa';
 import { MAESTRO_BIN, WORKER_BIN } from './cli.js';
 
-const started = new Set<ResultPromise>();
+/** What these helpers start: `all` (stdout and stderr interleaved) is a string, never a reject. */
+export type Started = ResultPromise<{ reject: false; all: true }>;
+
+const started = new Set<Started>();
 
 export function startMaestro(
   args: readonly string[],
   options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
-): ResultPromise {
+): Started {
   const p = execa(process.execPath, [MAESTRO_BIN, ...args], { reject: false, all: true, ...options });
   started.add(p);
   void p.finally(() => started.delete(p));
   return p;
 }
 
-export function startWorker(
-  redisUrl: string,
-  prefix: string,
-  name: string,
-  extra: readonly string[] = [],
-): ResultPromise {
+export function startWorker(redisUrl: string, prefix: string, name: string, extra: readonly string[] = []): Started {
   const p = execa(process.execPath, [WORKER_BIN, '--prefix', prefix, '--name', name, ...extra], {
     reject: false,
     all: true,

@@ -3,7 +3,7 @@
  * a fault test can kill, freeze and restart its own instance. Never a shared or mocked Redis.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -124,4 +124,25 @@ async function waitReady(child: ChildProcess, output: () => string): Promise<boo
     await sleep(25);
   }
   return false;
+}
+
+/**
+ * A Redis reachable from a cluster's nodes the way a real one would be: TCP (loopback here, since
+ * every node of the test cluster is this machine) with a password, which workers read from a
+ * file only its owner can read.
+ */
+export interface ClusterRedis {
+  /** redis://127.0.0.1:PORT, no password. */
+  url: string;
+  passwordFile: string;
+  password: string;
+  server: RedisServer;
+}
+
+export async function startClusterRedis(): Promise<ClusterRedis> {
+  const password = `pw-${Math.random().toString(36).slice(2)}-${Date.now()}`;
+  const server = await startRedisServer({ password });
+  const passwordFile = path.join(mkdtempSync(path.join(tmpdir(), 'maestro-pw-')), 'redis-password');
+  writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
+  return { url: `redis://127.0.0.1:${server.port}`, passwordFile, password, server };
 }

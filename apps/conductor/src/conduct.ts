@@ -9,10 +9,12 @@ import type { ExpandedStudy } from '@maestro/spec';
 import { Conductor, type ConductorLimits } from './conductor/conductor.js';
 import { startDashboard, type Dashboard } from './dashboard/server.js';
 import type { DashboardSettings } from './dashboard/settings.js';
+import { Fleet, type AutoscaleConfig } from './fleet/fleet.js';
 import { LocalWorkers } from './local-workers.js';
 import { makeLogger } from './log.js';
 import { StepQueues } from './queue/step-queues.js';
 import { redisSecrets } from './redis/connection.js';
+import { FleetStore } from './redis/fleet-store.js';
 import { StudyStore } from './redis/study-store.js';
 import { connect, type OpenedRedis } from './study-session.js';
 import { StatusFiles } from './status-files.js';
@@ -33,6 +35,8 @@ export interface ConductOptions {
   readonly logLevel?: 'debug' | 'info' | 'warn' | 'error';
   /** Serve the dashboard while the study runs (`--dashboard`); it stops with the run. */
   readonly dashboard?: Readonly<DashboardSettings> | undefined;
+  /** Submit allocations of workers while work waits (--autoscale); released when the study ends. */
+  readonly autoscale?: AutoscaleConfig | undefined;
 }
 
 /** Study state names -> `maestro run` exit codes, as the original (0 finished, 2 failed, 3 cancelled). */
@@ -123,6 +127,13 @@ export async function conduct(o: ConductOptions): Promise<StudyStateName> {
       if (term) term.line(`Dashboard: ${dashboard.url}`);
     }
   }
+  const fleet = new Fleet({
+    conductor,
+    store: new FleetStore(redis, meta.prefix),
+    log,
+    studyId: meta.id,
+    autoscale: o.autoscale,
+  });
 
   let interrupts = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -138,6 +149,7 @@ export async function conduct(o: ConductOptions): Promise<StudyStateName> {
   let state: StudyStateName = 'RUNNING';
   try {
     workers?.start();
+    await fleet.start();
     state = await conductor.run();
     await files.flush(conductor);
     if (state !== 'RUNNING') log.info({ state }, 'study ended');
@@ -147,6 +159,8 @@ export async function conduct(o: ConductOptions): Promise<StudyStateName> {
     process.off('SIGTERM', onSignal);
     term?.end();
     await dashboard?.close();
+    // Allocations started for this study end with it (or with this conductor, which alone manages them).
+    await fleet.close();
     await workers?.stop();
     await queues.close().catch(() => undefined);
     for (const c of [redis, reader, queueConnection]) c.disconnect();

@@ -8,11 +8,13 @@ import { expandCommand } from './cli/expand.js';
 import { addExecutionOptions, addSpecOptions, durationOption, wholeNumber } from './cli/common.js';
 import { cancelCommand, updateCommand } from './cli/control.js';
 import { dashboardCommand } from './cli/dashboard.js';
+import { addAutoscaleOptions } from './cli/autoscale.js';
 import { addRedisOptions } from './cli/redis-options.js';
 import { resumeCommand } from './cli/resume.js';
 import { runCommand } from './cli/run.js';
 import { statusCommand } from './cli/status.js';
 import { validateCommand } from './cli/validate.js';
+import { addAllocationOptions, workersLaunchCommand, workersListCommand, workersStopCommand } from './cli/workers.js';
 import { printProblems } from './print-problems.js';
 import { AUTH_ENV } from './dashboard/settings.js';
 import { StudyRootError } from './study-root.js';
@@ -50,23 +52,25 @@ function buildProgram(setExit: (code: number) => void): Command {
     setExit(await validateCommand(spec, options, process.stdout, process.stderr)),
   );
 
-  addRedisOptions(
-    addExecutionOptions(
-      addSpecOptions(
-        program
-          .command('run')
-          .description('create the study folder and run the study')
-          .argument('<spec>', 'study specification (YAML)')
-          .option('--dry', 'write every workspace and script, run nothing')
-          .option('--detach', 'run the conductor in the background (its log in the study folder) and return')
-          .option('-y, --autoyes', 'answer yes: replace an earlier study at -o DIR')
-          .option('-n, --autono', 'answer no: never replace an existing study')
-          .addOption(
-            new Option(
-              '--fg',
-              'accepted for compatibility: the study runs in the foreground unless --detach',
-            ).hideHelp(),
-          ),
+  addAutoscaleOptions(
+    addRedisOptions(
+      addExecutionOptions(
+        addSpecOptions(
+          program
+            .command('run')
+            .description('create the study folder and run the study')
+            .argument('<spec>', 'study specification (YAML)')
+            .option('--dry', 'write every workspace and script, run nothing')
+            .option('--detach', 'run the conductor in the background (its log in the study folder) and return')
+            .option('-y, --autoyes', 'answer yes: replace an earlier study at -o DIR')
+            .option('-n, --autono', 'answer no: never replace an existing study')
+            .addOption(
+              new Option(
+                '--fg',
+                'accepted for compatibility: the study runs in the foreground unless --detach',
+              ).hideHelp(),
+            ),
+        ),
       ),
     ),
   ).action(async (spec: string, options) =>
@@ -75,12 +79,14 @@ function buildProgram(setExit: (code: number) => void): Command {
     ),
   );
 
-  addRedisOptions(
-    addExecutionOptions(
-      program
-        .command('resume')
-        .description('continue a study after its conductor stopped or died: finished steps do not run again')
-        .argument('<study_dir>', 'the study folder'),
+  addAutoscaleOptions(
+    addRedisOptions(
+      addExecutionOptions(
+        program
+          .command('resume')
+          .description('continue a study after its conductor stopped or died: finished steps do not run again')
+          .argument('<study_dir>', 'the study folder'),
+      ),
     ),
   ).action(async (dir: string, options) => setExit(await resumeCommand(dir, options, process.stdout, process.stderr)));
 
@@ -154,6 +160,45 @@ function buildProgram(setExit: (code: number) => void): Command {
   ).action(async (dir: string | undefined, options) =>
     setExit(await dashboardCommand(dir, options, process.stdout, process.stderr)),
   );
+  const workers = program
+    .command('workers')
+    .description('allocations of maestro-worker processes in Slurm or Flux (or on this machine)');
+  const fleetOptions = (cmd: Command): Command =>
+    addRedisOptions(
+      cmd
+        .option(
+          '--study <study_dir>',
+          "the study whose Redis and prefix to use (its spec's batch block gives defaults)",
+        )
+        .option('--prefix <prefix>', "key prefix in a shared Redis (default: the study's, else maestro)"),
+    );
+  addAllocationOptions(
+    fleetOptions(
+      workers
+        .command('launch')
+        .description('submit an allocation running one worker per node; it is recorded in Redis')
+        .option('-o, --out <dir>', 'folder of the batch script and its output (default: <study>/workers)')
+        .option('--dry', 'print the batch script and the submit command; submit nothing'),
+    ),
+  ).action(async (options) => setExit(await workersLaunchCommand(options, process.stdout, process.stderr)));
+  fleetOptions(
+    workers
+      .command('list')
+      .description('allocations maestro submitted and live workers: host, state, time left, steps running and done')
+      .option('--json', 'machine-readable output')
+      .option('--all', 'also allocations that ended more than an hour ago'),
+  ).action(async (options) => setExit(await workersListCommand(options, process.stdout)));
+  fleetOptions(
+    workers
+      .command('stop')
+      .description('drain workers: running steps finish, then they exit and their allocations end')
+      .option(
+        '--allocation <id>',
+        'only this allocation (repeatable; default: all of them)',
+        (v: string, prev: string[] = []) => [...prev, v],
+      )
+      .option('--now', 'cancel the allocations now (scancel, flux cancel): running steps are handed back'),
+  ).action(async (options) => setExit(await workersStopCommand(options, process.stdout)));
 
   return program;
 }
@@ -185,6 +230,7 @@ function reportError(err: unknown): number {
     'LeaseLostError',
     'WalltimeError',
     'DashboardError',
+    'AllocationError',
   ];
   if (err instanceof StudyRootError || (err instanceof Error && known.includes(err.name))) {
     process.stderr.write(`maestro: ${err.message}\n`);

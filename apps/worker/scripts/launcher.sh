@@ -89,7 +89,8 @@ reap_all() {
 }
 
 on_term() {
-  local stat parent=1
+  # The trap runs inside `IFS= read`, whose empty IFS would leave the fields below unsplit.
+  local IFS=$' \t\n' stat parent=1
   # /proc/PID/stat is "pid (comm) state ppid ..."; comm may hold spaces, so cut after ") ".
   if stat=$(</proc/$$/stat) 2>/dev/null; then
     stat=${stat##*) }

@@ -12,6 +12,7 @@ import {
   DEFAULT_PREFIX,
   DEFAULT_QUEUE,
   isValidQueueName,
+  SCHEDULERS,
   WORKER_HEARTBEAT_MS,
 } from '@maestro/protocol';
 import { ConfigError, describeSystemError } from './errors.js';
@@ -30,6 +31,9 @@ export interface WorkerOptions {
   name?: string;
   simulate?: boolean;
   logLevel?: string;
+  cores?: string | number;
+  gpus?: string;
+  preemptMargin?: string;
 }
 
 /** Environment variables the worker reads. */
@@ -90,12 +94,26 @@ export const WorkerConfigSchema = z.object({
     .array(z.string().refine(isValidQueueName, 'queue names are letters, digits, ".", "_" and "-"'))
     .min(1, 'name at least one queue')
     .default([DEFAULT_QUEUE]),
-  /** Steps run at once by this worker, over all its queues. @default the number of cores */
+  /**
+   * Cores the worker hands out to steps: a step takes `ceil(procs / nodes) × cores per task` of
+   * them (libs/protocol resources.ts). @default the allocation's CPUs on this node
+   * (SLURM_CPUS_ON_NODE) divided among its workers (MAESTRO_WORKERS_PER_NODE), else the machine's
+   */
+  cores: z.coerce
+    .number({ error: 'must be a positive integer' })
+    .int('must be a positive integer')
+    .positive('must be a positive integer'),
+  /**
+   * GPU device ids the worker hands out; a step asking for GPUs gets its own in
+   * CUDA_VISIBLE_DEVICES. @default CUDA_VISIBLE_DEVICES of the worker, else SLURM_GPUS_ON_NODE
+   * devices numbered from 0, else none
+   */
+  gpuIds: z.array(z.string().regex(/^[\w.:-]+$/, 'GPU ids are letters, digits, ".", ":", "_" and "-"')).default([]),
+  /** Steps run at once at most, over all its queues. @default `cores` */
   concurrency: z.coerce
     .number({ error: 'must be a positive integer' })
     .int('must be a positive integer')
-    .positive('must be a positive integer')
-    .default(() => availableParallelism()),
+    .positive('must be a positive integer'),
   /** Exit (0) after this long with no step running or arriving; undefined = never. */
   idleTimeoutMs: Duration.pipe(z.number().positive('must be longer than 0')).optional(),
   /** After SIGTERM/SIGINT, how long running steps may go on before they are killed. @default 30 s */
@@ -113,10 +131,29 @@ export const WorkerConfigSchema = z.object({
   /** Load-test mode: claim and report each step as succeeded without running anything. */
   simulate: z.boolean().default(false),
   logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
-  /** SLURM_JOB_ID / FLUX_JOB_ID of the allocation the worker runs in. */
+  /** SLURM_JOB_ID / FLUX_JOB_ID of the allocation the worker runs in (MAESTRO_ALLOCATION_ID first). */
   allocationId: z.string().min(1).optional(),
-  /** Scheduler of that allocation, for the worker record and logs. */
-  scheduler: z.enum(['local', 'slurm', 'flux']).default('local'),
+  /** Scheduler of that allocation: how `$(LAUNCHER)` expands and where the time left comes from. */
+  scheduler: z.enum(SCHEDULERS).default('local'),
+  /** Nodes of the allocation (SLURM_JOB_NUM_NODES, MAESTRO_NODES). @default 1 */
+  nodes: z.coerce.number().int().positive().default(1),
+  /** The scheduler's name for this node (SLURMD_NODENAME), to keep `$(LAUNCHER)` steps on it. */
+  node: z.string().min(1).optional(),
+  /**
+   * End of the allocation (epoch ms) when no scheduler can tell it: a local allocation started by
+   * `maestro workers launch --scheduler local --walltime T` (MAESTRO_ALLOCATION_ENDS_AT).
+   */
+  allocationEndsAtMs: z.number().int().positive().optional(),
+  /**
+   * Before its allocation ends, the worker stops starting steps whose walltime would not fit and,
+   * this long before the end, stops (preempts) the steps still running, hands them back and
+   * exits. Never more than half of the time left when the worker starts. @default 60 s
+   */
+  preemptMarginMs: Duration.default(60_000),
+  /** How often the time left of the allocation is asked again (it can be extended). @default 60 s */
+  timeLeftRefreshMs: z.number().int().positive().default(60_000),
+  /** After a step that can never run here is handed back, it waits this long before anyone takes it. @default 3 s */
+  handBackDelayMs: z.number().int().positive().default(3_000),
   /**
    * BullMQ lock of a running step, renewed every half of it. A worker that dies or freezes loses
    * its steps after about lockDurationMs + 2 * stalledIntervalMs. @default 10 s
@@ -149,6 +186,11 @@ const SOURCE: Partial<Record<keyof WorkerConfig, string>> = {
   shutdownGraceMs: '--shutdown-grace',
   name: '--name',
   logLevel: '--log-level',
+  cores: '--cores',
+  gpuIds: '--gpus',
+  preemptMarginMs: '--preempt-margin',
+  nodes: 'MAESTRO_NODES',
+  allocationEndsAtMs: 'MAESTRO_ALLOCATION_ENDS_AT',
 };
 
 /**
@@ -173,25 +215,32 @@ export function loadConfig(options: WorkerOptions, env: WorkerEnv): Readonly<Wor
     problems.push(`--redis-password-file: ${passwordFile} is empty`);
     redisPassword = undefined;
   }
-  // The CA may come from the environment too: the conductor passes it to its local workers so.
-  const tlsCa = readText('--tls-ca-file', options.tlsCaFile ?? env['MAESTRO_REDIS_TLS_CA_FILE']);
-  const slurm = env['SLURM_JOB_ID'] || undefined;
-  const flux = env['FLUX_JOB_ID'] || undefined;
+  const tlsCaFile = options.tlsCaFile ?? (env['MAESTRO_REDIS_TLS_CA_FILE'] || undefined);
+  const tlsCa = readText('--tls-ca-file', tlsCaFile);
+  const opt = (value: string | number | undefined, name: string): string | number | undefined =>
+    value ?? (env[name] || undefined);
+  const allocation = detectAllocation(env);
+  const cores = opt(options.cores, 'MAESTRO_CORES') ?? defaultCores(env);
+  const gpus = opt(options.gpus, 'MAESTRO_GPUS');
+  const endsAt = env['MAESTRO_ALLOCATION_ENDS_AT'] || undefined;
 
   const input: Record<string, unknown> = {
     redisUrl: options.redis ?? env['MAESTRO_REDIS_URL'],
     redisPassword,
     tlsCa,
-    prefix: options.prefix,
-    queues: options.queues === undefined ? undefined : splitList(options.queues),
-    concurrency: options.concurrency,
-    idleTimeoutMs: options.idleTimeout,
-    shutdownGraceMs: options.shutdownGrace,
-    name: options.name,
+    prefix: opt(options.prefix, 'MAESTRO_PREFIX'),
+    queues: ((q) => (q === undefined ? undefined : splitList(String(q))))(opt(options.queues, 'MAESTRO_QUEUES')),
+    cores,
+    gpuIds: gpus === undefined ? defaultGpus(env) : gpuList(String(gpus)),
+    concurrency: opt(options.concurrency, 'MAESTRO_CONCURRENCY') ?? cores,
+    idleTimeoutMs: opt(options.idleTimeout, 'MAESTRO_IDLE_TIMEOUT'),
+    shutdownGraceMs: opt(options.shutdownGrace, 'MAESTRO_SHUTDOWN_GRACE'),
+    preemptMarginMs: opt(options.preemptMargin, 'MAESTRO_PREEMPT_MARGIN'),
+    name: options.name ?? (allocation['host'] ? `${String(allocation['host'])}.${process.pid}` : undefined),
     simulate: options.simulate,
     logLevel: options.logLevel ?? env['MAESTRO_LOG_LEVEL'],
-    allocationId: slurm ?? flux,
-    scheduler: slurm ? 'slurm' : flux ? 'flux' : undefined,
+    ...allocation,
+    allocationEndsAtMs: endsAt === undefined ? undefined : Number(endsAt),
   };
   const parsed = WorkerConfigSchema.safeParse(input);
   if (!parsed.success) {
@@ -201,7 +250,7 @@ export function loadConfig(options: WorkerOptions, env: WorkerEnv): Readonly<Wor
       problems.push(`${where}${rest.length ? `[${rest.join('.')}]` : ''}: ${issue.message}`);
     }
   }
-  if (parsed.success && options.tlsCaFile !== undefined && !parsed.data.redisUrl.startsWith('rediss:')) {
+  if (parsed.success && tlsCaFile !== undefined && !parsed.data.redisUrl.startsWith('rediss:')) {
     problems.push('--tls-ca-file: only used with a rediss:// URL');
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
@@ -220,6 +269,48 @@ export function configWarnings(options: WorkerOptions): string[] {
     );
   }
   return warnings;
+}
+
+/**
+ * The allocation the worker runs in. The batch scripts of `maestro workers launch` say it with
+ * MAESTRO_SCHEDULER / MAESTRO_ALLOCATION_ID (inside `flux batch`, FLUX_JOB_ID is the worker's own
+ * job in the allocation's instance, not the allocation); a worker started by hand inside a
+ * Slurm or Flux job finds it from the scheduler's variables.
+ */
+function detectAllocation(env: WorkerEnv): Record<string, unknown> {
+  const slurm = env['SLURM_JOB_ID'] || undefined;
+  const flux = env['FLUX_JOB_ID'] || undefined;
+  const scheduler = env['MAESTRO_SCHEDULER'] || (slurm ? 'slurm' : flux ? 'flux' : undefined);
+  return {
+    scheduler,
+    allocationId:
+      env['MAESTRO_ALLOCATION_ID'] || (scheduler === 'flux' ? flux : scheduler === 'slurm' ? slurm : undefined),
+    nodes: env['MAESTRO_NODES'] || (scheduler === 'slurm' ? env['SLURM_JOB_NUM_NODES'] || undefined : undefined),
+    node: (scheduler === 'slurm' ? env['SLURMD_NODENAME'] : undefined) || undefined,
+    host: (scheduler === 'slurm' ? env['SLURMD_NODENAME'] : undefined) || undefined,
+  };
+}
+
+/** The allocation's CPUs on this node shared among its workers, or the machine's cores. */
+function defaultCores(env: WorkerEnv): number {
+  const perNode = Number(env['MAESTRO_WORKERS_PER_NODE'] || 1);
+  const cpus = Number(env['SLURM_CPUS_ON_NODE'] || NaN);
+  const total = Number.isInteger(cpus) && cpus > 0 ? cpus : availableParallelism();
+  return Math.max(1, Math.floor(total / (Number.isInteger(perNode) && perNode > 0 ? perNode : 1)));
+}
+
+/** `4` (devices 0..3) or `0,1,5` (these ids). */
+function gpuList(text: string): string[] {
+  const t = text.trim();
+  if (/^\d+$/.test(t)) return Array.from({ length: Number(t) }, (_, k) => String(k));
+  return splitList(t);
+}
+
+function defaultGpus(env: WorkerEnv): string[] {
+  const visible = env['CUDA_VISIBLE_DEVICES'];
+  if (visible !== undefined && visible.trim() !== '' && visible.trim() !== 'NoDevFiles') return splitList(visible);
+  const count = Number(env['SLURM_GPUS_ON_NODE'] || 0);
+  return Number.isInteger(count) && count > 0 ? gpuList(String(count)) : [];
 }
 
 function splitList(text: string): string[] {

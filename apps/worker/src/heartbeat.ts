@@ -4,9 +4,18 @@
  *   that dies disappears on its own;
  * - `<p>:workers`: worker names scored by last heartbeat (ms);
  * - `<p>:study:<id>:workers`: name -> {host, allocationId}, written the first time this worker
- *   runs a step of the study (kept after the study for its report).
+ *   runs a step of the study (kept after the study for its report);
+ * - `<p>:drain`: read at each heartbeat, for a `maestro workers stop` this worker missed.
  */
-import { studyWorkersKey, WORKER_RECORD_TTL_MS, workerKey, workersKey, type WorkerRecord } from '@maestro/protocol';
+import {
+  drainField,
+  drainKey,
+  studyWorkersKey,
+  WORKER_RECORD_TTL_MS,
+  workerKey,
+  workersKey,
+  type WorkerRecord,
+} from '@maestro/protocol';
 import type { Redis } from './redis.js';
 
 export interface Presence {
@@ -16,6 +25,8 @@ export interface Presence {
   joinStudy(studyId: string): Promise<void>;
   /** Removes the worker record and its entry in the workers set (clean exit). */
   remove(): Promise<void>;
+  /** True when `maestro workers stop` asked this worker, or its allocation, to drain. */
+  drainRequested(): Promise<boolean>;
 }
 
 export function makePresence(
@@ -47,6 +58,12 @@ export function makePresence(
     },
     async remove() {
       await redis.multi().del(key).zrem(workersKey(prefix), who.name).exec();
+    },
+    async drainRequested() {
+      const fields = [drainField.worker(who.name)];
+      if (who.allocationId) fields.push(drainField.allocation(who.allocationId));
+      const values = await redis.hmget(drainKey(prefix), ...fields);
+      return values.some((v) => v !== null);
     },
   };
 }

@@ -6,7 +6,9 @@
  * 1 for anything else.
  *
  * Signals: the first SIGTERM/SIGINT drains (no new steps; running steps get --shutdown-grace,
- * then are killed and reported `interrupted`); a second one kills running steps at once.
+ * then are killed and reported `interrupted`); a second one kills running steps at once. Inside
+ * a Slurm or Flux allocation a SIGTERM means the allocation is ending (scancel, its time limit,
+ * the scheduler's preemption): running steps are stopped at once and reported `preempted`.
  */
 import { Command, Option } from 'commander';
 import { configWarnings, LOG_LEVELS, loadConfig, type WorkerConfig, type WorkerOptions } from './config.js';
@@ -37,7 +39,16 @@ function buildProgram(): Command {
       // Defaults live in config.ts (one schema owns them all); the help text only names them.
       .option('--prefix <prefix>', 'key prefix of the deployment (default: maestro)')
       .option('--queues <names>', 'comma-separated queues to take steps from (default: steps)')
-      .option('--concurrency <n>', 'steps run at once (default: number of cores)')
+      .option('--concurrency <n>', 'steps run at once at most (default: --cores)')
+      .option(
+        '--cores <n>',
+        "cores handed out to steps (default: the allocation's CPUs on this node, else the machine's)",
+      )
+      .option(
+        '--gpus <n|ids>',
+        'GPUs handed out to steps: a count or device ids 0,1,2 (default: $CUDA_VISIBLE_DEVICES)',
+      )
+      .option('--preempt-margin <duration>', "stop running steps this long before the allocation's end (default: 60s)")
       .option('--idle-timeout <duration>', 'exit after this long with no step running or arriving (30s, 5m, 1h)')
       .option('--shutdown-grace <duration>', 'after SIGTERM/SIGINT, how long running steps may finish (default: 30s)')
       .option('--name <name>', 'worker name (default: <host>.<pid>)')
@@ -89,6 +100,11 @@ async function main(): Promise<number> {
       process.exit(0);
     }
     if (signals === 1) {
+      if (config.scheduler !== 'local' && signal === 'SIGTERM') {
+        log.info({ signal }, 'signal received inside an allocation: it is ending; preempting running steps');
+        void worker.close({ preempt: true });
+        return;
+      }
       log.info({ signal }, 'signal received: draining');
       void worker.close();
       return;

@@ -1,5 +1,5 @@
 /**
- * Running steps: the only module that imports execa. The worker starts one small launcher shell
+ * Running processes: the only module that imports execa. The worker starts one small launcher shell
  * (scripts/launcher.sh) with execa, and every step is started by that shell:
  *
  * - fork() costs in proportion to the size of the process that forks: from this worker (~100 MB
@@ -20,12 +20,20 @@ import { fileURLToPath } from 'node:url';
 import { execa, type Options, type ResultPromise } from 'execa';
 import type { StepJob } from '@maestro/protocol';
 import type { Logger } from 'pino';
-import { WorkerError, WorkerErrorCode } from './errors.js';
+import { describeSystemError, WorkerError, WorkerErrorCode } from './errors.js';
 
 export const LAUNCHER_SCRIPT = fileURLToPath(new URL('../scripts/launcher.sh', import.meta.url));
 
-/** Variables never passed to a step: they lead to the Redis password. */
-const WITHHELD_ENV = ['MAESTRO_REDIS_URL', 'MAESTRO_REDIS_PASSWORD_FILE'] as const;
+/**
+ * Variables never passed to a step: those that lead to the Redis password, and the tasks per node
+ * of the worker's own `srun` (a step's `srun -n P -N N` would warn that it cannot honour it).
+ */
+const WITHHELD_ENV = [
+  'MAESTRO_REDIS_URL',
+  'MAESTRO_REDIS_PASSWORD_FILE',
+  'MAESTRO_REDIS_TLS_CA_FILE',
+  'SLURM_NTASKS_PER_NODE',
+] as const;
 /** Seconds between SIGTERM and SIGKILL when the launcher ends the steps of a dead worker. */
 const REAP_GRACE_S = 2;
 const MAX_RESTARTS = 3;
@@ -34,6 +42,10 @@ const US = '\x1f';
 export interface StepRunInfo {
   run: number;
   worker: string;
+  /** Cores the worker gave the step (MAESTRO_CORES). */
+  cores?: number;
+  /** GPU ids the step got (CUDA_VISIBLE_DEVICES); undefined when the worker manages no GPUs. */
+  gpuIds?: readonly string[] | undefined;
 }
 
 /** What the step's environment adds to the launcher's: the job's `env` and who it is. */
@@ -47,6 +59,8 @@ export function stepVariables(job: StepJob, info: StepRunInfo): Record<string, s
     MAESTRO_ATTEMPT: String(job.attempt),
     MAESTRO_RUN: String(info.run),
     MAESTRO_WORKER: info.worker,
+    ...(info.cores !== undefined ? { MAESTRO_CORES: String(info.cores) } : {}),
+    ...(info.gpuIds !== undefined ? { CUDA_VISIBLE_DEVICES: info.gpuIds.join(',') } : {}),
   };
 }
 
@@ -244,5 +258,28 @@ export function startLauncher(log: Logger): StepLauncher {
       child.stdin!.end();
       await child;
     },
+  };
+}
+
+export interface CommandOutput {
+  /** Undefined when the command could not be started or was killed (see `error`). */
+  exitCode: number | undefined;
+  stdout: string;
+  stderr: string;
+  error?: string;
+}
+
+/**
+ * Runs a short command to its end (at most `timeoutMs`), stdin closed; never throws. For the
+ * questions the worker asks its scheduler (`squeue`, `flux job timeleft`).
+ */
+export async function runCommand(file: string, args: readonly string[], timeoutMs: number): Promise<CommandOutput> {
+  const r = await execa(file, args, { reject: false, stdin: 'ignore', timeout: timeoutMs, maxBuffer: 1024 * 1024 });
+  const out = { stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+  if (r.exitCode !== undefined) return { exitCode: r.exitCode, ...out };
+  return {
+    exitCode: undefined,
+    ...out,
+    error: r.timedOut ? `no answer within ${timeoutMs} ms` : describeSystemError(r.cause ?? r),
   };
 }

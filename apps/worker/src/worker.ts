@@ -2,10 +2,17 @@
  * A running worker: takes StepJobs from its queues, claims each run through the fence, runs the
  * step's script in its workspace and reports the result through the fence.
  *
- * Per job (processJob): parse -> claim -> workspace -> spawn -> wait -> report. Every path
- * through it ends the BullMQ job exactly once (completed, failed without retry for a malformed
- * job, or given back untouched while draining), and every claimed run is reported unless its
- * lock was lost (then another worker owns the attempt and the fence would refuse it anyway).
+ * Per job (processJob): parse -> room -> claim -> workspace -> spawn -> wait -> report. Every
+ * path through it ends the BullMQ job exactly once (completed, failed without retry for a
+ * malformed job, given back untouched while draining, or put aside for another worker when it
+ * can never run here), and every claimed run is reported unless its lock was lost (then another
+ * worker owns the attempt and the fence would refuse it anyway).
+ *
+ * Room: a step takes cores and GPUs of the worker (libs/protocol resources.ts) and starts only if
+ * its walltime ends before the worker must stop: its allocation's end minus the preemption
+ * margin. A step that fits but finds the cores busy goes back to the head of the queue for
+ * another worker, and this one fetches nothing more until it has room again. At that moment the worker preempts what still runs (reported `preempted`: run again
+ * elsewhere, with its restart command if it has one) and exits, so its allocation is released.
  *
  * Kills (walltime, cancel, shutdown, lost lock) always hit the step's whole process group, and a
  * result is reported only once nothing of that group is left alive.
@@ -14,18 +21,23 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import {
   expandLauncher,
+  fitStep,
+  fitsTimeLeft,
   formatWalltime,
   LauncherError,
   parseStepJobId,
   PROTOCOL_VERSION,
+  stepDemand,
   StepJob,
   studyKey,
+  type WorkerCapacity,
   type Outcome,
   type StepResult,
   type StepStarted,
   type WorkerRecord,
   type WorkerSignal,
 } from '@maestro/protocol';
+import { makeAllocationClock } from './allocation.js';
 import type { WorkerConfig } from './config.js';
 import { subscribeControl } from './control.js';
 import { coerceError, WorkerError, WorkerErrorCode } from './errors.js';
@@ -36,6 +48,7 @@ import { makeFence, type RunRef } from './queue/fence.js';
 import { closeRedis, makeRedis, type Redis } from './redis.js';
 import { startLauncher, stepVariables, type StepExit, type StepLauncher } from './run-step.js';
 import { redactUrl } from './secrets.js';
+import { Slots, type Grant } from './slots.js';
 import { prepareWorkspace } from './workspace.js';
 
 /** Lifecycle of a worker. `draining`: takes no new steps, lets running ones finish. */
@@ -49,12 +62,23 @@ export interface WorkerHandle {
   /**
    * Stops taking steps at once, lets running steps finish for `shutdownGraceMs`, then kills the
    * rest and reports them `interrupted`; closes BullMQ and Redis. With `now` (or when called
-   * again) running steps are killed at once. Resolves when stopped.
+   * again) running steps are killed at once. With `drain`, running steps may finish however long
+   * they take. With `preempt` (the allocation is ending), running steps are stopped now and
+   * reported `preempted`, and so is a step that dies of a signal meanwhile (the scheduler's).
+   * Resolves when stopped.
    */
-  close(options?: { now?: boolean }): Promise<void>;
+  close(options?: CloseOptions): Promise<void>;
 }
 
-type KillReason = 'timedout' | 'cancelled' | 'interrupted' | 'lock-lost';
+export interface CloseOptions {
+  now?: boolean;
+  drain?: boolean;
+  preempt?: boolean;
+}
+
+type KillReason = 'timedout' | 'cancelled' | 'interrupted' | 'preempted' | 'lock-lost';
+/** What steps stopped by the worker's own end report. */
+type EndOutcome = 'interrupted' | 'preempted';
 
 interface RunningStep {
   readonly job: StepJob;
@@ -87,6 +111,21 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
   let inHand = 0;
   let lastActivity = Date.now();
   let graceOver = false;
+  let endOutcome: EndOutcome = 'interrupted';
+  const slots = new Slots(config.cores, config.gpuIds);
+  const capacity: WorkerCapacity = {
+    cores: config.cores,
+    gpus: config.gpuIds.length,
+    nodes: config.nodes,
+    scheduler: config.scheduler,
+  };
+  const clock = makeAllocationClock(config);
+  /** Epoch ms when the allocation ends, and when this worker stops (end − margin). */
+  let allocationEndsAt: number | undefined;
+  let stopAt: number | undefined;
+  let marginMs: number | undefined;
+  /** Jobs already handed back, so that each is logged once. */
+  const handedBack = new Set<string>();
   const running = new Map<string, RunningStep>();
   const lostLocks = new Set<string>();
   const cancels = new Map<string, { indices?: ReadonlySet<number>; at: number }>();
@@ -184,9 +223,9 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     );
   };
 
-  const interruptAll = (now: boolean): void => {
+  const stopAll = (reason: EndOutcome, now: boolean): void => {
     graceOver = true;
-    for (const step of running.values()) kill(step, 'interrupted', now);
+    for (const step of running.values()) kill(step, reason, now);
   };
 
   const isCancelled = (job: StepJob): boolean => {
@@ -211,8 +250,19 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
         log.info({ studyId: signal.studyId, indices: signal.indices, steps }, 'cancel received');
         return;
       }
+      case 'drain': {
+        const everyone = !signal.allocations && !signal.workers;
+        const mine =
+          everyone ||
+          (config.allocationId !== undefined && signal.allocations?.includes(config.allocationId)) ||
+          signal.workers?.includes(config.name);
+        if (!mine) return;
+        log.info({ steps: running.size }, 'drain requested: finishing the running steps, then stopping');
+        void close({ drain: true });
+        return;
+      }
       default: {
-        const never: never = signal.type;
+        const never: never = signal;
         return never;
       }
     }
@@ -228,7 +278,14 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
 
   // ---- one job ------------------------------------------------------------------------------
 
-  const execute = async (key: string, job: StepJob, ref: RunRef, run: number, stepLog: Logger): Promise<void> => {
+  const execute = async (
+    key: string,
+    job: StepJob,
+    ref: RunRef,
+    run: number,
+    stepLog: Logger,
+    grant: Grant,
+  ): Promise<void> => {
     const startMs = Date.now();
     const failNow = (message: string, exit: Partial<StepExit> = {}): Promise<void> =>
       report(
@@ -240,7 +297,11 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
 
     let prepared: ReturnType<typeof prepareWorkspace>;
     try {
-      const script = expandLauncher(job.script, { scheduler: 'local', resources: job.resources });
+      const script = expandLauncher(job.script, {
+        scheduler: config.scheduler,
+        resources: job.resources,
+        node: config.node,
+      });
       prepared = prepareWorkspace(job, script);
     } catch (err) {
       const known = err instanceof WorkerError || err instanceof LauncherError;
@@ -253,7 +314,13 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
       interpreter: job.interpreter,
       scriptPath: prepared.files.script,
       cwd: job.workspace,
-      variables: stepVariables(job, { run, worker: config.name }),
+      variables: stepVariables(job, {
+        run,
+        worker: config.name,
+        cores: grant.cores,
+        // Only a worker that manages GPUs says which ones a step gets (none, for a CPU step).
+        gpuIds: config.gpuIds.length > 0 ? grant.gpuIds : undefined,
+      }),
       stdoutPath: prepared.files.out,
       stderrPath: prepared.files.err,
     });
@@ -271,7 +338,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     // What happened while the step was being set up.
     if (lostLocks.has(key)) kill(step, 'lock-lost');
     else if (isCancelled(job)) kill(step, 'cancelled');
-    else if (graceOver) kill(step, 'interrupted');
+    else if (graceOver) kill(step, endOutcome);
 
     let exit: StepExit;
     try {
@@ -293,7 +360,23 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
       stepLog.warn({ pid: step.pid }, 'step killed after its lock was lost; result not reported');
       return;
     }
-    const { outcome, message } = outcomeOf(exit, step.killReason, job, config.name);
+    // Inside an allocation, a scheduler ending it signals the steps and the worker at once, and
+    // the step's end may be seen first: wait a moment for the worker's own signal.
+    if (
+      step.killReason === undefined &&
+      closing === undefined &&
+      config.scheduler !== 'local' &&
+      killedFromOutside(exit)
+    ) {
+      await stopSignalWithin(SIGNAL_SETTLE_MS);
+    }
+    const { outcome, message } = outcomeOf(exit, step.killReason, job, {
+      worker: config.name,
+      allocation: config.allocationId,
+      // A step that dies of a signal while its worker stops was most likely killed by the same
+      // hand (the scheduler ending the allocation): handed back, not failed.
+      stopping: closing === undefined ? undefined : endOutcome,
+    });
     await report(
       ref,
       run,
@@ -346,6 +429,71 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
       jobLog.warn('step not run: its lock was lost before the claim (another worker has it)');
       return 'done';
     }
+    // Room for it: can it ever run here, does its walltime fit, and when are its cores free?
+    const fit = fitStep(stepDemand(job.resources), capacity);
+    if (!fit.fits) return handBack(delivered.key, jobLog, `it can never run on this worker: ${fit.reason}`);
+    if (!fitsTimeLeft(job.timeoutMs, Date.now(), stopAt)) return handBack(delivered.key, jobLog, walltimeReason(job));
+    const grant = slots.tryTake(fit.cores, fit.gpus);
+    if (!grant) {
+      // Not now: back to the head of the queue for a worker with room, and this one fetches
+      // nothing more until some of its cores come free (then the head is tried again).
+      waitForRoom();
+      return 'give-back';
+    }
+    try {
+      lastActivity = Date.now();
+      return await claimAndRun(delivered, job, ref, jobLog, grant);
+    } finally {
+      slots.release(grant);
+      roomMade();
+    }
+  };
+
+  /** A job this worker cannot run is put aside for the others (logged once per job). */
+  const handBack = (key: string, jobLog: Logger, reason: string): Disposition => {
+    if (!handedBack.has(key)) {
+      if (handedBack.size > 10_000) handedBack.clear();
+      handedBack.add(key);
+      jobLog.info({ reason }, 'step handed back: it cannot run on this worker');
+    }
+    return 'later';
+  };
+
+  const walltimeReason = (job: StepJob): string =>
+    `its walltime ${formatWalltime(Math.ceil((job.timeoutMs ?? 0) / 1000))} does not fit the ${formatWalltime(
+      Math.max(0, Math.floor(((stopAt ?? 0) - Date.now()) / 1000)),
+    )} this worker has left`;
+
+  /** Resolved when close() is called, or after `ms`. */
+  const stopWaiters: (() => void)[] = [];
+  const stopSignalWithin = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      stopWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+
+  let holding = false;
+  const waitForRoom = (): void => {
+    if (holding) return;
+    holding = true;
+    consumer?.hold(true);
+  };
+  const roomMade = (): void => {
+    if (!holding) return;
+    holding = false;
+    consumer?.hold(false);
+  };
+
+  const claimAndRun = async (
+    delivered: DeliveredJob,
+    job: StepJob,
+    ref: RunRef,
+    jobLog: Logger,
+    grant: Grant,
+  ): Promise<Disposition> => {
     const claim = await fence.claim(ref, startedEvent(ref, Date.now()));
     if (!claim.claimed) {
       jobLog.info({ reason: claim.reason }, 'step not run: claim refused');
@@ -367,7 +515,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     }
     const startMs = Date.now();
     try {
-      await execute(delivered.key, job, ref, claim.run, stepLog);
+      await execute(delivered.key, job, ref, claim.run, stepLog, grant);
     } catch (err) {
       // execute() reports last and report() never throws, so nothing was reported yet.
       stepLog.error({ err }, 'worker error while running the step');
@@ -386,9 +534,10 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     // Fetched just as the worker began to drain: hand it back unclaimed for another worker.
     if (state !== 'running') return 'give-back';
     inHand++;
-    lastActivity = Date.now();
+    let disposition: Disposition | undefined;
     try {
-      return await handle(delivered);
+      disposition = await handle(delivered);
+      return disposition;
     } catch (err) {
       if (!(err instanceof WorkerError && err.code === WorkerErrorCode.JobRejected)) {
         log.error({ err, jobId: delivered.id, queue: delivered.queue }, 'step job failed in the worker');
@@ -397,7 +546,8 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     } finally {
       lostLocks.delete(delivered.key);
       inHand--;
-      lastActivity = Date.now();
+      // A job handed back is not work: a worker that only sees jobs it cannot run goes idle.
+      if (disposition !== 'later') lastActivity = Date.now();
     }
   };
 
@@ -409,21 +559,72 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     pid: process.pid,
     queues: config.queues.join(','),
     slots: config.concurrency,
+    cores: config.cores,
+    gpus: config.gpuIds.length,
+    freeCores: slots.freeCores,
+    freeGpus: slots.freeGpus,
+    nodes: config.nodes,
     running: running.size,
     done,
     startedAt,
     lastSeen: Date.now(),
     ...(config.allocationId ? { allocationId: config.allocationId } : {}),
     scheduler: config.scheduler,
+    ...(allocationEndsAt !== undefined ? { allocationEndsAt } : {}),
+    ...(stopAt !== undefined ? { stopAt } : {}),
     state,
   });
   const beat = async (): Promise<void> => {
     for (const [studyId, c] of cancels) if (Date.now() - c.at >= CANCEL_MEMORY_MS) cancels.delete(studyId);
     try {
       await presence.beat(record());
+      if (state === 'running' && (await presence.drainRequested())) {
+        log.info({ steps: running.size }, 'drain requested: finishing the running steps, then stopping');
+        void close({ drain: true });
+      }
     } catch (err) {
       warnConnection(() => log.warn({ err }, 'heartbeat failed'));
     }
+  };
+
+  // ---- the allocation's end -----------------------------------------------------------------
+
+  let stopTimer: (() => void) | undefined;
+  let refreshTimer: NodeJS.Timeout | undefined;
+  const refreshTimeLeft = async (): Promise<void> => {
+    let endsAt: number | undefined;
+    try {
+      endsAt = await clock.endsAt();
+    } catch (err) {
+      warnConnection(() => log.warn({ err }, 'cannot tell when the allocation ends; keeping what was known'));
+      return;
+    }
+    const now = Date.now();
+    // Never more than half of what is left at the start: a short allocation still gets work done.
+    if (marginMs === undefined && endsAt !== undefined)
+      marginMs = Math.min(config.preemptMarginMs, Math.floor((endsAt - now) / 2));
+    const before = stopAt;
+    allocationEndsAt = endsAt;
+    stopAt = endsAt === undefined ? undefined : endsAt - (marginMs ?? config.preemptMarginMs);
+    if (stopAt !== before) {
+      if (stopAt !== undefined)
+        log.info(
+          { endsAt: new Date(endsAt!).toISOString(), stopAt: new Date(stopAt).toISOString() },
+          'allocation end known',
+        );
+      stopTimer?.();
+      stopTimer = stopAt === undefined ? undefined : after(Math.max(0, stopAt - now), () => void onStopAt());
+    }
+  };
+  const onStopAt = async (): Promise<void> => {
+    await refreshTimeLeft(); // extended meanwhile? then the timer was armed again
+    if (state !== 'running' && state !== 'draining') return;
+    if (stopAt === undefined || Date.now() < stopAt) return;
+    log.info(
+      { steps: running.size, endsAt: allocationEndsAt && new Date(allocationEndsAt).toISOString() },
+      'allocation ending: preempting running steps and stopping',
+    );
+    void close({ preempt: true });
   };
 
   let consumer: StepConsumer | undefined;
@@ -433,26 +634,34 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
 
-  const close = (options: { now?: boolean } = {}): Promise<void> => {
+  const close = (options: CloseOptions = {}): Promise<void> => {
     const now = options.now === true;
+    if (options.preempt) endOutcome = 'preempted';
+    for (const wake of stopWaiters.splice(0)) wake();
     if (closing) {
-      if (now || state === 'draining') {
+      if (options.preempt) stopAll('preempted', now);
+      else if (!options.drain) {
         log.info({ steps: running.size }, 'stopping now: killing running steps');
-        interruptAll(true);
+        stopAll(endOutcome, true);
       }
       return closing;
     }
     closing = (async () => {
       state = 'draining';
-      log.info({ steps: running.size, graceMs: now ? 0 : config.shutdownGraceMs }, 'worker draining');
+      const graceMs = options.preempt || now ? 0 : options.drain ? undefined : config.shutdownGraceMs;
+      log.info(
+        { steps: running.size, graceMs, reason: options.preempt ? 'preempt' : options.drain ? 'drain' : 'stop' },
+        'worker draining',
+      );
       void beat();
       const consumerClosed = consumer?.close();
       let cancelGrace: (() => void) | undefined;
-      if (now) interruptAll(true);
-      else {
+      if (options.preempt) stopAll('preempted', now);
+      else if (now) stopAll(endOutcome, true);
+      else if (!options.drain) {
         cancelGrace = after(config.shutdownGraceMs, () => {
           if (running.size > 0) log.info({ steps: running.size }, 'shutdown grace over: interrupting running steps');
-          interruptAll(false);
+          stopAll(endOutcome, false);
         });
       }
       try {
@@ -461,6 +670,8 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
         log.error({ err }, 'closing the queues failed');
       }
       cancelGrace?.();
+      stopTimer?.();
+      clearInterval(refreshTimer);
       clearInterval(heartbeatTimer);
       clearInterval(idleTimer);
       try {
@@ -485,6 +696,9 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
 
   try {
     await subscribeControl(subscriber, config.prefix, onSignal, log);
+    // Before the first step: never start one that cannot finish in the allocation.
+    await refreshTimeLeft();
+    refreshTimer = setInterval(() => void refreshTimeLeft(), config.timeLeftRefreshMs);
     state = 'running';
     consumer = makeStepConsumer(
       {
@@ -496,6 +710,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
         lockDurationMs: config.lockDurationMs,
         stalledIntervalMs: config.stalledIntervalMs,
         maxRunsPerAttempt: config.maxRunsPerAttempt,
+        handBackDelayMs: config.handBackDelayMs,
       },
       {
         process: processJob,
@@ -532,6 +747,11 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
       prefix: config.prefix,
       queues: config.queues,
       concurrency: config.concurrency,
+      cores: config.cores,
+      gpus: config.gpuIds,
+      scheduler: config.scheduler,
+      nodes: config.nodes,
+      ...(stopAt !== undefined ? { stopAt: new Date(stopAt).toISOString() } : {}),
       simulate: config.simulate,
       pid: process.pid,
     },
@@ -552,9 +772,10 @@ function outcomeOf(
   exit: StepExit,
   reason: KillReason | undefined,
   job: StepJob,
-  workerName: string,
+  who: { worker: string; allocation: string | undefined; stopping: EndOutcome | undefined },
 ): { outcome: Outcome; message?: string } {
   if (exit.spawnError) return { outcome: 'failed', message: exit.spawnError };
+  const where = who.allocation ? `allocation ${who.allocation}` : `worker ${who.worker}`;
   switch (reason) {
     case 'timedout':
       return {
@@ -565,7 +786,9 @@ function outcomeOf(
       return { outcome: 'cancelled', message: 'killed: the study was cancelled' };
     case 'interrupted':
     case 'lock-lost':
-      return { outcome: 'interrupted', message: `killed: worker ${workerName} shut down` };
+      return { outcome: 'interrupted', message: `killed: worker ${who.worker} shut down` };
+    case 'preempted':
+      return { outcome: 'preempted', message: `stopped: ${where} is ending` };
     case undefined:
       break;
     default: {
@@ -574,12 +797,31 @@ function outcomeOf(
     }
   }
   if (exit.exitCode === 0) return { outcome: 'succeeded' };
+  if (who.stopping && killedFromOutside(exit)) {
+    const how = exit.signal ?? `${signalOfStatus(exit.exitCode)} (exit ${exit.exitCode})`;
+    return { outcome: who.stopping, message: `killed by ${how} while ${where} was stopping` };
+  }
   if (exit.signal) return { outcome: 'failed', message: `killed by signal ${exit.signal}, not sent by the worker` };
   return { outcome: 'failed', message: `exited with code ${exit.exitCode}` };
 }
 
 /** The three fields that name a run, checked as strictly as in a whole StepJob. */
 const RunRefSchema = StepJob.pick({ studyId: true, index: true, attempt: true });
+
+/** How long a step killed from outside waits for its worker's own stop signal (see execute). */
+const SIGNAL_SETTLE_MS = 2_000;
+
+/** Signals that end a job: a step dead of one, or whose shell says so (128 + n), was killed. */
+const ENDING_SIGNALS: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 9: 'SIGKILL', 15: 'SIGTERM' };
+
+const signalOfStatus = (code: number | null): string | undefined =>
+  code !== null && code > 128 ? ENDING_SIGNALS[code - 128] : undefined;
+
+/** The step died of a signal that ends jobs, directly or as its shell's exit status. */
+function killedFromOutside(exit: StepExit): boolean {
+  if (exit.signal) return Object.values(ENDING_SIGNALS).includes(exit.signal);
+  return signalOfStatus(exit.exitCode) !== undefined;
+}
 
 /** studyId/index/attempt of a job that is not a valid StepJob, if they can be read from it. */
 function runRefOf(value: unknown): RunRef | undefined {

@@ -66,6 +66,59 @@ describe('loadConfig', () => {
     });
   });
 
+  it('takes the cores, GPUs and allocation a batch script of maestro workers launch gives', () => {
+    const inSlurm = {
+      MAESTRO_REDIS_URL: 'redis://h',
+      SLURM_JOB_ID: '42',
+      SLURM_JOB_NUM_NODES: '3',
+      SLURM_CPUS_ON_NODE: '36',
+      SLURMD_NODENAME: 'node7',
+      MAESTRO_WORKERS_PER_NODE: '2',
+      MAESTRO_QUEUES: 'sim,post',
+      MAESTRO_PREFIX: 'lab',
+      MAESTRO_IDLE_TIMEOUT: '2m',
+      MAESTRO_PREEMPT_MARGIN: '5m',
+      CUDA_VISIBLE_DEVICES: '2,3',
+    };
+    expect(loadConfig({}, inSlurm)).toMatchObject({
+      scheduler: 'slurm',
+      allocationId: '42',
+      nodes: 3,
+      node: 'node7',
+      host: 'node7',
+      name: `node7.${process.pid}`,
+      cores: 18,
+      concurrency: 18,
+      gpuIds: ['2', '3'],
+      queues: ['sim', 'post'],
+      prefix: 'lab',
+      idleTimeoutMs: 120_000,
+      preemptMarginMs: 300_000,
+    });
+    // Flags win over the environment; a GPU count numbers the devices from 0.
+    expect(loadConfig({ cores: '4', gpus: '2', concurrency: '1' }, inSlurm)).toMatchObject({
+      cores: 4,
+      gpuIds: ['0', '1'],
+      concurrency: 1,
+    });
+    // Inside flux batch, FLUX_JOB_ID is the worker's own job: the script names the allocation.
+    const inFlux = {
+      MAESTRO_SCHEDULER: 'flux',
+      MAESTRO_ALLOCATION_ID: 'f2abc',
+      FLUX_JOB_ID: 'f9xyz',
+      MAESTRO_NODES: '2',
+    };
+    expect(loadConfig({ redis: 'redis://h' }, inFlux)).toMatchObject({
+      scheduler: 'flux',
+      allocationId: 'f2abc',
+      nodes: 2,
+    });
+    expect(loadConfig({ redis: 'redis://h' }, { MAESTRO_ALLOCATION_ENDS_AT: '1700000000000' })).toMatchObject({
+      scheduler: 'local',
+      allocationEndsAtMs: 1_700_000_000_000,
+    });
+  });
+
   it('reads the password from a file, without its final newline', () => {
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'maestro-config-')), 'pw');
     writeFileSync(file, 's3cret\n');

@@ -207,10 +207,16 @@ export interface WorkerProcess {
   waitForLog(pattern: RegExp, timeoutMs?: number): Promise<void>;
 }
 
-export function spawnWorker(tracker: Tracker, args: string[], env: NodeJS.ProcessEnv = {}): WorkerProcess {
+export function spawnWorker(
+  tracker: Tracker,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  options: { /** Its own process group, as under a batch system. */ detached?: boolean } = {},
+): WorkerProcess {
   const child = spawn(process.execPath, [WORKER_BIN, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, MAESTRO_REDIS_URL: undefined, ...env },
+    detached: options.detached === true,
   });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));

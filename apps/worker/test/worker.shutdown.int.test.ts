@@ -117,6 +117,23 @@ describe('stopping maestro-worker', () => {
     expect(liveGroupMembers(leaders[1]!)).toEqual([]);
   });
 
+  it('keeps its reaper through a SIGTERM sent to its whole process group, as batch systems send it', async () => {
+    const study = await makeStudy(redisUrl, tracker);
+    const w = spawnWorker(
+      tracker,
+      ['--redis', redisUrl, '--prefix', study.prefix, '--shutdown-grace', '1s'],
+      {},
+      { detached: true },
+    );
+    await w.waitForLog(/worker started/);
+    await study.add({ index: 0, script: '#!/bin/bash\nsleep 30\n' });
+    await study.waitForStarted(0, 1);
+    process.kill(-w.pid, 'SIGTERM');
+    expect(await w.exited).toBe(0);
+    expect(await study.results()).toEqual([expect.objectContaining({ index: 0, outcome: 'interrupted' })]);
+    expect(w.stderr()).not.toMatch(/reaper exited/);
+  });
+
   it('exits 0 after --idle-timeout with nothing to do', async () => {
     const study = await makeStudy(redisUrl, tracker);
     const w = spawnWorker(tracker, ['--redis', redisUrl, '--prefix', study.prefix, '--idle-timeout', '1s']);

@@ -24,6 +24,16 @@ export const CONTROL_FIELD = 'c';
 export const WorkerSignal = z.discriminatedUnion('type', [
   /** Kill the running steps of this study (all of them, or only these instances). */
   z.object({ type: z.literal('cancel'), studyId: z.string(), indices: z.array(z.number().int()).optional() }),
+  /**
+   * Stop taking steps, let the running ones finish, then exit (`maestro workers stop`): the
+   * workers of these allocations and these workers by name; neither = every worker. Also kept
+   * in {@link DRAIN_TTL_MS}-lived entries of `<p>:drain`, for workers that miss the message.
+   */
+  z.object({
+    type: z.literal('drain'),
+    allocations: z.array(z.string()).optional(),
+    workers: z.array(z.string()).optional(),
+  }),
 ]);
 export type WorkerSignal = z.output<typeof WorkerSignal>;
 
@@ -33,7 +43,15 @@ export const WorkerRecord = z.object({
   host: z.string(),
   pid: z.coerce.number().int(),
   queues: z.string(),
+  /** Steps run at once at most (`--concurrency`). */
   slots: z.coerce.number().int(),
+  /** Cores and GPUs the worker hands out to steps, and how many of them are free now. */
+  cores: z.coerce.number().int().optional(),
+  gpus: z.coerce.number().int().optional(),
+  freeCores: z.coerce.number().int().optional(),
+  freeGpus: z.coerce.number().int().optional(),
+  /** Nodes of the worker's allocation (1 without one). */
+  nodes: z.coerce.number().int().optional(),
   running: z.coerce.number().int(),
   done: z.coerce.number().int(),
   startedAt: z.coerce.number(),
@@ -42,8 +60,12 @@ export const WorkerRecord = z.object({
   scheduler: z.string().optional(),
   /** Epoch ms when the allocation ends, if known. */
   allocationEndsAt: z.coerce.number().optional(),
+  /** Epoch ms from which the worker starts no step and preempts running ones (end − margin). */
+  stopAt: z.coerce.number().optional(),
   state: z.enum(['starting', 'running', 'draining', 'stopped']),
 });
 export type WorkerRecord = z.output<typeof WorkerRecord>;
 export const WORKER_HEARTBEAT_MS = 5_000;
+/** How long a `maestro workers stop` request waits in `<p>:drain` for workers that missed it. */
+export const DRAIN_TTL_MS = 24 * 3_600_000;
 export const WORKER_RECORD_TTL_MS = 20_000;

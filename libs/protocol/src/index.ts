@@ -12,6 +12,8 @@ export {
   workerKey,
   workersKey,
   controlChannel,
+  allocationsKey,
+  drainKey,
   StudyRecordField,
 } from './keys.js';
 export { StepState, StudyState, stepStateName, isFinalState } from './step-state.js';
@@ -36,7 +38,12 @@ export {
   WorkerRecord,
   WORKER_HEARTBEAT_MS,
   WORKER_RECORD_TTL_MS,
+  DRAIN_TTL_MS,
 } from './control.js';
+export { AllocationRecord, allocationField, drainField, SCHEDULERS } from './allocation.js';
+export type { SchedulerName } from './allocation.js';
+export { stepDemand, fitStep, fitsTimeLeft } from './resources.js';
+export type { StepDemand, WorkerCapacity, Fit } from './resources.js';
 export { parseWalltimeSeconds, formatWalltime, WalltimeError } from './walltime.js';
 export { CLAIM_RUN_LUA, REPORT_RESULT_LUA, DEFAULT_MAX_RUNS_PER_ATTEMPT } from './fence-scripts.js';
 export { expandLauncher, LauncherError } from './launcher.js';

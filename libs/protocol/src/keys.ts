@@ -15,7 +15,9 @@
  * | `<p>:study:<id>:workers` | hash | workers | worker name -> JSON {host, allocationId}, for status |
  * | `<p>:worker:<name>` | hash, TTL | that worker | heartbeat: {@link WorkerRecord} |
  * | `<p>:workers` | zset | workers | worker names by last heartbeat (ms) |
- * | `<p>:control` | pub/sub channel | conductor | {@link WorkerSignal}s: cancel running steps now |
+ * | `<p>:control` | pub/sub channel | conductor, `maestro workers stop` | {@link WorkerSignal}s: cancel running steps, drain |
+ * | `<p>:allocations` | hash | `maestro workers launch`, autoscaler | field `<scheduler>.<id>` -> {@link AllocationRecord} JSON |
+ * | `<p>:drain` | hash, TTL | `maestro workers stop` | `allocation.<id>` / `worker.<name>` -> epoch ms: drain requests |
  */
 export const DEFAULT_PREFIX = 'maestro';
 
@@ -30,6 +32,8 @@ export const studyWorkersKey = (prefix: string, studyId: string): string => `${p
 export const workerKey = (prefix: string, name: string): string => `${prefix}:worker:${name}`;
 export const workersKey = (prefix: string): string => `${prefix}:workers`;
 export const controlChannel = (prefix: string): string => `${prefix}:control`;
+export const allocationsKey = (prefix: string): string => `${prefix}:allocations`;
+export const drainKey = (prefix: string): string => `${prefix}:drain`;
 
 /** Fields of the study hash (`<p>:study:<id>`). All values are text. */
 export const StudyRecordField = {
@@ -53,4 +57,9 @@ export const StudyRecordField = {
   cancelled: 'cancelled',
   /** Host and pid of the conductor, for messages (not a lock: see the lease key). */
   conductor: 'conductor',
+  /**
+   * JSON `[{step, reason, instances}]`: queued steps that no live worker can run (too large, or a
+   * walltime longer than any worker's time left); rewritten when that changes, `[]` when none.
+   */
+  blocked: 'blocked',
 } as const;

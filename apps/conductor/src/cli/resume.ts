@@ -5,11 +5,12 @@ import { dashboardSettingsFor } from './dashboard.js';
 import { reloadStudy } from '../reload-study.js';
 import { openStudy, redisForStudy } from '../study-session.js';
 import { Terminal } from '../terminal.js';
+import { autoscaleConfig, resolveAutoscale, type AutoscaleFlags } from './autoscale.js';
 import { cores, type ExecutionFlags } from './common.js';
 import { redisChoice, type RedisFlags } from './redis-options.js';
 import { printFinalStatus } from './status.js';
 
-export type ResumeOptions = ExecutionFlags & RedisFlags;
+export type ResumeOptions = ExecutionFlags & RedisFlags & AutoscaleFlags;
 
 export async function resumeCommand(
   dir: string,
@@ -26,6 +27,7 @@ export async function resumeCommand(
       `the spec copy in ${meta.root} now expands to ${loaded.expanded.instanceCount} instances, not ${meta.instanceCount}; it must not be edited`,
     );
   }
+  const autoscale = await resolveAutoscale(options, loaded, meta.prefix, err);
   const redis = await redisForStudy(meta, redisChoice(options), true);
   err.write(`Resuming ${meta.name}: ${meta.instanceCount} step instances in ${meta.root}\n`);
   const state = await conduct({
@@ -34,12 +36,14 @@ export async function resumeCommand(
     redis,
     limits: { attempts: options.attempts, rlimit: options.rlimit, throttle: options.throttle },
     window: options.window ?? DEFAULT_WINDOW,
-    localWorkers: options.localWorkers ?? cores(),
+    localWorkers: options.localWorkers ?? (autoscale ? 0 : cores()),
     workerConcurrency: options.workerConcurrency ?? 1,
     workerArgs: options.workerArg,
     cancelGraceMs: options.cancelGrace ?? 30_000,
     terminal: new Terminal(process.stderr),
     dashboard: dashboard && { ...dashboard, prefix: meta.prefix },
+    autoscale:
+      autoscale && autoscaleConfig(autoscale, redis.target, { root: meta.root, id: meta.id, prefix: meta.prefix }, err),
   });
   await printFinalStatus(meta.root, state, out);
   return EXIT_CODES[state];

@@ -14,11 +14,13 @@ import { metaDir } from '../study-meta.js';
 import { createStudyRoot } from '../study-root.js';
 import { Terminal } from '../terminal.js';
 import { writeDryRun, writeStudySkeleton } from '../write-study.js';
+import { autoscaleArgs, autoscaleConfig, resolveAutoscale, type AutoscaleFlags } from './autoscale.js';
 import { cores, type ExecutionFlags, type SpecOptions } from './common.js';
 import { redisChoice, type RedisFlags } from './redis-options.js';
 import { printFinalStatus } from './status.js';
+import { workerRedis } from './workers.js';
 
-export interface RunOptions extends SpecOptions, ExecutionFlags, RedisFlags {
+export interface RunOptions extends SpecOptions, ExecutionFlags, RedisFlags, AutoscaleFlags {
   dry?: boolean;
   yes?: boolean;
   no?: boolean;
@@ -41,6 +43,12 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
     now,
   });
   printWarnings(loaded.warnings, (l) => err.write(`${l}\n`));
+  const choice = redisChoice(options);
+  const prefix = options.prefix ?? 'maestro';
+  // Autoscale options, and steps too large for its allocations, are refused before anything exists.
+  const autoscale = await resolveAutoscale(options, loaded, prefix, err);
+  if (autoscale && choice.url)
+    workerRedis({ url: choice.url, passwordFile: choice.passwordFile, tlsCaFile: choice.tlsCaFile });
   const wanted = loaded.expanded.root;
   const root = await createStudyRoot(wanted, {
     explicit: options.out !== undefined,
@@ -62,8 +70,6 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
           cwd,
           now,
         });
-  const choice = redisChoice(options);
-  const prefix = options.prefix ?? 'maestro';
   const meta = await writeStudySkeleton({
     loaded: final,
     root,
@@ -103,12 +109,13 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
     redis,
     limits: { attempts: options.attempts, rlimit: options.rlimit, throttle: options.throttle },
     window: options.window ?? DEFAULT_WINDOW,
-    localWorkers: options.localWorkers ?? cores(),
+    localWorkers: options.localWorkers ?? (autoscale ? 0 : cores()),
     workerConcurrency: options.workerConcurrency ?? 1,
     workerArgs: options.workerArg,
     cancelGraceMs: options.cancelGrace ?? 30_000,
     terminal: new Terminal(process.stderr),
     dashboard,
+    autoscale: autoscale && autoscaleConfig(autoscale, redis.target, { root, id: meta.id, prefix }, err),
   });
   await printFinalStatus(root, state, out);
   return EXIT_CODES[state];
@@ -132,6 +139,7 @@ function detachConductor(root: string, o: RunOptions): number {
   flag('--redis-password-file', o.redisPasswordFile);
   flag('--tls-ca-file', o.tlsCaFile);
   for (const a of o.workerArg ?? []) flag('--worker-arg', a);
+  args.push(...autoscaleArgs(o));
   const env = { ...process.env };
   if (o.redis) env['MAESTRO_REDIS_URL'] = o.redis; // the environment, not argv: `ps` shows argv
   const fd = openSync(path.join(metaDir(root), 'conductor.out'), 'a');

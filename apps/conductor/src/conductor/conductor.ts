@@ -151,6 +151,14 @@ export class Conductor {
     return this.#workerNames[index] ?? '';
   }
 
+  /**
+   * Steps no live worker can run, as JSON `[{step, reason, instances}]` (the fleet watch finds
+   * them): stored in the study record with the next commit, for `status` and dashboards.
+   */
+  reportBlocked(json: string): void {
+    this.#fields[F.blocked] = json;
+  }
+
   /** Asks the loop to stop after the current batch, leaving the study resumable. */
   stop(): void {
     this.#stopRequested = true;

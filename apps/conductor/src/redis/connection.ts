@@ -39,7 +39,17 @@ export function redactUrl(url: string): string {
   }
 }
 
-/** The URL without its password, for meta files. */
+/** The password in a URL, if it holds one. */
+export function urlPassword(url: string): string | undefined {
+  try {
+    const u = new URL(url);
+    return u.password ? decodeURIComponent(u.password) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The URL without its password, for meta files and batch scripts. */
 export function withoutPassword(url: string): string {
   try {
     const u = new URL(url);

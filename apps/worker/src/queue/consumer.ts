@@ -13,8 +13,15 @@
  * - Several queues share one `concurrency`: each queue's Worker may take that many jobs, and when
  *   all slots are busy the others are paused. A Worker already blocked waiting for a job can still
  *   take one more, which waits here for a slot (at most one per other queue).
+ * - Holding: a step that finds no free cores here goes back to the head of the queue, for a
+ *   worker with room, and the worker asks the consumer to fetch nothing more (`hold`) until
+ *   some of its cores come free: it neither hoards jobs it cannot start (BullMQ fetches up to
+ *   `concurrency` at once) nor takes the same one back at once.
+ * - A job the worker can never run (too large, or a walltime longer than its time left) goes
+ *   back as `later`: delayed by `handBackDelayMs`, then to the back of the wait list, so that it
+ *   neither blocks the jobs behind it nor comes straight back to the same worker.
  */
-import { ErrorCode, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import { DelayedError, ErrorCode, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from '../redis.js';
 import { WorkerError, WorkerErrorCode } from '../errors.js';
 
@@ -35,10 +42,11 @@ export interface DeliveredJob {
 
 /**
  * What became of a job: `done` completes it in BullMQ (whatever the step's outcome: results
- * travel through the fence); `give-back` returns it to the queue untouched for another worker.
+ * travel through the fence); `give-back` returns it to the front of the queue untouched for
+ * another worker; `later` puts it aside for `handBackDelayMs`, then at the back of the queue.
  * Throwing a WorkerError with code JobRejected fails it without retry.
  */
-export type Disposition = 'done' | 'give-back';
+export type Disposition = 'done' | 'give-back' | 'later';
 
 export interface ConsumerHandlers {
   process(job: DeliveredJob): Promise<Disposition>;
@@ -60,11 +68,14 @@ export interface ConsumerOptions {
   lockDurationMs: number;
   stalledIntervalMs: number;
   maxRunsPerAttempt: number;
+  handBackDelayMs: number;
 }
 
 export interface StepConsumer {
   /** Resolves once every queue's connections are ready. */
   ready(): Promise<void>;
+  /** Fetches no new jobs while `on` (jobs in hand go on). */
+  hold(on: boolean): void;
   /** Stops taking jobs at once; resolves when the jobs in hand are finished and BullMQ is closed. */
   close(): Promise<void>;
 }
@@ -78,6 +89,8 @@ const LOST_LOCK_CODES: readonly number[] = [
 export function makeStepConsumer(options: ConsumerOptions, handlers: ConsumerHandlers): StepConsumer {
   const shared = options.queues.length > 1;
   let busy = 0;
+  let held = false;
+  let paused = false;
   let closing = false;
   let slotWaiters: (() => void)[] = [];
   const workers: Worker[] = [];
@@ -87,9 +100,14 @@ export function makeStepConsumer(options: ConsumerOptions, handlers: ConsumerHan
     slotWaiters = [];
     for (const wake of waiters) wake();
   };
-  const setPaused = (paused: boolean): void => {
+  /** Paused while every slot of shared queues is busy, or while the worker holds. */
+  const updatePaused = (): void => {
+    if (closing) return; // BullMQ's close() stops fetching; never resume while closing
+    const want = held || (shared && busy >= options.concurrency);
+    if (want === paused) return;
+    paused = want;
     for (const w of workers) {
-      const p = paused ? w.pause(true) : w.resume();
+      const p = want ? w.pause(true) : Promise.resolve(w.resume());
       p.catch((err: unknown) => handlers.error(err as Error, 'queue', w.name));
     }
   };
@@ -99,7 +117,7 @@ export function makeStepConsumer(options: ConsumerOptions, handlers: ConsumerHan
       while (busy >= options.concurrency && !closing) await new Promise<void>((r) => slotWaiters.push(r));
       if (closing) return giveBack(job, token);
       busy++;
-      if (busy >= options.concurrency) setPaused(true);
+      updatePaused();
     }
     try {
       const delivered: DeliveredJob = {
@@ -111,6 +129,7 @@ export function makeStepConsumer(options: ConsumerOptions, handlers: ConsumerHan
       };
       const disposition = await handlers.process(delivered);
       if (disposition === 'give-back') return giveBack(job, token);
+      if (disposition === 'later') return putAside(job, token, options.handBackDelayMs);
     } catch (err) {
       if (err instanceof WorkerError && err.code === WorkerErrorCode.JobRejected) {
         throw new UnrecoverableError(err.message);
@@ -118,7 +137,8 @@ export function makeStepConsumer(options: ConsumerOptions, handlers: ConsumerHan
       throw err;
     } finally {
       if (shared) {
-        if (busy-- >= options.concurrency && !closing) setPaused(false);
+        busy--;
+        updatePaused();
         wakeSlotWaiters();
       }
     }
@@ -159,12 +179,22 @@ export function makeStepConsumer(options: ConsumerOptions, handlers: ConsumerHan
     async ready() {
       await Promise.all(workers.map((w) => w.waitUntilReady()));
     },
+    hold(on) {
+      held = on;
+      updatePaused();
+    },
     async close() {
       closing = true;
       wakeSlotWaiters();
       await Promise.all(workers.map((w) => w.close()));
     },
   };
+}
+
+/** Puts a job in hand aside for `delayMs` (BullMQ's delayed set; no attempt counted), lock released. */
+async function putAside(job: Job, token: string | undefined, delayMs: number): Promise<never> {
+  await job.moveToDelayed(Date.now() + delayMs, token);
+  throw new DelayedError();
 }
 
 /** Returns a job in hand to the wait list, lock released, as if it had never been taken. */

@@ -1,15 +1,21 @@
 /**
- * The only place in the pgen module that starts processes (executable and Python generators).
- * Never throws for a process that fails: the caller turns each outcome into a PgenError.
+ * The only module of the conductor that imports execa: parameter generators (executables and
+ * Python), and the scheduler commands (`sbatch`, `squeue`, `flux batch`, ...). Never throws for a
+ * process that fails: callers turn each outcome into their own error.
  */
+import { open } from 'node:fs/promises';
 import { execa, ExecaError } from 'execa';
 
 export interface ProcessRequest {
   readonly cwd: string;
-  /** Added to this process's environment. */
+  /** Added to this process's environment (the whole environment with `inheritEnv: false`). */
   readonly env?: Readonly<Record<string, string>>;
+  /** @default true */
+  readonly inheritEnv?: boolean;
   /** Written to stdin, then closed; without it stdin is /dev/null. */
   readonly input?: string;
+  /** Killed (and reported `killed`) after this long. */
+  readonly timeoutMs?: number;
 }
 
 export type ProcessOutcome =
@@ -31,8 +37,10 @@ export async function runProcess(
     const result = await execa(command, args, {
       cwd: request.cwd,
       env: request.env ?? {},
+      extendEnv: request.inheritEnv ?? true,
       ...(request.input === undefined ? { stdin: 'ignore' as const } : { input: request.input }),
       maxBuffer: MAX_OUTPUT_BYTES,
+      ...(request.timeoutMs === undefined ? {} : { timeout: request.timeoutMs }),
     });
     return { kind: 'exited', exitCode: 0, stdout: result.stdout, stderr: result.stderr };
   } catch (err) {
@@ -45,5 +53,49 @@ export async function runProcess(
     }
     if (err.signal !== undefined) return { kind: 'killed', signal: err.signal, stderr };
     return { kind: 'not-started', errorCode: err.code, message: err.originalMessage ?? err.shortMessage };
+  }
+}
+
+export interface DetachedRequest {
+  readonly cwd: string;
+  /** The whole environment of the process. */
+  readonly env: Readonly<Record<string, string>>;
+  /** stdout and stderr go to this file (appended). */
+  readonly output: string;
+}
+
+/**
+ * Starts a process that outlives this one: its own session and process group (so one signal to
+ * the group reaches it all), stdin closed, output to a file. Returns its pid, or throws.
+ */
+export async function startDetached(
+  command: string,
+  args: readonly string[],
+  request: DetachedRequest,
+): Promise<number> {
+  const out = await open(request.output, 'a');
+  try {
+    const child = execa(command, args, {
+      cwd: request.cwd,
+      env: request.env,
+      extendEnv: false,
+      detached: true,
+      stdin: 'ignore',
+      stdout: out.fd as 3,
+      stderr: out.fd as 3,
+      reject: false,
+      cleanup: false,
+      buffer: false,
+    });
+    const pid = child.pid;
+    if (pid === undefined) {
+      const r = await child;
+      throw new Error(`cannot start ${command}: ${r.message}`);
+    }
+    child.unref();
+    void child.catch(() => undefined);
+    return pid;
+  } finally {
+    await out.close();
   }
 }

@@ -1,0 +1,224 @@
+/**
+ * Talking to the schedulers: submit a written batch script, cancel allocations, ask their
+ * states, ask how many cores a node has. The only place that knows their commands and output:
+ * - Slurm: `sbatch --parsable`, `scancel`, `squeue -h -t all -j IDS -o '%i %T'`, `sinfo -h -N -o '%P %c'`;
+ * - Flux: `flux batch`, `flux cancel`, `flux jobs -a -n -o '{id.f58} {state}'` (the recorded
+ *   contract of ../shared/reference/slurm-local.md; node sizes come from --cores-per-node);
+ * - local: the script runs in the background in its own process group, whose pid is the id.
+ *
+ * Scheduler commands run without the MAESTRO_* variables of this process: sbatch and flux batch
+ * copy the submitter's environment into the job, and MAESTRO_REDIS_URL may hold a password.
+ */
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import type { SchedulerName } from '@maestro/protocol';
+import { runProcess, startDetached, type ProcessOutcome } from '../run-process.js';
+import { AllocationError, AllocationErrorCode } from './errors.js';
+import type { Command } from './render.js';
+
+/** `ended` also covers an allocation the scheduler no longer knows. */
+export type AllocationState = 'pending' | 'running' | 'ended';
+
+export interface SchedulerClient {
+  readonly name: SchedulerName;
+  /** Runs the submit command in `cwd`; returns the allocation id. Throws AllocationError (Submit). */
+  submit(command: Command, cwd: string, output: string): Promise<string>;
+  cancel(ids: readonly string[]): Promise<void>;
+  /** States of these allocations; throws AllocationError (Scheduler) if the scheduler cannot say. */
+  states(ids: readonly string[]): Promise<Map<string, AllocationState>>;
+  /** Cores per node (smallest and largest) of a partition, or of the default one; undefined if unknown. */
+  nodeCores(partition: string | undefined): Promise<{ min: number; max: number } | undefined>;
+}
+
+const QUERY_TIMEOUT_MS = 60_000;
+
+/** This process's environment without maestro's own variables (see the header). */
+export function submitEnvironment(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('MAESTRO_')) env[k] = v;
+  return env;
+}
+
+async function run(file: string, args: readonly string[], cwd = process.cwd()): Promise<ProcessOutcome> {
+  return runProcess(file, args, { cwd, env: submitEnvironment(), inheritEnv: false, timeoutMs: QUERY_TIMEOUT_MS });
+}
+
+/** `sbatch: error: ...` as one line, for messages. */
+function describe(command: string, o: ProcessOutcome): string {
+  switch (o.kind) {
+    case 'exited': {
+      const text = (o.stderr.trim() || o.stdout.trim()).split('\n').slice(-3).join(' / ');
+      return `${command} exited with code ${o.exitCode}${text ? `: ${text}` : ''}`;
+    }
+    case 'killed':
+      return `${command} was killed by ${o.signal}`;
+    case 'not-started':
+      return o.errorCode === 'ENOENT'
+        ? `${command} is not installed here (not on PATH)`
+        : `${command} did not start: ${o.message}`;
+    case 'failed':
+      return `${command} failed: ${o.message}`;
+    default: {
+      const never: never = o;
+      return never;
+    }
+  }
+}
+
+const ok = (o: ProcessOutcome): o is Extract<ProcessOutcome, { kind: 'exited' }> =>
+  o.kind === 'exited' && o.exitCode === 0;
+
+export function schedulerClient(name: SchedulerName): SchedulerClient {
+  switch (name) {
+    case 'slurm':
+      return slurm;
+    case 'flux':
+      return flux;
+    case 'local':
+      return local;
+    default: {
+      const never: never = name;
+      return never;
+    }
+  }
+}
+
+const slurm: SchedulerClient = {
+  name: 'slurm',
+  async submit(command, cwd) {
+    const o = await run(command.file, command.args, cwd);
+    const id = ok(o) ? /^(\d+)(?:;\S*)?\s*$/.exec(o.stdout.trim())?.[1] : undefined;
+    if (!id) throw new AllocationError(AllocationErrorCode.Submit, describe('sbatch', o));
+    return id;
+  },
+  async cancel(ids) {
+    if (ids.length === 0) return;
+    const o = await run('scancel', ids);
+    if (!ok(o)) throw new AllocationError(AllocationErrorCode.Scheduler, describe('scancel', o));
+  },
+  async states(ids) {
+    const states = new Map<string, AllocationState>(ids.map((id) => [id, 'ended']));
+    if (ids.length === 0) return states;
+    const o = await run('squeue', ['-h', '-t', 'all', '-j', ids.join(','), '-o', '%i %T']);
+    if (o.kind === 'exited' && o.exitCode !== 0 && /Invalid job id/i.test(o.stderr)) return states; // all gone
+    if (!ok(o)) throw new AllocationError(AllocationErrorCode.Scheduler, describe('squeue', o));
+    for (const line of o.stdout.split('\n')) {
+      const [id, state] = line.trim().split(/\s+/);
+      if (id && state && states.has(id)) states.set(id, slurmState(state));
+    }
+    return states;
+  },
+  async nodeCores(partition) {
+    const o = await run('sinfo', ['-h', '-N', '-o', '%P %c']);
+    if (!ok(o)) throw new AllocationError(AllocationErrorCode.Scheduler, describe('sinfo', o));
+    const cores = o.stdout
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .filter(
+        ([p]) => p !== undefined && (partition === undefined ? p.endsWith('*') : p.replace(/\*$/, '') === partition),
+      )
+      .map(([, c]) => parseInt(c ?? '', 10))
+      .filter((c) => Number.isInteger(c) && c > 0);
+    if (cores.length === 0) {
+      if (partition !== undefined) {
+        throw new AllocationError(
+          AllocationErrorCode.Invalid,
+          `--partition: Slurm has no partition '${partition}' (sinfo)`,
+        );
+      }
+      return undefined;
+    }
+    return { min: Math.min(...cores), max: Math.max(...cores) };
+  },
+};
+
+/** squeue %T: PENDING, CONFIGURING, RUNNING, SUSPENDED, COMPLETING, COMPLETED, CANCELLED, TIMEOUT, ... */
+function slurmState(state: string): AllocationState {
+  if (state === 'PENDING' || state === 'CONFIGURING' || state === 'REQUEUED' || state === 'RESIZING') return 'pending';
+  if (state === 'RUNNING' || state === 'SUSPENDED') return 'running';
+  return 'ended';
+}
+
+/** Flux prints ids in F58 with `ƒ`; with FLUX_F58_FORCE_ASCII, `f`. Either names the same job. */
+const fluxId = (id: string): string => id.replace(/^ƒ/, 'f');
+
+const flux: SchedulerClient = {
+  name: 'flux',
+  async submit(command, cwd) {
+    const o = await run(command.file, command.args, cwd);
+    const id = ok(o) ? o.stdout.trim().split('\n').pop()?.trim() : undefined;
+    if (!id || /\s/.test(id)) throw new AllocationError(AllocationErrorCode.Submit, describe('flux batch', o));
+    return id;
+  },
+  async cancel(ids) {
+    if (ids.length === 0) return;
+    const o = await run('flux', ['cancel', ...ids]);
+    if (!ok(o)) throw new AllocationError(AllocationErrorCode.Scheduler, describe('flux cancel', o));
+  },
+  async states(ids) {
+    const states = new Map<string, AllocationState>(ids.map((id) => [id, 'ended']));
+    if (ids.length === 0) return states;
+    const o = await run('flux', ['jobs', '-a', '-n', '-o', '{id.f58} {state}']);
+    if (!ok(o)) throw new AllocationError(AllocationErrorCode.Scheduler, describe('flux jobs', o));
+    const byId = new Map(ids.map((id) => [fluxId(id), id]));
+    for (const line of o.stdout.split('\n')) {
+      const [id, state] = line.trim().split(/\s+/);
+      const ours = id === undefined ? undefined : byId.get(fluxId(id));
+      if (ours && state) states.set(ours, fluxState(state));
+    }
+    return states;
+  },
+  async nodeCores() {
+    return undefined;
+  },
+};
+
+/** flux jobs {state}: DEPEND, PRIORITY, SCHED, RUN, CLEANUP, INACTIVE. */
+function fluxState(state: string): AllocationState {
+  if (state === 'DEPEND' || state === 'PRIORITY' || state === 'SCHED' || state === 'NEW') return 'pending';
+  if (state === 'RUN') return 'running';
+  return 'ended';
+}
+
+const local: SchedulerClient = {
+  name: 'local',
+  async submit(command, cwd, output) {
+    try {
+      return String(await startDetached(command.file, command.args, { cwd, env: submitEnvironment(), output }));
+    } catch (err) {
+      throw new AllocationError(AllocationErrorCode.Submit, (err as Error).message);
+    }
+  },
+  async cancel(ids) {
+    for (const id of ids) {
+      try {
+        process.kill(-Number(id), 'SIGTERM'); // the whole group: the shell and its workers
+      } catch {
+        // already gone
+      }
+    }
+  },
+  async states(ids) {
+    return new Map(ids.map((id) => [id, processAlive(Number(id)) ? 'running' : 'ended']));
+  },
+  async nodeCores() {
+    const n = availableParallelism();
+    return { min: n, max: n };
+  },
+};
+
+/** Alive and not a zombie. */
+function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}

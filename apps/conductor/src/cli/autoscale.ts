@@ -1,0 +1,175 @@
+/**
+ * `maestro run|resume --autoscale slurm|flux|local --max-allocations K --nodes-per-allocation N
+ * --walltime T ...`: the conductor submits allocations of workers while runnable work waits and
+ * no worker can take it, and releases them when the study ends (fleet/fleet.ts).
+ *
+ * Checked before anything is created or submitted: the options, and that every step of the
+ * study fits a node of the allocations (else Slurm would keep them pending forever).
+ */
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import { Option, type Command } from 'commander';
+import { SCHEDULERS } from '@maestro/protocol';
+import { AllocationError, AllocationErrorCode } from '../allocations/errors.js';
+import { checkStudyFits, studyDemandGroups, type LaunchSettings } from '../allocations/launch.js';
+import { schedulerClient, type SchedulerClient } from '../allocations/schedulers.js';
+import type { AutoscaleConfig } from '../fleet/fleet.js';
+import type { LoadedStudy } from '../load-study.js';
+import type { RedisTarget } from '../redis/connection.js';
+import { addAllocationOptions, resolveAllocationSettings, type AllocationFlags } from './allocation-options.js';
+import { parseDurationMs, wholeNumber } from './common.js';
+import { studyQueues, unixSocketWarning, workerRedis } from './workers.js';
+
+export interface AutoscaleFlags extends AllocationFlags {
+  autoscale?: string;
+  maxAllocations?: number;
+  nodesPerAllocation?: number;
+}
+
+export function addAutoscaleOptions(cmd: Command): Command {
+  return addAllocationOptions(
+    cmd
+      .addOption(
+        new Option(
+          '--autoscale <scheduler>',
+          'submit allocations of workers while work waits (slurm, flux, local)',
+        ).choices(SCHEDULERS),
+      )
+      .addOption(
+        new Option('--max-allocations <k>', 'allocations at once at most (default: 1)').argParser(
+          wholeNumber('--max-allocations', 1),
+        ),
+      )
+      .addOption(
+        new Option(
+          '--nodes-per-allocation <n>',
+          'nodes of an allocation at most; sized to the work waiting (default: 1)',
+        ).argParser(wholeNumber('--nodes-per-allocation', 1)),
+      ),
+    { forRun: true },
+  );
+}
+
+export interface ResolvedAutoscale {
+  readonly settings: LaunchSettings;
+  readonly client: SchedulerClient;
+  readonly coresPerNode: number | undefined;
+  readonly maxAllocations: number;
+  readonly preemptMarginMs: number;
+}
+
+/** Undefined without --autoscale; throws an AllocationError for bad options or steps too large. */
+export async function resolveAutoscale(
+  flags: AutoscaleFlags,
+  loaded: LoadedStudy,
+  prefix: string,
+  err: Writable,
+): Promise<ResolvedAutoscale | undefined> {
+  if (flags.autoscale === undefined) {
+    const stray = (['maxAllocations', 'nodesPerAllocation', 'walltime'] as const).filter((k) => flags[k] !== undefined);
+    if (stray.length > 0) {
+      throw new AllocationError(
+        AllocationErrorCode.Invalid,
+        `--${stray.map(kebab).join(', --')} only apply with --autoscale`,
+      );
+    }
+    return undefined;
+  }
+  const settings = resolveAllocationSettings(
+    { ...flags, nodes: flags.nodesPerAllocation ?? 1 },
+    {
+      batch: loaded.study.batch.settings,
+      queues: studyQueues(loaded.expanded),
+      prefix,
+      studyName: loaded.study.name,
+      scheduler: flags.autoscale,
+      needWalltime: flags.autoscale !== 'local',
+      idleTimeout: '1m',
+    },
+  );
+  const client = schedulerClient(settings.scheduler);
+  let coresPerNode = settings.coresPerNode;
+  if (coresPerNode === undefined) {
+    try {
+      coresPerNode = (await client.nodeCores(settings.partition))?.max;
+    } catch (e) {
+      if (e instanceof AllocationError && e.code === AllocationErrorCode.Invalid) throw e;
+      err.write(
+        `warning: cannot ask ${settings.scheduler} how large its nodes are (${(e as Error).message}); allocations are sized to --nodes-per-allocation\n`,
+      );
+    }
+  }
+  const { refused, warnings } = checkStudyFits(studyDemandGroups(loaded.expanded), settings, coresPerNode);
+  for (const w of warnings) err.write(`warning: ${w}\n`);
+  if (refused.length > 0) {
+    throw new AllocationError(
+      AllocationErrorCode.TooSmall,
+      `nothing started: steps of the study can never run in the allocations --autoscale would submit:\n  ${refused.join('\n  ')}`,
+    );
+  }
+  return {
+    settings,
+    client,
+    coresPerNode,
+    maxAllocations: flags.maxAllocations ?? 1,
+    preemptMarginMs: settings.preemptMargin === undefined ? 60_000 : parseDurationMs(settings.preemptMargin),
+  };
+}
+
+/** The autoscaler's full configuration, once the study's root and Redis are known. */
+export function autoscaleConfig(
+  r: ResolvedAutoscale,
+  redis: RedisTarget,
+  study: { root: string; id: string; prefix: string },
+  err: Writable,
+): AutoscaleConfig {
+  const workers = workerRedis(redis);
+  const warning = unixSocketWarning(workers.redisUrl, r.settings.scheduler);
+  if (warning) err.write(`${warning}\n`);
+  return {
+    settings: r.settings,
+    client: r.client,
+    coresPerNode: r.coresPerNode,
+    maxAllocations: r.maxAllocations,
+    preemptMarginMs: r.preemptMarginMs,
+    target: {
+      ...workers,
+      prefix: study.prefix,
+      dir: path.join(study.root, 'workers'),
+      origin: 'autoscale',
+      studyId: study.id,
+    },
+  };
+}
+
+const kebab = (k: string): string => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/** The autoscale flags again, for `maestro run --detach` to hand to the conductor it starts. */
+export function autoscaleArgs(flags: AutoscaleFlags): string[] {
+  const args: string[] = [];
+  const keys: (keyof AutoscaleFlags)[] = [
+    'autoscale',
+    'maxAllocations',
+    'nodesPerAllocation',
+    'walltime',
+    'partition',
+    'queue',
+    'account',
+    'bank',
+    'reservation',
+    'qos',
+    'gpusPerNode',
+    'workersPerNode',
+    'coresPerNode',
+    'idleTimeout',
+    'preemptMargin',
+    'extra',
+    'jobName',
+    'template',
+  ];
+  for (const k of keys) {
+    const v = flags[k];
+    if (v !== undefined) args.push(`--${kebab(k)}`, String(v));
+  }
+  return args;
+}

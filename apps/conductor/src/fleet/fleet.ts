@@ -1,0 +1,319 @@
+/**
+ * The conductor's watch over the workers of its study, every few seconds:
+ * - steps queued that no live worker can ever run (too large, or a walltime longer than every
+ *   worker's time left) are reported: a warning per step and reason, and the study record's
+ *   `blocked` field, instead of waiting silently;
+ * - with --autoscale, allocations are submitted while runnable work waits and no worker can take
+ *   it (policy.ts), and every allocation the study started is released when it ends.
+ *
+ * Ticks never overlap; an error in one is logged and the next tries again.
+ */
+import { DEFAULT_QUEUE, StepState, stepDemand, type AllocationRecord, type WorkerRecord } from '@maestro/protocol';
+import type { Logger } from 'pino';
+import type { Conductor } from '../conductor/conductor.js';
+import { resourcesOf, timeoutMsOf } from '../conductor/step-jobs.js';
+import { AllocationError } from '../allocations/errors.js';
+import { prepareLaunch, submitLaunch, type LaunchSettings, type LaunchTarget } from '../allocations/launch.js';
+import type { SchedulerClient } from '../allocations/schedulers.js';
+import type { FleetStore } from '../redis/fleet-store.js';
+import {
+  backoffMs,
+  blockedReason,
+  decideScale,
+  unfitForAllocations,
+  type AllocationShape,
+  type WaitingStep,
+} from './policy.js';
+
+export interface AutoscaleConfig {
+  /** Each allocation: `nodes` is the most it may have. */
+  readonly settings: LaunchSettings;
+  readonly target: LaunchTarget;
+  readonly client: SchedulerClient;
+  readonly maxAllocations: number;
+  /** Cores of a node (the scheduler's answer, or --cores-per-node); undefined = unknown. */
+  readonly coresPerNode: number | undefined;
+  readonly preemptMarginMs: number;
+}
+
+export interface FleetOptions {
+  readonly conductor: Conductor;
+  readonly store: FleetStore;
+  readonly log: Logger;
+  readonly studyId: string;
+  readonly autoscale?: AutoscaleConfig | undefined;
+  /** @default 2 s */
+  readonly tickMs?: number;
+  readonly now?: () => number;
+}
+
+/** An allocation running without any worker yet is still starting, for this long at most. */
+const START_GRACE_MS = 60_000;
+
+/** Queued instances of one step that no live worker can run, for one kind of reason. */
+interface BlockedSteps {
+  step: string;
+  reason: string;
+  instances: number;
+}
+
+interface Owned {
+  record: AllocationRecord;
+  /** When we first saw it running. */
+  runningSince?: number;
+  state: 'pending' | 'running';
+}
+
+export class Fleet {
+  readonly #o: FleetOptions;
+  readonly #now: () => number;
+  readonly #waitingCache = new Map<number, WaitingStep | null>();
+  /** Step and reason keys already told in the log (each once per conductor). */
+  readonly #reported = new Set<string>();
+  /** What was last reported blocked, by step and kind of reason. */
+  #blocked = new Map<string, BlockedSteps>();
+  readonly #owned = new Map<string, Owned>();
+  #failures = 0;
+  #backoffUntil = 0;
+  /** Submissions wait for two ticks in a row that want one: short blips do not start allocations. */
+  #wanted = false;
+  #timer: NodeJS.Timeout | undefined;
+  #ticking: Promise<void> | undefined;
+
+  constructor(options: FleetOptions) {
+    this.#o = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Starts watching; with autoscale, takes over the allocations a previous conductor of this study left. */
+  async start(): Promise<void> {
+    const a = this.#o.autoscale;
+    if (a) {
+      const records = await this.#o.store.allocations();
+      for (const r of records) {
+        if (
+          r.origin === 'autoscale' &&
+          r.studyId === this.#o.studyId &&
+          r.endedAt === undefined &&
+          r.scheduler === a.client.name
+        ) {
+          this.#owned.set(r.id, { record: r, state: 'pending' });
+        }
+      }
+      if (this.#owned.size > 0)
+        this.#o.log.info(
+          { allocations: [...this.#owned.keys()] },
+          'autoscale: taking over the allocations of this study',
+        );
+    }
+    this.#timer = setInterval(() => void this.tick(), this.#o.tickMs ?? 2_000);
+    this.#timer.unref();
+  }
+
+  /** One round; concurrent calls share it. */
+  tick(): Promise<void> {
+    this.#ticking ??= this.#round()
+      .catch((err: unknown) => this.#o.log.warn({ err }, 'fleet watch failed; trying again'))
+      .finally(() => (this.#ticking = undefined));
+    return this.#ticking;
+  }
+
+  /** Stops watching and releases every allocation this study's autoscaler started. */
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#ticking;
+    const a = this.#o.autoscale;
+    if (!a || this.#owned.size === 0) return;
+    const ids = [...this.#owned.keys()];
+    try {
+      await a.client.cancel(ids);
+      this.#o.log.info({ allocations: ids }, 'autoscale: study over; allocations released');
+    } catch (err) {
+      this.#o.log.error({ err, allocations: ids }, 'autoscale: cannot release the allocations; cancel them by hand');
+      return;
+    }
+    const now = this.#now();
+    for (const { record } of this.#owned.values()) await this.#o.store.markEnded(record, now).catch(() => undefined);
+    this.#owned.clear();
+  }
+
+  async #round(): Promise<void> {
+    const now = this.#now();
+    const workers = await this.#o.store.liveWorkers(now);
+    const waiting = this.#waiting();
+    this.#reportBlocked(waiting, workers, now);
+    if (this.#o.autoscale) await this.#autoscale(this.#o.autoscale, waiting, workers, now);
+  }
+
+  /** Queued steps (dependencies done, not started), with what they ask for. */
+  #waiting(): WaitingStep[] {
+    const c = this.#o.conductor;
+    const x = c.expanded;
+    const out: WaitingStep[] = [];
+    for (let i = 0; i < c.records.count; i++) {
+      if (c.records.state(i) !== StepState.PENDING) {
+        this.#waitingCache.delete(i);
+        continue;
+      }
+      let w = this.#waitingCache.get(i);
+      if (w === undefined) {
+        const inst = x.instance(i);
+        let timeoutMs: number | undefined;
+        try {
+          timeoutMs = timeoutMsOf(inst);
+        } catch {
+          timeoutMs = undefined;
+        }
+        w = {
+          index: i,
+          step: inst.step,
+          queue: typeof inst.run['task_queue'] === 'string' ? inst.run['task_queue'] : DEFAULT_QUEUE,
+          demand: stepDemand(resourcesOf(inst)),
+          timeoutMs,
+        };
+        this.#waitingCache.set(i, w);
+      }
+      if (w) out.push(w);
+    }
+    return out;
+  }
+
+  #reportBlocked(waiting: readonly WaitingStep[], workers: readonly WorkerRecord[], now: number): void {
+    // One entry per step and kind of reason. The reason's numbers (time left) change as time
+    // passes: each is told once, as first seen.
+    const byStep = new Map<string, BlockedSteps>();
+    for (const s of waiting) {
+      const blocked = blockedReason(s, workers, now);
+      if (blocked === undefined) continue;
+      const key = `${s.step}\n${blocked.kind}`;
+      const entry = byStep.get(key) ?? { step: s.step, reason: blocked.reason, instances: 0 };
+      entry.instances++;
+      byStep.set(key, entry);
+    }
+    let changed = byStep.size !== this.#blocked.size;
+    for (const [key, b] of byStep) {
+      const known = this.#blocked.get(key);
+      if (known) {
+        b.reason = known.reason;
+        if (known.instances !== b.instances) changed = true;
+        continue;
+      }
+      changed = true;
+      if (this.#reported.has(key)) continue; // told already, when it was blocked before
+      this.#reported.add(key);
+      this.#o.log.warn(
+        { step: b.step, instances: b.instances, reason: b.reason },
+        `step ${b.step} cannot run on any live worker: ${b.reason}`,
+      );
+    }
+    this.#blocked = byStep;
+    if (changed) this.#o.conductor.reportBlocked(JSON.stringify([...byStep.values()]));
+  }
+
+  async #autoscale(
+    a: AutoscaleConfig,
+    waiting: readonly WaitingStep[],
+    workers: readonly WorkerRecord[],
+    now: number,
+  ): Promise<void> {
+    await this.#refreshOwned(a, workers, now);
+    const shape: AllocationShape = {
+      coresPerWorker: a.coresPerNode === undefined ? undefined : Math.floor(a.coresPerNode / a.settings.workersPerNode),
+      workersPerNode: a.settings.workersPerNode,
+      gpusPerWorker: Math.floor((a.settings.gpusPerNode ?? 0) / a.settings.workersPerNode),
+      maxNodes: a.settings.nodes,
+      walltimeSeconds: a.settings.walltimeSeconds,
+      preemptMarginMs: a.preemptMarginMs,
+      scheduler: a.settings.scheduler,
+    };
+    const runnable: WaitingStep[] = [];
+    for (const s of waiting) {
+      if (!a.settings.queues.includes(s.queue)) continue;
+      const why = unfitForAllocations(s, shape);
+      if (why === undefined) {
+        runnable.push(s);
+        continue;
+      }
+      const key = `${s.step}\n${why}`;
+      if (!this.#reported.has(key)) {
+        this.#reported.add(key);
+        this.#o.log.warn({ step: s.step, reason: why }, `step ${s.step}: ${why}`);
+      }
+    }
+    const owned = [...this.#owned.values()];
+    const starting = owned.filter(
+      (o) =>
+        o.state === 'pending' ||
+        (!workers.some((w) => w.allocationId === o.record.id) && now - (o.runningSince ?? now) < START_GRACE_MS),
+    ).length;
+    const decision = decideScale({
+      nowMs: now,
+      waiting: runnable,
+      workers: workers.filter((w) => a.settings.queues.some((q) => w.queues.split(',').includes(q))),
+      starting,
+      active: owned.length,
+      maxAllocations: a.maxAllocations,
+      shape,
+      backoffUntilMs: this.#backoffUntil,
+    });
+    if (!decision.submit) {
+      this.#wanted = false;
+      return;
+    }
+    if (!this.#wanted) {
+      this.#wanted = true; // confirm at the next tick
+      return;
+    }
+    this.#wanted = false;
+    await this.#submit(a, decision.nodes, runnable.length);
+  }
+
+  async #submit(a: AutoscaleConfig, nodes: number, waiting: number): Promise<void> {
+    const now = this.#now();
+    try {
+      const prepared = await prepareLaunch({ ...a.settings, nodes }, a.target, new Date(now));
+      const record = await submitLaunch(prepared, a.client, this.#o.store, now);
+      this.#owned.set(record.id, { record, state: 'pending' });
+      this.#failures = 0;
+      this.#o.log.info(
+        { allocation: record.id, scheduler: record.scheduler, nodes, waiting, script: record.script },
+        'autoscale: allocation submitted',
+      );
+    } catch (err) {
+      this.#failures++;
+      const delay = backoffMs(this.#failures);
+      this.#backoffUntil = now + delay;
+      const message = err instanceof AllocationError ? err.message : String(err);
+      this.#o.log.error(
+        { failures: this.#failures, retryInMs: delay, reason: message },
+        `autoscale: submitting an allocation failed (${this.#failures} in a row); next try in ${Math.round(delay / 1000)} s: ${message}`,
+      );
+    }
+  }
+
+  /** Asks the scheduler about our allocations; forgets (and records) those that ended. */
+  async #refreshOwned(a: AutoscaleConfig, workers: readonly WorkerRecord[], now: number): Promise<void> {
+    if (this.#owned.size === 0) return;
+    let states: Map<string, string>;
+    try {
+      states = await a.client.states([...this.#owned.keys()]);
+    } catch (err) {
+      this.#o.log.warn({ err }, 'autoscale: cannot ask the scheduler about its allocations');
+      return;
+    }
+    for (const [id, o] of this.#owned) {
+      const state = states.get(id) ?? 'ended';
+      if (state === 'ended') {
+        this.#owned.delete(id);
+        await this.#o.store.markEnded(o.record, now);
+        this.#o.log.info(
+          { allocation: id, workers: workers.filter((w) => w.allocationId === id).length },
+          'autoscale: allocation ended',
+        );
+      } else if (state === 'running') {
+        o.state = 'running';
+        o.runningSince ??= now;
+      }
+    }
+  }
+}

@@ -1,0 +1,222 @@
+/** Batch scripts from the templates in deploy/, the commands that submit them, and the checks before. */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { AllocationError } from '../src/allocations/errors.js';
+import { checkStudyFits, defaultTemplate, type DemandGroup, type LaunchSettings } from '../src/allocations/launch.js';
+import {
+  fluxDuration,
+  renderScript,
+  shellQuote,
+  submitCommand,
+  type ScriptRequest,
+} from '../src/allocations/render.js';
+import { resolveAllocationSettings } from '../src/cli/allocation-options.js';
+
+const env = { MAESTRO_REDIS_URL: 'redis://head:6379', MAESTRO_PREFIX: "it's" };
+
+const request = (over: Partial<ScriptRequest>): ScriptRequest => ({
+  scheduler: 'slurm',
+  jobName: 'maestro.lab',
+  nodes: 4,
+  walltimeSeconds: 7200,
+  partition: 'pbatch',
+  account: 'mybank',
+  output: '/study/workers/slurm-%j.out',
+  env,
+  ...over,
+});
+
+describe('renderScript', () => {
+  it('fills the Slurm template: directives, exports, one worker per node through srun --overlap', () => {
+    const script = renderScript(
+      readFileSync(defaultTemplate('slurm'), 'utf8'),
+      request({ qos: 'standby', extra: '--constraint=haswell' }),
+    );
+    const lines = script.split('\n');
+    expect(lines[0]).toBe('#!/bin/bash');
+    expect(lines.filter((l) => l.startsWith('#SBATCH'))).toEqual([
+      '#SBATCH --job-name=maestro.lab',
+      '#SBATCH --nodes=4',
+      '#SBATCH --output=/study/workers/slurm-%j.out',
+      '#SBATCH --exclusive',
+      '#SBATCH --time=02:00:00',
+      '#SBATCH --partition=pbatch',
+      '#SBATCH --account=mybank',
+      '#SBATCH --qos=standby',
+      '#SBATCH --constraint=haswell',
+    ]);
+    expect(lines).toContain("export MAESTRO_REDIS_URL='redis://head:6379'");
+    expect(lines).toContain(`export MAESTRO_PREFIX='it'\\''s'`);
+    expect(script).toContain(
+      'exec srun --overlap --nodes="$SLURM_JOB_NUM_NODES" --ntasks-per-node="$MAESTRO_WORKERS_PER_NODE" \\\n  --kill-on-bad-exit=0 "$MAESTRO_NODE" "$MAESTRO_WORKER_BIN"\n',
+    );
+    expect(script).not.toMatch(/\{\{\s*\w+\s*\}\}|\n\n\n/);
+  });
+
+  it('fills the Flux template with # flux: directives and flux run --tasks-per-node', () => {
+    const script = renderScript(
+      readFileSync(defaultTemplate('flux'), 'utf8'),
+      request({ scheduler: 'flux', output: '/study/workers/flux-{{id}}.out', gpusPerNode: 4 }),
+    );
+    expect(script.split('\n').filter((l) => l.startsWith('# flux:'))).toEqual([
+      '# flux: --job-name=maestro.lab',
+      '# flux: -N 4',
+      '# flux: --output=/study/workers/flux-{{id}}.out',
+      '# flux: -t 120m',
+      '# flux: -q pbatch',
+      '# flux: --setattr=system.bank=mybank',
+      '# flux: --gpus-per-node=4',
+    ]);
+    expect(script).toContain('export MAESTRO_ALLOCATION_ID="$FLUX_JOB_ID"');
+    expect(script).toContain(
+      'exec flux run -N "$MAESTRO_NODES" --tasks-per-node="$MAESTRO_WORKERS_PER_NODE" "$MAESTRO_NODE" "$MAESTRO_WORKER_BIN"\n',
+    );
+  });
+
+  it('refuses a template field it does not know, naming the known ones', () => {
+    expect(() => renderScript('#SBATCH --mem={{ memory }}\n', request({}))).toThrow(
+      'unknown field {{ memory }} in the template; known: job_name, nodes, output, directives, exports',
+    );
+  });
+});
+
+describe('submitCommand', () => {
+  it('submits Slurm scripts as they are, Flux ones with the contract flags', () => {
+    expect(submitCommand(request({}), '/s/w.sbatch')).toEqual({ file: 'sbatch', args: ['--parsable', '/s/w.sbatch'] });
+    expect(submitCommand(request({ scheduler: 'flux' }), '/s/w.sh')).toEqual({
+      file: 'flux',
+      args: ['batch', '-N', '4', '-t', '120m', '-q', 'pbatch', '--setattr=system.bank=mybank', '/s/w.sh'],
+    });
+    expect(
+      submitCommand(
+        request({ scheduler: 'flux', walltimeSeconds: undefined, partition: undefined, account: undefined }),
+        '/s/w.sh',
+      ),
+    ).toEqual({
+      file: 'flux',
+      args: ['batch', '-N', '4', '/s/w.sh'],
+    });
+  });
+
+  it('writes Flux durations in minutes when it can', () => {
+    expect(fluxDuration(7200)).toBe('120m');
+    expect(fluxDuration(90)).toBe('90s');
+    expect(shellQuote("a'b")).toBe(`'a'\\''b'`);
+  });
+});
+
+const settings = (over: Partial<LaunchSettings>): LaunchSettings => ({
+  scheduler: 'slurm',
+  nodes: 2,
+  workersPerNode: 1,
+  queues: ['steps'],
+  jobName: 'j',
+  ...over,
+});
+const group = (step: string, resources: DemandGroup['resources'], over: Partial<DemandGroup> = {}): DemandGroup => ({
+  step,
+  queue: 'steps',
+  instances: 1,
+  resources,
+  timeoutMs: undefined,
+  ...over,
+});
+
+describe('checkStudyFits', () => {
+  it('refuses steps with more cores than a worker of the allocation gets; warns about the rest', () => {
+    const groups = [
+      group('sim', { procs: 8, coresPerTask: 2 }, { instances: 10 }),
+      group('post', { gpus: 1 }),
+      group('wide', { nodes: 4 }),
+      group('slow', {}, { timeoutMs: 3 * 3600_000 }),
+      group('other', { procs: 64 }, { queue: 'elsewhere' }),
+      group('ok', { procs: 4 }),
+    ];
+    const r = checkStudyFits(groups, settings({ walltimeSeconds: 3600, workersPerNode: 2 }), 16);
+    expect(r.refused).toEqual([
+      'step sim (10 instances) needs 16 cores on a node; a worker here has 8 (2 workers per node share its 16 cores)',
+    ]);
+    expect(r.warnings).toEqual([
+      'step post cannot run in this allocation: it needs 1 GPU on a node (the worker has 0)',
+      'step wide cannot run in this allocation: it needs 4 nodes (the allocation has 2)',
+      "step slow has a walltime of 03:00:00, longer than this allocation's 01:00:00: it will not start here",
+    ]);
+  });
+
+  it('cannot refuse anything when the size of nodes is unknown', () => {
+    expect(checkStudyFits([group('sim', { procs: 999 })], settings({}), undefined)).toEqual({
+      refused: [],
+      warnings: [],
+    });
+  });
+});
+
+describe('resolveAllocationSettings', () => {
+  const defaults = { queues: ['steps', 'post'], prefix: 'lab' };
+
+  it("takes what the flags do not say from the spec's batch block", () => {
+    const batch = {
+      type: 'slurm',
+      queue: 'pbatch',
+      bank: 'mybank',
+      nodes: 3,
+      walltime: '01:30:00',
+      reservation: 'res',
+      qos: 'high',
+    };
+    expect(resolveAllocationSettings({ nodes: 2 }, { ...defaults, batch })).toEqual({
+      scheduler: 'slurm',
+      nodes: 2,
+      walltimeSeconds: 5400,
+      partition: 'pbatch',
+      account: 'mybank',
+      reservation: 'res',
+      qos: 'high',
+      gpusPerNode: undefined,
+      workersPerNode: 1,
+      coresPerNode: undefined,
+      concurrency: undefined,
+      queues: ['steps', 'post'],
+      idleTimeout: undefined,
+      preemptMargin: undefined,
+      extra: undefined,
+      jobName: 'maestro.lab',
+      template: undefined,
+    });
+  });
+
+  it('reports every problem at once', () => {
+    let error: unknown;
+    try {
+      resolveAllocationSettings(
+        {
+          scheduler: 'flux',
+          partition: 'a',
+          queue: 'b',
+          walltime: 'soon',
+          idleTimeout: 'later',
+          reservation: 'r',
+          extra: 'x\ny',
+        },
+        { ...defaults, needWalltime: true },
+      );
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(AllocationError);
+    expect((error as AllocationError).code).toBe('ALLOCATION_INVALID');
+    expect((error as AllocationError).message.split('\n')).toEqual([
+      "--partition/--queue: two different values, 'a' and 'b'",
+      '--extra: must be one line',
+      "--walltime: 'soon' is not a walltime; write minutes (90), M:S, H:M:S (01:30:00) or D-H:M:S",
+      "--idle-timeout: 'later' is not a duration; write e.g. 30s, 5m, 1h30m",
+      '--reservation: Flux has no reservations; pass what your site uses in --extra',
+    ]);
+  });
+
+  it('asks for a scheduler when neither the flags nor the spec name one', () => {
+    expect(() => resolveAllocationSettings({}, defaults)).toThrow(
+      '--scheduler: give slurm, flux or local (the spec names none in batch.type)',
+    );
+  });
+});

@@ -1,0 +1,38 @@
+/** Reading the time left of an allocation from what Slurm prints, and handing out slots in line. */
+import { describe, expect, it } from 'vitest';
+import { parseScontrolTimeLeft, parseSqueueTimeLeft } from '../src/allocation.js';
+import { Slots } from '../src/slots.js';
+
+describe('time left', () => {
+  it('reads every form of squeue -o %L', () => {
+    expect(parseSqueueTimeLeft('2:00\n')).toBe(120);
+    expect(parseSqueueTimeLeft('59:59')).toBe(3599);
+    expect(parseSqueueTimeLeft('1:00:00')).toBe(3600);
+    expect(parseSqueueTimeLeft('1-02:03:04')).toBe(93784);
+    expect(parseSqueueTimeLeft('0:00')).toBe(0);
+    expect(parseSqueueTimeLeft('UNLIMITED')).toBeUndefined();
+    expect(parseSqueueTimeLeft('NOT_SET')).toBeUndefined();
+    expect(() => parseSqueueTimeLeft('INVALID')).toThrow(/squeue printed 'INVALID'/);
+  });
+
+  it('reads TimeLimit - RunTime from scontrol show job', () => {
+    const job = 'JobId=7 JobName=w\n   RunTime=00:00:05 TimeLimit=00:02:00 TimeMin=N/A\n';
+    expect(parseScontrolTimeLeft(job)).toBe(115);
+    expect(parseScontrolTimeLeft('RunTime=1-00:00:00 TimeLimit=UNLIMITED')).toBeUndefined();
+    expect(() => parseScontrolTimeLeft('nothing')).toThrow(/no TimeLimit and RunTime/);
+  });
+});
+
+describe('Slots', () => {
+  it('hands out cores and GPU ids while they last, and takes them back', () => {
+    const slots = new Slots(4, ['a', 'b']);
+    const first = slots.tryTake(3, 1)!;
+    expect(first).toEqual({ cores: 3, gpuIds: ['a'] });
+    expect(slots.tryTake(2, 0)).toBeUndefined();
+    expect(slots.tryTake(1, 1)).toEqual({ cores: 1, gpuIds: ['b'] });
+    expect([slots.freeCores, slots.freeGpus]).toEqual([0, 0]);
+    slots.release(first);
+    expect([slots.freeCores, slots.freeGpus]).toEqual([3, 1]);
+    expect(slots.tryTake(0, 1)).toEqual({ cores: 0, gpuIds: ['a'] });
+  });
+});
