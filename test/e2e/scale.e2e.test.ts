@@ -53,7 +53,7 @@ describe('big studies stay small in Redis and on disk', () => {
           await new Promise((r) => setTimeout(r, 5));
         }
       })();
-      startWorker(redisUrl, prefix, 'one', ['--concurrency', '1']);
+      void startWorker(redisUrl, prefix, 'one', ['--concurrency', '1']);
       // While it runs, no workspace is created ahead of its step: with one slot, at most one
       // workspace on disk lacks the file its step writes.
       const steps = path.join(root, 's');

@@ -12,7 +12,11 @@ const connection = new Redis(url, { maxRetriesPerRequest: null });
 const queue = new Queue('noop', { connection, prefix });
 for (let k = 0; k < n; k += 1000) {
   await queue.addBulk(
-    Array.from({ length: Math.min(1000, n - k) }, (_, j) => ({ name: 'noop', data: { i: k + j }, opts: { removeOnComplete: true } })),
+    Array.from({ length: Math.min(1000, n - k) }, (_, j) => ({
+      name: 'noop',
+      data: { i: k + j },
+      opts: { removeOnComplete: true },
+    })),
   );
 }
 let done = 0;

@@ -54,11 +54,27 @@ export async function simulated(ctx: BenchContext): Promise<void> {
     const before = await redis.usedMemory();
     const queued = 10_000;
     const run = runMaestro(
-      ['run', 'spec.yaml', '--pgen', 'gen.mjs', '--pargs', `N:${queued}`, '-o', path.join(dir, 'queued'), '--redis', redis.url, '--local-workers', '0', '--window', String(queued)],
+      [
+        'run',
+        'spec.yaml',
+        '--pgen',
+        'gen.mjs',
+        '--pargs',
+        `N:${queued}`,
+        '-o',
+        path.join(dir, 'queued'),
+        '--redis',
+        redis.url,
+        '--local-workers',
+        '0',
+        '--window',
+        String(queued),
+      ],
       dir,
     );
     const queue = new Queue('steps', { connection: redis.client(), prefix: 'maestro' });
-    for (let k = 0; k < 600 && (await queue.getWaitingCount()) < queued; k++) await new Promise((r) => setTimeout(r, 100));
+    for (let k = 0; k < 600 && (await queue.getWaitingCount()) < queued; k++)
+      await new Promise((r) => setTimeout(r, 100));
     const waiting = await queue.getWaitingCount();
     const after = await redis.usedMemory();
     await queue.close();
@@ -66,7 +82,13 @@ export async function simulated(ctx: BenchContext): Promise<void> {
     await run;
     await redis.stop();
     if (waiting < queued) throw new Error(`only ${waiting} of ${queued} steps were queued`);
-    ctx.report({ scenario: 'Redis memory per queued step', metric: 'memory', value: Math.round((after - before) / queued), unit: 'B', target: 'bare BullMQ ~670 B' });
+    ctx.report({
+      scenario: 'Redis memory per queued step',
+      metric: 'memory',
+      value: Math.round((after - before) / queued),
+      unit: 'B',
+      target: 'bare BullMQ ~670 B',
+    });
   }
 
   // The ceiling: bare BullMQ no-op jobs, one worker process per core.
@@ -74,7 +96,9 @@ export async function simulated(ctx: BenchContext): Promise<void> {
   const ceilingJobs = ctx.quick ? 20_000 : 100_000;
   const per = Math.ceil(ceilingJobs / WORKERS);
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: WORKERS }, () => runChild('bullmq-ceiling', [ceilingRedis.url, String(per), '16'])));
+  await Promise.all(
+    Array.from({ length: WORKERS }, () => runChild('bullmq-ceiling', [ceilingRedis.url, String(per), '16'])),
+  );
   const ceiling = ((per * WORKERS) / (performance.now() - t0)) * 1000;
   await ceilingRedis.stop();
 
@@ -84,8 +108,23 @@ export async function simulated(ctx: BenchContext): Promise<void> {
   const started = performance.now();
   const r = await runMaestro(
     [
-      'run', 'spec.yaml', '--pgen', 'gen.mjs', '--pargs', `N:${n}`, '-o', root, '--redis', redis.url,
-      '--local-workers', String(WORKERS), '--worker-concurrency', '16', '--worker-arg=--simulate', '--max-instances', String(n),
+      'run',
+      'spec.yaml',
+      '--pgen',
+      'gen.mjs',
+      '--pargs',
+      `N:${n}`,
+      '-o',
+      root,
+      '--redis',
+      redis.url,
+      '--local-workers',
+      String(WORKERS),
+      '--worker-concurrency',
+      '16',
+      '--worker-arg=--simulate',
+      '--max-instances',
+      String(n),
     ],
     dir,
   );
@@ -99,10 +138,47 @@ export async function simulated(ctx: BenchContext): Promise<void> {
   const runs = runsReported(root);
   const scenario = `${label} simulated study`;
   const rate = n / ((Number(study.fields['endedAt']) - Number(study.fields['startedAt'])) / 1000);
-  ctx.report({ scenario, metric: 'wall time', value: Math.round(wallS), unit: 's', target: ctx.quick ? undefined : '< 360 s' });
-  ctx.report({ scenario, metric: 'throughput', value: Math.round(rate), unit: 'steps/s', ceiling: Math.round(ceiling), ratio: rate / ceiling });
-  ctx.report({ scenario, metric: 'conductor CPU / step', value: Number((Number(study.fields['conductorCpuMs']) / n).toFixed(3)), unit: 'ms', target: '< 0.2 ms' });
-  ctx.report({ scenario, metric: 'conductor peak RSS', value: Number(study.fields['conductorPeakRssMB']), unit: 'MiB', target: '< 1024 MiB' });
-  ctx.report({ scenario, metric: 'Redis peak memory', value: Math.round(peakRedis / 1048576), unit: 'MiB', target: '< 512 MiB' });
-  ctx.report({ scenario, metric: 'lost or run twice', value: n - finished + Math.abs(runs - n) + (n - firstAttempt), unit: 'steps', target: '0' });
+  ctx.report({
+    scenario,
+    metric: 'wall time',
+    value: Math.round(wallS),
+    unit: 's',
+    target: ctx.quick ? undefined : '< 360 s',
+  });
+  ctx.report({
+    scenario,
+    metric: 'throughput',
+    value: Math.round(rate),
+    unit: 'steps/s',
+    ceiling: Math.round(ceiling),
+    ratio: rate / ceiling,
+  });
+  ctx.report({
+    scenario,
+    metric: 'conductor CPU / step',
+    value: Number((Number(study.fields['conductorCpuMs']) / n).toFixed(3)),
+    unit: 'ms',
+    target: '< 0.2 ms',
+  });
+  ctx.report({
+    scenario,
+    metric: 'conductor peak RSS',
+    value: Number(study.fields['conductorPeakRssMB']),
+    unit: 'MiB',
+    target: '< 1024 MiB',
+  });
+  ctx.report({
+    scenario,
+    metric: 'Redis peak memory',
+    value: Math.round(peakRedis / 1048576),
+    unit: 'MiB',
+    target: '< 512 MiB',
+  });
+  ctx.report({
+    scenario,
+    metric: 'lost or run twice',
+    value: n - finished + Math.abs(runs - n) + (n - firstAttempt),
+    unit: 'steps',
+    target: '0',
+  });
 }

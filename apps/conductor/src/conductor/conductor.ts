@@ -329,7 +329,8 @@ export class Conductor {
       const s = r.state(i);
       this.#counts[s]!++;
       this.#stepCounts[x.stepIndexOf(i) * 16 + s]!++;
-      if ((s === StepState.FAILED || s === StepState.TIMEDOUT) && this.#failed.length < MAX_FAILURES_TRACKED) this.#failed.push(i);
+      if ((s === StepState.FAILED || s === StepState.TIMEDOUT) && this.#failed.length < MAX_FAILURES_TRACKED)
+        this.#failed.push(i);
       if (s === StepState.PENDING) this.#queued++;
       else if (s === StepState.RUNNING) this.#running++;
     }
@@ -518,7 +519,8 @@ export class Conductor {
 
   #finish(i: number, s: number): void {
     this.#setState(i, s);
-    if ((s === StepState.FAILED || s === StepState.TIMEDOUT) && this.#failed.length < MAX_FAILURES_TRACKED) this.#failed.push(i);
+    if ((s === StepState.FAILED || s === StepState.TIMEDOUT) && this.#failed.length < MAX_FAILURES_TRACKED)
+      this.#failed.push(i);
     this.#fenceDeletes.push(i);
     if (s === StepState.FINISHED) this.#finishedAt.push(this.#now());
   }
