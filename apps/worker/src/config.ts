@@ -109,7 +109,11 @@ export const WorkerConfigSchema = z.object({
    * devices numbered from 0, else none
    */
   gpuIds: z.array(z.string().regex(/^[\w.:-]+$/, 'GPU ids are letters, digits, ".", ":", "_" and "-"')).default([]),
-  /** Steps run at once at most, over all its queues. @default `cores` */
+  /**
+   * Steps run at once at most, over all its queues. Given above the cores without `cores`, it
+   * raises the cores handed out to match (oversubscription, for steps that mostly wait).
+   * @default `cores`
+   */
   concurrency: z.coerce
     .number({ error: 'must be a positive integer' })
     .int('must be a positive integer')
@@ -220,7 +224,15 @@ export function loadConfig(options: WorkerOptions, env: WorkerEnv): Readonly<Wor
   const opt = (value: string | number | undefined, name: string): string | number | undefined =>
     value ?? (env[name] || undefined);
   const allocation = detectAllocation(env);
-  const cores = opt(options.cores, 'MAESTRO_CORES') ?? defaultCores(env);
+  const explicitCores = opt(options.cores, 'MAESTRO_CORES');
+  const explicitConcurrency = opt(options.concurrency, 'MAESTRO_CONCURRENCY');
+  // A --concurrency above the cores, without --cores, asks to oversubscribe them (steps that
+  // mostly wait): each one-core step then gets a slot.
+  const cores =
+    explicitCores ??
+    (explicitConcurrency !== undefined && Number(explicitConcurrency) > defaultCores(env)
+      ? explicitConcurrency
+      : defaultCores(env));
   const gpus = opt(options.gpus, 'MAESTRO_GPUS');
   const endsAt = env['MAESTRO_ALLOCATION_ENDS_AT'] || undefined;
 
@@ -232,7 +244,7 @@ export function loadConfig(options: WorkerOptions, env: WorkerEnv): Readonly<Wor
     queues: ((q) => (q === undefined ? undefined : splitList(String(q))))(opt(options.queues, 'MAESTRO_QUEUES')),
     cores,
     gpuIds: gpus === undefined ? defaultGpus(env) : gpuList(String(gpus)),
-    concurrency: opt(options.concurrency, 'MAESTRO_CONCURRENCY') ?? cores,
+    concurrency: explicitConcurrency ?? cores,
     idleTimeoutMs: opt(options.idleTimeout, 'MAESTRO_IDLE_TIMEOUT'),
     shutdownGraceMs: opt(options.shutdownGrace, 'MAESTRO_SHUTDOWN_GRACE'),
     preemptMarginMs: opt(options.preemptMargin, 'MAESTRO_PREEMPT_MARGIN'),

@@ -75,6 +75,11 @@ export function baseEnvironment(base: NodeJS.ProcessEnv = process.env): Record<s
 export interface StepExit {
   exitCode: number | null;
   signal: string | null;
+  /**
+   * The launcher's shell reports 128+N both for a step killed by signal N and for one that
+   * exited with that status itself; a signal name read from such a status says so here.
+   */
+  fromStatus?: number;
   /** Set when the step could not be started at all. */
   spawnError?: string;
 }
@@ -107,7 +112,8 @@ const SIGNAL_NAMES: Record<number, string> = Object.fromEntries(
 
 /** A shell's status: 128+N means killed by signal N. */
 function exitOf(status: number): StepExit {
-  if (status > 128 && SIGNAL_NAMES[status - 128]) return { exitCode: null, signal: SIGNAL_NAMES[status - 128]! };
+  if (status > 128 && SIGNAL_NAMES[status - 128])
+    return { exitCode: null, signal: SIGNAL_NAMES[status - 128]!, fromStatus: status };
   return { exitCode: status, signal: null };
 }
 
@@ -199,7 +205,9 @@ export function startLauncher(log: Logger): StepLauncher {
     const current = child;
     void current.then(() => {
       if (closing) return;
-      // Steps it started lost their reporter: end them and report them failed.
+      // Steps it started lost their reporter: end them. They count as killed from outside (as
+      // when a scheduler kills a whole allocation, launcher included): the worker decides
+      // whether that is a hand-back (it is being stopped) or a failure.
       log.error({ steps: pending.size }, 'the step launcher exited; restarting it');
       for (const [id, p] of pending) {
         pending.delete(id);

@@ -801,7 +801,10 @@ function outcomeOf(
     const how = exit.signal ?? `${signalOfStatus(exit.exitCode)} (exit ${exit.exitCode})`;
     return { outcome: who.stopping, message: `killed by ${how} while ${where} was stopping` };
   }
-  if (exit.signal) return { outcome: 'failed', message: `killed by signal ${exit.signal}, not sent by the worker` };
+  if (exit.signal) {
+    const or = exit.fromStatus === undefined ? '' : ` (or it exited with status ${exit.fromStatus})`;
+    return { outcome: 'failed', message: `killed by signal ${exit.signal}, not sent by the worker${or}` };
+  }
   return { outcome: 'failed', message: `exited with code ${exit.exitCode}` };
 }
 
