@@ -36,8 +36,6 @@ const WITHHELD_ENV = [
 ] as const;
 /** Seconds between SIGTERM and SIGKILL when the launcher ends the steps of a dead worker. */
 const REAP_GRACE_S = 2;
-/** How often an unanswered request to the launcher is signalled again. */
-const NUDGE_MS = 50;
 const MAX_RESTARTS = 3;
 const US = '\x1f';
 
@@ -161,53 +159,8 @@ export function startLauncher(log: Logger): StepLauncher {
   let restarts = 0;
   let child: ResultPromise<Options>;
 
-  let ready = false;
-  let waiting: string[] = [];
-  // Requests written but not yet answered (S or X). SIGUSR1 wakes the launcher from `wait -n`;
-  // a signal that lands just before bash enters that wait is spent, and the request would sit
-  // until some running step ends (hours, for a long step), so it is repeated until answered.
-  const unanswered = new Set<string>();
-  let nudger: NodeJS.Timeout | undefined;
-  const wake = (): void => {
-    try {
-      process.kill(child.pid!, 'SIGUSR1');
-    } catch {
-      // it died: its exit handler deals with that
-    }
-  };
-  const nudgeWhileUnanswered = (): void => {
-    if (nudger || unanswered.size === 0) return;
-    nudger = setInterval(() => {
-      if (unanswered.size === 0 || !ready) {
-        clearInterval(nudger);
-        nudger = undefined;
-        return;
-      }
-      wake();
-    }, NUDGE_MS);
-    nudger.unref();
-  };
-  const send = (id: string, record: string): void => {
-    if (!ready) {
-      waiting.push(record);
-      return;
-    }
-    child.stdin!.write(record);
-    unanswered.add(id);
-    wake();
-    nudgeWhileUnanswered();
-  };
-
   const onLine = (line: string): void => {
-    if (line === 'READY') {
-      ready = true;
-      const queued = waiting;
-      waiting = [];
-      for (const r of queued) send(r.slice(2, r.indexOf(US, 2)), r);
-      return;
-    }
     const [kind, id = '', value = ''] = line.split(US);
-    unanswered.delete(id);
     const p = pending.get(id);
     if (!p) return;
     if (kind === 'S') {
@@ -224,10 +177,6 @@ export function startLauncher(log: Logger): StepLauncher {
   };
 
   const launch = (): void => {
-    // Whatever the previous launcher had not answered was resolved as lost when it died.
-    ready = false;
-    waiting = [];
-    unanswered.clear();
     const args = [LAUNCHER_SCRIPT, String(process.pid), String(REAP_GRACE_S)];
     const [file, argv] = setpriv ? [setpriv, ['--pdeathsig', 'TERM', 'bash', ...args]] : ['bash', args];
     child = execa(file, argv, {
@@ -309,7 +258,7 @@ export function startLauncher(log: Logger): StepLauncher {
       }
       const id = String(nextId++);
       pending.set(id, { resolveStarted, resolveExited });
-      send(id, `R${US}${id}${US}${fields.join(US)}\0`);
+      child.stdin!.write(`R${US}${id}${US}${fields.join(US)}\0`);
       return { started, exited };
     },
     async close() {
