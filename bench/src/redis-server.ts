@@ -51,6 +51,7 @@ export async function startBenchRedis(options: { appendonly?: boolean } = {}): P
   );
   const url = `redis://127.0.0.1:${port}`;
   const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: 1 });
+  probe.on('error', () => undefined); // refused until the server listens: the loop below retries
   for (let i = 0; i < 200; i++) {
     try {
       await probe.connect();

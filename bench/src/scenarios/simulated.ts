@@ -42,8 +42,6 @@ function runsReported(root: string): number {
 }
 
 export async function simulated(ctx: BenchContext): Promise<void> {
-  const n = ctx.quick ? 100_000 : 1_000_000;
-  const label = ctx.quick ? '100k' : '1M';
   const dir = mkdtempSync(path.join(ctx.tmp, 'simulated-'));
   writeFileSync(path.join(dir, 'spec.yaml'), SPEC);
   writeFileSync(path.join(dir, 'gen.mjs'), GENERATOR);
@@ -102,9 +100,14 @@ export async function simulated(ctx: BenchContext): Promise<void> {
   const ceiling = ((per * WORKERS) / (performance.now() - t0)) * 1000;
   await ceilingRedis.stop();
 
-  // The simulated study.
+  // The simulated studies: 100k (the scale the conductor's CPU per step is judged at), then 1M.
+  for (const size of ctx.quick ? [100_000] : [100_000, 1_000_000]) await simulatedStudy(ctx, dir, size, ceiling);
+}
+
+/** Runs an `n`-instance study on simulating local workers and reports its rows. */
+async function simulatedStudy(ctx: BenchContext, dir: string, n: number, ceiling: number): Promise<void> {
   const redis = await startBenchRedis({ appendonly: true });
-  const root = path.join(dir, 'study');
+  const root = path.join(dir, `study-${n}`);
   const started = performance.now();
   const r = await runMaestro(
     [
@@ -136,14 +139,14 @@ export async function simulated(ctx: BenchContext): Promise<void> {
   const finished = study.records.filter((x) => x.state === 5).length;
   const firstAttempt = study.records.filter((x) => x.attempt === 1).length;
   const runs = runsReported(root);
-  const scenario = `${label} simulated study`;
+  const scenario = `${n >= 1_000_000 ? `${n / 1_000_000}M` : `${n / 1000}k`} simulated study`;
   const rate = n / ((Number(study.fields['endedAt']) - Number(study.fields['startedAt'])) / 1000);
   ctx.report({
     scenario,
     metric: 'wall time',
     value: Math.round(wallS),
     unit: 's',
-    target: ctx.quick ? undefined : '< 360 s',
+    target: n >= 1_000_000 ? '< 360 s' : undefined,
   });
   ctx.report({
     scenario,
