@@ -1,13 +1,14 @@
 /**
  * `maestro expand --json -o DIR` and `maestro validate`, run as a user runs them, on every
- * Maestro sample spec: same instance names and edges as the original produced.
+ * Maestro sample spec: same instance names and edges as the original produced. And on a Merlin
+ * spec: the same steps as the spec without Merlin's keys.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { maestro } from '../helpers/cli.js';
-import { compatDir, type CompatCase } from '../helpers/shared.js';
+import { compatDir, REPO_ROOT, type CompatCase } from '../helpers/shared.js';
 
 const dir = compatDir();
 const cases: CompatCase[] = readFileSync(path.join(dir, 'expected.jsonl'), 'utf8')
@@ -68,4 +69,27 @@ describe('maestro expand --json on the Maestro samples', () => {
       expect(v.stderr).toBe(r.stderr);
     },
   );
+});
+
+describe('maestro expand --json on a Merlin spec', () => {
+  const fixtures = path.join(REPO_ROOT, 'libs/spec/test/fixtures/merlin');
+
+  it('gives the same steps as the spec without Merlin keys, and both validate', async () => {
+    const out = mkdtempSync(path.join(tmpdir(), 'maestro-merlin-'));
+    const [merlin, plain] = await Promise.all(
+      ['merlin-study.yaml', 'plain-study.yaml'].map((f) =>
+        maestro(['expand', '--json', '-o', out, path.join(fixtures, f)]),
+      ),
+    ).finally(() => rmSync(out, { recursive: true, force: true }));
+    for (const r of [merlin!, plain!])
+      expect({ exitCode: r.exitCode, stderr: r.stderr }).toEqual({ exitCode: 0, stderr: '' });
+    const steps = (r: { stdout: string }) => (JSON.parse(r.stdout) as ExpandJson).steps;
+    expect(steps(merlin!)).toHaveLength(10);
+    expect(steps(merlin!)).toEqual(steps(plain!));
+    for (const f of ['merlin-study.yaml', 'plain-study.yaml']) {
+      const v = await maestro(['validate', path.join(fixtures, f)]);
+      expect(v.exitCode).toBe(0);
+      expect(v.stdout).toMatch(/: valid: 5 steps, 10 step instances$/);
+    }
+  });
 });
