@@ -102,6 +102,24 @@ const cases: Case[] = [
     allowed: /DAG/,
   },
   {
+    file: 'self-dependency.yaml',
+    code: SpecErrorCode.Cycle,
+    line: 13,
+    col: 23,
+    path: 'study[1].run.depends[1]',
+    message: /^step 'run' depends on itself$/,
+    allowed: /only depend on other steps/,
+  },
+  {
+    file: 'variable-cycle.yaml',
+    code: SpecErrorCode.VariableCycle,
+    line: 7,
+    col: 8,
+    path: 'env.variables.A',
+    message: /^variables refer to each other in a loop: \$\(A\) -> \$\(B\) -> \$\(A\)$/,
+    allowed: /break the loop/,
+  },
+  {
     file: 'duplicate-step.yaml',
     code: SpecErrorCode.DuplicateName,
     line: 9,
@@ -151,6 +169,28 @@ describe('bad specs are refused with a located, actionable message', () => {
       expect(message).toContain(`${path.join(fixtures, c.file)}:${c.line}:${c.col}: ${c.path ? `${c.path}: ` : ''}`);
     });
   }
+
+  it('a self-dependency is the only problem of its file, and a funnel on itself is refused too', () => {
+    expect(problemsOf('self-dependency.yaml').problems).toHaveLength(1);
+    const text = readFileSync(path.join(fixtures, 'self-dependency.yaml'), 'utf8').replace(
+      'depends: [make, run]',
+      'depends: [run_*]',
+    );
+    expect(() => parseStudy(text, { file: 'f.yaml' })).toThrow(
+      /^f\.yaml:13:17: study\[1\]\.run\.depends\[0\]: step 'run' depends on itself; a step can only depend on other steps$/,
+    );
+  });
+
+  it('a variable loop is reported once, and a variable referring to itself is a loop too', () => {
+    expect(problemsOf('variable-cycle.yaml').problems).toHaveLength(1);
+    const text = readFileSync(path.join(fixtures, 'variable-cycle.yaml'), 'utf8').replace(
+      'B: $(ROOT)/$(A)',
+      'B: $(ROOT)/$(B)',
+    );
+    expect(() => parseStudy(text, { file: 'f.yaml' })).toThrow(
+      /^f\.yaml:8:8: env\.variables\.B: variables refer to each other in a loop: \$\(B\) -> \$\(B\); break the loop$/,
+    );
+  });
 
   it('a step name with a slash is refused too', () => {
     const { problems } = problemsOf('unsafe-step-name.yaml');
