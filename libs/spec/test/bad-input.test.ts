@@ -192,9 +192,47 @@ describe('bad specs are refused with a located, actionable message', () => {
     );
   });
 
+  it('an unknown batch key is accepted with a located warning, as Maestro ignores it', () => {
+    const text = [
+      'description: {name: batch, description: a typo in batch}',
+      'batch:',
+      '  type: slurm',
+      '  bnk: physics',
+      'study:',
+      '  - {name: hello, description: say hello, run: {cmd: echo hello}}',
+    ].join('\n');
+    const { study, warnings } = parseStudy(text, { file: 'f.yaml' });
+    expect(study.batch.settings).toMatchObject({ type: 'slurm', bnk: 'physics' });
+    expect(warnings).toEqual([
+      expect.objectContaining({
+        code: SpecErrorCode.UnknownKey,
+        path: 'batch.bnk',
+        message: "unknown batch key 'bnk' is ignored (did you mean 'bank'?)",
+      }),
+    ]);
+    expect(text.split('\n')[warnings[0]!.line! - 1]!.slice(warnings[0]!.col! - 1)).toBe('bnk: physics');
+  });
+
   it('a step name with a slash is refused too', () => {
     const { problems } = problemsOf('unsafe-step-name.yaml');
     expect(problems.map((p) => p.message)).toContainEqual(expect.stringMatching(/step name 'a\/b' contains '\/'/));
+  });
+
+  it('labels that differ only in characters dropped from folder names are refused at their step', () => {
+    const text = [
+      'description: {name: share, description: labels that meet in one folder}',
+      'study:',
+      '  - name: hello',
+      '    description: say hello',
+      '    run: {cmd: echo $(W)}',
+      'global.parameters:',
+      '  W: {values: [a/b, ab, a b], label: "%%"}',
+    ].join('\n');
+    const { study } = parseStudy(text, { file: 'f.yaml' });
+    expect(() => expandStudy(study, { root: '/root', specRoot: '/', cwd: '/cwd' })).toThrow(
+      /^f\.yaml:3:5: study\[0\]: instances 'hello_a\/b' and 'hello_ab' would share the workspace 'ab' .*--hashws$/,
+    );
+    expect(() => expandStudy(study, { root: '/root', specRoot: '/', cwd: '/cwd', hashWorkspaces: true })).not.toThrow();
   });
 
   it('a NUL in a parameter label is refused', () => {
