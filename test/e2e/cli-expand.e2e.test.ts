@@ -27,6 +27,12 @@ interface ExpandJson {
     depends: string[];
     cmd: string;
     restart: string | null;
+    job: {
+      queue: string;
+      interpreter: string[];
+      timeoutMs: number | null;
+      resources: Record<string, number | boolean>;
+    };
   }[];
 }
 
@@ -84,12 +90,33 @@ describe('maestro expand --json on a Merlin spec', () => {
     for (const r of [merlin!, plain!])
       expect({ exitCode: r.exitCode, stderr: r.stderr }).toEqual({ exitCode: 0, stderr: '' });
     const steps = (r: { stdout: string }) => (JSON.parse(r.stdout) as ExpandJson).steps;
+    const withoutJob = (r: { stdout: string }) => steps(r).map(({ job: _job, ...rest }) => rest);
     expect(steps(merlin!)).toHaveLength(10);
-    expect(steps(merlin!)).toEqual(steps(plain!));
+    expect(withoutJob(merlin!)).toEqual(withoutJob(plain!));
     for (const f of ['merlin-study.yaml', 'plain-study.yaml']) {
       const v = await maestro(['validate', path.join(fixtures, f)]);
       expect(v.exitCode).toBe(0);
       expect(v.stdout).toMatch(/: valid: 5 steps, 10 step instances$/);
     }
+  });
+
+  it('shows in job how each instance runs: task_queue, shell, walltime, resources', async () => {
+    const jobs = async (f: string) =>
+      new Map(
+        (JSON.parse((await maestro(['expand', '--json', path.join(fixtures, f)])).stdout) as ExpandJson).steps.map(
+          (s) => [s.name, s.job],
+        ),
+      );
+    const [merlin, plain] = [await jobs('merlin-study.yaml'), await jobs('plain-study.yaml')];
+    const sim = { timeoutMs: 600_000, resources: { nodes: 1, procs: 8 } };
+    expect(merlin.get('sim_SIZE.10.X2.0.5')).toEqual({ queue: 'sim_queue', interpreter: ['/bin/bash'], ...sim });
+    expect(plain.get('sim_SIZE.10.X2.0.5')).toEqual({ queue: 'steps', interpreter: ['/bin/bash'], ...sim });
+    expect(merlin.get('python3_hello_X2.0.5')).toEqual({
+      queue: 'pyth3_q',
+      interpreter: ['/usr/bin/env', 'python3'],
+      timeoutMs: null,
+      resources: {},
+    });
+    expect(merlin.get('verify_X2.1.5')).toMatchObject({ queue: 'verify_queue', resources: { nodes: 1 } });
   });
 });

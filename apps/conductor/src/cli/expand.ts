@@ -2,6 +2,7 @@
 import type { Writable } from 'node:stream';
 import { once } from 'node:events';
 import type { ExpandedStudy } from '@maestro/spec';
+import { jobSettingsOf } from '../conductor/step-jobs.js';
 import { loadStudy } from '../load-study.js';
 import { printWarnings } from '../print-problems.js';
 import { instanceJson } from '../write-study.js';
@@ -34,11 +35,18 @@ export async function expandCommand(
   return 0;
 }
 
-/** Streams `{"name","root","steps":[...]}` so that large studies do not build one huge string. */
+/**
+ * Streams `{"name","root","steps":[...]}` so that large studies do not build one huge string.
+ * Each step instance also has `job`: how a worker will run it (queue, interpreter, walltime as
+ * timeoutMs, resources), as the conductor puts it in the StepJob.
+ */
 async function writeJson(x: ExpandedStudy, out: Writable): Promise<void> {
   await write(out, `{"name":${JSON.stringify(x.name)},"root":${JSON.stringify(x.root)},"steps":[`);
   for (let i = 0; i < x.instanceCount; i++) {
-    await write(out, `${i ? ',' : ''}\n${JSON.stringify(instanceJson(x, i))}`);
+    const inst = x.instance(i);
+    const { queue, interpreter, timeoutMs, resources } = jobSettingsOf(x, inst);
+    const json = { ...instanceJson(x, i, inst), job: { queue, interpreter, timeoutMs: timeoutMs ?? null, resources } };
+    await write(out, `${i ? ',' : ''}\n${JSON.stringify(json)}`);
   }
   await write(out, '\n]}\n');
 }
