@@ -192,6 +192,19 @@ describe('bad specs are refused with a located, actionable message', () => {
     );
   });
 
+  it('an unknown top-level key is an error naming the closest valid one (Maestro ignores it)', () => {
+    const text = [
+      'description: {name: typo, description: a misspelled block}',
+      'study:',
+      '  - {name: hello, description: say hello, run: {cmd: echo $(X)}}',
+      'global.parameter:',
+      '  X: {values: [1], label: X.%%}',
+    ].join('\n');
+    expect(() => parseStudy(text, { file: 'f.yaml' })).toThrow(
+      "f.yaml:4:1: global.parameter: unknown key 'global.parameter' (did you mean 'global.parameters'?); allowed keys: description, env, batch, study, global.parameters, merlin, user",
+    );
+  });
+
   it('an unknown batch key is accepted with a located warning, as Maestro ignores it', () => {
     const text = [
       'description: {name: batch, description: a typo in batch}',
@@ -211,6 +224,26 @@ describe('bad specs are refused with a located, actionable message', () => {
       }),
     ]);
     expect(text.split('\n')[warnings[0]!.line! - 1]!.slice(warnings[0]!.col! - 1)).toBe('bnk: physics');
+  });
+
+  it('variables, labels and dependencies share one namespace, and built-in names are refused', () => {
+    const text = [
+      'description: {name: names, description: names used twice}',
+      'env:',
+      '  variables: {DATA: /a, WORKSPACE: /w}',
+      '  labels: {DATA: /b}',
+      '  dependencies:',
+      '    paths: [{name: DATA, path: /c}]',
+      'study:',
+      '  - {name: hello, description: say hello, run: {cmd: echo $(DATA)}}',
+    ].join('\n');
+    expect(() => parseStudy(text, { file: 'f.yaml' })).toThrow(
+      [
+        "f.yaml:3:25: env.variables.WORKSPACE: 'WORKSPACE' is set by maestro itself; choose another name",
+        "f.yaml:4:12: env.labels.DATA: the name 'DATA' is already used by the variable at env.variables.DATA; variables, labels and dependencies need distinct names",
+        "f.yaml:6:14: env.dependencies.paths[0].name: the name 'DATA' is already used by the variable at env.variables.DATA; variables, labels and dependencies need distinct names",
+      ].join('\n'),
+    );
   });
 
   it('a step name with a slash is refused too', () => {

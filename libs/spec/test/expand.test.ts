@@ -70,6 +70,15 @@ global.parameters:
     expect([...byName(x).keys()]).toEqual(['s_NAME.a', 's_NAME.b']);
   });
 
+  it('a parameter token in a step description makes the step use that parameter, as in Maestro', () => {
+    const x = expand(`${header}study:
+  - {name: s, description: "size $(SIZE)", run: {cmd: "echo"}}
+global.parameters:
+  SIZE: {values: [1, 2], label: SIZE.%%}
+`);
+    expect([...byName(x).keys()]).toEqual(['s_SIZE.1', 's_SIZE.2']);
+  });
+
   it('gives $(P.label) and $(P.name)', () => {
     const x = expand(`${header}study:
   - {name: s, description: d, run: {cmd: "$(SIZE) $(SIZE.label) $(SIZE.name)"}}
