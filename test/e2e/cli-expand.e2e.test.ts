@@ -3,7 +3,7 @@
  * Maestro sample spec: same instance names and edges as the original produced. And on a Merlin
  * spec: the same steps as the spec without Merlin's keys.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -118,5 +118,28 @@ describe('maestro expand --json on a Merlin spec', () => {
       resources: {},
     });
     expect(merlin.get('verify_X2.1.5')).toMatchObject({ queue: 'verify_queue', resources: { nodes: 1 } });
+  });
+
+  it('keeps the JSON whole when a walltime cannot be read: job.error and one warning per step', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'maestro-walltime-'));
+    try {
+      const spec = path.join(dir, 'bad-walltime.yaml');
+      writeFileSync(
+        spec,
+        'description: {name: w, description: d}\nstudy:\n  - {name: s, description: d, run: {cmd: "echo $(N)", walltime: "ten minutes"}}\nglobal.parameters:\n  N: {values: [1, 2], label: N.%%}\n',
+      );
+      const r = await maestro(['expand', '--json', spec]);
+      expect(r.exitCode).toBe(0);
+      expect(r.stderr).toBe(
+        "warning: step s_N.1: walltime 'ten minutes' is not a walltime; write minutes (90), M:S, H:M:S (01:30:00) or D-H:M:S; it fails when it is run",
+      );
+      const steps = (JSON.parse(r.stdout) as { steps: { job: { error?: string } }[] }).steps;
+      expect(steps.map((s) => s.job.error)).toEqual([
+        expect.stringMatching(/^step s_N\.1: walltime 'ten minutes' is not a walltime/),
+        expect.stringMatching(/^step s_N\.2: walltime 'ten minutes' is not a walltime/),
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
