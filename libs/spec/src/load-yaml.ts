@@ -76,19 +76,24 @@ export class SourcePositions {
     return node ?? null;
   }
 
-  /** The pair for `key`, looking through `<<` merges as the loader does. */
+  /**
+   * The pair for `key`, looking through `<<` merges as the loader does: an own key first, else
+   * the last `<<` that has it, and within one `<<: [...]` list the first source that has it.
+   */
   #pairOf(pairs: Pair<unknown, unknown>[], key: string, depth: number): Pair<unknown, unknown> | undefined {
     let merged: Pair<unknown, unknown> | undefined;
     for (const pair of pairs) {
       const k = pair.key as YamlNode | null;
       if (!isScalar(k)) continue;
       if (k.type === 'PLAIN' && k.value === '<<') {
-        if (depth > 20 || merged) continue;
+        if (depth > 20) continue;
         const sources = this.#deref(pair.value as YamlNode | null);
         const list = isSeq(sources) ? sources.items.map((i) => this.#deref(i as YamlNode)) : [sources];
+        let found: Pair<unknown, unknown> | undefined;
         for (const src of list) {
-          if (isMap(src)) merged ??= this.#pairOf(src.items as Pair<unknown, unknown>[], key, depth + 1);
+          if (isMap(src)) found ??= this.#pairOf(src.items as Pair<unknown, unknown>[], key, depth + 1);
         }
+        merged = found ?? merged;
         continue;
       }
       if (String(k.value) === key || k.source === key) return pair;
@@ -303,28 +308,46 @@ class Converter {
       define(out, key, this.convert(pair.value as YamlNode | null, childPath));
     }
     if (merged.length === 0) return out;
-    // PyYAML's flatten_mapping: explicit keys win, then earlier merge sources over later ones.
+    // PyYAML's flatten_mapping: the sources of each `<<` in turn (those of a `<<: [...]` list in
+    // reverse), then the explicit keys; a later pair overrides an earlier one. So explicit keys
+    // win, a later `<<` wins over an earlier one, and in a list the earlier source wins.
     const result: Record<string, PyValue> = {};
-    for (const source of [...merged].reverse()) for (const [k, v] of Object.entries(source)) define(result, k, v);
+    for (const source of merged) for (const [k, v] of Object.entries(source)) define(result, k, v);
     for (const [k, v] of Object.entries(out)) define(result, k, v);
     return result;
   }
 
+  /** Appends the mappings of one `<<` value to `into`, in the order PyYAML merges them. */
   private collectMerge(node: YamlNode | null, path: KeyPath, into: Record<string, PyValue>[]): void {
-    const target = isAlias(node) ? (node.resolve(this.doc) as YamlNode | undefined) : node;
+    const target = this.mergeTarget(node);
     if (isMap(target)) {
-      const value = this.convert(target, path);
-      into.push(value as Record<string, PyValue>);
-    } else if (isSeq(target)) {
-      for (const item of target.items) this.collectMerge(item as YamlNode, path, into);
-    } else {
-      this.problem(
-        path,
-        node?.range?.[0],
-        'a merge key (<<) must refer to a mapping or a list of mappings',
-        'use <<: *anchor',
-      );
+      into.push(this.convert(target, path) as Record<string, PyValue>);
+      return;
     }
+    if (isSeq(target)) {
+      const sources: Record<string, PyValue>[] = [];
+      for (const item of target.items) {
+        const source = this.mergeTarget(item as YamlNode | null);
+        if (isMap(source)) sources.push(this.convert(source, path) as Record<string, PyValue>);
+        else this.mergeProblem(path, item as YamlNode | null); // PyYAML: "expected a mapping for merging"
+      }
+      into.push(...sources.reverse());
+      return;
+    }
+    this.mergeProblem(path, node);
+  }
+
+  private mergeTarget(node: YamlNode | null): YamlNode | null | undefined {
+    return isAlias(node) ? (node.resolve(this.doc) as YamlNode | undefined) : node;
+  }
+
+  private mergeProblem(path: KeyPath, node: YamlNode | null): void {
+    this.problem(
+      path,
+      node?.range?.[0],
+      'a merge key (<<) must refer to a mapping or a list of mappings',
+      'use <<: *anchor or <<: [*anchor1, *anchor2]',
+    );
   }
 
   private resolveScalar(node: Scalar, path: KeyPath): PyValue {

@@ -102,6 +102,24 @@ const cases: Case[] = [
     allowed: /DAG/,
   },
   {
+    file: 'self-dependency.yaml',
+    code: SpecErrorCode.Cycle,
+    line: 13,
+    col: 23,
+    path: 'study[1].run.depends[1]',
+    message: /^step 'run' depends on itself$/,
+    allowed: /only depend on other steps/,
+  },
+  {
+    file: 'variable-cycle.yaml',
+    code: SpecErrorCode.VariableCycle,
+    line: 7,
+    col: 8,
+    path: 'env.variables.A',
+    message: /^variables refer to each other in a loop: \$\(A\) -> \$\(B\) -> \$\(A\)$/,
+    allowed: /break the loop/,
+  },
+  {
     file: 'duplicate-step.yaml',
     code: SpecErrorCode.DuplicateName,
     line: 9,
@@ -152,9 +170,102 @@ describe('bad specs are refused with a located, actionable message', () => {
     });
   }
 
+  it('a self-dependency is the only problem of its file, and a funnel on itself is refused too', () => {
+    expect(problemsOf('self-dependency.yaml').problems).toHaveLength(1);
+    const text = readFileSync(path.join(fixtures, 'self-dependency.yaml'), 'utf8').replace(
+      'depends: [make, run]',
+      'depends: [run_*]',
+    );
+    expect(() => parseStudy(text, { file: 'f.yaml' })).toThrow(
+      /^f\.yaml:13:17: study\[1\]\.run\.depends\[0\]: step 'run' depends on itself; a step can only depend on other steps$/,
+    );
+  });
+
+  it('a variable loop is reported once, and a variable referring to itself is a loop too', () => {
+    expect(problemsOf('variable-cycle.yaml').problems).toHaveLength(1);
+    const text = readFileSync(path.join(fixtures, 'variable-cycle.yaml'), 'utf8').replace(
+      'B: $(ROOT)/$(A)',
+      'B: $(ROOT)/$(B)',
+    );
+    expect(() => parseStudy(text, { file: 'f.yaml' })).toThrow(
+      /^f\.yaml:8:8: env\.variables\.B: variables refer to each other in a loop: \$\(B\) -> \$\(B\); break the loop$/,
+    );
+  });
+
+  it('an unknown top-level key is an error naming the closest valid one (Maestro ignores it)', () => {
+    const text = [
+      'description: {name: typo, description: a misspelled block}',
+      'study:',
+      '  - {name: hello, description: say hello, run: {cmd: echo $(X)}}',
+      'global.parameter:',
+      '  X: {values: [1], label: X.%%}',
+    ].join('\n');
+    expect(() => parseStudy(text, { file: 'f.yaml' })).toThrow(
+      "f.yaml:4:1: global.parameter: unknown key 'global.parameter' (did you mean 'global.parameters'?); allowed keys: description, env, batch, study, global.parameters, merlin, user",
+    );
+  });
+
+  it('an unknown batch key is accepted with a located warning, as Maestro ignores it', () => {
+    const text = [
+      'description: {name: batch, description: a typo in batch}',
+      'batch:',
+      '  type: slurm',
+      '  bnk: physics',
+      'study:',
+      '  - {name: hello, description: say hello, run: {cmd: echo hello}}',
+    ].join('\n');
+    const { study, warnings } = parseStudy(text, { file: 'f.yaml' });
+    expect(study.batch.settings).toMatchObject({ type: 'slurm', bnk: 'physics' });
+    expect(warnings).toEqual([
+      expect.objectContaining({
+        code: SpecErrorCode.UnknownKey,
+        path: 'batch.bnk',
+        message: "unknown batch key 'bnk' is ignored (did you mean 'bank'?)",
+      }),
+    ]);
+    expect(text.split('\n')[warnings[0]!.line! - 1]!.slice(warnings[0]!.col! - 1)).toBe('bnk: physics');
+  });
+
+  it('variables, labels and dependencies share one namespace, and built-in names are refused', () => {
+    const text = [
+      'description: {name: names, description: names used twice}',
+      'env:',
+      '  variables: {DATA: /a, WORKSPACE: /w}',
+      '  labels: {DATA: /b}',
+      '  dependencies:',
+      '    paths: [{name: DATA, path: /c}]',
+      'study:',
+      '  - {name: hello, description: say hello, run: {cmd: echo $(DATA)}}',
+    ].join('\n');
+    expect(() => parseStudy(text, { file: 'f.yaml' })).toThrow(
+      [
+        "f.yaml:3:25: env.variables.WORKSPACE: 'WORKSPACE' is set by maestro itself; choose another name",
+        "f.yaml:4:12: env.labels.DATA: the name 'DATA' is already used by the variable at env.variables.DATA; variables, labels and dependencies need distinct names",
+        "f.yaml:6:14: env.dependencies.paths[0].name: the name 'DATA' is already used by the variable at env.variables.DATA; variables, labels and dependencies need distinct names",
+      ].join('\n'),
+    );
+  });
+
   it('a step name with a slash is refused too', () => {
     const { problems } = problemsOf('unsafe-step-name.yaml');
     expect(problems.map((p) => p.message)).toContainEqual(expect.stringMatching(/step name 'a\/b' contains '\/'/));
+  });
+
+  it('labels that differ only in characters dropped from folder names are refused at their step', () => {
+    const text = [
+      'description: {name: share, description: labels that meet in one folder}',
+      'study:',
+      '  - name: hello',
+      '    description: say hello',
+      '    run: {cmd: echo $(W)}',
+      'global.parameters:',
+      '  W: {values: [a/b, ab, a b], label: "%%"}',
+    ].join('\n');
+    const { study } = parseStudy(text, { file: 'f.yaml' });
+    expect(() => expandStudy(study, { root: '/root', specRoot: '/', cwd: '/cwd' })).toThrow(
+      /^f\.yaml:3:5: study\[0\]: instances 'hello_a\/b' and 'hello_ab' would share the workspace 'ab' .*--hashws$/,
+    );
+    expect(() => expandStudy(study, { root: '/root', specRoot: '/', cwd: '/cwd', hashWorkspaces: true })).not.toThrow();
   });
 
   it('a NUL in a parameter label is refused', () => {

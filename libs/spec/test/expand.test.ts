@@ -70,6 +70,15 @@ global.parameters:
     expect([...byName(x).keys()]).toEqual(['s_NAME.a', 's_NAME.b']);
   });
 
+  it('a parameter token in a step description makes the step use that parameter, as in Maestro', () => {
+    const x = expand(`${header}study:
+  - {name: s, description: "size $(SIZE)", run: {cmd: "echo"}}
+global.parameters:
+  SIZE: {values: [1, 2], label: SIZE.%%}
+`);
+    expect([...byName(x).keys()]).toEqual(['s_SIZE.1', 's_SIZE.2']);
+  });
+
   it('gives $(P.label) and $(P.name)', () => {
     const x = expand(`${header}study:
   - {name: s, description: d, run: {cmd: "$(SIZE) $(SIZE.label) $(SIZE.name)"}}
@@ -101,6 +110,20 @@ ${sweep}`);
     ]);
     expect(m.get('post_ITER.2.SIZE.10')!.depends).toEqual(['sim_ITER.2.SIZE.10']);
     expect(m.get('post_ITER.2.SIZE.10')!.workspace).toBe('post/ITER.2.SIZE.10');
+  });
+
+  it('takes steps in any order: parents are staged first, even when listed after their children', () => {
+    // Maestro refuses this file: "Attempted to create edge (sim, post), but node sim does not exist."
+    const x = expand(`${header}study:
+  - {name: report, description: d, run: {cmd: "report", depends: [post_*]}}
+  - {name: post, description: d, run: {cmd: "post $(sim.workspace)", depends: [sim]}}
+  - {name: sim, description: d, run: {cmd: "sim $(SIZE)"}}
+${sweep}`);
+    expect(x.steps.map((s) => s.name)).toEqual(['sim', 'post', 'report']);
+    const m = byName(x);
+    expect([...m.keys()]).toEqual(['sim_SIZE.10', 'sim_SIZE.20', 'post_SIZE.10', 'post_SIZE.20', 'report']);
+    expect(m.get('post_SIZE.20')).toMatchObject({ depends: ['sim_SIZE.20'], cmd: 'post /out/study/sim/SIZE.20' });
+    expect(m.get('report')!.depends).toEqual(['post_SIZE.10', 'post_SIZE.20']);
   });
 
   it('collapses rows with the same labels, and links children to the projected parent', () => {

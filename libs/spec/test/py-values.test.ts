@@ -1,6 +1,6 @@
 /** Values read as Maestro's PyYAML FullLoader reads them, printed as Python's str() prints them. */
 import { describe, expect, it } from 'vitest';
-import { loadYaml, pyStr, type PyValue } from '@maestro/spec';
+import { loadYaml, parseStudy, pyStr, type PyValue } from '@maestro/spec';
 
 const strOf = (yamlScalar: string): string =>
   pyStr((loadYaml(`v: ${yamlScalar}`).value as Record<string, PyValue>)['v']);
@@ -54,6 +54,61 @@ describe('YAML 1.1 scalars, as PyYAML resolves them, then str()', () => {
   it('applies YAML merge keys (<<) as PyYAML does: explicit keys win, earlier sources first', () => {
     const loaded = loadYaml('base: &b {x: 1, y: 2}\nother: &o {y: 3, z: 4}\nm:\n  <<: [*b, *o]\n  x: 9\n');
     expect((loaded.value as Record<string, PyValue>)['m']).toEqual({ x: 9, y: 2, z: 4 });
+  });
+
+  it('lets a later << key win over an earlier one, in the key order PyYAML gives', () => {
+    // PyYAML 6 (FullLoader) gives m = {x: 2, y: 1, w: 3, z: 2, k: 0}, n = {x: 3, z: 2, y: 1, w: 3}.
+    const loaded = loadYaml(
+      [
+        'a: &a {x: 1, y: 1}',
+        'b: &b {x: 2, z: 2}',
+        'c: &c {x: 3, w: 3}',
+        'm:\n  <<: *a\n  <<: [*b, *c]\n  k: 0',
+        'n:\n  <<: [*a, *b]\n  <<: *c',
+        'o:\n  <<: {p: 1, <<: *a}',
+      ].join('\n'),
+    );
+    const v = loaded.value as Record<string, Record<string, PyValue>>;
+    expect(Object.entries(v['m']!)).toEqual([
+      ['x', 2],
+      ['y', 1],
+      ['w', 3],
+      ['z', 2],
+      ['k', 0],
+    ]);
+    expect(Object.entries(v['n']!)).toEqual([
+      ['x', 3],
+      ['z', 2],
+      ['y', 1],
+      ['w', 3],
+    ]);
+    expect(v['o']).toEqual({ x: 1, y: 1, p: 1 });
+  });
+
+  it('refuses a << list holding anything but mappings, as PyYAML does', () => {
+    expect(() => loadYaml('a: &a {x: 1}\nl: &l [{y: 2}]\nm:\n  <<: [*a, *l]\n', 'm.yaml')).toThrow(
+      /a merge key \(<<\) must refer to a mapping or a list of mappings/,
+    );
+  });
+
+  it('locates a bad value that a later << key brought in where it is written', () => {
+    const text = [
+      'description: {name: m, description: d}',
+      'user:',
+      '  small: &small {procs: 1}',
+      '  bad: &bad {procs: many}',
+      'study:',
+      '  - name: s',
+      '    description: d',
+      '    run:',
+      '      <<: *small',
+      '      <<: *bad',
+      '      cmd: echo',
+      '',
+    ].join('\n');
+    expect(() => parseStudy(text, { file: 'm.yaml' })).toThrow(
+      /^m\.yaml:4:21: study\[0\]\.run\.procs: got the text 'many'; an integer of at least 1/,
+    );
   });
 
   it('does not let a __proto__ key change object prototypes', () => {

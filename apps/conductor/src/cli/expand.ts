@@ -2,6 +2,7 @@
 import type { Writable } from 'node:stream';
 import { once } from 'node:events';
 import type { ExpandedStudy } from '@maestro/spec';
+import { jobSettingsOf, StepJobError } from '../conductor/step-jobs.js';
 import { loadStudy } from '../load-study.js';
 import { printWarnings } from '../print-problems.js';
 import { instanceJson } from '../write-study.js';
@@ -29,16 +30,36 @@ export async function expandCommand(
     now: new Date(),
   });
   printWarnings(loaded.warnings, (l) => err.write(`${l}\n`));
-  if (options.json) await writeJson(loaded.expanded, out);
+  if (options.json) await writeJson(loaded.expanded, out, err);
   else await writeTree(loaded.expanded, out);
   return 0;
 }
 
-/** Streams `{"name","root","steps":[...]}` so that large studies do not build one huge string. */
-async function writeJson(x: ExpandedStudy, out: Writable): Promise<void> {
+/**
+ * Streams `{"name","root","steps":[...]}` so that large studies do not build one huge string.
+ * Each step instance also has `job`: how a worker will run it (queue, interpreter, walltime as
+ * timeoutMs, resources), as the conductor puts it in the StepJob; or `{error}` where the
+ * conductor could not build one (the step would fail when it is due), with a warning on `err`.
+ */
+async function writeJson(x: ExpandedStudy, out: Writable, err: Writable): Promise<void> {
   await write(out, `{"name":${JSON.stringify(x.name)},"root":${JSON.stringify(x.root)},"steps":[`);
+  const warned = new Set<number>();
   for (let i = 0; i < x.instanceCount; i++) {
-    await write(out, `${i ? ',' : ''}\n${JSON.stringify(instanceJson(x, i))}`);
+    const inst = x.instance(i);
+    let job: Record<string, unknown>;
+    try {
+      const { queue, interpreter, timeoutMs, resources } = jobSettingsOf(x, inst);
+      job = { queue, interpreter, timeoutMs: timeoutMs ?? null, resources };
+    } catch (e) {
+      if (!(e instanceof StepJobError)) throw e;
+      job = { error: e.message };
+      // Once per step: a parameterized walltime may fail for every one of a million instances.
+      if (!warned.has(inst.stepIndex)) {
+        warned.add(inst.stepIndex);
+        err.write(`warning: ${e.message}; it fails when it is run\n`);
+      }
+    }
+    await write(out, `${i ? ',' : ''}\n${JSON.stringify({ ...instanceJson(x, i, inst), job })}`);
   }
   await write(out, '\n]}\n');
 }

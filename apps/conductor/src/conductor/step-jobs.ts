@@ -26,7 +26,7 @@ export function buildStepJob(
 ): QueuedJob {
   const inst = x.instance(i);
   const kind = record.flags & STATE_FLAG_RESTART && inst.restart ? 'restart' : 'cmd';
-  const shell = shellOf(x, inst);
+  const { queue, shell, interpreter, timeoutMs, resources } = jobSettingsOf(x, inst);
   const data: StepJob = {
     protocol: PROTOCOL_VERSION,
     prefix: ids.prefix,
@@ -38,13 +38,37 @@ export function buildStepJob(
     fileName: inst.fileName,
     kind,
     script: renderStepScript(shell, kind === 'restart' ? inst.restart! : inst.cmd),
+    interpreter,
+    timeoutMs,
+    resources,
+    env: {},
+  };
+  return { queue, id: stepJobId(ids.studyId, i, record.attempt), data };
+}
+
+/** What the spec decides about how an instance runs, whatever its attempt. */
+export interface JobSettings {
+  /** The step's `task_queue`, else DEFAULT_QUEUE. */
+  readonly queue: string;
+  /** The step's `shell`, else `batch.shell`: the script's `#!` line. */
+  readonly shell: string;
+  /** `shell` split into the command that runs the script. */
+  readonly interpreter: string[];
+  /** From `walltime`; undefined: no limit. Throws StepJobError for a walltime it cannot read. */
+  readonly timeoutMs: number | undefined;
+  readonly resources: StepResources;
+}
+
+/** The spec's part of the StepJob of `inst` (also what `maestro expand --json` shows as `job`). */
+export function jobSettingsOf(x: ExpandedStudy, inst: StepInstance): JobSettings {
+  const shell = shellOf(x, inst);
+  return {
+    queue: typeof inst.run['task_queue'] === 'string' ? inst.run['task_queue'] : DEFAULT_QUEUE,
+    shell,
     interpreter: shell.trim().split(/\s+/),
     timeoutMs: timeoutMsOf(inst),
     resources: resourcesOf(inst),
-    env: {},
   };
-  const queue = typeof inst.run['task_queue'] === 'string' ? inst.run['task_queue'] : DEFAULT_QUEUE;
-  return { queue, id: stepJobId(ids.studyId, i, record.attempt), data };
 }
 
 export function timeoutMsOf(inst: StepInstance): number | undefined {
