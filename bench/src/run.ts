@@ -1,9 +1,10 @@
 /**
- * `npm run bench [-- --quick] [-- --only a,b]`: every scenario prints its rows as a table and the
- * run writes bench/results/latest.json. Ratios compare our throughput with a ceiling measured
+ * `npm run bench [-- --quick] [-- --only a,b]`: every scenario prints its rows as a table and
+ * writes bench/results/<scenario>.json (the command and time with its rows); latest.json is the
+ * rows of every scenario's latest run. Ratios compare our throughput with a ceiling measured
  * in the same run on the same machine; medians of repeated runs, since the machine is noisy.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +21,7 @@ async function main(): Promise<void> {
   const onlyAt = args.indexOf('--only');
   const only = onlyAt >= 0 ? (args[onlyAt + 1] ?? '').split(',') : undefined;
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'maestro-bench-'));
-  const rows: BenchRow[] = [];
+  const commandLine = `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`;
   const widths = [34, 18, 12, 8, 12, 7, 14];
   const line = (cells: string[]): string =>
     cells
@@ -31,8 +32,11 @@ async function main(): Promise<void> {
     `maestro bench${quick ? ' --quick' : ''}: ${os.cpus().length} cores, Node ${process.version}, ${new Date().toISOString()}`,
   );
   console.log(line(['scenario', 'metric', 'value', 'unit', 'ceiling', 'ratio', 'target']));
+  const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'results');
+  mkdirSync(dir, { recursive: true });
   for (const [name, scenario] of Object.entries(SCENARIOS)) {
     if (only && !only.includes(name)) continue;
+    const rows: BenchRow[] = [];
     await scenario({
       quick,
       tmp,
@@ -51,10 +55,16 @@ async function main(): Promise<void> {
         );
       },
     });
+    // One file per scenario, so `--only` re-measures some and keeps the latest of the others.
+    const measured = { command: commandLine, at: new Date().toISOString(), rows };
+    writeFileSync(path.join(dir, `${name}.json`), `${JSON.stringify(measured, null, 2)}\n`);
   }
-  const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'results');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, 'latest.json'), `${JSON.stringify(rows, null, 2)}\n`);
+  const all: BenchRow[] = [];
+  for (const name of Object.keys(SCENARIOS)) {
+    const file = path.join(dir, `${name}.json`);
+    if (existsSync(file)) all.push(...(JSON.parse(readFileSync(file, 'utf8')) as { rows: BenchRow[] }).rows);
+  }
+  writeFileSync(path.join(dir, 'latest.json'), `${JSON.stringify(all, null, 2)}\n`);
   console.log(`wrote ${path.join(dir, 'latest.json')}`);
 }
 
