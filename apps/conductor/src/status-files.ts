@@ -87,8 +87,21 @@ export function statusJson(c: Conductor, id: string, now = Date.now()): StatusJs
   };
 }
 
-/** Rows built and written between two yields to the event loop (~40 ms of work). */
-const CSV_SLICE_ROWS = 20_000;
+/**
+ * status.csv is written in slices of this many rows. A slice whose instance records have not
+ * changed since the last write is written from its cached text: in a big study most rows are
+ * done or not yet started, and formatting every row at every write cost the conductor a third
+ * of its CPU (measured on 10k no-op steps).
+ */
+const CSV_SLICE_ROWS = 2_000;
+/** Rows built between two yields to the event loop (~40 ms of work). */
+const CSV_ROWS_PER_YIELD = 20_000;
+
+interface CsvSlice {
+  /** A copy of the slice's instance records when its text was built. */
+  records: Uint8Array;
+  text: string;
+}
 
 export class StatusFiles {
   #lastWrite = 0;
@@ -97,6 +110,7 @@ export class StatusFiles {
   #chain: Promise<void> = Promise.resolve();
   #scheduled = false;
   #closed = false;
+  #csvSlices: CsvSlice[] = [];
 
   constructor(
     private readonly root: string,
@@ -147,13 +161,20 @@ export class StatusFiles {
       const x = c.expanded;
       const r = c.records;
       writeSync(fd, `${STATUS_CSV_HEADER}\n`);
-      for (let from = 0; from < x.instanceCount; from += CSV_SLICE_ROWS) {
+      let built = 0;
+      for (let from = 0, k = 0; from < x.instanceCount; from += CSV_SLICE_ROWS, k++) {
         const to = Math.min(x.instanceCount, from + CSV_SLICE_ROWS);
-        let chunk = '';
+        const records = r.slice(from, to);
+        const cached = this.#csvSlices[k];
+        if (cached && Buffer.compare(cached.records, records) === 0) {
+          writeSync(fd, cached.text);
+          continue;
+        }
+        let text = '';
         for (let i = from; i < to; i++) {
           const inst = x.describe(i);
           const rec = r.record(i);
-          chunk += `${formatStatusRow({
+          text += `${formatStatusRow({
             name: inst.name,
             jobId: rec.pid ? String(rec.pid) : undefined,
             workspace: inst.workspace,
@@ -165,8 +186,13 @@ export class StatusFiles {
             params: inst.params,
           })}\n`;
         }
-        writeSync(fd, chunk);
-        if (to < x.instanceCount) await new Promise((resolve) => setImmediate(resolve));
+        this.#csvSlices[k] = { records: records.slice(), text };
+        writeSync(fd, text);
+        built += to - from;
+        if (built >= CSV_ROWS_PER_YIELD && to < x.instanceCount) {
+          built = 0;
+          await new Promise((resolve) => setImmediate(resolve));
+        }
       }
     } finally {
       closeSync(fd);

@@ -1,0 +1,97 @@
+/**
+ * status.csv while a study runs: rows of unchanged instances come from cached slices, and what
+ * is written must always equal what a fresh writer, formatting every row, would write.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, expect, inject, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { expandStudy, parseStudy } from '@maestro/spec';
+import { Conductor } from '../src/conductor/conductor.js';
+import { StepQueues } from '../src/queue/step-queues.js';
+import { StudyStore } from '../src/redis/study-store.js';
+import { StatusFiles } from '../src/status-files.js';
+import { ScriptedWorker } from './helpers/scripted-worker.js';
+
+const url = inject('redisUrl');
+const closers: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of closers.splice(0).reverse()) await c();
+});
+
+function freshCsv(conductor: Conductor, studyId: string): Promise<string> {
+  const root = mkdtempSync(path.join(tmpdir(), 'maestro-status-fresh-'));
+  mkdirSync(path.join(root, 'meta'));
+  return new StatusFiles(root, studyId)
+    .write(conductor)
+    .then(() => readFileSync(path.join(root, 'status.csv'), 'utf8'));
+}
+
+it('writes status.csv from cached slices exactly as a full rewrite would, at every write', async () => {
+  const n = 5_500; // three slices, the last one short
+  const values = Array.from({ length: n }, (_, k) => k).join(', ');
+  const { study } = parseStudy(`description: {name: t, description: test}
+study:
+  - {name: s, description: d, run: {cmd: "true $(N)"}}
+  - {name: end, description: d, run: {cmd: "true", depends: [s_*]}}
+global.parameters:
+  N: {values: [${values}], label: N.%%}
+`);
+  const root = mkdtempSync(path.join(tmpdir(), 'maestro-status-'));
+  mkdirSync(path.join(root, 'meta'));
+  const x = expandStudy(study, { root, specRoot: root, cwd: root });
+  const prefix = `t${randomUUID().slice(0, 8)}`;
+  const studyId = 'study-1';
+  const redis = new Redis(url, { maxRetriesPerRequest: null });
+  const reader = new Redis(url, { maxRetriesPerRequest: null });
+  const qconn = new Redis(url, { maxRetriesPerRequest: null });
+  const queues = new StepQueues(qconn, prefix);
+  const conductor = new Conductor({
+    expanded: x,
+    studyId,
+    prefix,
+    store: new StudyStore(redis, reader, prefix, studyId),
+    queues,
+    log: pino({ level: 'silent' }),
+    limits: {},
+    window: 500,
+    cancelGraceMs: 2000,
+    leaseTtlMs: 3000,
+    publicMeta: { name: x.name },
+  });
+  // Every 7th instance fails: rows change state in scattered slices, not in order.
+  const worker = new ScriptedWorker(url, prefix, (job) =>
+    job.index % 7 === 3 ? { outcome: 'failed', exitCode: 1 } : { outcome: 'succeeded' },
+  );
+  closers.push(async () => {
+    await worker.close();
+    await queues.close();
+    redis.disconnect();
+    reader.disconnect();
+    qconn.disconnect();
+  });
+
+  // Written over and over while results arrive: slices are cached in one state and must be
+  // rebuilt once their instances change.
+  const files = new StatusFiles(root, studyId);
+  const done = conductor.run();
+  let finished = false;
+  void done.then(() => (finished = true));
+  const versions = new Set<string>();
+  while (!finished) {
+    await files.write(conductor);
+    versions.add(readFileSync(path.join(root, 'status.csv'), 'utf8'));
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  expect(await done).toBe('FAILURE');
+  expect(versions.size).toBeGreaterThan(2);
+  await files.write(conductor);
+  const written = readFileSync(path.join(root, 'status.csv'), 'utf8');
+  expect(written).toBe(await freshCsv(conductor, studyId));
+  const lines = written.trimEnd().split('\n');
+  expect(lines).toHaveLength(n + 2); // the header, n instances of s, end
+  expect(lines.filter((l) => l.includes(',FAILED,'))).toHaveLength(Math.floor((n - 4) / 7) + 2); // + end
+});
