@@ -93,7 +93,7 @@ export function statusJson(c: Conductor, id: string, now = Date.now()): StatusJs
  * done or not yet started, and formatting every row at every write cost the conductor a third
  * of its CPU (measured on 10k no-op steps).
  */
-const CSV_SLICE_ROWS = 2_000;
+const CSV_SLICE_ROWS = 500;
 /** Rows built between two yields to the event loop (~40 ms of work). */
 const CSV_ROWS_PER_YIELD = 20_000;
 

@@ -31,7 +31,7 @@ function freshCsv(conductor: Conductor, studyId: string): Promise<string> {
 }
 
 it('writes status.csv from cached slices exactly as a full rewrite would, at every write', async () => {
-  const n = 5_500; // three slices, the last one short
+  const n = 5_250; // eleven slices, the last one short
   const values = Array.from({ length: n }, (_, k) => k).join(', ');
   const { study } = parseStudy(`description: {name: t, description: test}
 study:
