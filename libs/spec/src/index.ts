@@ -21,6 +21,7 @@ export { resolveEnvironment, defaultStudyRoot, studyDirName, timestampForPath } 
 export type { EnvironmentPlaces } from './environment.js';
 export { expandStudy, ExpandedStudy, DEFAULT_MAX_INSTANCES } from './expand-study.js';
 export type { ExpandOptions, ExpandedStep, StepInstance, InstanceSummary } from './expand-study.js';
+export { RUN_COUNT_KEYS, readCount, readFlag, isWalltime, WALLTIME_FORMS } from './run-values.js';
 export { replaceTokens, tokenNames } from './tokens.js';
 export { closest, didYouMean, editDistance } from './suggest.js';
 export { StudyInput, RunInput, StepInput, BATCH_TYPES } from './schema.js';
