@@ -10,6 +10,7 @@ import {
   parseStudy,
   readCount,
   readFlag,
+  resolveDependencies,
   SpecError,
   SpecErrorCode,
   type ExpandedStudy,
@@ -206,5 +207,32 @@ describe('readers of substituted text', () => {
       ['1', '1:00', '01:00:00', '1-0', '1-0:0', '1-0:0:0', '1.5', 'inf', 'Unlimited', '', 0, 90].every(isWalltime),
     ).toBe(true);
     expect(['ten', '1h', '1:2:3:4', '-1', '1-', ':30', -1, Number.NaN].some(isWalltime)).toBe(false);
+  });
+});
+
+describe('resolveDependencies', () => {
+  it('gives each path and git dependency with its tokens replaced, and where it is written', () => {
+    const { study } = parseStudy(`${header}env:
+  variables: {HOST: example.org}
+  dependencies:
+    paths: [{name: DATA, path: ./data}]
+    git:
+      - {name: A, path: $(OUTPUT_PATH)/src, url: "https://$(HOST)/a.git", tag: v1}
+      - {name: B, path: $(DATA), url: ../b, branch: dev}
+      - {name: C, path: /abs, url: c, hash: abc123}
+      - {name: D, path: rel, url: d, tag: ""}
+study:
+  - {name: s, description: d, run: {cmd: x}}
+`);
+    const deps = resolveDependencies(study, { root: '/out/study', specRoot: '/specs', cwd: '/home/u' });
+    expect(deps.paths).toEqual([
+      { name: 'DATA', path: '/home/u/data', at: ['env', 'dependencies', 'paths', 0, 'path'] },
+    ]);
+    expect(deps.git.map(({ at: _at, ...d }) => d)).toEqual([
+      { name: 'A', url: 'https://example.org/a.git', dest: '/out/study/src/A', ref: { kind: 'tag', name: 'v1' } },
+      { name: 'B', url: '../b', dest: '/home/u/data/B', ref: { kind: 'branch', name: 'dev' } },
+      { name: 'C', url: 'c', dest: '/abs/C', ref: { kind: 'hash', name: 'abc123' } },
+      { name: 'D', url: 'd', dest: '/home/u/rel/D', ref: undefined },
+    ]);
   });
 });

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { conduct, DEFAULT_WINDOW, EXIT_CODES } from '../conduct.js';
 import { dashboardSettingsFor } from './dashboard.js';
+import { checkPathDependencies } from '../dependencies.js';
 import { loadStudy } from '../load-study.js';
 import { printWarnings } from '../print-problems.js';
 import { withoutPassword } from '../redis/connection.js';
@@ -43,6 +44,8 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
     now,
   });
   printWarnings(loaded.warnings, (l) => err.write(`${l}\n`));
+  // Before the study folder exists: a missing path leaves nothing behind.
+  await checkPathDependencies(loaded.study, { root: loaded.expanded.root, specRoot: loaded.expanded.specRoot, cwd });
   const choice = redisChoice(options);
   const prefix = options.prefix ?? 'maestro';
   // Autoscale options, and steps too large for its allocations, are refused before anything exists.
