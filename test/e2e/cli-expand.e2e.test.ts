@@ -120,24 +120,33 @@ describe('maestro expand --json on a Merlin spec', () => {
     expect(merlin.get('verify_X2.1.5')).toMatchObject({ queue: 'verify_queue', resources: { nodes: 1 } });
   });
 
-  it('keeps the JSON whole when a walltime cannot be read: job.error and one warning per step', async () => {
+  it('refuses walltimes that cannot be read, as validate does: located, each bad instance named', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'maestro-walltime-'));
     try {
       const spec = path.join(dir, 'bad-walltime.yaml');
       writeFileSync(
         spec,
-        'description: {name: w, description: d}\nstudy:\n  - {name: s, description: d, run: {cmd: "echo $(N)", walltime: "ten minutes"}}\nglobal.parameters:\n  N: {values: [1, 2], label: N.%%}\n',
+        'description: {name: w, description: d}\nstudy:\n  - {name: s, description: d, run: {cmd: "echo $(N)", walltime: "ten minutes"}}\n  - {name: t, description: d, run: {cmd: "echo $(W)", walltime: $(W)}}\nglobal.parameters:\n  N: {values: [1, 2, 3], label: N.%%}\n  W: {values: ["1:00", soon, later], label: W.%%}\n',
       );
+      const allowed =
+        'allowed: HH:MM:SS (01:30:00), M:S, minutes (90), D-H, D-H:M, D-H:M:S, or 0, inf or unlimited for no limit';
+      const expected = `${spec}:3:65: study[0].run.walltime: 'ten minutes' is not a walltime; ${allowed}`;
       const r = await maestro(['expand', '--json', spec]);
-      expect(r.exitCode).toBe(0);
-      expect(r.stderr).toBe(
-        "warning: step s_N.1: walltime 'ten minutes' is not a walltime; write minutes (90), M:S, H:M:S (01:30:00) or D-H:M:S; it fails when it is run",
+      expect({ exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr }).toEqual({
+        exitCode: 1,
+        stdout: '',
+        stderr: expected,
+      });
+      // Fixed, the instances whose $(W) is not a walltime are next, all at once.
+      writeFileSync(spec, readFileSync(spec, 'utf8').replace('ten minutes', '00:10:00'));
+      const v = await maestro(['validate', spec]);
+      expect(v.exitCode).toBe(1);
+      expect(v.stderr).toBe(
+        [
+          `${spec}:4:65: study[1].run.walltime: instance 't_W.soon': walltime '$(W)' is 'soon': not a walltime; ${allowed}`,
+          `${spec}:4:65: study[1].run.walltime: instance 't_W.later': walltime '$(W)' is 'later': not a walltime; ${allowed}`,
+        ].join('\n'),
       );
-      const steps = (JSON.parse(r.stdout) as { steps: { job: { error?: string } }[] }).steps;
-      expect(steps.map((s) => s.job.error)).toEqual([
-        expect.stringMatching(/^step s_N\.1: walltime 'ten minutes' is not a walltime/),
-        expect.stringMatching(/^step s_N\.2: walltime 'ten minutes' is not a walltime/),
-      ]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

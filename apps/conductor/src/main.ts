@@ -231,6 +231,7 @@ function reportError(err: unknown): number {
     'WalltimeError',
     'DashboardError',
     'AllocationError',
+    'GitDependencyError',
   ];
   if (err instanceof StudyRootError || (err instanceof Error && known.includes(err.name))) {
     process.stderr.write(`maestro: ${err.message}\n`);

@@ -18,6 +18,8 @@ export const SpecErrorCode = {
   VariableCycle: 'SPEC_VARIABLE_CYCLE',
   TooManyInstances: 'SPEC_TOO_MANY_INSTANCES',
   Parameters: 'SPEC_PARAMETERS',
+  /** A `dependencies.paths` entry names a path that does not exist (checked by the app: I/O). */
+  MissingPath: 'SPEC_MISSING_PATH',
 } as const;
 export type SpecErrorCode = (typeof SpecErrorCode)[keyof typeof SpecErrorCode];
 

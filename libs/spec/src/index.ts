@@ -17,8 +17,21 @@ export type {
 } from './parse-study.js';
 export { ParameterSet, LABEL_TOKEN, parametersFromGenerator } from './parameters.js';
 export type { ParameterDef } from './parameters.js';
-export { resolveEnvironment, defaultStudyRoot, studyDirName, timestampForPath } from './environment.js';
-export type { EnvironmentPlaces } from './environment.js';
+export {
+  resolveEnvironment,
+  resolveDependencies,
+  defaultStudyRoot,
+  studyDirName,
+  timestampForPath,
+} from './environment.js';
+export type {
+  EnvironmentPlaces,
+  ResolvedDependencies,
+  ResolvedGitDependency,
+  ResolvedPathDependency,
+} from './environment.js';
+export { studyProblem } from './problems.js';
+export { RUN_COUNT_KEYS, readCount, readFlag, isWalltime, WALLTIME_FORMS } from './run-values.js';
 export { expandStudy, ExpandedStudy, DEFAULT_MAX_INSTANCES } from './expand-study.js';
 export type { ExpandOptions, ExpandedStep, StepInstance, InstanceSummary } from './expand-study.js';
 export { replaceTokens, tokenNames } from './tokens.js';

@@ -10,6 +10,7 @@ import { loadYaml, YamlLoadError, type KeyPath, type LoadedYaml } from './load-y
 import { ParameterSet, type ParameterDef } from './parameters.js';
 import { ProblemList } from './problems.js';
 import { pyStr, type PyValue } from './py-values.js';
+import { isWalltime, WALLTIME_FORMS } from './run-values.js';
 import { allowedKeysAt, BatchInput, StudyInput, type RunInput } from './schema.js';
 import { didYouMean } from './suggest.js';
 import { tokenNames } from './tokens.js';
@@ -344,8 +345,19 @@ function checkSteps(input: StudyInput['study'], problems: ProblemList): StudySte
       }
       depends.push(dep);
     });
+    checkWalltime(s.run.walltime, ['study', i, 'run', 'walltime'], problems);
     return { name: s.name, description: s.description, fileIndex: i, run: s.run, depends };
   });
+}
+
+/**
+ * A walltime written out must be one. One with `$(NAME)` tokens is checked per instance once
+ * they are replaced (expandStudy).
+ */
+function checkWalltime(value: string | number | undefined, path: KeyPath, problems: ProblemList): void {
+  if (value === undefined || isWalltime(value)) return;
+  if (typeof value === 'string' && tokenNames(value).length > 0) return;
+  problems.error(SpecErrorCode.InvalidValue, path, `'${String(value)}' is not a walltime`, WALLTIME_FORMS);
 }
 
 /**

@@ -1,6 +1,21 @@
 import { formatPath, SpecError, type SpecErrorCode, type SpecProblem } from './errors.js';
 import type { KeyPath, SourcePositions } from './load-yaml.js';
 
+/**
+ * One problem located in a parsed study's file: for checks that only the app can make (does a
+ * path exist?) after the library has read the spec.
+ */
+export function studyProblem(
+  study: { readonly positions: SourcePositions; readonly file: string | undefined },
+  code: SpecErrorCode,
+  path: KeyPath,
+  message: string,
+  allowed?: string,
+): SpecProblem {
+  const pos = study.positions.find(path);
+  return { code, file: study.file, line: pos?.line, col: pos?.col, path: formatPath(path), message, allowed };
+}
+
 /** Gathers problems with their file positions, so that all of them are reported at once. */
 export class ProblemList {
   readonly errors: SpecProblem[] = [];

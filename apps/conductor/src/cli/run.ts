@@ -4,8 +4,10 @@ import { openSync, closeSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { resolveDependencies } from '@maestro/spec';
 import { conduct, DEFAULT_WINDOW, EXIT_CODES } from '../conduct.js';
 import { dashboardSettingsFor } from './dashboard.js';
+import { checkPathDependencies, cloneGitDependencies, refText } from '../dependencies.js';
 import { loadStudy } from '../load-study.js';
 import { printWarnings } from '../print-problems.js';
 import { withoutPassword } from '../redis/connection.js';
@@ -43,6 +45,8 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
     now,
   });
   printWarnings(loaded.warnings, (l) => err.write(`${l}\n`));
+  // Before the study folder exists: a missing path leaves nothing behind.
+  await checkPathDependencies(loaded.study, { root: loaded.expanded.root, specRoot: loaded.expanded.specRoot, cwd });
   const choice = redisChoice(options);
   const prefix = options.prefix ?? 'maestro';
   // Autoscale options, and steps too large for its allocations, are refused before anything exists.
@@ -70,6 +74,16 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
           cwd,
           now,
         });
+  // After the root exists (a dependency's path is often $(OUTPUT_PATH)), before the study is
+  // written: a clone that fails leaves no study that `maestro resume` could start without it.
+  const deps = resolveDependencies(final.study, { root, specRoot: final.expanded.specRoot, cwd }).git;
+  if (!options.dry) {
+    await cloneGitDependencies(deps, {
+      cwd,
+      interactive: process.stdin.isTTY === true && process.stderr.isTTY === true,
+      progress: (line) => err.write(`${line}\n`),
+    });
+  }
   const meta = await writeStudySkeleton({
     loaded: final,
     root,
@@ -88,8 +102,10 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
   });
   if (options.dry) {
     await writeDryRun(final.expanded, root);
-    for (const dep of final.study.gitDependencies) {
-      err.write(`note: dry run: git dependency ${dep.name} (${dep.url}) was not cloned\n`);
+    for (const d of deps) {
+      err.write(
+        `note: dry run: git dependency ${d.name} (${d.url}${refText(d)}) was not cloned; a run without --dry clones it into ${d.dest} before any step starts\n`,
+      );
     }
     out.write(`Dry run: ${final.expanded.instanceCount} step instances written to ${root}\n`);
     return 0;

@@ -1,5 +1,6 @@
 /** `maestro validate SPEC`: every problem at once; exit 1 if there is any. */
 import type { Writable } from 'node:stream';
+import { checkPathDependencies } from '../dependencies.js';
 import { loadStudy } from '../load-study.js';
 import { printWarnings } from '../print-problems.js';
 import type { SpecOptions } from './common.js';
@@ -10,6 +11,7 @@ export async function validateCommand(
   out: Writable,
   err: Writable,
 ): Promise<number> {
+  const cwd = process.cwd();
   const loaded = await loadStudy({
     specPath: spec,
     pgen: options.pgen,
@@ -17,11 +19,12 @@ export async function validateCommand(
     hashWorkspaces: options.hashws,
     workspaceFanout: options.workspaceFanout,
     maxInstances: options.maxInstances,
-    cwd: process.cwd(),
+    cwd,
     now: new Date(),
   });
   printWarnings(loaded.warnings, (l) => err.write(`${l}\n`));
   const x = loaded.expanded;
+  await checkPathDependencies(loaded.study, { root: x.root, specRoot: x.specRoot, cwd });
   out.write(
     `${spec}: valid: ${x.steps.length} step${x.steps.length === 1 ? '' : 's'}, ${x.instanceCount} step instance${x.instanceCount === 1 ? '' : 's'}\n`,
   );

@@ -9,7 +9,7 @@ import {
   type StepJob,
   type StepResources,
 } from '@maestro/protocol';
-import type { ExpandedStudy, StepInstance } from '@maestro/spec';
+import { readCount, readFlag, type ExpandedStudy, type StepInstance } from '@maestro/spec';
 import type { QueuedJob } from '../queue/step-queues.js';
 import { renderStepScript, shellOf } from '../write-study.js';
 import path from 'node:path';
@@ -71,6 +71,11 @@ export function jobSettingsOf(x: ExpandedStudy, inst: StepInstance): JobSettings
   };
 }
 
+/**
+ * The instance's walltime in ms. Expansion refuses a walltime that @maestro/spec's `isWalltime`
+ * rejects, and a test keeps that grammar equal to `parseWalltimeSeconds`; the throw is for the
+ * day they drift apart.
+ */
 export function timeoutMsOf(inst: StepInstance): number | undefined {
   const w = inst.run['walltime'];
   if (w === undefined || w === null) return undefined;
@@ -83,23 +88,21 @@ export function timeoutMsOf(inst: StepInstance): number | undefined {
   }
 }
 
-function intOf(v: unknown): number | undefined {
-  if (typeof v === 'number' && Number.isInteger(v)) return v;
-  if (typeof v === 'string' && /^\d+$/.test(v.trim())) return Number(v);
-  return undefined;
-}
-
+/**
+ * The resources a worker gives the instance. Values from `$(NAME)` tokens arrive as text; expansion
+ * already refused counts that are not whole numbers, so reading them cannot fail here.
+ */
 export function resourcesOf(inst: StepInstance): StepResources {
   const r: StepResources = {};
-  const nodes = intOf(inst.run['nodes']);
-  const procs = intOf(inst.run['procs']);
-  const cpt = intOf(inst.run['cores per task']);
-  const gpus = intOf(inst.run['gpus']);
+  const nodes = readCount(inst.run['nodes']);
+  const procs = readCount(inst.run['procs']);
+  const cpt = readCount(inst.run['cores per task']);
+  const gpus = readCount(inst.run['gpus']);
   if (nodes && nodes > 0) r.nodes = nodes;
   if (procs && procs > 0) r.procs = procs;
   if (cpt && cpt > 0) r.coresPerTask = cpt;
   if (gpus !== undefined) r.gpus = gpus;
-  const ex = inst.run['exclusive'];
-  if (typeof ex === 'boolean') r.exclusive = ex;
+  const exclusive = readFlag(inst.run['exclusive']);
+  if (exclusive !== undefined) r.exclusive = exclusive;
   return r;
 }
