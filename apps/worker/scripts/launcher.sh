@@ -17,6 +17,7 @@
 #   S US id US pid          the step started; pid is also its process group id
 #   E US id US status       it ended: its exit status, or 128+N when killed by signal N
 #   X US id US message      it could not be started
+#   L US id                 it ended, but a signal that reached this shell cost its exit status
 #
 # End of file on stdin means the worker is gone (the kernel closes the pipe however the worker
 # ends, even on SIGKILL): every step still running gets SIGTERM, SIGKILL after GRACE_SECONDS,
@@ -53,12 +54,20 @@ run_step() {
   set +m
   exec 4>&- 5>&-
   printf 'S%s%s%s%s\n' "$US" "$id" "$US" "$pid"
+  local signalled=0
   while :; do
     interrupted=0
     wait "$pid"
     status=$?
     (( interrupted )) || break
+    signalled=1
   done
+  # A step that ends while a signal interrupts the wait can have its status lost by bash 5.2
+  # (the next `wait` answers -1 or 127): say so rather than invent one.
+  if (( signalled && (status == 127 || status < 0 || status > 255) )); then
+    printf 'L%s%s\n' "$US" "$id"
+    return
+  fi
   printf 'E%s%s%s%s\n' "$US" "$id" "$US" "$status"
 }
 

@@ -82,6 +82,11 @@ export interface StepExit {
   fromStatus?: number;
   /** Set when the step could not be started at all. */
   spawnError?: string;
+  /**
+   * It ended, but its exit status was lost: a signal reached the launcher just as it ended,
+   * which happens only when signals are sent to the whole worker (an allocation ending).
+   */
+  statusLost?: boolean;
 }
 
 export interface SpawnStepOptions {
@@ -169,6 +174,9 @@ export function startLauncher(log: Logger): StepLauncher {
     } else if (kind === 'E') {
       pending.delete(id);
       p.resolveExited(exitOf(Number(value)));
+    } else if (kind === 'L') {
+      pending.delete(id);
+      p.resolveExited({ exitCode: null, signal: null, statusLost: true });
     } else if (kind === 'X') {
       pending.delete(id);
       p.resolveStarted(undefined);

@@ -77,6 +77,15 @@ export interface Progress {
 const READ_BLOCK_MS = 1000;
 /** Failed instances remembered by index for the status files (the counts cover the rest). */
 export const MAX_FAILURES_TRACKED = 1000;
+/**
+ * While plenty of steps wait in the queue (twice as many as run, and at least
+ * COALESCE_MIN_WAITING), results are read at most every COALESCE_READS_MS: no worker waits for
+ * the conductor then, and reading results a few at a time instead of one by one halved the
+ * conductor's CPU on 10k no-op steps. Otherwise (a chain, a fan-in, a throttled study) results
+ * are read as they come, so a child starts the moment its parent ends.
+ */
+const COALESCE_READS_MS = 20;
+const COALESCE_MIN_WAITING = 16;
 const READ_COUNT = 5000;
 const RECONCILE_EVERY_MS = 30_000;
 const TRIM_EVERY_MS = 5_000;
@@ -179,9 +188,14 @@ export class Conductor {
     await this.#takeLease();
     try {
       await this.#start();
+      let lastRead = 0;
       while (!this.#isDone()) {
         if (this.#stopRequested) return 'RUNNING';
         if (this.#leaseLost) throw new LeaseLostError();
+        const since = Date.now() - lastRead;
+        if (this.#queued >= Math.max(COALESCE_MIN_WAITING, 2 * this.#running) && since < COALESCE_READS_MS)
+          await new Promise((r) => setTimeout(r, COALESCE_READS_MS - since));
+        lastRead = Date.now();
         const batch = await this.#o.store.read(this.#cursor, this.#controlCursor, READ_BLOCK_MS, READ_COUNT);
         this.#log.debug({ events: batch.events.length, controls: batch.controls.length }, 'read batch');
         for (const bad of batch.invalid) {
