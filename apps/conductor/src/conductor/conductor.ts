@@ -298,7 +298,7 @@ export class Conductor {
     const resuming = record[F.state] !== undefined;
     if (resuming) {
       const bytes = await store.readState(x.instanceCount);
-      this.records.bytes.set(bytes);
+      this.records.replaceAll(bytes);
       this.#cursor = record[F.cursor] ?? '0';
       this.#controlCursor = record[F.controlCursor] ?? '0';
       this.#cancelled = record[F.cancelled] === '1';
