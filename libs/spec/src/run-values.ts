@@ -4,6 +4,7 @@
  * same readers check a spec (parse, expansion) and build a step's job (the conductor), so a spec
  * that validates never fails a step later for a value it could not read.
  */
+import { parseWalltimeSeconds, WalltimeError } from '@maestro/protocol';
 
 /** Step keys that hold a count, and the least each may be (the schema's bound for literals). */
 export const RUN_COUNT_KEYS: Readonly<Record<string, number>> = {
@@ -47,16 +48,13 @@ const PY_FALSY_TEXT = new Set(['', 'False', 'None', '0', '0.0', '-0.0', '[]', '{
 export const WALLTIME_FORMS =
   'allowed: HH:MM:SS (01:30:00), M:S, minutes (90), D-H, D-H:M, D-H:M:S, or 0, inf or unlimited for no limit';
 
-const WALLTIME_RE = /^(?:(\d+)-)?(\d+(?:\.\d+)?)(?::(\d+(?:\.\d+)?))?(?::(\d+(?:\.\d+)?))?$/;
-const NO_LIMIT = new Set(['', 'inf', 'infinite', 'unlimited']);
-
-/**
- * Whether `value` is a walltime. The grammar is @maestro/protocol's `parseWalltimeSeconds`, which
- * turns it into the step's timeout; libraries do not import each other, so the conductor, which
- * uses both, has a test that they agree (apps/conductor/test/run-values.test.ts).
- */
+/** Whether `value` is a walltime: what @maestro/protocol turns into the step's timeout. */
 export function isWalltime(value: string | number): boolean {
-  if (typeof value === 'number') return Number.isFinite(value) && value >= 0;
-  const text = value.trim().toLowerCase();
-  return NO_LIMIT.has(text) || WALLTIME_RE.test(text);
+  try {
+    parseWalltimeSeconds(value);
+    return true;
+  } catch (err) {
+    if (err instanceof WalltimeError) return false;
+    throw err;
+  }
 }
