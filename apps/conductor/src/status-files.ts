@@ -88,16 +88,16 @@ export function statusJson(c: Conductor, id: string, now = Date.now()): StatusJs
   };
 }
 
-/**
- * status.csv is written in slices of InstanceRecords.BLOCK rows. A slice whose block of records
- * has not changed since the last write (its version is the same) is written from its cached
- * bytes: in a big study most rows are done or not yet started, and formatting every row at
- * every write cost the conductor a third of its CPU (measured on 10k no-op steps). The cache is
- * kept as Buffers, outside the JavaScript heap and one byte per character.
- */
 /** Rows built between two yields to the event loop (~40 ms of work). */
 const CSV_ROWS_PER_YIELD = 20_000;
 
+/**
+ * status.csv is written in slices of InstanceRecords.BLOCK rows. A slice whose block of records
+ * has not changed since the last write (same version) is written from its cached bytes: in a
+ * big study most rows are done or not yet started, and formatting every row at every write cost
+ * the conductor a third of its CPU (measured on 10k no-op steps). Buffers keep the cache outside
+ * the JavaScript heap, one byte per character.
+ */
 interface CsvSlice {
   /** The block's version when its text was built. */
   version: number;
@@ -178,23 +178,7 @@ export class StatusFiles {
           writeSync(fd, cached.text);
           continue;
         }
-        let text = '';
-        for (let i = from; i < to; i++) {
-          const inst = x.describe(i);
-          const rec = r.record(i);
-          text += `${formatStatusRow({
-            name: inst.name,
-            jobId: rec.pid ? String(rec.pid) : undefined,
-            workspace: inst.workspace,
-            state: stepStateName(rec.state),
-            submitMs: rec.submitMs || undefined,
-            startMs: rec.state === StepState.PENDING ? undefined : rec.startMs || undefined,
-            endMs: rec.endMs || undefined,
-            restarts: rec.restarts,
-            params: inst.params,
-          })}\n`;
-        }
-        const bytes = Buffer.from(text);
+        const bytes = Buffer.from(csvRows(c, from, to));
         this.#csvSlices[k] = { version, text: bytes };
         writeSync(fd, bytes);
         built += to - from;
@@ -210,4 +194,27 @@ export class StatusFiles {
     this.#lastWrite = Date.now();
     this.#lastCost = this.#lastWrite - t0;
   }
+}
+
+/** status.csv's rows of instances [from, to). */
+function csvRows(c: Conductor, from: number, to: number): string {
+  const x = c.expanded;
+  const r = c.records;
+  let text = '';
+  for (let i = from; i < to; i++) {
+    const inst = x.describe(i);
+    const rec = r.record(i);
+    text += `${formatStatusRow({
+      name: inst.name,
+      jobId: rec.pid ? String(rec.pid) : undefined,
+      workspace: inst.workspace,
+      state: stepStateName(rec.state),
+      submitMs: rec.submitMs || undefined,
+      startMs: rec.state === StepState.PENDING ? undefined : rec.startMs || undefined,
+      endMs: rec.endMs || undefined,
+      restarts: rec.restarts,
+      params: inst.params,
+    })}\n`;
+  }
+  return text;
 }
