@@ -12,7 +12,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { ARTIFACTS, launchChromium } from '../helpers/browser.js';
 import { maestro } from '../helpers/cli.js';
-import { killAll, startMaestro, waitForOutput } from '../helpers/processes.js';
+import { killAll, startMaestro, startRun, waitForOutput } from '../helpers/processes.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { REPO_ROOT } from '../helpers/shared.js';
 import { tempDir, waitFor, writeSpec } from '../helpers/study.js';
@@ -75,20 +75,7 @@ describe('maestro dashboard while a study runs', () => {
     const prefix = newPrefix();
     const root = path.join(dir, 'study');
     const spec = writeSpec(dir, 'dashdemo', gatedSpec(gates));
-    const run = startMaestro([
-      'run',
-      '-o',
-      root,
-      '--redis',
-      redisUrl,
-      '--prefix',
-      prefix,
-      '--local-workers',
-      '1',
-      '--worker-concurrency',
-      '5',
-      spec,
-    ]);
+    const run = startRun(spec, root, redisUrl, { prefix, localWorkers: 1, extra: ['--worker-concurrency', '5'] });
     const dash = startMaestro(['dashboard', '--redis', redisUrl, '--prefix', prefix, '--port', '0']);
     const url = (await waitForOutput(dash, /maestro dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/))[1]!;
 

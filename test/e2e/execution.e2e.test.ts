@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { maestro } from '../helpers/cli.js';
-import { killAll, startMaestro, startWorker } from '../helpers/processes.js';
+import { killAll, startMaestro, startRun, startWorker } from '../helpers/processes.js';
 import { processesWith, readStatus, statesByName, tempDir, waitFor, writeSpec } from '../helpers/study.js';
 
 const redisUrl = inject('redisUrl');
@@ -46,18 +46,7 @@ describe('conductor and separate workers on a shared Redis', () => {
     const prefix = newPrefix();
     const root = path.join(dir, 'study');
     const spec = writeSpec(dir, 'fanout', fanout(12));
-    const run = startMaestro([
-      'run',
-      '-o',
-      root,
-      '--redis',
-      redisUrl,
-      '--prefix',
-      prefix,
-      '--local-workers',
-      '0',
-      spec,
-    ]);
+    const run = startRun(spec, root, redisUrl, { prefix, localWorkers: 0 });
     const w1 = startWorker(redisUrl, prefix, 'worker-one', ['--concurrency', '2']);
     const w2 = startWorker(redisUrl, prefix, 'worker-two', ['--concurrency', '2']);
     const result = await run;
@@ -101,18 +90,7 @@ describe('conductor and separate workers on a shared Redis', () => {
       depends: [long]
 `,
     );
-    const run = startMaestro([
-      'run',
-      '-o',
-      root,
-      '--redis',
-      redisUrl,
-      '--prefix',
-      prefix,
-      '--local-workers',
-      '0',
-      spec,
-    ]);
+    const run = startRun(spec, root, redisUrl, { prefix, localWorkers: 0 });
     const victim = startWorker(redisUrl, prefix, 'victim');
     await waitFor(() => processesWith(marker).length > 0, 30_000, 'the step to start');
     victim.kill('SIGKILL');
@@ -133,18 +111,7 @@ describe('conductor and separate workers on a shared Redis', () => {
     const prefix = newPrefix();
     const root = path.join(dir, 'study');
     const spec = writeSpec(dir, 'resumable', fanout(16, '0.3'));
-    const conductor = startMaestro([
-      'run',
-      '-o',
-      root,
-      '--redis',
-      redisUrl,
-      '--prefix',
-      prefix,
-      '--local-workers',
-      '0',
-      spec,
-    ]);
+    const conductor = startRun(spec, root, redisUrl, { prefix, localWorkers: 0 });
     const w = startWorker(redisUrl, prefix, 'steady', ['--concurrency', '2']);
     await waitFor(
       () =>

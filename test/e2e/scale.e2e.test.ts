@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { killAll, startMaestro, startWorker } from '../helpers/processes.js';
+import { killAll, startRun, startWorker } from '../helpers/processes.js';
 import { readStatus, tempDir, waitFor, writeSpec } from '../helpers/study.js';
 
 const redisUrl = inject('redisUrl');
@@ -29,20 +29,7 @@ describe('big studies stay small in Redis and on disk', () => {
     let sampling = true;
     let sampler: Promise<void> = Promise.resolve();
     try {
-      const run = startMaestro([
-        'run',
-        '-o',
-        root,
-        '--redis',
-        redisUrl,
-        '--prefix',
-        prefix,
-        '--local-workers',
-        '0',
-        '--window',
-        '5',
-        spec,
-      ]);
+      const run = startRun(spec, root, redisUrl, { prefix, localWorkers: 0, extra: ['--window', '5'] });
       // No worker yet: the conductor fills the window and stops there; no workspace exists.
       await waitFor(async () => (await queue.getWaitingCount()) === 5, 30_000, 'the window to fill');
       expect(existsSync(path.join(root, 's'))).toBe(false);

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { MAESTRO_BIN, maestro } from '../helpers/cli.js';
-import { killAll, startMaestro, waitForOutput } from '../helpers/processes.js';
+import { killAll, startMaestro, startRun, waitForOutput } from '../helpers/processes.js';
 import { tempDir, writeSpec } from '../helpers/study.js';
 
 const redisUrl = inject('redisUrl');
@@ -138,18 +138,7 @@ describe('maestro status --watch', () => {
     const root = path.join(dir, 'study');
     const spec = writeSpec(dir, 'watched', gatedSpec(gate));
     const prefix = newPrefix();
-    const run = startMaestro([
-      'run',
-      '-o',
-      root,
-      '--redis',
-      redisUrl,
-      '--prefix',
-      prefix,
-      '--local-workers',
-      '1',
-      spec,
-    ]);
+    const run = startRun(spec, root, redisUrl, { prefix, localWorkers: 1 });
     await waitForOutput(run, /starting study/, 60_000);
     const watch = startMaestro(['status', '--watch', '--interval', '200ms', root]);
     await waitForOutput(watch, /State: RUNNING \| 2 instances: RUNNING 1, INITIALIZED 1/, 60_000);
@@ -170,18 +159,7 @@ describe('maestro status --watch', () => {
     const root = path.join(dir, 'study');
     const spec = writeSpec(dir, 'onatty', gatedSpec(gate));
     const prefix = newPrefix();
-    const run = startMaestro([
-      'run',
-      '-o',
-      root,
-      '--redis',
-      redisUrl,
-      '--prefix',
-      prefix,
-      '--local-workers',
-      '1',
-      spec,
-    ]);
+    const run = startRun(spec, root, redisUrl, { prefix, localWorkers: 1 });
     await waitForOutput(run, /starting study/, 60_000);
     // `script` gives the command a pseudo-terminal, as a person's shell would.
     const cmd = `stty rows 30 cols 120; exec ${process.execPath} ${MAESTRO_BIN} status --watch --interval 200ms ${root}`;

@@ -9,7 +9,7 @@
  */
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { killAll, startMaestro } from '../helpers/processes.js';
+import { killAll, startRun } from '../helpers/processes.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { readStatus, tempDir, waitFor, writeSpec } from '../helpers/study.js';
 import { auditStudy, faultStudy } from './audit.js';
@@ -41,18 +41,7 @@ describe('Redis faults', () => {
       const dir = tempDir();
       const root = path.join(dir, 'study');
       const spec = writeSpec(dir, 'rkill', faultStudy(8, '0.5'));
-      const run = startMaestro([
-        'run',
-        '-o',
-        root,
-        '--redis',
-        redis.url,
-        '--local-workers',
-        '2',
-        '--worker-concurrency',
-        '3',
-        spec,
-      ]);
+      const run = startRun(spec, root, redis.url, { localWorkers: 2, extra: ['--worker-concurrency', '3'] });
       await waitFor(() => finishedCount(root) >= 3, 60_000, 'some steps to finish');
       redis.signal('SIGKILL');
       await new Promise((r) => redis.process.once('exit', r));
@@ -75,18 +64,7 @@ describe('Redis faults', () => {
       const dir = tempDir();
       const root = path.join(dir, 'study');
       const spec = writeSpec(dir, 'rstop', faultStudy(8, '0.5'));
-      const run = startMaestro([
-        'run',
-        '-o',
-        root,
-        '--redis',
-        redis.url,
-        '--local-workers',
-        '2',
-        '--worker-concurrency',
-        '3',
-        spec,
-      ]);
+      const run = startRun(spec, root, redis.url, { localWorkers: 2, extra: ['--worker-concurrency', '3'] });
       await waitFor(() => finishedCount(root) >= 3, 60_000, 'some steps to finish');
       redis.signal('SIGSTOP');
       const stoppedAt = Date.now();

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import path from 'node:path';
-import { killAll, startMaestro, startWorker } from '../helpers/processes.js';
+import { killAll, startRun, startWorker } from '../helpers/processes.js';
 import { processesWith, tempDir, waitFor, writeSpec } from '../helpers/study.js';
 import { auditStudy, faultStepBlock } from './audit.js';
 
@@ -32,18 +32,7 @@ describe('worker faults', () => {
     const root = path.join(dir, 'study');
     const marker = `maestro-fault-wkill-${randomUUID().slice(0, 8)}`;
     const spec = writeSpec(dir, 'wkill', study(marker));
-    const run = startMaestro([
-      'run',
-      '-o',
-      root,
-      '--redis',
-      redisUrl,
-      '--prefix',
-      prefix,
-      '--local-workers',
-      '0',
-      spec,
-    ]);
+    const run = startRun(spec, root, redisUrl, { prefix, localWorkers: 0 });
     const victim = startWorker(redisUrl, prefix, 'victim', ['--concurrency', '4']);
     await waitFor(() => processesWith(marker).length === 4, 30_000, 'four steps to run');
     victim.kill('SIGKILL');
@@ -63,18 +52,7 @@ describe('worker faults', () => {
     const root = path.join(dir, 'study');
     const marker = `maestro-fault-wstop-${randomUUID().slice(0, 8)}`;
     const spec = writeSpec(dir, 'wstop', study(marker));
-    const run = startMaestro([
-      'run',
-      '-o',
-      root,
-      '--redis',
-      redisUrl,
-      '--prefix',
-      prefix,
-      '--local-workers',
-      '0',
-      spec,
-    ]);
+    const run = startRun(spec, root, redisUrl, { prefix, localWorkers: 0 });
     const frozen = startWorker(redisUrl, prefix, 'frozen', ['--concurrency', '4']);
     await waitFor(() => processesWith(marker).length === 4, 30_000, 'four steps to run');
     // A frozen node: the worker and everything it runs stop.

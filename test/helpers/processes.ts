@@ -18,6 +18,30 @@ export function startMaestro(
   return p;
 }
 
+/**
+ * `maestro run SPEC -o ROOT --redis URL [--prefix P] [--local-workers N] EXTRA...`: a study run
+ * against a test's Redis.
+ */
+export function startRun(
+  spec: string,
+  root: string,
+  redisUrl: string,
+  options: { prefix?: string; localWorkers?: number; extra?: readonly string[] } = {},
+): Started {
+  const { prefix, localWorkers, extra = [] } = options;
+  return startMaestro([
+    'run',
+    '-o',
+    root,
+    '--redis',
+    redisUrl,
+    ...(prefix === undefined ? [] : ['--prefix', prefix]),
+    ...(localWorkers === undefined ? [] : ['--local-workers', String(localWorkers)]),
+    ...extra,
+    spec,
+  ]);
+}
+
 export function startWorker(redisUrl: string, prefix: string, name: string, extra: readonly string[] = []): Started {
   const p = execa(process.execPath, [WORKER_BIN, '--prefix', prefix, '--name', name, ...extra], {
     reject: false,
