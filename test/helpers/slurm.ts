@@ -1,5 +1,7 @@
 /** Helpers for tests against the local Slurm cluster (test/slurm/local-cluster.sh). */
 import { execFileSync } from 'node:child_process';
+import { afterAll, beforeAll } from 'vitest';
+import { startClusterRedis, type ClusterRedis } from './redis-server.js';
 
 /** Jobs Slurm still lists (pending, running, completing): id -> state and job name. */
 export function squeue(): Map<string, { state: string; name: string }> {
@@ -19,4 +21,23 @@ export function jobsNamed(name: string): string[] {
 
 export function scancel(id: string): void {
   execFileSync('scancel', [id]);
+}
+
+/**
+ * The password-protected Redis the cluster's nodes reach, started once for the calling test file,
+ * and the flags that point `maestro` at it.
+ */
+export function useClusterRedis(): { redis(): ClusterRedis; flags(): string[] } {
+  let started: ClusterRedis | undefined;
+  beforeAll(async () => {
+    started = await startClusterRedis();
+  });
+  afterAll(async () => {
+    await started?.server.stop();
+  });
+  const redis = (): ClusterRedis => {
+    if (!started) throw new Error('the cluster Redis is not started (call useClusterRedis at the top of the file)');
+    return started;
+  };
+  return { redis, flags: () => ['--redis', redis().url, '--redis-password-file', redis().passwordFile] };
 }

@@ -6,24 +6,17 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { maestro } from '../helpers/cli.js';
 import { killAll, startMaestro } from '../helpers/processes.js';
-import { startClusterRedis, type ClusterRedis } from '../helpers/redis-server.js';
-import { jobsNamed, squeue } from '../helpers/slurm.js';
+import { jobsNamed, squeue, useClusterRedis } from '../helpers/slurm.js';
 import { readStatus, tempDir, waitFor, writeSpec } from '../helpers/study.js';
 
-let redis: ClusterRedis;
-beforeAll(async () => {
-  redis = await startClusterRedis();
-});
-afterAll(async () => {
-  await redis.server.stop();
-});
+const cluster = useClusterRedis();
 afterEach(killAll);
 
 const newPrefix = (): string => `a${randomUUID().slice(0, 8)}`;
-const redisFlags = (): string[] => ['--redis', redis.url, '--redis-password-file', redis.passwordFile];
+const redisFlags = cluster.flags;
 
 /** The conductor's log lines (JSON), by message. */
 function logLines(root: string, pattern: RegExp): Record<string, unknown>[] {

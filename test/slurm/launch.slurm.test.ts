@@ -6,25 +6,18 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { maestro } from '../helpers/cli.js';
 import { killAll, startMaestro } from '../helpers/processes.js';
-import { startClusterRedis, type ClusterRedis } from '../helpers/redis-server.js';
-import { jobsNamed, squeue } from '../helpers/slurm.js';
+import { jobsNamed, squeue, useClusterRedis } from '../helpers/slurm.js';
 import { statesByName, tempDir, waitFor, writeSpec } from '../helpers/study.js';
 
-let redis: ClusterRedis;
-beforeAll(async () => {
-  redis = await startClusterRedis();
-});
-afterAll(async () => {
-  await redis.server.stop();
-});
+const cluster = useClusterRedis();
 afterEach(killAll);
 
 const newPrefix = (): string => `s${randomUUID().slice(0, 8)}`;
 const read = (file: string): string => readFileSync(file, 'utf8').trim();
-const redisFlags = (): string[] => ['--redis', redis.url, '--redis-password-file', redis.passwordFile];
+const redisFlags = cluster.flags;
 
 interface ListJson {
   allocations: { id: string; scheduler: string; state: string; nodes: number; script: string }[];
@@ -82,7 +75,7 @@ global.parameters:
       '--study',
       root,
       '--redis-password-file',
-      redis.passwordFile,
+      cluster.redis().passwordFile,
       '--nodes',
       '2',
       '--walltime',
@@ -125,7 +118,7 @@ global.parameters:
     // (Workers publish their counts with their heartbeat.)
     const listed = await waitFor(
       async () => {
-        const l = await list(['--study', root, '--redis-password-file', redis.passwordFile]);
+        const l = await list(['--study', root, '--redis-password-file', cluster.redis().passwordFile]);
         return l.workers.reduce((n, w) => n + w.done, 0) === 6 && l;
       },
       30_000,
@@ -140,20 +133,34 @@ global.parameters:
     expect(workers.every((w) => w.cores === 4)).toBe(true);
     const script = readFileSync(allocation!.script, 'utf8');
     expect(script).toContain('#SBATCH --nodes=2\n');
-    expect(script).toContain(`export MAESTRO_REDIS_PASSWORD_FILE='${redis.passwordFile}'\n`);
-    expect(script).not.toContain(redis.password);
-    const table = await maestro(['workers', 'list', '--study', root, '--redis-password-file', redis.passwordFile]);
+    expect(script).toContain(`export MAESTRO_REDIS_PASSWORD_FILE='${cluster.redis().passwordFile}'\n`);
+    expect(script).not.toContain(cluster.redis().password);
+    const table = await maestro([
+      'workers',
+      'list',
+      '--study',
+      root,
+      '--redis-password-file',
+      cluster.redis().passwordFile,
+    ]);
     expect(table.stdout).toMatch(
       new RegExp(`^${id}\\s+slurm\\s+running\\s+2\\s+00:0[34]:\\d\\d\\s+2\\s+0\\s+6\\s+launch$`, 'm'),
     );
 
     // Drained, the workers exit and the allocation ends.
-    const stopped = await maestro(['workers', 'stop', '--study', root, '--redis-password-file', redis.passwordFile]);
+    const stopped = await maestro([
+      'workers',
+      'stop',
+      '--study',
+      root,
+      '--redis-password-file',
+      cluster.redis().passwordFile,
+    ]);
     expect(stopped.stdout).toContain(`Draining slurm allocation ${id}`);
     await waitFor(() => !squeue().has(id!), 60_000, 'the drained allocation to end');
-    expect((await list(['--study', root, '--redis-password-file', redis.passwordFile])).allocations).toMatchObject([
-      { id, state: 'ended' },
-    ]);
+    expect(
+      (await list(['--study', root, '--redis-password-file', cluster.redis().passwordFile])).allocations,
+    ).toMatchObject([{ id, state: 'ended' }]);
   });
 
   it('refuses, submitting nothing, an allocation whose nodes are too small for a step', async () => {

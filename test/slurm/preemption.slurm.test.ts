@@ -7,24 +7,17 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { maestro } from '../helpers/cli.js';
 import { killAll, startMaestro } from '../helpers/processes.js';
-import { startClusterRedis, type ClusterRedis } from '../helpers/redis-server.js';
-import { scancel, squeue } from '../helpers/slurm.js';
+import { scancel, squeue, useClusterRedis } from '../helpers/slurm.js';
 import { readStatus, statesByName, tempDir, waitFor, writeSpec } from '../helpers/study.js';
 
-let redis: ClusterRedis;
-beforeAll(async () => {
-  redis = await startClusterRedis();
-});
-afterAll(async () => {
-  await redis.server.stop();
-});
+const cluster = useClusterRedis();
 afterEach(killAll);
 
 const newPrefix = (): string => `p${randomUUID().slice(0, 8)}`;
-const redisFlags = (): string[] => ['--redis', redis.url, '--redis-password-file', redis.passwordFile];
+const redisFlags = cluster.flags;
 const lines = (file: string): string[] =>
   existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : [];
 
