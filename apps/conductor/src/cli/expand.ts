@@ -2,7 +2,7 @@
 import type { Writable } from 'node:stream';
 import { once } from 'node:events';
 import type { ExpandedStudy } from '@maestro/spec';
-import { jobSettingsOf, StepJobError } from '../conductor/step-jobs.js';
+import { jobSettingsOf } from '../conductor/step-jobs.js';
 import { loadStudy } from '../load-study.js';
 import { printWarnings } from '../print-problems.js';
 import { instanceJson } from '../write-study.js';
@@ -30,7 +30,7 @@ export async function expandCommand(
     now: new Date(),
   });
   printWarnings(loaded.warnings, (l) => err.write(`${l}\n`));
-  if (options.json) await writeJson(loaded.expanded, out, err);
+  if (options.json) await writeJson(loaded.expanded, out);
   else await writeTree(loaded.expanded, out);
   return 0;
 }
@@ -38,27 +38,14 @@ export async function expandCommand(
 /**
  * Streams `{"name","root","steps":[...]}` so that large studies do not build one huge string.
  * Each step instance also has `job`: how a worker will run it (queue, interpreter, walltime as
- * timeoutMs, resources), as the conductor puts it in the StepJob; or `{error}` where the
- * conductor could not build one (the step would fail when it is due), with a warning on `err`.
+ * timeoutMs, resources), as the conductor puts it in the StepJob.
  */
-async function writeJson(x: ExpandedStudy, out: Writable, err: Writable): Promise<void> {
+async function writeJson(x: ExpandedStudy, out: Writable): Promise<void> {
   await write(out, `{"name":${JSON.stringify(x.name)},"root":${JSON.stringify(x.root)},"steps":[`);
-  const warned = new Set<number>();
   for (let i = 0; i < x.instanceCount; i++) {
     const inst = x.instance(i);
-    let job: Record<string, unknown>;
-    try {
-      const { queue, interpreter, timeoutMs, resources } = jobSettingsOf(x, inst);
-      job = { queue, interpreter, timeoutMs: timeoutMs ?? null, resources };
-    } catch (e) {
-      if (!(e instanceof StepJobError)) throw e;
-      job = { error: e.message };
-      // Once per step: a parameterized walltime may fail for every one of a million instances.
-      if (!warned.has(inst.stepIndex)) {
-        warned.add(inst.stepIndex);
-        err.write(`warning: ${e.message}; it fails when it is run\n`);
-      }
-    }
+    const { queue, interpreter, timeoutMs, resources } = jobSettingsOf(x, inst);
+    const job = { queue, interpreter, timeoutMs: timeoutMs ?? null, resources };
     await write(out, `${i ? ',' : ''}\n${JSON.stringify({ ...instanceJson(x, i, inst), job })}`);
   }
   await write(out, '\n]}\n');

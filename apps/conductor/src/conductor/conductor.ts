@@ -27,7 +27,7 @@ import type { QueuedJob, StepQueues } from '../queue/step-queues.js';
 import { LeaseLostError, type StudyStore } from '../redis/study-store.js';
 import { buildInstanceGraph } from './instance-graph.js';
 import { InstanceRecords } from './instance-records.js';
-import { buildStepJob, StepJobError } from './step-jobs.js';
+import { buildStepJob } from './step-jobs.js';
 
 export interface ConductorLimits {
   /** Runs of a failing command before it counts as FAILED (`-a`). @default 1 */
@@ -601,13 +601,7 @@ export class Conductor {
       r.setAttempt(i, r.attempt(i) + 1);
       if (!r.submitMs(i)) r.setSubmitMs(i, now);
       this.#setState(i, StepState.PENDING);
-      try {
-        jobs.push(buildStepJob(this.expanded, i, r.record(i), { prefix: this.#o.prefix, studyId: this.#o.studyId }));
-      } catch (err) {
-        if (!(err instanceof StepJobError)) throw err;
-        this.#log.error({ index: i, err: err.message }, 'cannot run step');
-        this.#fail(i, StepState.FAILED);
-      }
+      jobs.push(buildStepJob(this.expanded, i, r.record(i), { prefix: this.#o.prefix, studyId: this.#o.studyId }));
     }
     if (this.#readyHead > 4096 && this.#readyHead * 2 > this.#ready.length) {
       this.#ready.splice(0, this.#readyHead);
