@@ -2,25 +2,34 @@
 # maestro-worker's step launcher: starts the worker's steps, tells it when they end, and kills
 # them if the worker dies.
 #
-# Usage: launcher.sh WORKER_PID [GRACE_SECONDS]   (started by the worker, src/run-step.ts)
+# Usage: launcher.sh WORKER_PID GRACE_SECONDS SLOTS   (started by the worker, src/run-step.ts)
 #
 # Why a shell: the cost of fork() grows with the size of the process that forks. A step forked
 # straight from the worker (a Node process of ~100 MB) costs several times what it costs from
-# this ~4 MB shell; at thousands of short steps that cost is most of the worker's time.
+# a ~4 MB shell; at thousands of short steps that cost is most of the worker's time.
 #
-# Requests, on stdin, one per NUL-terminated record, fields separated by \x1f (US):
-#   R US id US workspace US stdout-file US stderr-file US n US VAR=value (n times) US argv...
-#     Run argv in the workspace with the extra variables, stdin /dev/null, stdout and stderr
-#     into the files (an earlier non-empty file is first kept as FILE.1, FILE.2, ...). The step
-#     leads its own process group, so one signal reaches everything it started.
-# Events, on stdout, one line each (short writes to a pipe are atomic, so lines never mix):
-#   S US id US pid          the step started; pid is also its process group id
-#   E US id US status       it ended: its exit status, or 128+N when killed by signal N
-#   X US id US message      it could not be started
-#   L US id                 it ended, but a signal that reached this shell cost its exit status
+# Why slots: one long-lived shell per step the worker may run at once, each reading its own
+# requests and waiting for its own step. A shell cannot wait for a child and read a pipe at the
+# same time; a subshell per step did both at the price of an extra fork and setup per step,
+# and waking one shell with a signal to notice new requests loses exit statuses in bash 5.2.
 #
-# End of file on stdin means the worker is gone (the kernel closes the pipe however the worker
-# ends, even on SIGKILL): every step still running gets SIGTERM, SIGKILL after GRACE_SECONDS,
+# File descriptors:
+#   0          the lifeline: the worker never writes to it; end of file means the worker is gone
+#              (the kernel closes it however the worker ends, even on SIGKILL).
+#   1          events to the worker, one line each (short writes are atomic, lines never mix):
+#                S US id US pid       the step started; pid is also its process group id
+#                E US id US status    it ended: its exit status, or 128+N when killed by signal N
+#                X US id US message   it could not be started
+#                L US id              it ended, but a signal that reached its slot cost its status
+#   3..3+SLOTS-1  one request channel per slot; the worker writes one request at a time to a
+#              free slot: 8 decimal digits giving the byte length of the record, then the record,
+#              fields separated by \x1f (US):
+#                R US id US workspace US stdout-file US stderr-file US n US VAR=value (n times) US argv...
+#              Run argv in the workspace with the extra variables, stdin /dev/null, stdout and
+#              stderr into the files (an earlier non-empty file is first kept as FILE.1, FILE.2,
+#              ...). The step leads its own process group, so one signal reaches all it started.
+#
+# When the worker is gone, every step still running gets SIGTERM, SIGKILL after GRACE_SECONDS,
 # and the launcher exits. SIGTERM does the same once the worker is no longer this script's
 # parent (the worker starts it under `setpriv --pdeathsig TERM`); while the worker lives,
 # SIGTERM/SIGINT sent to its whole process group are the worker's to handle (it drains).
@@ -28,48 +37,8 @@ set -u
 set -f
 worker_pid=$1
 grace_ticks=$(( ${2:-2} * 10 ))
+slots=${3:-1}
 US=$'\x1f'
-
-# Runs in a background subshell per step: starts it, waits for it, reports its end.
-run_step() {
-  # Steps get default signal handling, whatever this launcher ignores.
-  trap - INT HUP QUIT TERM
-  local id=$1 ws=$2 out=$3 err=$4 n=$5
-  shift 5
-  local i
-  for (( i = 0; i < n; i++ )); do export "$1"; shift; done
-  cd -- "$ws" 2>/dev/null || { printf 'X%s%s%scannot enter the workspace %s\n' "$US" "$id" "$US" "$ws"; return; }
-  keep_earlier "$out"
-  keep_earlier "$err"
-  { exec 4>"$out"; } 2>/dev/null || { printf 'X%s%s%scannot write %s\n' "$US" "$id" "$US" "$out"; return; }
-  { exec 5>"$err"; } 2>/dev/null || { printf 'X%s%s%scannot write %s\n' "$US" "$id" "$US" "$err"; return; }
-  # USR1 from the launcher: the worker died, end the step. TERM/INT to the whole group are
-  # the worker's to handle. Traps (not ignores): the step itself starts with default handling.
-  local pid='' status interrupted=0
-  trap '[[ -n $pid ]] && reap_group "$pid"; exit 0' USR1
-  trap 'interrupted=1' TERM INT
-  set -m # job control: the step gets its own process group
-  "$@" </dev/null >&4 2>&5 4>&- 5>&- &
-  pid=$!
-  set +m
-  exec 4>&- 5>&-
-  printf 'S%s%s%s%s\n' "$US" "$id" "$US" "$pid"
-  local signalled=0
-  while :; do
-    interrupted=0
-    wait "$pid"
-    status=$?
-    (( interrupted )) || break
-    signalled=1
-  done
-  # A step that ends while a signal interrupts the wait can have its status lost by bash 5.2
-  # (the next `wait` answers -1 or 127): say so rather than invent one.
-  if (( signalled && (status == 127 || status < 0 || status > 255) )); then
-    printf 'L%s%s\n' "$US" "$id"
-    return
-  fi
-  printf 'E%s%s%s%s\n' "$US" "$id" "$US" "$status"
-}
 
 # FILE -> FILE.n (first free n) if FILE has content: attempts never overwrite each other.
 keep_earlier() {
@@ -89,10 +58,83 @@ reap_group() {
   kill -KILL -- "-$g" 2>/dev/null
 }
 
+# One slot: reads requests from fd $1, runs each, waits for it, reports its end.
+slot() {
+  local fd=$1 k
+  # Only this slot holds its channel: if it dies, the worker's next write to it fails.
+  for (( k = 3; k < 3 + slots; k++ )); do (( k == fd )) || eval "exec $k<&-"; done
+  # USR1 from the launcher: the worker died, end the step. TERM/INT to the whole group are the
+  # worker's to handle. Traps (not ignores): the step itself starts with default handling.
+  local pid='' status interrupted=0 signalled len record id ws out err n ofd efd
+  local -a f
+  trap '[[ -n $pid ]] && reap_group "$pid"; exit 0' USR1
+  trap 'interrupted=1' TERM INT
+  set -m # job control: each step gets its own process group
+  while :; do
+    pid=''
+    interrupted=0
+    # Lengths are in bytes: read them as bytes whatever the locale.
+    IFS= LC_ALL=C read -r -N 8 -u "$fd" len
+    status=$?
+    if (( status > 128 || interrupted )); then
+      continue # a trapped signal interrupted the read
+    elif (( status != 0 )); then
+      exit 0 # end of file: the worker is gone
+    fi
+    IFS= LC_ALL=C read -r -N $(( 10#$len )) -u "$fd" record || exit 0
+    IFS=$US
+    f=($record)
+    IFS=$' \t\n'
+    id=${f[1]-} ws=${f[2]-} out=${f[3]-} err=${f[4]-} n=${f[5]-0}
+    if ! cd -- "$ws" 2>/dev/null; then
+      printf 'X%s%s%scannot enter the workspace %s\n' "$US" "$id" "$US" "$ws"
+      continue
+    fi
+    keep_earlier "$out"
+    keep_earlier "$err"
+    # Descriptors chosen by bash (10 and up): 3.. are the slots' channels.
+    if ! { exec {ofd}>"$out"; } 2>/dev/null; then
+      printf 'X%s%s%scannot write %s\n' "$US" "$id" "$US" "$out"
+      continue
+    fi
+    if ! { exec {efd}>"$err"; } 2>/dev/null; then
+      exec {ofd}>&-
+      printf 'X%s%s%scannot write %s\n' "$US" "$id" "$US" "$err"
+      continue
+    fi
+    {
+      trap - INT HUP QUIT TERM USR1
+      exec </dev/null >&$ofd 2>&$efd {ofd}>&- {efd}>&- {fd}<&-
+      (( n > 0 )) && export "${f[@]:6:n}"
+      exec "${f[@]:6+n}"
+    } &
+    pid=$!
+    exec {ofd}>&- {efd}>&-
+    printf 'S%s%s%s%s\n' "$US" "$id" "$US" "$pid"
+    signalled=0
+    while :; do
+      interrupted=0
+      wait "$pid"
+      status=$?
+      (( interrupted )) || break
+      signalled=1
+    done
+    # A step that ends while a signal interrupts the wait can have its status lost by bash 5.2
+    # (the next `wait` answers -1 or 127): say so rather than invent one.
+    if (( signalled && (status == 127 || status < 0 || status > 255) )); then
+      printf 'L%s%s\n' "$US" "$id"
+    else
+      printf 'E%s%s%s%s\n' "$US" "$id" "$US" "$status"
+    fi
+  done
+}
+
+slot_pids=()
+
 reap_all() {
   trap '' TERM INT HUP
-  local w
-  for w in $(jobs -p); do kill -USR1 "$w" 2>/dev/null; done
+  local s
+  for s in "${slot_pids[@]}"; do kill -USR1 "$s" 2>/dev/null; done
   wait
   exit 0
 }
@@ -113,14 +155,16 @@ on_term() {
 trap on_term TERM
 trap '' INT HUP
 
+for (( k = 0; k < slots; k++ )); do
+  slot $(( 3 + k )) &
+  slot_pids+=($!)
+done
+for (( k = 3; k < 3 + slots; k++ )); do eval "exec $k<&-"; done
+
+# Nothing is ever written to the lifeline: this read ends only when the worker is gone.
 while :; do
-  if IFS= read -r -d '' record; then
-    IFS=$US
-    fields=($record)
-    IFS=$' \t\n'
-    case ${fields[0]-} in
-      R) run_step "${fields[@]:1}" & ;;
-    esac
+  if IFS= read -r -d '' _; then
+    continue
   elif (( $? > 128 )); then
     continue # a trapped signal interrupted read; the worker may still be there
   else

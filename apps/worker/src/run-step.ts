@@ -16,6 +16,7 @@
 import { accessSync, constants as fsConstants, existsSync } from 'node:fs';
 import path from 'node:path';
 import { constants as osConstants } from 'node:os';
+import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { execa, type Options, type ResultPromise } from 'execa';
 import type { StepJob } from '@maestro/protocol';
@@ -126,6 +127,8 @@ interface Pending {
   resolveStarted(pid: number | undefined): void;
   resolveExited(exit: StepExit): void;
   pid?: number;
+  /** The launcher slot running it, once it has one. */
+  slot?: number;
 }
 
 /**
@@ -155,14 +158,36 @@ function cannotExecute(file: string, env: Record<string, string>): string | unde
   return `cannot start ${file}: ${reason}`;
 }
 
-export function startLauncher(log: Logger): StepLauncher {
+/**
+ * Starts the launcher with `slots` slots: at most that many steps run at once (more requests
+ * wait here for a slot to come free).
+ */
+export function startLauncher(log: Logger, slots: number): StepLauncher {
   const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
   const env = baseEnvironment();
   const pending = new Map<string, Pending>();
+  /** Request channels, by slot; a slot is free when no pending step holds it. */
+  let channels: Writable[] = [];
+  let free: number[] = [];
+  /** Requests waiting for a free slot. */
+  const queued: { id: string; record: Buffer }[] = [];
   let nextId = 1;
   let closing = false;
   let restarts = 0;
   let child: ResultPromise<Options>;
+
+  const send = (slot: number, id: string, record: Buffer): void => {
+    const p = pending.get(id);
+    if (p) p.slot = slot;
+    const header = Buffer.from(String(record.length).padStart(8, '0'));
+    channels[slot]!.write(Buffer.concat([header, record]));
+  };
+  const release = (p: Pending): void => {
+    if (p.slot === undefined) return;
+    const next = queued.shift();
+    if (next) send(p.slot, next.id, next.record);
+    else free.push(p.slot);
+  };
 
   const onLine = (line: string): void => {
     const [kind, id = '', value = ''] = line.split(US);
@@ -171,28 +196,28 @@ export function startLauncher(log: Logger): StepLauncher {
     if (kind === 'S') {
       p.pid = Number(value);
       p.resolveStarted(p.pid);
-    } else if (kind === 'E') {
-      pending.delete(id);
+      return;
+    }
+    pending.delete(id);
+    release(p);
+    if (kind === 'E') {
       p.resolveExited(exitOf(Number(value)));
     } else if (kind === 'L') {
-      pending.delete(id);
       p.resolveExited({ exitCode: null, signal: null, statusLost: true });
     } else if (kind === 'X') {
-      pending.delete(id);
       p.resolveStarted(undefined);
       p.resolveExited({ exitCode: null, signal: null, spawnError: value });
     }
   };
 
   const launch = (): void => {
-    const args = [LAUNCHER_SCRIPT, String(process.pid), String(REAP_GRACE_S)];
+    const args = [LAUNCHER_SCRIPT, String(process.pid), String(REAP_GRACE_S), String(slots)];
     const [file, argv] = setpriv ? [setpriv, ['--pdeathsig', 'TERM', 'bash', ...args]] : ['bash', args];
     child = execa(file, argv, {
       env,
       extendEnv: false,
-      stdin: 'pipe',
-      stdout: 'pipe',
-      stderr: 'ignore',
+      // 0: the lifeline (never written), 1: events, 3...: one request channel per slot.
+      stdio: ['pipe', 'pipe', 'ignore', ...Array.from({ length: slots }, () => 'pipe' as const)],
       buffer: false,
       reject: false,
       cleanup: false,
@@ -200,18 +225,27 @@ export function startLauncher(log: Logger): StepLauncher {
     });
     if (child.pid === undefined)
       throw new WorkerError(WorkerErrorCode.Reaper, `cannot start the step launcher (bash ${LAUNCHER_SCRIPT})`);
+    const current = child;
     let rest = '';
-    const stdout = child.stdout!;
-    const stdin = child.stdin!;
+    const stdout = current.stdout!;
     stdout.setEncoding('utf8');
     stdout.on('data', (chunk: string) => {
       const lines = (rest + chunk).split('\n');
       rest = lines.pop() ?? '';
       for (const line of lines) onLine(line);
     });
-    stdin.on('error', () => undefined); // EPIPE after it died: handled on exit below
-    const current = child;
+    current.stdin!.on('error', () => undefined); // EPIPE after it died: handled on exit below
+    channels = Array.from({ length: slots }, (_, k) => {
+      const channel = current.stdio[3 + k] as Writable;
+      // A slot that died: its step is lost and the launcher must be started again.
+      channel.on('error', () => {
+        if (!closing && current === child) current.kill('SIGKILL');
+      });
+      return channel;
+    });
+    free = Array.from({ length: slots }, (_, k) => k);
     void current.then(() => {
+      for (const c of channels) c.destroy();
       if (closing) return;
       // Steps it started lost their reporter: end them. They count as killed from outside (as
       // when a scheduler kills a whole allocation, launcher included): the worker decides
@@ -233,10 +267,11 @@ export function startLauncher(log: Logger): StepLauncher {
           spawnError: 'the worker lost track of the step (its launcher died)',
         });
       }
+      queued.length = 0;
       if (restarts++ < MAX_RESTARTS) launch();
       else log.error('the step launcher keeps exiting: no more steps can run');
     });
-    log.debug({ pid: child.pid, pdeathsig: setpriv !== undefined }, 'step launcher started');
+    log.debug({ pid: child.pid, slots, pdeathsig: setpriv !== undefined }, 'step launcher started');
   };
   launch();
 
@@ -266,7 +301,10 @@ export function startLauncher(log: Logger): StepLauncher {
       }
       const id = String(nextId++);
       pending.set(id, { resolveStarted, resolveExited });
-      child.stdin!.write(`R${US}${id}${US}${fields.join(US)}\0`);
+      const record = Buffer.from(`R${US}${id}${US}${fields.join(US)}`);
+      const slot = free.pop();
+      if (slot === undefined) queued.push({ id, record });
+      else send(slot, id, record);
       return { started, exited };
     },
     async close() {

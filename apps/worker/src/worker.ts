@@ -143,7 +143,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
   const presence = makePresence(commands, config.prefix, who);
   let launcher: StepLauncher;
   try {
-    launcher = startLauncher(log);
+    launcher = startLauncher(log, config.concurrency);
   } catch (err) {
     commands.disconnect();
     subscriber.disconnect();

@@ -1,6 +1,7 @@
 /**
  * The step launcher on its own (src/run-step.ts, scripts/launcher.sh): requests are served while
- * other steps run, and statuses and signals come back as the step ended.
+ * other steps run, no more steps run at once than it has slots, requests of any size and
+ * encoding arrive whole, and statuses and signals come back as the step ended.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -34,14 +35,13 @@ function stepIn(root: string, name: string, body: string) {
 describe('the step launcher', () => {
   it('serves every request while a long step runs, not only when some step ends', async () => {
     const root = tempDir();
-    launcher = startLauncher(log);
+    launcher = startLauncher(log, 4);
     const long = launcher.spawnStep(stepIn(root, 'long', 'sleep 60'));
     const longPid = await long.started;
     expect(longPid).toBeGreaterThan(0);
     let longEnded = false;
     void long.exited.then(() => (longEnded = true));
-    // One short step after another: each request reaches a launcher that sits in `wait -n` for
-    // the long step, so each needs its wake-up to be served.
+    // One short step after another while the long one holds its slot: the other slots serve them.
     for (let i = 0; i < 300; i++) {
       const s = launcher.spawnStep(stepIn(root, `short${i}`, 'echo "$STEP_NAME"'));
       expect(await s.exited).toMatchObject({ exitCode: 0, signal: null });
@@ -54,11 +54,53 @@ describe('the step launcher', () => {
 
   it('reports exit statuses and keeps an earlier attempt’s output', async () => {
     const root = tempDir();
-    launcher = startLauncher(log);
+    launcher = startLauncher(log, 4);
     const first = stepIn(root, 'a', 'echo first; exit 3');
     expect(await launcher.spawnStep(first).exited).toMatchObject({ exitCode: 3, signal: null });
     expect(await launcher.spawnStep(stepIn(root, 'a', 'echo second')).exited).toMatchObject({ exitCode: 0 });
     expect(readFileSync(path.join(root, 'a', 'a.out.1'), 'utf8')).toBe('first\n');
     expect(readFileSync(path.join(root, 'a', 'a.out'), 'utf8')).toBe('second\n');
+  });
+
+  it('runs no more steps at once than it has slots; the others wait for one to come free', async () => {
+    const root = tempDir();
+    launcher = startLauncher(log, 2);
+    const marks = path.join(root, 'marks');
+    const steps = ['a', 'b', 'c', 'd', 'e'].map((name) =>
+      launcher!.spawnStep(
+        stepIn(root, name, `echo "start $STEP_NAME" >>${marks}; sleep 0.3; echo "end $STEP_NAME" >>${marks}`),
+      ),
+    );
+    for (const s of steps) expect(await s.exited).toMatchObject({ exitCode: 0 });
+    let inFlight = 0;
+    let most = 0;
+    for (const line of readFileSync(marks, 'utf8').trim().split('\n')) {
+      inFlight += line.startsWith('start') ? 1 : -1;
+      most = Math.max(most, inFlight);
+    }
+    expect(most).toBe(2);
+  });
+
+  it('passes paths and values of any size and encoding through whole', async () => {
+    const root = tempDir();
+    // In a UTF-8 locale bash counts characters; the launcher must still count bytes.
+    const lang = process.env['LC_ALL'];
+    process.env['LC_ALL'] = 'C.UTF-8';
+    try {
+      launcher = startLauncher(log, 2);
+    } finally {
+      if (lang === undefined) delete process.env['LC_ALL'];
+      else process.env['LC_ALL'] = lang;
+    }
+    // 200 kB of variables: more than a pipe holds at once (each under the kernel's 128 kB limit).
+    const big = Object.fromEntries(['B1', 'B2', 'B3', 'B4'].map((k) => [k, 'x'.repeat(50_000)]));
+    const step = stepIn(root, 'ünïcødé step', 'printf "%s|%s" "$GREETING" "$(( ${#B1} + ${#B4} ))"');
+    const s = launcher.spawnStep({ ...step, variables: { GREETING: 'grüß dich, 世界', ...big } });
+    expect(await s.exited).toMatchObject({ exitCode: 0 });
+    expect(readFileSync(step.stdoutPath, 'utf8')).toBe('grüß dich, 世界|100000');
+    // And the slot reads the next request from the right place.
+    const next = stepIn(root, 'next', 'echo "$STEP_NAME"');
+    expect(await launcher.spawnStep(next).exited).toMatchObject({ exitCode: 0 });
+    expect(readFileSync(next.stdoutPath, 'utf8')).toBe('next\n');
   });
 });
