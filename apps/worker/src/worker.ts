@@ -400,9 +400,9 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     // Tell the conductor through the fence, if the job names a study that exists here. Whatever
     // goes wrong on the way, the job itself is still rejected (failed, never retried).
     try {
-      if (ref && (await commands.exists(studyKey(config.prefix, ref.studyId))) === 1 && (await delivered.holdsLock())) {
+      if (ref && (await commands.exists(studyKey(config.prefix, ref.studyId))) === 1) {
         const startMs = Date.now();
-        const claim = await fence.claim(ref, startedEvent(ref, startMs));
+        const claim = await fence.claim(ref, startedEvent(ref, startMs), delivered.lock);
         if (claim.claimed) {
           const stepLog = log.child({ ...ref, jobId: delivered.id, run: claim.run });
           await report(
@@ -425,10 +425,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     const job = parsed.data;
     const ref: RunRef = { studyId: job.studyId, index: job.index, attempt: job.attempt };
     const jobLog = log.child({ studyId: job.studyId, index: job.index, attempt: job.attempt, jobId: delivered.id });
-    if (lostLocks.has(delivered.key) || !(await delivered.holdsLock())) {
-      jobLog.warn('step not run: its lock was lost before the claim (another worker has it)');
-      return 'done';
-    }
+    if (lostLocks.has(delivered.key)) return lockLostBeforeClaim(jobLog);
     // Room for it: can it ever run here, does its walltime fit, and when are its cores free?
     const fit = fitStep(stepDemand(job.resources), capacity);
     if (!fit.fits) return handBack(delivered.key, jobLog, `it can never run on this worker: ${fit.reason}`);
@@ -447,6 +444,11 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
       slots.release(grant);
       roomMade();
     }
+  };
+
+  const lockLostBeforeClaim = (jobLog: Logger): Disposition => {
+    jobLog.warn('step not run: its lock was lost before the claim (another worker has it)');
+    return 'done';
   };
 
   /** A job this worker cannot run is put aside for the others (logged once per job). */
@@ -494,8 +496,9 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     jobLog: Logger,
     grant: Grant,
   ): Promise<Disposition> => {
-    const claim = await fence.claim(ref, startedEvent(ref, Date.now()));
+    const claim = await fence.claim(ref, startedEvent(ref, Date.now()), delivered.lock);
     if (!claim.claimed) {
+      if (claim.reason === 'lock') return lockLostBeforeClaim(jobLog);
       jobLog.info({ reason: claim.reason }, 'step not run: claim refused');
       return 'done';
     }

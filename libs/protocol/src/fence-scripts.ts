@@ -17,17 +17,29 @@
 
 /**
  * CLAIM_RUN
- * KEYS[1] fence hash, KEYS[2] study hash, KEYS[3] events stream, KEYS[4] packed state string
+ * KEYS[1] fence hash, KEYS[2] study hash, KEYS[3] events stream, KEYS[4] packed state string,
+ * optionally KEYS[5] the queue job's lock, KEYS[6] its queue's stalled set
  * ARGV[1] index, ARGV[2] attempt, ARGV[3] maxRuns, ARGV[4] started-event JSON template (without
- *         `run`), ARGV[5] record size in bytes
+ *         `run`), ARGV[5] record size in bytes; with the lock: ARGV[6] lock token, ARGV[7] lock
+ *         duration (ms), ARGV[8] job id
  * Returns {1, run} when claimed; {0, reason} when refused, reason one of
- *   'cancelled' | 'final' | 'stale' | 'done' | 'crashed' (a failed result was written).
+ *   'lock' (the job's lock is no longer the caller's) | 'cancelled' | 'final' | 'stale' | 'done' |
+ *   'crashed' (a failed result was written).
+ *
+ * The lock is checked and extended in the same script as the claim (as BullMQ's extendLock
+ * does: token compare, new expiry, out of the stalled set), so no other worker can take the job
+ * between the check and the claim, and a step costs one round trip less.
  */
 export const CLAIM_RUN_LUA = `
 local idx = ARGV[1]
 local attempt = tonumber(ARGV[2])
 local maxRuns = tonumber(ARGV[3])
 local size = tonumber(ARGV[5])
+if KEYS[5] then
+  if redis.call('GET', KEYS[5]) ~= ARGV[6] then return {0, 'lock'} end
+  redis.call('SET', KEYS[5], ARGV[6], 'PX', ARGV[7])
+  redis.call('SREM', KEYS[6], ARGV[8])
+end
 if redis.call('HGET', KEYS[2], 'cancelled') == '1' then return {0, 'cancelled'} end
 local off = tonumber(idx) * size
 local st = redis.call('GETRANGE', KEYS[4], off, off)

@@ -33,11 +33,21 @@ export interface DeliveredJob {
   key: string;
   data: unknown;
   /**
-   * Extends this worker's lock on the job; false if the lock is no longer ours (the job went to
-   * another worker). Checked right before claiming a run: a worker that woke up late must not
-   * claim a newer run than the one the job's new owner is running.
+   * This worker's lock on the job, checked and extended by the claim itself (fence.ts): a worker
+   * that woke up late must not claim a newer run than the one the job's new owner is running.
+   * Undefined when BullMQ gave no token (then there is no lock to check).
    */
-  holdsLock(): Promise<boolean>;
+  lock: JobLock | undefined;
+}
+
+/** Where BullMQ keeps a job's lock, and what it must hold for this worker. */
+export interface JobLock {
+  key: string;
+  /** The queue's stalled set: a job whose lock was extended leaves it (as BullMQ's extendLock). */
+  stalledKey: string;
+  token: string;
+  durationMs: number;
+  jobId: string;
 }
 
 /**
@@ -94,6 +104,7 @@ export function makeStepConsumer(options: ConsumerOptions, handlers: ConsumerHan
   let closing = false;
   let slotWaiters: (() => void)[] = [];
   const workers: Worker[] = [];
+  const byQueue = new Map<string, Worker>();
 
   const wakeSlotWaiters = (): void => {
     const waiters = slotWaiters;
@@ -120,12 +131,22 @@ export function makeStepConsumer(options: ConsumerOptions, handlers: ConsumerHan
       updatePaused();
     }
     try {
+      const worker = byQueue.get(job.queueName)!;
       const delivered: DeliveredJob = {
         queue: job.queueName,
         id: String(job.id),
         key: `${job.queueName}/${job.id}`,
         data: job.data,
-        holdsLock: async () => token !== undefined && (await job.extendLock(token, options.lockDurationMs)) === 1,
+        lock:
+          token === undefined
+            ? undefined
+            : {
+                key: `${worker.toKey(String(job.id))}:lock`,
+                stalledKey: worker.toKey('stalled'),
+                token,
+                durationMs: options.lockDurationMs,
+                jobId: String(job.id),
+              },
       };
       const disposition = await handlers.process(delivered);
       if (disposition === 'give-back') return giveBack(job, token);
@@ -173,6 +194,7 @@ export function makeStepConsumer(options: ConsumerOptions, handlers: ConsumerHan
       handlers.error(err, kind, queue);
     });
     workers.push(worker);
+    byQueue.set(queue, worker);
   }
 
   return {

@@ -1,0 +1,65 @@
+/**
+ * The claim checks and extends the job's lock in the same script (queue/fence.ts, CLAIM_RUN in
+ * libs/protocol): a worker whose lock is gone claims nothing, one that holds it claims and keeps
+ * the lock longer, out of the stalled set.
+ */
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { makeFence } from '../src/queue/fence.js';
+import { makeStudy, Tracker } from './helpers.js';
+
+const redisUrl = inject('redisUrl');
+const tracker = new Tracker();
+afterEach(() => tracker.closeAll());
+
+const started = (index: number) => ({
+  type: 'started' as const,
+  index,
+  attempt: 1,
+  worker: 'w',
+  host: 'h',
+  pid: 0,
+  startMs: Date.now(),
+});
+
+describe('claiming a run under a lock', () => {
+  it('refuses the claim, writing nothing, when the lock holds another token', async () => {
+    const study = await makeStudy(redisUrl, tracker);
+    const redis = tracker.track(new Redis(redisUrl), (r) => r.quit());
+    const fence = makeFence(redis, study.prefix, 3);
+    const lock = { key: `${study.prefix}:q:j0:lock`, stalledKey: `${study.prefix}:q:stalled`, jobId: 'j0' };
+    await redis.set(lock.key, 'the-new-owner', 'PX', 30_000);
+    const ref = { studyId: study.studyId, index: 0, attempt: 1 };
+
+    const refused = await fence.claim(ref, started(0), { ...lock, token: 'mine', durationMs: 60_000 });
+    expect(refused).toEqual({ claimed: false, reason: 'lock' });
+    expect(await study.events()).toEqual([]);
+    expect(await redis.get(lock.key)).toBe('the-new-owner');
+
+    // A lock that expired altogether is not this worker's either.
+    await redis.del(lock.key);
+    expect(await fence.claim(ref, started(0), { ...lock, token: 'mine', durationMs: 60_000 })).toEqual({
+      claimed: false,
+      reason: 'lock',
+    });
+  });
+
+  it('claims under its own lock, extends it and takes the job out of the stalled set', async () => {
+    const study = await makeStudy(redisUrl, tracker);
+    const redis = tracker.track(new Redis(redisUrl), (r) => r.quit());
+    const fence = makeFence(redis, study.prefix, 3);
+    const lock = { key: `${study.prefix}:q:j1:lock`, stalledKey: `${study.prefix}:q:stalled`, jobId: 'j1' };
+    await redis.set(lock.key, 'mine', 'PX', 1_000);
+    await redis.sadd(lock.stalledKey, 'j1', 'other');
+
+    const claim = await fence.claim({ studyId: study.studyId, index: 1, attempt: 1 }, started(1), {
+      ...lock,
+      token: 'mine',
+      durationMs: 60_000,
+    });
+    expect(claim).toEqual({ claimed: true, run: 1 });
+    expect(await redis.pttl(lock.key)).toBeGreaterThan(30_000);
+    expect((await redis.smembers(lock.stalledKey)).sort()).toEqual(['other']);
+    expect((await study.events()).map((e) => `${e.type}:${e.index}:${e.run}`)).toEqual(['started:1:1']);
+  });
+});
