@@ -67,21 +67,25 @@ slot() {
   # worker's to handle. Traps (not ignores): the step itself starts with default handling.
   local pid='' status interrupted=0 signalled len record id ws out err n ofd efd
   local -a f
+  # Request lengths count bytes: the slot reads in the C locale (set once: every change of
+  # locale reloads it), and each step gets back the worker's LC_ALL, or none.
+  local had_lc_all=${LC_ALL+1} lc_all=${LC_ALL-}
+  export -n LC_ALL
+  LC_ALL=C
   trap '[[ -n $pid ]] && reap_group "$pid"; exit 0' USR1
   trap 'interrupted=1' TERM INT
   set -m # job control: each step gets its own process group
   while :; do
     pid=''
     interrupted=0
-    # Lengths are in bytes: read them as bytes whatever the locale.
-    IFS= LC_ALL=C read -r -N 8 -u "$fd" len
+    IFS= read -r -N 8 -u "$fd" len
     status=$?
     if (( status > 128 || interrupted )); then
       continue # a trapped signal interrupted the read
     elif (( status != 0 )); then
       exit 0 # end of file: the worker is gone
     fi
-    IFS= LC_ALL=C read -r -N $(( 10#$len )) -u "$fd" record || exit 0
+    IFS= read -r -N $(( 10#$len )) -u "$fd" record || exit 0
     IFS=$US
     f=($record)
     IFS=$' \t\n'
@@ -92,12 +96,13 @@ slot() {
     fi
     keep_earlier "$out"
     keep_earlier "$err"
-    # Descriptors chosen by bash (10 and up): 3.. are the slots' channels.
-    if ! { exec {ofd}>"$out"; } 2>/dev/null; then
+    # Descriptors chosen by bash (10 and up): 3.. are the slots' channels. (This shell's stderr
+    # is /dev/null: a failed redirection says nothing.)
+    if ! exec {ofd}>"$out"; then
       printf 'X%s%s%scannot write %s\n' "$US" "$id" "$US" "$out"
       continue
     fi
-    if ! { exec {efd}>"$err"; } 2>/dev/null; then
+    if ! exec {efd}>"$err"; then
       exec {ofd}>&-
       printf 'X%s%s%scannot write %s\n' "$US" "$id" "$US" "$err"
       continue
@@ -105,6 +110,7 @@ slot() {
     {
       trap - INT HUP QUIT TERM USR1
       exec </dev/null >&$ofd 2>&$efd {ofd}>&- {efd}>&- {fd}<&-
+      if [[ -n $had_lc_all ]]; then export LC_ALL=$lc_all; else unset LC_ALL; fi
       (( n > 0 )) && export "${f[@]:6:n}"
       exec "${f[@]:6+n}"
     } &

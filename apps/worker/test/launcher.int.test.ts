@@ -94,13 +94,27 @@ describe('the step launcher', () => {
     }
     // 200 kB of variables: more than a pipe holds at once (each under the kernel's 128 kB limit).
     const big = Object.fromEntries(['B1', 'B2', 'B3', 'B4'].map((k) => [k, 'x'.repeat(50_000)]));
-    const step = stepIn(root, 'ünïcødé step', 'printf "%s|%s" "$GREETING" "$(( ${#B1} + ${#B4} ))"');
+    const step = stepIn(root, 'ünïcødé step', 'printf "%s|%s|%s" "$GREETING" "$(( ${#B1} + ${#B4} ))" "$LC_ALL"');
     const s = launcher.spawnStep({ ...step, variables: { GREETING: 'grüß dich, 世界', ...big } });
     expect(await s.exited).toMatchObject({ exitCode: 0 });
-    expect(readFileSync(step.stdoutPath, 'utf8')).toBe('grüß dich, 世界|100000');
+    expect(readFileSync(step.stdoutPath, 'utf8')).toBe('grüß dich, 世界|100000|C.UTF-8');
     // And the slot reads the next request from the right place.
     const next = stepIn(root, 'next', 'echo "$STEP_NAME"');
     expect(await launcher.spawnStep(next).exited).toMatchObject({ exitCode: 0 });
     expect(readFileSync(next.stdoutPath, 'utf8')).toBe('next\n');
+  });
+
+  it('leaves LC_ALL unset for steps when the worker has none', async () => {
+    const root = tempDir();
+    const lang = process.env['LC_ALL'];
+    delete process.env['LC_ALL'];
+    try {
+      launcher = startLauncher(log, 1);
+    } finally {
+      if (lang !== undefined) process.env['LC_ALL'] = lang;
+    }
+    const step = stepIn(root, 'locale', 'echo "${LC_ALL-unset}"');
+    expect(await launcher.spawnStep(step).exited).toMatchObject({ exitCode: 0 });
+    expect(readFileSync(step.stdoutPath, 'utf8')).toBe('unset\n');
   });
 });
