@@ -24,23 +24,19 @@ export function toRedisOptions(config: RedisConnectionConfig, role: RedisRole): 
     password: config.redisPassword ?? (u.password ? decodeURIComponent(u.password) : undefined),
     connectionName: `maestro-worker:${config.name}:${role}`,
     maxRetriesPerRequest: null,
+    // Reconnect quickly and steadily: BullMQ's default backoff left workers idle for up to 18 s
+    // after a 40 s outage (bullmq-facts.md); a constant short delay resumes within about a second.
     retryStrategy: () => 500,
   };
   if (u.protocol === 'redis+unix:' || u.protocol === 'unix:')
     return { ...common, path: decodeURIComponent(u.pathname) };
   const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0;
   return {
+    ...common,
     host: u.hostname.replace(/^\[|\]$/g, ''),
     port: u.port ? Number(u.port) : 6379,
-    username: u.username ? decodeURIComponent(u.username) : undefined,
-    password: config.redisPassword ?? (u.password ? decodeURIComponent(u.password) : undefined),
     db: Number.isInteger(db) ? db : 0,
     tls: u.protocol === 'rediss:' ? (config.tlsCa ? { ca: config.tlsCa } : {}) : undefined,
-    connectionName: `maestro-worker:${config.name}:${role}`,
-    maxRetriesPerRequest: null,
-    // Reconnect quickly and steadily: BullMQ's default backoff left workers idle for up to 18 s
-    // after a 40 s outage (bullmq-facts.md); a constant short delay resumes within about a second.
-    retryStrategy: () => 500,
   };
 }
 
