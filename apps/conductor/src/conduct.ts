@@ -7,7 +7,7 @@ import path from 'node:path';
 import { DEFAULT_QUEUE, type StudyStateName } from '@maestro/protocol';
 import type { ExpandedStudy } from '@maestro/spec';
 import { Conductor, type ConductorLimits } from './conductor/conductor.js';
-import { startDashboard, type Dashboard } from './dashboard/server.js';
+import type { Dashboard } from './dashboard/server.js';
 import type { DashboardSettings } from './dashboard/settings.js';
 import { Fleet, type AutoscaleConfig } from './fleet/fleet.js';
 import { LocalWorkers } from './local-workers.js';
@@ -118,6 +118,8 @@ export async function conduct(o: ConductOptions): Promise<StudyStateName> {
   // The study matters more than its view: a dashboard that cannot listen is a warning, not a failure.
   let dashboard: Dashboard | undefined;
   if (o.dashboard) {
+    // Loaded only when asked for: bull-board and its web server are most of the CLI's start-up.
+    const { startDashboard } = await import('./dashboard/server.js');
     dashboard = await startDashboard({ settings: o.dashboard, redis: o.redis.target, log }).catch((err: unknown) => {
       log.warn({ err: (err as Error).message }, 'the dashboard did not start; the study runs without it');
       return undefined;

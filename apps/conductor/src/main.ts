@@ -3,21 +3,24 @@
  * codes, and turning errors into messages (no stack traces for problems the user can fix).
  */
 import { Command, Option } from 'commander';
-import { isSpecError } from '@maestro/spec';
-import { expandCommand } from './cli/expand.js';
+import { addAllocationOptions, addAutoscaleOptions } from './cli/allocation-options.js';
 import { addExecutionOptions, addSpecOptions, durationOption, wholeNumber } from './cli/common.js';
-import { cancelCommand, updateCommand } from './cli/control.js';
-import { dashboardCommand } from './cli/dashboard.js';
-import { addAutoscaleOptions } from './cli/autoscale.js';
 import { addRedisOptions } from './cli/redis-options.js';
-import { resumeCommand } from './cli/resume.js';
-import { runCommand } from './cli/run.js';
-import { statusCommand } from './cli/status.js';
-import { validateCommand } from './cli/validate.js';
-import { addAllocationOptions, workersLaunchCommand, workersListCommand, workersStopCommand } from './cli/workers.js';
-import { printProblems } from './print-problems.js';
 import { AUTH_ENV } from './dashboard/settings.js';
 import { StudyRootError } from './study-root.js';
+
+// Each command's module is loaded when that command runs: together they take about half a
+// second to load (bull-board, BullMQ, the spec's schemas), more than most commands then take.
+const cli = {
+  expand: () => import('./cli/expand.js'),
+  validate: () => import('./cli/validate.js'),
+  run: () => import('./cli/run.js'),
+  resume: () => import('./cli/resume.js'),
+  status: () => import('./cli/status.js'),
+  control: () => import('./cli/control.js'),
+  dashboard: () => import('./cli/dashboard.js'),
+  workers: () => import('./cli/workers.js'),
+};
 
 const VERSION = '0.1.0';
 
@@ -39,7 +42,7 @@ function buildProgram(setExit: (code: number) => void): Command {
       .argument('<spec>', 'study specification (YAML)')
       .option('--json', 'print {"name","root","steps":[...]} for tools and tests'),
   ).action(async (spec: string, options) =>
-    setExit(await expandCommand(spec, options, process.stdout, process.stderr)),
+    setExit(await (await cli.expand()).expandCommand(spec, options, process.stdout, process.stderr)),
   );
 
   addSpecOptions(
@@ -49,7 +52,7 @@ function buildProgram(setExit: (code: number) => void): Command {
       .argument('<spec>', 'study specification (YAML)'),
     { out: false },
   ).action(async (spec: string, options) =>
-    setExit(await validateCommand(spec, options, process.stdout, process.stderr)),
+    setExit(await (await cli.validate()).validateCommand(spec, options, process.stdout, process.stderr)),
   );
 
   addAutoscaleOptions(
@@ -75,7 +78,9 @@ function buildProgram(setExit: (code: number) => void): Command {
     ),
   ).action(async (spec: string, options) =>
     setExit(
-      await runCommand(spec, { ...options, yes: options.autoyes, no: options.autono }, process.stdout, process.stderr),
+      await (
+        await cli.run()
+      ).runCommand(spec, { ...options, yes: options.autoyes, no: options.autono }, process.stdout, process.stderr),
     ),
   );
 
@@ -88,7 +93,9 @@ function buildProgram(setExit: (code: number) => void): Command {
           .argument('<study_dir>', 'the study folder'),
       ),
     ),
-  ).action(async (dir: string, options) => setExit(await resumeCommand(dir, options, process.stdout, process.stderr)));
+  ).action(async (dir: string, options) =>
+    setExit(await (await cli.resume()).resumeCommand(dir, options, process.stdout, process.stderr)),
+  );
 
   program
     .command('status')
@@ -118,14 +125,18 @@ function buildProgram(setExit: (code: number) => void): Command {
         .default('auto'),
     )
     .addOption(new Option('--disable-theme', 'no colour (the original maestro flag)').hideHelp())
-    .action(async (dirs: string[], options) => setExit(await statusCommand(dirs, options, process.stdout)));
+    .action(async (dirs: string[], options) =>
+      setExit(await (await cli.status()).statusCommand(dirs, options, process.stdout)),
+    );
 
   addRedisOptions(
     program
       .command('cancel')
       .description('stop the running steps of a study and run nothing more')
       .argument('<study_dir...>', 'study folders'),
-  ).action(async (dirs: string[], options) => setExit(await cancelCommand(dirs, options, process.stdout)));
+  ).action(async (dirs: string[], options) =>
+    setExit(await (await cli.control()).cancelCommand(dirs, options, process.stdout)),
+  );
 
   addRedisOptions(
     program
@@ -140,7 +151,9 @@ function buildProgram(setExit: (code: number) => void): Command {
       .addOption(
         new Option('-r, --rlimit <n>', 'restarts after a timeout (0 = unlimited)').argParser(wholeNumber('--rlimit')),
       ),
-  ).action(async (dirs: string[], options) => setExit(await updateCommand(dirs, options, process.stdout)));
+  ).action(async (dirs: string[], options) =>
+    setExit(await (await cli.control()).updateCommand(dirs, options, process.stdout)),
+  );
 
   addRedisOptions(
     program
@@ -158,7 +171,7 @@ function buildProgram(setExit: (code: number) => void): Command {
       .option('--allow-actions', 'let bull-board retry, clean, remove and pause jobs (default: read-only)')
       .option('--prefix <prefix>', "key prefix of the deployment (default: maestro, or the study's)"),
   ).action(async (dir: string | undefined, options) =>
-    setExit(await dashboardCommand(dir, options, process.stdout, process.stderr)),
+    setExit(await (await cli.dashboard()).dashboardCommand(dir, options, process.stdout, process.stderr)),
   );
   const workers = program
     .command('workers')
@@ -180,14 +193,16 @@ function buildProgram(setExit: (code: number) => void): Command {
         .option('-o, --out <dir>', 'folder of the batch script and its output (default: <study>/workers)')
         .option('--dry', 'print the batch script and the submit command; submit nothing'),
     ),
-  ).action(async (options) => setExit(await workersLaunchCommand(options, process.stdout, process.stderr)));
+  ).action(async (options) =>
+    setExit(await (await cli.workers()).workersLaunchCommand(options, process.stdout, process.stderr)),
+  );
   fleetOptions(
     workers
       .command('list')
       .description('allocations maestro submitted and live workers: host, state, time left, steps running and done')
       .option('--json', 'machine-readable output')
       .option('--all', 'also allocations that ended more than an hour ago'),
-  ).action(async (options) => setExit(await workersListCommand(options, process.stdout)));
+  ).action(async (options) => setExit(await (await cli.workers()).workersListCommand(options, process.stdout)));
   fleetOptions(
     workers
       .command('stop')
@@ -198,7 +213,7 @@ function buildProgram(setExit: (code: number) => void): Command {
         (v: string, prev: string[] = []) => [...prev, v],
       )
       .option('--now', 'cancel the allocations now (scancel, flux cancel): running steps are handed back'),
-  ).action(async (options) => setExit(await workersStopCommand(options, process.stdout)));
+  ).action(async (options) => setExit(await (await cli.workers()).workersStopCommand(options, process.stdout)));
 
   return program;
 }
@@ -211,13 +226,15 @@ async function main(): Promise<void> {
   try {
     await program.parseAsync(normaliseArgv(process.argv));
   } catch (err) {
-    exitCode = reportError(err);
+    exitCode = await reportError(err);
   }
   process.exitCode = exitCode;
 }
 
-function reportError(err: unknown): number {
+async function reportError(err: unknown): Promise<number> {
+  const { isSpecError } = await import('@maestro/spec');
   if (isSpecError(err)) {
+    const { printProblems } = await import('./print-problems.js');
     printProblems(err.problems, (l) => process.stderr.write(`${l}\n`));
     return 1;
   }

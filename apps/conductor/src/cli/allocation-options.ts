@@ -222,3 +222,28 @@ function defaultJobName(studyName: string | undefined, prefix: string): string {
   if (name) return `maestro.${name}`;
   return prefix === 'maestro' ? 'maestro' : `maestro.${prefix}`;
 }
+
+/** `--autoscale` and its limits, with the allocation options they use (`run`, `resume`). */
+export function addAutoscaleOptions(cmd: Command): Command {
+  return addAllocationOptions(
+    cmd
+      .addOption(
+        new Option(
+          '--autoscale <scheduler>',
+          'submit allocations of workers while work waits (slurm, flux, local)',
+        ).choices(SCHEDULERS),
+      )
+      .addOption(
+        new Option('--max-allocations <k>', 'allocations at once at most (default: 1)').argParser(
+          wholeNumber('--max-allocations', 1),
+        ),
+      )
+      .addOption(
+        new Option(
+          '--nodes-per-allocation <n>',
+          'nodes of an allocation at most; sized to the work waiting (default: 1)',
+        ).argParser(wholeNumber('--nodes-per-allocation', 1)),
+      ),
+    { forRun: true },
+  );
+}

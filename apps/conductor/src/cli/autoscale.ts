@@ -8,46 +8,20 @@
  */
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import { Option, type Command } from 'commander';
-import { SCHEDULERS } from '@maestro/protocol';
 import { AllocationError, AllocationErrorCode } from '../allocations/errors.js';
 import { checkStudyFits, studyDemandGroups, type LaunchSettings } from '../allocations/launch.js';
 import { schedulerClient, type SchedulerClient } from '../allocations/schedulers.js';
 import type { AutoscaleConfig } from '../fleet/fleet.js';
 import type { LoadedStudy } from '../load-study.js';
 import type { RedisTarget } from '../redis/connection.js';
-import { addAllocationOptions, resolveAllocationSettings, type AllocationFlags } from './allocation-options.js';
-import { parseDurationMs, wholeNumber } from './common.js';
+import { resolveAllocationSettings, type AllocationFlags } from './allocation-options.js';
+import { parseDurationMs } from './common.js';
 import { studyQueues, unixSocketWarning, workerRedis } from './workers.js';
 
 export interface AutoscaleFlags extends AllocationFlags {
   autoscale?: string;
   maxAllocations?: number;
   nodesPerAllocation?: number;
-}
-
-export function addAutoscaleOptions(cmd: Command): Command {
-  return addAllocationOptions(
-    cmd
-      .addOption(
-        new Option(
-          '--autoscale <scheduler>',
-          'submit allocations of workers while work waits (slurm, flux, local)',
-        ).choices(SCHEDULERS),
-      )
-      .addOption(
-        new Option('--max-allocations <k>', 'allocations at once at most (default: 1)').argParser(
-          wholeNumber('--max-allocations', 1),
-        ),
-      )
-      .addOption(
-        new Option(
-          '--nodes-per-allocation <n>',
-          'nodes of an allocation at most; sized to the work waiting (default: 1)',
-        ).argParser(wholeNumber('--nodes-per-allocation', 1)),
-      ),
-    { forRun: true },
-  );
 }
 
 export interface ResolvedAutoscale {

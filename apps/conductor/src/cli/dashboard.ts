@@ -3,7 +3,6 @@
  * [--allow-actions]`: serves the study view and bull-board until interrupted.
  */
 import type { Writable } from 'node:stream';
-import { startDashboard } from '../dashboard/server.js';
 import { AUTH_ENV, resolveDashboardSettings, type DashboardSettings } from '../dashboard/settings.js';
 import { makeLogger } from '../log.js';
 import type { RedisTarget } from '../redis/connection.js';
@@ -59,6 +58,7 @@ export async function dashboardCommand(
   }
   const settings = resolveDashboardSettings({ ...draft, prefix });
   const { log, close: closeLog } = makeLogger({ console: (line) => err.write(`${line}\n`), level: 'info' });
+  const { startDashboard } = await import('../dashboard/server.js'); // heavy: loaded only for this command
   const dashboard = await startDashboard({ settings, redis: target, log });
   out.write(`maestro dashboard: ${dashboard.url}\n`);
   out.write(`queues (bull-board): ${dashboard.url}queues\n`);
