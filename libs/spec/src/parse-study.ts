@@ -145,6 +145,8 @@ export function parseStudy(text: string, options: ParseStudyOptions = {}): Parse
   const steps = checkSteps(input.study, problems);
   const order = orderSteps(steps, problems);
   const parameters = toParameterSet(input['global.parameters'] ?? {}, problems);
+  // The default walltime of the allocations `maestro workers launch` and --autoscale submit.
+  checkWalltime(input.batch?.walltime, ['batch', 'walltime'], problems);
   problems.throwIfAny();
 
   const batch = input.batch ?? {};

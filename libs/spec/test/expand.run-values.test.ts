@@ -78,6 +78,24 @@ describe('walltime written out', () => {
     }
   });
 
+  it("is refused in the batch block too (the allocations' default walltime)", () => {
+    const problems = problemsOf(`${header}batch:
+  type: slurm
+  walltime: 1 hour
+study:
+  - {name: s, description: d, run: {cmd: x, walltime: "00:10:00"}}
+`);
+    expect(problems).toEqual([
+      expect.objectContaining({
+        path: 'batch.walltime',
+        line: 4,
+        col: 13,
+        message: "'1 hour' is not a walltime",
+        allowed: expect.stringMatching(ALLOWED_WALLTIME),
+      }),
+    ]);
+  });
+
   it('reports one per step, all at once', () => {
     const problems = problemsOf(`${header}study:
   - {name: a, description: d, run: {cmd: x, walltime: soon}}
