@@ -11,6 +11,8 @@ export const MAESTRO = path.join(REPO, 'apps/conductor/bin/maestro.js');
 
 export interface MaestroRun extends Promise<{ code: number; wallMs: number; output: string }> {
   kill(signal?: NodeJS.Signals): void;
+  /** The conductor's process id. */
+  readonly pid: number | undefined;
 }
 
 export function runMaestro(args: readonly string[], cwd: string): MaestroRun {
@@ -22,7 +24,7 @@ export function runMaestro(args: readonly string[], cwd: string): MaestroRun {
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
     child.on('exit', (code) => resolve({ code: code ?? -1, wallMs: performance.now() - t0, output }));
   });
-  return Object.assign(done, { kill: (signal: NodeJS.Signals = 'SIGTERM') => void child.kill(signal) });
+  return Object.assign(done, { kill: (signal: NodeJS.Signals = 'SIGTERM') => void child.kill(signal), pid: child.pid });
 }
 
 export interface StudyRecord {

@@ -9,11 +9,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchRow, Scenario } from './rows.js';
+import { cpu } from './scenarios/cpu.js';
 import { expansion } from './scenarios/expansion.js';
 import { noop } from './scenarios/noop.js';
 import { simulated } from './scenarios/simulated.js';
 
-const SCENARIOS: Record<string, Scenario> = { expansion, noop, simulated };
+const SCENARIOS: Record<string, Scenario> = { expansion, noop, cpu, simulated };
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
