@@ -16,7 +16,7 @@
 import { accessSync, constants as fsConstants, existsSync } from 'node:fs';
 import path from 'node:path';
 import { constants as osConstants } from 'node:os';
-import type { Writable } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { execa, type Options, type ResultPromise } from 'execa';
 import type { StepJob } from '@maestro/protocol';
@@ -167,8 +167,10 @@ export function startLauncher(log: Logger, slots: number): StepLauncher {
   const env = baseEnvironment();
   const pending = new Map<string, Pending>();
   /** Request channels, by slot; a slot is free when no pending step holds it. */
-  let channels: Writable[] = [];
+  let channels: Duplex[] = [];
   let free: number[] = [];
+  /** Slots of the current launcher that died. */
+  const dead = new Set<number>();
   /** Requests waiting for a free slot. */
   const queued: { id: string; record: Buffer }[] = [];
   let nextId = 1;
@@ -183,10 +185,34 @@ export function startLauncher(log: Logger, slots: number): StepLauncher {
     channels[slot]!.write(Buffer.concat([header, record]));
   };
   const release = (p: Pending): void => {
-    if (p.slot === undefined) return;
+    if (p.slot === undefined || dead.has(p.slot)) return;
     const next = queued.shift();
     if (next) send(p.slot, next.id, next.record);
     else free.push(p.slot);
+  };
+
+  /**
+   * A slot shell that died (killed from outside; it never exits on its own while the worker
+   * lives): its step is lost and ended, the others go on with one slot less; with none left
+   * the launcher is started again.
+   */
+  const slotDied = (of: ResultPromise<Options>, slot: number): void => {
+    if (closing || of !== child || dead.has(slot)) return;
+    dead.add(slot);
+    free = free.filter((k) => k !== slot);
+    for (const [id, p] of pending) {
+      if (p.slot !== slot) continue;
+      pending.delete(id);
+      if (p.pid) killGroup(p.pid);
+      p.resolveStarted(p.pid);
+      p.resolveExited({
+        exitCode: null,
+        signal: null,
+        spawnError: 'the worker lost track of the step (its slot died)',
+      });
+    }
+    log.error({ slot, slotsLeft: slots - dead.size }, 'a step launcher slot died');
+    if (dead.size === slots) of.kill('SIGKILL');
   };
 
   const onLine = (line: string): void => {
@@ -235,12 +261,14 @@ export function startLauncher(log: Logger, slots: number): StepLauncher {
       for (const line of lines) onLine(line);
     });
     current.stdin!.on('error', () => undefined); // EPIPE after it died: handled on exit below
+    dead.clear();
     channels = Array.from({ length: slots }, (_, k) => {
-      const channel = current.stdio[3 + k] as Writable;
-      // A slot that died: its step is lost and the launcher must be started again.
-      channel.on('error', () => {
-        if (!closing && current === child) current.kill('SIGKILL');
-      });
+      const channel = current.stdio[3 + k] as Duplex;
+      // Only the slot holds the other end: its end of file (read, never written) or a failed
+      // write means the slot died.
+      channel.resume();
+      channel.on('close', () => slotDied(current, k));
+      channel.on('error', () => slotDied(current, k));
       return channel;
     });
     free = Array.from({ length: slots }, (_, k) => k);
@@ -253,13 +281,7 @@ export function startLauncher(log: Logger, slots: number): StepLauncher {
       log.error({ steps: pending.size }, 'the step launcher exited; restarting it');
       for (const [id, p] of pending) {
         pending.delete(id);
-        if (p.pid) {
-          try {
-            process.kill(-p.pid, 'SIGKILL');
-          } catch {
-            // already gone
-          }
-        }
+        if (p.pid) killGroup(p.pid);
         p.resolveStarted(p.pid);
         p.resolveExited({
           exitCode: null,
@@ -313,6 +335,14 @@ export function startLauncher(log: Logger, slots: number): StepLauncher {
       await child;
     },
   };
+}
+
+function killGroup(pgid: number): void {
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
 }
 
 export interface CommandOutput {

@@ -6,9 +6,9 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startLauncher, type StepLauncher } from '../src/run-step.js';
-import { tempDir } from './helpers.js';
+import { liveGroupMembers, tempDir } from './helpers.js';
 
 const log = pino({ level: 'silent' });
 let launcher: StepLauncher | undefined;
@@ -116,5 +116,21 @@ describe('the step launcher', () => {
     const step = stepIn(root, 'locale', 'echo "${LC_ALL-unset}"');
     expect(await launcher.spawnStep(step).exited).toMatchObject({ exitCode: 0 });
     expect(readFileSync(step.stdoutPath, 'utf8')).toBe('unset\n');
+  });
+
+  it('ends the step of a slot killed from outside, reports it lost, and goes on with the other slots', async () => {
+    const root = tempDir();
+    launcher = startLauncher(log, 2);
+    const s = launcher.spawnStep(stepIn(root, 'orphan', 'sleep 60'));
+    const pid = (await s.started)!;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const slot = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    process.kill(slot, 'SIGKILL');
+    expect(await s.exited).toMatchObject({ spawnError: expect.stringMatching(/lost track of the step/) });
+    await vi.waitFor(() => expect(liveGroupMembers(pid)).toEqual([]), { timeout: 5_000 });
+    for (const name of ['after1', 'after2', 'after3']) {
+      const next = stepIn(root, name, 'echo "$STEP_NAME"');
+      expect(await launcher.spawnStep(next).exited).toMatchObject({ exitCode: 0 });
+    }
   });
 });
