@@ -75,6 +75,16 @@ describe('git dependencies', () => {
     const r = await run(dir, root, writeSpec(dir, 'badtag', gitSpec(url, 'tag: v9')));
     expect(r.exitCode).toBe(1);
     expect(r.stderr.trim()).toBe(`maestro: git dependency CODE: ${url} has no tag 'v9'; its tags: v1`);
+    expect(existsSync(root)).toBe(false); // the run made the folder: it takes it away again
+  });
+
+  it('leaves a study folder the user made, empty, as it was', async () => {
+    const dir = tempDir();
+    const url = makeRepo(dir);
+    const root = path.join(dir, 'mine');
+    mkdirSync(root);
+    const r = await run(dir, root, writeSpec(dir, 'badtag', gitSpec(url, 'tag: v9')));
+    expect(r.exitCode).toBe(1);
     expect(readdirSync(root)).toEqual([]); // no clone, no meta/study.json, no status.csv
   });
 
@@ -103,7 +113,7 @@ describe('git dependencies', () => {
     expect(r.stderr.trim()).toBe(
       `maestro: git dependency CODE: cannot reach ${url}: git is not installed (or not on PATH); install git, or remove the git dependency`,
     );
-    expect(readdirSync(root)).toEqual([]);
+    expect(existsSync(root)).toBe(false);
   });
 
   it('a dry run clones nothing and says where a run would clone', async () => {

@@ -1,6 +1,7 @@
 /** `maestro run SPEC`: create the study root and run the study (`--dry`: write scripts only). */
 import { spawn } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
+import { rmdir } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,6 +55,7 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
   if (autoscale && choice.url)
     workerRedis({ url: choice.url, passwordFile: choice.passwordFile, tlsCaFile: choice.tlsCaFile });
   const wanted = loaded.expanded.root;
+  const wantedExisted = existsSync(wanted);
   const root = await createStudyRoot(wanted, {
     explicit: options.out !== undefined,
     yes: options.yes,
@@ -75,14 +77,20 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
           now,
         });
   // After the root exists (a dependency's path is often $(OUTPUT_PATH)), before the study is
-  // written: a clone that fails leaves no study that `maestro resume` could start without it.
+  // written: a clone that fails leaves no study that `maestro resume` could start without it,
+  // and no empty study folder either when this run made it (never one the user made).
   const deps = resolveDependencies(final.study, { root, specRoot: final.expanded.specRoot, cwd }).git;
   if (!options.dry) {
-    await cloneGitDependencies(deps, {
-      cwd,
-      interactive: process.stdin.isTTY === true && process.stderr.isTTY === true,
-      progress: (line) => err.write(`${line}\n`),
-    });
+    try {
+      await cloneGitDependencies(deps, {
+        cwd,
+        interactive: process.stdin.isTTY === true && process.stderr.isTTY === true,
+        progress: (line) => err.write(`${line}\n`),
+      });
+    } catch (cloneError) {
+      if (root !== wanted || !wantedExisted) await rmdir(root).catch(() => undefined); // only if empty
+      throw cloneError;
+    }
   }
   const meta = await writeStudySkeleton({
     loaded: final,
