@@ -13,7 +13,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { maestro, WORKER_BIN } from '../helpers/cli.js';
-import { killAll, startMaestro, startWorker } from '../helpers/processes.js';
+import { killAll, startMaestro, startWorker, waitForOutput } from '../helpers/processes.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { filesContaining, readStatus, tempDir, waitFor, writeSpec } from '../helpers/study.js';
 import { makeTestCertificates, type TestCertificates } from '../helpers/tls.js';
@@ -298,6 +298,49 @@ describe('TLS (rediss://) with a private CA', () => {
     expect(r.exitCode, r.stderr).toBe(0);
     expect(readStatus(root).every((row) => row.state === 'FINISHED')).toBe(true);
     expect(filesContaining(root, [password, enc(password)])).toEqual([]);
+  });
+
+  it('maestro dashboard reads the study over rediss:// with the CA, and says what is missing without it', async () => {
+    const { spec, root } = writeStudy();
+    const prefix = newPrefix();
+    const r = await maestro(['run', '-o', root, '--prefix', prefix, '--local-workers', '2', spec], {
+      env: { MAESTRO_REDIS_URL: redis.url, MAESTRO_REDIS_TLS_CA_FILE: certs.caFile },
+      timeout: 60_000,
+    });
+    expect(r.exitCode, r.stderr).toBe(0);
+
+    const dash = startMaestro([
+      'dashboard',
+      '--redis',
+      redis.url,
+      '--tls-ca-file',
+      certs.caFile,
+      '--prefix',
+      prefix,
+      '--port',
+      '0',
+    ]);
+    const url = (await waitForOutput(dash, /maestro dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/))[1]!;
+    const studies = (await (await fetch(`${url}api/studies`)).json()) as { items: { id: string; state: string }[] };
+    expect(studies.items).toEqual([expect.objectContaining({ state: 'FINISHED' })]);
+    const info = (await (await fetch(`${url}api/info`)).json()) as { redis: string };
+    expect(info.redis).toBe(bare);
+    for (const p of ['api/info', 'api/studies', `api/studies/${studies.items[0]!.id}`, 'queues/api/queues']) {
+      const res = await fetch(`${url}${p}`);
+      expect(res.status, p).toBe(200);
+      const text = await res.text();
+      for (const secret of [password, enc(password)]) expect(text, p).not.toContain(secret);
+    }
+    dash.kill('SIGTERM');
+    const ended = await dash;
+    for (const secret of [password, enc(password)]) expect(String(ended.all)).not.toContain(secret);
+
+    const noCa = await maestro(['dashboard', '--redis', redis.url, '--prefix', prefix, '--port', '0'], ENDS_BY_ITSELF);
+    expect(noCa.exitCode).toBe(1);
+    expect(noCa.stderr).toMatch(
+      /TLS connection failed: .*; give the CA that signed the server's certificate with --tls-ca-file FILE/,
+    );
+    expect(noCa.stderr).not.toContain(enc(password));
   });
 
   it('a wrong, missing or unreadable CA fails at once with a message naming --tls-ca-file', async () => {
