@@ -84,10 +84,11 @@ export interface StepExit {
   /** Set when the step could not be started at all. */
   spawnError?: string;
   /**
-   * It ended, but its exit status was lost: a signal reached the launcher just as it ended,
-   * which happens only when signals are sent to the whole worker (an allocation ending).
+   * It ended, or was ended, and its exit status is lost; why, e.g. "its launcher died". It
+   * happens when something from outside hits the worker's own processes: signals sent to the
+   * whole worker (an allocation ending), or the launcher or a slot killed.
    */
-  statusLost?: boolean;
+  statusLost?: string;
 }
 
 export interface SpawnStepOptions {
@@ -192,6 +193,23 @@ export function startLauncher(log: Logger, slots: number): StepLauncher {
   };
 
   /**
+   * Ends a step whose reporter is gone: its group is killed and its status is lost (the worker
+   * counts that as killed from outside: handed back while it stops, failed otherwise). One
+   * never started fails to start.
+   */
+  const lose = (id: string, p: Pending, why: string): void => {
+    pending.delete(id);
+    if (p.pid === undefined) {
+      p.resolveStarted(undefined);
+      p.resolveExited({ exitCode: null, signal: null, spawnError: `the step could not be started: ${why}` });
+      return;
+    }
+    killGroup(p.pid);
+    p.resolveStarted(p.pid);
+    p.resolveExited({ exitCode: null, signal: null, statusLost: why });
+  };
+
+  /**
    * A slot shell that died (killed from outside; it never exits on its own while the worker
    * lives): its step is lost and ended, the others go on with one slot less; with none left
    * the launcher is started again.
@@ -200,17 +218,7 @@ export function startLauncher(log: Logger, slots: number): StepLauncher {
     if (closing || of !== child || dead.has(slot)) return;
     dead.add(slot);
     free = free.filter((k) => k !== slot);
-    for (const [id, p] of pending) {
-      if (p.slot !== slot) continue;
-      pending.delete(id);
-      if (p.pid) killGroup(p.pid);
-      p.resolveStarted(p.pid);
-      p.resolveExited({
-        exitCode: null,
-        signal: null,
-        spawnError: 'the worker lost track of the step (its slot died)',
-      });
-    }
+    for (const [id, p] of pending) if (p.slot === slot) lose(id, p, 'its launcher slot died');
     log.error({ slot, slotsLeft: slots - dead.size }, 'a step launcher slot died');
     if (dead.size === slots) of.kill('SIGKILL');
   };
@@ -229,7 +237,7 @@ export function startLauncher(log: Logger, slots: number): StepLauncher {
     if (kind === 'E') {
       p.resolveExited(exitOf(Number(value)));
     } else if (kind === 'L') {
-      p.resolveExited({ exitCode: null, signal: null, statusLost: true });
+      p.resolveExited({ exitCode: null, signal: null, statusLost: 'a signal reached its launcher as it ended' });
     } else if (kind === 'X') {
       p.resolveStarted(undefined);
       p.resolveExited({ exitCode: null, signal: null, spawnError: value });
@@ -272,23 +280,15 @@ export function startLauncher(log: Logger, slots: number): StepLauncher {
       return channel;
     });
     free = Array.from({ length: slots }, (_, k) => k);
-    void current.then(() => {
+    // On its exit, not on execa's promise: that waits for every holder of its stdout to close,
+    // and the slot shells hold it as long as they live.
+    current.once('exit', () => {
       for (const c of channels) c.destroy();
       if (closing) return;
-      // Steps it started lost their reporter: end them. They count as killed from outside (as
-      // when a scheduler kills a whole allocation, launcher included): the worker decides
-      // whether that is a hand-back (it is being stopped) or a failure.
+      // Steps it started lost their reporter (a scheduler killing a whole allocation kills the
+      // launcher too): ended, their status lost.
       log.error({ steps: pending.size }, 'the step launcher exited; restarting it');
-      for (const [id, p] of pending) {
-        pending.delete(id);
-        if (p.pid) killGroup(p.pid);
-        p.resolveStarted(p.pid);
-        p.resolveExited({
-          exitCode: null,
-          signal: null,
-          spawnError: 'the worker lost track of the step (its launcher died)',
-        });
-      }
+      for (const [id, p] of pending) lose(id, p, 'its launcher died');
       queued.length = 0;
       if (restarts++ < MAX_RESTARTS) launch();
       else log.error('the step launcher keeps exiting: no more steps can run');

@@ -801,17 +801,16 @@ function outcomeOf(
   }
   if (exit.exitCode === 0) return { outcome: 'succeeded' };
   if (who.stopping && killedFromOutside(exit)) {
-    const how = exit.statusLost
-      ? 'a signal'
-      : (exit.signal ?? `${signalOfStatus(exit.exitCode)} (exit ${exit.exitCode})`);
+    if (exit.statusLost)
+      return { outcome: who.stopping, message: `ended while ${where} was stopping (${exit.statusLost})` };
+    const how = exit.signal ?? `${signalOfStatus(exit.exitCode)} (exit ${exit.exitCode})`;
     return { outcome: who.stopping, message: `killed by ${how} while ${where} was stopping` };
   }
   if (exit.signal) {
     const or = exit.fromStatus === undefined ? '' : ` (or it exited with status ${exit.fromStatus})`;
     return { outcome: 'failed', message: `killed by signal ${exit.signal}, not sent by the worker${or}` };
   }
-  if (exit.statusLost)
-    return { outcome: 'failed', message: 'it ended as a signal reached the worker, which lost its exit status' };
+  if (exit.statusLost) return { outcome: 'failed', message: `its exit status is lost: ${exit.statusLost}` };
   return { outcome: 'failed', message: `exited with code ${exit.exitCode}` };
 }
 
@@ -829,7 +828,7 @@ const signalOfStatus = (code: number | null): string | undefined =>
 
 /** The step died of a signal that ends jobs, directly or as its shell's exit status. */
 function killedFromOutside(exit: StepExit): boolean {
-  if (exit.statusLost) return true; // only signals sent to the worker's whole group lose one
+  if (exit.statusLost) return true; // only something hitting the worker's own processes loses one
   if (exit.signal) return Object.values(ENDING_SIGNALS).includes(exit.signal);
   return signalOfStatus(exit.exitCode) !== undefined;
 }

@@ -279,13 +279,21 @@ export const liveGroupMembers = (pgid: number): ProcInfo[] => liveProcesses().fi
 
 export const liveWithMarker = (marker: string): ProcInfo[] => liveProcesses().filter((p) => p.cmdline.includes(marker));
 
-export function procState(pid: number): string | undefined {
+/** Fields of /proc/PID/stat after `pid (comm)`: state, ppid, pgrp, ...; undefined if gone. */
+function statFields(pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
   }
+}
+
+export const procState = (pid: number): string | undefined => statFields(pid)?.[0];
+
+export function parentOf(pid: number): number | undefined {
+  const ppid = statFields(pid)?.[1];
+  return ppid === undefined ? undefined : Number(ppid);
 }
 
 /** Open fds of a process that are pipes or sockets (`pipe:[inode]`, `socket:[inode]`). */

@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, inject, it, vi } from 'vitest';
 import { controlChannel, drainField, drainKey, workerKey, WorkerRecord } from '@maestro/protocol';
-import { liveGroupMembers, makeStudy, readPidFile, startTestWorker, tempDir, Tracker } from './helpers.js';
+import { liveGroupMembers, makeStudy, parentOf, readPidFile, startTestWorker, tempDir, Tracker } from './helpers.js';
 
 const redisUrl = inject('redisUrl');
 const tracker = new Tracker();
@@ -193,5 +193,21 @@ describe('a worker inside an allocation', () => {
     expect(result).toMatchObject({ outcome: 'interrupted', signal: 'SIGTERM' });
     expect(result.message).toMatch(/^killed by SIGTERM while worker .* was stopping$/);
     expect(readdirSync(path.join(study.root, 'step_0'))).toContain('step_0.sh');
+  });
+
+  it('hands back, not fails, a step whose launcher is killed while its worker stops', async () => {
+    const study = await makeStudy(redisUrl, tracker);
+    const { worker } = await startTestWorker(tracker, redisUrl, study.prefix, { shutdownGrace: '20s' });
+    await study.add({ index: 0, script: '#!/bin/bash\necho $$ > leader.pid\nsleep 30\n' });
+    await study.waitForStarted(0, 1);
+    const leader = await readPidFile(path.join(study.root, 'step_0', 'leader.pid'));
+    const launcher = parentOf(parentOf(leader)!)!; // step <- its slot shell <- the launcher
+    void worker.close();
+    await vi.waitFor(() => expect(worker.state).toBe('draining'));
+    process.kill(launcher, 'SIGKILL'); // as a scheduler ending the allocation would
+    const result = await study.waitForResult((r) => r.index === 0);
+    expect(result).toMatchObject({ outcome: 'interrupted', exitCode: null, signal: null });
+    expect(result.message).toMatch(/^ended while worker .* was stopping \(its launcher died\)$/);
+    await vi.waitFor(() => expect(liveGroupMembers(leader)).toEqual([]));
   });
 });
