@@ -12,7 +12,6 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  DEFAULT_QUEUE,
   fitStep,
   formatWalltime,
   stepDemand,
@@ -22,7 +21,7 @@ import {
   type WorkerCapacity,
 } from '@maestro/protocol';
 import type { ExpandedStudy } from '@maestro/spec';
-import { resourcesOf, timeoutMsOf } from '../conductor/step-jobs.js';
+import { jobSettingsOf } from '../conductor/step-jobs.js';
 import { workerBin } from '../local-workers.js';
 import type { FleetStore } from '../redis/fleet-store.js';
 import { AllocationError, AllocationErrorCode } from './errors.js';
@@ -211,14 +210,7 @@ export function studyDemandGroups(x: ExpandedStudy): DemandGroup[] {
   const groups = new Map<string, DemandGroup & { instances: number }>();
   for (let i = 0; i < x.instanceCount; i++) {
     const inst = x.instance(i);
-    const queue = typeof inst.run['task_queue'] === 'string' ? inst.run['task_queue'] : DEFAULT_QUEUE;
-    let timeoutMs: number | undefined;
-    try {
-      timeoutMs = timeoutMsOf(inst);
-    } catch {
-      timeoutMs = undefined; // a bad walltime fails the step when it is dispatched
-    }
-    const resources = resourcesOf(inst);
+    const { queue, timeoutMs, resources } = jobSettingsOf(x, inst);
     const key = JSON.stringify([inst.step, queue, resources, timeoutMs]);
     const g = groups.get(key);
     if (g) g.instances++;

@@ -8,10 +8,10 @@
  *
  * Ticks never overlap; an error in one is logged and the next tries again.
  */
-import { DEFAULT_QUEUE, StepState, stepDemand, type AllocationRecord, type WorkerRecord } from '@maestro/protocol';
+import { StepState, stepDemand, type AllocationRecord, type WorkerRecord } from '@maestro/protocol';
 import type { Logger } from 'pino';
 import type { Conductor } from '../conductor/conductor.js';
-import { resourcesOf, timeoutMsOf } from '../conductor/step-jobs.js';
+import { jobSettingsOf } from '../conductor/step-jobs.js';
 import { AllocationError } from '../allocations/errors.js';
 import { prepareLaunch, submitLaunch, type LaunchSettings, type LaunchTarget } from '../allocations/launch.js';
 import type { SchedulerClient } from '../allocations/schedulers.js';
@@ -158,19 +158,8 @@ export class Fleet {
       let w = this.#waitingCache.get(i);
       if (w === undefined) {
         const inst = x.instance(i);
-        let timeoutMs: number | undefined;
-        try {
-          timeoutMs = timeoutMsOf(inst);
-        } catch {
-          timeoutMs = undefined;
-        }
-        w = {
-          index: i,
-          step: inst.step,
-          queue: typeof inst.run['task_queue'] === 'string' ? inst.run['task_queue'] : DEFAULT_QUEUE,
-          demand: stepDemand(resourcesOf(inst)),
-          timeoutMs,
-        };
+        const { queue, resources, timeoutMs } = jobSettingsOf(x, inst);
+        w = { index: i, step: inst.step, queue, demand: stepDemand(resources), timeoutMs };
         this.#waitingCache.set(i, w);
       }
       if (w) out.push(w);
