@@ -4,36 +4,17 @@
  * folder or a missing git; a dry run only says what a run would clone; `maestro validate` and
  * `maestro run` refuse a path dependency that does not exist.
  */
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { maestro } from '../helpers/cli.js';
+import { makeRepo as makeTestRepo } from '../helpers/git-repo.js';
 import { readStatus, tempDir, writeSpec } from '../helpers/study.js';
 
 const redisUrl = inject('redisUrl');
 
-const git = (cwd: string, ...args: string[]): string =>
-  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.org', ...args], {
-    cwd,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-  }).trim();
-
-/** A repository whose `version` file says 1 at tag v1 and 2 on main. */
-function makeRepo(dir: string): string {
-  const url = path.join(dir, 'origin');
-  mkdirSync(url);
-  git(url, 'init', '--quiet', '-b', 'main');
-  for (const v of ['1', '2']) {
-    writeFileSync(path.join(url, 'version'), `${v}\n`);
-    git(url, 'add', 'version');
-    git(url, 'commit', '--quiet', '-m', `version ${v}`);
-    if (v === '1') git(url, 'tag', 'v1');
-  }
-  return url;
-}
+const makeRepo = (dir: string): string => makeTestRepo(dir).url;
 
 const gitSpec = (url: string, ref: string, depPath = '$(OUTPUT_PATH)/src'): string => `env:
   dependencies:
@@ -76,6 +57,16 @@ describe('git dependencies', () => {
     expect(r.exitCode).toBe(1);
     expect(r.stderr.trim()).toBe(`maestro: git dependency CODE: ${url} has no tag 'v9'; its tags: v1`);
     expect(existsSync(root)).toBe(false); // the run made the folder: it takes it away again
+  });
+
+  it('a commit the clone lacks: the clone, the folder above it and the study folder all go', async () => {
+    const dir = tempDir();
+    const url = makeRepo(dir);
+    const root = path.join(dir, 'study');
+    const r = await run(dir, root, writeSpec(dir, 'badhash', gitSpec(url, 'hash: deadbeef')));
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/^maestro: git dependency CODE: .* has no commit 'deadbeef'/m);
+    expect(existsSync(root)).toBe(false);
   });
 
   it('leaves a study folder the user made, empty, as it was', async () => {

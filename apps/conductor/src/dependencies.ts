@@ -70,7 +70,9 @@ export async function cloneGitDependencies(
   try {
     for (const d of deps) {
       options.progress(`Cloning git dependency ${d.name} (${d.url}${refText(d)}) into ${d.dest}`);
-      made.push({ dest: d.dest, existed: (await whyMissing(d.dest)) === undefined });
+      const existed = (await whyMissing(d.dest)) === undefined;
+      // git makes the missing folders above the clone too: they go with it.
+      made.push({ dest: existed ? d.dest : await topMissing(d.dest), existed });
       await cloneOne(d, options);
     }
   } catch (err) {
@@ -209,7 +211,7 @@ function shortList(names: readonly string[]): string {
     : `${names.slice(0, SHOWN).join(', ')} and ${names.length - SHOWN} more`;
 }
 
-/** Undoes one clone of a failed setup: the folder it made, or the contents of the empty one it found. */
+/** Undoes one clone of a failed setup: the folders it made, or the contents of the empty one it found. */
 async function removeClone(dest: string, existed: boolean): Promise<void> {
   if (!existed) {
     await rm(dest, { recursive: true, force: true });
@@ -217,6 +219,13 @@ async function removeClone(dest: string, existed: boolean): Promise<void> {
   }
   const entries = await readdir(dest).catch(() => []);
   for (const e of entries) await rm(path.join(dest, e), { recursive: true, force: true });
+}
+
+/** The highest folder of `p`'s path (`p` itself at least) that does not exist yet. */
+async function topMissing(p: string): Promise<string> {
+  let top = p;
+  for (let up = path.dirname(top); up !== top && (await whyMissing(up)) !== undefined; up = path.dirname(up)) top = up;
+  return top;
 }
 
 /** Why `p` is not there (`does not exist`, or the error met), or undefined if it is. */

@@ -3,12 +3,12 @@
  * must exist, and clones at a tag, a branch or a commit, refused or undone without ever touching
  * a folder the user has.
  */
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseStudy, SpecError, SpecErrorCode, type ResolvedGitDependency } from '@maestro/spec';
+import { git, makeRepo as makeTestRepo } from '../../../test/helpers/git-repo.js';
 import { checkPathDependencies, cloneGitDependencies, GitDependencyError } from '../src/dependencies.js';
 
 const temps: string[] = [];
@@ -22,32 +22,7 @@ function temp(): string {
   return d;
 }
 
-const git = (cwd: string, ...args: string[]): string =>
-  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.org', ...args], {
-    cwd,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-  }).trim();
-
-/** A repository whose `version` file says where you are: 1 at tag v1, 2 on main, dev on dev. */
-function makeRepo(): { url: string; first: string } {
-  const url = path.join(temp(), 'origin');
-  mkdirSync(url);
-  git(url, 'init', '--quiet', '-b', 'main');
-  const commit = (version: string): void => {
-    writeFileSync(path.join(url, 'version'), `${version}\n`);
-    git(url, 'add', 'version');
-    git(url, 'commit', '--quiet', '-m', `version ${version}`);
-  };
-  commit('1');
-  git(url, 'tag', '-a', 'v1', '-m', 'one');
-  const first = git(url, 'rev-parse', 'HEAD');
-  commit('2');
-  git(url, 'checkout', '--quiet', '-b', 'dev');
-  commit('dev');
-  git(url, 'checkout', '--quiet', 'main');
-  return { url, first };
-}
+const makeRepo = (): { url: string; first: string } => makeTestRepo(temp());
 
 const dep = (over: Partial<ResolvedGitDependency> & { dest: string; url: string }): ResolvedGitDependency => ({
   name: 'CODE',
@@ -148,12 +123,12 @@ describe('cloneGitDependencies', () => {
     expect(readdirSync(root)).toEqual([]);
   });
 
-  it('a commit that is not there: removes every clone it made', async () => {
+  it('a commit that is not there: removes every clone it made, and the folders git made for them', async () => {
     const { url } = makeRepo();
     const root = temp();
     const err = await cloneError([
       dep({ name: 'FIRST', url, dest: path.join(root, 'FIRST') }),
-      dep({ url, dest: path.join(root, 'CODE'), ref: { kind: 'hash', name: 'deadbeef' } }),
+      dep({ url, dest: path.join(root, 'deps', 'src', 'CODE'), ref: { kind: 'hash', name: 'deadbeef' } }),
     ]);
     expect(err.message).toMatch(/^git dependency CODE: .* has no commit 'deadbeef': git rev-parse exited with 1$/);
     expect(readdirSync(root)).toEqual([]);
