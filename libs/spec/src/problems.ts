@@ -12,8 +12,21 @@ export function studyProblem(
   message: string,
   allowed?: string,
 ): SpecProblem {
-  const pos = study.positions.find(path);
-  return { code, file: study.file, line: pos?.line, col: pos?.col, path: formatPath(path), message, allowed };
+  return located(study.positions, study.file, code, path, message, allowed, false);
+}
+
+/** A problem at `path` (its value, or with `atKey` its key) in `file`. */
+function located(
+  positions: SourcePositions | undefined,
+  file: string | undefined,
+  code: SpecErrorCode,
+  path: KeyPath,
+  message: string,
+  allowed: string | undefined,
+  atKey: boolean,
+): SpecProblem {
+  const pos = atKey ? positions?.findKey(path) : positions?.find(path);
+  return { code, file, line: pos?.line, col: pos?.col, path: formatPath(path), message, allowed };
 }
 
 /** Gathers problems with their file positions, so that all of them are reported at once. */
@@ -26,11 +39,11 @@ export class ProblemList {
   ) {}
 
   error(code: SpecErrorCode, path: KeyPath, message: string, allowed?: string, atKey = false): void {
-    this.errors.push(this.make(code, path, message, allowed, atKey));
+    this.errors.push(located(this.positions, this.file, code, path, message, allowed, atKey));
   }
 
   warn(code: SpecErrorCode, path: KeyPath, message: string, allowed?: string, atKey = false): void {
-    this.warnings.push(this.make(code, path, message, allowed, atKey));
+    this.warnings.push(located(this.positions, this.file, code, path, message, allowed, atKey));
   }
 
   /** Throws every error gathered so far, sorted by place in the file. */
@@ -38,16 +51,5 @@ export class ProblemList {
     if (this.errors.length === 0) return;
     const sorted = [...this.errors].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0));
     throw new SpecError(sorted);
-  }
-
-  private make(
-    code: SpecErrorCode,
-    path: KeyPath,
-    message: string,
-    allowed: string | undefined,
-    atKey: boolean,
-  ): SpecProblem {
-    const pos = atKey ? this.positions?.findKey(path) : this.positions?.find(path);
-    return { code, file: this.file, line: pos?.line, col: pos?.col, path: formatPath(path), message, allowed };
   }
 }
