@@ -22,41 +22,46 @@ const started = (index: number) => ({
   startMs: Date.now(),
 });
 
+/** A study, a fence on it, and the lock this worker would hold on job `jobId` (token `mine`). */
+async function setup(jobId: string) {
+  const study = await makeStudy(redisUrl, tracker);
+  const redis = tracker.track(new Redis(redisUrl), (r) => r.quit());
+  const fence = makeFence(redis, study.prefix, 3);
+  const lock = {
+    key: `${study.prefix}:q:${jobId}:lock`,
+    stalledKey: `${study.prefix}:q:stalled`,
+    jobId,
+    token: 'mine',
+    durationMs: 60_000,
+  };
+  return { study, redis, fence, lock };
+}
+
 describe('claiming a run under a lock', () => {
   it('refuses the claim, writing nothing, when the lock holds another token', async () => {
-    const study = await makeStudy(redisUrl, tracker);
-    const redis = tracker.track(new Redis(redisUrl), (r) => r.quit());
-    const fence = makeFence(redis, study.prefix, 3);
-    const lock = { key: `${study.prefix}:q:j0:lock`, stalledKey: `${study.prefix}:q:stalled`, jobId: 'j0' };
+    const { study, redis, fence, lock } = await setup('j0');
     await redis.set(lock.key, 'the-new-owner', 'PX', 30_000);
     const ref = { studyId: study.studyId, index: 0, attempt: 1 };
 
-    const refused = await fence.claim(ref, started(0), { ...lock, token: 'mine', durationMs: 60_000 });
+    const refused = await fence.claim(ref, started(0), lock);
     expect(refused).toEqual({ claimed: false, reason: 'lock' });
     expect(await study.events()).toEqual([]);
     expect(await redis.get(lock.key)).toBe('the-new-owner');
 
     // A lock that expired altogether is not this worker's either.
     await redis.del(lock.key);
-    expect(await fence.claim(ref, started(0), { ...lock, token: 'mine', durationMs: 60_000 })).toEqual({
+    expect(await fence.claim(ref, started(0), lock)).toEqual({
       claimed: false,
       reason: 'lock',
     });
   });
 
   it('claims under its own lock, extends it and takes the job out of the stalled set', async () => {
-    const study = await makeStudy(redisUrl, tracker);
-    const redis = tracker.track(new Redis(redisUrl), (r) => r.quit());
-    const fence = makeFence(redis, study.prefix, 3);
-    const lock = { key: `${study.prefix}:q:j1:lock`, stalledKey: `${study.prefix}:q:stalled`, jobId: 'j1' };
+    const { study, redis, fence, lock } = await setup('j1');
     await redis.set(lock.key, 'mine', 'PX', 1_000);
     await redis.sadd(lock.stalledKey, 'j1', 'other');
 
-    const claim = await fence.claim({ studyId: study.studyId, index: 1, attempt: 1 }, started(1), {
-      ...lock,
-      token: 'mine',
-      durationMs: 60_000,
-    });
+    const claim = await fence.claim({ studyId: study.studyId, index: 1, attempt: 1 }, started(1), lock);
     expect(claim).toEqual({ claimed: true, run: 1 });
     expect(await redis.pttl(lock.key)).toBeGreaterThan(30_000);
     expect((await redis.smembers(lock.stalledKey)).sort()).toEqual(['other']);
