@@ -620,13 +620,14 @@ export class Conductor {
 
   async #step(changed: boolean): Promise<void> {
     const jobs = this.#dispatch();
+    const progress = this.progress();
     if (changed || jobs.length > 0 || this.#dirtyList.length > 0 || Object.keys(this.#fields).length > 0) {
-      this.#fields[F.counts] = JSON.stringify(this.progress().counts);
+      this.#fields[F.counts] = JSON.stringify(progress.counts);
       await this.#commit();
       if (jobs.length > 0) await this.#o.queues.add(jobs);
       this.#o.onChange?.(this);
     }
-    this.#o.onProgress?.(this.progress());
+    this.#o.onProgress?.(progress);
   }
 
   async #commit(): Promise<void> {
