@@ -6,3 +6,6 @@ export { makeLogger } from './logger.js';
 export type { LoggerOptions } from './logger.js';
 export { ConfigError, WorkerError, WorkerErrorCode } from './errors.js';
 export { redactUrl } from './secrets.js';
+// The step launcher alone, for the benchmark that separates its cost from the queue's.
+export { startLauncher } from './run-step.js';
+export type { StepLauncher, SpawnStepOptions, SpawnedStep, StepExit } from './run-step.js';

@@ -1,8 +1,9 @@
 /**
  * No-op steps end to end, with real spawns: `maestro run` with local workers against the same
  * work done by a bare loop (create the workspace, write the script, spawn bash with output
- * files) with as many processes and slots, in the same run. Also: the conductor's CPU per step,
- * and a chain link (parent done to child running).
+ * files) with as many processes and slots, in the same run; and that loop with its steps started
+ * through the worker's launcher, which tells the launcher's share of the gap from the queue's.
+ * Also: the conductor's CPU per step, and a chain link (parent done to child running).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -40,14 +41,16 @@ global.parameters:
 `;
 }
 
-async function bareLoop(ctx: BenchContext, steps: number): Promise<number> {
-  const root = mkdtempSync(path.join(ctx.tmp, 'bare-'));
+/**
+ * Steps/s of `child` doing the work of `steps` no-op steps in WORKERS processes of SLOTS each:
+ * `bare-loop` (the ceiling) or `launcher-loop` (the same, started through the worker's launcher).
+ */
+async function loop(ctx: BenchContext, child: 'bare-loop' | 'launcher-loop', steps: number): Promise<number> {
+  const root = mkdtempSync(path.join(ctx.tmp, `${child}-`));
   const per = Math.ceil(steps / WORKERS);
   const t0 = performance.now();
   await Promise.all(
-    Array.from({ length: WORKERS }, (_, w) =>
-      runChild('bare-loop', [root, String(per), String(SLOTS), String(w * per)]),
-    ),
+    Array.from({ length: WORKERS }, (_, w) => runChild(child, [root, String(per), String(SLOTS), String(w * per)])),
   );
   return ((per * WORKERS) / (performance.now() - t0)) * 1000;
 }
@@ -92,6 +95,7 @@ export async function noop(ctx: BenchContext): Promise<void> {
       const ceilings: number[] = [];
       const cpuPerStep: number[] = [];
       const links: number[] = [];
+      const launcherRates: number[] = [];
       for (let k = 0; k < repeats; k++) {
         const study = await runStudy(c.name.replace(/\W+/g, '-'), c.spec);
         const n = study.records.length;
@@ -100,7 +104,10 @@ export async function noop(ctx: BenchContext): Promise<void> {
         rates.push((n / (last - first)) * 1000);
         cpuPerStep.push(Number(study.fields['conductorCpuMs']) / n);
         if (c.chain) for (let i = 1; i < n; i++) links.push(study.records[i]!.startMs - study.records[i - 1]!.endMs);
-        if (!c.chain) ceilings.push(await bareLoop(ctx, n));
+        if (!c.chain) {
+          ceilings.push(await loop(ctx, 'bare-loop', n));
+          launcherRates.push(await loop(ctx, 'launcher-loop', n));
+        }
       }
       const rate = median(rates);
       if (c.chain) {
@@ -122,6 +129,16 @@ export async function noop(ctx: BenchContext): Promise<void> {
           ceiling: round(ceiling, 1),
           ratio: rate / ceiling,
           target: '>= 0.8 of bare loop',
+        });
+        // Where the gap lies: the launcher alone against the same ceiling.
+        const launcher = median(launcherRates);
+        ctx.report({
+          scenario: c.name,
+          metric: 'launcher alone',
+          value: round(launcher, 1),
+          unit: 'steps/s',
+          ceiling: round(ceiling, 1),
+          ratio: launcher / ceiling,
         });
       }
       ctx.report({
