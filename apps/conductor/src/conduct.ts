@@ -57,9 +57,9 @@ export async function conduct(o: ConductOptions): Promise<StudyStateName> {
   });
   const redis = await connect(o.redis, 'durable');
   const reader = await connect(o.redis, 'durable');
-  const queueConnection = await connect(o.redis, 'durable');
   const store = new StudyStore(redis, reader, meta.prefix, meta.id);
-  const queues = new StepQueues(queueConnection, meta.prefix);
+  // The store's connection: a commit and the enqueue behind it reach Redis in that order.
+  const queues = new StepQueues(redis, meta.prefix);
   const files = new StatusFiles(meta.root, meta.id, (err) => log.warn({ err }, 'could not write the status files'));
   const queueNames = new Set<string>([DEFAULT_QUEUE]);
   for (const s of expanded.steps) if (typeof s.run.task_queue === 'string') queueNames.add(s.run.task_queue);
@@ -165,7 +165,7 @@ export async function conduct(o: ConductOptions): Promise<StudyStateName> {
     await fleet.close();
     await workers?.stop();
     await queues.close().catch(() => undefined);
-    for (const c of [redis, reader, queueConnection]) c.disconnect();
+    for (const c of [redis, reader]) c.disconnect();
     await o.redis.embedded?.stop();
     await closeLog();
   }

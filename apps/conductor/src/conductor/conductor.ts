@@ -5,8 +5,9 @@
  * pick the study up after a crash.
  *
  * One loop, no polling: block on the study's events and control streams, apply a batch, commit
- * it (one Lua call, fenced by the lease), then enqueue what became ready. A crash between the
- * commit and the enqueue leaves PENDING instances without a job: reconcile() finds them.
+ * it (one Lua call, fenced by the lease), then enqueue what became ready (sent behind the commit
+ * on the same connection). A crash between the commit and the enqueue leaves PENDING instances
+ * without a job: reconcile() finds them.
  */
 import {
   isFinalState,
@@ -623,14 +624,20 @@ export class Conductor {
     const progress = this.progress();
     if (changed || jobs.length > 0 || this.#dirtyList.length > 0 || Object.keys(this.#fields).length > 0) {
       this.#fields[F.counts] = JSON.stringify(progress.counts);
-      await this.#commit();
-      if (jobs.length > 0) await this.#o.queues.add(jobs);
+      await this.#commit(jobs.length > 0 ? () => this.#o.queues.add(jobs) : undefined);
       this.#o.onChange?.(this);
     }
     this.#o.onProgress?.(progress);
   }
 
-  async #commit(): Promise<void> {
+  /**
+   * Writes the dirty records and fields. `enqueue` (adding the jobs this commit made PENDING) is
+   * sent right after the commit without waiting for its reply: both travel on one connection, so
+   * Redis runs the commit first and a chain's child is enqueued one round trip sooner. Should the
+   * commit be refused (lease lost: the enqueue ran anyway), the fence keeps the jobs harmless: a
+   * newer conductor enqueues the same ids (a no-op) or refuses their claims as stale.
+   */
+  async #commit(enqueue?: () => Promise<void>): Promise<void> {
     const dirty = this.#dirtyList.sort((a, b) => a - b);
     const ranges: [number, Uint8Array][] = [];
     if (this.#redisRestarted) {
@@ -660,7 +667,10 @@ export class Conductor {
       }
     }
     const fields = { ...this.#fields, [F.cursor]: this.#cursor, [F.controlCursor]: this.#controlCursor };
-    await this.#o.store.commit({ fields, ranges, fenceDeletes: this.#fenceDeletes }, this.#o.leaseTtlMs);
+    const committed = this.#o.store.commit({ fields, ranges, fenceDeletes: this.#fenceDeletes }, this.#o.leaseTtlMs);
+    const [commit, enqueued] = await Promise.allSettled([committed, enqueue?.()]);
+    if (commit.status === 'rejected') throw commit.reason;
+    if (enqueued.status === 'rejected') throw enqueued.reason;
     for (const i of dirty) this.#dirty[i] = 0;
     this.#dirtyList = [];
     this.#fenceDeletes = [];
