@@ -38,6 +38,8 @@ const WITHHELD_ENV = [
 /** Seconds between SIGTERM and SIGKILL when the launcher ends the steps of a dead worker. */
 const REAP_GRACE_S = 2;
 const MAX_RESTARTS = 3;
+/** How long close() waits for the launcher to end its steps and exit before killing it. */
+const CLOSE_KILL_MS = (REAP_GRACE_S + 8) * 1000;
 const US = '\x1f';
 
 export interface StepRunInfo {
@@ -331,8 +333,21 @@ export function startLauncher(log: Logger, slots: number): StepLauncher {
     },
     async close() {
       closing = true;
-      child.stdin!.end();
-      await child;
+      const current = child;
+      const exited = new Promise<void>((resolve) => {
+        if (current.exitCode !== null || current.signalCode !== null) resolve();
+        else current.once('exit', () => resolve());
+      });
+      current.stdin!.end();
+      // It ends its steps (SIGTERM, SIGKILL after REAP_GRACE_S) and exits; one that does not is
+      // killed, so that a worker never hangs on its way out. Its 'exit', not execa's promise:
+      // that one also waits for every other holder of its stdout.
+      const timer = setTimeout(() => {
+        log.warn({ pid: current.pid }, 'the step launcher did not exit; killing it');
+        current.kill('SIGKILL');
+      }, CLOSE_KILL_MS);
+      await exited;
+      clearTimeout(timer);
     },
   };
 }
