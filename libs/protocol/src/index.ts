@@ -28,7 +28,14 @@ export {
 } from './state-record.js';
 export type { StateRecord } from './state-record.js';
 export { DEFAULT_QUEUE, isValidQueueName, stepJobId, parseStepJobId } from './queues.js';
-export { StepJob, StepResources, MAX_STEP_JOB_NUMBER } from './step-job.js';
+export {
+  StepJob,
+  StepResources,
+  BundleMember,
+  MAX_STEP_JOB_NUMBER,
+  MAX_BUNDLE_MEMBERS,
+  bundleMembers,
+} from './step-job.js';
 export type { StepJobInput } from './step-job.js';
 export { Outcome, StepStarted, StepResult, StepEvent, EVENT_FIELD } from './step-event.js';
 export {
@@ -45,6 +52,11 @@ export type { SchedulerName } from './allocation.js';
 export { stepDemand, fitStep, fitsTimeLeft } from './resources.js';
 export type { StepDemand, WorkerCapacity, Fit } from './resources.js';
 export { parseWalltimeSeconds, formatWalltime, WalltimeError } from './walltime.js';
-export { CLAIM_RUN_LUA, REPORT_RESULT_LUA, DEFAULT_MAX_RUNS_PER_ATTEMPT } from './fence-scripts.js';
+export {
+  CLAIM_RUN_LUA,
+  REPORT_RESULT_LUA,
+  REPORT_AND_CLAIM_LUA,
+  DEFAULT_MAX_RUNS_PER_ATTEMPT,
+} from './fence-scripts.js';
 export { expandLauncher, LauncherError } from './launcher.js';
 export type { LauncherScheduler, LauncherContext } from './launcher.js';

@@ -1,7 +1,7 @@
 /**
  * The packed per-instance record kept in `<p>:study:<id>:state` (one Redis string, record i at
  * byte offset i * STATE_RECORD_BYTES) and mirrored in the conductor's memory. Fixed-size records
- * keep a million instances at 40 MB and let the conductor persist a change with one SETRANGE.
+ * keep a million instances at 44 MB and let the conductor persist a change with one SETRANGE.
  *
  * | offset | type | field |
  * |---|---|---|
@@ -16,8 +16,12 @@
  * | 32 | u32 | pid of the last run's process, 0 = none |
  * | 36 | i16 | exit code of the last run, -1 = none or killed by a signal |
  * | 38 | u16 | worker of the last run: index into the study's worker list, 0 = none |
+ * | 40 | u32 | bundle: index of the first instance of the job that carries the current attempt |
+ *
+ * `bundle` names the job: its id is stepJobId(study, bundle, attempt) (every member of a bundle
+ * has the same attempt number); an instance sent alone is its own bundle.
  */
-export const STATE_RECORD_BYTES = 40;
+export const STATE_RECORD_BYTES = 44;
 
 /** Byte offset of each field inside a record (the table above). */
 export const STATE_OFFSETS = {
@@ -32,6 +36,7 @@ export const STATE_OFFSETS = {
   pid: 32,
   exitCode: 36,
   worker: 38,
+  bundle: 40,
 } as const;
 
 export const STATE_FLAG_RESTART = 1;
@@ -48,6 +53,7 @@ export interface StateRecord {
   pid: number;
   exitCode: number;
   worker: number;
+  bundle: number;
 }
 
 /** Reads record `i` of a packed state buffer. */
@@ -65,6 +71,7 @@ export function readStateRecord(buf: Uint8Array, i: number): StateRecord {
     pid: v.getUint32(32, true),
     exitCode: v.getInt16(36, true),
     worker: v.getUint16(38, true),
+    bundle: v.getUint32(40, true),
   };
 }
 
@@ -82,6 +89,7 @@ export function writeStateRecord(buf: Uint8Array, i: number, r: StateRecord): vo
   v.setUint32(32, r.pid >>> 0, true);
   v.setInt16(36, Math.max(-32768, Math.min(32767, r.exitCode)), true);
   v.setUint16(38, r.worker, true);
+  v.setUint32(40, r.bundle, true);
 }
 
 /** The state code of record `i`, without decoding the rest. */

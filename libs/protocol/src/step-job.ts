@@ -27,7 +27,8 @@ const MAX_FILE_NAME_BYTES = 240;
 const MAX_NAME_LENGTH = 4096;
 
 const utf8 = new TextEncoder();
-const byteLength = (text: string): number => utf8.encode(text).length;
+/** UTF-8 length; ASCII text (nearly every path) without encoding it. */
+const byteLength = (text: string): number => (/[\u0080-\uffff]/.test(text) ? utf8.encode(text).length : text.length);
 
 /** `/a/b/c`: absolute, no empty, `.` or `..` segment (so nothing to normalise away), no NUL. */
 function isSafeAbsolutePath(p: string): boolean {
@@ -65,14 +66,8 @@ export const StepResources = z.object({
 });
 export type StepResources = z.output<typeof StepResources>;
 
-export const StepJob = z.object({
-  protocol: z.literal(PROTOCOL_VERSION),
-  /** Key prefix of the deployment (maestro's keys and BullMQ's). */
-  prefix: z.string().min(1),
-  studyId: z
-    .string()
-    .min(1)
-    .regex(/^[^:]+$/),
+/** What differs between the instances of one bundle (see StepJob.more). */
+const instanceFields = {
   /** Instance index in the study (its record in the packed state). */
   index: z.number().int().nonnegative().max(MAX_STEP_JOB_NUMBER),
   /** Attempt number: the fencing token of this job. */
@@ -91,11 +86,6 @@ export const StepJob = z.object({
   kind: z.enum(['cmd', 'restart']),
   /** The complete script, shebang first. */
   script: z.string(),
-  /** Interpreter and its arguments, from the shebang (`/bin/bash`, `/usr/bin/env python3`). */
-  interpreter: z.array(z.string().min(1).refine(noNul, 'must not contain NUL')).min(1),
-  /** Kill the step after this long (walltime); undefined = no limit. */
-  timeoutMs: z.number().int().positive().optional(),
-  resources: StepResources.default({}),
   /** Extra environment variables for the step: shell identifiers, values without NUL. */
   env: z
     .record(
@@ -105,6 +95,50 @@ export const StepJob = z.object({
       z.string().refine(noNul, 'must not contain NUL'),
     )
     .default({}),
+};
+
+/** Most instances one job may carry (the conductor sends far fewer; see StepJob.more). */
+export const MAX_BUNDLE_MEMBERS = 1000;
+
+/** A further instance of a bundle: run with the job's interpreter, walltime and resources. */
+export const BundleMember = z.object(instanceFields);
+export type BundleMember = z.output<typeof BundleMember>;
+
+export const StepJob = z.object({
+  protocol: z.literal(PROTOCOL_VERSION),
+  /** Key prefix of the deployment (maestro's keys and BullMQ's). */
+  prefix: z.string().min(1),
+  studyId: z
+    .string()
+    .min(1)
+    .regex(/^[^:]+$/),
+  ...instanceFields,
+  /** Interpreter and its arguments, from the shebang (`/bin/bash`, `/usr/bin/env python3`). */
+  interpreter: z.array(z.string().min(1).refine(noNul, 'must not contain NUL')).min(1),
+  /** Kill the step after this long (walltime); undefined = no limit. */
+  timeoutMs: z.number().int().positive().optional(),
+  resources: StepResources.default({}),
+  /**
+   * A bundle: further instances of the same step with the same settings (queue, interpreter,
+   * walltime, resources) and the same attempt number, which the worker runs one after the other
+   * in one slot after the first, each claimed and reported through the fence on its own. The
+   * conductor bundles only instances it has seen to be short, so that one job costs the queue's
+   * round trips once for many of them. The job's id is its first instance's.
+   */
+  more: z.array(BundleMember).max(MAX_BUNDLE_MEMBERS).optional(),
+  /**
+   * With `more`: once the bundle has run this long, the worker starts no further member and
+   * hands the rest back to the conductor unstarted (they are sent again, as new attempts), so
+   * that a bundle of instances slower than expected never keeps them from idle workers.
+   */
+  bundleBudgetMs: z.number().int().positive().optional(),
 });
 export type StepJob = z.output<typeof StepJob>;
 export type StepJobInput = z.input<typeof StepJob>;
+
+/** The instances a job carries, in the order the worker runs them: the job itself, then `more`. */
+export function bundleMembers(job: StepJob): StepJob[] {
+  if (!job.more || job.more.length === 0) return [job];
+  const { more, ...first } = job;
+  return [first, ...more.map((m) => ({ ...first, ...m }))];
+}
