@@ -2,11 +2,12 @@
  * A running worker: takes StepJobs from its queues, claims each run through the fence, runs the
  * step's script in its workspace and reports the result through the fence.
  *
- * Per job (processJob): parse -> room -> claim -> workspace -> spawn -> wait -> report. Every
- * path through it ends the BullMQ job exactly once (completed, failed without retry for a
- * malformed job, given back untouched while draining, or put aside for another worker when it
- * can never run here), and every claimed run is reported unless its lock was lost (then another
- * worker owns the attempt and the fence would refuse it anyway).
+ * Per job (processJob): parse -> room -> for each instance it carries (one, or the members of a
+ * bundle, runJob): claim -> workspace -> spawn -> wait -> report. Every path through it ends the
+ * BullMQ job exactly once (completed, failed without retry for a malformed job, given back
+ * untouched while draining, or put aside for another worker when it can never run here), and
+ * every claimed run is reported unless its lock was lost (then another worker owns the attempt
+ * and the fence would refuse it anyway).
  *
  * Room: a step takes cores and GPUs of the worker (libs/protocol resources.ts) and starts only if
  * its walltime ends before the worker must stop: its allocation's end minus the preemption
@@ -20,6 +21,7 @@
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import {
+  bundleMembers,
   expandLauncher,
   fitStep,
   fitsTimeLeft,
@@ -44,7 +46,7 @@ import { coerceError, WorkerError, WorkerErrorCode } from './errors.js';
 import { makePresence } from './heartbeat.js';
 import { groupAlive, hasEnded, terminateGroup } from './process-group.js';
 import { makeStepConsumer, type DeliveredJob, type Disposition, type StepConsumer } from './queue/consumer.js';
-import { makeFence, type RunRef } from './queue/fence.js';
+import { makeFence, type ClaimOutcome, type Fence, type RunRef } from './queue/fence.js';
 import { closeRedis, makeRedis, type Redis } from './redis.js';
 import { startLauncher, stepVariables, type StepExit, type StepLauncher } from './run-step.js';
 import { redactUrl } from './secrets.js';
@@ -77,6 +79,16 @@ export interface CloseOptions {
 }
 
 type KillReason = 'timedout' | 'cancelled' | 'interrupted' | 'preempted' | 'lock-lost';
+
+/** How a run ended, before it is reported (the result's own fields). */
+interface RunEnd {
+  outcome: Outcome;
+  exitCode: number | null;
+  signal: string | null;
+  pid: number;
+  startMs: number;
+  message?: string;
+}
 /** What steps stopped by the worker's own end report. */
 type EndOutcome = 'interrupted' | 'preempted';
 
@@ -163,47 +175,57 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     startMs,
   });
 
-  const report = async (
-    ref: RunRef,
-    run: number,
-    fields: {
-      outcome: Outcome;
-      exitCode: number | null;
-      signal: string | null;
-      pid: number;
-      startMs: number;
-      message?: string;
-    },
-    stepLog: Logger,
-  ): Promise<void> => {
-    const endMs = Date.now();
-    const result: StepResult = {
-      ...startedEvent(ref, fields.startMs),
-      ...fields,
-      type: 'result',
-      run,
-      endMs,
-    };
-    let accepted: boolean;
-    try {
-      accepted = await fence.report(ref, result);
-    } catch (err) {
-      stepLog.error({ err, outcome: fields.outcome }, 'result could not be reported');
-      return;
-    }
+  /** A run that ended and whose result is not reported yet. */
+  interface Ended {
+    ref: RunRef;
+    run: number;
+    fields: RunEnd;
+    endMs: number;
+    log: Logger;
+  }
+  const ended = (ref: RunRef, run: number, fields: RunEnd, log: Logger): Ended => ({
+    ref,
+    run,
+    fields,
+    endMs: Date.now(),
+    log,
+  });
+  const resultOf = (e: Ended): StepResult => ({
+    ...startedEvent(e.ref, e.fields.startMs),
+    ...e.fields,
+    type: 'result',
+    run: e.run,
+    endMs: e.endMs,
+  });
+  /** What the fence said of a result: counted and logged. */
+  const reported = (e: Ended, accepted: boolean): void => {
     done++;
+    const { fields } = e;
     const facts = {
       outcome: fields.outcome,
       exitCode: fields.exitCode,
       signal: fields.signal,
-      durationMs: endMs - fields.startMs,
+      durationMs: e.endMs - fields.startMs,
       ...(fields.message ? { reason: fields.message } : {}),
     };
     // A step that succeeded is in the study's status (who ran it, when, how long): a line per
     // such step would be 300 MB of log in a million-step study, and 7% of a worker's time.
-    if (!accepted) stepLog.warn(facts, 'late result refused');
-    else if (fields.outcome === 'succeeded') stepLog.debug(facts, 'step finished');
-    else stepLog.info(facts, 'step finished');
+    if (!accepted) e.log.warn(facts, 'late result refused');
+    else if (fields.outcome === 'succeeded') e.log.debug(facts, 'step finished');
+    else e.log.info(facts, 'step finished');
+  };
+  const unreported = (e: Ended, err: unknown): void =>
+    e.log.error({ err, outcome: e.fields.outcome }, 'result could not be reported');
+  /** Reports a result on its own; never throws (a result that cannot be reported is logged). */
+  const report = async (e: Ended): Promise<void> => {
+    let accepted: boolean;
+    try {
+      accepted = await fence.report(e.ref, resultOf(e));
+    } catch (err) {
+      unreported(e, err);
+      return;
+    }
+    reported(e, accepted);
   };
 
   // ---- killing ------------------------------------------------------------------------------
@@ -281,6 +303,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
 
   // ---- one job ------------------------------------------------------------------------------
 
+  /** Runs a claimed run; its result, or undefined when its lock was lost (then nothing is reported). */
   const execute = async (
     key: string,
     job: StepJob,
@@ -288,10 +311,10 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     run: number,
     stepLog: Logger,
     grant: Grant,
-  ): Promise<void> => {
+  ): Promise<Ended | undefined> => {
     const startMs = Date.now();
-    const failNow = (message: string, exit: Partial<StepExit> = {}): Promise<void> =>
-      report(
+    const failNow = (message: string, exit: Partial<StepExit> = {}): Ended =>
+      ended(
         ref,
         run,
         { outcome: 'failed', exitCode: exit.exitCode ?? null, signal: exit.signal ?? null, pid: 0, startMs, message },
@@ -361,7 +384,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
 
     if (step.killReason === 'lock-lost') {
       stepLog.warn({ pid: step.pid }, 'step killed after its lock was lost; result not reported');
-      return;
+      return undefined;
     }
     // Inside an allocation, a scheduler ending it signals the steps and the worker at once, and
     // the step's end may be seen first: wait a moment for the worker's own signal.
@@ -380,7 +403,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
       // hand (the scheduler ending the allocation): handed back, not failed.
       stopping: closing === undefined ? undefined : endOutcome,
     });
-    await report(
+    return ended(
       ref,
       run,
       {
@@ -409,10 +432,12 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
         if (claim.claimed) {
           const stepLog = log.child({ ...ref, jobId: delivered.id, run: claim.run });
           await report(
-            ref,
-            claim.run,
-            { outcome: 'rejected', exitCode: null, signal: null, pid: 0, startMs, message },
-            stepLog,
+            ended(
+              ref,
+              claim.run,
+              { outcome: 'rejected', exitCode: null, signal: null, pid: 0, startMs, message },
+              stepLog,
+            ),
           );
         }
       }
@@ -426,7 +451,6 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     const parsed = StepJob.safeParse(delivered.data);
     if (!parsed.success) return reject(delivered, parsed.error);
     const job = parsed.data;
-    const ref: RunRef = { studyId: job.studyId, index: job.index, attempt: job.attempt };
     const jobLog = log.child({ studyId: job.studyId, index: job.index, attempt: job.attempt, jobId: delivered.id });
     if (lostLocks.has(delivered.key)) return lockLostBeforeClaim(jobLog);
     // Room for it: can it ever run here, does its walltime fit, and when are its cores free?
@@ -442,7 +466,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     }
     try {
       lastActivity = Date.now();
-      return await claimAndRun(delivered, job, ref, jobLog, grant);
+      return await runJob(delivered, job, jobLog, grant);
     } finally {
       slots.release(grant);
       roomMade();
@@ -492,48 +516,130 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     consumer?.hold(false);
   };
 
-  const claimAndRun = async (
+  /**
+   * Runs the instances a job carries (one, or the members of a bundle), one after the other:
+   * each is claimed, run and reported on its own, the report of one member travelling with the
+   * claim of the next. Between members the bundle may stop: the worker drains (the job goes back
+   * to the queue; the members already done are refused there as done), the next member's
+   * walltime no longer fits (put aside for another worker), its lock is lost (another worker has
+   * it), or it has run past its budget (the rest goes back to the conductor, unstarted).
+   */
+  const runJob = async (delivered: DeliveredJob, job: StepJob, jobLog: Logger, grant: Grant): Promise<Disposition> => {
+    const members = bundleMembers(job);
+    const bundleStartMs = Date.now();
+    let last: Ended | undefined;
+    try {
+      for (let k = 0; k < members.length; k++) {
+        const member = members[k]!;
+        const ref: RunRef = { studyId: member.studyId, index: member.index, attempt: member.attempt };
+        const memberLog =
+          k === 0
+            ? jobLog
+            : log.child({ studyId: member.studyId, index: member.index, attempt: member.attempt, jobId: delivered.id });
+        if (k > 0) {
+          if (state !== 'running') return 'give-back';
+          if (lostLocks.has(delivered.key)) return lockLostBeforeClaim(memberLog);
+          if (!fitsTimeLeft(member.timeoutMs, Date.now(), stopAt))
+            return handBack(delivered.key, memberLog, walltimeReason(member));
+          const spentMs = Date.now() - bundleStartMs;
+          if (job.bundleBudgetMs !== undefined && spentMs >= job.bundleBudgetMs) {
+            const prev = last;
+            last = undefined;
+            if (prev) await report(prev);
+            await sendBack(delivered, members.slice(k), spentMs, job.bundleBudgetMs);
+            return 'done';
+          }
+        }
+        let claim: ClaimOutcome;
+        const started = startedEvent(ref, Date.now());
+        if (last) {
+          const prev = last;
+          last = undefined;
+          let r: Awaited<ReturnType<Fence['reportAndClaim']>>;
+          try {
+            r = await fence.reportAndClaim(prev.ref, resultOf(prev), ref, started, delivered.lock);
+          } catch (err) {
+            unreported(prev, err);
+            throw err;
+          }
+          reported(prev, r.accepted);
+          claim = r.claim;
+        } else {
+          claim = await fence.claim(ref, started, delivered.lock);
+        }
+        if (!claim.claimed) {
+          if (claim.reason === 'lock') return lockLostBeforeClaim(memberLog);
+          memberLog.info({ reason: claim.reason }, 'step not run: claim refused');
+          continue;
+        }
+        lastActivity = Date.now();
+        last = await runClaimed(delivered, member, ref, claim.run, memberLog, grant);
+        // Lock lost while it ran: the rest of the job is another worker's now.
+        if (!last) return 'done';
+      }
+      return 'done';
+    } finally {
+      if (last) await report(last);
+    }
+  };
+
+  /** Runs one claimed run to its end (or pretends to, simulating); its result, not yet reported. */
+  const runClaimed = async (
     delivered: DeliveredJob,
     job: StepJob,
     ref: RunRef,
+    run: number,
     jobLog: Logger,
     grant: Grant,
-  ): Promise<Disposition> => {
-    const claim = await fence.claim(ref, startedEvent(ref, Date.now()), delivered.lock);
-    if (!claim.claimed) {
-      if (claim.reason === 'lock') return lockLostBeforeClaim(jobLog);
-      jobLog.info({ reason: claim.reason }, 'step not run: claim refused');
-      return 'done';
-    }
+  ): Promise<Ended | undefined> => {
     // From here on the run is claimed: whatever happens, it must end in a report.
-    const stepLog = jobLog.child({ run: claim.run });
+    const stepLog = jobLog.child({ run });
     await presence
       .joinStudy(job.studyId)
       .catch((err: unknown) => stepLog.warn({ err }, 'cannot record the study in the worker list'));
-    if (config.simulate) {
-      await report(
-        ref,
-        claim.run,
-        { outcome: 'succeeded', exitCode: 0, signal: null, pid: 0, startMs: Date.now() },
-        stepLog,
-      );
-      return 'done';
-    }
     const startMs = Date.now();
+    if (config.simulate)
+      return ended(ref, run, { outcome: 'succeeded', exitCode: 0, signal: null, pid: 0, startMs }, stepLog);
     try {
-      await execute(delivered.key, job, ref, claim.run, stepLog, grant);
+      return await execute(delivered.key, job, ref, run, stepLog, grant);
     } catch (err) {
-      // execute() reports last and report() never throws, so nothing was reported yet.
+      // execute() returns its result last, so nothing was reported yet.
       stepLog.error({ err }, 'worker error while running the step');
       const message = `the worker failed while running it: ${coerceError(err).message}`;
+      return ended(ref, run, { outcome: 'failed', exitCode: null, signal: null, pid: 0, startMs, message }, stepLog);
+    }
+  };
+
+  /**
+   * The members of a bundle that ran past its budget, handed back to the conductor unstarted:
+   * each is claimed and reported `interrupted` (not a failed attempt), and the conductor sends it
+   * again, on its own or in a smaller bundle.
+   */
+  const sendBack = async (
+    delivered: DeliveredJob,
+    rest: readonly StepJob[],
+    spentMs: number,
+    budgetMs: number,
+  ): Promise<void> => {
+    const message = `not started: its bundle had run ${spentMs} ms, past its budget of ${budgetMs} ms; sent back to run apart`;
+    for (const member of rest) {
+      const ref: RunRef = { studyId: member.studyId, index: member.index, attempt: member.attempt };
+      const startMs = Date.now();
+      const claim = await fence.claim(ref, startedEvent(ref, startMs), delivered.lock);
+      if (!claim.claimed) {
+        if (claim.reason === 'lock') return; // another worker has the job, and these members
+        continue;
+      }
+      const memberLog = log.child({ ...ref, jobId: delivered.id, run: claim.run });
       await report(
-        ref,
-        claim.run,
-        { outcome: 'failed', exitCode: null, signal: null, pid: 0, startMs, message },
-        stepLog,
+        ended(
+          ref,
+          claim.run,
+          { outcome: 'interrupted', exitCode: null, signal: null, pid: 0, startMs, message },
+          memberLog,
+        ),
       );
     }
-    return 'done';
   };
 
   const processJob = async (delivered: DeliveredJob): Promise<Disposition> => {

@@ -130,7 +130,9 @@ describe('maestro-worker runs steps', () => {
 
     const rejected = await study.waitForResult((r) => r.index === 6);
     expect(rejected).toMatchObject({ outcome: 'rejected', pid: 0, run: 1 });
-    expect(rejected.message).toMatch(/^not a step job this worker can run \(protocol 1\): protocol: /);
+    expect(rejected.message).toMatch(
+      new RegExp(`^not a step job this worker can run \\(protocol ${PROTOCOL_VERSION}\\): protocol: `),
+    );
     await expect.poll(() => study.queue.getJobState('foreign-job')).toBe('failed');
     await expect.poll(() => study.queue.getJobState(badId)).toBe('failed');
     expect(logs.lines.filter((l) => l['msg'] === 'malformed step job rejected').map((l) => l['jobId'])).toEqual(

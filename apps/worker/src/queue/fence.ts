@@ -1,13 +1,15 @@
 /**
  * The worker's side of the fence (libs/protocol fence-scripts.ts): every run is claimed through
- * CLAIM_RUN and every result reported through REPORT_RESULT, so a stale or re-delivered run can
- * never overwrite a newer one. Both scripts are defined once per connection with `defineCommand`
+ * CLAIM_RUN and every result reported through REPORT_RESULT (or, between two members of a
+ * bundle, both at once through REPORT_AND_CLAIM), so a stale or re-delivered run can never
+ * overwrite a newer one. The scripts are defined once per connection with `defineCommand`
  * (EVALSHA, falling back to EVAL after a SCRIPT FLUSH or a Redis restart).
  */
 import {
   CLAIM_RUN_LUA,
   eventsKey,
   fenceKey,
+  REPORT_AND_CLAIM_LUA,
   REPORT_RESULT_LUA,
   STATE_RECORD_BYTES,
   stateKey,
@@ -37,11 +39,20 @@ export interface Fence {
   claim(ref: RunRef, started: Omit<StepStarted, 'run'>, lock: JobLock | undefined): Promise<ClaimOutcome>;
   /** Reports the result of run `result.run`; false when refused (a newer run exists, or done). */
   report(ref: RunRef, result: StepResult): Promise<boolean>;
+  /** report(reported, result), then claim(ref, started, lock), in one round trip. */
+  reportAndClaim(
+    reported: RunRef,
+    result: StepResult,
+    ref: RunRef,
+    started: Omit<StepStarted, 'run'>,
+    lock: JobLock | undefined,
+  ): Promise<{ accepted: boolean; claim: ClaimOutcome }>;
 }
 
 interface FenceCommands {
   maestroClaimRun(...args: (string | number)[]): Promise<[number, number | string]>;
   maestroReportResult(...args: (string | number)[]): Promise<number>;
+  maestroReportAndClaim(...args: (string | number)[]): Promise<[number, number, number | string]>;
 }
 
 const CLAIM_REFUSALS: readonly string[] = ['lock', 'cancelled', 'final', 'stale', 'done', 'crashed'];
@@ -50,44 +61,60 @@ export function makeFence(redis: Redis, prefix: string, maxRunsPerAttempt: numbe
   // The number of keys comes first: 4, or 6 with the job's lock.
   redis.defineCommand('maestroClaimRun', { lua: CLAIM_RUN_LUA });
   redis.defineCommand('maestroReportResult', { numberOfKeys: 2, lua: REPORT_RESULT_LUA });
+  redis.defineCommand('maestroReportAndClaim', { lua: REPORT_AND_CLAIM_LUA });
   const commands = redis as unknown as FenceCommands;
+
+  /** KEYS and ARGV of a claim, in CLAIM_RUN's order; `lead` goes between them (REPORT_AND_CLAIM). */
+  const claimArgs = (
+    ref: RunRef,
+    started: Omit<StepStarted, 'run'>,
+    lock: JobLock | undefined,
+    lead: (string | number)[] = [],
+  ): (string | number)[] => {
+    const keys = [
+      fenceKey(prefix, ref.studyId),
+      studyKey(prefix, ref.studyId),
+      eventsKey(prefix, ref.studyId),
+      stateKey(prefix, ref.studyId),
+    ];
+    const args = [ref.index, ref.attempt, maxRunsPerAttempt, JSON.stringify(started), STATE_RECORD_BYTES];
+    return lock
+      ? [6, ...keys, lock.key, lock.stalledKey, ...lead, ...args, lock.token, lock.durationMs, lock.jobId]
+      : [4, ...keys, ...lead, ...args];
+  };
+  const reportArgs = (ref: RunRef, result: StepResult): (string | number)[] => [
+    ref.index,
+    ref.attempt,
+    result.run,
+    JSON.stringify(result),
+  ];
 
   return {
     async claim(ref, started, lock) {
-      const keys = [
-        fenceKey(prefix, ref.studyId),
-        studyKey(prefix, ref.studyId),
-        eventsKey(prefix, ref.studyId),
-        stateKey(prefix, ref.studyId),
-      ];
-      const args = [ref.index, ref.attempt, maxRunsPerAttempt, JSON.stringify(started), STATE_RECORD_BYTES];
-      const [ok, value] = lock
-        ? await commands.maestroClaimRun(
-            6,
-            ...keys,
-            lock.key,
-            lock.stalledKey,
-            ...args,
-            lock.token,
-            lock.durationMs,
-            lock.jobId,
-          )
-        : await commands.maestroClaimRun(4, ...keys, ...args);
-      if (ok === 1) return { claimed: true, run: Number(value) };
-      const reason = String(value);
-      if (!CLAIM_REFUSALS.includes(reason)) throw new Error(`CLAIM_RUN returned an unknown refusal '${reason}'`);
-      return { claimed: false, reason: reason as ClaimRefusal };
+      const [ok, value] = await commands.maestroClaimRun(...claimArgs(ref, started, lock));
+      return claimOutcome(ok, value);
     },
     async report(ref, result) {
       const accepted = await commands.maestroReportResult(
         fenceKey(prefix, ref.studyId),
         eventsKey(prefix, ref.studyId),
-        ref.index,
-        ref.attempt,
-        result.run,
-        JSON.stringify(result),
+        ...reportArgs(ref, result),
       );
       return accepted === 1;
     },
+    async reportAndClaim(reported, result, ref, started, lock) {
+      // Both members belong to the same study: the fence and events keys are the claim's.
+      const [accepted, ok, value] = await commands.maestroReportAndClaim(
+        ...claimArgs(ref, started, lock, reportArgs(reported, result)),
+      );
+      return { accepted: accepted === 1, claim: claimOutcome(ok, value) };
+    },
   };
+}
+
+function claimOutcome(ok: number, value: number | string): ClaimOutcome {
+  if (ok === 1) return { claimed: true, run: Number(value) };
+  const reason = String(value);
+  if (!CLAIM_REFUSALS.includes(reason)) throw new Error(`CLAIM_RUN returned an unknown refusal '${reason}'`);
+  return { claimed: false, reason: reason as ClaimRefusal };
 }
