@@ -27,6 +27,8 @@ export interface ConductOptions {
   readonly redis: OpenedRedis;
   readonly limits: Partial<ConductorLimits>;
   readonly window: number;
+  /** Most instances per job (`--bundle`); 1 sends each alone. */
+  readonly bundle: number;
   readonly localWorkers: number;
   readonly workerConcurrency: number;
   readonly workerArgs?: readonly string[];
@@ -43,6 +45,9 @@ export interface ConductOptions {
 export const EXIT_CODES: Record<StudyStateName, number> = { FINISHED: 0, RUNNING: 130, FAILURE: 2, CANCELLED: 3 };
 
 export const DEFAULT_WINDOW = 10_000;
+export const DEFAULT_BUNDLE = 16;
+/** A bundle of short instances should take about this long (BundlePolicy.targetMs). */
+const BUNDLE_TARGET_MS = 200;
 
 export async function conduct(o: ConductOptions): Promise<StudyStateName> {
   const { meta, expanded } = o;
@@ -73,6 +78,7 @@ export async function conduct(o: ConductOptions): Promise<StudyStateName> {
     log,
     limits: o.limits,
     window: o.window,
+    bundle: { maxSize: o.bundle, targetMs: BUNDLE_TARGET_MS },
     cancelGraceMs: o.cancelGraceMs,
     leaseTtlMs: 15_000,
     publicMeta: {

@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { CONTROL_FIELD, controlKey, StepState, stepStateName, type ControlRequest } from '@maestro/protocol';
 import { expandStudy, parseStudy, type ExpandedStudy } from '@maestro/spec';
-import { Conductor, type ConductorLimits } from '../src/conductor/conductor.js';
+import { Conductor, type BundlePolicy, type ConductorLimits } from '../src/conductor/conductor.js';
 import { StepQueues } from '../src/queue/step-queues.js';
 import { StudyStore } from '../src/redis/study-store.js';
 import { ScriptedWorker, type Behaviour } from './helpers/scripted-worker.js';
@@ -28,7 +28,7 @@ function expand(yaml: string): ExpandedStudy {
 function setup(
   x: ExpandedStudy,
   limits: Partial<ConductorLimits> = {},
-  opts: { window?: number; prefix?: string; studyId?: string } = {},
+  opts: { window?: number; prefix?: string; studyId?: string; bundle?: BundlePolicy } = {},
 ) {
   const prefix = opts.prefix ?? `t${randomUUID().slice(0, 8)}`;
   const studyId = opts.studyId ?? 'study-1';
@@ -46,6 +46,7 @@ function setup(
     log: pino({ level: process.env['CONDUCTOR_LOG'] ?? 'silent' }),
     limits,
     window: opts.window ?? 1000,
+    bundle: opts.bundle,
     cancelGraceMs: 2000,
     leaseTtlMs: 3000,
     publicMeta: { name: x.name },
@@ -295,6 +296,95 @@ global.parameters:
     const w = worker(one.prefix, () => ({ outcome: 'succeeded' }));
     expect(await two.conductor.run()).toBe('FINISHED');
     expect(w.runs.map((r) => r.attempt)).toEqual([2, 2, 2]);
+  });
+});
+
+describe('bundles', () => {
+  const sweep = (n: number): ExpandedStudy =>
+    expand(
+      `study:\n  - {name: s, description: d, run: {cmd: "$(P)"}}\nglobal.parameters:\n  P: {values: [${Array.from({ length: n }, (_, k) => k).join(',')}], label: P.%%}\n`,
+    );
+  const bundle: BundlePolicy = { maxSize: 8, targetMs: 200 };
+  const indicesRun = (...workers: ScriptedWorker[]): number[] =>
+    workers
+      .flatMap((w) => w.runs)
+      .filter((r) => r.accepted)
+      .map((r) => r.index)
+      .sort((a, b) => a - b);
+  const range = (n: number): number[] => Array.from({ length: n }, (_, k) => k);
+
+  it('sends short instances in bundles once the first ones are timed; each instance runs once', async () => {
+    const x = sweep(200);
+    const { conductor, prefix } = setup(x, {}, { bundle });
+    const w = worker(prefix, () => ({ outcome: 'succeeded' }), 4);
+    expect(await conductor.run()).toBe('FINISHED');
+    // The first 32 go alone (they time the step), the rest in bundles of up to 8.
+    expect(w.jobSizes.slice(0, 32)).toEqual(Array(32).fill(1));
+    expect(Math.max(...w.jobSizes)).toBe(8);
+    expect(w.jobSizes.reduce((a, b) => a + b, 0)).toBe(200);
+    expect(indicesRun(w)).toEqual(range(200));
+    expect(new Set(Object.values(states(conductor)))).toEqual(new Set(['FINISHED']));
+  });
+
+  it('never bundles instances that take longer than the target, nor a throttled study', async () => {
+    const slow = setup(sweep(40), {}, { bundle: { maxSize: 8, targetMs: 20 } });
+    const w1 = worker(slow.prefix, () => ({ outcome: 'succeeded', delayMs: 30 }), 8);
+    expect(await slow.conductor.run()).toBe('FINISHED');
+    expect(w1.jobSizes).toEqual(Array(40).fill(1));
+
+    const throttled = setup(sweep(60), { throttle: 4 }, { bundle });
+    const w2 = worker(throttled.prefix, () => ({ outcome: 'succeeded' }), 8);
+    expect(await throttled.conductor.run()).toBe('FINISHED');
+    expect(w2.jobSizes).toEqual(Array(60).fill(1));
+    expect(w2.maxRunning).toBeLessThanOrEqual(4);
+  });
+
+  it('resumes with bundles in flight: their jobs are found, nothing is sent twice or run twice', async () => {
+    const x = sweep(120);
+    const one = setup(x, {}, { studyId: 'bundled', bundle });
+    let seen = 0;
+    const w1 = worker(
+      one.prefix,
+      () => {
+        if (++seen === 50) one.conductor.stop();
+        return { outcome: 'succeeded', delayMs: seen > 50 ? 5 : 0 };
+      },
+      1,
+    );
+    expect(await one.conductor.run()).toBe('RUNNING');
+    expect(one.conductor.progress().queued).toBeGreaterThan(16); // bundles still queued
+    await w1.close(); // it finishes the bundle in hand: those results wait in the stream
+    expect(Math.max(...w1.jobSizes)).toBeGreaterThan(1);
+    const two = setup(x, {}, { studyId: 'bundled', prefix: one.prefix, bundle });
+    const w2 = worker(one.prefix, () => ({ outcome: 'succeeded' }), 4);
+    expect(await two.conductor.run()).toBe('FINISHED');
+    expect(indicesRun(w1, w2)).toEqual(range(120));
+    // Reconcile found every queued bundle: no instance was sent again as a new attempt.
+    expect(new Set([...w1.runs, ...w2.runs].map((r) => r.attempt))).toEqual(new Set([1]));
+  });
+
+  it('runs the members of a bundle Redis lost again, as new attempts', async () => {
+    const x = sweep(100);
+    const one = setup(x, {}, { studyId: 'lostbundles', bundle });
+    // A worker times the step on its first instances and leaves; the bundles then sit queued.
+    const w1 = worker(one.prefix, () => ({ outcome: 'succeeded' }), 1);
+    const done = one.conductor.run();
+    await vi_waitFor(async () => w1.runs.length >= 8);
+    await w1.close();
+    await vi_waitFor(async () => one.conductor.progress().queued > 40);
+    one.conductor.stop();
+    expect(await done).toBe('RUNNING');
+    const finishedBefore = new Set(indicesRun(w1));
+    // Redis "loses" the queue and its jobs (as without an append-only file).
+    for (const k of await one.redis.keys(`${one.prefix}:steps:*`)) await one.redis.del(k);
+    const two = setup(x, {}, { studyId: 'lostbundles', prefix: one.prefix, bundle });
+    const w2 = worker(one.prefix, () => ({ outcome: 'succeeded' }), 4);
+    expect(await two.conductor.run()).toBe('FINISHED');
+    expect(indicesRun(w1, w2)).toEqual(range(100));
+    for (const r of w2.runs) {
+      expect(finishedBefore.has(r.index)).toBe(false);
+      expect(r.attempt).toBe(2);
+    }
   });
 });
 

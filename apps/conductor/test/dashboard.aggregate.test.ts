@@ -17,6 +17,7 @@ const blank: StateRecord = {
   pid: 0,
   exitCode: -1,
   worker: 0,
+  bundle: 0,
 };
 
 function records(states: number[]): Uint8Array {

@@ -54,6 +54,7 @@ const blank: StateRecord = {
   pid: 0,
   exitCode: -1,
   worker: 0,
+  bundle: 0,
 };
 
 // Instance layout: 0 = prep, 1..N = sim_N.<k-1>, N+1 = post.
@@ -74,6 +75,7 @@ function recordOf(i: number): StateRecord {
       endMs: t + 2,
       exitCode: 0,
       worker: 1,
+      bundle: i, // sent alone: its own bundle
     };
   if (i >= FAILED_FROM && i < RUNNING_FROM)
     return {
@@ -86,9 +88,19 @@ function recordOf(i: number): StateRecord {
       endMs: t + 5,
       exitCode: 2,
       worker: 1,
+      bundle: i, // sent alone: its own bundle
     };
   if (i >= RUNNING_FROM && i <= RUNNING_UNTIL)
-    return { ...blank, state: StepState.RUNNING, attempt: 1, submitMs: t, startMs: t + 1, worker: 1 };
+    // The third runs in the bundle that the first leads: its job is the first's.
+    return {
+      ...blank,
+      state: StepState.RUNNING,
+      attempt: 1,
+      submitMs: t,
+      startMs: t + 1,
+      worker: 1,
+      bundle: i === RUNNING_FROM + 2 ? RUNNING_FROM : i,
+    };
   return blank;
 }
 
@@ -262,8 +274,9 @@ describe('the dashboard API over a study of 100,001 instances', () => {
   });
 
   it('links an instance to its job in bull-board while BullMQ has it, and says when it does not', async () => {
-    const { body } = await getJson(`/api/studies/${studyId}/instances?step=sim&state=RUNNING&limit=2`);
-    const [withJob, without] = body.items;
+    const { body } = await getJson(`/api/studies/${studyId}/instances?step=sim&state=RUNNING&limit=3`);
+    const [withJob, without, member] = body.items;
+    expect(member.job).toEqual(withJob.job); // a bundle member's job is its bundle's
     expect(withJob.job).toEqual({
       queue: 'steps',
       id: stepJobId(studyId, RUNNING_FROM, 1),

@@ -83,6 +83,7 @@ export interface ExecutionFlags {
   localWorkers?: number;
   workerConcurrency?: number;
   window?: number;
+  bundle?: number;
   cancelGrace?: number;
   prefix?: string;
   workerArg?: string[];
@@ -125,6 +126,14 @@ export function addExecutionOptions(cmd: Command): Command {
       new Option('--window <n>', 'most jobs waiting in Redis at once')
         .default(10_000)
         .argParser(wholeNumber('--window', 1)),
+    )
+    .addOption(
+      new Option(
+        '--bundle <n>',
+        'most instances of a step with short runs sent to a worker as one job (1 = each alone)',
+      )
+        .default(16)
+        .argParser(wholeNumber('--bundle', 1)),
     )
     .addOption(
       new Option(

@@ -1,6 +1,6 @@
 /** `maestro resume STUDY_DIR`: a new conductor picks up a study after a crash or a stop. */
 import type { Writable } from 'node:stream';
-import { conduct, DEFAULT_WINDOW, EXIT_CODES } from '../conduct.js';
+import { conduct, DEFAULT_BUNDLE, DEFAULT_WINDOW, EXIT_CODES } from '../conduct.js';
 import { dashboardSettingsFor } from './dashboard.js';
 import { reloadStudy } from '../reload-study.js';
 import { openStudy, redisForStudy } from '../study-session.js';
@@ -36,6 +36,7 @@ export async function resumeCommand(
     redis,
     limits: { attempts: options.attempts, rlimit: options.rlimit, throttle: options.throttle },
     window: options.window ?? DEFAULT_WINDOW,
+    bundle: options.bundle ?? DEFAULT_BUNDLE,
     localWorkers: options.localWorkers ?? (autoscale ? 0 : cores()),
     workerConcurrency: options.workerConcurrency ?? 1,
     workerArgs: options.workerArg,

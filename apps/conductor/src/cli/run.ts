@@ -6,7 +6,7 @@ import type { Writable } from 'node:stream';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveDependencies } from '@maestro/spec';
-import { conduct, DEFAULT_WINDOW, EXIT_CODES } from '../conduct.js';
+import { conduct, DEFAULT_BUNDLE, DEFAULT_WINDOW, EXIT_CODES } from '../conduct.js';
 import { dashboardSettingsFor } from './dashboard.js';
 import { checkPathDependencies, cloneGitDependencies, refText } from '../dependencies.js';
 import { loadStudy } from '../load-study.js';
@@ -133,6 +133,7 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
     redis,
     limits: { attempts: options.attempts, rlimit: options.rlimit, throttle: options.throttle },
     window: options.window ?? DEFAULT_WINDOW,
+    bundle: options.bundle ?? DEFAULT_BUNDLE,
     localWorkers: options.localWorkers ?? (autoscale ? 0 : cores()),
     workerConcurrency: options.workerConcurrency ?? 1,
     workerArgs: options.workerArg,
@@ -158,6 +159,7 @@ function detachConductor(root: string, o: RunOptions): number {
   flag('--local-workers', o.localWorkers);
   flag('--worker-concurrency', o.workerConcurrency);
   flag('--window', o.window);
+  flag('--bundle', o.bundle);
   flag('--dashboard', o.dashboard);
   flag('--cancel-grace', o.cancelGrace === undefined ? undefined : `${o.cancelGrace}ms`);
   flag('--redis-password-file', o.redisPasswordFile);

@@ -28,7 +28,7 @@ import type { QueuedJob, StepQueues } from '../queue/step-queues.js';
 import { LeaseLostError, type StudyStore } from '../redis/study-store.js';
 import { buildInstanceGraph } from './instance-graph.js';
 import { InstanceRecords } from './instance-records.js';
-import { buildStepJob } from './step-jobs.js';
+import { buildStepJob, bundleJob, fitsBundle } from './step-jobs.js';
 
 export interface ConductorLimits {
   /** Runs of a failing command before it counts as FAILED (`-a`). @default 1 */
@@ -37,6 +37,21 @@ export interface ConductorLimits {
   rlimit: number;
   /** Instances queued or running at once; 0 = unlimited (`-t`). @default 0 */
   throttle: number;
+}
+
+/**
+ * Bundles: instances of one step that take a few milliseconds cost more in the queue (a BullMQ
+ * job, its lock, a fetch) than in their own run, so several ready ones go to a worker as one
+ * job, which runs them one after the other in one slot. Only steps whose instances were seen to
+ * be short are bundled, and only so many that a bundle takes about `targetMs`: what it can hold
+ * back from idle workers is bounded by that, whatever the study's size. A throttled study is
+ * never bundled (its limit counts instances in flight).
+ */
+export interface BundlePolicy {
+  /** Most instances in one job; 1 sends every instance alone. @default 16 */
+  maxSize: number;
+  /** Time a bundle should take, from the step's mean run time so far. @default 200 */
+  targetMs: number;
 }
 
 export interface ConductorOptions {
@@ -48,8 +63,10 @@ export interface ConductorOptions {
   readonly log: Logger;
   /** Limits given on the command line; on resume, missing ones come from the stored study. */
   readonly limits: Partial<ConductorLimits>;
-  /** Most jobs waiting in Redis at once (`--window`). */
+  /** Most instances waiting in Redis at once (`--window`). */
   readonly window: number;
+  /** How short instances are bundled; undefined sends every instance alone. */
+  readonly bundle?: BundlePolicy | undefined;
   /** After a cancel, how long running steps get to report before they are marked CANCELLED. */
   readonly cancelGraceMs: number;
   readonly leaseTtlMs: number;
@@ -91,6 +108,18 @@ const COALESCE_MIN_WAITING = 16;
 const READ_COUNT = 5000;
 const RECONCILE_EVERY_MS = 30_000;
 const TRIM_EVERY_MS = 5_000;
+/**
+ * A step not timed yet sends this many instances alone, and holds the rest until MIN_TIMED runs
+ * have ended (then their mean sizes the bundles) or PROBE_WAIT_MS has passed (then it is slow
+ * to end, and every instance goes alone).
+ */
+const PROBE_INSTANCES = 32;
+const MIN_TIMED = 4;
+const PROBE_WAIT_MS = 1000;
+/** The mean run time follows about the last this many runs (a sweep's later instances may be slower). */
+const TIMING_MEMORY = 32;
+/** A bundle still running after this many times its target hands the rest back (StepJob.bundleBudgetMs). */
+const BUNDLE_BUDGET_FACTOR = 5;
 
 export class Conductor {
   readonly expanded: ExpandedStudy;
@@ -105,6 +134,10 @@ export class Conductor {
   readonly #failed: number[] = [];
   /** Instances per state, per step: step s at [s * 16 + state]. */
   readonly #stepCounts: Int32Array;
+  /** Per step: runs timed, their mean run time (ms), and when its first instance was sent alone. */
+  readonly #timed: Uint32Array;
+  readonly #meanRunMs: Float64Array;
+  readonly #probeFrom: Float64Array;
   #queued = 0;
   #running = 0;
   readonly #dirty: Uint8Array;
@@ -137,6 +170,9 @@ export class Conductor {
     this.records = InstanceRecords.empty(options.expanded.instanceCount);
     this.#dirty = new Uint8Array(options.expanded.instanceCount);
     this.#stepCounts = new Int32Array(options.expanded.steps.length * 16);
+    this.#timed = new Uint32Array(options.expanded.steps.length);
+    this.#meanRunMs = new Float64Array(options.expanded.steps.length);
+    this.#probeFrom = new Float64Array(options.expanded.steps.length);
   }
 
   /** The first instances to end FAILED or TIMEDOUT (at most MAX_FAILURES_TRACKED), for status files. */
@@ -356,6 +392,7 @@ export class Conductor {
         this.#failed.push(i);
       if (s === StepState.PENDING) this.#queued++;
       else if (s === StepState.RUNNING) this.#running++;
+      if (s === StepState.FINISHED) this.#timeRun(i, r.startMs(i), r.endMs(i));
     }
     const restored = ReadinessTracker.restore(
       graph,
@@ -415,6 +452,7 @@ export class Conductor {
       attempt: ev.attempt,
       worker: ev.worker,
     });
+    if (ev.outcome === 'succeeded' || ev.outcome === 'failed') this.#timeRun(i, ev.startMs, ev.endMs);
     switch (ev.outcome) {
       case 'succeeded':
         this.#finish(i, StepState.FINISHED);
@@ -510,7 +548,7 @@ export class Conductor {
     this.#readyHead = 0;
     this.#cancelDeadline = this.#now() + this.#o.cancelGraceMs;
     void this.#o.queues
-      .removeQueued(queued)
+      .removeQueued(uniqueJobs(queued))
       .catch((err: unknown) => this.#log.warn({ err }, 'could not remove queued jobs'));
   }
 
@@ -597,26 +635,83 @@ export class Conductor {
 
   // ---- dispatch, commit, enqueue ------------------------------------------------------------
 
-  /** Moves ready instances into the queue while the window and throttle allow. */
+  /**
+   * Moves ready instances into the queue while the window and throttle allow: alone, or with
+   * the ready instances right behind them in a bundle (see BundlePolicy).
+   */
   #dispatch(): QueuedJob[] {
     const jobs: QueuedJob[] = [];
     if (this.#cancelled) return jobs;
     const r = this.records;
+    const x = this.expanded;
     const now = this.#now();
-    while (this.#readyHead < this.#ready.length) {
-      if (this.#queued >= this.#o.window) break;
-      if (this.#limits.throttle > 0 && this.#queued + this.#running >= this.#limits.throttle) break;
-      const i = this.#ready[this.#readyHead++]!;
-      r.setAttempt(i, r.attempt(i) + 1);
-      if (!r.submitMs(i)) r.setSubmitMs(i, now);
-      this.#setState(i, StepState.PENDING);
-      jobs.push(buildStepJob(this.expanded, i, r.record(i), { prefix: this.#o.prefix, studyId: this.#o.studyId }));
+    const full = (): boolean =>
+      this.#queued >= this.#o.window ||
+      (this.#limits.throttle > 0 && this.#queued + this.#running >= this.#limits.throttle);
+    while (this.#readyHead < this.#ready.length && !full()) {
+      const first = this.#ready[this.#readyHead]!;
+      const step = x.stepIndexOf(first);
+      const size = this.#bundleSize(step, now);
+      if (size === 0) break; // its first instances are being timed; held (at most PROBE_WAIT_MS)
+      this.#readyHead++;
+      const members = [this.#send(first, first, now)];
+      while (members.length < size && this.#readyHead < this.#ready.length && !full()) {
+        const i = this.#ready[this.#readyHead]!;
+        if (x.stepIndexOf(i) !== step || r.attempt(i) + 1 !== members[0]!.data.attempt) break;
+        const job = this.#jobFor(i, r.attempt(i) + 1, first);
+        if (!fitsBundle(members[0]!, job)) break;
+        this.#readyHead++;
+        members.push(this.#send(i, first, now));
+      }
+      jobs.push(bundleJob(members, this.#bundleBudgetMs()));
     }
     if (this.#readyHead > 4096 && this.#readyHead * 2 > this.#ready.length) {
       this.#ready.splice(0, this.#readyHead);
       this.#readyHead = 0;
     }
     return jobs;
+  }
+
+  /** Makes instance `i` PENDING as the next attempt, in the bundle that `bundle` leads. */
+  #send(i: number, bundle: number, now: number): QueuedJob {
+    const r = this.records;
+    r.setAttempt(i, r.attempt(i) + 1);
+    r.setBundle(i, bundle);
+    if (!r.submitMs(i)) r.setSubmitMs(i, now);
+    this.#setState(i, StepState.PENDING);
+    return buildStepJob(this.expanded, i, r.record(i), { prefix: this.#o.prefix, studyId: this.#o.studyId });
+  }
+
+  /** The job instance `i` would get as attempt `attempt` in `bundle`, without changing anything. */
+  #jobFor(i: number, attempt: number, bundle: number): QueuedJob {
+    const record = { ...this.records.record(i), attempt, bundle };
+    return buildStepJob(this.expanded, i, record, { prefix: this.#o.prefix, studyId: this.#o.studyId });
+  }
+
+  /** Instances of step `s` to send in one job now; 0: none yet (its first ones are being timed). */
+  #bundleSize(s: number, now: number): number {
+    const policy = this.#o.bundle;
+    if (!policy || policy.maxSize <= 1 || this.#limits.throttle > 0) return 1;
+    if (this.#timed[s]! >= MIN_TIMED) {
+      const fit = Math.floor(policy.targetMs / Math.max(1, this.#meanRunMs[s]!));
+      return Math.max(1, Math.min(policy.maxSize, fit));
+    }
+    if (this.#probeFrom[s] === 0) this.#probeFrom[s] = now;
+    if (now - this.#probeFrom[s]! >= PROBE_WAIT_MS) return 1;
+    const c = this.stepCounts(s);
+    return c[StepState.PENDING]! + c[StepState.RUNNING]! < PROBE_INSTANCES ? 1 : 0;
+  }
+
+  #bundleBudgetMs(): number {
+    return Math.round((this.#o.bundle?.targetMs ?? 0) * BUNDLE_BUDGET_FACTOR) || 1;
+  }
+
+  /** Counts a run of instance `i` that took endMs - startMs into its step's mean run time. */
+  #timeRun(i: number, startMs: number, endMs: number): void {
+    if (!(startMs > 0 && endMs >= startMs)) return;
+    const s = this.expanded.stepIndexOf(i);
+    const n = Math.min(TIMING_MEMORY, ++this.#timed[s]!);
+    this.#meanRunMs[s]! += (endMs - startMs - this.#meanRunMs[s]!) / n;
   }
 
   async #step(changed: boolean): Promise<void> {
@@ -715,7 +810,11 @@ export class Conductor {
     if (inFlight.length === 0) return;
     const refs = inFlight.map((i) => this.#jobRef(i));
     const attempts = inFlight.map((i) => r.attempt(i));
-    const states = await this.#o.queues.jobStates(refs);
+    // One question per job: the members of a bundle share theirs.
+    const jobs = uniqueJobs(refs);
+    const answers = await this.#o.queues.jobStates(jobs);
+    const stateOf = new Map(jobs.map((j, k) => [`${j.queue}/${j.id}`, answers[k]]));
+    const states = refs.map((j) => stateOf.get(`${j.queue}/${j.id}`));
     // Drain everything reported so far before deciding.
     for (;;) {
       const batch = await this.#o.store.read(this.#cursor, this.#controlCursor, undefined, READ_COUNT);
@@ -783,6 +882,13 @@ export class ConductorBusyError extends Error {
     const [host, pid] = holder.split(':');
     super(`another conductor (host ${host}, pid ${pid}) is driving this study; only one may run it at a time`);
   }
+}
+
+/** Each job once (the members of a bundle name the same one). */
+function uniqueJobs(refs: readonly { queue: string; id: string }[]): { queue: string; id: string }[] {
+  const seen = new Map<string, { queue: string; id: string }>();
+  for (const ref of refs) seen.set(`${ref.queue}/${ref.id}`, ref);
+  return [...seen.values()];
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -1,6 +1,6 @@
 /**
  * The packed per-instance records (layout in @maestro/protocol state-record.ts), read and written
- * in place: a million instances are one 40 MB buffer, with no object per instance.
+ * in place: a million instances are one 44 MB buffer, with no object per instance.
  */
 import { STATE_OFFSETS as O, STATE_RECORD_BYTES as B, readStateRecord, type StateRecord } from '@maestro/protocol';
 
@@ -98,6 +98,13 @@ export class InstanceRecords {
   }
   setWorker(i: number, v: number): void {
     this.view.setUint16(i * B + O.worker, v, true);
+    this.#changed(i);
+  }
+  bundle(i: number): number {
+    return this.view.getUint32(i * B + O.bundle, true);
+  }
+  setBundle(i: number, v: number): void {
+    this.view.setUint32(i * B + O.bundle, v, true);
     this.#changed(i);
   }
   record(i: number): StateRecord {

@@ -39,7 +39,54 @@ export function buildStepJob(
     resources,
     env: {},
   };
-  return { queue, id: stepJobId(ids.studyId, i, record.attempt), data };
+  return { queue, id: stepJobId(ids.studyId, record.bundle, record.attempt), data };
+}
+
+/**
+ * Whether `b` may ride in the bundle that `a` leads: the same queue, interpreter, walltime,
+ * resources, kind and attempt number (the worker runs every member with the first's settings,
+ * and the bundle's id holds the first's attempt).
+ */
+export function fitsBundle(a: QueuedJob, b: QueuedJob): boolean {
+  const x = a.data;
+  const y = b.data;
+  return (
+    a.queue === b.queue &&
+    x.attempt === y.attempt &&
+    x.kind === y.kind &&
+    x.timeoutMs === y.timeoutMs &&
+    x.interpreter.length === y.interpreter.length &&
+    x.interpreter.every((v, k) => v === y.interpreter[k]) &&
+    sameResources(x.resources, y.resources)
+  );
+}
+
+function sameResources(a: StepResources, b: StepResources): boolean {
+  return (
+    a.nodes === b.nodes &&
+    a.procs === b.procs &&
+    a.coresPerTask === b.coresPerTask &&
+    a.gpus === b.gpus &&
+    a.exclusive === b.exclusive
+  );
+}
+
+/** One job carrying `jobs` (at least one; see StepJob.more): the first's id and settings. */
+export function bundleJob(jobs: readonly QueuedJob[], budgetMs: number): QueuedJob {
+  const [first, ...rest] = jobs;
+  if (!first) throw new Error('an empty bundle');
+  if (rest.length === 0) return first;
+  const more = rest.map(({ data: d }) => ({
+    index: d.index,
+    attempt: d.attempt,
+    name: d.name,
+    workspace: d.workspace,
+    fileName: d.fileName,
+    kind: d.kind,
+    script: d.script,
+    env: d.env,
+  }));
+  return { ...first, data: { ...first.data, more, bundleBudgetMs: budgetMs } };
 }
 
 /** What the spec decides about how an instance runs, whatever its attempt. */

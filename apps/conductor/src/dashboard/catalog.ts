@@ -367,7 +367,8 @@ export class StudyCatalog {
           : r.queues.length === 1
             ? r.queues[0]!
             : DEFAULT_QUEUE;
-      const job = rec.attempt > 0 ? { queue, id: stepJobId(r.id, i, rec.attempt) } : undefined;
+      // A bundle member's job is its bundle's, named after its first instance.
+      const job = rec.attempt > 0 ? { queue, id: stepJobId(r.id, rec.bundle, rec.attempt) } : undefined;
       if (job) refs.push(job);
       return { i, rec, inst, range, job };
     });

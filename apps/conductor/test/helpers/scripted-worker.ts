@@ -1,11 +1,14 @@
 /**
  * A stand-in for `maestro-worker` in conductor tests: a real BullMQ Worker on a real Redis that
  * claims and reports through the real fence scripts, but decides each run's outcome from the
- * test instead of spawning a process. The end-to-end tests use the real worker.
+ * test instead of spawning a process. The members of a bundle run one after the other, as the real
+ * worker runs them (without its report-and-claim shortcut). The end-to-end tests use the real
+ * worker.
  */
 import { Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
+  bundleMembers,
   CLAIM_RUN_LUA,
   DEFAULT_QUEUE,
   eventsKey,
@@ -44,6 +47,8 @@ type Cmds = Redis & {
 export class ScriptedWorker {
   readonly runs: RunRecord[] = [];
   readonly refused: { index: number; reason: string }[] = [];
+  /** Instances per job received, in order (1 for an instance sent alone). */
+  readonly jobSizes: number[] = [];
   running = 0;
   maxRunning = 0;
   readonly #redis: Cmds;
@@ -60,7 +65,11 @@ export class ScriptedWorker {
     this.#redis.defineCommand('report', { numberOfKeys: 2, lua: REPORT_RESULT_LUA });
     this.#worker = new Worker(
       options.queue ?? DEFAULT_QUEUE,
-      async (job: Job) => this.#process(StepJob.parse(job.data), behaviour),
+      async (job: Job) => {
+        const members = bundleMembers(StepJob.parse(job.data));
+        this.jobSizes.push(members.length);
+        for (const m of members) await this.#process(m, behaviour);
+      },
       { connection: new Redis(url, { maxRetriesPerRequest: null }), prefix, concurrency: options.concurrency ?? 8 },
     );
     this.#worker.on('error', () => undefined);
