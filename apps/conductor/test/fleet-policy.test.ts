@@ -15,7 +15,6 @@ import {
 const NOW = 1_000_000;
 
 const step = (resources: StepResources = {}, timeoutMs?: number, queue = 'steps'): WaitingStep => ({
-  index: 0,
   step: 'sim',
   queue,
   demand: stepDemand(resources),

@@ -18,7 +18,10 @@
 #              (the kernel closes it however the worker ends, even on SIGKILL).
 #   1          events to the worker, one line each (short writes are atomic, lines never mix):
 #                S US id US pid       the step started; pid is also its process group id
-#                E US id US status    it ended: its exit status, or 128+N when killed by signal N
+#                E US id US status US left
+#                                     it ended: its exit status, or 128+N when killed by signal N;
+#                                     left is 1 if its process group still had a member (something
+#                                     it started in the background), else 0
 #                X US id US message   it could not be started
 #                L US id              it ended, but a signal that reached its slot cost its status
 #   3..3+SLOTS-1  one request channel per slot; the worker writes one request at a time to a
@@ -67,7 +70,7 @@ slot() {
   [[ -z $others ]] || eval "exec$others"
   # USR1 from the launcher: the worker died, end the step. TERM/INT to the whole group are the
   # worker's to handle. Traps (not ignores): the step itself starts with default handling.
-  local pid='' status interrupted=0 signalled len record id ws out err n ofd efd
+  local pid='' status interrupted=0 signalled left len record id ws out err n ofd efd
   local -a f
   # Request lengths count bytes: the slot reads in the C locale (set once: every change of
   # locale reloads it), and each step gets back the worker's LC_ALL, or none.
@@ -132,7 +135,10 @@ slot() {
     if (( signalled && (status == 127 || status < 0 || status > 255) )); then
       printf 'L%s%s\n' "$US" "$id"
     else
-      printf 'E%s%s%s%s\n' "$US" "$id" "$US" "$status"
+      # The worker looks for leftovers of the group (and kills them) only if there are any.
+      left=0
+      kill -0 -- "-$pid" 2>/dev/null && left=1
+      printf 'E%s%s%s%s%s%s\n' "$US" "$id" "$US" "$status" "$US" "$left"
     fi
   done
 }

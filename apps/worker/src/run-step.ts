@@ -91,6 +91,11 @@ export interface StepExit {
    * whole worker (an allocation ending), or the launcher or a slot killed.
    */
   statusLost?: string;
+  /**
+   * The launcher found nothing of the step's process group left when it ended; undefined when
+   * it could not tell (then whoever needs to know looks for itself).
+   */
+  groupEmpty?: boolean;
 }
 
 export interface SpawnStepOptions {
@@ -226,7 +231,7 @@ export function startLauncher(log: Logger, slots: number): StepLauncher {
   };
 
   const onLine = (line: string): void => {
-    const [kind, id = '', value = ''] = line.split(US);
+    const [kind, id = '', value = '', left] = line.split(US);
     const p = pending.get(id);
     if (!p) return;
     if (kind === 'S') {
@@ -237,7 +242,9 @@ export function startLauncher(log: Logger, slots: number): StepLauncher {
     pending.delete(id);
     release(p);
     if (kind === 'E') {
-      p.resolveExited(exitOf(Number(value)));
+      const exit = exitOf(Number(value));
+      if (left === '0') exit.groupEmpty = true;
+      p.resolveExited(exit);
     } else if (kind === 'L') {
       p.resolveExited({ exitCode: null, signal: null, statusLost: 'a signal reached its launcher as it ended' });
     } else if (kind === 'X') {

@@ -46,6 +46,7 @@ import { coerceError, WorkerError, WorkerErrorCode } from './errors.js';
 import { makePresence } from './heartbeat.js';
 import { groupAlive, hasEnded, terminateGroup } from './process-group.js';
 import { makeStepConsumer, type DeliveredJob, type Disposition, type StepConsumer } from './queue/consumer.js';
+import { lazyChild } from './lazy-child.js';
 import { makeFence, type ClaimOutcome, type Fence, type RunRef } from './queue/fence.js';
 import { closeRedis, makeRedis, type Redis } from './redis.js';
 import { startLauncher, stepVariables, type StepExit, type StepLauncher } from './run-step.js';
@@ -201,6 +202,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
   const reported = (e: Ended, accepted: boolean): void => {
     done++;
     const { fields } = e;
+    if (accepted && fields.outcome === 'succeeded' && !log.isLevelEnabled('debug')) return;
     const facts = {
       outcome: fields.outcome,
       exitCode: fields.exitCode,
@@ -372,7 +374,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
       step.exited = true;
       // Nothing of the step outlives its result: background leftovers of its group go too.
       if (step.terminating) await step.terminating;
-      else if (await groupAlive(step.pid)) {
+      else if (!exit.groupEmpty && (await groupAlive(step.pid))) {
         await terminateGroup(step.pid, config.killGraceMs, step.escalate).catch((err: unknown) =>
           stepLog.error({ err, pid: step.pid }, 'cannot kill what the step left running'),
         );
@@ -451,7 +453,12 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     const parsed = StepJob.safeParse(delivered.data);
     if (!parsed.success) return reject(delivered, parsed.error);
     const job = parsed.data;
-    const jobLog = log.child({ studyId: job.studyId, index: job.index, attempt: job.attempt, jobId: delivered.id });
+    const jobLog = lazyChild(log, () => ({
+      studyId: job.studyId,
+      index: job.index,
+      attempt: job.attempt,
+      jobId: delivered.id,
+    }));
     if (lostLocks.has(delivered.key)) return lockLostBeforeClaim(jobLog);
     // Room for it: can it ever run here, does its walltime fit, and when are its cores free?
     const fit = fitStep(stepDemand(job.resources), capacity);
@@ -535,7 +542,12 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
         const memberLog =
           k === 0
             ? jobLog
-            : log.child({ studyId: member.studyId, index: member.index, attempt: member.attempt, jobId: delivered.id });
+            : lazyChild(log, () => ({
+                studyId: member.studyId,
+                index: member.index,
+                attempt: member.attempt,
+                jobId: delivered.id,
+              }));
         if (k > 0) {
           if (state !== 'running') return 'give-back';
           if (lostLocks.has(delivered.key)) return lockLostBeforeClaim(memberLog);
@@ -593,7 +605,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     grant: Grant,
   ): Promise<Ended | undefined> => {
     // From here on the run is claimed: whatever happens, it must end in a report.
-    const stepLog = jobLog.child({ run });
+    const stepLog = lazyChild(jobLog, () => ({ run }));
     await presence
       .joinStudy(job.studyId)
       .catch((err: unknown) => stepLog.warn({ err }, 'cannot record the study in the worker list'));

@@ -52,6 +52,19 @@ describe('the step launcher', () => {
     expect(await long.exited).toMatchObject({ exitCode: null, signal: 'SIGTERM' });
   });
 
+  it('says whether anything of a step was left in its process group when it ended', async () => {
+    const root = tempDir();
+    launcher = startLauncher(log, 2);
+    expect(await launcher.spawnStep(stepIn(root, 'alone', 'true')).exited).toMatchObject({ groupEmpty: true });
+    const leaver = launcher.spawnStep(stepIn(root, 'leaver', 'sleep 30 &'));
+    const pid = await leaver.started;
+    const exit = await leaver.exited;
+    expect(exit).toMatchObject({ exitCode: 0 });
+    expect(exit.groupEmpty).toBeUndefined(); // the worker looks for itself, and kills what it finds
+    expect(liveGroupMembers(pid!).length).toBe(1);
+    process.kill(-pid!, 'SIGKILL');
+  });
+
   it('reports exit statuses and keeps an earlier attempt’s output', async () => {
     const root = tempDir();
     launcher = startLauncher(log, 4);

@@ -446,12 +446,9 @@ export class Conductor {
     r.setPid(i, ev.pid);
     r.setExitCode(i, ev.exitCode ?? -1);
     r.setWorker(i, worker);
-    const log = this.#log.child({
-      index: i,
-      name: this.expanded.instanceName(i),
-      attempt: ev.attempt,
-      worker: ev.worker,
-    });
+    // Made only for what is logged: most results are successes, which are not.
+    const log = (): Logger =>
+      this.#log.child({ index: i, name: this.expanded.instanceName(i), attempt: ev.attempt, worker: ev.worker });
     if (ev.outcome === 'succeeded' || ev.outcome === 'failed') this.#timeRun(i, ev.startMs, ev.endMs);
     switch (ev.outcome) {
       case 'succeeded':
@@ -463,10 +460,10 @@ export class Conductor {
         const tries = r.tries(i) + 1;
         r.setTries(i, tries);
         if (!this.#cancelled && tries < this.#limits.attempts) {
-          log.info({ exitCode: ev.exitCode, tries, message: ev.message }, 'step failed; trying again');
+          log().info({ exitCode: ev.exitCode, tries, message: ev.message }, 'step failed; trying again');
           this.#retry(i);
         } else {
-          log.warn({ exitCode: ev.exitCode, signal: ev.signal, message: ev.message }, 'step failed');
+          log().warn({ exitCode: ev.exitCode, signal: ev.signal, message: ev.message }, 'step failed');
           this.#fail(i, StepState.FAILED);
         }
         return;
@@ -477,10 +474,10 @@ export class Conductor {
         if (!this.#cancelled && hasRestart && (this.#limits.rlimit === 0 || restarts < this.#limits.rlimit)) {
           r.setRestarts(i, restarts + 1);
           r.setFlags(i, r.flags(i) | STATE_FLAG_RESTART);
-          log.info({ restarts: restarts + 1 }, 'step timed out; running its restart command');
+          log().info({ restarts: restarts + 1 }, 'step timed out; running its restart command');
           this.#retry(i);
         } else {
-          log.warn({ restarts }, hasRestart ? 'step timed out; restart limit reached' : 'step timed out');
+          log().warn({ restarts }, hasRestart ? 'step timed out; restart limit reached' : 'step timed out');
           this.#fail(i, hasRestart ? StepState.FAILED : StepState.TIMEDOUT);
         }
         return;
@@ -497,7 +494,7 @@ export class Conductor {
         if (ev.outcome === 'preempted' && this.expanded.instance(i).restart !== undefined) {
           r.setFlags(i, r.flags(i) | STATE_FLAG_RESTART);
         }
-        log.info({ outcome: ev.outcome, message: ev.message }, 'step handed back; running it again');
+        log().info({ outcome: ev.outcome, message: ev.message }, 'step handed back; running it again');
         this.#retry(i, ev.outcome === 'preempted' ? StepState.PREEMPTED : StepState.INITIALIZED);
         return;
       default: {

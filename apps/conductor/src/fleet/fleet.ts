@@ -22,6 +22,7 @@ import {
   decideScale,
   unfitForAllocations,
   type AllocationShape,
+  type Blocked,
   type WaitingStep,
 } from './policy.js';
 
@@ -67,7 +68,9 @@ interface Owned {
 export class Fleet {
   readonly #o: FleetOptions;
   readonly #now: () => number;
-  readonly #waitingCache = new Map<number, WaitingStep | null>();
+  /** Per queued instance, what it asks for: one object per distinct ask (`#asks`). */
+  readonly #waitingCache = new Map<number, WaitingStep>();
+  readonly #asks = new Map<string, WaitingStep>();
   /** Step and reason keys already told in the log (each once per conductor). */
   readonly #reported = new Set<string>();
   /** What was last reported blocked, by step and kind of reason. */
@@ -159,10 +162,13 @@ export class Fleet {
       if (w === undefined) {
         const inst = x.instance(i);
         const { queue, resources, timeoutMs } = jobSettingsOf(x, inst);
-        w = { index: i, step: inst.step, queue, demand: stepDemand(resources), timeoutMs };
+        const ask = { step: inst.step, queue, demand: stepDemand(resources), timeoutMs };
+        const key = JSON.stringify(ask);
+        w = this.#asks.get(key);
+        if (!w) this.#asks.set(key, (w = ask));
         this.#waitingCache.set(i, w);
       }
-      if (w) out.push(w);
+      out.push(w);
     }
     return out;
   }
@@ -171,8 +177,10 @@ export class Fleet {
     // One entry per step and kind of reason. The reason's numbers (time left) change as time
     // passes: each is told once, as first seen.
     const byStep = new Map<string, BlockedSteps>();
+    const reasons = new Map<WaitingStep, Blocked | undefined>();
     for (const s of waiting) {
-      const blocked = blockedReason(s, workers, now);
+      let blocked = reasons.get(s);
+      if (!reasons.has(s)) reasons.set(s, (blocked = blockedReason(s, workers, now)));
       if (blocked === undefined) continue;
       const key = `${s.step}\n${blocked.kind}`;
       const entry = byStep.get(key) ?? { step: s.step, reason: blocked.reason, instances: 0 };
@@ -216,9 +224,11 @@ export class Fleet {
       scheduler: a.settings.scheduler,
     };
     const runnable: WaitingStep[] = [];
+    const unfit = new Map<WaitingStep, string | undefined>();
     for (const s of waiting) {
       if (!a.settings.queues.includes(s.queue)) continue;
-      const why = unfitForAllocations(s, shape);
+      let why = unfit.get(s);
+      if (!unfit.has(s)) unfit.set(s, (why = unfitForAllocations(s, shape)));
       if (why === undefined) {
         runnable.push(s);
         continue;

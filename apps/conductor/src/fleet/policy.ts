@@ -20,9 +20,11 @@ import {
   type WorkerRecord,
 } from '@maestro/protocol';
 
-/** A step instance in the queue, waiting for a worker. */
+/**
+ * A step instance in the queue, waiting for a worker (the fleet shares one object among the
+ * instances of a step that ask for the same).
+ */
 export interface WaitingStep {
-  readonly index: number;
   /** Step name (instances of one step are reported together). */
   readonly step: string;
   readonly queue: string;
