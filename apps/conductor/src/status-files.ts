@@ -170,14 +170,26 @@ export class StatusFiles {
       }
       const rows = InstanceRecords.BLOCK;
       let built = 0;
+      // Unchanged slices go out together: one write per megabyte, not one per slice.
+      let pending: Buffer[] = [];
+      let pendingBytes = 0;
+      const flush = (): void => {
+        if (pending.length > 0)
+          writeSync(fd, pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes));
+        pending = [];
+        pendingBytes = 0;
+      };
       for (let from = 0, k = 0; from < x.instanceCount; from += rows, k++) {
         const to = Math.min(x.instanceCount, from + rows);
         const version = r.versions[k]!;
         const cached = this.#csvSlices[k];
         if (cached && cached.version === version) {
-          writeSync(fd, cached.text);
+          pending.push(cached.text);
+          pendingBytes += cached.text.length;
+          if (pendingBytes >= 1 << 20) flush();
           continue;
         }
+        flush();
         const bytes = Buffer.from(csvRows(c, from, to));
         this.#csvSlices[k] = { version, text: bytes };
         writeSync(fd, bytes);
@@ -187,6 +199,7 @@ export class StatusFiles {
           await new Promise((resolve) => setImmediate(resolve));
         }
       }
+      flush();
     } finally {
       closeSync(fd);
     }

@@ -314,15 +314,17 @@ describe('bundles', () => {
   const range = (n: number): number[] => Array.from({ length: n }, (_, k) => k);
 
   it('sends short instances in bundles once the first ones are timed; each instance runs once', async () => {
-    const x = sweep(200);
+    const x = sweep(600);
     const { conductor, prefix } = setup(x, {}, { bundle });
-    const w = worker(prefix, () => ({ outcome: 'succeeded' }), 4);
+    const w = worker(prefix, () => ({ outcome: 'succeeded' }), 1);
     expect(await conductor.run()).toBe('FINISHED');
-    // The first 32 go alone (they time the step), the rest in bundles of up to 8.
+    // The first 32 go alone (they time the step), the rest in bundles of up to 8, and the last
+    // in smaller ones (at most a 32nd of what is left to send), down to one.
     expect(w.jobSizes.slice(0, 32)).toEqual(Array(32).fill(1));
     expect(Math.max(...w.jobSizes)).toBe(8);
-    expect(w.jobSizes.reduce((a, b) => a + b, 0)).toBe(200);
-    expect(indicesRun(w)).toEqual(range(200));
+    expect(w.jobSizes.at(-1)).toBe(1);
+    expect(w.jobSizes.reduce((a, b) => a + b, 0)).toBe(600);
+    expect(indicesRun(w)).toEqual(range(600));
     expect(new Set(Object.values(states(conductor)))).toEqual(new Set(['FINISHED']));
   });
 

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseWalltimeSeconds } from '@maestro/protocol';
 import { expandStudy, isWalltime, parseStudy } from '@maestro/spec';
-import { jobSettingsOf } from '../src/conductor/step-jobs.js';
+import { jobSettingsOf, settingsVaryByInstance } from '../src/conductor/step-jobs.js';
 
 const SAMPLES = [
   ...['0', '90', '1.5', '00:30', '1:30:00', '01:30:00', '100:00:00', '1-0', '1-12', '1-2:30', '1-02:30:00'],
@@ -83,5 +83,26 @@ global.parameters:
       ['is-off', false],
       ['literal', true],
     ]);
+  });
+});
+
+describe('settingsVaryByInstance', () => {
+  it('tells steps whose instances may ask for different resources from those that cannot', () => {
+    const { study } = parseStudy(
+      `description: {name: t, description: d}
+study:
+  - {name: same, description: d, run: {cmd: "echo $(P)", procs: 2, walltime: "00:10:00"}}
+  - {name: sized, description: d, run: {cmd: "echo $(P)", procs: $(P)}}
+  - {name: queued, description: d, run: {cmd: "echo $(P)", task_queue: "q$(P)"}}
+global.parameters:
+  P: {values: [1, 2], label: P.%%}
+`,
+      { file: 't.yaml' },
+    );
+    const x = expandStudy(study, { root: '/r', specRoot: '/s', cwd: '/c' });
+    expect(x.steps.map((_, s) => settingsVaryByInstance(x, s))).toEqual([false, true, true]);
+    // Where it says no, every instance asks what the first asks.
+    const first = jobSettingsOf(x, x.instance(0));
+    expect(jobSettingsOf(x, x.instance(1))).toEqual(first);
   });
 });

@@ -118,6 +118,8 @@ const MIN_TIMED = 4;
 const PROBE_WAIT_MS = 1000;
 /** The mean run time follows about the last this many runs (a sweep's later instances may be slower). */
 const TIMING_MEMORY = 32;
+/** A bundle holds at most this fraction of the instances waiting to be sent (1 / TAIL_SPREAD). */
+const TAIL_SPREAD = 32;
 /** A bundle still running after this many times its target hands the rest back (StepJob.bundleBudgetMs). */
 const BUNDLE_BUDGET_FACTOR = 5;
 
@@ -648,8 +650,11 @@ export class Conductor {
     while (this.#readyHead < this.#ready.length && !full()) {
       const first = this.#ready[this.#readyHead]!;
       const step = x.stepIndexOf(first);
-      const size = this.#bundleSize(step, now);
+      let size = this.#bundleSize(step, now);
       if (size === 0) break; // its first instances are being timed; held (at most PROBE_WAIT_MS)
+      // The last ones go out in ever smaller bundles: the end of a study is not one worker
+      // finishing a long bundle while the others have nothing left.
+      size = Math.min(size, Math.max(1, Math.floor((this.#ready.length - this.#readyHead) / TAIL_SPREAD)));
       this.#readyHead++;
       const members = [this.#send(first, first, now)];
       while (members.length < size && this.#readyHead < this.#ready.length && !full()) {

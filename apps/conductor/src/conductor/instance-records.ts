@@ -5,8 +5,11 @@
 import { STATE_OFFSETS as O, STATE_RECORD_BYTES as B, readStateRecord, type StateRecord } from '@maestro/protocol';
 
 export class InstanceRecords {
-  /** Instances per block of {@link versions}. */
-  static readonly BLOCK = 500;
+  /**
+   * Instances per block of {@link versions}. Small enough that the few instances changing at a
+   * time (those running) make little of status.csv to format again at each write.
+   */
+  static readonly BLOCK = 100;
   readonly view: DataView;
   /**
    * A counter per block of BLOCK instances, bumped by every setter: whoever keeps something

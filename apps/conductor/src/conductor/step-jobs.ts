@@ -114,6 +114,18 @@ export function jobSettingsOf(x: ExpandedStudy, inst: StepInstance): JobSettings
   };
 }
 
+/** The `run` keys jobSettingsOf reads. */
+const SETTINGS_KEYS = ['task_queue', 'shell', 'walltime', 'nodes', 'procs', 'cores per task', 'gpus', 'exclusive'];
+
+/**
+ * Whether the instances of step `s` may differ in their JobSettings: some key jobSettingsOf
+ * reads holds a `$(...)` token. When none does, the first instance's settings are everyone's.
+ */
+export function settingsVaryByInstance(x: ExpandedStudy, s: number): boolean {
+  const run = x.steps[s]!.run as Record<string, unknown>;
+  return SETTINGS_KEYS.some((k) => typeof run[k] === 'string' && run[k].includes('$('));
+}
+
 /**
  * The instance's walltime in ms. Expansion refused every walltime this parser cannot read
  * (@maestro/spec's `isWalltime` is this parser), so it does not throw here.

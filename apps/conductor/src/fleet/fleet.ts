@@ -11,7 +11,7 @@
 import { StepState, stepDemand, type AllocationRecord, type WorkerRecord } from '@maestro/protocol';
 import type { Logger } from 'pino';
 import type { Conductor } from '../conductor/conductor.js';
-import { jobSettingsOf } from '../conductor/step-jobs.js';
+import { jobSettingsOf, settingsVaryByInstance } from '../conductor/step-jobs.js';
 import { AllocationError } from '../allocations/errors.js';
 import { prepareLaunch, submitLaunch, type LaunchSettings, type LaunchTarget } from '../allocations/launch.js';
 import type { SchedulerClient } from '../allocations/schedulers.js';
@@ -71,6 +71,9 @@ export class Fleet {
   /** Per queued instance, what it asks for: one object per distinct ask (`#asks`). */
   readonly #waitingCache = new Map<number, WaitingStep>();
   readonly #asks = new Map<string, WaitingStep>();
+  /** Per step: whether its instances may ask for different things, and if not, their ask. */
+  readonly #varies: (boolean | undefined)[] = [];
+  readonly #stepAsks: (WaitingStep | undefined)[] = [];
   /** Step and reason keys already told in the log (each once per conductor). */
   readonly #reported = new Set<string>();
   /** What was last reported blocked, by step and kind of reason. */
@@ -160,12 +163,20 @@ export class Fleet {
       }
       let w = this.#waitingCache.get(i);
       if (w === undefined) {
-        const inst = x.instance(i);
-        const { queue, resources, timeoutMs } = jobSettingsOf(x, inst);
-        const ask = { step: inst.step, queue, demand: stepDemand(resources), timeoutMs };
-        const key = JSON.stringify(ask);
-        w = this.#asks.get(key);
-        if (!w) this.#asks.set(key, (w = ask));
+        // Rendering an instance costs; most steps ask the same for every instance.
+        const s = x.stepIndexOf(i);
+        let vary = this.#varies[s];
+        if (vary === undefined) vary = this.#varies[s] = settingsVaryByInstance(x, s);
+        w = vary ? undefined : this.#stepAsks[s];
+        if (w === undefined) {
+          const inst = x.instance(i);
+          const { queue, resources, timeoutMs } = jobSettingsOf(x, inst);
+          const ask = { step: inst.step, queue, demand: stepDemand(resources), timeoutMs };
+          const key = JSON.stringify(ask);
+          w = this.#asks.get(key);
+          if (!w) this.#asks.set(key, (w = ask));
+          if (!vary) this.#stepAsks[s] = w;
+        }
         this.#waitingCache.set(i, w);
       }
       out.push(w);
