@@ -27,10 +27,11 @@
 #   3..3+SLOTS-1  one request channel per slot; the worker writes one request at a time to a
 #              free slot: 8 decimal digits giving the byte length of the record, then the record,
 #              fields separated by \x1f (US):
-#                R US id US workspace US stdout-file US stderr-file US n US VAR=value (n times) US argv...
+#                R US id US workspace US stdout-file US stderr-file US keep US n US VAR=value (n times) US argv...
 #              Run argv in the workspace with the extra variables, stdin /dev/null, stdout and
-#              stderr into the files (an earlier non-empty file is first kept as FILE.1, FILE.2,
-#              ...). The step leads its own process group, so one signal reaches all it started.
+#              stderr into the files (with keep 1, an earlier non-empty file is first kept as
+#              FILE.1, FILE.2, ...; the worker sends 0 for a workspace it has just created). The
+#              step leads its own process group, so one signal reaches all it started.
 #
 # When the worker is gone, every step still running gets SIGTERM, SIGKILL after GRACE_SECONDS,
 # and the launcher exits. SIGTERM does the same once the worker is no longer this script's
@@ -70,7 +71,7 @@ slot() {
   [[ -z $others ]] || eval "exec$others"
   # USR1 from the launcher: the worker died, end the step. TERM/INT to the whole group are the
   # worker's to handle. Traps (not ignores): the step itself starts with default handling.
-  local pid='' status interrupted=0 signalled left len record id ws out err n ofd efd
+  local pid='' status interrupted=0 signalled left len record id ws out err keep n ofd efd
   local -a f
   # Request lengths count bytes: the slot reads in the C locale (set once: every change of
   # locale reloads it), and each step gets back the worker's LC_ALL, or none.
@@ -94,13 +95,17 @@ slot() {
     IFS=$US
     f=($record)
     IFS=$' \t\n'
-    id=${f[1]-} ws=${f[2]-} out=${f[3]-} err=${f[4]-} n=${f[5]-0}
-    if ! cd -- "$ws" 2>/dev/null; then
+    id=${f[1]-} ws=${f[2]-} out=${f[3]-} err=${f[4]-} keep=${f[5]-1} n=${f[6]-0}
+    # Nothing here redirects stderr: the slots' stderr is /dev/null already, and every
+    # redirection of a builtin costs a save and a restore of the descriptor.
+    if ! cd -- "$ws"; then
       printf 'X%s%s%scannot enter the workspace %s\n' "$US" "$id" "$US" "$ws"
       continue
     fi
-    keep_earlier "$out"
-    keep_earlier "$err"
+    if [[ $keep == 1 ]]; then
+      keep_earlier "$out"
+      keep_earlier "$err"
+    fi
     # Descriptors chosen by bash (10 and up): 3.. are the slots' channels. (This shell's stderr
     # is /dev/null: a failed redirection says nothing.)
     if ! exec {ofd}>"$out"; then
@@ -112,13 +117,14 @@ slot() {
       printf 'X%s%s%scannot write %s\n' "$US" "$id" "$US" "$err"
       continue
     fi
+    # The redirections go on the group, done once in the child: an `exec` with redirections
+    # inside it would first save every descriptor it replaces (30 system calls per step).
     {
       trap - INT HUP QUIT TERM USR1
-      exec </dev/null >&$ofd 2>&$efd {ofd}>&- {efd}>&- {fd}<&-
       if [[ -n $had_lc_all ]]; then export LC_ALL=$lc_all; else unset LC_ALL; fi
-      (( n > 0 )) && export "${f[@]:6:n}"
-      exec "${f[@]:6+n}"
-    } &
+      (( n > 0 )) && export "${f[@]:7:n}"
+      exec "${f[@]:7+n}"
+    } </dev/null >&$ofd 2>&$efd {ofd}>&- {efd}>&- {fd}<&- &
     pid=$!
     exec {ofd}>&- {efd}>&-
     printf 'S%s%s%s%s\n' "$US" "$id" "$US" "$pid"
@@ -137,7 +143,7 @@ slot() {
     else
       # The worker looks for leftovers of the group (and kills them) only if there are any.
       left=0
-      kill -0 -- "-$pid" 2>/dev/null && left=1
+      kill -0 -- "-$pid" && left=1
       printf 'E%s%s%s%s%s%s\n' "$US" "$id" "$US" "$status" "$US" "$left"
     fi
   done

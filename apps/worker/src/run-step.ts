@@ -106,6 +106,11 @@ export interface SpawnStepOptions {
   variables: Record<string, string>;
   stdoutPath: string;
   stderrPath: string;
+  /**
+   * Whether `cwd` may hold the output of an earlier run, to be kept as `.out.1`, ... (two file
+   * checks per step). False for a workspace that was just created. @default true
+   */
+  mayHoldEarlierOutput?: boolean;
 }
 
 export interface SpawnedStep {
@@ -319,7 +324,17 @@ export function startLauncher(log: Logger, slots: number): StepLauncher {
         return { started, exited };
       }
       const vars = Object.entries(o.variables).map(([k, v]) => `${k}=${v}`);
-      const fields = [o.cwd, o.stdoutPath, o.stderrPath, String(vars.length), ...vars, ...o.interpreter, o.scriptPath];
+      const keep = o.mayHoldEarlierOutput === false ? '0' : '1';
+      const fields = [
+        o.cwd,
+        o.stdoutPath,
+        o.stderrPath,
+        keep,
+        String(vars.length),
+        ...vars,
+        ...o.interpreter,
+        o.scriptPath,
+      ];
       const bad = fields.find((f) => f.includes('\0') || f.includes(US));
       if (bad !== undefined) {
         resolveStarted(undefined);

@@ -351,6 +351,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
       }),
       stdoutPath: prepared.files.out,
       stderrPath: prepared.files.err,
+      mayHoldEarlierOutput: !prepared.created,
     });
     const pid = await spawned.started;
     if (pid === undefined) {

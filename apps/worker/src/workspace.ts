@@ -41,8 +41,9 @@ function attempt<T>(what: string, file: string, op: () => T): T {
 const UMASK_KEEPS_EXEC = (0o755 & ~process.umask()) === 0o755;
 
 /**
- * Creates the workspace if missing and writes the script (mode 0755). Earlier output is kept and
- * fresh `.out`/`.err` files are opened by the launcher (run-step.ts). Throws a WorkerError (code
+ * Creates the workspace if missing and writes the script (mode 0755); `created` says whether the
+ * workspace is new (then it holds no earlier output). Earlier output is kept and fresh
+ * `.out`/`.err` files are opened by the launcher (run-step.ts). Throws a WorkerError (code
  * Workspace) naming the path and errno.
  *
  * Synchronous on purpose: two small file operations cost ~0.06 ms of CPU this way against
@@ -50,13 +51,14 @@ const UMASK_KEEPS_EXEC = (0o755 & ~process.umask()) === 0o755;
  * of a short step. A file system that stalls blocks this worker's other slots for that long,
  * not its lock renewals' correctness.
  */
-export function prepareWorkspace(job: StepJob, script: string): { files: StepFiles } {
+export function prepareWorkspace(job: StepJob, script: string): { files: StepFiles; created: boolean } {
   const files = stepFiles(job);
-  attempt('create', job.workspace, () => mkdirSync(job.workspace, { recursive: true }));
+  // mkdirSync answers the first folder it made: the workspace is new when that is defined.
+  const made = attempt('create', job.workspace, () => mkdirSync(job.workspace, { recursive: true }));
   attempt('write', files.script, () => {
     writeFileSync(files.script, script, { mode: 0o755 });
     // A umask that drops bits, or a script left by an earlier run, needs the mode set again.
     if (!UMASK_KEEPS_EXEC || job.kind === 'restart') chmodSync(files.script, 0o755);
   });
-  return { files };
+  return { files, created: made !== undefined };
 }

@@ -18,7 +18,7 @@ let next = 0;
 
 async function one(k: number): Promise<void> {
   const ws = path.join(root, 's', `N.${k}`);
-  mkdirSync(ws, { recursive: true });
+  const made = mkdirSync(ws, { recursive: true });
   const script = path.join(ws, `s_N.${k}.sh`);
   writeFileSync(script, '#!/bin/bash\n\ntrue\n', { mode: 0o755 });
   const step = launcher.spawnStep({
@@ -28,6 +28,7 @@ async function one(k: number): Promise<void> {
     variables: { MAESTRO_STEP_INDEX: String(k) },
     stdoutPath: path.join(ws, `s_N.${k}.out`),
     stderrPath: path.join(ws, `s_N.${k}.err`),
+    mayHoldEarlierOutput: made === undefined, // as the worker tells it
   });
   const exit = await step.exited;
   if (exit.exitCode !== 0) throw new Error(`step ${k} ended ${JSON.stringify(exit)}`);
