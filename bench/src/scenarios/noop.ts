@@ -4,6 +4,10 @@
  * files) with as many processes and slots, in the same run; and that loop with its steps started
  * through the worker's launcher, which tells the launcher's share of the gap from the queue's.
  * Also: the conductor's CPU per step, and a chain link (parent done to child running).
+ *
+ * The machine's speed drifts by tens of percent within minutes (a shared VM), so each repeat
+ * measures the study and the loops right beside each other, in alternating order, and the
+ * ratio reported is the median of the repeats' own ratios.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -58,7 +62,7 @@ async function loop(ctx: BenchContext, child: 'bare-loop' | 'launcher-loop', ste
 export async function noop(ctx: BenchContext): Promise<void> {
   const redis = await startBenchRedis();
   const client = redis.client();
-  const repeats = ctx.quick ? 1 : 3;
+  const repeats = ctx.quick ? 1 : 5;
   try {
     const runStudy = async (name: string, spec: string) => {
       const dir = mkdtempSync(path.join(ctx.tmp, `${name}-`));
@@ -85,18 +89,31 @@ export async function noop(ctx: BenchContext): Promise<void> {
       if (r.code !== 0) throw new Error(`maestro run (${name}) exited ${r.code}:\n${r.output.slice(-2000)}`);
       return readStudy(client, prefix, root);
     };
+    const independentN = ctx.quick ? 2_000 : 10_000;
+    const chainN = ctx.quick ? 200 : 1_000;
+    const fanN = ctx.quick ? 1_000 : 5_000;
     const cases = [
-      { name: `${ctx.quick ? '2k' : '10k'} independent no-op steps`, spec: independent(ctx.quick ? 2_000 : 10_000) },
-      { name: `chain of ${ctx.quick ? 200 : 1000} no-op steps`, spec: chain(ctx.quick ? 200 : 1_000), chain: true },
-      { name: `fan-out/fan-in of ${ctx.quick ? '1k' : '5k'} no-op steps`, spec: fan(ctx.quick ? 1_000 : 5_000) },
+      {
+        name: `${ctx.quick ? '2k' : '10k'} independent no-op steps`,
+        spec: independent(independentN),
+        instances: independentN,
+      },
+      { name: `chain of ${chainN} no-op steps`, spec: chain(chainN), instances: chainN, chain: true },
+      {
+        name: `fan-out/fan-in of ${ctx.quick ? '1k' : '5k'} no-op steps`,
+        spec: fan(fanN),
+        instances: fanN + 2,
+      },
     ];
     for (const c of cases) {
       const rates: number[] = [];
       const ceilings: number[] = [];
+      const ratios: number[] = [];
+      const launcherRatios: number[] = [];
       const cpuPerStep: number[] = [];
       const links: number[] = [];
       const launcherRates: number[] = [];
-      for (let k = 0; k < repeats; k++) {
+      const measureStudy = async (): Promise<number> => {
         const study = await runStudy(c.name.replace(/\W+/g, '-'), c.spec);
         const n = study.records.length;
         const first = Math.min(...study.records.map((r) => r.submitMs));
@@ -104,10 +121,22 @@ export async function noop(ctx: BenchContext): Promise<void> {
         rates.push((n / (last - first)) * 1000);
         cpuPerStep.push(Number(study.fields['conductorCpuMs']) / n);
         if (c.chain) for (let i = 1; i < n; i++) links.push(study.records[i]!.startMs - study.records[i - 1]!.endMs);
-        if (!c.chain) {
-          ceilings.push(await loop(ctx, 'bare-loop', n));
-          launcherRates.push(await loop(ctx, 'launcher-loop', n));
+        return n;
+      };
+      for (let k = 0; k < repeats; k++) {
+        if (c.chain) {
+          await measureStudy();
+          continue;
         }
+        // Alternate the order, so that a machine getting faster or slower favours neither.
+        const n = k % 2 === 0 ? await measureStudy() : c.instances;
+        const bare = await loop(ctx, 'bare-loop', n);
+        const launcher = await loop(ctx, 'launcher-loop', n);
+        if (k % 2 === 1) await measureStudy();
+        ceilings.push(bare);
+        launcherRates.push(launcher);
+        ratios.push(rates.at(-1)! / bare);
+        launcherRatios.push(launcher / bare);
       }
       const rate = median(rates);
       if (c.chain) {
@@ -127,7 +156,7 @@ export async function noop(ctx: BenchContext): Promise<void> {
           value: round(rate, 1),
           unit: 'steps/s',
           ceiling: round(ceiling, 1),
-          ratio: rate / ceiling,
+          ratio: median(ratios),
           target: '>= 0.8 of bare loop',
         });
         // Where the gap lies: the launcher alone against the same ceiling.
@@ -138,7 +167,7 @@ export async function noop(ctx: BenchContext): Promise<void> {
           value: round(launcher, 1),
           unit: 'steps/s',
           ceiling: round(ceiling, 1),
-          ratio: launcher / ceiling,
+          ratio: median(launcherRatios),
         });
       }
       ctx.report({
