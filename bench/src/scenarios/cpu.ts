@@ -117,6 +117,10 @@ export async function cpu(ctx: BenchContext): Promise<void> {
     }
   }
   await redis.stop();
+  // Seen once in a full run (not reproduced alone): no worker found among the samples. A row of
+  // zeros would read as a measurement; refuse it instead.
+  if (ticks.worker === 0 || ticks.steps === 0)
+    throw new Error(`cpu: no maestro-worker or step was seen in /proc (${last.size} processes sampled)`);
   const perStep = (t: number): number => Math.round(((t / TICKS_PER_S) * 1000 * 100) / n) / 100;
   for (const [metric, t] of Object.entries(ticks)) ctx.report({ scenario, metric, value: perStep(t), unit: 'ms' });
   ctx.report({ scenario, metric: 'whole machine', value: perStep(machine), unit: 'ms' });
