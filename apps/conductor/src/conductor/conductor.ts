@@ -656,16 +656,20 @@ export class Conductor {
       // finishing a long bundle while the others have nothing left.
       size = Math.min(size, Math.max(1, Math.floor((this.#ready.length - this.#readyHead) / TAIL_SPREAD)));
       this.#readyHead++;
-      const members = [this.#send(first, first, now)];
+      const members = [this.#jobFor(first, first)];
+      this.#send(first, first, now);
       while (members.length < size && this.#readyHead < this.#ready.length && !full()) {
         const i = this.#ready[this.#readyHead]!;
         if (x.stepIndexOf(i) !== step || r.attempt(i) + 1 !== members[0]!.data.attempt) break;
-        const job = this.#jobFor(i, r.attempt(i) + 1, first);
+        const job = this.#jobFor(i, first);
         if (!fitsBundle(members[0]!, job)) break;
         this.#readyHead++;
-        members.push(this.#send(i, first, now));
+        this.#send(i, first, now);
+        members.push(job);
       }
-      jobs.push(bundleJob(members, this.#bundleBudgetMs()));
+      // The budget matters only to a job of several members, which only a bundle policy makes.
+      const budgetMs = Math.max(1, Math.round((this.#o.bundle?.targetMs ?? 0) * BUNDLE_BUDGET_FACTOR));
+      jobs.push(bundleJob(members, budgetMs));
     }
     if (this.#readyHead > 4096 && this.#readyHead * 2 > this.#ready.length) {
       this.#ready.splice(0, this.#readyHead);
@@ -674,20 +678,19 @@ export class Conductor {
     return jobs;
   }
 
-  /** Makes instance `i` PENDING as the next attempt, in the bundle that `bundle` leads. */
-  #send(i: number, bundle: number, now: number): QueuedJob {
+  /** The job of instance `i`'s next attempt in the bundle that `bundle` leads (nothing changed yet). */
+  #jobFor(i: number, bundle: number): QueuedJob {
+    const record = { ...this.records.record(i), attempt: this.records.attempt(i) + 1, bundle };
+    return buildStepJob(this.expanded, i, record, { prefix: this.#o.prefix, studyId: this.#o.studyId });
+  }
+
+  /** Makes instance `i` PENDING as its next attempt, in the bundle that `bundle` leads (#jobFor's job). */
+  #send(i: number, bundle: number, now: number): void {
     const r = this.records;
     r.setAttempt(i, r.attempt(i) + 1);
     r.setBundle(i, bundle);
     if (!r.submitMs(i)) r.setSubmitMs(i, now);
     this.#setState(i, StepState.PENDING);
-    return buildStepJob(this.expanded, i, r.record(i), { prefix: this.#o.prefix, studyId: this.#o.studyId });
-  }
-
-  /** The job instance `i` would get as attempt `attempt` in `bundle`, without changing anything. */
-  #jobFor(i: number, attempt: number, bundle: number): QueuedJob {
-    const record = { ...this.records.record(i), attempt, bundle };
-    return buildStepJob(this.expanded, i, record, { prefix: this.#o.prefix, studyId: this.#o.studyId });
   }
 
   /** Instances of step `s` to send in one job now; 0: none yet (its first ones are being timed). */
@@ -702,10 +705,6 @@ export class Conductor {
     if (now - this.#probeFrom[s]! >= PROBE_WAIT_MS) return 1;
     const c = this.stepCounts(s);
     return c[StepState.PENDING]! + c[StepState.RUNNING]! < PROBE_INSTANCES ? 1 : 0;
-  }
-
-  #bundleBudgetMs(): number {
-    return Math.round((this.#o.bundle?.targetMs ?? 0) * BUNDLE_BUDGET_FACTOR) || 1;
   }
 
   /** Counts a run of instance `i` that took endMs - startMs into its step's mean run time. */
