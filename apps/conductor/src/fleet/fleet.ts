@@ -22,7 +22,6 @@ import {
   decideScale,
   unfitForAllocations,
   type AllocationShape,
-  type Blocked,
   type WaitingStep,
 } from './policy.js';
 
@@ -68,12 +67,11 @@ interface Owned {
 export class Fleet {
   readonly #o: FleetOptions;
   readonly #now: () => number;
-  /** Per queued instance, what it asks for: one object per distinct ask (`#asks`). */
-  readonly #waitingCache = new Map<number, WaitingStep>();
-  readonly #asks = new Map<string, WaitingStep>();
-  /** Per step: whether its instances may ask for different things, and if not, their ask. */
+  /** Per step: whether its instances may ask for different things, and if not, their one ask. */
   readonly #varies: (boolean | undefined)[] = [];
   readonly #stepAsks: (WaitingStep | undefined)[] = [];
+  /** Per queued instance of a step whose instances may differ, what it asks for. */
+  readonly #instanceAsks = new Map<number, WaitingStep>();
   /** Step and reason keys already told in the log (each once per conductor). */
   readonly #reported = new Set<string>();
   /** What was last reported blocked, by step and kind of reason. */
@@ -153,45 +151,40 @@ export class Fleet {
 
   /** Queued steps (dependencies done, not started), with what they ask for. */
   #waiting(): WaitingStep[] {
-    const c = this.#o.conductor;
-    const x = c.expanded;
+    const r = this.#o.conductor.records;
     const out: WaitingStep[] = [];
-    for (let i = 0; i < c.records.count; i++) {
-      if (c.records.state(i) !== StepState.PENDING) {
-        this.#waitingCache.delete(i);
-        continue;
-      }
-      let w = this.#waitingCache.get(i);
-      if (w === undefined) {
-        // Rendering an instance costs; most steps ask the same for every instance.
-        const s = x.stepIndexOf(i);
-        let vary = this.#varies[s];
-        if (vary === undefined) vary = this.#varies[s] = settingsVaryByInstance(x, s);
-        w = vary ? undefined : this.#stepAsks[s];
-        if (w === undefined) {
-          const inst = x.instance(i);
-          const { queue, resources, timeoutMs } = jobSettingsOf(x, inst);
-          const ask = { step: inst.step, queue, demand: stepDemand(resources), timeoutMs };
-          const key = JSON.stringify(ask);
-          w = this.#asks.get(key);
-          if (!w) this.#asks.set(key, (w = ask));
-          if (!vary) this.#stepAsks[s] = w;
-        }
-        this.#waitingCache.set(i, w);
-      }
-      out.push(w);
+    for (let i = 0; i < r.count; i++) {
+      if (r.state(i) === StepState.PENDING) out.push(this.#askOf(i));
+      else if (this.#instanceAsks.size > 0) this.#instanceAsks.delete(i);
     }
     return out;
+  }
+
+  /**
+   * What instance `i` asks for. Rendering an instance costs, and most steps ask the same for
+   * every instance: those share one object, rendered once.
+   */
+  #askOf(i: number): WaitingStep {
+    const x = this.#o.conductor.expanded;
+    const s = x.stepIndexOf(i);
+    const varies = (this.#varies[s] ??= settingsVaryByInstance(x, s));
+    const known = varies ? this.#instanceAsks.get(i) : this.#stepAsks[s];
+    if (known) return known;
+    const inst = x.instance(i);
+    const { queue, resources, timeoutMs } = jobSettingsOf(x, inst);
+    const ask = { step: inst.step, queue, demand: stepDemand(resources), timeoutMs };
+    if (varies) this.#instanceAsks.set(i, ask);
+    else this.#stepAsks[s] = ask;
+    return ask;
   }
 
   #reportBlocked(waiting: readonly WaitingStep[], workers: readonly WorkerRecord[], now: number): void {
     // One entry per step and kind of reason. The reason's numbers (time left) change as time
     // passes: each is told once, as first seen.
     const byStep = new Map<string, BlockedSteps>();
-    const reasons = new Map<WaitingStep, Blocked | undefined>();
+    const reasonOf = perAsk((s) => blockedReason(s, workers, now));
     for (const s of waiting) {
-      let blocked = reasons.get(s);
-      if (!reasons.has(s)) reasons.set(s, (blocked = blockedReason(s, workers, now)));
+      const blocked = reasonOf(s);
       if (blocked === undefined) continue;
       const key = `${s.step}\n${blocked.kind}`;
       const entry = byStep.get(key) ?? { step: s.step, reason: blocked.reason, instances: 0 };
@@ -235,11 +228,10 @@ export class Fleet {
       scheduler: a.settings.scheduler,
     };
     const runnable: WaitingStep[] = [];
-    const unfit = new Map<WaitingStep, string | undefined>();
+    const unfitOf = perAsk((s) => unfitForAllocations(s, shape));
     for (const s of waiting) {
       if (!a.settings.queues.includes(s.queue)) continue;
-      let why = unfit.get(s);
-      if (!unfit.has(s)) unfit.set(s, (why = unfitForAllocations(s, shape)));
+      const why = unfitOf(s);
       if (why === undefined) {
         runnable.push(s);
         continue;
@@ -326,4 +318,15 @@ export class Fleet {
       }
     }
   }
+}
+
+/** `f`, computed once per ask: the instances of a step share theirs (Fleet.#askOf). */
+function perAsk<T>(f: (s: WaitingStep) => T): (s: WaitingStep) => T {
+  const seen = new Map<WaitingStep, T>();
+  return (s) => {
+    if (seen.has(s)) return seen.get(s) as T;
+    const v = f(s);
+    seen.set(s, v);
+    return v;
+  };
 }
