@@ -246,6 +246,18 @@ export function spawnWorker(
   };
 }
 
+/** A `maestro-worker` process with one slot and a name, once it has logged "worker started". */
+export async function startOneSlotWorker(
+  tracker: Tracker,
+  redisUrl: string,
+  prefix: string,
+  name: string,
+): Promise<WorkerProcess> {
+  const w = spawnWorker(tracker, ['--redis', redisUrl, '--prefix', prefix, '--concurrency', '1', '--name', name]);
+  await w.waitForLog(/worker started/);
+  return w;
+}
+
 // ---- /proc -------------------------------------------------------------------------------------
 
 export interface ProcInfo {

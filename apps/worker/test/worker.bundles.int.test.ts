@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { STATE_RECORD_BYTES, stateKey, StepState, type BundleMember } from '@maestro/protocol';
-import { assertWorkerBuilt, makeStudy, spawnWorker, startTestWorker, Tracker, type Study } from './helpers.js';
+import { assertWorkerBuilt, makeStudy, startOneSlotWorker, startTestWorker, Tracker, type Study } from './helpers.js';
 
 const redisUrl = inject('redisUrl');
 const tracker = new Tracker();
@@ -133,17 +133,7 @@ describe('bundles', () => {
 
   it('after a SIGKILL mid-bundle, the re-delivered job runs the member that was running and the rest, never a finished one', async () => {
     const study = await makeStudy(redisUrl, tracker);
-    const doomed = spawnWorker(tracker, [
-      '--redis',
-      redisUrl,
-      '--prefix',
-      study.prefix,
-      '--concurrency',
-      '1',
-      '--name',
-      'doomed',
-    ]);
-    await doomed.waitForLog(/worker started/);
+    const doomed = await startOneSlotWorker(tracker, redisUrl, study.prefix, 'doomed');
     // Member 1 hangs in its first run; every other run is quick.
     await addBundle(
       study,

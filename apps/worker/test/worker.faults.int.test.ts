@@ -16,7 +16,7 @@ import {
   ipcFds,
   procState,
   readPidFile,
-  spawnWorker,
+  startOneSlotWorker,
   startTestWorker,
   Tracker,
   assertWorkerBuilt,
@@ -34,17 +34,7 @@ describe('maestro-worker under faults', () => {
   it('kills the steps of a SIGKILLed worker; another worker runs the attempt again as run 2', async () => {
     const study = await makeStudy(redisUrl, tracker);
     const marker = `m${randomUUID().slice(0, 12)}`;
-    const w1 = spawnWorker(tracker, [
-      '--redis',
-      redisUrl,
-      '--prefix',
-      study.prefix,
-      '--concurrency',
-      '1',
-      '--name',
-      'doomed',
-    ]);
-    await w1.waitForLog(/worker started/);
+    const w1 = await startOneSlotWorker(tracker, redisUrl, study.prefix, 'doomed');
     await study.add({
       index: 0,
       script: [
@@ -90,17 +80,7 @@ describe('maestro-worker under faults', () => {
 
   it('refuses the late result of a worker frozen past its lock; the re-delivered run counts', async () => {
     const study = await makeStudy(redisUrl, tracker);
-    const w1 = spawnWorker(tracker, [
-      '--redis',
-      redisUrl,
-      '--prefix',
-      study.prefix,
-      '--concurrency',
-      '1',
-      '--name',
-      'frozen',
-    ]);
-    await w1.waitForLog(/worker started/);
+    const w1 = await startOneSlotWorker(tracker, redisUrl, study.prefix, 'frozen');
     const ws = path.join(study.root, 'step_0');
     await study.add({
       index: 0,
@@ -135,17 +115,7 @@ describe('maestro-worker under faults', () => {
 
   it('kills, unreported, a step still running when its worker wakes up to find its lock lost', async () => {
     const study = await makeStudy(redisUrl, tracker);
-    const w1 = spawnWorker(tracker, [
-      '--redis',
-      redisUrl,
-      '--prefix',
-      study.prefix,
-      '--concurrency',
-      '1',
-      '--name',
-      'sleeper',
-    ]);
-    await w1.waitForLog(/worker started/);
+    const w1 = await startOneSlotWorker(tracker, redisUrl, study.prefix, 'sleeper');
     await study.add({
       index: 0,
       script:
