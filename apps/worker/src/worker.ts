@@ -45,7 +45,13 @@ import { subscribeControl } from './control.js';
 import { coerceError, WorkerError, WorkerErrorCode } from './errors.js';
 import { makePresence } from './heartbeat.js';
 import { groupAlive, hasEnded, terminateGroup } from './process-group.js';
-import { makeStepConsumer, type DeliveredJob, type Disposition, type StepConsumer } from './queue/consumer.js';
+import {
+  makeStepConsumer,
+  type DeliveredJob,
+  type Disposition,
+  type JobLock,
+  type StepConsumer,
+} from './queue/consumer.js';
 import { lazyChild } from './lazy-child.js';
 import { makeFence, type ClaimOutcome, type Fence, type RunRef } from './queue/fence.js';
 import { closeRedis, makeRedis, type Redis } from './redis.js';
@@ -454,12 +460,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     const parsed = StepJob.safeParse(delivered.data);
     if (!parsed.success) return reject(delivered, parsed.error);
     const job = parsed.data;
-    const jobLog = lazyChild(log, () => ({
-      studyId: job.studyId,
-      index: job.index,
-      attempt: job.attempt,
-      jobId: delivered.id,
-    }));
+    const jobLog = lazyChild(log, () => ({ ...refOf(job), jobId: delivered.id }));
     if (lostLocks.has(delivered.key)) return lockLostBeforeClaim(jobLog);
     // Room for it: can it ever run here, does its walltime fit, and when are its cores free?
     const fit = fitStep(stepDemand(job.resources), capacity);
@@ -536,19 +537,17 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     const members = bundleMembers(job);
     const bundleStartMs = Date.now();
     let last: Ended | undefined;
+    /** The result waiting to be reported, handed to whoever reports it. */
+    const takeLast = (): Ended | undefined => {
+      const e = last;
+      last = undefined;
+      return e;
+    };
     try {
       for (let k = 0; k < members.length; k++) {
         const member = members[k]!;
-        const ref: RunRef = { studyId: member.studyId, index: member.index, attempt: member.attempt };
-        const memberLog =
-          k === 0
-            ? jobLog
-            : lazyChild(log, () => ({
-                studyId: member.studyId,
-                index: member.index,
-                attempt: member.attempt,
-                jobId: delivered.id,
-              }));
+        const ref = refOf(member);
+        const memberLog = k === 0 ? jobLog : lazyChild(log, () => ({ ...ref, jobId: delivered.id }));
         if (k > 0) {
           if (state !== 'running') return 'give-back';
           if (lostLocks.has(delivered.key)) return lockLostBeforeClaim(memberLog);
@@ -556,30 +555,13 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
             return handBack(delivered.key, memberLog, walltimeReason(member));
           const spentMs = Date.now() - bundleStartMs;
           if (job.bundleBudgetMs !== undefined && spentMs >= job.bundleBudgetMs) {
-            const prev = last;
-            last = undefined;
+            const prev = takeLast();
             if (prev) await report(prev);
             await sendBack(delivered, members.slice(k), spentMs, job.bundleBudgetMs);
             return 'done';
           }
         }
-        let claim: ClaimOutcome;
-        const started = startedEvent(ref, Date.now());
-        if (last) {
-          const prev = last;
-          last = undefined;
-          let r: Awaited<ReturnType<Fence['reportAndClaim']>>;
-          try {
-            r = await fence.reportAndClaim(prev.ref, resultOf(prev), ref, started, delivered.lock);
-          } catch (err) {
-            unreported(prev, err);
-            throw err;
-          }
-          reported(prev, r.accepted);
-          claim = r.claim;
-        } else {
-          claim = await fence.claim(ref, started, delivered.lock);
-        }
+        const claim = await claimAfter(takeLast(), ref, delivered.lock);
         if (!claim.claimed) {
           if (claim.reason === 'lock') return lockLostBeforeClaim(memberLog);
           memberLog.info({ reason: claim.reason }, 'step not run: claim refused');
@@ -592,8 +574,24 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
       }
       return 'done';
     } finally {
-      if (last) await report(last);
+      const prev = takeLast();
+      if (prev) await report(prev);
     }
+  };
+
+  /** Claims run `ref`; the previous member's result, if any, is reported in the same round trip. */
+  const claimAfter = async (prev: Ended | undefined, ref: RunRef, lock: JobLock | undefined): Promise<ClaimOutcome> => {
+    const started = startedEvent(ref, Date.now());
+    if (!prev) return fence.claim(ref, started, lock);
+    let r: Awaited<ReturnType<Fence['reportAndClaim']>>;
+    try {
+      r = await fence.reportAndClaim(prev.ref, resultOf(prev), ref, started, lock);
+    } catch (err) {
+      unreported(prev, err);
+      throw err;
+    }
+    reported(prev, r.accepted);
+    return r.claim;
   };
 
   /** Runs one claimed run to its end (or pretends to, simulating); its result, not yet reported. */
@@ -636,7 +634,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
   ): Promise<void> => {
     const message = `not started: its bundle had run ${spentMs} ms, past its budget of ${budgetMs} ms; sent back to run apart`;
     for (const member of rest) {
-      const ref: RunRef = { studyId: member.studyId, index: member.index, attempt: member.attempt };
+      const ref = refOf(member);
       const startMs = Date.now();
       const claim = await fence.claim(ref, startedEvent(ref, startMs), delivered.lock);
       if (!claim.claimed) {
@@ -935,6 +933,9 @@ function outcomeOf(
   if (exit.statusLost) return { outcome: 'failed', message: `its exit status is lost: ${exit.statusLost}` };
   return { outcome: 'failed', message: `exited with code ${exit.exitCode}` };
 }
+
+/** The three fields of a job that name its run. */
+const refOf = (job: StepJob): RunRef => ({ studyId: job.studyId, index: job.index, attempt: job.attempt });
 
 /** The three fields that name a run, checked as strictly as in a whole StepJob. */
 const RunRefSchema = StepJob.pick({ studyId: true, index: true, attempt: true });
