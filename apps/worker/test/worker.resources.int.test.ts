@@ -84,7 +84,11 @@ describe('a worker hands out its cores and GPUs', () => {
 
   it('hands a step it can never run back to the others, who run it', async () => {
     const study = await makeStudy(redisUrl, tracker);
-    const small = await startTestWorker(tracker, redisUrl, study.prefix, { cores: '2' }, { scheduler: 'slurm' });
+    // Which worker takes a job back off BullMQ's delayed set is a race (the one blocked on its
+    // marker, or whose poll comes first); under load the small one can win it several times
+    // in a row. A short delay makes those rounds cheap, so the large one's turn comes soon.
+    const aside = { scheduler: 'slurm' as const, handBackDelayMs: 200 };
+    const small = await startTestWorker(tracker, redisUrl, study.prefix, { cores: '2' }, aside);
     await study.add({ index: 0, script: '#!/bin/bash\necho "$MAESTRO_CORES"\n', resources: { procs: 4 } });
     await vi.waitFor(() => {
       const line = small.logs.lines.find((l) => l['msg'] === 'step handed back: it cannot run on this worker');
@@ -94,7 +98,7 @@ describe('a worker hands out its cores and GPUs', () => {
     // Put aside for a moment (not at the head of the queue), never started here.
     expect(await study.events()).toEqual([]);
 
-    const large = await startTestWorker(tracker, redisUrl, study.prefix, { cores: '4' }, { scheduler: 'slurm' });
+    const large = await startTestWorker(tracker, redisUrl, study.prefix, { cores: '4' }, aside);
     const result = await study.waitForResult((r) => r.index === 0);
     expect(result).toMatchObject({ outcome: 'succeeded', worker: large.config.name });
     expect(read(path.join(study.root, 'step_0', 'step_0.out'))).toBe('4');
