@@ -4,6 +4,9 @@
 #
 # Usage: launcher.sh WORKER_PID GRACE_SECONDS SLOTS   (started by the worker, src/run-step.ts)
 #
+# native/launcher.c is this launcher compiled, speaking the same protocol; the worker prefers it
+# where it was built. A change to the protocol below changes both.
+#
 # Why a shell: the cost of fork() grows with the size of the process that forks. A step forked
 # straight from the worker (a Node process of ~100 MB) costs several times what it costs from
 # a ~4 MB shell; at thousands of short steps that cost is most of the worker's time.

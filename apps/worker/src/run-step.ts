@@ -1,10 +1,11 @@
 /**
- * Running processes: the only module that imports execa. The worker starts one small launcher shell
- * (scripts/launcher.sh) with execa, and every step is started by that shell:
+ * Running processes: the only module that imports execa. The worker starts one small launcher with
+ * execa (dist/maestro-launcher, compiled from native/launcher.c, or the same protocol in bash,
+ * scripts/launcher.sh), and every step is started by that launcher:
  *
  * - fork() costs in proportion to the size of the process that forks: from this worker (~100 MB
- *   of Node) a step cost ~4 ms of CPU, from the ~4 MB launcher a fraction of that (measured:
- *   bench "no-op steps"), which is most of the cost of a short step;
+ *   of Node) a step cost ~4 ms of CPU, from the launcher a fraction of that (measured:
+ *   bench "no-op steps" and "cpu"), which is most of the cost of a short step;
  * - the launcher is also the reaper: if the worker dies (even SIGKILL), the kernel closes the
  *   launcher's stdin and the launcher kills every step still running, so a re-delivered step
  *   never runs twice in one workspace (bullmq-facts.md).
@@ -13,6 +14,7 @@
  * workspace with stdin closed, and writes stdout and stderr straight into its `.out`/`.err` files:
  * nothing passes through the worker, and a frozen worker never blocks a step's output.
  */
+import { execFileSync } from 'node:child_process';
 import { accessSync, constants as fsConstants, existsSync } from 'node:fs';
 import path from 'node:path';
 import { constants as osConstants } from 'node:os';
@@ -24,6 +26,27 @@ import type { Logger } from 'pino';
 import { describeSystemError, WorkerError, WorkerErrorCode } from './errors.js';
 
 export const LAUNCHER_SCRIPT = fileURLToPath(new URL('../scripts/launcher.sh', import.meta.url));
+/** The same launcher compiled (native/launcher.c, built by `npm run build` where a C compiler is). */
+export const LAUNCHER_BINARY = fileURLToPath(new URL('../dist/maestro-launcher', import.meta.url));
+
+export type LauncherKind = 'compiled' | 'script';
+
+let compiledWorks: boolean | undefined;
+/**
+ * The compiled launcher when it was built and runs here (a node may lack what the build host
+ * had), else the script; `MAESTRO_LAUNCHER=script` asks for the script.
+ */
+export function launcherKind(env: NodeJS.ProcessEnv = process.env): LauncherKind {
+  if (env['MAESTRO_LAUNCHER'] === 'script') return 'script';
+  if (compiledWorks === undefined) {
+    try {
+      compiledWorks = execFileSync(LAUNCHER_BINARY, ['--check'], { encoding: 'utf8', timeout: 10_000 }) === 'ok\n';
+    } catch {
+      compiledWorks = false;
+    }
+  }
+  return compiledWorks ? 'compiled' : 'script';
+}
 
 /**
  * Variables never passed to a step: those that lead to the Redis password, and the tasks per node
@@ -175,7 +198,7 @@ function cannotExecute(file: string, env: Record<string, string>): string | unde
  * Starts the launcher with `slots` slots: at most that many steps run at once (more requests
  * wait here for a slot to come free).
  */
-export function startLauncher(log: Logger, slots: number): StepLauncher {
+export function startLauncher(log: Logger, slots: number, kind: LauncherKind = launcherKind()): StepLauncher {
   const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
   const env = baseEnvironment();
   const pending = new Map<string, Pending>();
@@ -228,6 +251,15 @@ export function startLauncher(log: Logger, slots: number): StepLauncher {
    */
   const slotDied = (of: ResultPromise<Options>, slot: number): void => {
     if (closing || of !== child || dead.has(slot)) return;
+    if (kind === 'compiled') {
+      // Its slots are not processes: one channel closing means the launcher is gone. Nothing
+      // more is sent to it; requests wait for the new one.
+      for (let k = 0; k < slots; k++) dead.add(k);
+      free = [];
+      for (const [id, p] of pending) if (p.slot !== undefined) lose(id, p, 'its launcher died');
+      of.kill('SIGKILL');
+      return;
+    }
     dead.add(slot);
     free = free.filter((k) => k !== slot);
     for (const [id, p] of pending) if (p.slot === slot) lose(id, p, 'its launcher slot died');
@@ -259,8 +291,14 @@ export function startLauncher(log: Logger, slots: number): StepLauncher {
   };
 
   const launch = (): void => {
-    const args = [LAUNCHER_SCRIPT, String(process.pid), String(REAP_GRACE_S), String(slots)];
-    const [file, argv] = setpriv ? [setpriv, ['--pdeathsig', 'TERM', 'bash', ...args]] : ['bash', args];
+    const args = [String(process.pid), String(REAP_GRACE_S), String(slots)];
+    // The compiled one asks for its parent-death signal itself.
+    const [file, argv] =
+      kind === 'compiled'
+        ? [LAUNCHER_BINARY, args]
+        : setpriv
+          ? [setpriv, ['--pdeathsig', 'TERM', 'bash', LAUNCHER_SCRIPT, ...args]]
+          : ['bash', [LAUNCHER_SCRIPT, ...args]];
     child = execa(file, argv, {
       env,
       extendEnv: false,
@@ -272,7 +310,7 @@ export function startLauncher(log: Logger, slots: number): StepLauncher {
       encoding: 'utf8',
     });
     if (child.pid === undefined)
-      throw new WorkerError(WorkerErrorCode.Reaper, `cannot start the step launcher (bash ${LAUNCHER_SCRIPT})`);
+      throw new WorkerError(WorkerErrorCode.Reaper, `cannot start the step launcher (${file} ${argv.join(' ')})`);
     const current = child;
     let rest = '';
     const stdout = current.stdout!;
@@ -301,13 +339,28 @@ export function startLauncher(log: Logger, slots: number): StepLauncher {
       if (closing) return;
       // Steps it started lost their reporter (a scheduler killing a whole allocation kills the
       // launcher too): ended, their status lost.
-      log.error({ steps: pending.size }, 'the step launcher exited; restarting it');
-      for (const [id, p] of pending) lose(id, p, 'its launcher died');
-      queued.length = 0;
-      if (restarts++ < MAX_RESTARTS) launch();
-      else log.error('the step launcher keeps exiting: no more steps can run');
+      // Requests never sent wait for the new launcher.
+      const sent = [...pending].filter(([, p]) => p.slot !== undefined);
+      log.error({ steps: sent.length, waiting: queued.length }, 'the step launcher exited; restarting it');
+      for (const [id, p] of sent) lose(id, p, 'its launcher died');
+      if (restarts++ < MAX_RESTARTS) {
+        launch();
+        while (queued.length > 0 && free.length > 0) {
+          const next = queued.shift()!;
+          send(free.pop()!, next.id, next.record);
+        }
+        return;
+      }
+      log.error('the step launcher keeps exiting: no more steps can run');
+      for (const { id } of queued.splice(0)) {
+        const p = pending.get(id);
+        if (p) lose(id, p, 'its launcher keeps exiting');
+      }
     });
-    log.debug({ pid: child.pid, slots, pdeathsig: setpriv !== undefined }, 'step launcher started');
+    log.debug(
+      { pid: child.pid, slots, kind, pdeathsig: kind === 'compiled' || setpriv !== undefined },
+      'step launcher started',
+    );
   };
   launch();
 

@@ -308,6 +308,25 @@ export function parentOf(pid: number): number | undefined {
   return ppid === undefined ? undefined : Number(ppid);
 }
 
+const isLauncher = (pid: number): boolean => {
+  try {
+    return /launcher\.sh|maestro-launcher/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * The launcher that started a step: its parent (the compiled launcher), or the launcher script
+ * above the step's slot shell. Undefined if neither is found.
+ */
+export function launcherOf(stepPid: number): number | undefined {
+  let pid = parentOf(stepPid);
+  if (pid === undefined || !isLauncher(pid)) return undefined;
+  for (let up = parentOf(pid); up !== undefined && isLauncher(up); up = parentOf(up)) pid = up;
+  return pid;
+}
+
 /** Open fds of a process that are pipes or sockets (`pipe:[inode]`, `socket:[inode]`). */
 export function ipcFds(pid: number): Map<number, string> {
   const fds = new Map<number, string>();

@@ -1,13 +1,21 @@
 /**
- * The step launcher on its own (src/run-step.ts, scripts/launcher.sh): requests are served while
- * other steps run, no more steps run at once than it has slots, requests of any size and
- * encoding arrive whole, and statuses and signals come back as the step ended.
+ * The step launcher on its own (src/run-step.ts; scripts/launcher.sh and its compiled twin,
+ * native/launcher.c, each through the same tests): requests are served while other steps run,
+ * no more steps run at once than it has slots, requests of any size and encoding arrive whole,
+ * and statuses and signals come back as the step ended.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { startLauncher, type StepLauncher } from '../src/run-step.js';
+import {
+  LAUNCHER_BINARY,
+  launcherKind,
+  startLauncher as startOf,
+  type LauncherKind,
+  type StepLauncher,
+} from '../src/run-step.js';
 import { liveGroupMembers, parentOf, tempDir } from './helpers.js';
 
 const log = pino({ level: 'silent' });
@@ -32,7 +40,28 @@ function stepIn(root: string, name: string, body: string) {
   };
 }
 
-describe('the step launcher', () => {
+function hasCompiler(): boolean {
+  try {
+    execFileSync('cc', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('the compiled launcher', () => {
+  it('is built by `npm run build` wherever a C compiler is, and chosen unless MAESTRO_LAUNCHER=script', () => {
+    expect(existsSync(LAUNCHER_BINARY)).toBe(hasCompiler());
+    expect(launcherKind({})).toBe(hasCompiler() ? 'compiled' : 'script');
+    expect(launcherKind({ MAESTRO_LAUNCHER: 'script' })).toBe('script');
+  });
+});
+
+// The compiled launcher where it was built (the test above says where it must be).
+const kinds: LauncherKind[] = existsSync(LAUNCHER_BINARY) ? ['compiled', 'script'] : ['script'];
+
+describe.each(kinds)('the step launcher (%s)', (kind) => {
+  const startLauncher = (l: typeof log, slots: number): StepLauncher => startOf(l, slots, kind);
   it('serves every request while a long step runs, not only when some step ends', async () => {
     const root = tempDir();
     launcher = startLauncher(log, 4);
@@ -131,13 +160,18 @@ describe('the step launcher', () => {
     expect(readFileSync(step.stdoutPath, 'utf8')).toBe('unset\n');
   });
 
-  it('ends the step of a slot killed from outside, reports its status lost, and goes on with the other slots', async () => {
+  it('ends the step of a slot (or launcher) killed from outside, reports its status lost, and goes on', async () => {
     const root = tempDir();
     launcher = startLauncher(log, 2);
     const s = launcher.spawnStep(stepIn(root, 'orphan', 'sleep 60'));
     const pid = (await s.started)!;
-    process.kill(parentOf(pid)!, 'SIGKILL'); // the step's slot shell
-    expect(await s.exited).toMatchObject({ exitCode: null, statusLost: 'its launcher slot died' });
+    // The step's slot shell; the compiled launcher has no slot processes: it is the launcher
+    // itself, which the worker starts again (steps asked for meanwhile wait for the new one).
+    process.kill(parentOf(pid)!, 'SIGKILL');
+    expect(await s.exited).toMatchObject({
+      exitCode: null,
+      statusLost: kind === 'compiled' ? 'its launcher died' : 'its launcher slot died',
+    });
     await vi.waitFor(() => expect(liveGroupMembers(pid)).toEqual([]), { timeout: 5_000 });
     for (const name of ['after1', 'after2', 'after3']) {
       const next = stepIn(root, name, 'echo "$STEP_NAME"');

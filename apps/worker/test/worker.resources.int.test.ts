@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, inject, it, vi } from 'vitest';
 import { controlChannel, drainField, drainKey, workerKey, WorkerRecord } from '@maestro/protocol';
-import { liveGroupMembers, makeStudy, parentOf, readPidFile, startTestWorker, tempDir, Tracker } from './helpers.js';
+import { launcherOf, liveGroupMembers, makeStudy, readPidFile, startTestWorker, tempDir, Tracker } from './helpers.js';
 
 const redisUrl = inject('redisUrl');
 const tracker = new Tracker();
@@ -205,7 +205,8 @@ describe('a worker inside an allocation', () => {
     await study.add({ index: 0, script: '#!/bin/bash\necho $$ > leader.pid\nsleep 30\n' });
     await study.waitForStarted(0, 1);
     const leader = await readPidFile(path.join(study.root, 'step_0', 'leader.pid'));
-    const launcher = parentOf(parentOf(leader)!)!; // step <- its slot shell <- the launcher
+    const launcher = launcherOf(leader)!;
+    expect(launcher).toBeGreaterThan(0);
     void worker.close();
     await vi.waitFor(() => expect(worker.state).toBe('draining'));
     process.kill(launcher, 'SIGKILL'); // as a scheduler ending the allocation would

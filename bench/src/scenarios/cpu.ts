@@ -5,8 +5,9 @@
  *
  * - conductor: the `maestro run` process;
  * - worker: the `maestro-worker` processes;
- * - launcher: the workers' step launchers and their slot shells (scripts/launcher.sh);
- * - steps: what the slot shells reaped (the steps' own bash, and anything they ran);
+ * - launcher: the workers' step launchers: the compiled one (dist/maestro-launcher), or the
+ *   script and its slot shells (scripts/launcher.sh, with MAESTRO_LAUNCHER=script);
+ * - steps: what the launchers reaped (the steps' own bash, and anything they ran);
  * - redis: the Redis server of the run.
  */
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -102,15 +103,18 @@ export async function cpu(ctx: BenchContext): Promise<void> {
   const machine = machineTicks() - machineBefore;
 
   const isWorker = (t: ProcTimes): boolean => t.cmdline.includes('maestro-worker');
-  const isLauncher = (t: ProcTimes): boolean => t.cmdline.includes('launcher.sh');
+  const isCompiled = (t: ProcTimes): boolean => t.cmdline.includes('maestro-launcher');
+  const isLauncher = (t: ProcTimes): boolean => t.cmdline.includes('launcher.sh') || isCompiled(t);
   const ticks = { conductor: 0, worker: 0, launcher: 0, steps: 0, redis: 0 };
   for (const [pid, t] of last) {
     const parent = last.get(t.ppid);
     if (pid === conductorPid) ticks.conductor += t.own;
     else if (pid === redis.process.pid) ticks.redis += t.own;
     else if (isWorker(t) && !isLauncher(t)) ticks.worker += t.own;
-    else if (isLauncher(t) && parent && isWorker(parent)) ticks.launcher += t.own;
-    else if (isLauncher(t) && parent && isLauncher(parent) && isWorker(last.get(parent.ppid) ?? parent)) {
+    else if (isLauncher(t) && parent && isWorker(parent)) {
+      ticks.launcher += t.own;
+      if (isCompiled(t)) ticks.steps += t.children; // it reaps the steps itself
+    } else if (isLauncher(t) && parent && isLauncher(parent) && isWorker(last.get(parent.ppid) ?? parent)) {
       // A slot shell: its own time, and the steps it reaped.
       ticks.launcher += t.own;
       ticks.steps += t.children;
