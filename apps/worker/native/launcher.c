@@ -120,19 +120,31 @@ static int open_output(const char *file) {
   return open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
 }
 
+static void start(struct slot *s, char **f, int nf);
+
 /* Serves one request: R US id US workspace US out US err US keep US n US VAR=value... US argv... */
 static void serve(struct slot *s, char *record) {
-  char *f[4096];
-  int nf = 0;
+  int nf = 1;
+  for (const char *p = record; (p = strchr(p, US)) != NULL; p++) nf++;
+  char **f = malloc(((size_t)nf + 1) * sizeof *f);
+  if (!f) return;
+  nf = 0;
   for (char *p = record;; p++) {
-    if (nf == (int)(sizeof f / sizeof f[0]) - 1) break;
     f[nf++] = p;
     p = strchr(p, US);
     if (!p) break;
     *p = '\0';
   }
   f[nf] = NULL;
-  if (nf < 8 || strcmp(f[0], "R") != 0) return; /* not a request of ours: the worker never sends one */
+  start(s, f, nf);
+  free(f);
+}
+
+static void start(struct slot *s, char **f, int nf) {
+  if (nf < 8 || strcmp(f[0], "R") != 0) { /* the worker never sends such a thing */
+    if (nf >= 2) event("X%c%s%cmalformed request", US, f[1], US);
+    return;
+  }
   const char *id = f[1], *ws = f[2], *out = f[3], *err = f[4];
   int keep = strcmp(f[5], "1") == 0;
   int nvars = atoi(f[6]);
