@@ -4,10 +4,18 @@
  * update, resume after a crash, and jobs lost with Redis data.
  */
 import { randomUUID } from 'node:crypto';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { afterEach, describe, expect, inject, it, vi } from 'vitest';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { CONTROL_FIELD, controlKey, StepState, stepStateName, type ControlRequest } from '@maestro/protocol';
+import {
+  CONTROL_FIELD,
+  controlKey,
+  readStateRecord,
+  stateKey,
+  StepState,
+  stepStateName,
+  type ControlRequest,
+} from '@maestro/protocol';
 import { expandStudy, parseStudy, type ExpandedStudy } from '@maestro/spec';
 import { Conductor, type BundlePolicy, type ConductorLimits } from '../src/conductor/conductor.js';
 import { StepQueues } from '../src/queue/step-queues.js';
@@ -244,6 +252,28 @@ global.parameters:
     release();
     expect(await running).toBe('FINISHED');
   }, 30_000);
+
+  it('writes a step RUNNING while it runs, though no other event follows its start for a while', async () => {
+    const x = expand(`study:\n  - {name: slow, description: d, run: {cmd: "x"}}\n`);
+    const { conductor, prefix, studyId, redis } = setup(x);
+    let ended = false;
+    worker(prefix, async () => {
+      await new Promise((r) => setTimeout(r, 2000));
+      ended = true;
+      return { outcome: 'succeeded' };
+    });
+    const running = conductor.run();
+    // Its start alone is committed late (with the next commit, or within 250 ms), never lost.
+    await vi.waitFor(
+      async () => {
+        const buf = (await redis.getBuffer(stateKey(prefix, studyId))) ?? Buffer.alloc(0);
+        expect(buf.length > 0 && readStateRecord(buf, 0).state).toBe(StepState.RUNNING);
+      },
+      { timeout: 1500, interval: 25 },
+    );
+    expect(ended).toBe(false);
+    expect(await running).toBe('FINISHED');
+  });
 
   it('resumes after a crash: finished steps are not run again, the rest continue', async () => {
     const x = expand(`study:

@@ -93,6 +93,13 @@ export interface Progress {
 }
 
 const READ_BLOCK_MS = 1000;
+/**
+ * A batch of nothing but `started` events changes only what status shows: its commit waits for
+ * the next one (in a chain, the one that enqueues the child a moment later), this long at most.
+ * Half the commits of a chain; the committed cursor stays behind those events meanwhile, so a
+ * conductor that dies reads them again.
+ */
+const STARTS_COMMIT_DELAY_MS = 250;
 /** Failed instances remembered by index for the status files (the counts cover the rest). */
 export const MAX_FAILURES_TRACKED = 1000;
 /**
@@ -148,6 +155,11 @@ export class Conductor {
   #fields: Record<string, string> = {};
   #cursor = '0';
   #controlCursor = '0';
+  /** The cursors of the last commit: streams are trimmed to them, never past what is written. */
+  #committedCursor = '0';
+  #committedControlCursor = '0';
+  /** When the first change still waiting for a commit was deferred (0: none). */
+  #deferredSince = 0;
   readonly #workerNames: string[] = [''];
   readonly #workerIndex = new Map<string, number>();
   #limits: ConductorLimits = { attempts: 1, rlimit: 1, throttle: 0 };
@@ -230,13 +242,19 @@ export class Conductor {
       await this.#start();
       let lastRead = 0;
       while (!this.#isDone()) {
-        if (this.#stopRequested) return 'RUNNING';
+        if (this.#stopRequested) {
+          if (this.#deferredSince) await this.#commit();
+          return 'RUNNING';
+        }
         if (this.#leaseLost) throw new LeaseLostError();
         const since = Date.now() - lastRead;
         if (this.#queued >= this.#plentyWaiting() && since < COALESCE_READS_MS)
           await new Promise((r) => setTimeout(r, COALESCE_READS_MS - since));
         lastRead = Date.now();
-        const batch = await this.#o.store.read(this.#cursor, this.#controlCursor, READ_BLOCK_MS, READ_COUNT);
+        const blockMs = this.#deferredSince
+          ? Math.max(1, this.#deferredSince + STARTS_COMMIT_DELAY_MS - Date.now())
+          : READ_BLOCK_MS;
+        const batch = await this.#o.store.read(this.#cursor, this.#controlCursor, blockMs, READ_COUNT);
         this.#log.debug({ events: batch.events.length, controls: batch.controls.length }, 'read batch');
         for (const bad of batch.invalid) {
           this.#log.error(
@@ -251,7 +269,11 @@ export class Conductor {
         if (this.#cancelled && this.#cancelDeadline && this.#now() > this.#cancelDeadline) this.#abandonRunning();
         // Housekeeping may apply events too (reconcile drains the stream): dispatch after it.
         await this.#housekeeping();
-        await this.#step(batch.events.length > 0 || batch.controls.length > 0);
+        const startsOnly =
+          batch.controls.length === 0 &&
+          batch.events.length > 0 &&
+          batch.events.every(({ event }) => event.type === 'started');
+        await this.#step(batch.events.length > 0 || batch.controls.length > 0, startsOnly);
       }
       this.#state = this.#finalState();
       this.#fields[F.state] = this.#state;
@@ -348,6 +370,8 @@ export class Conductor {
       this.records.replaceAll(bytes);
       this.#cursor = record[F.cursor] ?? '0';
       this.#controlCursor = record[F.controlCursor] ?? '0';
+      this.#committedCursor = this.#cursor;
+      this.#committedControlCursor = this.#controlCursor;
       this.#cancelled = record[F.cancelled] === '1';
       this.#startedMs = Number(record[F.startedAt] ?? this.#now());
       const names = JSON.parse(record['workerNames'] ?? '[""]') as string[];
@@ -715,13 +739,22 @@ export class Conductor {
     this.#meanRunMs[s]! += (endMs - startMs - this.#meanRunMs[s]!) / n;
   }
 
-  async #step(changed: boolean): Promise<void> {
+  async #step(changed: boolean, startsOnly = false): Promise<void> {
     const jobs = this.#dispatch();
     const progress = this.progress();
     if (changed || jobs.length > 0 || this.#dirtyList.length > 0 || Object.keys(this.#fields).length > 0) {
-      this.#fields[F.counts] = JSON.stringify(progress.counts);
-      await this.#commit(jobs.length > 0 ? () => this.#o.queues.add(jobs) : undefined);
-      this.#o.onChange?.(this);
+      const now = Date.now();
+      if (
+        startsOnly &&
+        jobs.length === 0 &&
+        (!this.#deferredSince || now - this.#deferredSince < STARTS_COMMIT_DELAY_MS)
+      ) {
+        if (!this.#deferredSince) this.#deferredSince = now;
+      } else {
+        this.#fields[F.counts] = JSON.stringify(progress.counts);
+        await this.#commit(jobs.length > 0 ? () => this.#o.queues.add(jobs) : undefined);
+        this.#o.onChange?.(this);
+      }
     }
     this.#o.onProgress?.(progress);
   }
@@ -771,6 +804,9 @@ export class Conductor {
     this.#dirtyList = [];
     this.#fenceDeletes = [];
     this.#fields = {};
+    this.#committedCursor = fields[F.cursor];
+    this.#committedControlCursor = fields[F.controlCursor];
+    this.#deferredSince = 0;
   }
 
   async #housekeeping(): Promise<void> {
@@ -788,7 +824,7 @@ export class Conductor {
     }
     if (now - this.#lastTrim > TRIM_EVERY_MS) {
       this.#lastTrim = now;
-      await this.#o.store.trim(this.#cursor, this.#controlCursor);
+      await this.#o.store.trim(this.#committedCursor, this.#committedControlCursor);
     }
     if (now - this.#lastReconcile > RECONCILE_EVERY_MS && this.#queued + this.#running > 0) {
       await this.#reconcile();
