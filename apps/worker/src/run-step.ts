@@ -31,21 +31,30 @@ export const LAUNCHER_BINARY = fileURLToPath(new URL('../dist/maestro-launcher',
 
 export type LauncherKind = 'compiled' | 'script';
 
-let compiledWorks: boolean | undefined;
+/** Whether a compiled launcher answered `--check` here, by path (asked once per process). */
+const compiledWorks = new Map<string, boolean>();
 /**
  * The compiled launcher when it was built and runs here (a node may lack what the build host
- * had), else the script; `MAESTRO_LAUNCHER=script` asks for the script.
+ * had: another architecture on a shared file system), else the script; `MAESTRO_LAUNCHER=script`
+ * asks for the script.
  */
-export function launcherKind(env: NodeJS.ProcessEnv = process.env): LauncherKind {
+export function launcherKind(env: NodeJS.ProcessEnv = process.env, binary = LAUNCHER_BINARY): LauncherKind {
   if (env['MAESTRO_LAUNCHER'] === 'script') return 'script';
-  if (compiledWorks === undefined) {
+  let works = compiledWorks.get(binary);
+  if (works === undefined) {
     try {
-      compiledWorks = execFileSync(LAUNCHER_BINARY, ['--check'], { encoding: 'utf8', timeout: 10_000 }) === 'ok\n';
+      works =
+        execFileSync(binary, ['--check'], {
+          encoding: 'utf8',
+          timeout: 10_000,
+          stdio: ['ignore', 'pipe', 'ignore'],
+        }) === 'ok\n';
     } catch {
-      compiledWorks = false;
+      works = false;
     }
+    compiledWorks.set(binary, works);
   }
-  return compiledWorks ? 'compiled' : 'script';
+  return works ? 'compiled' : 'script';
 }
 
 /**

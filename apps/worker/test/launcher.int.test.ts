@@ -55,6 +55,17 @@ describe('the compiled launcher', () => {
     expect(launcherKind({})).toBe(hasCompiler() ? 'compiled' : 'script');
     expect(launcherKind({ MAESTRO_LAUNCHER: 'script' })).toBe('script');
   });
+
+  it('is passed over for the script where it does not run (built for another machine, or broken)', () => {
+    const dir = tempDir();
+    const foreign = path.join(dir, 'foreign');
+    writeFileSync(foreign, Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0x02, 0x01, 0x01, 0, 0, 0]), { mode: 0o755 });
+    const wrong = path.join(dir, 'wrong');
+    writeFileSync(wrong, '#!/bin/sh\necho hello\n', { mode: 0o755 });
+    expect(launcherKind({}, foreign)).toBe('script');
+    expect(launcherKind({}, wrong)).toBe('script');
+    expect(launcherKind({}, path.join(dir, 'missing'))).toBe('script');
+  });
 });
 
 // The compiled launcher where it was built (the test above says where it must be).
