@@ -171,6 +171,15 @@ export const WorkerConfigSchema = z.object({
   maxRunsPerAttempt: z.number().int().positive().default(DEFAULT_MAX_RUNS_PER_ATTEMPT),
   /** After SIGTERM to a step's process group, SIGKILL follows this much later. @default 5 s */
   killGraceMs: z.number().int().nonnegative().default(5_000),
+  /**
+   * How steps are started: `compiled` (dist/maestro-launcher, an error where it does not run),
+   * `script` (scripts/launcher.sh), or `auto`, the compiled one where it runs. @default auto
+   */
+  launcher: z
+    .enum(['auto', 'compiled', 'script'], {
+      error: (i) => `must be auto, compiled or script, got '${String(i.input)}'`,
+    })
+    .default('auto'),
 });
 
 /** Resolved configuration. */
@@ -195,6 +204,7 @@ const SOURCE: Partial<Record<keyof WorkerConfig, string>> = {
   preemptMarginMs: '--preempt-margin',
   nodes: 'MAESTRO_NODES',
   allocationEndsAtMs: 'MAESTRO_ALLOCATION_ENDS_AT',
+  launcher: 'MAESTRO_LAUNCHER',
 };
 
 /**
@@ -253,6 +263,7 @@ export function loadConfig(options: WorkerOptions, env: WorkerEnv): Readonly<Wor
     logLevel: options.logLevel ?? env['MAESTRO_LOG_LEVEL'],
     ...allocation,
     allocationEndsAtMs: endsAt === undefined ? undefined : Number(endsAt),
+    launcher: env['MAESTRO_LAUNCHER'] || undefined,
   };
   const parsed = WorkerConfigSchema.safeParse(input);
   if (!parsed.success) {

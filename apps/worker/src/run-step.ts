@@ -30,31 +30,42 @@ export const LAUNCHER_SCRIPT = fileURLToPath(new URL('../scripts/launcher.sh', i
 export const LAUNCHER_BINARY = fileURLToPath(new URL('../dist/maestro-launcher', import.meta.url));
 
 export type LauncherKind = 'compiled' | 'script';
+export type LauncherChoice = LauncherKind | 'auto';
 
 /** Whether a compiled launcher answered `--check` here, by path (asked once per process). */
 const compiledWorks = new Map<string, boolean>();
-/**
- * The compiled launcher when it was built and runs here (a node may lack what the build host
- * had: another architecture on a shared file system), else the script; `MAESTRO_LAUNCHER=script`
- * asks for the script.
- */
-export function launcherKind(env: NodeJS.ProcessEnv = process.env, binary = LAUNCHER_BINARY): LauncherKind {
-  if (env['MAESTRO_LAUNCHER'] === 'script') return 'script';
+
+function compiledRuns(binary: string): boolean {
   let works = compiledWorks.get(binary);
   if (works === undefined) {
     try {
-      works =
-        execFileSync(binary, ['--check'], {
-          encoding: 'utf8',
-          timeout: 10_000,
-          stdio: ['ignore', 'pipe', 'ignore'],
-        }) === 'ok\n';
+      const answer = execFileSync(binary, ['--check'], {
+        encoding: 'utf8',
+        timeout: 10_000,
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
+      works = answer === 'ok\n';
     } catch {
       works = false;
     }
     compiledWorks.set(binary, works);
   }
-  return works ? 'compiled' : 'script';
+  return works;
+}
+
+/**
+ * The launcher to use for a choice (WorkerConfig.launcher, MAESTRO_LAUNCHER): `auto` takes the
+ * compiled one where it was built and runs here (a node may lack what the build host had:
+ * another architecture on a shared file system), else the script; `compiled` insists on it.
+ */
+export function launcherKind(choice: LauncherChoice = 'auto', binary = LAUNCHER_BINARY): LauncherKind {
+  if (choice === 'script') return 'script';
+  if (compiledRuns(binary)) return 'compiled';
+  if (choice === 'auto') return 'script';
+  throw new WorkerError(
+    WorkerErrorCode.Reaper,
+    `MAESTRO_LAUNCHER=compiled: ${binary} does not run here (missing, or built for another machine: run \`npm run build\` here, or use MAESTRO_LAUNCHER=auto or script)`,
+  );
 }
 
 /**

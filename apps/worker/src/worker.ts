@@ -55,7 +55,7 @@ import {
 import { lazyChild } from './lazy-child.js';
 import { makeFence, type ClaimOutcome, type Fence, type RunRef } from './queue/fence.js';
 import { closeRedis, makeRedis, type Redis } from './redis.js';
-import { startLauncher, stepVariables, type StepExit, type StepLauncher } from './run-step.js';
+import { launcherKind, startLauncher, stepVariables, type StepExit, type StepLauncher } from './run-step.js';
 import { redactUrl } from './secrets.js';
 import { Slots, type Grant } from './slots.js';
 import { prepareWorkspace } from './workspace.js';
@@ -162,7 +162,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
   const presence = makePresence(commands, config.prefix, who);
   let launcher: StepLauncher;
   try {
-    launcher = startLauncher(log, config.concurrency);
+    launcher = startLauncher(log, config.concurrency, launcherKind(config.launcher));
   } catch (err) {
     commands.disconnect();
     subscriber.disconnect();

@@ -155,6 +155,14 @@ describe('loadConfig', () => {
     expect(problems.join('\n')).not.toContain('hunter2');
   });
 
+  it('takes the launcher from MAESTRO_LAUNCHER, and names the allowed values for a wrong one', () => {
+    expect(loadConfig({ redis: 'redis://h' }, {}).launcher).toBe('auto');
+    expect(loadConfig({ redis: 'redis://h' }, { MAESTRO_LAUNCHER: 'script' }).launcher).toBe('script');
+    expect(problemsOf(() => loadConfig({ redis: 'redis://h' }, { MAESTRO_LAUNCHER: 'bash' }))).toEqual([
+      "MAESTRO_LAUNCHER: must be auto, compiled or script, got 'bash'",
+    ]);
+  });
+
   it('asks for a Redis URL when there is none', () => {
     expect(problemsOf(() => loadConfig({}, {}))).toEqual([
       '--redis: missing: give --redis URL or set MAESTRO_REDIS_URL',

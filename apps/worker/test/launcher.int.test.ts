@@ -52,8 +52,8 @@ function hasCompiler(): boolean {
 describe('the compiled launcher', () => {
   it('is built by `npm run build` wherever a C compiler is, and chosen unless MAESTRO_LAUNCHER=script', () => {
     expect(existsSync(LAUNCHER_BINARY)).toBe(hasCompiler());
-    expect(launcherKind({})).toBe(hasCompiler() ? 'compiled' : 'script');
-    expect(launcherKind({ MAESTRO_LAUNCHER: 'script' })).toBe('script');
+    expect(launcherKind('auto')).toBe(hasCompiler() ? 'compiled' : 'script');
+    expect(launcherKind('script')).toBe('script');
   });
 
   it('is passed over for the script where it does not run (built for another machine, or broken)', () => {
@@ -62,9 +62,13 @@ describe('the compiled launcher', () => {
     writeFileSync(foreign, Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0x02, 0x01, 0x01, 0, 0, 0]), { mode: 0o755 });
     const wrong = path.join(dir, 'wrong');
     writeFileSync(wrong, '#!/bin/sh\necho hello\n', { mode: 0o755 });
-    expect(launcherKind({}, foreign)).toBe('script');
-    expect(launcherKind({}, wrong)).toBe('script');
-    expect(launcherKind({}, path.join(dir, 'missing'))).toBe('script');
+    expect(launcherKind('auto', foreign)).toBe('script');
+    expect(launcherKind('auto', wrong)).toBe('script');
+    expect(launcherKind('auto', path.join(dir, 'missing'))).toBe('script');
+    // Asked for by name, it is an error that says what to do.
+    expect(() => launcherKind('compiled', foreign)).toThrow(
+      /^MAESTRO_LAUNCHER=compiled: .*foreign does not run here \(missing, or built for another machine/,
+    );
   });
 });
 
