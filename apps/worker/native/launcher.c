@@ -44,6 +44,9 @@ static pid_t worker_pid;
 static int grace_ticks;
 static int wake[2] = {-1, -1}; /* self-pipe: SIGCHLD and SIGTERM wake poll() */
 static volatile sig_atomic_t got_term;
+/* Ignored here: INT and HUP to the worker's group are the worker's to handle; a closed event
+ * pipe is seen on the lifeline. */
+static const int ignored[] = {SIGINT, SIGHUP, SIGPIPE};
 
 static void on_signal(int sig) {
   int saved = errno;
@@ -173,11 +176,13 @@ static void start(struct slot *s, char **f, int nf) {
   }
   pid_t pid = fork();
   if (pid == 0) {
-    /* The step: its own process group, default signal handling, stdin /dev/null. */
+    /* The step: its own process group, default signal handling, stdin /dev/null. exec resets
+     * the signals this launcher catches; those it ignores it must reset itself (the worker
+     * starts it with every signal at its default). */
     setpgid(0, 0);
+    for (size_t k = 0; k < sizeof ignored / sizeof ignored[0]; k++) signal(ignored[k], SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
-    for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
     sigprocmask(SIG_SETMASK, &none, NULL);
     int in = open("/dev/null", O_RDONLY);
     if (in >= 0 && in != 0) {
@@ -296,9 +301,7 @@ int main(int argc, char **argv) {
   sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
   sigaction(SIGCHLD, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
-  signal(SIGINT, SIG_IGN);
-  signal(SIGHUP, SIG_IGN);
-  signal(SIGPIPE, SIG_IGN);
+  for (size_t k = 0; k < sizeof ignored / sizeof ignored[0]; k++) signal(ignored[k], SIG_IGN);
 
   slots = calloc((size_t)nslots, sizeof *slots);
   struct pollfd *fds = calloc((size_t)nslots + 2, sizeof *fds);

@@ -308,9 +308,12 @@ export function parentOf(pid: number): number | undefined {
   return ppid === undefined ? undefined : Number(ppid);
 }
 
+/** The command line of a step launcher: the script's (and its slot shells'), or the compiled one's. */
+export const LAUNCHER_COMMAND = /launcher\.sh|maestro-launcher/;
+
 const isLauncher = (pid: number): boolean => {
   try {
-    return /launcher\.sh|maestro-launcher/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+    return LAUNCHER_COMMAND.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
   } catch {
     return false;
   }

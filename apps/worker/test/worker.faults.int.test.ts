@@ -14,6 +14,7 @@ import {
   liveWithMarker,
   makeStudy,
   ipcFds,
+  LAUNCHER_COMMAND,
   procState,
   readPidFile,
   startOneSlotWorker,
@@ -58,7 +59,7 @@ describe('maestro-worker under faults', () => {
     // The launcher reads a pipe (a socket pair) from the worker, and no step process holds a pipe
     // or socket the worker opened (its end of that pair among them): only the worker's death
     // can close the launcher's stdin. (Fds the worker itself inherited are not its own.)
-    const reaper = liveProcesses().find((p) => p.ppid === w1.pid && /launcher\.sh|maestro-launcher/.test(p.cmdline));
+    const reaper = liveProcesses().find((p) => p.ppid === w1.pid && LAUNCHER_COMMAND.test(p.cmdline));
     expect(reaper).toBeDefined();
     expect(ipcFds(reaper!.pid).get(0)).toMatch(/^(pipe|socket):/);
     const inherited = new Set(ipcFds(process.pid).values());
