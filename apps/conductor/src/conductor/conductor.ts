@@ -742,21 +742,20 @@ export class Conductor {
   async #step(changed: boolean, startsOnly = false): Promise<void> {
     const jobs = this.#dispatch();
     const progress = this.progress();
-    if (changed || jobs.length > 0 || this.#dirtyList.length > 0 || Object.keys(this.#fields).length > 0) {
-      const now = Date.now();
-      if (
-        startsOnly &&
-        jobs.length === 0 &&
-        (!this.#deferredSince || now - this.#deferredSince < STARTS_COMMIT_DELAY_MS)
-      ) {
-        if (!this.#deferredSince) this.#deferredSince = now;
-      } else {
-        this.#fields[F.counts] = JSON.stringify(progress.counts);
-        await this.#commit(jobs.length > 0 ? () => this.#o.queues.add(jobs) : undefined);
-        this.#o.onChange?.(this);
-      }
+    const due = changed || jobs.length > 0 || this.#dirtyList.length > 0 || Object.keys(this.#fields).length > 0;
+    if (due && !(startsOnly && jobs.length === 0 && this.#deferCommit())) {
+      this.#fields[F.counts] = JSON.stringify(progress.counts);
+      await this.#commit(jobs.length > 0 ? () => this.#o.queues.add(jobs) : undefined);
+      this.#o.onChange?.(this);
     }
     this.#o.onProgress?.(progress);
+  }
+
+  /** Puts off a commit of nothing but starts; false once one has waited STARTS_COMMIT_DELAY_MS. */
+  #deferCommit(): boolean {
+    const now = Date.now();
+    this.#deferredSince ||= now;
+    return now - this.#deferredSince < STARTS_COMMIT_DELAY_MS;
   }
 
   /**
