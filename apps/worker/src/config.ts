@@ -156,6 +156,12 @@ export const WorkerConfigSchema = z.object({
   preemptMarginMs: Duration.default(60_000),
   /** How often the time left of the allocation is asked again (it can be extended). @default 60 s */
   timeLeftRefreshMs: z.number().int().positive().default(60_000),
+  /**
+   * A step tells the study it started only once it has run this long (its result says when it
+   * started anyway): a study of short steps writes one event per step instead of two, and its
+   * conductor wakes once per step. 0: at once, with the claim. @default 100 ms
+   */
+  announceDelayMs: z.number().int().nonnegative().default(100),
   /** After a step that can never run here is handed back, it waits this long before anyone takes it. @default 3 s */
   handBackDelayMs: z.number().int().positive().default(3_000),
   /**

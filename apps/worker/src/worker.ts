@@ -437,7 +437,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     try {
       if (ref && (await commands.exists(studyKey(config.prefix, ref.studyId))) === 1) {
         const startMs = Date.now();
-        const claim = await fence.claim(ref, startedEvent(ref, startMs), delivered.lock);
+        const claim = await fence.claim(ref, startedEvent(ref, startMs), delivered.lock, 'later');
         if (claim.claimed) {
           const stepLog = log.child({ ...ref, jobId: delivered.id, run: claim.run });
           await report(
@@ -582,10 +582,11 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
   /** Claims run `ref`; the previous member's result, if any, is reported in the same round trip. */
   const claimAfter = async (prev: Ended | undefined, ref: RunRef, lock: JobLock | undefined): Promise<ClaimOutcome> => {
     const started = startedEvent(ref, Date.now());
-    if (!prev) return fence.claim(ref, started, lock);
+    const announce = config.announceDelayMs > 0 ? 'later' : 'now';
+    if (!prev) return fence.claim(ref, started, lock, announce);
     let r: Awaited<ReturnType<Fence['reportAndClaim']>>;
     try {
-      r = await fence.reportAndClaim(prev.ref, resultOf(prev), ref, started, lock);
+      r = await fence.reportAndClaim(prev.ref, resultOf(prev), ref, started, lock, announce);
     } catch (err) {
       unreported(prev, err);
       throw err;
@@ -611,6 +612,15 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     const startMs = Date.now();
     if (config.simulate)
       return ended(ref, run, { outcome: 'succeeded', exitCode: 0, signal: null, pid: 0, startMs }, stepLog);
+    // Claimed quietly: a step still running after announceDelayMs tells the study it started.
+    const announced =
+      config.announceDelayMs > 0
+        ? after(config.announceDelayMs, () => {
+            fence.announce(ref, { ...startedEvent(ref, startMs), run }).catch((err: unknown) => {
+              stepLog.warn({ err }, 'could not tell the study that the step started; its result will');
+            });
+          })
+        : undefined;
     try {
       return await execute(delivered.key, job, ref, run, stepLog, grant);
     } catch (err) {
@@ -618,6 +628,8 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
       stepLog.error({ err }, 'worker error while running the step');
       const message = `the worker failed while running it: ${coerceError(err).message}`;
       return ended(ref, run, { outcome: 'failed', exitCode: null, signal: null, pid: 0, startMs, message }, stepLog);
+    } finally {
+      announced?.();
     }
   };
 
@@ -636,7 +648,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     for (const member of rest) {
       const ref = refOf(member);
       const startMs = Date.now();
-      const claim = await fence.claim(ref, startedEvent(ref, startMs), delivered.lock);
+      const claim = await fence.claim(ref, startedEvent(ref, startMs), delivered.lock, 'later');
       if (!claim.claimed) {
         if (claim.reason === 'lock') return; // another worker has the job, and these members
         continue;

@@ -43,14 +43,14 @@ describe('claiming a run under a lock', () => {
     await redis.set(lock.key, 'the-new-owner', 'PX', 30_000);
     const ref = { studyId: study.studyId, index: 0, attempt: 1 };
 
-    const refused = await fence.claim(ref, started(0), lock);
+    const refused = await fence.claim(ref, started(0), lock, 'now');
     expect(refused).toEqual({ claimed: false, reason: 'lock' });
     expect(await study.events()).toEqual([]);
     expect(await redis.get(lock.key)).toBe('the-new-owner');
 
     // A lock that expired altogether is not this worker's either.
     await redis.del(lock.key);
-    expect(await fence.claim(ref, started(0), lock)).toEqual({
+    expect(await fence.claim(ref, started(0), lock, 'now')).toEqual({
       claimed: false,
       reason: 'lock',
     });
@@ -61,10 +61,31 @@ describe('claiming a run under a lock', () => {
     await redis.set(lock.key, 'mine', 'PX', 1_000);
     await redis.sadd(lock.stalledKey, 'j1', 'other');
 
-    const claim = await fence.claim({ studyId: study.studyId, index: 1, attempt: 1 }, started(1), lock);
+    const claim = await fence.claim({ studyId: study.studyId, index: 1, attempt: 1 }, started(1), lock, 'now');
     expect(claim).toEqual({ claimed: true, run: 1 });
     expect(await redis.pttl(lock.key)).toBeGreaterThan(30_000);
     expect((await redis.smembers(lock.stalledKey)).sort()).toEqual(['other']);
     expect((await study.events()).map((e) => `${e.type}:${e.index}:${e.run}`)).toEqual(['started:1:1']);
+  });
+});
+
+describe('announcing a start later', () => {
+  it('writes the started event of a quiet claim only while that run is in flight', async () => {
+    const { study, fence } = await setup('j2');
+    const ref = { studyId: study.studyId, index: 2, attempt: 1 };
+    const events = async () => (await study.events()).map((e) => `${e.type}:${e.index}:${e.run}`);
+
+    expect(await fence.claim(ref, started(2), undefined, 'later')).toEqual({ claimed: true, run: 1 });
+    expect(await events()).toEqual([]);
+    expect(await fence.announce(ref, { ...started(2), run: 1 })).toBe(true);
+    expect(await events()).toEqual(['started:2:1']);
+
+    // A timer late for a run that was replaced (re-delivered: run 2) or has reported writes nothing.
+    expect(await fence.claim(ref, started(2), undefined, 'later')).toEqual({ claimed: true, run: 2 });
+    expect(await fence.announce(ref, { ...started(2), run: 1 })).toBe(false);
+    const result = { ...started(2), type: 'result' as const, run: 2, outcome: 'succeeded' as const };
+    expect(await fence.report(ref, { ...result, exitCode: 0, signal: null, endMs: Date.now() })).toBe(true);
+    expect(await fence.announce(ref, { ...started(2), run: 2 })).toBe(false);
+    expect(await events()).toEqual(['started:2:1', 'result:2:2']);
   });
 });

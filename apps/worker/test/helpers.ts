@@ -182,7 +182,11 @@ export function captureLogs(level = 'debug'): LogCapture {
   return { logger: pino({ level }, sink), lines, text: () => raw };
 }
 
-/** Starts a worker in this process (the embedding API), closed after the test. */
+/**
+ * Starts a worker in this process (the embedding API), closed after the test. Its claims write
+ * their started events at once (`announceDelayMs: 0`), so that tests reading the events see the
+ * same ones however fast the steps end; worker.run.int.test.ts tests the delay itself.
+ */
 export async function startTestWorker(
   tracker: Tracker,
   redisUrl: string,
@@ -190,7 +194,11 @@ export async function startTestWorker(
   options: WorkerOptions = {},
   overrides: Partial<WorkerConfig> = {},
 ): Promise<{ worker: WorkerHandle; logs: LogCapture; config: Readonly<WorkerConfig> }> {
-  const config = { ...loadConfig({ redis: redisUrl, prefix, concurrency: 2, ...options }, {}), ...overrides };
+  const config = {
+    ...loadConfig({ redis: redisUrl, prefix, concurrency: 2, ...options }, {}),
+    announceDelayMs: 0,
+    ...overrides,
+  };
   const logs = captureLogs();
   const worker = await startWorker(config, logs.logger);
   tracker.track(worker, (w) => w.close({ now: true }));

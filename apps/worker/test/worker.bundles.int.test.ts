@@ -152,7 +152,9 @@ describe('bundles', () => {
       [1, 2, 'succeeded', 'rescuer'],
       [2, 1, 'succeeded', 'rescuer'],
     ]);
-    expect((await study.events()).filter((e) => e.type === 'started' && e.index === 0)).toHaveLength(1);
+    // Member 0 never ran again (a quick step of 'doomed' may have no started event at all: it
+    // announces a start only once the step has run 100 ms).
+    expect((await study.events()).filter((e) => e.index === 0 && e.run !== 1)).toEqual([]);
     expect(readFileSync(path.join(study.root, 'step_1', 'step_1.out'), 'utf8')).toBe('run 2\n');
   }, 90_000);
 });

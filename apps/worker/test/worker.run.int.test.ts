@@ -46,6 +46,32 @@ describe('maestro-worker runs steps', () => {
     });
   });
 
+  it('writes no started event for a step that ends before announceDelayMs, only its result', async () => {
+    const study = await makeStudy(redisUrl, tracker);
+    await startTestWorker(tracker, redisUrl, study.prefix, {}, { announceDelayMs: 60_000 });
+    await study.add({ index: 0, script: '#!/bin/bash\ntrue\n' });
+
+    const result = await study.waitForResult((r) => r.index === 0);
+    expect(result).toMatchObject({ outcome: 'succeeded', run: 1 });
+    expect(result.startMs).toBeGreaterThan(0);
+    expect((await study.events()).map((e) => `${e.type}:${e.run}`)).toEqual(['result:1']);
+  });
+
+  it('announces a step still running after announceDelayMs, then reports its result', async () => {
+    const study = await makeStudy(redisUrl, tracker);
+    const { config } = await startTestWorker(tracker, redisUrl, study.prefix, {}, { announceDelayMs: 100 });
+    const go = path.join(tempDir(), 'go');
+    await study.add({ index: 0, script: `#!/bin/bash\nwhile [ ! -e ${go} ]; do sleep 0.05; done\n` });
+
+    await study.waitForStarted(0, 1);
+    const [started] = await study.events();
+    expect(started).toMatchObject({ type: 'started', index: 0, attempt: 1, run: 1, worker: config.name });
+    writeFileSync(go, '');
+    const result = await study.waitForResult((r) => r.index === 0);
+    expect(result).toMatchObject({ outcome: 'succeeded', run: 1 });
+    expect((await study.events()).map((e) => `${e.type}:${e.run}`)).toEqual(['started:1', 'result:1']);
+  });
+
   it('reports a non-zero exit as failed and keeps earlier output as .out.1', async () => {
     const study = await makeStudy(redisUrl, tracker);
     await startTestWorker(tracker, redisUrl, study.prefix);

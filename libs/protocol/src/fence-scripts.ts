@@ -12,7 +12,9 @@
  *
  * Fence field `<index>` of `<p>:study:<id>:fence` holds `attempt:run:done` (done is 0 or 1).
  * Events go to the study's events stream as `e` = JSON; `started` events are written here, with
- * the run number the claim assigned.
+ * the run number the claim assigned: by the claim itself, or a moment later by ANNOUNCE_START
+ * (a step that ends before then needs none: its result says when it started, and the conductor
+ * wakes once for it instead of twice).
  */
 
 /**
@@ -20,11 +22,12 @@
  * or the report of one member of a bundle with the claim of the next in one round trip.
  *
  * claim(fence, study, events, state, lock, stalled, idx, attempt, maxRuns, startedJson, size,
- *       token, durationMs, jobId)
+ *       announce, token, durationMs, jobId)
  *   fence hash, study hash, events stream, packed state string; `lock` and `stalled` (the queue
  *   job's lock key and its queue's stalled set) are nil when there is no lock to check, and so
  *   are token, durationMs (ms) and jobId. `startedJson` is the started event without `run`,
- *   `size` the state record's size in bytes.
+ *   `size` the state record's size in bytes, `announce` '1' to write the started event now, '0'
+ *   to leave it to ANNOUNCE_START.
  *   Returns {1, run} when claimed; {0, reason} when refused, reason one of 'lock' (the job's lock
  *   is no longer the caller's) | 'cancelled' | 'final' | 'stale' | 'done' | 'crashed' (a failed
  *   result was written).
@@ -36,7 +39,7 @@
  *   Returns 1 when accepted, 0 when refused (a newer run or attempt exists, or already reported).
  */
 const FENCE_FUNCTIONS = `
-local function claim(fence, study, events, state, lock, stalled, idx, attempt, maxRuns, startedJson, size, token, durationMs, jobId)
+local function claim(fence, study, events, state, lock, stalled, idx, attempt, maxRuns, startedJson, size, announce, token, durationMs, jobId)
   attempt = tonumber(attempt)
   maxRuns = tonumber(maxRuns)
   size = tonumber(size)
@@ -82,7 +85,7 @@ local function claim(fence, study, events, state, lock, stalled, idx, attempt, m
     return {0, 'crashed'}
   end
   redis.call('HSET', fence, idx, attempt .. ':' .. run .. ':0')
-  redis.call('XADD', events, '*', 'e', cjson.encode(ev))
+  if announce == '1' then redis.call('XADD', events, '*', 'e', cjson.encode(ev)) end
   return {1, run}
 end
 
@@ -99,13 +102,26 @@ end
  * KEYS[1] fence hash, KEYS[2] study hash, KEYS[3] events stream, KEYS[4] packed state string,
  * optionally KEYS[5] the queue job's lock, KEYS[6] its queue's stalled set
  * ARGV[1] index, ARGV[2] attempt, ARGV[3] maxRuns, ARGV[4] started-event JSON template (without
- *         `run`), ARGV[5] record size in bytes; with the lock: ARGV[6] lock token, ARGV[7] lock
- *         duration (ms), ARGV[8] job id
+ *         `run`), ARGV[5] record size in bytes, ARGV[6] announce ('1' or '0'); with the lock:
+ *         ARGV[7] lock token, ARGV[8] lock duration (ms), ARGV[9] job id
  * Returns what claim() returns.
  */
 export const CLAIM_RUN_LUA = `${FENCE_FUNCTIONS}
 return claim(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6],
-  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
+  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9])
+`;
+
+/**
+ * ANNOUNCE_START: the started event of a run claimed without one, written only while that run is
+ * the fence's and not reported (a late timer never announces a run that ended or was replaced).
+ * KEYS[1] fence hash, KEYS[2] events stream
+ * ARGV[1] index, ARGV[2] attempt, ARGV[3] run, ARGV[4] started-event JSON (with `run`)
+ * Returns 1 when written, 0 when not.
+ */
+export const ANNOUNCE_START_LUA = `
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] .. ':' .. ARGV[3] .. ':0' then return 0 end
+redis.call('XADD', KEYS[2], '*', 'e', ARGV[4])
+return 1
 `;
 
 /**
@@ -130,7 +146,7 @@ return report(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 export const REPORT_AND_CLAIM_LUA = `${FENCE_FUNCTIONS}
 local accepted = report(KEYS[1], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 local c = claim(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6],
-  ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12])
+  ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12], ARGV[13])
 return {accepted, c[1], c[2]}
 `;
 

@@ -56,6 +56,7 @@ export {
   CLAIM_RUN_LUA,
   REPORT_RESULT_LUA,
   REPORT_AND_CLAIM_LUA,
+  ANNOUNCE_START_LUA,
   DEFAULT_MAX_RUNS_PER_ATTEMPT,
 } from './fence-scripts.js';
 export { expandLauncher, LauncherError } from './launcher.js';

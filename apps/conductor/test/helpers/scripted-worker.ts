@@ -95,6 +95,7 @@ export class ScriptedWorker {
       '5',
       JSON.stringify(started),
       String(STATE_RECORD_BYTES),
+      '1', // announce: write the started event with the claim
     );
     if (ok !== 1) {
       this.refused.push({ index: job.index, reason: String(runOrReason) });

@@ -2,10 +2,11 @@
  * The worker's side of the fence (libs/protocol fence-scripts.ts): every run is claimed through
  * CLAIM_RUN and every result reported through REPORT_RESULT (or, between two members of a
  * bundle, both at once through REPORT_AND_CLAIM), so a stale or re-delivered run can never
- * overwrite a newer one. The scripts are defined once per connection with `defineCommand`
+ * overwrite a newer one. A claim may leave its started event to ANNOUNCE_START. The scripts are defined once per connection with `defineCommand`
  * (EVALSHA, falling back to EVAL after a SCRIPT FLUSH or a Redis restart).
  */
 import {
+  ANNOUNCE_START_LUA,
   CLAIM_RUN_LUA,
   eventsKey,
   fenceKey,
@@ -31,26 +32,38 @@ export interface RunRef {
   attempt: number;
 }
 
+/** Whether a claim writes its started event itself (`now`) or leaves it to announce() (`later`). */
+export type Announce = 'now' | 'later';
+
 export interface Fence {
   /**
    * Claims the next run of `ref` if `lock` (when given) is still this worker's, extending it;
-   * writes the `started` event (with the run number) if claimed.
+   * writes the `started` event (with the run number) if claimed and `announce` is `now`.
    */
-  claim(ref: RunRef, started: Omit<StepStarted, 'run'>, lock: JobLock | undefined): Promise<ClaimOutcome>;
+  claim(
+    ref: RunRef,
+    started: Omit<StepStarted, 'run'>,
+    lock: JobLock | undefined,
+    announce: Announce,
+  ): Promise<ClaimOutcome>;
+  /** Writes the started event of a run claimed with `later`, if that run is still in flight. */
+  announce(ref: RunRef, started: StepStarted): Promise<boolean>;
   /** Reports the result of run `result.run`; false when refused (a newer run exists, or done). */
   report(ref: RunRef, result: StepResult): Promise<boolean>;
-  /** report(reported, result), then claim(ref, started, lock), in one round trip. */
+  /** report(reported, result), then claim(ref, started, lock, announce), in one round trip. */
   reportAndClaim(
     reported: RunRef,
     result: StepResult,
     ref: RunRef,
     started: Omit<StepStarted, 'run'>,
     lock: JobLock | undefined,
+    announce: Announce,
   ): Promise<{ accepted: boolean; claim: ClaimOutcome }>;
 }
 
 interface FenceCommands {
   maestroClaimRun(...args: (string | number)[]): Promise<[number, number | string]>;
+  maestroAnnounceStart(...args: (string | number)[]): Promise<number>;
   maestroReportResult(...args: (string | number)[]): Promise<number>;
   maestroReportAndClaim(...args: (string | number)[]): Promise<[number, number, number | string]>;
 }
@@ -60,6 +73,7 @@ const CLAIM_REFUSALS: readonly string[] = ['lock', 'cancelled', 'final', 'stale'
 export function makeFence(redis: Redis, prefix: string, maxRunsPerAttempt: number): Fence {
   // The number of keys comes first: 4, or 6 with the job's lock.
   redis.defineCommand('maestroClaimRun', { lua: CLAIM_RUN_LUA });
+  redis.defineCommand('maestroAnnounceStart', { numberOfKeys: 2, lua: ANNOUNCE_START_LUA });
   redis.defineCommand('maestroReportResult', { numberOfKeys: 2, lua: REPORT_RESULT_LUA });
   redis.defineCommand('maestroReportAndClaim', { lua: REPORT_AND_CLAIM_LUA });
   const commands = redis as unknown as FenceCommands;
@@ -69,6 +83,7 @@ export function makeFence(redis: Redis, prefix: string, maxRunsPerAttempt: numbe
     ref: RunRef,
     started: Omit<StepStarted, 'run'>,
     lock: JobLock | undefined,
+    announce: Announce,
     lead: (string | number)[] = [],
   ): (string | number)[] => {
     const keys = [
@@ -77,7 +92,14 @@ export function makeFence(redis: Redis, prefix: string, maxRunsPerAttempt: numbe
       eventsKey(prefix, ref.studyId),
       stateKey(prefix, ref.studyId),
     ];
-    const args = [ref.index, ref.attempt, maxRunsPerAttempt, JSON.stringify(started), STATE_RECORD_BYTES];
+    const args = [
+      ref.index,
+      ref.attempt,
+      maxRunsPerAttempt,
+      JSON.stringify(started),
+      STATE_RECORD_BYTES,
+      announce === 'now' ? 1 : 0,
+    ];
     return lock
       ? [6, ...keys, lock.key, lock.stalledKey, ...lead, ...args, lock.token, lock.durationMs, lock.jobId]
       : [4, ...keys, ...lead, ...args];
@@ -90,9 +112,20 @@ export function makeFence(redis: Redis, prefix: string, maxRunsPerAttempt: numbe
   ];
 
   return {
-    async claim(ref, started, lock) {
-      const [ok, value] = await commands.maestroClaimRun(...claimArgs(ref, started, lock));
+    async claim(ref, started, lock, announce) {
+      const [ok, value] = await commands.maestroClaimRun(...claimArgs(ref, started, lock, announce));
       return claimOutcome(ok, value);
+    },
+    async announce(ref, started) {
+      const written = await commands.maestroAnnounceStart(
+        fenceKey(prefix, ref.studyId),
+        eventsKey(prefix, ref.studyId),
+        ref.index,
+        ref.attempt,
+        started.run,
+        JSON.stringify(started),
+      );
+      return written === 1;
     },
     async report(ref, result) {
       const accepted = await commands.maestroReportResult(
@@ -102,10 +135,10 @@ export function makeFence(redis: Redis, prefix: string, maxRunsPerAttempt: numbe
       );
       return accepted === 1;
     },
-    async reportAndClaim(reported, result, ref, started, lock) {
+    async reportAndClaim(reported, result, ref, started, lock, announce) {
       // Both members belong to the same study: the fence and events keys are the claim's.
       const [accepted, ok, value] = await commands.maestroReportAndClaim(
-        ...claimArgs(ref, started, lock, reportArgs(reported, result)),
+        ...claimArgs(ref, started, lock, announce, reportArgs(reported, result)),
       );
       return { accepted: accepted === 1, claim: claimOutcome(ok, value) };
     },
