@@ -6,7 +6,10 @@ export interface BenchRow {
   unit: string;
   /** The same work done by the ceiling (bare BullMQ, bare spawn loop), measured in the same run. */
   ceiling?: number;
-  /** Our throughput over the ceiling's: 1.0 is as fast as the ceiling. */
+  /**
+   * Ours over the ceiling's: for a rate, 1.0 is as fast as the ceiling (higher is better); for a
+   * cost (CPU per step), 1.0 costs as much (lower is better).
+   */
   ratio?: number;
   /** The target the issue sets, in words, for the reader of the table. */
   target?: string;
