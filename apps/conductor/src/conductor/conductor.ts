@@ -26,6 +26,7 @@ import type { ExpandedStudy } from '@maestro/spec';
 import type { Logger } from 'pino';
 import type { QueuedJob, StepQueues } from '../queue/step-queues.js';
 import { LeaseLostError, type StudyStore } from '../redis/study-store.js';
+import { FINISH_WINDOW_MS, FinishRate } from './finish-rate.js';
 import { buildInstanceGraph } from './instance-graph.js';
 import { InstanceRecords } from './instance-records.js';
 import { buildStepJob, bundleJob, fitsBundle } from './step-jobs.js';
@@ -168,7 +169,7 @@ export class Conductor {
   #state: StudyStateName = 'RUNNING';
   #startedMs = 0;
   #stopRequested = false;
-  readonly #finishedAt: number[] = [];
+  readonly #finishRate = new FinishRate();
   #leaseTimer: NodeJS.Timeout | undefined;
   #leaseLost = false;
   #lastReconcile = 0;
@@ -294,8 +295,8 @@ export class Conductor {
 
   /** Queued steps enough for workers never to run dry while results wait to be read. */
   #plentyWaiting(): number {
-    const window = Math.max(1, Math.min(60_000, this.#now() - this.#startedMs));
-    const finishingPerRead = (this.#finishedAt.length / window) * COALESCE_READS_MS;
+    const window = Math.max(1, Math.min(FINISH_WINDOW_MS, this.#now() - this.#startedMs));
+    const finishingPerRead = (this.#finishRate.count(this.#now()) / window) * COALESCE_READS_MS;
     return Math.max(COALESCE_MIN_WAITING, 2 * this.#running, 2 * finishingPerRead);
   }
 
@@ -305,9 +306,8 @@ export class Conductor {
       if (n > 0) counts[stepStateName(code)] = n;
     });
     const now = this.#now();
-    while (this.#finishedAt.length > 0 && this.#finishedAt[0]! < now - 60_000) this.#finishedAt.shift();
-    const window = Math.min(60_000, now - this.#startedMs);
-    const ratePerSec = window > 0 ? (this.#finishedAt.length * 1000) / window : 0;
+    const window = Math.min(FINISH_WINDOW_MS, now - this.#startedMs);
+    const ratePerSec = window > 0 ? (this.#finishRate.count(now) * 1000) / window : 0;
     const left = this.expanded.instanceCount - this.#finalCount();
     return {
       total: this.expanded.instanceCount,
@@ -606,7 +606,7 @@ export class Conductor {
     if ((s === StepState.FAILED || s === StepState.TIMEDOUT) && this.#failed.length < MAX_FAILURES_TRACKED)
       this.#failed.push(i);
     this.#fenceDeletes.push(i);
-    if (s === StepState.FINISHED) this.#finishedAt.push(this.#now());
+    if (s === StepState.FINISHED) this.#finishRate.record(this.#now());
   }
 
   /** A failure fails every descendant, as in Maestro; other branches go on. */
