@@ -275,6 +275,34 @@ global.parameters:
     expect(await running).toBe('FINISHED');
   });
 
+  it('writes a finished step that unlocks nothing within a moment, while another runs on', async () => {
+    const x = expand(`study:
+  - {name: quick, description: d, run: {cmd: "x"}}
+  - {name: slow, description: d, run: {cmd: "x"}}
+`);
+    expect(x.instanceName(0)).toBe('quick');
+    const { conductor, prefix, studyId, redis } = setup(x);
+    let slowEnded = false;
+    worker(prefix, async (job) => {
+      if (job.name === 'slow') {
+        await new Promise((r) => setTimeout(r, 2000));
+        slowEnded = true;
+      }
+      return { outcome: 'succeeded' };
+    });
+    const running = conductor.run();
+    // Its result enqueues nothing: the commit waits for company, 250 ms at most, never lost.
+    await vi.waitFor(
+      async () => {
+        const buf = (await redis.getBuffer(stateKey(prefix, studyId))) ?? Buffer.alloc(0);
+        expect(buf.length > 0 && readStateRecord(buf, 0).state).toBe(StepState.FINISHED);
+      },
+      { timeout: 1500, interval: 25 },
+    );
+    expect(slowEnded).toBe(false);
+    expect(await running).toBe('FINISHED');
+  });
+
   it('resumes after a crash: finished steps are not run again, the rest continue', async () => {
     const x = expand(`study:
   - {name: first, description: d, run: {cmd: "$(P)"}}

@@ -95,12 +95,15 @@ export interface Progress {
 
 const READ_BLOCK_MS = 1000;
 /**
- * A batch of nothing but `started` events changes only what status shows: its commit waits for
- * the next one (in a chain, the one that enqueues the child a moment later), this long at most.
- * Half the commits of a chain; the committed cursor stays behind those events meanwhile, so a
- * conductor that dies reads them again.
+ * A batch that enqueued nothing (starts, results whose children are not ready or already
+ * queued, failures) waits for the next commit, this long at most: a study of many steps commits
+ * a few times a second instead of at every read. The committed cursor stays behind those events
+ * meanwhile, so a conductor that dies reads them again and comes to the same state. A batch that
+ * enqueues jobs is committed at once, before its jobs exist: a job whose PENDING attempt is not
+ * committed could be enqueued again differently (another bundle) by a conductor replaying the
+ * events, and its result ignored as being for an attempt not sent yet.
  */
-const STARTS_COMMIT_DELAY_MS = 250;
+const COMMIT_DELAY_MS = 250;
 /** Failed instances remembered by index for the status files (the counts cover the rest). */
 export const MAX_FAILURES_TRACKED = 1000;
 /**
@@ -253,7 +256,7 @@ export class Conductor {
           await new Promise((r) => setTimeout(r, COALESCE_READS_MS - since));
         lastRead = Date.now();
         const blockMs = this.#deferredSince
-          ? Math.max(1, this.#deferredSince + STARTS_COMMIT_DELAY_MS - Date.now())
+          ? Math.max(1, this.#deferredSince + COMMIT_DELAY_MS - Date.now())
           : READ_BLOCK_MS;
         const batch = await this.#o.store.read(this.#cursor, this.#controlCursor, blockMs, READ_COUNT);
         this.#log.debug({ events: batch.events.length, controls: batch.controls.length }, 'read batch');
@@ -270,11 +273,8 @@ export class Conductor {
         if (this.#cancelled && this.#cancelDeadline && this.#now() > this.#cancelDeadline) this.#abandonRunning();
         // Housekeeping may apply events too (reconcile drains the stream): dispatch after it.
         await this.#housekeeping();
-        const startsOnly =
-          batch.controls.length === 0 &&
-          batch.events.length > 0 &&
-          batch.events.every(({ event }) => event.type === 'started');
-        await this.#step(batch.events.length > 0 || batch.controls.length > 0, startsOnly);
+        // Control requests (limits, cancel) are written at once: whoever sent them may look.
+        await this.#step(batch.events.length > 0 || batch.controls.length > 0, batch.controls.length === 0);
       }
       this.#state = this.#finalState();
       this.#fields[F.state] = this.#state;
@@ -739,11 +739,11 @@ export class Conductor {
     this.#meanRunMs[s]! += (endMs - startMs - this.#meanRunMs[s]!) / n;
   }
 
-  async #step(changed: boolean, startsOnly = false): Promise<void> {
+  async #step(changed: boolean, mayDefer = false): Promise<void> {
     const jobs = this.#dispatch();
     const progress = this.progress();
     const due = changed || jobs.length > 0 || this.#dirtyList.length > 0 || Object.keys(this.#fields).length > 0;
-    if (due && !(startsOnly && jobs.length === 0 && this.#deferCommit())) {
+    if (due && !(mayDefer && jobs.length === 0 && this.#deferCommit())) {
       this.#fields[F.counts] = JSON.stringify(progress.counts);
       await this.#commit(jobs.length > 0 ? () => this.#o.queues.add(jobs) : undefined);
       this.#o.onChange?.(this);
@@ -751,11 +751,11 @@ export class Conductor {
     this.#o.onProgress?.(progress);
   }
 
-  /** Puts off a commit of nothing but starts; false once one has waited STARTS_COMMIT_DELAY_MS. */
+  /** Puts off a commit that enqueues nothing; false once one has waited COMMIT_DELAY_MS. */
   #deferCommit(): boolean {
     const now = Date.now();
     this.#deferredSince ||= now;
-    return now - this.#deferredSince < STARTS_COMMIT_DELAY_MS;
+    return now - this.#deferredSince < COMMIT_DELAY_MS;
   }
 
   /**
