@@ -19,21 +19,17 @@ export interface StatusRow {
   readonly params: Readonly<Record<string, string>>;
 }
 
+/**
+ * One row. Only the name, the workspace and the parameters can hold a comma or a quote; the
+ * other fields have fixed forms and go in as they are (a big study writes millions of rows).
+ */
 export function formatStatusRow(row: StatusRow): string {
-  const fields = [
-    row.name,
-    row.jobId ?? '--',
-    row.workspace,
-    row.state,
-    duration(row.startMs, row.endMs),
-    duration(row.submitMs, row.endMs),
-    timestamp(row.startMs),
-    timestamp(row.submitMs),
-    timestamp(row.endMs),
-    String(row.restarts),
-    formatParams(row.params),
-  ];
-  return fields.map(csvField).join(',');
+  return (
+    `${csvField(row.name)},${row.jobId ?? '--'},${csvField(row.workspace)},${row.state},` +
+    `${duration(row.startMs, row.endMs)},${duration(row.submitMs, row.endMs)},` +
+    `${timestamp(row.startMs)},${timestamp(row.submitMs)},${timestamp(row.endMs)},` +
+    `${row.restarts},${csvField(formatParams(row.params))}`
+  );
 }
 
 /** `P:v;Q:w`, keys sorted. */
@@ -54,6 +50,7 @@ function csvField(s: string): string {
 export function duration(fromMs: number | undefined, toMs: number | undefined): string {
   if (fromMs === undefined || toMs === undefined) return '--';
   let s = Math.max(0, Math.round((toMs - fromMs) / 1000));
+  if (s === 0) return '0d:00h:00m:00s'; // most rows of a study of short steps
   const d = Math.floor(s / 86400);
   s -= d * 86400;
   const h = Math.floor(s / 3600);
@@ -64,17 +61,24 @@ export function duration(fromMs: number | undefined, toMs: number | undefined): 
   return `${d}d:${p(h)}h:${p(m)}m:${p(s)}s`;
 }
 
-let lastSecond = -1;
-let lastText = '';
+/** The texts of the last few seconds formatted, by second modulo their number. */
+const TIMESTAMP_CACHE = 8;
+const cachedSecond = new Float64Array(TIMESTAMP_CACHE).fill(-1);
+const cachedText: string[] = new Array<string>(TIMESTAMP_CACHE).fill('');
 
-/** `YYYY-MM-DD HH:MM:SS` local time, or `--`. (Rows of a big study share seconds: the last one is cached.) */
+/**
+ * `YYYY-MM-DD HH:MM:SS` local time, or `--`. Rows of a big study share seconds (a row's submit,
+ * start and end are seconds apart), so the last few are cached.
+ */
 export function timestamp(ms: number | undefined): string {
   if (ms === undefined) return '--';
   const second = Math.floor(ms / 1000);
-  if (second === lastSecond) return lastText;
+  const slot = second % TIMESTAMP_CACHE;
+  if (cachedSecond[slot] === second) return cachedText[slot]!;
   const d = new Date(second * 1000);
   const p = (n: number): string => String(n).padStart(2, '0');
-  lastSecond = second;
-  lastText = `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
-  return lastText;
+  const text = `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  cachedSecond[slot] = second;
+  cachedText[slot] = text;
+  return text;
 }
