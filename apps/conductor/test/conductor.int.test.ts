@@ -335,6 +335,37 @@ global.parameters:
     expect(Object.values(states(two.conductor))).toEqual(Array(8).fill('FINISHED'));
   });
 
+  it('after a crash between enqueuing a link of a chain and committing it, takes the link that ran as its own', async () => {
+    const x = expand(`study:
+  - {name: a, description: d, run: {cmd: "x"}}
+  - {name: b, description: d, run: {cmd: "x", depends: [a]}}
+  - {name: c, description: d, run: {cmd: "x", depends: [b]}}
+`);
+    const one = setup(x, {}, { studyId: 'chain-crash' });
+    const observer = new Redis(url);
+    closers.push(() => void observer.disconnect());
+    let bCommitted: number | undefined;
+    const w = worker(one.prefix, async (job) => {
+      if (job.name === 'b') {
+        // The conductor dies now: b is enqueued (it runs), its commit is still put off.
+        one.redis.disconnect();
+        const buf = (await observer.getBuffer(stateKey(one.prefix, 'chain-crash'))) ?? Buffer.alloc(0);
+        bCommitted = readStateRecord(buf, 1).attempt;
+      }
+      return { outcome: 'succeeded' };
+    });
+    await expect(one.conductor.run()).rejects.toThrow();
+    expect(bCommitted).toBe(0); // the case under test: b's attempt 1 was never written
+
+    // The dead conductor's lease expires (3 s); the next one replays a's result, enqueues b's
+    // attempt 1 again (a no-op: that job ran and is gone, its claim would be refused as done),
+    // and counts the result b's run reported.
+    const two = setup(x, {}, { studyId: 'chain-crash', prefix: one.prefix });
+    expect(await two.conductor.run()).toBe('FINISHED');
+    expect(w.runs.map((r) => `${r.name}:${r.attempt}:${r.run}`)).toEqual(['a:1:1', 'b:1:1', 'c:1:1']);
+    expect(states(two.conductor)).toEqual({ a: 'FINISHED', b: 'FINISHED', c: 'FINISHED' });
+  }, 30_000);
+
   it('finds queued steps that Redis lost and runs them again', async () => {
     const x = expand(
       `study:\n  - {name: s, description: d, run: {cmd: "$(P)"}}\nglobal.parameters:\n  P: {values: [1, 2, 3], label: P.%%}\n`,

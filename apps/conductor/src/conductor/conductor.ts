@@ -95,13 +95,14 @@ export interface Progress {
 
 const READ_BLOCK_MS = 1000;
 /**
- * A batch that enqueued nothing (starts, results whose children are not ready or already
- * queued, failures) waits for the next commit, this long at most: a study of many steps commits
- * a few times a second instead of at every read. The committed cursor stays behind those events
- * meanwhile, so a conductor that dies reads them again and comes to the same state. A batch that
- * enqueues jobs is committed at once, before its jobs exist: a job whose PENDING attempt is not
- * committed could be enqueued again differently (another bundle) by a conductor replaying the
- * events, and its result ignored as being for an attempt not sent yet.
+ * A batch waits for the next commit, this long at most, unless it holds a control request or
+ * enqueues a job that could be bundled: a study of many steps commits a few times a second
+ * instead of at every read, and a chain of single steps a few times a second instead of at every
+ * link. The committed cursor stays behind those events meanwhile, so a conductor that dies reads
+ * them again and comes to the same state, enqueuing the same jobs again (the same ids: no-ops)
+ * and taking the results of those that ran as its own (#adopt). A job of a step with several
+ * instances is committed before it exists: replayed later, its instances could be bundled
+ * otherwise, and one attempt would travel in two jobs.
  */
 const COMMIT_DELAY_MS = 250;
 /** Failed instances remembered by index for the status files (the counts cover the rest). */
@@ -452,7 +453,10 @@ export class Conductor {
       this.#log.warn({ index: i }, 'ignored an event for an instance this study does not have');
       return;
     }
-    if (ev.attempt !== r.attempt(i) || isFinalState(r.state(i))) return; // stale: a newer attempt exists
+    if (isFinalState(r.state(i))) return;
+    // The next attempt: sent by a conductor that died before its commit (see COMMIT_DELAY_MS).
+    if (ev.attempt === r.attempt(i) + 1) this.#adopt(i, ev.attempt);
+    else if (ev.attempt !== r.attempt(i)) return; // stale: a newer attempt exists
     const worker = this.#workerRef(ev.worker, ev.host);
     if (ev.type === 'started') {
       if (r.state(i) === StepState.PENDING) this.#setState(i, StepState.RUNNING);
@@ -463,6 +467,22 @@ export class Conductor {
       return;
     }
     this.#applyResult(i, ev, worker);
+  }
+
+  /**
+   * Takes attempt `attempt` of instance `i` as sent: a conductor before this one enqueued it and
+   * died before committing that. Replaying the same events, this one would send the same job
+   * (its id names the instance and attempt, and a step of one instance is never bundled); its
+   * result must count, or the job it enqueued again would be refused by the fence as done.
+   */
+  #adopt(i: number, attempt: number): void {
+    const r = this.records;
+    this.#log.debug({ index: i, attempt }, 'an attempt sent but not written by an earlier conductor reported');
+    r.setAttempt(i, attempt);
+    r.setBundle(i, i);
+    if (!r.submitMs(i)) r.setSubmitMs(i, this.#now());
+    const s = r.state(i);
+    if (s !== StepState.PENDING && s !== StepState.RUNNING) this.#setState(i, StepState.PENDING);
   }
 
   #applyResult(i: number, ev: StepResult, worker: number): void {
@@ -673,6 +693,10 @@ export class Conductor {
       (this.#limits.throttle > 0 && this.#queued + this.#running >= this.#limits.throttle);
     while (this.#readyHead < this.#ready.length && !full()) {
       const first = this.#ready[this.#readyHead]!;
+      if (!this.#waitsToBeSent(first)) {
+        this.#readyHead++; // adopted (#adopt) while it waited here
+        continue;
+      }
       const step = x.stepIndexOf(first);
       let size = this.#bundleSize(step, now);
       if (size === 0) break; // its first instances are being timed; held (at most PROBE_WAIT_MS)
@@ -684,7 +708,8 @@ export class Conductor {
       this.#send(first, first, now);
       while (members.length < size && this.#readyHead < this.#ready.length && !full()) {
         const i = this.#ready[this.#readyHead]!;
-        if (x.stepIndexOf(i) !== step || r.attempt(i) + 1 !== members[0]!.data.attempt) break;
+        if (!this.#waitsToBeSent(i) || x.stepIndexOf(i) !== step || r.attempt(i) + 1 !== members[0]!.data.attempt)
+          break;
         const job = this.#jobFor(i, first);
         if (!fitsBundle(members[0]!, job)) break;
         this.#readyHead++;
@@ -700,6 +725,17 @@ export class Conductor {
       this.#readyHead = 0;
     }
     return jobs;
+  }
+
+  /** Whether a ready instance still waits to be sent (not adopted or ended meanwhile). */
+  #waitsToBeSent(i: number): boolean {
+    const s = this.records.state(i);
+    return s === StepState.INITIALIZED || s === StepState.PREEMPTED;
+  }
+
+  /** Whether the job can only ever hold its own instance: its step has one (never bundled). */
+  #alwaysAlone(job: QueuedJob): boolean {
+    return this.expanded.steps[this.expanded.stepIndexOf(job.data.index)]!.instanceCount === 1;
   }
 
   /** The job of instance `i`'s next attempt in the bundle that `bundle` leads (nothing changed yet). */
@@ -743,7 +779,9 @@ export class Conductor {
     const jobs = this.#dispatch();
     const progress = this.progress();
     const due = changed || jobs.length > 0 || this.#dirtyList.length > 0 || Object.keys(this.#fields).length > 0;
-    if (due && !(mayDefer && jobs.length === 0 && this.#deferCommit())) {
+    if (due && mayDefer && jobs.every((j) => this.#alwaysAlone(j)) && this.#deferCommit()) {
+      if (jobs.length > 0) await this.#o.queues.add(jobs);
+    } else if (due) {
       this.#fields[F.counts] = JSON.stringify(progress.counts);
       await this.#commit(jobs.length > 0 ? () => this.#o.queues.add(jobs) : undefined);
       this.#o.onChange?.(this);
@@ -751,7 +789,7 @@ export class Conductor {
     this.#o.onProgress?.(progress);
   }
 
-  /** Puts off a commit that enqueues nothing; false once one has waited COMMIT_DELAY_MS. */
+  /** Puts off a commit (see COMMIT_DELAY_MS); false once one has waited COMMIT_DELAY_MS. */
   #deferCommit(): boolean {
     const now = Date.now();
     this.#deferredSince ||= now;
