@@ -53,7 +53,7 @@ import {
   type StepConsumer,
 } from './queue/consumer.js';
 import { lazyChild } from './lazy-child.js';
-import { makeFence, type ClaimOutcome, type Fence, type RunRef } from './queue/fence.js';
+import { makeFence, type Announce, type ClaimOutcome, type Fence, type RunRef } from './queue/fence.js';
 import { closeRedis, makeRedis, type Redis } from './redis.js';
 import { launcherKind, startLauncher, stepVariables, type StepExit, type StepLauncher } from './run-step.js';
 import { redactUrl } from './secrets.js';
@@ -579,14 +579,16 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     }
   };
 
+  /** Runs are claimed quietly and announced by runClaimed's timer, unless there is no delay. */
+  const announceOnClaim: Announce = config.announceDelayMs > 0 ? 'later' : 'now';
+
   /** Claims run `ref`; the previous member's result, if any, is reported in the same round trip. */
   const claimAfter = async (prev: Ended | undefined, ref: RunRef, lock: JobLock | undefined): Promise<ClaimOutcome> => {
     const started = startedEvent(ref, Date.now());
-    const announce = config.announceDelayMs > 0 ? 'later' : 'now';
-    if (!prev) return fence.claim(ref, started, lock, announce);
+    if (!prev) return fence.claim(ref, started, lock, announceOnClaim);
     let r: Awaited<ReturnType<Fence['reportAndClaim']>>;
     try {
-      r = await fence.reportAndClaim(prev.ref, resultOf(prev), ref, started, lock, announce);
+      r = await fence.reportAndClaim(prev.ref, resultOf(prev), ref, started, lock, announceOnClaim);
     } catch (err) {
       unreported(prev, err);
       throw err;
@@ -614,7 +616,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
       return ended(ref, run, { outcome: 'succeeded', exitCode: 0, signal: null, pid: 0, startMs }, stepLog);
     // Claimed quietly: a step still running after announceDelayMs tells the study it started.
     const announced =
-      config.announceDelayMs > 0
+      announceOnClaim === 'later'
         ? after(config.announceDelayMs, () => {
             fence.announce(ref, { ...startedEvent(ref, startMs), run }).catch((err: unknown) => {
               stepLog.warn({ err }, 'could not tell the study that the step started; its result will');

@@ -37,6 +37,10 @@
  *
  * report(fence, events, idx, attempt, run, resultJson)
  *   Returns 1 when accepted, 0 when refused (a newer run or attempt exists, or already reported).
+ *
+ * announce(fence, events, idx, attempt, run, startedJson)
+ *   The started event of a run claimed without one, written only while that run is in flight
+ *   (the same test as report's). Returns 1 when written, 0 when not.
  */
 const FENCE_FUNCTIONS = `
 local function claim(fence, study, events, state, lock, stalled, idx, attempt, maxRuns, startedJson, size, announce, token, durationMs, jobId)
@@ -89,10 +93,20 @@ local function claim(fence, study, events, state, lock, stalled, idx, attempt, m
   return {1, run}
 end
 
+local function inFlight(fence, idx, attempt, run)
+  return redis.call('HGET', fence, idx) == attempt .. ':' .. run .. ':0'
+end
+
 local function report(fence, events, idx, attempt, run, resultJson)
-  if redis.call('HGET', fence, idx) ~= attempt .. ':' .. run .. ':0' then return 0 end
+  if not inFlight(fence, idx, attempt, run) then return 0 end
   redis.call('HSET', fence, idx, attempt .. ':' .. run .. ':1')
   redis.call('XADD', events, '*', 'e', resultJson)
+  return 1
+end
+
+local function announce(fence, events, idx, attempt, run, startedJson)
+  if not inFlight(fence, idx, attempt, run) then return 0 end
+  redis.call('XADD', events, '*', 'e', startedJson)
   return 1
 end
 `;
@@ -112,16 +126,14 @@ return claim(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6],
 `;
 
 /**
- * ANNOUNCE_START: the started event of a run claimed without one, written only while that run is
- * the fence's and not reported (a late timer never announces a run that ended or was replaced).
+ * ANNOUNCE_START: what announce() does (a late timer never announces a run that ended or was
+ * replaced).
  * KEYS[1] fence hash, KEYS[2] events stream
  * ARGV[1] index, ARGV[2] attempt, ARGV[3] run, ARGV[4] started-event JSON (with `run`)
  * Returns 1 when written, 0 when not.
  */
-export const ANNOUNCE_START_LUA = `
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] .. ':' .. ARGV[3] .. ':0' then return 0 end
-redis.call('XADD', KEYS[2], '*', 'e', ARGV[4])
-return 1
+export const ANNOUNCE_START_LUA = `${FENCE_FUNCTIONS}
+return announce(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 `;
 
 /**

@@ -46,16 +46,14 @@ export class StepQueues {
     }
     for (const [name, list] of byQueue) {
       const q = this.queue(name);
-      // One job (a chain's next link) goes without addBulk's pipeline: building an ioredis
-      // pipeline copies every script BullMQ defines onto it, which cost more than the add itself.
-      if (list.length === 1) {
-        await q.add('step', list[0]!.data, { ...JOB_OPTIONS, jobId: list[0]!.id });
-        continue;
-      }
       for (let k = 0; k < list.length; k += BULK) {
-        await q.addBulk(
-          list.slice(k, k + BULK).map((j) => ({ name: 'step', data: j.data, opts: { ...JOB_OPTIONS, jobId: j.id } })),
-        );
+        const bulk = list
+          .slice(k, k + BULK)
+          .map((j) => ({ name: 'step', data: j.data, opts: { ...JOB_OPTIONS, jobId: j.id } }));
+        // One job (a chain's next link) goes without addBulk's pipeline: building an ioredis
+        // pipeline copies every script BullMQ defines onto it, which costs more than the add.
+        if (bulk.length === 1) await q.add(bulk[0]!.name, bulk[0]!.data, bulk[0]!.opts);
+        else await q.addBulk(bulk);
       }
     }
   }

@@ -2,8 +2,9 @@
  * The worker's side of the fence (libs/protocol fence-scripts.ts): every run is claimed through
  * CLAIM_RUN and every result reported through REPORT_RESULT (or, between two members of a
  * bundle, both at once through REPORT_AND_CLAIM), so a stale or re-delivered run can never
- * overwrite a newer one. A claim may leave its started event to ANNOUNCE_START. The scripts are defined once per connection with `defineCommand`
- * (EVALSHA, falling back to EVAL after a SCRIPT FLUSH or a Redis restart).
+ * overwrite a newer one. A claim may leave its started event to ANNOUNCE_START. The scripts are
+ * defined once per connection with `defineCommand` (EVALSHA, falling back to EVAL after a SCRIPT
+ * FLUSH or a Redis restart).
  */
 import {
   ANNOUNCE_START_LUA,
