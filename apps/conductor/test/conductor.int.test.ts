@@ -68,6 +68,12 @@ function setup(
   return { conductor, prefix, studyId, redis };
 }
 
+/** Instance `index` as the last commit wrote it to Redis; undefined before the first. */
+async function committedRecord(redis: Redis, prefix: string, studyId: string, index: number) {
+  const buf = await redis.getBuffer(stateKey(prefix, studyId));
+  return buf && buf.length > 0 ? readStateRecord(buf, index) : undefined;
+}
+
 function worker(prefix: string, behaviour: Behaviour, concurrency = 8): ScriptedWorker {
   const w = new ScriptedWorker(url, prefix, behaviour, { concurrency });
   closers.push(() => w.close());
@@ -265,10 +271,7 @@ global.parameters:
     const running = conductor.run();
     // Its start alone is committed late (with the next commit, or within 250 ms), never lost.
     await vi.waitFor(
-      async () => {
-        const buf = (await redis.getBuffer(stateKey(prefix, studyId))) ?? Buffer.alloc(0);
-        expect(buf.length > 0 && readStateRecord(buf, 0).state).toBe(StepState.RUNNING);
-      },
+      async () => expect((await committedRecord(redis, prefix, studyId, 0))?.state).toBe(StepState.RUNNING),
       { timeout: 1500, interval: 25 },
     );
     expect(ended).toBe(false);
@@ -293,10 +296,7 @@ global.parameters:
     const running = conductor.run();
     // Its result enqueues nothing: the commit waits for company, 250 ms at most, never lost.
     await vi.waitFor(
-      async () => {
-        const buf = (await redis.getBuffer(stateKey(prefix, studyId))) ?? Buffer.alloc(0);
-        expect(buf.length > 0 && readStateRecord(buf, 0).state).toBe(StepState.FINISHED);
-      },
+      async () => expect((await committedRecord(redis, prefix, studyId, 0))?.state).toBe(StepState.FINISHED),
       { timeout: 1500, interval: 25 },
     );
     expect(slowEnded).toBe(false);
@@ -349,8 +349,7 @@ global.parameters:
       if (job.name === 'b') {
         // The conductor dies now: b is enqueued (it runs), its commit is still put off.
         one.redis.disconnect();
-        const buf = (await observer.getBuffer(stateKey(one.prefix, 'chain-crash'))) ?? Buffer.alloc(0);
-        bCommitted = readStateRecord(buf, 1).attempt;
+        bCommitted = (await committedRecord(observer, one.prefix, 'chain-crash', 1))?.attempt;
       }
       return { outcome: 'succeeded' };
     });
