@@ -6,7 +6,8 @@
  * Also: the conductor's CPU per step, and a chain link (parent done to child running). A chain
  * cannot share its costs between steps (each link is a wake-up, a commit and an enqueue), so
  * its conductor CPU per link is set beside that of a chain driven with BullMQ alone (add a job,
- * wait for its completed event, add the next), measured in the same run.
+ * wait for its completed event, add the next), measured in the same run, and beside the CPU of a
+ * process that only reads one stream entry per link at a chain's pace (children/stream-wake.ts).
  *
  * The machine's speed drifts by tens of percent within minutes (a shared VM), so each repeat
  * measures the study and the loops right beside each other, in alternating order, and the
@@ -117,6 +118,7 @@ export async function noop(ctx: BenchContext): Promise<void> {
       const links: number[] = [];
       const launcherRates: number[] = [];
       const bullmqCpuPerLink: number[] = [];
+      const wakeCpuPerLink: number[] = [];
       const cpuRatios: number[] = [];
       const measureStudy = async (): Promise<number> => {
         const study = await runStudy(c.name.replace(/\W+/g, '-'), c.spec);
@@ -133,6 +135,8 @@ export async function noop(ctx: BenchContext): Promise<void> {
           const driveWithBullmq = async (): Promise<void> => {
             const r = await runChild<{ links: number; cpuMs: number }>('bullmq-chain', [redis.url, String(chainN)]);
             bullmqCpuPerLink.push(r.cpuMs / r.links);
+            const w = await runChild<{ links: number; cpuMs: number }>('stream-wake', [redis.url, String(chainN)]);
+            wakeCpuPerLink.push(w.cpuMs / w.links);
           };
           if (k % 2 === 1) await driveWithBullmq();
           await measureStudy();
@@ -160,6 +164,14 @@ export async function noop(ctx: BenchContext): Promise<void> {
           target: '< 5 ms',
         });
         ctx.report({ scenario: c.name, metric: 'throughput', value: round(rate, 1), unit: 'steps/s' });
+        // What only reading one stream entry per link costs here: the floor of any conductor
+        // that learns of each result through Redis as it comes.
+        ctx.report({
+          scenario: c.name,
+          metric: 'stream read alone / link',
+          value: round(median(wakeCpuPerLink), 3),
+          unit: 'ms',
+        });
       } else {
         const ceiling = median(ceilings);
         ctx.report({
