@@ -23,6 +23,16 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/** 0 when the file is gone: the study ended (and its Redis with it) before the kill. */
+function readPid(file: string): number {
+  try {
+    return Number(readFileSync(file, 'utf8'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
+}
+
 describe.concurrent('conductor SIGKILL and resume', () => {
   it.each(SEEDS)('seed %i', { timeout: 180_000 }, async (seed) => {
     const random = seeded(seed);
@@ -36,11 +46,11 @@ describe.concurrent('conductor SIGKILL and resume', () => {
     await waitFor(() => ended || existsSync(path.join(root, 'status.csv')), 60_000, 'the study to start');
     if (ended) expect.fail(`maestro run ended before it was killed:\n${String((await run).all)}`);
     await new Promise((r) => setTimeout(r, Math.floor(random() * 2500)));
+    // Read before the kill: a Redis shutting down removes its pid file while it still runs.
+    const redisPid = readPid(path.join(root, 'meta/redis/redis.pid'));
     run.kill('SIGKILL');
     const killed = await run;
     // Its Redis and workers die with it (parent-death signal); wait for the Redis to be gone.
-    const pidFile = path.join(root, 'meta/redis/redis.pid');
-    const redisPid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : 0;
     if (redisPid) await waitFor(() => !pidAlive(redisPid), 30_000, 'the embedded Redis to stop');
     const resumed = await maestro(['resume', root, '--local-workers', '2', '--worker-concurrency', '2'], {
       timeout: 150_000,
