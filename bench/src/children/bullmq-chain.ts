@@ -6,25 +6,19 @@
  *
  * `bullmq-chain URL N` drives; `bullmq-chain URL N worker PREFIX` is the worker it starts.
  */
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import { measureLinks, spawnTrue, startHelper } from './chain-pace.js';
 
 const [url = 'redis://127.0.0.1:6379', nText = '1000', role = 'driver', workerPrefix = ''] = process.argv.slice(2);
 const QUEUE = 'chain';
 
 if (role === 'worker') {
-  const worker = new Worker(
-    QUEUE,
-    () =>
-      new Promise<void>((resolve, reject) => {
-        spawn('true', { stdio: 'ignore' }).on('exit', (code) =>
-          code === 0 ? resolve() : reject(new Error(`${code}`)),
-        );
-      }),
-    { connection: new Redis(url, { maxRetriesPerRequest: null }), prefix: workerPrefix, concurrency: 4 },
-  );
+  const worker = new Worker(QUEUE, spawnTrue, {
+    connection: new Redis(url, { maxRetriesPerRequest: null }),
+    prefix: workerPrefix,
+    concurrency: 4,
+  });
   worker.on('error', () => undefined);
   await worker.waitUntilReady();
   process.stdout.write('ready\n');
@@ -35,27 +29,21 @@ if (role === 'worker') {
   const queue = new Queue(QUEUE, { connection, prefix });
   const events = new QueueEvents(QUEUE, { connection: new Redis(url, { maxRetriesPerRequest: null }), prefix });
   await events.waitUntilReady();
-  const worker = spawn(process.execPath, [fileURLToPath(import.meta.url), url, nText, 'worker', prefix], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve) => worker.stdout.once('data', () => resolve()));
+  const worker = await startHelper(import.meta.url, [url, nText, 'worker', prefix]);
   // Not job.waitUntilFinished(): it races removeOnComplete ("Missing key for job").
   let finished: (() => void) | undefined;
   let waitingFor = '';
   events.on('completed', ({ jobId }) => {
     if (jobId === waitingFor) finished?.();
   });
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
+  const printCpu = measureLinks(n);
   for (let k = 0; k < n; k++) {
     waitingFor = `link-${k}`;
     const done = new Promise<void>((resolve) => (finished = resolve));
     await queue.add('link', { k }, { jobId: waitingFor, removeOnComplete: true });
     await done;
   }
-  const ms = performance.now() - t0;
-  const cpu = process.cpuUsage(cpu0);
+  printCpu();
   worker.kill('SIGKILL');
-  process.stdout.write(`${JSON.stringify({ links: n, cpuMs: (cpu.user + cpu.system) / 1000, ms })}\n`);
   process.exit(0);
 }

@@ -7,17 +7,11 @@
  *
  * `stream-wake URL N` reads; `stream-wake URL N writer KEY` is the writer it starts.
  */
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { measureLinks, spawnTrue, startHelper } from './chain-pace.js';
 
 const [url = 'redis://127.0.0.1:6379', nText = '1000', role = 'reader', writerKey = ''] = process.argv.slice(2);
 const n = Number(nText);
-
-const spawnTrue = (): Promise<void> =>
-  new Promise((resolve, reject) => {
-    spawn('true', { stdio: 'ignore' }).on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${code}`))));
-  });
 
 if (role === 'writer') {
   const redis = new Redis(url);
@@ -32,12 +26,8 @@ if (role === 'writer') {
   const key = `wake${Math.random().toString(36).slice(2, 8)}`;
   const redis = new Redis(url);
   await redis.ping();
-  const writer = spawn(process.execPath, [fileURLToPath(import.meta.url), url, nText, 'writer', key], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve) => writer.stdout.once('data', () => resolve()));
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
+  await startHelper(import.meta.url, [url, nText, 'writer', key]);
+  const printCpu = measureLinks(n);
   let seen = 0;
   let last = '0';
   while (seen < n) {
@@ -49,9 +39,7 @@ if (role === 'writer') {
       }
     }
   }
-  const ms = performance.now() - t0;
-  const cpu = process.cpuUsage(cpu0);
+  printCpu();
   await redis.del(key);
-  process.stdout.write(`${JSON.stringify({ links: n, cpuMs: (cpu.user + cpu.system) / 1000, ms })}\n`);
   process.exit(0);
 }

@@ -132,15 +132,16 @@ export async function noop(ctx: BenchContext): Promise<void> {
       };
       for (let k = 0; k < repeats; k++) {
         if (c.chain) {
-          const driveWithBullmq = async (): Promise<void> => {
+          // The chain's two ceilings: BullMQ alone, and one stream read per link.
+          const measureCeilings = async (): Promise<void> => {
             const r = await runChild<{ links: number; cpuMs: number }>('bullmq-chain', [redis.url, String(chainN)]);
             bullmqCpuPerLink.push(r.cpuMs / r.links);
             const w = await runChild<{ links: number; cpuMs: number }>('stream-wake', [redis.url, String(chainN)]);
             wakeCpuPerLink.push(w.cpuMs / w.links);
           };
-          if (k % 2 === 1) await driveWithBullmq();
+          if (k % 2 === 1) await measureCeilings();
           await measureStudy();
-          if (k % 2 === 0) await driveWithBullmq();
+          if (k % 2 === 0) await measureCeilings();
           cpuRatios.push(cpuPerStep.at(-1)! / bullmqCpuPerLink.at(-1)!);
           continue;
         }
