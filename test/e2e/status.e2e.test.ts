@@ -141,7 +141,8 @@ describe('maestro status --watch', () => {
     const run = startRun(spec, root, redisUrl, { prefix, localWorkers: 1 });
     await waitForOutput(run, /starting study/, 60_000);
     const watch = startMaestro(['status', '--watch', '--interval', '200ms', root]);
-    await waitForOutput(watch, /State: RUNNING \| 2 instances: RUNNING 1, INITIALIZED 1/, 60_000);
+    // `then` waits for `hold` alone: it was sent in hold's job (a chain), PENDING behind it.
+    await waitForOutput(watch, /State: RUNNING \| 2 instances: RUNNING 1, PENDING 1/, 60_000);
     writeFileSync(gate, '');
     const result = await watch;
     expect(result.exitCode).toBe(0);

@@ -38,7 +38,7 @@ export interface FailureEntry {
   state: string;
   /** Exit code of its last run; null when it never ran or was killed by a signal. */
   exitCode: number | null;
-  /** 0 when it never ran (a step it depends on failed). */
+  /** 0 when it never ran (a step it depends on failed), though it may have been sent in a chain. */
   attempt: number;
   /** Its standard error, relative to the study root; null when it never ran. */
   err: string | null;
@@ -59,12 +59,15 @@ export function statusJson(c: Conductor, id: string, now = Date.now()): StatusJs
   const r = c.records;
   const failures: FailureEntry[] = c.failedInstances().map((i) => {
     const rec = r.record(i);
-    const inst = rec.attempt > 0 ? x.describe(i) : undefined;
+    // Never started: a step it depends on failed, before it was sent or while it waited in its
+    // parent's chain.
+    const ran = rec.startMs > 0;
+    const inst = ran ? x.describe(i) : undefined;
     return {
       name: x.instanceName(i),
       state: stepStateName(rec.state),
       exitCode: rec.endMs > 0 && rec.exitCode !== -1 ? rec.exitCode : null,
-      attempt: rec.attempt,
+      attempt: ran ? rec.attempt : 0,
       err: inst ? path.join(inst.workspace, `${inst.fileName}.err`) : null,
     };
   });

@@ -74,8 +74,8 @@ async function committedRecord(redis: Redis, prefix: string, studyId: string, in
   return buf && buf.length > 0 ? readStateRecord(buf, index) : undefined;
 }
 
-function worker(prefix: string, behaviour: Behaviour, concurrency = 8): ScriptedWorker {
-  const w = new ScriptedWorker(url, prefix, behaviour, { concurrency });
+function worker(prefix: string, behaviour: Behaviour, concurrency = 8, handBackDelayMs = 0): ScriptedWorker {
+  const w = new ScriptedWorker(url, prefix, behaviour, { concurrency, handBackDelayMs });
   closers.push(() => w.close());
   return w;
 }
@@ -475,6 +475,91 @@ describe('bundles', () => {
       expect(finishedBefore.has(r.index)).toBe(false);
       expect(r.attempt).toBe(2);
     }
+  });
+});
+
+describe('chains', () => {
+  const bundle: BundlePolicy = { maxSize: 8, targetMs: 200 };
+  /** Steps s0 -> s1 -> ... -> s<n-1>. */
+  const line = (n: number): ExpandedStudy =>
+    expand(
+      `study:\n${Array.from({ length: n }, (_, k) => `  - {name: s${k}, description: d, run: {cmd: "c${k}"${k ? `, depends: [s${k - 1}]` : ''}}}`).join('\n')}\n`,
+    );
+  const names = (n: number, from = 0): string[] => Array.from({ length: n - from }, (_, k) => `s${from + k}`);
+
+  it('sends a chain as one job, up to a step that waits for something else too', async () => {
+    const x = expand(`study:
+  - {name: a, description: d, run: {cmd: "a"}}
+  - {name: b, description: d, run: {cmd: "b", depends: [a]}}
+  - {name: c, description: d, run: {cmd: "c", depends: [b]}}
+  - {name: x, description: d, run: {cmd: "x"}}
+  - {name: d, description: d, run: {cmd: "d", depends: [c, x]}}
+`);
+    const { conductor, prefix } = setup(x, {}, { bundle });
+    const order: string[] = [];
+    const w = worker(prefix, (job) => {
+      order.push(job.name);
+      return { outcome: 'succeeded', delayMs: job.name === 'x' ? 100 : 0 };
+    });
+    expect(await conductor.run()).toBe('FINISHED');
+    expect(w.chains).toEqual([['a', 'b', 'c']]);
+    expect(w.jobSizes.sort()).toEqual([1, 1, 3]);
+    expect(order.filter((n) => n !== 'x')).toEqual(['a', 'b', 'c', 'd']);
+    expect(order.indexOf('x')).toBeLessThan(order.indexOf('d'));
+    expect(Object.values(states(conductor))).toEqual(Array(5).fill('FINISHED'));
+  });
+
+  it('a link that fails with attempts left runs again, and the rest of the chain after it', async () => {
+    const x = line(4);
+    const { conductor, prefix } = setup(x, { attempts: 2 }, { bundle });
+    // The worker hands s2 and s3 back a while after s1's failure: the conductor has sent s1
+    // again by then, and must not send s2 before that second attempt finished.
+    const w = worker(
+      prefix,
+      (job) => ({ outcome: job.name === 's1' && job.attempt === 1 ? 'failed' : 'succeeded', delayMs: 20 }),
+      8,
+      600,
+    );
+    expect(await conductor.run()).toBe('FINISHED');
+    expect(w.handedBack).toEqual([2, 3]);
+    expect(w.runs.map((r) => `${r.name}.${r.attempt}`)).toEqual(['s0.1', 's1.1', 's1.2', 's2.2', 's3.2']);
+    for (let k = 1; k < w.runs.length; k++) expect(w.runs[k]!.startMs).toBeGreaterThanOrEqual(w.runs[k - 1]!.endMs!);
+    expect(conductor.records.record(1)).toMatchObject({ tries: 1, attempt: 2 });
+  });
+
+  it('a link that fails for good fails the links after it, which never run', async () => {
+    const x = line(4);
+    const { conductor, prefix } = setup(x, {}, { bundle });
+    const w = worker(prefix, (job) => ({ outcome: job.name === 's1' ? 'failed' : 'succeeded' }));
+    expect(await conductor.run()).toBe('FAILURE');
+    expect(states(conductor)).toEqual({ s0: 'FINISHED', s1: 'FAILED', s2: 'FAILED', s3: 'FAILED' });
+    expect(w.runs.map((r) => r.name)).toEqual(['s0', 's1']);
+  });
+
+  it('never chains a throttled study, nor one sent without bundles', async () => {
+    const throttled = setup(line(5), { throttle: 2 }, { bundle });
+    const w1 = worker(throttled.prefix, () => ({ outcome: 'succeeded' }));
+    expect(await throttled.conductor.run()).toBe('FINISHED');
+    expect(w1.chains).toEqual([]);
+    const alone = setup(line(5), {}, { bundle: { maxSize: 1, targetMs: 200 } });
+    const w2 = worker(alone.prefix, () => ({ outcome: 'succeeded' }));
+    expect(await alone.conductor.run()).toBe('FINISHED');
+    expect(w2.jobSizes).toEqual(Array(5).fill(1));
+  });
+
+  it('runs a chain Redis lost again from its first link, as new attempts, each link once', async () => {
+    const x = line(6);
+    const one = setup(x, {}, { studyId: 'lostchain', bundle });
+    const done = one.conductor.run();
+    await vi_waitFor(async () => one.conductor.progress().queued === 6);
+    one.conductor.stop();
+    expect(await done).toBe('RUNNING');
+    for (const k of await one.redis.keys(`${one.prefix}:steps:*`)) await one.redis.del(k);
+    const two = setup(x, {}, { studyId: 'lostchain', prefix: one.prefix, bundle });
+    const w = worker(one.prefix, () => ({ outcome: 'succeeded' }));
+    expect(await two.conductor.run()).toBe('FINISHED');
+    expect(w.chains).toEqual([names(6)]);
+    expect(w.runs.map((r) => `${r.name}.${r.attempt}`)).toEqual(names(6).map((n) => `${n}.2`));
   });
 });
 

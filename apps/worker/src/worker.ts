@@ -526,12 +526,13 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
   };
 
   /**
-   * Runs the instances a job carries (one, or the members of a bundle), one after the other:
+   * Runs the instances a job carries (one, or the members of a bundle or chain), one after the other:
    * each is claimed, run and reported on its own, the report of one member travelling with the
    * claim of the next. Between members the bundle may stop: the worker drains (the job goes back
    * to the queue; the members already done are refused there as done), the next member's
    * walltime no longer fits (put aside for another worker), its lock is lost (another worker has
-   * it), or it has run past its budget (the rest goes back to the conductor, unstarted).
+   * it), or it has run past its budget (the rest goes back to the conductor, unstarted). A chain
+   * also stops at a member that did not succeed here or was refused: the rest goes back unstarted.
    */
   const runJob = async (delivered: DeliveredJob, job: StepJob, jobLog: Logger, grant: Grant): Promise<Disposition> => {
     const members = bundleMembers(job);
@@ -557,7 +558,11 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
           if (job.bundleBudgetMs !== undefined && spentMs >= job.bundleBudgetMs) {
             const prev = takeLast();
             if (prev) await report(prev);
-            await sendBack(delivered, members.slice(k), spentMs, job.bundleBudgetMs);
+            await sendBack(
+              delivered,
+              members.slice(k),
+              `not started: its bundle had run ${spentMs} ms, past its budget of ${job.bundleBudgetMs} ms; sent back to run apart`,
+            );
             return 'done';
           }
         }
@@ -565,12 +570,33 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
         if (!claim.claimed) {
           if (claim.reason === 'lock') return lockLostBeforeClaim(memberLog);
           memberLog.info({ reason: claim.reason }, 'step not run: claim refused');
+          // In a chain, a member refused (most often: done by a worker that died after it) says
+          // nothing of how it ended, so none after it may start here.
+          if (job.chain && k + 1 < members.length) {
+            await sendBack(
+              delivered,
+              members.slice(k + 1),
+              `not started: ${member.name} before it in its chain was not run here (${claim.reason}); sent back`,
+            );
+            return 'done';
+          }
           continue;
         }
         lastActivity = Date.now();
         last = await runClaimed(delivered, member, ref, claim.run, memberLog, grant);
         // Lock lost while it ran: the rest of the job is another worker's now.
         if (!last) return 'done';
+        if (job.chain && last.fields.outcome !== 'succeeded' && k + 1 < members.length) {
+          const outcome = last.fields.outcome;
+          const prev = takeLast();
+          if (prev) await report(prev);
+          await sendBack(
+            delivered,
+            members.slice(k + 1),
+            `not started: ${member.name} before it in its chain ended ${outcome}; sent back`,
+          );
+          return 'done';
+        }
       }
       return 'done';
     } finally {
@@ -636,17 +662,11 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
   };
 
   /**
-   * The members of a bundle that ran past its budget, handed back to the conductor unstarted:
-   * each is claimed and reported `interrupted` (not a failed attempt), and the conductor sends it
-   * again, on its own or in a smaller bundle.
+   * Members of a job handed back to the conductor unstarted (a bundle past its budget, the rest
+   * of a broken chain): each is claimed and reported `interrupted` (not a failed attempt), and
+   * the conductor sends it again once it may run, on its own or with others.
    */
-  const sendBack = async (
-    delivered: DeliveredJob,
-    rest: readonly StepJob[],
-    spentMs: number,
-    budgetMs: number,
-  ): Promise<void> => {
-    const message = `not started: its bundle had run ${spentMs} ms, past its budget of ${budgetMs} ms; sent back to run apart`;
+  const sendBack = async (delivered: DeliveredJob, rest: readonly StepJob[], message: string): Promise<void> => {
     for (const member of rest) {
       const ref = refOf(member);
       const startMs = Date.now();

@@ -3,7 +3,9 @@
  * each claimed and reported through the fence on its own. What must hold: every member runs once
  * in its own workspace; a member the fence refuses is skipped; a bundle past its budget hands its
  * unstarted members back to the conductor; a worker that drains or dies mid-bundle leaves the
- * rest to another worker, which never runs a finished member again.
+ * rest to another worker, which never runs a finished member again. Chains (StepJob.chain): a
+ * member runs only after the one before it succeeded here; the rest of a broken chain goes back
+ * to the conductor unstarted.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -44,6 +46,12 @@ async function addBundle(
     more: rest.map((i) => member(study.root, i, script)),
     bundleBudgetMs,
   });
+}
+
+/** Adds one chain of instances `indices`, each running `script`. */
+async function addChain(study: Study & { root: string }, indices: number[], script: string): Promise<string> {
+  const [first, ...rest] = indices;
+  return study.add({ index: first!, script, more: rest.map((i) => member(study.root, i, script)), chain: true });
 }
 
 const order = (events: { type: string; index: number; run: number }[]): string[] =>
@@ -157,4 +165,45 @@ describe('bundles', () => {
     expect((await study.events()).filter((e) => e.index === 0 && e.run !== 1)).toEqual([]);
     expect(readFileSync(path.join(study.root, 'step_1', 'step_1.out'), 'utf8')).toBe('run 2\n');
   }, 90_000);
+});
+
+describe('chains', () => {
+  it('runs each member after the one before it succeeded, and stops at one that fails: the rest go back unstarted', async () => {
+    const study = await makeStudy(redisUrl, tracker);
+    await startTestWorker(tracker, redisUrl, study.prefix, { concurrency: 1 });
+    await addChain(study, [0, 1, 2, 3], '#!/bin/bash\necho "$MAESTRO_STEP_INDEX"\n[ "$MAESTRO_STEP_INDEX" != 1 ]\n');
+
+    await study.waitForResult((r) => r.index === 3);
+    const results = await study.results();
+    expect(results.map((r) => [r.index, r.outcome, r.exitCode])).toEqual([
+      [0, 'succeeded', 0],
+      [1, 'failed', 1],
+      [2, 'interrupted', null],
+      [3, 'interrupted', null],
+    ]);
+    expect(results[1]!.startMs).toBeGreaterThanOrEqual(results[0]!.endMs);
+    expect(results[2]!.message).toBe('not started: step_1 before it in its chain ended failed; sent back');
+    expect(readFileSync(path.join(study.root, 'step_1', 'step_1.out'), 'utf8')).toBe('1\n');
+    expect(existsSync(path.join(study.root, 'step_2'))).toBe(false);
+    expect(existsSync(path.join(study.root, 'step_3'))).toBe(false);
+  });
+
+  it('a member refused (done by a worker that died, say) ends the chain: who knows how it ended', async () => {
+    const study = await makeStudy(redisUrl, tracker);
+    // Instance 1 is final already: a bundle would run 2 and 3, a chain may not.
+    const done = Buffer.alloc(1, StepState.FAILED);
+    await study.redis.setrange(stateKey(study.prefix, study.studyId), 1 * STATE_RECORD_BYTES, done);
+    await startTestWorker(tracker, redisUrl, study.prefix, { concurrency: 1 });
+    await addChain(study, [0, 1, 2, 3], '#!/bin/bash\necho ran\n');
+
+    await study.waitForResult((r) => r.index === 3);
+    const results = await study.results();
+    expect(results.map((r) => [r.index, r.outcome])).toEqual([
+      [0, 'succeeded'],
+      [2, 'interrupted'],
+      [3, 'interrupted'],
+    ]);
+    expect(results[1]!.message).toBe('not started: step_1 before it in its chain was not run here (final); sent back');
+    expect(existsSync(path.join(study.root, 'step_2'))).toBe(false);
+  });
 });

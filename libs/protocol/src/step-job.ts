@@ -132,6 +132,15 @@ export const StepJob = z.object({
    * that a bundle of instances slower than expected never keeps them from idle workers.
    */
   bundleBudgetMs: z.number().int().positive().optional(),
+  /**
+   * With `more`: a chain. Each member depends on the one before it (and on nothing unfinished
+   * besides), so the worker runs a member only once the one before it succeeded. The first
+   * member that does not succeed, or whose claim is refused (done elsewhere, stale, cancelled),
+   * ends the chain: the members after it are handed back unstarted (claimed and reported
+   * `interrupted`), and the conductor sends again those whose parents finished. A chain spares
+   * the conductor a round trip per link: the child starts the moment its parent ends.
+   */
+  chain: z.boolean().optional(),
 });
 export type StepJob = z.output<typeof StepJob>;
 export type StepJobInput = z.input<typeof StepJob>;

@@ -73,6 +73,15 @@ function sameResources(a: StepResources, b: StepResources): boolean {
 
 /** One job carrying `jobs` (at least one; see StepJob.more): the first's id and settings. */
 export function bundleJob(jobs: readonly QueuedJob[], budgetMs: number): QueuedJob {
+  return carrying(jobs, { bundleBudgetMs: budgetMs });
+}
+
+/** One job running `jobs` in order, each only after the one before it succeeded (StepJob.chain). */
+export function chainJob(jobs: readonly QueuedJob[]): QueuedJob {
+  return carrying(jobs, { chain: true });
+}
+
+function carrying(jobs: readonly QueuedJob[], extra: Pick<StepJob, 'bundleBudgetMs' | 'chain'>): QueuedJob {
   const [first, ...rest] = jobs;
   if (!first) throw new Error('an empty bundle');
   if (rest.length === 0) return first;
@@ -86,7 +95,7 @@ export function bundleJob(jobs: readonly QueuedJob[], budgetMs: number): QueuedJ
     script: d.script,
     env: d.env,
   }));
-  return { ...first, data: { ...first.data, more, bundleBudgetMs: budgetMs } };
+  return { ...first, data: { ...first.data, more, ...extra } };
 }
 
 /** What the spec decides about how an instance runs, whatever its attempt. */

@@ -2,7 +2,8 @@
  * A stand-in for `maestro-worker` in conductor tests: a real BullMQ Worker on a real Redis that
  * claims and reports through the real fence scripts, but decides each run's outcome from the
  * test instead of spawning a process. The members of a bundle run one after the other, as the real
- * worker runs them (without its report-and-claim shortcut). The end-to-end tests use the real
+ * worker runs them (without its report-and-claim shortcut), and a chain stops at its first member
+ * that does not succeed or is refused, handing the rest back. The end-to-end tests use the real
  * worker.
  */
 import { Worker, type Job } from 'bullmq';
@@ -49,6 +50,10 @@ export class ScriptedWorker {
   readonly refused: { index: number; reason: string }[] = [];
   /** Instances per job received, in order (1 for an instance sent alone). */
   readonly jobSizes: number[] = [];
+  /** The names of the members of each chain received, in order. */
+  readonly chains: string[][] = [];
+  /** Instances handed back unstarted from a broken chain. */
+  readonly handedBack: number[] = [];
   running = 0;
   maxRunning = 0;
   readonly #redis: Cmds;
@@ -58,7 +63,7 @@ export class ScriptedWorker {
     url: string,
     prefix: string,
     behaviour: Behaviour,
-    options: { concurrency?: number; queue?: string } = {},
+    options: { concurrency?: number; queue?: string; handBackDelayMs?: number } = {},
   ) {
     this.#redis = new Redis(url, { maxRetriesPerRequest: null }) as Cmds;
     this.#redis.defineCommand('claim', { numberOfKeys: 4, lua: CLAIM_RUN_LUA });
@@ -66,16 +71,53 @@ export class ScriptedWorker {
     this.#worker = new Worker(
       options.queue ?? DEFAULT_QUEUE,
       async (job: Job) => {
-        const members = bundleMembers(StepJob.parse(job.data));
+        const data = StepJob.parse(job.data);
+        const members = bundleMembers(data);
         this.jobSizes.push(members.length);
-        for (const m of members) await this.#process(m, behaviour);
+        if (data.chain) this.chains.push(members.map((m) => m.name));
+        for (let k = 0; k < members.length; k++) {
+          const outcome = await this.#process(members[k]!, behaviour);
+          if (data.chain && outcome !== 'succeeded') {
+            if (options.handBackDelayMs) await new Promise((r) => setTimeout(r, options.handBackDelayMs));
+            for (const rest of members.slice(k + 1)) await this.#handBack(rest);
+            return;
+          }
+        }
       },
       { connection: new Redis(url, { maxRetriesPerRequest: null }), prefix, concurrency: options.concurrency ?? 8 },
     );
     this.#worker.on('error', () => undefined);
   }
 
-  async #process(job: StepJob, behaviour: Behaviour): Promise<void> {
+  /** Claims and runs one member; its outcome, or undefined when its claim was refused. */
+  async #process(job: StepJob, behaviour: Behaviour): Promise<Outcome | undefined> {
+    const claimed = await this.#claim(job);
+    if (!claimed) return undefined;
+    const { run, startMs } = claimed;
+    const rec: RunRecord = { index: job.index, attempt: job.attempt, run, name: job.name, kind: job.kind, startMs };
+    this.runs.push(rec);
+    this.running++;
+    this.maxRunning = Math.max(this.maxRunning, this.running);
+    try {
+      const b = await behaviour(job, run);
+      if (b.delayMs) await new Promise((r) => setTimeout(r, b.delayMs));
+      rec.endMs = Date.now();
+      rec.accepted = await this.#report(job, run, startMs, rec.endMs, b.outcome, b.exitCode);
+      return b.outcome;
+    } finally {
+      this.running--;
+    }
+  }
+
+  /** A member of a broken chain, claimed and reported `interrupted` without running. */
+  async #handBack(job: StepJob): Promise<void> {
+    const claimed = await this.#claim(job);
+    if (!claimed) return;
+    this.handedBack.push(job.index);
+    await this.#report(job, claimed.run, claimed.startMs, Date.now(), 'interrupted', undefined);
+  }
+
+  async #claim(job: StepJob): Promise<{ run: number; startMs: number } | undefined> {
     const started = {
       type: 'started',
       index: job.index,
@@ -99,50 +141,43 @@ export class ScriptedWorker {
     );
     if (ok !== 1) {
       this.refused.push({ index: job.index, reason: String(runOrReason) });
-      return;
+      return undefined;
     }
-    const run = Number(runOrReason);
-    const rec: RunRecord = {
+    return { run: Number(runOrReason), startMs: started.startMs };
+  }
+
+  async #report(
+    job: StepJob,
+    run: number,
+    startMs: number,
+    endMs: number,
+    outcome: Outcome,
+    exitCode: number | undefined,
+  ): Promise<boolean> {
+    const result = {
+      type: 'result',
       index: job.index,
       attempt: job.attempt,
       run,
-      name: job.name,
-      kind: job.kind,
-      startMs: started.startMs,
+      worker: 'scripted',
+      host: 'test',
+      outcome,
+      exitCode: outcome === 'interrupted' ? null : (exitCode ?? (outcome === 'succeeded' ? 0 : 1)),
+      signal: null,
+      pid: outcome === 'interrupted' ? 0 : 4242,
+      startMs,
+      endMs,
     };
-    this.runs.push(rec);
-    this.running++;
-    this.maxRunning = Math.max(this.maxRunning, this.running);
-    try {
-      const b = await behaviour(job, run);
-      if (b.delayMs) await new Promise((r) => setTimeout(r, b.delayMs));
-      rec.endMs = Date.now();
-      const result = {
-        type: 'result',
-        index: job.index,
-        attempt: job.attempt,
-        run,
-        worker: 'scripted',
-        host: 'test',
-        outcome: b.outcome,
-        exitCode: b.exitCode ?? (b.outcome === 'succeeded' ? 0 : 1),
-        signal: null,
-        pid: 4242,
-        startMs: rec.startMs,
-        endMs: rec.endMs,
-      };
-      rec.accepted =
-        (await this.#redis.report(
-          fenceKey(job.prefix, job.studyId),
-          eventsKey(job.prefix, job.studyId),
-          String(job.index),
-          String(job.attempt),
-          String(run),
-          JSON.stringify(result),
-        )) === 1;
-    } finally {
-      this.running--;
-    }
+    return (
+      (await this.#redis.report(
+        fenceKey(job.prefix, job.studyId),
+        eventsKey(job.prefix, job.studyId),
+        String(job.index),
+        String(job.attempt),
+        String(run),
+        JSON.stringify(result),
+      )) === 1
+    );
   }
 
   async close(): Promise<void> {
