@@ -552,6 +552,8 @@ describe('chains', () => {
     const one = setup(x, {}, { studyId: 'lostchain', bundle });
     const done = one.conductor.run();
     await vi_waitFor(async () => one.conductor.progress().queued === 6);
+    // All six are queued, in one job; only the first waits for a worker (the fleet counts that).
+    expect(names(6).map((_, i) => one.conductor.parentsDone(i))).toEqual([true, false, false, false, false, false]);
     one.conductor.stop();
     expect(await done).toBe('RUNNING');
     for (const k of await one.redis.keys(`${one.prefix}:steps:*`)) await one.redis.del(k);

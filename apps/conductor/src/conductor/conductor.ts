@@ -219,6 +219,12 @@ export class Conductor {
     return this.#stepCounts.subarray(s * 16, s * 16 + 16);
   }
 
+  /** Whether every parent of instance `i` finished (a chain's link may be queued before that). */
+  parentsDone(i: number): boolean {
+    const tracker = this.#tracker as ReadinessTracker | undefined; // set by run()
+    return tracker === undefined || tracker.remainingParents(i) === 0;
+  }
+
   get state(): StudyStateName {
     return this.#state;
   }
@@ -828,8 +834,9 @@ export class Conductor {
 
   /** The job of instance `i`'s next attempt in the bundle that `bundle` leads (nothing changed yet). */
   #jobFor(i: number, bundle: number): QueuedJob {
-    const record = { ...this.records.record(i), attempt: this.records.attempt(i) + 1, bundle };
-    return buildStepJob(this.expanded, i, record, { prefix: this.#o.prefix, studyId: this.#o.studyId });
+    const r = this.records;
+    const record = { flags: r.flags(i), attempt: r.attempt(i) + 1, bundle };
+    return buildStepJob(this.expanded, i, record, this.#o);
   }
 
   /** Makes instance `i` PENDING as its next attempt, in the bundle that `bundle` leads (#jobFor's job). */

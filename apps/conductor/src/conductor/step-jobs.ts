@@ -17,7 +17,7 @@ import path from 'node:path';
 export function buildStepJob(
   x: ExpandedStudy,
   i: number,
-  record: StateRecord,
+  record: Pick<StateRecord, 'flags' | 'attempt' | 'bundle'>,
   ids: { prefix: string; studyId: string },
 ): QueuedJob {
   const inst = x.instance(i);

@@ -151,10 +151,12 @@ export class Fleet {
 
   /** Queued steps (dependencies done, not started), with what they ask for. */
   #waiting(): WaitingStep[] {
-    const r = this.#o.conductor.records;
+    const c = this.#o.conductor;
+    const r = c.records;
     const out: WaitingStep[] = [];
     for (let i = 0; i < r.count; i++) {
-      if (r.state(i) === StepState.PENDING) out.push(this.#askOf(i));
+      // A link queued behind its parent in a chain waits for the parent, not for a worker.
+      if (r.state(i) === StepState.PENDING && c.parentsDone(i)) out.push(this.#askOf(i));
       else if (this.#instanceAsks.size > 0) this.#instanceAsks.delete(i);
     }
     return out;
