@@ -130,7 +130,7 @@ export function addExecutionOptions(cmd: Command): Command {
     .addOption(
       new Option(
         '--bundle <n>',
-        'most instances of a step with short runs sent to a worker as one job (1 = each alone)',
+        "most instances of a step with short runs sent to a worker as one job; 1 sends each alone, and no chains (a child that waits for its parent alone, in the parent's job)",
       )
         .default(16)
         .argParser(wholeNumber('--bundle', 1)),
