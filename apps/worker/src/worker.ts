@@ -544,6 +544,17 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
       last = undefined;
       return e;
     };
+    /** Ends a chain at member k: its result first, then the members after it go back unstarted. */
+    const endChain = async (k: number, why: string): Promise<Disposition> => {
+      const prev = takeLast();
+      if (prev) await report(prev);
+      await sendBack(
+        delivered,
+        members.slice(k + 1),
+        `not started: ${members[k]!.name} before it in its chain ${why}; sent back`,
+      );
+      return 'done';
+    };
     try {
       for (let k = 0; k < members.length; k++) {
         const member = members[k]!;
@@ -572,31 +583,15 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
           memberLog.info({ reason: claim.reason }, 'step not run: claim refused');
           // In a chain, a member refused (most often: done by a worker that died after it) says
           // nothing of how it ended, so none after it may start here.
-          if (job.chain && k + 1 < members.length) {
-            await sendBack(
-              delivered,
-              members.slice(k + 1),
-              `not started: ${member.name} before it in its chain was not run here (${claim.reason}); sent back`,
-            );
-            return 'done';
-          }
+          if (job.chain && k + 1 < members.length) return endChain(k, `was not run here (${claim.reason})`);
           continue;
         }
         lastActivity = Date.now();
         last = await runClaimed(delivered, member, ref, claim.run, memberLog, grant);
         // Lock lost while it ran: the rest of the job is another worker's now.
         if (!last) return 'done';
-        if (job.chain && last.fields.outcome !== 'succeeded' && k + 1 < members.length) {
-          const outcome = last.fields.outcome;
-          const prev = takeLast();
-          if (prev) await report(prev);
-          await sendBack(
-            delivered,
-            members.slice(k + 1),
-            `not started: ${member.name} before it in its chain ended ${outcome}; sent back`,
-          );
-          return 'done';
-        }
+        if (job.chain && last.fields.outcome !== 'succeeded' && k + 1 < members.length)
+          return endChain(k, `ended ${last.fields.outcome}`);
       }
       return 'done';
     } finally {

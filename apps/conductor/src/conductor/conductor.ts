@@ -651,10 +651,7 @@ export class Conductor {
     else if (old === StepState.RUNNING) this.#running--;
     if (s === StepState.PENDING) this.#queued++;
     else if (s === StepState.RUNNING) this.#running++;
-    else if (this.#awaited[i]) {
-      this.#awaited[i] = 0;
-      this.#awaitedCount--;
-    }
+    else this.#unawait(i);
     r.setState(i, s);
     this.#touch(i);
   }
@@ -688,11 +685,18 @@ export class Conductor {
     this.#ready.push(i);
   }
 
-  /** Counts in-flight instance `i` as awaited if it has children (see #nobodyWaits). */
+  /** Counts in-flight instance `i` as awaited if it has children (see #readPause). */
   #await(i: number): void {
     if (this.#awaited[i] || this.#graph.childCount(i) === 0) return;
     this.#awaited[i] = 1;
     this.#awaitedCount++;
+  }
+
+  /** Instance `i`'s end can no longer let anything be sent (it ended, or its only child rides after it). */
+  #unawait(i: number): void {
+    if (!this.#awaited[i]) return;
+    this.#awaited[i] = 0;
+    this.#awaitedCount--;
   }
 
   #touch(i: number): void {
@@ -802,10 +806,7 @@ export class Conductor {
       this.#send(c, lead.data.index, now);
       members.push(job);
       // Its end sends nothing now if the child that rides after it is its only one.
-      if (this.#graph.childCount(p) === 1 && this.#awaited[p]) {
-        this.#awaited[p] = 0;
-        this.#awaitedCount--;
-      }
+      if (this.#graph.childCount(p) === 1) this.#unawait(p);
       p = c;
     }
     return members.length > 1;

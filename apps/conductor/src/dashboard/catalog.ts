@@ -345,8 +345,8 @@ export class StudyCatalog {
     const x = snap.model.expanded;
     const items = await Promise.all(
       views.map(async (v) => {
-        // Never started (it may have been sent, in its parent's chain).
-        const upstream = v.attempt === 0 || v.startedAt === null;
+        // Never started (it may have been sent, in its parent's chain): status.json's rule too.
+        const upstream = v.startedAt === null;
         return { ...v, upstream, err: x && !upstream ? await readTail(errFileOf(x, v.index), q.tailLines) : null };
       }),
     );
