@@ -37,7 +37,7 @@ export {
   bundleMembers,
 } from './step-job.js';
 export type { StepJobInput } from './step-job.js';
-export { Outcome, StepStarted, StepResult, StepEvent, EVENT_FIELD } from './step-event.js';
+export { Outcome, StepStarted, StepResult, StepEvent, parseStepEvent, EVENT_FIELD } from './step-event.js';
 export {
   ControlRequest,
   CONTROL_FIELD,

@@ -55,5 +55,17 @@ export type StepResult = z.output<typeof StepResult>;
 export const StepEvent = z.discriminatedUnion('type', [StepStarted, StepResult]);
 export type StepEvent = z.output<typeof StepEvent>;
 
+/**
+ * `StepEvent.parse`, with the member picked by `type` first: zod's discriminated union costs
+ * several microseconds an event more than the object it picks (measured: ~5 against ~0.5), and
+ * the conductor parses two events per step. Anything else goes through the union, for its error.
+ */
+export function parseStepEvent(value: unknown): StepEvent {
+  const type = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined;
+  if (type === 'result') return StepResult.parse(value);
+  if (type === 'started') return StepStarted.parse(value);
+  return StepEvent.parse(value);
+}
+
 /** The stream field holding the JSON of an event. */
 export const EVENT_FIELD = 'e';
