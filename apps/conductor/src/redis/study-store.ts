@@ -16,7 +16,8 @@ import {
   leaseKey,
   STATE_RECORD_BYTES,
   stateKey,
-  StepEvent,
+  parseStepEvent,
+  type StepEvent,
   studiesKey,
   studyKey,
   type WorkerSignal,
@@ -230,7 +231,7 @@ export class StudyStore {
         const json = fieldOf(fields, isEvents ? EVENT_FIELD : CONTROL_FIELD);
         try {
           const value: unknown = JSON.parse(json ?? '');
-          if (isEvents) batch.events.push({ id, event: StepEvent.parse(value) });
+          if (isEvents) batch.events.push({ id, event: parseStepEvent(value) });
           else batch.controls.push({ id, request: ControlRequest.parse(value) });
         } catch (err) {
           batch.invalid.push({
