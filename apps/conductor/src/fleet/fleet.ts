@@ -74,6 +74,8 @@ export class Fleet {
   readonly #instanceAsks = new Map<number, WaitingStep>();
   /** Step and reason keys already told in the log (each once per conductor). */
   readonly #reported = new Set<string>();
+  /** The instances that were waiting for a worker at the last round. */
+  #lastWaiting = new Set<number>();
   /** What was last reported blocked, by step and kind of reason. */
   #blocked = new Map<string, BlockedSteps>();
   readonly #owned = new Map<string, Owned>();
@@ -143,23 +145,38 @@ export class Fleet {
 
   async #round(): Promise<void> {
     const now = this.#now();
-    const workers = await this.#o.store.liveWorkers(now);
-    const waiting = this.#waiting();
-    this.#reportBlocked(waiting, workers, now);
-    if (this.#o.autoscale) await this.#autoscale(this.#o.autoscale, waiting, workers, now);
+    const { all, settled } = this.#waiting();
+    const a = this.#o.autoscale;
+    // Only the autoscaler, and instances that waited a whole round, need the fleet read: an
+    // instance is not blocked for waiting a moment (a chain's link waits between its parent's
+    // end and its start, one link after another), and most rounds of a busy study see none.
+    const workers = a || settled.length > 0 ? await this.#o.store.liveWorkers(now) : [];
+    this.#reportBlocked(settled, workers, now);
+    if (a) await this.#autoscale(a, all, workers, now);
   }
 
-  /** Queued steps (dependencies done, not started), with what they ask for. */
-  #waiting(): WaitingStep[] {
+  /**
+   * Queued instances (dependencies done, not started), with what they ask for: all of them, and
+   * those that were waiting at the last round already.
+   */
+  #waiting(): { all: WaitingStep[]; settled: WaitingStep[] } {
     const c = this.#o.conductor;
     const r = c.records;
-    const out: WaitingStep[] = [];
+    const all: WaitingStep[] = [];
+    const settled: WaitingStep[] = [];
+    const before = this.#lastWaiting;
+    const now = new Set<number>();
     for (let i = 0; i < r.count; i++) {
       // A link queued behind its parent in a chain waits for the parent, not for a worker.
-      if (r.state(i) === StepState.PENDING && c.parentsDone(i)) out.push(this.#askOf(i));
-      else if (this.#instanceAsks.size > 0) this.#instanceAsks.delete(i);
+      if (r.state(i) === StepState.PENDING && c.parentsDone(i)) {
+        const ask = this.#askOf(i);
+        all.push(ask);
+        if (before.has(i)) settled.push(ask);
+        now.add(i);
+      } else if (this.#instanceAsks.size > 0) this.#instanceAsks.delete(i);
     }
-    return out;
+    this.#lastWaiting = now;
+    return { all, settled };
   }
 
   /**
