@@ -2,6 +2,8 @@
  * `maestro`: the command line of the conductor. This file owns the process: arguments, exit
  * codes, and turning errors into messages (no stack traces for problems the user can fix).
  */
+// First: V8's settings for all the code loaded after it.
+import './jit-threshold.js';
 import { Command, Option } from 'commander';
 import { addAllocationOptions, addAutoscaleOptions } from './cli/allocation-options.js';
 import { addExecutionOptions, addSpecOptions, durationOption, wholeNumber } from './cli/common.js';
