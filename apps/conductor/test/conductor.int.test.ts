@@ -3,10 +3,8 @@
  * each run's outcome: failure propagation, retries, timeouts and restarts, throttle, cancel,
  * update, resume after a crash, and jobs lost with Redis data.
  */
-import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, inject, it, vi } from 'vitest';
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
 import {
   CONTROL_FIELD,
   controlKey,
@@ -17,10 +15,9 @@ import {
   type ControlRequest,
 } from '@maestro/protocol';
 import { expandStudy, parseStudy, type ExpandedStudy } from '@maestro/spec';
-import { Conductor, type BundlePolicy, type ConductorLimits } from '../src/conductor/conductor.js';
-import { StepQueues } from '../src/queue/step-queues.js';
-import { StudyStore } from '../src/redis/study-store.js';
+import type { BundlePolicy, Conductor, ConductorLimits } from '../src/conductor/conductor.js';
 import { ScriptedWorker, type Behaviour } from './helpers/scripted-worker.js';
+import { testConductor, type TestConductorOptions } from './helpers/test-conductor.js';
 
 const url = inject('redisUrl');
 const closers: (() => Promise<void> | void)[] = [];
@@ -36,36 +33,11 @@ function expand(yaml: string): ExpandedStudy {
 function setup(
   x: ExpandedStudy,
   limits: Partial<ConductorLimits> = {},
-  opts: { window?: number; prefix?: string; studyId?: string; bundle?: BundlePolicy } = {},
+  opts: Omit<TestConductorOptions, 'limits'> = {},
 ) {
-  const prefix = opts.prefix ?? `t${randomUUID().slice(0, 8)}`;
-  const studyId = opts.studyId ?? 'study-1';
-  const redis = new Redis(url, { maxRetriesPerRequest: null });
-  const reader = new Redis(url, { maxRetriesPerRequest: null });
-  const qconn = new Redis(url, { maxRetriesPerRequest: null });
-  const queues = new StepQueues(qconn, prefix);
-  const store = new StudyStore(redis, reader, prefix, studyId);
-  const conductor = new Conductor({
-    expanded: x,
-    studyId,
-    prefix,
-    store,
-    queues,
-    log: pino({ level: process.env['CONDUCTOR_LOG'] ?? 'silent' }),
-    limits,
-    window: opts.window ?? 1000,
-    bundle: opts.bundle,
-    cancelGraceMs: 2000,
-    leaseTtlMs: 3000,
-    publicMeta: { name: x.name },
-  });
-  closers.push(async () => {
-    await queues.close();
-    redis.disconnect();
-    reader.disconnect();
-    qconn.disconnect();
-  });
-  return { conductor, prefix, studyId, redis };
+  const t = testConductor(url, x, { ...opts, limits });
+  closers.push(t.close);
+  return t;
 }
 
 /** Instance `index` as the last commit wrote it to Redis; undefined before the first. */

@@ -4,18 +4,14 @@
  * and the fleet is read only then: a step waiting a moment (a chain's link between its parent's
  * end and its start) costs no Redis read.
  */
-import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, inject, it, vi } from 'vitest';
-import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { DEFAULT_QUEUE, StepState, studyKey, workerKey, workersKey } from '@maestro/protocol';
 import { expandStudy, parseStudy } from '@maestro/spec';
-import { Conductor } from '../src/conductor/conductor.js';
 import { Fleet } from '../src/fleet/fleet.js';
-import { StepQueues } from '../src/queue/step-queues.js';
 import { FleetStore } from '../src/redis/fleet-store.js';
-import { StudyStore } from '../src/redis/study-store.js';
+import { testConductor } from './helpers/test-conductor.js';
 
 const url = inject('redisUrl');
 const closers: (() => Promise<void> | void)[] = [];
@@ -38,18 +34,6 @@ describe('fleet watch', () => {
       'description: {name: t, description: test}\nstudy:\n  - {name: big, description: d, run: {cmd: "true", procs: 8}}\n',
     );
     const x = expandStudy(study, { root: '/tmp/maestro-int', specRoot: '/tmp', cwd: '/tmp' });
-    const prefix = `t${randomUUID().slice(0, 8)}`;
-    const studyId = 'study-1';
-    const [redis, reader, qconn] = [0, 1, 2].map(() => new Redis(url, { maxRetriesPerRequest: null })) as [
-      Redis,
-      Redis,
-      Redis,
-    ];
-    const queues = new StepQueues(qconn, prefix);
-    closers.push(async () => {
-      await queues.close();
-      for (const c of [redis, reader, qconn]) c.disconnect();
-    });
     const lines: string[] = [];
     const log = pino(
       { level: 'warn' },
@@ -60,19 +44,8 @@ describe('fleet watch', () => {
         },
       }),
     );
-    const conductor = new Conductor({
-      expanded: x,
-      studyId,
-      prefix,
-      store: new StudyStore(redis, reader, prefix, studyId),
-      queues,
-      log,
-      limits: {},
-      window: 100,
-      cancelGraceMs: 2000,
-      leaseTtlMs: 3000,
-      publicMeta: { name: x.name },
-    });
+    const { conductor, prefix, studyId, redis, close } = testConductor(url, x, { window: 100, log });
+    closers.push(close);
     // A live worker of a two-core Slurm allocation serving the queue, as its heartbeat writes it;
     // it runs nothing. (A local worker fits any step: it shares out the cores it has.)
     const now = Date.now();

@@ -2,19 +2,15 @@
  * status.csv while a study runs: rows of unchanged instances come from cached slices, and what
  * is written must always equal what a fresh writer, formatting every row, would write.
  */
-import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, expect, inject, it } from 'vitest';
-import { Redis } from 'ioredis';
-import { pino } from 'pino';
 import { expandStudy, parseStudy } from '@maestro/spec';
-import { Conductor } from '../src/conductor/conductor.js';
-import { StepQueues } from '../src/queue/step-queues.js';
-import { StudyStore } from '../src/redis/study-store.js';
+import type { Conductor } from '../src/conductor/conductor.js';
 import { StatusFiles } from '../src/status-files.js';
 import { ScriptedWorker } from './helpers/scripted-worker.js';
+import { testConductor } from './helpers/test-conductor.js';
 
 const url = inject('redisUrl');
 const closers: (() => Promise<void> | void)[] = [];
@@ -43,35 +39,14 @@ global.parameters:
   const root = mkdtempSync(path.join(tmpdir(), 'maestro-status-'));
   mkdirSync(path.join(root, 'meta'));
   const x = expandStudy(study, { root, specRoot: root, cwd: root });
-  const prefix = `t${randomUUID().slice(0, 8)}`;
-  const studyId = 'study-1';
-  const redis = new Redis(url, { maxRetriesPerRequest: null });
-  const reader = new Redis(url, { maxRetriesPerRequest: null });
-  const qconn = new Redis(url, { maxRetriesPerRequest: null });
-  const queues = new StepQueues(qconn, prefix);
-  const conductor = new Conductor({
-    expanded: x,
-    studyId,
-    prefix,
-    store: new StudyStore(redis, reader, prefix, studyId),
-    queues,
-    log: pino({ level: 'silent' }),
-    limits: {},
-    window: 500,
-    cancelGraceMs: 2000,
-    leaseTtlMs: 3000,
-    publicMeta: { name: x.name },
-  });
+  const { conductor, prefix, studyId, close } = testConductor(url, x, { window: 500 });
   // Every 7th instance fails: rows change state in scattered slices, not in order.
   const worker = new ScriptedWorker(url, prefix, (job) =>
     job.index % 7 === 3 ? { outcome: 'failed', exitCode: 1 } : { outcome: 'succeeded' },
   );
   closers.push(async () => {
     await worker.close();
-    await queues.close();
-    redis.disconnect();
-    reader.disconnect();
-    qconn.disconnect();
+    await close();
   });
 
   // Written over and over while results arrive: slices are cached in one state and must be
