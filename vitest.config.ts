@@ -20,7 +20,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
-          include: ['{libs,apps}/*/test/**/*.test.ts'],
+          include: ['{libs,apps}/*/test/**/*.test.ts', 'test/shape/**/*.test.ts'],
           exclude: [...configDefaults.exclude, '**/*.int.test.ts'],
         },
       },
