@@ -1,8 +1,9 @@
 // Lint rules that keep the layout of STYLE.md true: libs stay pure, one place per outside system.
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 import importX from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 
-const PROCESS_MODULES = ['apps/worker/src/run-step.ts', 'apps/conductor/src/run-process.ts'];
+const PROCESS_MODULES = ['apps/worker/src/run-step.ts', 'apps/conductor/src/exec/run-process.ts'];
 
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', 'bench/results/**', '**/*.js', '!eslint.config.js'] },
@@ -15,6 +16,18 @@ export default tseslint.config(
         project: ['./libs/*/tsconfig.json', './apps/*/tsconfig.json', './bench/tsconfig.json', './tsconfig.test.json'],
         tsconfigRootDir: import.meta.dirname,
       },
+    },
+    // import-x must parse TypeScript and resolve `./x.js` to `./x.ts` as tsc does: without both,
+    // import-x/no-cycle follows no relative import at all, and a cycle passes silently.
+    settings: {
+      'import-x/extensions': ['.ts', '.js'],
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
+      'import-x/resolver-next': [
+        createTypeScriptImportResolver({
+          project: ['libs/*/tsconfig.json', 'apps/*/tsconfig.json', 'bench/tsconfig.json'],
+          noWarnOnMultipleProjects: true,
+        }),
+      ],
     },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',

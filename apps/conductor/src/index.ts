@@ -1,2 +1,2 @@
-export { loadStudy } from './load-study.js';
-export type { LoadStudyOptions, LoadedStudy } from './load-study.js';
+export { loadStudy } from './study/load.js';
+export type { LoadStudyOptions, LoadedStudy } from './study/load.js';

@@ -5,11 +5,17 @@
 // First: V8's settings for all the code loaded after it.
 import './jit-threshold.js';
 import { Command, Option } from 'commander';
-import { addAllocationOptions, addAutoscaleOptions } from './cli/allocation-options.js';
-import { addExecutionOptions, addSpecOptions, durationOption, wholeNumber } from './cli/common.js';
-import { addRedisOptions } from './cli/redis-options.js';
+import {
+  addAllocationOptions,
+  addAutoscaleOptions,
+  addExecutionOptions,
+  addRedisOptions,
+  addSpecOptions,
+  durationOption,
+  wholeNumber,
+} from './cli/index.js';
 import { AUTH_ENV } from './dashboard/settings.js';
-import { StudyRootError } from './study-root.js';
+import { StudyRootError } from './study/root.js';
 
 // Each command's module is loaded when that command runs: together they take about half a
 // second to load (bull-board, BullMQ, the spec's schemas), more than most commands then take.
@@ -236,7 +242,7 @@ async function main(): Promise<void> {
 async function reportError(err: unknown): Promise<number> {
   const { isSpecError } = await import('@maestro/spec');
   if (isSpecError(err)) {
-    const { printProblems } = await import('./print-problems.js');
+    const { printProblems } = await import('./cli/print-problems.js');
     printProblems(err.problems, (l) => process.stderr.write(`${l}\n`));
     return 1;
   }

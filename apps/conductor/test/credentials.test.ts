@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { makeLogger } from '../src/log.js';
+import { makeLogger } from '../src/run/log.js';
 import { redactArgv } from '../src/ps-title.js';
 import { fatalConnectionError, redactUrl, redisSecrets, withoutPassword } from '../src/redis/connection.js';
 

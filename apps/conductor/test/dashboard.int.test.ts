@@ -27,8 +27,8 @@ import {
 } from '@maestro/protocol';
 import { startDashboard, type Dashboard } from '../src/dashboard/server.js';
 import { resolveDashboardSettings } from '../src/dashboard/settings.js';
-import { loadStudy } from '../src/load-study.js';
-import { writeStudySkeleton } from '../src/write-study.js';
+import { loadStudy } from '../src/study/load.js';
+import { writeStudySkeleton } from '../src/study/write.js';
 
 const redisUrl = inject('redisUrl');
 // The API's JSON, read loosely: the assertions below say what it must hold.

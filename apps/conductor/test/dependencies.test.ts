@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseStudy, SpecError, SpecErrorCode, type ResolvedGitDependency } from '@maestro/spec';
 import { git, makeRepo as makeTestRepo } from '../../../test/helpers/git-repo.js';
-import { checkPathDependencies, cloneGitDependencies, GitDependencyError } from '../src/dependencies.js';
+import { checkPathDependencies, cloneGitDependencies, GitDependencyError } from '../src/study/dependencies.js';
 
 const temps: string[] = [];
 afterEach(() => {

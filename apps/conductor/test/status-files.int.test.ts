@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterEach, expect, inject, it } from 'vitest';
 import { expandStudy, parseStudy } from '@maestro/spec';
 import type { Conductor } from '../src/conductor/conductor.js';
-import { StatusFiles } from '../src/status-files.js';
+import { StatusFiles } from '../src/status/files.js';
 import { ScriptedWorker } from './helpers/scripted-worker.js';
 import { testConductor } from './helpers/test-conductor.js';
 

@@ -1,9 +1,9 @@
 /** What `maestro status` prints: colour only on terminals, the summary line, layouts, failures. */
 import { describe, expect, it } from 'vitest';
-import { clipLine, makePalette, shouldColour, visibleLength } from '../src/colour.js';
-import type { StatusJson } from '../src/status-files.js';
-import { renderStudyStatus, summaryLine } from '../src/status-view.js';
-import type { StatusCsvRow } from '../src/status-table.js';
+import { clipLine, makePalette, shouldColour, visibleLength } from '../src/status/colour.js';
+import type { StatusJson } from '../src/status/files.js';
+import { renderStudyStatus, summaryLine } from '../src/status/view.js';
+import type { StatusCsvRow } from '@maestro/protocol';
 
 const plain = makePalette(false);
 const coloured = makePalette(true);

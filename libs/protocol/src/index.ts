@@ -61,3 +61,13 @@ export {
 } from './fence-scripts.js';
 export { expandLauncher, LauncherError } from './launcher.js';
 export type { LauncherScheduler, LauncherContext } from './launcher.js';
+export {
+  STATUS_CSV_HEADER,
+  formatStatusRow,
+  formatParams,
+  duration as formatStatusDuration,
+  timestamp as formatStatusTimestamp,
+  parseStatusCsv,
+  parseCsvRecords,
+} from './status-csv.js';
+export type { StatusRow, StatusCsvRow } from './status-csv.js';

@@ -34,6 +34,7 @@ export { studyProblem } from './problems.js';
 export { RUN_COUNT_KEYS, readCount, readFlag, isWalltime, WALLTIME_FORMS } from './run-values.js';
 export { expandStudy, ExpandedStudy, DEFAULT_MAX_INSTANCES } from './expand-study.js';
 export type { ExpandOptions, ExpandedStep, StepInstance, InstanceSummary } from './expand-study.js';
+export { renderStepScript, shellOf } from './step-script.js';
 export { replaceTokens, tokenNames } from './tokens.js';
 export { closest, didYouMean, editDistance } from './suggest.js';
 export { StudyInput, RunInput, StepInput, BATCH_TYPES } from './schema.js';

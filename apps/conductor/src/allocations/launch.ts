@@ -21,9 +21,9 @@ import {
   type WorkerCapacity,
 } from '@maestro/protocol';
 import type { ExpandedStudy } from '@maestro/spec';
-import { jobSettingsOf } from '../conductor/step-jobs.js';
-import { workerBin } from '../local-workers.js';
-import type { FleetStore } from '../redis/fleet-store.js';
+import { jobSettingsOf } from '../conductor/index.js';
+import { workerBin } from '../exec/index.js';
+import type { FleetStore } from '../redis/index.js';
 import { AllocationError, AllocationErrorCode } from './errors.js';
 import { renderScript, submitCommand, type Command, type ScriptRequest } from './render.js';
 import type { SchedulerClient } from './schedulers.js';

@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { SchedulerName } from '@maestro/protocol';
-import { runProcess, startDetached, type ProcessOutcome } from '../run-process.js';
+import { runProcess, startDetached, type ProcessOutcome } from '../exec/index.js';
 import { AllocationError, AllocationErrorCode } from './errors.js';
 import type { Command } from './render.js';
 

@@ -12,7 +12,7 @@ import { AllocationError, AllocationErrorCode } from '../allocations/errors.js';
 import { checkStudyFits, studyDemandGroups, type LaunchSettings } from '../allocations/launch.js';
 import { schedulerClient, type SchedulerClient } from '../allocations/schedulers.js';
 import type { AutoscaleConfig } from '../fleet/fleet.js';
-import type { LoadedStudy } from '../load-study.js';
+import type { LoadedStudy } from '../study/load.js';
 import type { RedisTarget } from '../redis/connection.js';
 import { resolveAllocationSettings, type AllocationFlags } from './allocation-options.js';
 import { parseDurationMs } from './common.js';

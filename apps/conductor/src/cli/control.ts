@@ -1,7 +1,7 @@
 /** `maestro cancel` and `maestro update`: requests to the conductor of a running study. */
 import type { Writable } from 'node:stream';
 import { CONTROL_FIELD, controlKey, leaseKey, type ControlRequest } from '@maestro/protocol';
-import { connect, openStudy, redisForStudy } from '../study-session.js';
+import { connect, openStudy, redisForStudy } from '../study/session.js';
 import { redisChoice, type RedisFlags } from './redis-options.js';
 
 async function send(dir: string, flags: RedisFlags, request: ControlRequest): Promise<{ name: string; root: string }> {

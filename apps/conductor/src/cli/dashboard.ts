@@ -4,9 +4,9 @@
  */
 import type { Writable } from 'node:stream';
 import { AUTH_ENV, resolveDashboardSettings, type DashboardSettings } from '../dashboard/settings.js';
-import { makeLogger } from '../log.js';
+import { makeLogger } from '../run/log.js';
 import type { RedisTarget } from '../redis/connection.js';
-import { openStudy, redisForStudy, StudyNotRunningError } from '../study-session.js';
+import { openStudy, redisForStudy, StudyNotRunningError } from '../study/session.js';
 import type { ExecutionFlags } from './common.js';
 import { redisChoice, type RedisFlags } from './redis-options.js';
 

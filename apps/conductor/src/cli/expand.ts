@@ -3,9 +3,9 @@ import type { Writable } from 'node:stream';
 import { once } from 'node:events';
 import type { ExpandedStudy } from '@maestro/spec';
 import { jobSettingsOf } from '../conductor/step-jobs.js';
-import { loadStudy } from '../load-study.js';
-import { printWarnings } from '../print-problems.js';
-import { instanceJson } from '../write-study.js';
+import { loadStudy } from '../study/load.js';
+import { printWarnings } from './print-problems.js';
+import { instanceJson } from '../study/write.js';
 import type { SpecOptions } from './common.js';
 
 export interface ExpandOptions extends SpecOptions {

@@ -1,6 +1,6 @@
 /** `--redis`, `--redis-password-file`, `--tls-ca-file`, `--prefix`: how to reach a shared Redis. */
 import type { Command } from 'commander';
-import type { RedisChoice } from '../study-session.js';
+import type { RedisChoice } from '../study/session.js';
 
 export interface RedisFlags {
   redis?: string;

@@ -1,10 +1,10 @@
 /** `maestro resume STUDY_DIR`: a new conductor picks up a study after a crash or a stop. */
 import type { Writable } from 'node:stream';
-import { conduct, DEFAULT_BUNDLE, DEFAULT_WINDOW, EXIT_CODES } from '../conduct.js';
+import { conduct, DEFAULT_BUNDLE, DEFAULT_WINDOW, EXIT_CODES } from '../run/conduct.js';
 import { dashboardSettingsFor } from './dashboard.js';
-import { reloadStudy } from '../reload-study.js';
-import { openStudy, redisForStudy } from '../study-session.js';
-import { Terminal } from '../terminal.js';
+import { reloadStudy } from '../study/reload.js';
+import { openStudy, redisForStudy } from '../study/session.js';
+import { Terminal } from '../run/terminal.js';
 import { autoscaleConfig, resolveAutoscale, type AutoscaleFlags } from './autoscale.js';
 import { cores, type ExecutionFlags } from './common.js';
 import { redisChoice, type RedisFlags } from './redis-options.js';

@@ -1,8 +1,8 @@
 /** `maestro validate SPEC`: every problem at once; exit 1 if there is any. */
 import type { Writable } from 'node:stream';
-import { checkPathDependencies } from '../dependencies.js';
-import { loadStudy } from '../load-study.js';
-import { printWarnings } from '../print-problems.js';
+import { checkPathDependencies } from '../study/dependencies.js';
+import { loadStudy } from '../study/load.js';
+import { printWarnings } from './print-problems.js';
 import type { SpecOptions } from './common.js';
 
 export async function validateCommand(

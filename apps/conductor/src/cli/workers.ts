@@ -30,9 +30,9 @@ import {
   type RedisTarget,
 } from '../redis/connection.js';
 import { FleetStore } from '../redis/fleet-store.js';
-import { redisForStudy, openStudy } from '../study-session.js';
-import type { StudyMeta } from '../study-meta.js';
-import { reloadStudy } from '../reload-study.js';
+import { redisForStudy, openStudy } from '../study/session.js';
+import type { StudyMeta } from '../study/meta.js';
+import { reloadStudy } from '../study/reload.js';
 import { addAllocationOptions, resolveAllocationSettings, type AllocationFlags } from './allocation-options.js';
 import { redisChoice, type RedisFlags } from './redis-options.js';
 

@@ -25,8 +25,8 @@ import {
 import { ReadinessTracker, type Graph } from '@maestro/dag';
 import type { ExpandedStudy } from '@maestro/spec';
 import type { Logger } from 'pino';
-import type { QueuedJob, StepQueues } from '../queue/step-queues.js';
-import { LeaseLostError, type StudyStore } from '../redis/study-store.js';
+import type { QueuedJob, StepQueues } from '../queue/index.js';
+import { LeaseLostError, type StudyStore } from '../redis/index.js';
 import { FINISH_WINDOW_MS, FinishRate } from './finish-rate.js';
 import { buildInstanceGraph } from './instance-graph.js';
 import { InstanceRecords } from './instance-records.js';

@@ -9,10 +9,9 @@ import {
   type StepJob,
   type StepResources,
 } from '@maestro/protocol';
-import { readCount, readFlag, type ExpandedStudy, type StepInstance } from '@maestro/spec';
-import type { QueuedJob } from '../queue/step-queues.js';
-import { renderStepScript, shellOf } from '../write-study.js';
 import path from 'node:path';
+import { readCount, readFlag, renderStepScript, shellOf, type ExpandedStudy, type StepInstance } from '@maestro/spec';
+import type { QueuedJob } from '../queue/index.js';
 
 export function buildStepJob(
   x: ExpandedStudy,

@@ -22,11 +22,11 @@ import {
 } from '@maestro/protocol';
 import type { ExpandedStudy } from '@maestro/spec';
 import type { Logger } from 'pino';
-import { errFileOf, readTail, type FileTail } from '../file-tail.js';
-import type { JobPresence } from '../queue/board-queues.js';
-import type { StudyReader } from '../redis/study-reader.js';
-import { reloadStudy } from '../reload-study.js';
-import { readStudyMeta } from '../study-meta.js';
+import { errFileOf, readTail, type FileTail } from '../status/index.js';
+import type { JobPresence } from '../queue/index.js';
+import type { StudyReader } from '../redis/index.js';
+import { reloadStudy } from '../study/index.js';
+import { readStudyMeta } from '../study/index.js';
 import {
   etaMs,
   finalCount,

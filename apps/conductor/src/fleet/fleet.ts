@@ -10,12 +10,12 @@
  */
 import { StepState, stepDemand, type AllocationRecord, type WorkerRecord } from '@maestro/protocol';
 import type { Logger } from 'pino';
-import type { Conductor } from '../conductor/conductor.js';
-import { jobSettingsOf, settingsVaryByInstance } from '../conductor/step-jobs.js';
-import { AllocationError } from '../allocations/errors.js';
-import { prepareLaunch, submitLaunch, type LaunchSettings, type LaunchTarget } from '../allocations/launch.js';
-import type { SchedulerClient } from '../allocations/schedulers.js';
-import type { FleetStore } from '../redis/fleet-store.js';
+import type { Conductor } from '../conductor/index.js';
+import { jobSettingsOf, settingsVaryByInstance } from '../conductor/index.js';
+import { AllocationError } from '../allocations/index.js';
+import { prepareLaunch, submitLaunch, type LaunchSettings, type LaunchTarget } from '../allocations/index.js';
+import type { SchedulerClient } from '../allocations/index.js';
+import type { FleetStore } from '../redis/index.js';
 import {
   backoffMs,
   blockedReason,

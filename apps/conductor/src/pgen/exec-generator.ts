@@ -8,7 +8,7 @@ import type { PgenContext } from './context.js';
 import { PgenError, PgenErrorCode, quoteTail } from './errors.js';
 import { toParameterDefs } from './generator-output.js';
 import { JsonSyntaxError, parsePyJson } from './py-json.js';
-import { runProcess } from '../run-process.js';
+import { runProcess } from '../exec/index.js';
 
 const STDERR_LINES = 12;
 

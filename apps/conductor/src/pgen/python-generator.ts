@@ -4,7 +4,7 @@ import type { ParameterDef } from '@maestro/spec';
 import type { PgenContext } from './context.js';
 import { PgenError, PgenErrorCode, quoteTail } from './errors.js';
 import { fromPythonRows } from './generator-output.js';
-import { runProcess } from '../run-process.js';
+import { runProcess } from '../exec/index.js';
 
 const PYTHON = 'python3';
 // ../../python from both src/pgen/*.ts (vitest) and dist/pgen/*.js (compiled).

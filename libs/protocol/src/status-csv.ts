@@ -1,6 +1,9 @@
 /**
- * `status.csv`, in the original's columns so that users' scripts keep working. Unlike the
- * original we quote fields that hold commas or quotes (RFC 4180) and sort parameters by key.
+ * `status.csv`: the study's instances, one row each, in the original Maestro's columns so that
+ * users' scripts keep working. Writer: the conductor (its status files, and the dry run's
+ * skeleton). Readers: `maestro status`, the dashboard, users' scripts. Unlike the original, fields
+ * that hold commas, quotes or line breaks are quoted (RFC 4180) and parameters are sorted by key;
+ * the reader parses the whole text, so a quoted line break stays inside its field.
  */
 export const STATUS_CSV_HEADER =
   'Step Name,Job ID,Workspace,State,Run Time,Elapsed Time,Start Time,Submit Time,End Time,Number Restarts,Params';
@@ -81,4 +84,79 @@ export function timestamp(ms: number | undefined): string {
   cachedSecond[slot] = second;
   cachedText[slot] = text;
   return text;
+}
+
+/** A row as read back: each column by its header name. */
+export interface StatusCsvRow {
+  'Step Name': string;
+  'Job ID': string;
+  Workspace: string;
+  State: string;
+  'Run Time': string;
+  'Elapsed Time': string;
+  'Start Time': string;
+  'Submit Time': string;
+  'End Time': string;
+  'Number Restarts': string;
+  Params: string;
+}
+
+/**
+ * The rows of a whole `status.csv` text, keyed by its header. Records end at a line break outside
+ * quotes (`\n` or `\r\n`); blank records are skipped; a missing field reads as ''.
+ */
+export function parseStatusCsv(text: string): StatusCsvRow[] {
+  const records = parseCsvRecords(text);
+  const names = records[0] ?? [];
+  const rows: StatusCsvRow[] = [];
+  for (let r = 1; r < records.length; r++) {
+    const fields = records[r]!;
+    const row: Record<string, string> = {};
+    for (let k = 0; k < names.length; k++) row[names[k]!] = fields[k] ?? '';
+    rows.push(row as unknown as StatusCsvRow);
+  }
+  return rows;
+}
+
+/** RFC 4180 records of a text: fields split on commas and line breaks outside quotes. */
+export function parseCsvRecords(text: string): string[][] {
+  const records: string[][] = [];
+  let fields: string[] = [];
+  let field = '';
+  let quoted = false;
+  let blank = true; // nothing seen yet in this record
+  const endRecord = (): void => {
+    if (!blank) records.push([...fields, field]);
+    fields = [];
+    field = '';
+    blank = true;
+  };
+  for (let k = 0; k < text.length; k++) {
+    const ch = text[k]!;
+    if (quoted) {
+      if (ch !== '"') field += ch;
+      else if (text[k + 1] === '"') {
+        field += '"';
+        k++;
+      } else quoted = false;
+      continue;
+    }
+    if (ch === '"') {
+      quoted = true;
+      blank = false;
+    } else if (ch === ',') {
+      fields.push(field);
+      field = '';
+      blank = false;
+    } else if (ch === '\n') endRecord();
+    else if (ch === '\r' && text[k + 1] === '\n') {
+      endRecord();
+      k++;
+    } else {
+      field += ch;
+      blank = false;
+    }
+  }
+  endRecord();
+  return records;
 }

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { duration, formatStatusRow, STATUS_CSV_HEADER, timestamp } from '../src/status-csv.js';
+import {
+  duration,
+  formatStatusRow,
+  parseCsvRecords,
+  parseStatusCsv,
+  STATUS_CSV_HEADER,
+  timestamp,
+} from '../src/status-csv.js';
 
 const local = (ms: number): string => {
   const d = new Date(ms);
@@ -50,5 +57,41 @@ describe('status.csv rows', () => {
     // Seconds in an order that reuses and overwrites the cache's slots.
     for (const k of [0, 1, 0, 9, 1, 17, 0, 8, 16, 3]) expect(timestamp(t0 + k * 1000 + 999)).toBe(local(t0 + k * 1000));
     expect(timestamp(undefined)).toBe('--');
+  });
+});
+
+describe('reading status.csv back', () => {
+  const row = (name: string, params: Record<string, string> = {}): string =>
+    formatStatusRow({
+      name,
+      jobId: '7',
+      workspace: `ws/${name}`,
+      state: 'FINISHED',
+      submitMs: undefined,
+      startMs: undefined,
+      endMs: undefined,
+      restarts: 0,
+      params,
+    });
+
+  it('gives back every field as written, quotes, commas and line breaks included', () => {
+    const names = ['plain', 'a,b', 'say "hi"', 'two\nlines', 'crlf\r\nin it'];
+    const text = [STATUS_CSV_HEADER, ...names.map((n) => row(n, { P: 'x,y' }))].join('\n') + '\n';
+    const rows = parseStatusCsv(text);
+    expect(rows.map((r) => r['Step Name'])).toEqual(names);
+    expect(rows.map((r) => r.Workspace)).toEqual(names.map((n) => `ws/${n}`));
+    expect(rows.every((r) => r.Params === 'P:x,y' && r.State === 'FINISHED')).toBe(true);
+  });
+
+  it('reads CRLF line ends, skips blank lines, and gives missing fields as empty', () => {
+    const rows = parseStatusCsv(`${STATUS_CSV_HEADER}\r\n\r\nshort,1\r\n`);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!['Step Name']).toBe('short');
+    expect(rows[0]!['Job ID']).toBe('1');
+    expect(rows[0]!.Params).toBe('');
+  });
+
+  it('keeps an empty quoted field as a record of its own', () => {
+    expect(parseCsvRecords('""\nx\n')).toEqual([[''], ['x']]);
   });
 });

@@ -84,7 +84,7 @@ export async function loadStudy(options: LoadStudyOptions): Promise<LoadedStudy>
   let generated: readonly ParameterDef[] | undefined = options.savedParameters;
   if (!generated && options.pgen) {
     const env = Object.fromEntries(resolveEnvironment(study, { root, specRoot, cwd: options.cwd }));
-    const { parsePargs, runParameterGenerator } = await import('./pgen/index.js');
+    const { parsePargs, runParameterGenerator } = await import('../pgen/index.js');
     generated = await runParameterGenerator(path.resolve(options.cwd, options.pgen), parsePargs(options.pargs ?? []), {
       outputPath: root,
       specRoot,

@@ -3,8 +3,8 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ParameterDef } from '@maestro/spec';
-import { loadStudy, type LoadedStudy } from './load-study.js';
-import { metaDir, type StudyMeta } from './study-meta.js';
+import { loadStudy, type LoadedStudy } from './load.js';
+import { metaDir, type StudyMeta } from './meta.js';
 
 /** The same instances, in the same order, as when the study was created. */
 export async function reloadStudy(meta: StudyMeta): Promise<LoadedStudy> {

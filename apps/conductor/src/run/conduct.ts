@@ -6,19 +6,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_QUEUE, type StudyStateName } from '@maestro/protocol';
 import type { ExpandedStudy } from '@maestro/spec';
-import { Conductor, type ConductorLimits } from './conductor/conductor.js';
-import type { Dashboard } from './dashboard/server.js';
-import type { DashboardSettings } from './dashboard/settings.js';
-import { Fleet, type AutoscaleConfig } from './fleet/fleet.js';
+import { Conductor, type ConductorLimits } from '../conductor/index.js';
+import type { Dashboard } from '../dashboard/index.js';
+import type { DashboardSettings } from '../dashboard/index.js';
+import { Fleet, type AutoscaleConfig } from '../fleet/index.js';
 import { LocalWorkers } from './local-workers.js';
 import { makeLogger } from './log.js';
-import { StepQueues } from './queue/step-queues.js';
-import { redisSecrets } from './redis/connection.js';
-import { FleetStore } from './redis/fleet-store.js';
-import { StudyStore } from './redis/study-store.js';
-import { connect, type OpenedRedis } from './study-session.js';
-import { StatusFiles } from './status-files.js';
-import { metaDir, type StudyMeta } from './study-meta.js';
+import { StepQueues } from '../queue/index.js';
+import { redisSecrets } from '../redis/index.js';
+import { FleetStore } from '../redis/index.js';
+import { StudyStore } from '../redis/index.js';
+import { connect, type OpenedRedis } from '../study/index.js';
+import { StatusFiles } from '../status/index.js';
+import { metaDir, type StudyMeta } from '../study/index.js';
 import type { Terminal } from './terminal.js';
 
 export interface ConductOptions {
@@ -125,7 +125,7 @@ export async function conduct(o: ConductOptions): Promise<StudyStateName> {
   let dashboard: Dashboard | undefined;
   if (o.dashboard) {
     // Loaded only when asked for: bull-board and its web server are most of the CLI's start-up.
-    const { startDashboard } = await import('./dashboard/server.js');
+    const { startDashboard } = await import('../dashboard/server.js');
     dashboard = await startDashboard({ settings: o.dashboard, redis: o.redis.target, log }).catch((err: unknown) => {
       log.warn({ err: (err as Error).message }, 'the dashboard did not start; the study runs without it');
       return undefined;

@@ -11,9 +11,9 @@ import {
   type ConnectionRole,
   type Redis,
   type RedisTarget,
-} from './redis/connection.js';
-import { embeddedRedisDir, startEmbeddedRedis, type EmbeddedRedis } from './redis/embedded-redis.js';
-import { metaDir, readStudyMeta, type StudyMeta } from './study-meta.js';
+} from '../redis/index.js';
+import { embeddedRedisDir, startEmbeddedRedis, type EmbeddedRedis } from '../redis/index.js';
+import { metaDir, readStudyMeta, type StudyMeta } from './meta.js';
 
 export interface RedisChoice {
   /** `--redis URL` or MAESTRO_REDIS_URL. */

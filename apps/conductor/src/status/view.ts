@@ -5,9 +5,10 @@
  * or only the failed instances with their error output.
  */
 import type { Palette } from './colour.js';
-import type { FailureEntry, StatusJson } from './status-files.js';
-import { formatNarrowStatus, formatStatusTable, type StatusCsvRow } from './status-table.js';
-import { formatDuration } from './terminal.js';
+import type { FailureEntry, StatusJson } from './files.js';
+import type { StatusCsvRow } from '@maestro/protocol';
+import { formatNarrowStatus, formatStatusTable } from './table.js';
+import { formatDuration } from './duration.js';
 
 export interface StudyStatusInput {
   readonly name: string;

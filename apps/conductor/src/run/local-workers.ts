@@ -6,9 +6,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync, mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { workerBin } from '../exec/index.js';
 
 export interface LocalWorkersOptions {
   readonly count: number;
@@ -26,12 +26,6 @@ export interface LocalWorkersOptions {
   readonly log: Logger;
   /** Extra worker flags (tests and benchmarks: --simulate, lock settings). */
   readonly extraArgs?: readonly string[];
-}
-
-/** The `maestro-worker` entry point of the installed @maestro/worker package. */
-export function workerBin(): string {
-  const require = createRequire(import.meta.url);
-  return path.join(path.dirname(require.resolve('@maestro/worker/package.json')), 'bin', 'maestro-worker.js');
 }
 
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));

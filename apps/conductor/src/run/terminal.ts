@@ -2,7 +2,8 @@
  * What a person sees while a study runs: on a terminal, one progress line redrawn in place with
  * log lines printed above it; elsewhere (a pipe, a batch job's output), plain lines only.
  */
-import type { Progress } from './conductor/conductor.js';
+import type { Progress } from '../conductor/index.js';
+import { formatDuration } from '../status/index.js';
 
 export class Terminal {
   #bar = '';
@@ -53,13 +54,4 @@ export function formatProgress(p: Progress, width: number): string {
   const filled = Math.round(pct * barWidth);
   const text = `[${'#'.repeat(filled)}${'.'.repeat(barWidth - filled)}]${tail}`;
   return text.length > width ? text.slice(0, width) : text;
-}
-
-export function formatDuration(ms: number): string {
-  let s = Math.round(ms / 1000);
-  const h = Math.floor(s / 3600);
-  s -= h * 3600;
-  const m = Math.floor(s / 60);
-  s -= m * 60;
-  return h ? `${h}h${String(m).padStart(2, '0')}m` : m ? `${m}m${String(s).padStart(2, '0')}s` : `${s}s`;
 }

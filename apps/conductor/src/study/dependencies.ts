@@ -17,7 +17,7 @@ import {
   type SpecProblem,
   type Study,
 } from '@maestro/spec';
-import { runProcess, type ProcessOutcome } from './run-process.js';
+import { runProcess, type ProcessOutcome } from '../exec/index.js';
 
 export class GitDependencyError extends Error {
   override readonly name = 'GitDependencyError';

@@ -2,21 +2,10 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, copyFile, mkdir, open, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ExpandedStudy, StepInstance } from '@maestro/spec';
-import type { LoadedStudy } from './load-study.js';
-import { formatStatusRow, STATUS_CSV_HEADER } from './status-csv.js';
-import { metaDir, STUDY_META_VERSION, writeStudyMeta, type StudyMeta } from './study-meta.js';
-
-/** The interpreter line and command of a step script, as the original writes it. */
-export function renderStepScript(shell: string, cmd: string): string {
-  return `#!${shell}\n\n${cmd}${cmd.endsWith('\n') ? '' : '\n'}`;
-}
-
-/** The shell of an instance: Merlin's per-step `shell`, else the batch block's. */
-export function shellOf(expanded: ExpandedStudy, instance: StepInstance): string {
-  const own = instance.run['shell'];
-  return typeof own === 'string' && own ? own : expanded.batch.shell;
-}
+import { formatStatusRow, STATUS_CSV_HEADER } from '@maestro/protocol';
+import { renderStepScript, shellOf, type ExpandedStudy, type StepInstance } from '@maestro/spec';
+import type { LoadedStudy } from './load.js';
+import { metaDir, STUDY_META_VERSION, writeStudyMeta, type StudyMeta } from './meta.js';
 
 export function newStudyId(root: string): string {
   return `${path.basename(root).replace(/[^\w.-]/g, '_')}.${randomBytes(3).toString('hex')}`;
