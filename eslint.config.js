@@ -34,6 +34,7 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       'import-x/no-cycle': 'error',
+      'import-x/no-duplicates': 'error',
       // A handle assigned once but read earlier by a callback (a signal handler, a timer that
       // close() clears) must stay `let`: declaring it after its readers would not be clearer.
       'prefer-const': ['error', { ignoreReadBeforeAssign: true }],

@@ -5,12 +5,11 @@
  * root, as CI does).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { killAll, startMaestro } from '../helpers/processes.js';
 import { tempDir, waitFor, writeSpec } from '../helpers/study.js';
-import { existsSync } from 'node:fs';
 import { auditStudy, faultStep } from './audit.js';
 
 const mounts: string[] = [];

@@ -5,8 +5,8 @@
  */
 import type { z } from 'zod';
 import { SpecError, SpecErrorCode, type SpecProblem } from './errors.js';
-import type { SourcePositions } from './load-yaml.js';
-import { loadYaml, YamlLoadError, type KeyPath, type LoadedYaml } from './load-yaml.js';
+import type { SourcePositions, KeyPath, LoadedYaml } from './load-yaml.js';
+import { loadYaml, YamlLoadError } from './load-yaml.js';
 import { ParameterSet, type ParameterDef } from './parameters.js';
 import { ProblemList } from './problems.js';
 import { pyStr, type PyValue } from './py-values.js';

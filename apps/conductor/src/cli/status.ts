@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import type { StudyStateName } from '@maestro/protocol';
+import type { StudyStateName, StatusCsvRow } from '@maestro/protocol';
 import { safePathComponent } from '@maestro/spec';
 import { clipLine, makePalette, shouldColour, type ColourChoice } from '../status/colour.js';
 import { readTail, type FileTail } from '../status/file-tail.js';
@@ -15,7 +15,6 @@ import type { StatusJson } from '../status/files.js';
 import { isEndedState, renderStudyStatus, type StudyStatusInput } from '../status/view.js';
 import { metaDir, type StudyMeta } from '../study/meta.js';
 import { openStudy } from '../study/session.js';
-import type { StatusCsvRow } from '@maestro/protocol';
 import { formatStatusTable, readStatusCsv } from '../status/table.js';
 
 export interface StatusOptions {

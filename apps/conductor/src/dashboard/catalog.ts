@@ -25,8 +25,7 @@ import type { Logger } from 'pino';
 import { errFileOf, readTail, type FileTail } from '../status/index.js';
 import type { JobPresence } from '../queue/index.js';
 import type { StudyReader } from '../redis/index.js';
-import { reloadStudy } from '../study/index.js';
-import { readStudyMeta } from '../study/index.js';
+import { reloadStudy, readStudyMeta } from '../study/index.js';
 import {
   etaMs,
   finalCount,

@@ -12,9 +12,8 @@ import { StepState, stepDemand, type AllocationRecord, type WorkerRecord } from 
 import type { Logger } from 'pino';
 import type { Conductor } from '../conductor/index.js';
 import { jobSettingsOf, settingsVaryByInstance } from '../conductor/index.js';
-import { AllocationError } from '../allocations/index.js';
-import { prepareLaunch, submitLaunch, type LaunchSettings, type LaunchTarget } from '../allocations/index.js';
-import type { SchedulerClient } from '../allocations/index.js';
+import { AllocationError, prepareLaunch, submitLaunch } from '../allocations/index.js';
+import type { SchedulerClient, LaunchSettings, LaunchTarget } from '../allocations/index.js';
 import type { FleetStore } from '../redis/index.js';
 import {
   backoffMs,

@@ -7,18 +7,14 @@ import path from 'node:path';
 import { DEFAULT_QUEUE, type StudyStateName } from '@maestro/protocol';
 import type { ExpandedStudy } from '@maestro/spec';
 import { Conductor, type ConductorLimits } from '../conductor/index.js';
-import type { Dashboard } from '../dashboard/index.js';
-import type { DashboardSettings } from '../dashboard/index.js';
+import type { Dashboard, DashboardSettings } from '../dashboard/index.js';
 import { Fleet, type AutoscaleConfig } from '../fleet/index.js';
 import { LocalWorkers } from './local-workers.js';
 import { makeLogger } from './log.js';
 import { StepQueues } from '../queue/index.js';
-import { redisSecrets } from '../redis/index.js';
-import { FleetStore } from '../redis/index.js';
-import { StudyStore } from '../redis/index.js';
-import { connect, type OpenedRedis } from '../study/index.js';
+import { redisSecrets, FleetStore, StudyStore } from '../redis/index.js';
+import { connect, type OpenedRedis, metaDir, type StudyMeta } from '../study/index.js';
 import { StatusFiles } from '../status/index.js';
-import { metaDir, type StudyMeta } from '../study/index.js';
 import type { Terminal } from './terminal.js';
 
 export interface ConductOptions {

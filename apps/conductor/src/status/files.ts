@@ -7,10 +7,9 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { StepState, stepStateName } from '@maestro/protocol';
+import { StepState, stepStateName, formatStatusRow, STATUS_CSV_HEADER } from '@maestro/protocol';
 import type { Conductor } from '../conductor/index.js';
 import { InstanceRecords } from '../conductor/index.js';
-import { formatStatusRow, STATUS_CSV_HEADER } from '@maestro/protocol';
 
 export interface StatusJson {
   id: string;

@@ -11,8 +11,10 @@ import {
   type ConnectionRole,
   type Redis,
   type RedisTarget,
+  embeddedRedisDir,
+  startEmbeddedRedis,
+  type EmbeddedRedis,
 } from '../redis/index.js';
-import { embeddedRedisDir, startEmbeddedRedis, type EmbeddedRedis } from '../redis/index.js';
 import { metaDir, readStudyMeta, type StudyMeta } from './meta.js';
 
 export interface RedisChoice {
