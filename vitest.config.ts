@@ -9,6 +9,7 @@ export default defineConfig({
       '@maestro/spec': src('libs/spec'),
       '@maestro/dag': src('libs/dag'),
       '@maestro/protocol': src('libs/protocol'),
+      '@maestro/secrets': src('libs/secrets'),
     },
   },
   test: {

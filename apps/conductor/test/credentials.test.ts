@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { makeLogger } from '../src/run/log.js';
-import { redactArgv } from '../src/ps-title.js';
-import { fatalConnectionError, redactUrl, redisSecrets, withoutPassword } from '../src/redis/connection.js';
+import { redactArgv, redactUrl, withoutPassword } from '@maestro/secrets';
+import { fatalConnectionError, redisSecrets } from '../src/redis/connection.js';
 
 const tlsError = (code: string, message = 'self-signed certificate in certificate chain'): Error =>
   Object.assign(new Error(message), { code });

@@ -2,9 +2,10 @@
 // The `maestro-worker` command: runs the compiled worker (built by `npm install` / `npm run build`).
 // A password in the arguments is hidden from `ps` first, before the worker's modules load.
 import { readFileSync, statSync } from 'node:fs';
-import { hidePasswordsFromPs } from '../dist/ps-title.js';
+import { titleWithoutPasswords } from '@maestro/secrets';
 
-hidePasswordsFromPs();
+const title = titleWithoutPasswords(process.argv0, process.argv.slice(1));
+if (title !== undefined) process.title = title;
 await import(upToDateBundle() ?? '../dist/main.js');
 
 /**

@@ -12,11 +12,12 @@ import {
   DEFAULT_PREFIX,
   DEFAULT_QUEUE,
   isValidQueueName,
+  parseDurationMs,
   SCHEDULERS,
   WORKER_HEARTBEAT_MS,
 } from '@maestro/protocol';
 import { ConfigError, describeSystemError } from './errors.js';
-import { redactUrl, urlPassword } from './secrets.js';
+import { redactUrl, urlPassword } from '@maestro/secrets';
 
 /** Options as the command line gives them (all text); every field is optional. */
 export interface WorkerOptions {
@@ -40,17 +41,6 @@ export interface WorkerOptions {
 export type WorkerEnv = Record<string, string | undefined>;
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-
-const DURATION_RE = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/;
-const DURATION_UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-
-/** `30s`, `5m`, `1h`, `250ms`, `1.5h`; a bare number is seconds. Undefined if not a duration. */
-export function parseDurationMs(text: string): number | undefined {
-  const m = DURATION_RE.exec(text.trim());
-  if (!m) return undefined;
-  const unit = (m[2] ?? 's') as keyof typeof DURATION_UNIT_MS;
-  return Math.round(Number(m[1]) * DURATION_UNIT_MS[unit]);
-}
 
 const Duration = z.string().transform((text, ctx) => {
   const ms = parseDurationMs(text);

@@ -5,7 +5,7 @@
  */
 import { pino, type Logger } from 'pino';
 import pretty from 'pino-pretty';
-import { scrub, secretForms } from './secrets.js';
+import { scrub, secretForms } from '@maestro/secrets';
 
 export interface LoggerOptions {
   level: string;

@@ -15,7 +15,7 @@ import { configWarnings, LOG_LEVELS, loadConfig, type WorkerConfig, type WorkerO
 import { ConfigError, coerceError } from './errors.js';
 import { makeLogger } from './logger.js';
 import { checkRedisAccess } from './redis.js';
-import { scrub, secretForms, urlPassword } from './secrets.js';
+import { scrub, secretForms, urlPassword } from '@maestro/secrets';
 import { startWorker, type WorkerHandle } from './worker.js';
 
 const VERSION = '0.1.0';

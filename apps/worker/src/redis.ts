@@ -8,7 +8,7 @@
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import type { WorkerConfig } from './config.js';
-import { redactUrl } from './secrets.js';
+import { redactUrl } from '@maestro/secrets';
 
 export type { Redis } from 'ioredis';
 

@@ -56,7 +56,7 @@ import { lazyChild } from './lazy-child.js';
 import { makeFence, type Announce, type ClaimOutcome, type Fence, type RunRef } from './queue/fence.js';
 import { closeRedis, makeRedis, type Redis } from './redis.js';
 import { launcherKind, startLauncher, stepVariables, type StepExit, type StepLauncher } from './run-step.js';
-import { redactUrl } from './secrets.js';
+import { redactUrl } from '@maestro/secrets';
 import { Slots, type Grant } from './slots.js';
 import { prepareWorkspace } from './workspace.js';
 

@@ -198,3 +198,21 @@ describe('parseDurationMs and redactUrl', () => {
     expect(redactUrl('not a url :secret@host')).toBe('not a url :***@host');
   });
 });
+
+describe('durations a batch script hands over', () => {
+  // The conductor checks --idle-timeout and --preempt-margin with the same grammar and writes
+  // them into the batch script as MAESTRO_IDLE_TIMEOUT / MAESTRO_PREEMPT_MARGIN verbatim.
+  it.each([
+    ['1h30m', 5_400_000],
+    ['1h 30m', 5_400_000],
+    ['90', 90_000],
+    ['30 s', 30_000],
+  ])('reads %j from the environment as the conductor does', (text, ms) => {
+    const config = loadConfig(
+      {},
+      { MAESTRO_REDIS_URL: 'redis://h', MAESTRO_IDLE_TIMEOUT: text, MAESTRO_PREEMPT_MARGIN: text },
+    );
+    expect(config.idleTimeoutMs).toBe(ms);
+    expect(config.preemptMarginMs).toBe(ms);
+  });
+});

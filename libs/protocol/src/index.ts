@@ -71,3 +71,4 @@ export {
   parseCsvRecords,
 } from './status-csv.js';
 export type { StatusRow, StatusCsvRow } from './status-csv.js';
+export { parseDurationMs, DURATION_EXAMPLES } from './duration.js';

@@ -9,7 +9,7 @@ import { Option, type Command } from 'commander';
 import { parseWalltimeSeconds, SCHEDULERS, type SchedulerName } from '@maestro/protocol';
 import { AllocationError, AllocationErrorCode } from '../allocations/errors.js';
 import type { LaunchSettings } from '../allocations/launch.js';
-import { parseDurationMs, wholeNumber } from './common.js';
+import { durationMs, wholeNumber } from './common.js';
 
 export interface AllocationFlags {
   scheduler?: string;
@@ -160,7 +160,7 @@ export function resolveAllocationSettings(
   const duration = (flag: string, v: string | undefined): string | undefined => {
     if (v === undefined) return undefined;
     try {
-      parseDurationMs(v);
+      durationMs(v);
       return v;
     } catch (err) {
       problems.push(`${flag}: ${(err as Error).message}`);

@@ -15,7 +15,7 @@ import type { AutoscaleConfig } from '../fleet/fleet.js';
 import type { LoadedStudy } from '../study/load.js';
 import type { RedisTarget } from '../redis/connection.js';
 import { resolveAllocationSettings, type AllocationFlags } from './allocation-options.js';
-import { parseDurationMs } from './common.js';
+import { durationMs } from './common.js';
 import { studyQueues, unixSocketWarning, workerRedis } from './workers.js';
 
 export interface AutoscaleFlags extends AllocationFlags {
@@ -86,7 +86,7 @@ export async function resolveAutoscale(
     client,
     coresPerNode,
     maxAllocations: flags.maxAllocations ?? 1,
-    preemptMarginMs: settings.preemptMargin === undefined ? 60_000 : parseDurationMs(settings.preemptMargin),
+    preemptMarginMs: settings.preemptMargin === undefined ? 60_000 : durationMs(settings.preemptMargin),
   };
 }
 

@@ -1,5 +1,6 @@
 /** Options shared by the commands that read a spec (`expand`, `validate`, `run`). */
 import os from 'node:os';
+import { DURATION_EXAMPLES, parseDurationMs } from '@maestro/protocol';
 import { Option, type Command } from 'commander';
 
 export interface SpecOptions {
@@ -22,27 +23,17 @@ export function wholeNumber(name: string, min = 0): (value: string) => number {
   };
 }
 
-/** `90`, `90s`, `5m`, `1h30m`, `2h` -> milliseconds. */
-export function parseDurationMs(value: string): number {
-  const text = value.trim();
-  if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
-  let total = 0;
-  let consumed = 0;
-  for (const m of text.matchAll(re)) {
-    const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
-    total += Number(m[1]) * unit;
-    consumed += m[0].length;
-  }
-  if (consumed !== text.length || consumed === 0)
-    throw new Error(`'${value}' is not a duration; write e.g. 30s, 5m, 1h30m`);
-  return Math.round(total);
+/** A duration in milliseconds (@maestro/protocol's grammar, which workers read too); throws if it is none. */
+export function durationMs(value: string): number {
+  const ms = parseDurationMs(value);
+  if (ms === undefined) throw new Error(`'${value}' is not a duration; write ${DURATION_EXAMPLES}`);
+  return ms;
 }
 
 export function durationOption(name: string): (value: string) => number {
   return (value) => {
     try {
-      return parseDurationMs(value);
+      return durationMs(value);
     } catch (err) {
       throw new Error(`${name}: ${(err as Error).message}`);
     }

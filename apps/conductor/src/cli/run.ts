@@ -11,7 +11,7 @@ import { dashboardSettingsFor } from './dashboard.js';
 import { checkPathDependencies, cloneGitDependencies, refText } from '../study/dependencies.js';
 import { loadStudy } from '../study/load.js';
 import { printWarnings } from './print-problems.js';
-import { withoutPassword } from '../redis/connection.js';
+import { withoutPassword } from '@maestro/secrets';
 import { redisForNewStudy } from '../study/session.js';
 import { metaDir } from '../study/meta.js';
 import { createStudyRoot } from '../study/root.js';

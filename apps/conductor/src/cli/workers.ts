@@ -21,14 +21,8 @@ import {
   type LaunchTarget,
 } from '../allocations/launch.js';
 import { schedulerClient, type AllocationState } from '../allocations/schedulers.js';
-import {
-  connectRedis,
-  redactUrl,
-  urlPassword,
-  withoutPassword,
-  type Redis,
-  type RedisTarget,
-} from '../redis/connection.js';
+import { redactUrl, urlPassword, withoutPassword } from '@maestro/secrets';
+import { connectRedis, type Redis, type RedisTarget } from '../redis/connection.js';
 import { FleetStore } from '../redis/fleet-store.js';
 import { redisForStudy, openStudy } from '../study/session.js';
 import type { StudyMeta } from '../study/meta.js';

@@ -4,6 +4,7 @@
  * server. Passwords may also come from a file, so they never need to be on a command line.
  */
 import { readFileSync } from 'node:fs';
+import { redactUrl } from '@maestro/secrets';
 import { Redis, type RedisOptions } from 'ioredis';
 
 export type { Redis } from 'ioredis';
@@ -27,39 +28,6 @@ export type ConnectionRole =
    * retry so that a web request reports "Redis is unreachable" instead of hanging.
    */
   | 'viewer';
-
-/** `redis://user:***@host:port` — what may appear in logs and files. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url.replace(/\/\/[^@/]*@/, '//***@');
-  }
-}
-
-/** The password in a URL, if it holds one. */
-export function urlPassword(url: string): string | undefined {
-  try {
-    const u = new URL(url);
-    return u.password ? decodeURIComponent(u.password) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The URL without its password, for meta files and batch scripts. */
-export function withoutPassword(url: string): string {
-  try {
-    const u = new URL(url);
-    u.password = '';
-    return u.toString();
-  } catch {
-    // Not a URL: whatever sits between `//` and `@` may be credentials.
-    return url.replace(/\/\/[^@/]*@/, '//');
-  }
-}
 
 /** Why a file named by an option cannot be read: `--tls-ca-file: cannot read F: ENOENT (...)`. */
 function readOptionFile(option: string, file: string): string {

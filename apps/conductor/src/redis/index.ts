@@ -2,14 +2,7 @@
  * Redis: connections, the study's private embedded server, and the keys of studies and fleets
  * (the conductor's store, the dashboard's reader). The only folder that creates ioredis clients.
  */
-export {
-  RedisConnectionError,
-  connectRedis,
-  redactUrl,
-  redisSecrets,
-  urlPassword,
-  withoutPassword,
-} from './connection.js';
+export { RedisConnectionError, connectRedis, redisSecrets } from './connection.js';
 export type { ConnectionRole, Redis, RedisTarget } from './connection.js';
 export { embeddedRedisDir, startEmbeddedRedis } from './embedded-redis.js';
 export type { EmbeddedRedis } from './embedded-redis.js';

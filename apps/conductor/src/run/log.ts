@@ -4,6 +4,7 @@
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { Writable } from 'node:stream';
+import { scrub, secretForms } from '@maestro/secrets';
 import { pino, multistream, type Logger, type StreamEntry } from 'pino';
 import pretty from 'pino-pretty';
 
@@ -26,25 +27,6 @@ export interface LoggerOptions {
    * or error carried them there (ioredis errors hold the arguments of the AUTH/HELLO command).
    */
   readonly secrets?: readonly string[] | undefined;
-}
-
-/** Every form in which a secret could appear in a JSON line: as is, URL-encoded, JSON-escaped. */
-function secretForms(secrets: readonly string[]): string[] {
-  const forms = new Set<string>();
-  for (const s of secrets) {
-    if (!s) continue;
-    forms.add(s);
-    forms.add(encodeURIComponent(s));
-    forms.add(JSON.stringify(s).slice(1, -1));
-  }
-  return [...forms].filter((f) => f.length > 0);
-}
-
-/** `line` with every form of every secret replaced by `***`. */
-export function scrubSecrets(line: string, forms: readonly string[]): string {
-  let out = line;
-  for (const f of forms) if (out.includes(f)) out = out.split(f).join('***');
-  return out;
 }
 
 export function makeLogger(options: LoggerOptions): LoggerSetup {
@@ -76,7 +58,7 @@ export function makeLogger(options: LoggerOptions): LoggerSetup {
     {
       level: options.level ?? 'info',
       base: { app: 'conductor', ...options.base },
-      hooks: forms.length > 0 ? { streamWrite: (line: string) => scrubSecrets(line, forms) } : {},
+      hooks: forms.length > 0 ? { streamWrite: (line: string) => scrub(line, forms) } : {},
     },
     multistream(streams),
   );

@@ -4,9 +4,9 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { redactUrl } from '@maestro/secrets';
 import {
   connectRedis,
-  redactUrl,
   RedisConnectionError,
   type ConnectionRole,
   type Redis,

@@ -1,0 +1,2 @@
+export { redactUrl, withoutPassword, urlPassword, secretForms, scrub } from './redact.js';
+export { redactArgv, titleWithoutPasswords } from './argv.js';

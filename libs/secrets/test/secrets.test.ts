@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import {
+  redactArgv,
+  redactUrl,
+  scrub,
+  secretForms,
+  titleWithoutPasswords,
+  urlPassword,
+  withoutPassword,
+} from '../src/index.js';
+
+describe('URLs', () => {
+  it('shows the user but never the password', () => {
+    expect(redactUrl('redis://alice:p%40ss@h:6380/2')).toBe('redis://alice:***@h:6380/2');
+    expect(redactUrl('rediss://h:6380')).toBe('rediss://h:6380');
+    expect(withoutPassword('redis://alice:p%40ss@h:6380/2')).toBe('redis://alice@h:6380/2');
+    expect(withoutPassword('rediss://:pw@h:6380')).toBe('rediss://h:6380');
+    expect(urlPassword('redis://alice:p%40ss@h:6380/2')).toBe('p@ss');
+    expect(urlPassword('redis://h')).toBeUndefined();
+  });
+
+  it('hides what may be credentials in text that is not a URL', () => {
+    expect(redactUrl('not a url :secret@host')).toBe('not a url :***@host');
+    expect(redactUrl('redis//:secret@h')).not.toContain('secret');
+    expect(withoutPassword('not a url //:secret@h')).toBe('not a url //h');
+  });
+});
+
+describe('scrub', () => {
+  it('replaces a secret in every form it can take in a line', () => {
+    const forms = secretForms(['p@ss"w', undefined, '']);
+    const line = JSON.stringify({ a: 'p@ss"w', b: encodeURIComponent('p@ss"w'), c: 'x p@ss"w y' });
+    expect(scrub(line, forms)).not.toMatch(/p@ss|p%40ss/);
+    expect(scrub('nothing here', forms)).toBe('nothing here');
+  });
+});
+
+describe('the process title', () => {
+  it('hides URL passwords in any argument, and leaves the rest', () => {
+    expect(redactArgv(['--redis', 'rediss://alice:p%40ss@h:1', '--name', 'w:1@x', '--redis=redis://:pw@h'])).toEqual([
+      '--redis',
+      'rediss://alice:***@h:1',
+      '--name',
+      'w:1@x',
+      '--redis=redis://:***@h',
+    ]);
+  });
+
+  it('is rewritten only when an argument held a password', () => {
+    expect(titleWithoutPasswords('node', ['/bin/maestro', 'run', '--redis', 'redis://:pw@h'])).toBe(
+      'node /bin/maestro run --redis redis://:***@h',
+    );
+    expect(titleWithoutPasswords('node', ['/bin/maestro', 'run', 'spec.yaml'])).toBeUndefined();
+  });
+});
