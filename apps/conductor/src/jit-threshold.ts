@@ -4,9 +4,9 @@
  *
  * V8 optimises a function once it has run about 66 KB of bytecode (Node 20's default). A
  * conductor's code runs in bursts (start-up, a status write a second, a batch of results), and
- * at that threshold a third of the conductor's CPU on a 1,000-link chain was TurboFan compiling
- * code that was cold again a second later (`perf record` of `maestro run`: the compile threads).
- * At eight times the threshold what a long study keeps running is still optimised.
+ * at that threshold much of its CPU went to compiling code that was cold again a second later
+ * (docs/performance.md). At eight times the threshold what a long study keeps running is still
+ * optimised.
  */
 import v8 from 'node:v8';
 

@@ -57,9 +57,8 @@ export type StepEvent = z.output<typeof StepEvent>;
 
 /**
  * `StepEvent.parse`, with the member picked by `type` first. Before V8 has optimised zod's code,
- * the union costs more than the object it picks (measured over the first 1,000 events of a fresh
- * process: ~15 against ~11 µs an event; warm, both ~0.3), and a short study's events are all in
- * that window. Anything else goes through the union, for its error.
+ * the union costs more than the object it picks (docs/performance.md), and a short study's events
+ * all come in that window. Anything else goes through the union, for its error.
  */
 export function parseStepEvent(value: unknown): StepEvent {
   const type = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined;

@@ -96,9 +96,9 @@ const CSV_ROWS_PER_YIELD = 20_000;
 /**
  * status.csv is written in slices of InstanceRecords.BLOCK rows. A slice whose block of records
  * has not changed since the last write (same version) is written from its cached bytes: in a
- * big study most rows are done or not yet started, and formatting every row at every write cost
- * the conductor a third of its CPU (measured on 10k no-op steps). Buffers keep the cache outside
- * the JavaScript heap, one byte per character.
+ * big study most rows are done or not yet started, and formatting every row at every write was
+ * a large part of the conductor's CPU (docs/performance.md). Buffers keep the cache outside the
+ * JavaScript heap, one byte per character.
  */
 interface CsvSlice {
   /** The block's version when its text was built. */
