@@ -161,7 +161,7 @@ async function failureTails(
     const rel =
       f?.err ??
       (meta.options.hashWorkspaces ? undefined : path.join(r.Workspace, `${safePathComponent(r['Step Name'])}.err`));
-    if (rel) tails.set(r['Step Name'], await readTail(path.join(meta.root, rel), lines));
+    if (rel) tails.set(r['Step Name'], await readTail(path.join(meta.root, rel), lines, meta.root));
   }
   return tails;
 }

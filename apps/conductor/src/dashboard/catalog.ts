@@ -346,7 +346,11 @@ export class StudyCatalog {
       views.map(async (v) => {
         // Never started (it may have been sent, in its parent's chain): status.json's rule too.
         const upstream = v.startedAt === null;
-        return { ...v, upstream, err: x && !upstream ? await readTail(errFileOf(x, v.index), q.tailLines) : null };
+        return {
+          ...v,
+          upstream,
+          err: x && !upstream ? await readTail(errFileOf(x, v.index), q.tailLines, x.root) : null,
+        };
       }),
     );
     return { total: failed.length, offset: q.offset, limit: q.limit, items };
