@@ -117,18 +117,33 @@ const CONNECTION_LOG_INTERVAL_MS = 30_000;
 /** Cleanup writes on the way out wait at most this long for Redis. */
 const EXIT_REDIS_TIMEOUT_MS = 5_000;
 
-export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger): Promise<WorkerHandle> {
+/** What an embedder may replace in a worker; main.ts passes none of it. */
+export interface StartWorkerOptions {
+  /**
+   * Epoch ms now: every time the worker reads (cancel memory, walltime fit, idle timeout,
+   * allocation end, result times) comes from here, so tests can drive it. Timers stay real.
+   * @default Date.now
+   */
+  now?: () => number;
+}
+
+export async function startWorker(
+  config: Readonly<WorkerConfig>,
+  logger: Logger,
+  options: StartWorkerOptions = {},
+): Promise<WorkerHandle> {
+  const now = options.now ?? Date.now;
   const log = withBindings(logger, {
     worker: config.name,
     host: config.host,
     ...(config.allocationId ? { allocationId: config.allocationId } : {}),
   });
   const who = { name: config.name, host: config.host, allocationId: config.allocationId };
-  const startedAt = Date.now();
+  const startedAt = now();
   let state: WorkerState = 'starting';
   let done = 0;
   let inHand = 0;
-  let lastActivity = Date.now();
+  let lastActivity = now();
   let graceOver = false;
   let endOutcome: EndOutcome = 'interrupted';
   const slots = new Slots(config.cores, config.gpuIds);
@@ -138,7 +153,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     nodes: config.nodes,
     scheduler: config.scheduler,
   };
-  const clock = makeAllocationClock(config);
+  const clock = makeAllocationClock(config, now);
   /** Epoch ms when the allocation ends, and when this worker stops (end − margin). */
   let allocationEndsAt: number | undefined;
   let stopAt: number | undefined;
@@ -148,7 +163,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
   const running = new Map<string, RunningStep>();
   const lostLocks = new Set<string>();
   const cancels = new Map<string, { indices?: ReadonlySet<number>; at: number }>();
-  const warnConnection = throttled(CONNECTION_LOG_INTERVAL_MS);
+  const warnConnection = throttled(CONNECTION_LOG_INTERVAL_MS, now);
 
   const commands = makeRedis(config, 'commands');
   const subscriber = makeRedis(config, 'subscriber');
@@ -194,7 +209,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     ref,
     run,
     fields,
-    endMs: Date.now(),
+    endMs: now(),
     log,
   });
   const resultOf = (e: Ended): StepResult => ({
@@ -238,32 +253,32 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
 
   // ---- killing ------------------------------------------------------------------------------
 
-  const kill = (step: RunningStep, reason: KillReason, now = false): void => {
+  const kill = (step: RunningStep, reason: KillReason, immediately = false): void => {
     if (step.exited) return;
     if (step.killReason) {
-      if (now) step.escalate.now = true;
+      if (immediately) step.escalate.now = true;
       return;
     }
     // A step that already ended on its own (exited while the worker was frozen, not yet reaped)
     // keeps its own result: the fence decides whether it still counts.
     if (hasEnded(step.pid)) return;
     step.killReason = reason;
-    step.escalate.now = now;
+    step.escalate.now = immediately;
     if (reason === 'lock-lost') step.log.warn({ pid: step.pid }, 'killing step: its lock was lost');
     else step.log.info({ pid: step.pid, reason }, 'killing step');
-    step.terminating = terminateGroup(step.pid, now ? 0 : config.killGraceMs, step.escalate).catch((err: unknown) =>
-      step.log.error({ err, pid: step.pid }, 'cannot kill the step process group'),
+    step.terminating = terminateGroup(step.pid, immediately ? 0 : config.killGraceMs, step.escalate).catch(
+      (err: unknown) => step.log.error({ err, pid: step.pid }, 'cannot kill the step process group'),
     );
   };
 
-  const stopAll = (reason: EndOutcome, now: boolean): void => {
+  const stopAll = (reason: EndOutcome, immediately: boolean): void => {
     graceOver = true;
-    for (const step of running.values()) kill(step, reason, now);
+    for (const step of running.values()) kill(step, reason, immediately);
   };
 
   const isCancelled = (job: StepJob): boolean => {
     const c = cancels.get(job.studyId);
-    return c !== undefined && Date.now() - c.at < CANCEL_MEMORY_MS && (!c.indices || c.indices.has(job.index));
+    return c !== undefined && now() - c.at < CANCEL_MEMORY_MS && (!c.indices || c.indices.has(job.index));
   };
 
   const onSignal = (signal: WorkerSignal): void => {
@@ -271,7 +286,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
       case 'cancel': {
         cancels.set(signal.studyId, {
           indices: signal.indices ? new Set(signal.indices) : undefined,
-          at: Date.now(),
+          at: now(),
         });
         let steps = 0;
         for (const step of running.values()) {
@@ -320,7 +335,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     stepLog: Logger,
     grant: Grant,
   ): Promise<Ended | undefined> => {
-    const startMs = Date.now();
+    const startMs = now();
     const failNow = (message: string, exit: Partial<StepExit> = {}): Ended =>
       ended(
         ref,
@@ -436,7 +451,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     // goes wrong on the way, the job itself is still rejected (failed, never retried).
     try {
       if (ref && (await commands.exists(studyKey(config.prefix, ref.studyId))) === 1) {
-        const startMs = Date.now();
+        const startMs = now();
         const claim = await fence.claim(ref, startedEvent(ref, startMs), delivered.lock, 'later');
         if (claim.claimed) {
           const stepLog = log.child({ ...ref, jobId: delivered.id, run: claim.run });
@@ -465,7 +480,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     // Room for it: can it ever run here, does its walltime fit, and when are its cores free?
     const fit = fitStep(stepDemand(job.resources), capacity);
     if (!fit.fits) return handBack(delivered.key, jobLog, `it can never run on this worker: ${fit.reason}`);
-    if (!fitsTimeLeft(job.timeoutMs, Date.now(), stopAt)) return handBack(delivered.key, jobLog, walltimeReason(job));
+    if (!fitsTimeLeft(job.timeoutMs, now(), stopAt)) return handBack(delivered.key, jobLog, walltimeReason(job));
     const grant = slots.tryTake(fit.cores, fit.gpus);
     if (!grant) {
       // Not now: back to the head of the queue for a worker with room, and this one fetches
@@ -474,7 +489,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
       return 'give-back';
     }
     try {
-      lastActivity = Date.now();
+      lastActivity = now();
       return await runJob(delivered, job, jobLog, grant);
     } finally {
       slots.release(grant);
@@ -499,7 +514,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
 
   const walltimeReason = (job: StepJob): string =>
     `its walltime ${formatWalltime(Math.ceil((job.timeoutMs ?? 0) / 1000))} does not fit the ${formatWalltime(
-      Math.max(0, Math.floor(((stopAt ?? 0) - Date.now()) / 1000)),
+      Math.max(0, Math.floor(((stopAt ?? 0) - now()) / 1000)),
     )} this worker has left`;
 
   /** Resolved when close() is called, or after `ms`. */
@@ -536,7 +551,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
    */
   const runJob = async (delivered: DeliveredJob, job: StepJob, jobLog: Logger, grant: Grant): Promise<Disposition> => {
     const members = bundleMembers(job);
-    const bundleStartMs = Date.now();
+    const bundleStartMs = now();
     let last: Ended | undefined;
     /** The result waiting to be reported, handed to whoever reports it. */
     const takeLast = (): Ended | undefined => {
@@ -563,9 +578,9 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
         if (k > 0) {
           if (state !== 'running') return 'give-back';
           if (lostLocks.has(delivered.key)) return lockLostBeforeClaim(memberLog);
-          if (!fitsTimeLeft(member.timeoutMs, Date.now(), stopAt))
+          if (!fitsTimeLeft(member.timeoutMs, now(), stopAt))
             return handBack(delivered.key, memberLog, walltimeReason(member));
-          const spentMs = Date.now() - bundleStartMs;
+          const spentMs = now() - bundleStartMs;
           if (job.bundleBudgetMs !== undefined && spentMs >= job.bundleBudgetMs) {
             const prev = takeLast();
             if (prev) await report(prev);
@@ -586,7 +601,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
           if (job.chain && k + 1 < members.length) return endChain(k, `was not run here (${claim.reason})`);
           continue;
         }
-        lastActivity = Date.now();
+        lastActivity = now();
         last = await runClaimed(delivered, member, ref, claim.run, memberLog, grant);
         // Lock lost while it ran: the rest of the job is another worker's now.
         if (!last) return 'done';
@@ -605,7 +620,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
 
   /** Claims run `ref`; the previous member's result, if any, is reported in the same round trip. */
   const claimAfter = async (prev: Ended | undefined, ref: RunRef, lock: JobLock | undefined): Promise<ClaimOutcome> => {
-    const started = startedEvent(ref, Date.now());
+    const started = startedEvent(ref, now());
     if (!prev) return fence.claim(ref, started, lock, announceOnClaim);
     let r: Awaited<ReturnType<Fence['reportAndClaim']>>;
     try {
@@ -632,7 +647,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     await presence
       .joinStudy(job.studyId)
       .catch((err: unknown) => stepLog.warn({ err }, 'cannot record the study in the worker list'));
-    const startMs = Date.now();
+    const startMs = now();
     if (config.simulate)
       return ended(ref, run, { outcome: 'succeeded', exitCode: 0, signal: null, pid: 0, startMs }, stepLog);
     // Claimed quietly: a step still running after announceDelayMs tells the study it started.
@@ -664,7 +679,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
   const sendBack = async (delivered: DeliveredJob, rest: readonly StepJob[], message: string): Promise<void> => {
     for (const member of rest) {
       const ref = refOf(member);
-      const startMs = Date.now();
+      const startMs = now();
       const claim = await fence.claim(ref, startedEvent(ref, startMs), delivered.lock, 'later');
       if (!claim.claimed) {
         if (claim.reason === 'lock') return; // another worker has the job, and these members
@@ -699,7 +714,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
       lostLocks.delete(delivered.key);
       inHand--;
       // A job handed back is not work: a worker that only sees jobs it cannot run goes idle.
-      if (disposition !== 'later') lastActivity = Date.now();
+      if (disposition !== 'later') lastActivity = now();
     }
   };
 
@@ -719,7 +734,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     running: running.size,
     done,
     startedAt,
-    lastSeen: Date.now(),
+    lastSeen: now(),
     ...(config.allocationId ? { allocationId: config.allocationId } : {}),
     scheduler: config.scheduler,
     ...(allocationEndsAt !== undefined ? { allocationEndsAt } : {}),
@@ -727,7 +742,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     state,
   });
   const beat = async (): Promise<void> => {
-    for (const [studyId, c] of cancels) if (Date.now() - c.at >= CANCEL_MEMORY_MS) cancels.delete(studyId);
+    for (const [studyId, c] of cancels) if (now() - c.at >= CANCEL_MEMORY_MS) cancels.delete(studyId);
     try {
       await presence.beat(record());
       if (state === 'running' && (await presence.drainRequested())) {
@@ -751,10 +766,10 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
       warnConnection(() => log.warn({ err }, 'cannot tell when the allocation ends; keeping what was known'));
       return;
     }
-    const now = Date.now();
+    const nowMs = now();
     // Never more than half of what is left at the start: a short allocation still gets work done.
     if (marginMs === undefined && endsAt !== undefined)
-      marginMs = Math.min(config.preemptMarginMs, Math.floor((endsAt - now) / 2));
+      marginMs = Math.min(config.preemptMarginMs, Math.floor((endsAt - nowMs) / 2));
     const before = stopAt;
     allocationEndsAt = endsAt;
     stopAt = endsAt === undefined ? undefined : endsAt - (marginMs ?? config.preemptMarginMs);
@@ -765,13 +780,13 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
           'allocation end known',
         );
       stopTimer?.();
-      stopTimer = stopAt === undefined ? undefined : after(Math.max(0, stopAt - now), () => void onStopAt());
+      stopTimer = stopAt === undefined ? undefined : after(Math.max(0, stopAt - nowMs), () => void onStopAt());
     }
   };
   const onStopAt = async (): Promise<void> => {
     await refreshTimeLeft(); // extended meanwhile? then the timer was armed again
     if (state !== 'running' && state !== 'draining') return;
-    if (stopAt === undefined || Date.now() < stopAt) return;
+    if (stopAt === undefined || now() < stopAt) return;
     log.info(
       { steps: running.size, endsAt: allocationEndsAt && new Date(allocationEndsAt).toISOString() },
       'allocation ending: preempting running steps and stopping',
@@ -787,11 +802,11 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
   const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
 
   const close = (options: CloseOptions = {}): Promise<void> => {
-    const now = options.now === true;
+    const immediately = options.now === true;
     if (options.preempt) endOutcome = 'preempted';
     for (const wake of stopWaiters.splice(0)) wake();
     if (closing) {
-      if (options.preempt) stopAll('preempted', now);
+      if (options.preempt) stopAll('preempted', immediately);
       else if (!options.drain) {
         log.info({ steps: running.size }, 'stopping now: killing running steps');
         stopAll(endOutcome, true);
@@ -800,7 +815,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     }
     closing = (async () => {
       state = 'draining';
-      const graceMs = options.preempt || now ? 0 : options.drain ? undefined : config.shutdownGraceMs;
+      const graceMs = options.preempt || immediately ? 0 : options.drain ? undefined : config.shutdownGraceMs;
       log.info(
         { steps: running.size, graceMs, reason: options.preempt ? 'preempt' : options.drain ? 'drain' : 'stop' },
         'worker draining',
@@ -808,8 +823,8 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
       void beat();
       const consumerClosed = consumer?.close();
       let cancelGrace: (() => void) | undefined;
-      if (options.preempt) stopAll('preempted', now);
-      else if (now) stopAll(endOutcome, true);
+      if (options.preempt) stopAll('preempted', immediately);
+      else if (immediately) stopAll(endOutcome, true);
       else if (!options.drain) {
         cancelGrace = after(config.shutdownGraceMs, () => {
           if (running.size > 0) log.info({ steps: running.size }, 'shutdown grace over: interrupting running steps');
@@ -886,7 +901,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     idleTimer = setInterval(
       () => {
         if (state !== 'running' || inHand > 0 || running.size > 0) return;
-        if (Date.now() - lastActivity < idleTimeoutMs) return;
+        if (now() - lastActivity < idleTimeoutMs) return;
         log.info({ idleTimeoutMs }, 'idle timeout: stopping');
         void close();
       },
@@ -1012,12 +1027,12 @@ function watchConnection(redis: Redis, role: string, log: Logger, warnConnection
 }
 
 /** Runs `write` at most once per `intervalMs`. */
-function throttled(intervalMs: number): (write: () => void) => void {
-  let last = 0;
+function throttled(intervalMs: number, now: () => number): (write: () => void) => void {
+  let last: number | undefined;
   return (write) => {
-    const now = Date.now();
-    if (now - last < intervalMs) return;
-    last = now;
+    const at = now();
+    if (last !== undefined && at - last < intervalMs) return;
+    last = at;
     write();
   };
 }
