@@ -58,6 +58,7 @@ import { closeRedis, makeRedis, type Redis } from './redis.js';
 import { launcherKind, startLauncher, stepVariables, type StepExit, type StepLauncher } from './run-step.js';
 import { redactUrl } from './secrets.js';
 import { Slots, type Grant } from './slots.js';
+import { after, throttled, withTimeout } from './timers.js';
 import { prepareWorkspace } from './workspace.js';
 
 /** Lifecycle of a worker. `draining`: takes no new steps, lets running ones finish. */
@@ -1024,42 +1025,4 @@ function watchConnection(redis: Redis, role: string, log: Logger, warnConnection
     down = false;
     log.info({ role }, 'redis connection restored');
   });
-}
-
-/** Runs `write` at most once per `intervalMs`. */
-function throttled(intervalMs: number, now: () => number): (write: () => void) => void {
-  let last: number | undefined;
-  return (write) => {
-    const at = now();
-    if (last !== undefined && at - last < intervalMs) return;
-    last = at;
-    write();
-  };
-}
-
-/** Largest delay setTimeout takes; longer ones fire at once (TimeoutOverflowWarning). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** Calls `fn` after `ms`, however long (a 30-day walltime is fine); returns a canceller. */
-function after(ms: number, fn: () => void): () => void {
-  let timer: NodeJS.Timeout;
-  const arm = (left: number): void => {
-    timer = setTimeout(() => (left > MAX_TIMER_MS ? arm(left - MAX_TIMER_MS) : fn()), Math.min(left, MAX_TIMER_MS));
-  };
-  arm(ms);
-  return () => clearTimeout(timer);
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer from Redis within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
