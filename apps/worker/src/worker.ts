@@ -58,6 +58,7 @@ import { closeRedis, makeRedis, type Redis } from './redis.js';
 import { launcherKind, startLauncher, stepVariables, type StepExit, type StepLauncher } from './run-step.js';
 import { redactUrl } from './secrets.js';
 import { Slots, type Grant } from './slots.js';
+import { killedFromOutside, outcomeOf, type EndOutcome, type KillReason } from './step-outcome.js';
 import { after, throttled, withTimeout } from './timers.js';
 import { prepareWorkspace } from './workspace.js';
 
@@ -86,8 +87,6 @@ export interface CloseOptions {
   preempt?: boolean;
 }
 
-type KillReason = 'timedout' | 'cancelled' | 'interrupted' | 'preempted' | 'lock-lost';
-
 /** How a run ended, before it is reported (the result's own fields). */
 interface RunEnd {
   outcome: Outcome;
@@ -97,8 +96,6 @@ interface RunEnd {
   startMs: number;
   message?: string;
 }
-/** What steps stopped by the worker's own end report. */
-type EndOutcome = 'interrupted' | 'preempted';
 
 interface RunningStep {
   readonly job: StepJob;
@@ -936,49 +933,6 @@ export async function startWorker(
   };
 }
 
-function outcomeOf(
-  exit: StepExit,
-  reason: KillReason | undefined,
-  job: StepJob,
-  who: { worker: string; allocation: string | undefined; stopping: EndOutcome | undefined },
-): { outcome: Outcome; message?: string } {
-  if (exit.spawnError) return { outcome: 'failed', message: exit.spawnError };
-  const where = who.allocation ? `allocation ${who.allocation}` : `worker ${who.worker}`;
-  switch (reason) {
-    case 'timedout':
-      return {
-        outcome: 'timedout',
-        message: `killed at its walltime of ${formatWalltime(Math.ceil((job.timeoutMs ?? 0) / 1000))}`,
-      };
-    case 'cancelled':
-      return { outcome: 'cancelled', message: 'killed: the study was cancelled' };
-    case 'interrupted':
-    case 'lock-lost':
-      return { outcome: 'interrupted', message: `killed: worker ${who.worker} shut down` };
-    case 'preempted':
-      return { outcome: 'preempted', message: `stopped: ${where} is ending` };
-    case undefined:
-      break;
-    default: {
-      const never: never = reason;
-      return never;
-    }
-  }
-  if (exit.exitCode === 0) return { outcome: 'succeeded' };
-  if (who.stopping && killedFromOutside(exit)) {
-    if (exit.statusLost)
-      return { outcome: who.stopping, message: `ended while ${where} was stopping (${exit.statusLost})` };
-    const how = exit.signal ?? `${signalOfStatus(exit.exitCode)} (exit ${exit.exitCode})`;
-    return { outcome: who.stopping, message: `killed by ${how} while ${where} was stopping` };
-  }
-  if (exit.signal) {
-    const or = exit.fromStatus === undefined ? '' : ` (or it exited with status ${exit.fromStatus})`;
-    return { outcome: 'failed', message: `killed by signal ${exit.signal}, not sent by the worker${or}` };
-  }
-  if (exit.statusLost) return { outcome: 'failed', message: `its exit status is lost: ${exit.statusLost}` };
-  return { outcome: 'failed', message: `exited with code ${exit.exitCode}` };
-}
-
 /** The three fields of a job that name its run. */
 const refOf = (job: StepJob): RunRef => ({ studyId: job.studyId, index: job.index, attempt: job.attempt });
 
@@ -987,19 +941,6 @@ const RunRefSchema = StepJob.pick({ studyId: true, index: true, attempt: true })
 
 /** How long a step killed from outside waits for its worker's own stop signal (see execute). */
 const SIGNAL_SETTLE_MS = 2_000;
-
-/** Signals that end a job: a step dead of one, or whose shell says so (128 + n), was killed. */
-const ENDING_SIGNALS: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 9: 'SIGKILL', 15: 'SIGTERM' };
-
-const signalOfStatus = (code: number | null): string | undefined =>
-  code !== null && code > 128 ? ENDING_SIGNALS[code - 128] : undefined;
-
-/** The step died of a signal that ends jobs, directly or as its shell's exit status. */
-function killedFromOutside(exit: StepExit): boolean {
-  if (exit.statusLost) return true; // only something hitting the worker's own processes loses one
-  if (exit.signal) return Object.values(ENDING_SIGNALS).includes(exit.signal);
-  return signalOfStatus(exit.exitCode) !== undefined;
-}
 
 /** studyId/index/attempt of a job that is not a valid StepJob, if they can be read from it. */
 function runRefOf(value: unknown): RunRef | undefined {
