@@ -33,9 +33,6 @@ import {
   StepJob,
   studyKey,
   type WorkerCapacity,
-  type Outcome,
-  type StepResult,
-  type StepStarted,
   type WorkerRecord,
   type WorkerSignal,
 } from '@maestro/protocol';
@@ -57,6 +54,7 @@ import { makeFence, type Announce, type ClaimOutcome, type Fence, type RunRef } 
 import { closeRedis, makeRedis, type Redis } from './redis.js';
 import { launcherKind, startLauncher, stepVariables, type StepExit, type StepLauncher } from './run-step.js';
 import { redactUrl } from './secrets.js';
+import { Results, type Ended } from './results.js';
 import { Slots, type Grant } from './slots.js';
 import { killedFromOutside, outcomeOf, type EndOutcome, type KillReason } from './step-outcome.js';
 import { after, throttled, withTimeout } from './timers.js';
@@ -85,16 +83,6 @@ export interface CloseOptions {
   now?: boolean;
   drain?: boolean;
   preempt?: boolean;
-}
-
-/** How a run ended, before it is reported (the result's own fields). */
-interface RunEnd {
-  outcome: Outcome;
-  exitCode: number | null;
-  signal: string | null;
-  pid: number;
-  startMs: number;
-  message?: string;
 }
 
 interface RunningStep {
@@ -139,7 +127,6 @@ export async function startWorker(
   const who = { name: config.name, host: config.host, allocationId: config.allocationId };
   const startedAt = now();
   let state: WorkerState = 'starting';
-  let done = 0;
   let inHand = 0;
   let lastActivity = now();
   let graceOver = false;
@@ -182,72 +169,7 @@ export async function startWorker(
     throw err;
   }
 
-  // ---- results ------------------------------------------------------------------------------
-
-  const startedEvent = (ref: RunRef, startMs: number): Omit<StepStarted, 'run'> => ({
-    type: 'started',
-    index: ref.index,
-    attempt: ref.attempt,
-    worker: config.name,
-    host: config.host,
-    ...(config.allocationId ? { allocationId: config.allocationId } : {}),
-    pid: 0,
-    startMs,
-  });
-
-  /** A run that ended and whose result is not reported yet. */
-  interface Ended {
-    ref: RunRef;
-    run: number;
-    fields: RunEnd;
-    endMs: number;
-    log: Logger;
-  }
-  const ended = (ref: RunRef, run: number, fields: RunEnd, log: Logger): Ended => ({
-    ref,
-    run,
-    fields,
-    endMs: now(),
-    log,
-  });
-  const resultOf = (e: Ended): StepResult => ({
-    ...startedEvent(e.ref, e.fields.startMs),
-    ...e.fields,
-    type: 'result',
-    run: e.run,
-    endMs: e.endMs,
-  });
-  /** What the fence said of a result: counted and logged. */
-  const reported = (e: Ended, accepted: boolean): void => {
-    done++;
-    const { fields } = e;
-    if (accepted && fields.outcome === 'succeeded' && !log.isLevelEnabled('debug')) return;
-    const facts = {
-      outcome: fields.outcome,
-      exitCode: fields.exitCode,
-      signal: fields.signal,
-      durationMs: e.endMs - fields.startMs,
-      ...(fields.message ? { reason: fields.message } : {}),
-    };
-    // A step that succeeded is in the study's status (who ran it, when, how long): a line per
-    // such step would be 300 MB of log in a million-step study, and 7% of a worker's time.
-    if (!accepted) e.log.warn(facts, 'late result refused');
-    else if (fields.outcome === 'succeeded') e.log.debug(facts, 'step finished');
-    else e.log.info(facts, 'step finished');
-  };
-  const unreported = (e: Ended, err: unknown): void =>
-    e.log.error({ err, outcome: e.fields.outcome }, 'result could not be reported');
-  /** Reports a result on its own; never throws (a result that cannot be reported is logged). */
-  const report = async (e: Ended): Promise<void> => {
-    let accepted: boolean;
-    try {
-      accepted = await fence.report(e.ref, resultOf(e));
-    } catch (err) {
-      unreported(e, err);
-      return;
-    }
-    reported(e, accepted);
-  };
+  const results = new Results(fence, config, log, now);
 
   // ---- killing ------------------------------------------------------------------------------
 
@@ -335,7 +257,7 @@ export async function startWorker(
   ): Promise<Ended | undefined> => {
     const startMs = now();
     const failNow = (message: string, exit: Partial<StepExit> = {}): Ended =>
-      ended(
+      results.ended(
         ref,
         run,
         { outcome: 'failed', exitCode: exit.exitCode ?? null, signal: exit.signal ?? null, pid: 0, startMs, message },
@@ -425,7 +347,7 @@ export async function startWorker(
       // hand (the scheduler ending the allocation): handed back, not failed.
       stopping: closing === undefined ? undefined : endOutcome,
     });
-    return ended(
+    return results.ended(
       ref,
       run,
       {
@@ -450,11 +372,11 @@ export async function startWorker(
     try {
       if (ref && (await commands.exists(studyKey(config.prefix, ref.studyId))) === 1) {
         const startMs = now();
-        const claim = await fence.claim(ref, startedEvent(ref, startMs), delivered.lock, 'later');
+        const claim = await fence.claim(ref, results.startedEvent(ref, startMs), delivered.lock, 'later');
         if (claim.claimed) {
           const stepLog = log.child({ ...ref, jobId: delivered.id, run: claim.run });
-          await report(
-            ended(
+          await results.report(
+            results.ended(
               ref,
               claim.run,
               { outcome: 'rejected', exitCode: null, signal: null, pid: 0, startMs, message },
@@ -560,7 +482,7 @@ export async function startWorker(
     /** Ends a chain at member k: its result first, then the members after it go back unstarted. */
     const endChain = async (k: number, why: string): Promise<Disposition> => {
       const prev = takeLast();
-      if (prev) await report(prev);
+      if (prev) await results.report(prev);
       await sendBack(
         delivered,
         members.slice(k + 1),
@@ -581,7 +503,7 @@ export async function startWorker(
           const spentMs = now() - bundleStartMs;
           if (job.bundleBudgetMs !== undefined && spentMs >= job.bundleBudgetMs) {
             const prev = takeLast();
-            if (prev) await report(prev);
+            if (prev) await results.report(prev);
             await sendBack(
               delivered,
               members.slice(k),
@@ -609,7 +531,7 @@ export async function startWorker(
       return 'done';
     } finally {
       const prev = takeLast();
-      if (prev) await report(prev);
+      if (prev) await results.report(prev);
     }
   };
 
@@ -618,16 +540,16 @@ export async function startWorker(
 
   /** Claims run `ref`; the previous member's result, if any, is reported in the same round trip. */
   const claimAfter = async (prev: Ended | undefined, ref: RunRef, lock: JobLock | undefined): Promise<ClaimOutcome> => {
-    const started = startedEvent(ref, now());
+    const started = results.startedEvent(ref, now());
     if (!prev) return fence.claim(ref, started, lock, announceOnClaim);
     let r: Awaited<ReturnType<Fence['reportAndClaim']>>;
     try {
-      r = await fence.reportAndClaim(prev.ref, resultOf(prev), ref, started, lock, announceOnClaim);
+      r = await fence.reportAndClaim(prev.ref, results.resultOf(prev), ref, started, lock, announceOnClaim);
     } catch (err) {
-      unreported(prev, err);
+      results.unreported(prev, err);
       throw err;
     }
-    reported(prev, r.accepted);
+    results.reported(prev, r.accepted);
     return r.claim;
   };
 
@@ -647,12 +569,12 @@ export async function startWorker(
       .catch((err: unknown) => stepLog.warn({ err }, 'cannot record the study in the worker list'));
     const startMs = now();
     if (config.simulate)
-      return ended(ref, run, { outcome: 'succeeded', exitCode: 0, signal: null, pid: 0, startMs }, stepLog);
+      return results.ended(ref, run, { outcome: 'succeeded', exitCode: 0, signal: null, pid: 0, startMs }, stepLog);
     // Claimed quietly: a step still running after announceDelayMs tells the study it started.
     const announced =
       announceOnClaim === 'later'
         ? after(config.announceDelayMs, () => {
-            fence.announce(ref, { ...startedEvent(ref, startMs), run }).catch((err: unknown) => {
+            fence.announce(ref, { ...results.startedEvent(ref, startMs), run }).catch((err: unknown) => {
               stepLog.warn({ err }, 'could not tell the study that the step started; its result will');
             });
           })
@@ -663,7 +585,12 @@ export async function startWorker(
       // execute() returns its result last, so nothing was reported yet.
       stepLog.error({ err }, 'worker error while running the step');
       const message = `the worker failed while running it: ${coerceError(err).message}`;
-      return ended(ref, run, { outcome: 'failed', exitCode: null, signal: null, pid: 0, startMs, message }, stepLog);
+      return results.ended(
+        ref,
+        run,
+        { outcome: 'failed', exitCode: null, signal: null, pid: 0, startMs, message },
+        stepLog,
+      );
     } finally {
       announced?.();
     }
@@ -678,14 +605,14 @@ export async function startWorker(
     for (const member of rest) {
       const ref = refOf(member);
       const startMs = now();
-      const claim = await fence.claim(ref, startedEvent(ref, startMs), delivered.lock, 'later');
+      const claim = await fence.claim(ref, results.startedEvent(ref, startMs), delivered.lock, 'later');
       if (!claim.claimed) {
         if (claim.reason === 'lock') return; // another worker has the job, and these members
         continue;
       }
       const memberLog = log.child({ ...ref, jobId: delivered.id, run: claim.run });
-      await report(
-        ended(
+      await results.report(
+        results.ended(
           ref,
           claim.run,
           { outcome: 'interrupted', exitCode: null, signal: null, pid: 0, startMs, message },
@@ -730,7 +657,7 @@ export async function startWorker(
     freeGpus: slots.freeGpus,
     nodes: config.nodes,
     running: running.size,
-    done,
+    done: results.done,
     startedAt,
     lastSeen: now(),
     ...(config.allocationId ? { allocationId: config.allocationId } : {}),
@@ -853,7 +780,7 @@ export async function startWorker(
         commands.disconnect();
       });
       state = 'stopped';
-      log.info({ done }, 'worker stopped');
+      log.info({ done: results.done }, 'worker stopped');
       resolveStopped();
     })();
     return closing;
