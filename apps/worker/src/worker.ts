@@ -34,11 +34,10 @@ import {
   studyKey,
   type WorkerCapacity,
   type WorkerRecord,
-  type WorkerSignal,
 } from '@maestro/protocol';
 import { makeAllocationClock } from './allocation.js';
 import type { WorkerConfig } from './config.js';
-import { subscribeControl } from './control.js';
+import { ControlChannel } from './control.js';
 import { coerceError, WorkerError, WorkerErrorCode } from './errors.js';
 import { makePresence } from './heartbeat.js';
 import { groupAlive, hasEnded, terminateGroup } from './process-group.js';
@@ -96,8 +95,6 @@ interface RunningStep {
   readonly escalate: { now: boolean };
 }
 
-/** A cancel is also remembered this long, for steps claimed just before it arrived. */
-const CANCEL_MEMORY_MS = 60_000;
 /** Repeated connection errors are logged at most this often. */
 const CONNECTION_LOG_INTERVAL_MS = 30_000;
 /** Cleanup writes on the way out wait at most this long for Redis. */
@@ -147,7 +144,6 @@ export async function startWorker(
   const handedBack = new Set<string>();
   const running = new Map<string, RunningStep>();
   const lostLocks = new Set<string>();
-  const cancels = new Map<string, { indices?: ReadonlySet<number>; at: number }>();
   const warnConnection = throttled(CONNECTION_LOG_INTERVAL_MS, now);
 
   const commands = makeRedis(config, 'commands');
@@ -196,45 +192,24 @@ export async function startWorker(
     for (const step of running.values()) kill(step, reason, immediately);
   };
 
-  const isCancelled = (job: StepJob): boolean => {
-    const c = cancels.get(job.studyId);
-    return c !== undefined && now() - c.at < CANCEL_MEMORY_MS && (!c.indices || c.indices.has(job.index));
+  /** A drain asked for by `maestro workers stop`, on the control channel or at a heartbeat. */
+  const drain = (): void => {
+    log.info({ steps: running.size }, 'drain requested: finishing the running steps, then stopping');
+    void close({ drain: true });
   };
-
-  const onSignal = (signal: WorkerSignal): void => {
-    switch (signal.type) {
-      case 'cancel': {
-        cancels.set(signal.studyId, {
-          indices: signal.indices ? new Set(signal.indices) : undefined,
-          at: now(),
-        });
-        let steps = 0;
-        for (const step of running.values()) {
-          if (isCancelled(step.job)) {
-            kill(step, 'cancelled');
-            steps++;
-          }
+  const control = new ControlChannel(config, log, now, {
+    cancelRunning: () => {
+      let steps = 0;
+      for (const step of running.values()) {
+        if (control.isCancelled(step.job)) {
+          kill(step, 'cancelled');
+          steps++;
         }
-        log.info({ studyId: signal.studyId, indices: signal.indices, steps }, 'cancel received');
-        return;
       }
-      case 'drain': {
-        const everyone = !signal.allocations && !signal.workers;
-        const mine =
-          everyone ||
-          (config.allocationId !== undefined && signal.allocations?.includes(config.allocationId)) ||
-          signal.workers?.includes(config.name);
-        if (!mine) return;
-        log.info({ steps: running.size }, 'drain requested: finishing the running steps, then stopping');
-        void close({ drain: true });
-        return;
-      }
-      default: {
-        const never: never = signal;
-        return never;
-      }
-    }
-  };
+      return steps;
+    },
+    drain,
+  });
 
   const lockLost = (key: string): void => {
     if (lostLocks.has(key)) return; // BullMQ reports it again at every renewal round
@@ -307,7 +282,7 @@ export async function startWorker(
     const cancelWalltime = job.timeoutMs === undefined ? undefined : after(job.timeoutMs, () => kill(step, 'timedout'));
     // What happened while the step was being set up.
     if (lostLocks.has(key)) kill(step, 'lock-lost');
-    else if (isCancelled(job)) kill(step, 'cancelled');
+    else if (control.isCancelled(job)) kill(step, 'cancelled');
     else if (graceOver) kill(step, endOutcome);
 
     let exit: StepExit;
@@ -667,13 +642,10 @@ export async function startWorker(
     state,
   });
   const beat = async (): Promise<void> => {
-    for (const [studyId, c] of cancels) if (now() - c.at >= CANCEL_MEMORY_MS) cancels.delete(studyId);
+    control.forgetExpired();
     try {
       await presence.beat(record());
-      if (state === 'running' && (await presence.drainRequested())) {
-        log.info({ steps: running.size }, 'drain requested: finishing the running steps, then stopping');
-        void close({ drain: true });
-      }
+      if (state === 'running' && (await presence.drainRequested())) drain();
     } catch (err) {
       warnConnection(() => log.warn({ err }, 'heartbeat failed'));
     }
@@ -787,7 +759,7 @@ export async function startWorker(
   };
 
   try {
-    await subscribeControl(subscriber, config.prefix, onSignal, log);
+    await control.subscribe(subscriber, config.prefix);
     // Before the first step: never start one that cannot finish in the allocation.
     await refreshTimeLeft();
     refreshTimer = setInterval(() => void refreshTimeLeft(), config.timeLeftRefreshMs);
