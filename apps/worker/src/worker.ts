@@ -24,7 +24,6 @@ import {
   bundleMembers,
   expandLauncher,
   fitStep,
-  fitsTimeLeft,
   formatWalltime,
   LauncherError,
   parseStepJobId,
@@ -36,6 +35,7 @@ import {
   type WorkerRecord,
 } from '@maestro/protocol';
 import { makeAllocationClock } from './allocation.js';
+import { AllocationEnd } from './allocation-end.js';
 import type { WorkerConfig } from './config.js';
 import { ControlChannel } from './control.js';
 import { coerceError, WorkerError, WorkerErrorCode } from './errors.js';
@@ -53,14 +53,14 @@ import { makeFence, type Announce, type ClaimOutcome, type Fence, type RunRef } 
 import { closeRedis, makeRedis, type Redis } from './redis.js';
 import { launcherKind, startLauncher, stepVariables, type StepExit, type StepLauncher } from './run-step.js';
 import { redactUrl } from './secrets.js';
+import { Lifecycle, type WorkerState } from './lifecycle.js';
 import { Results, type Ended } from './results.js';
 import { Slots, type Grant } from './slots.js';
 import { killedFromOutside, outcomeOf, type EndOutcome, type KillReason } from './step-outcome.js';
 import { after, throttled, withTimeout } from './timers.js';
 import { prepareWorkspace } from './workspace.js';
 
-/** Lifecycle of a worker. `draining`: takes no new steps, lets running ones finish. */
-export type WorkerState = 'starting' | 'running' | 'draining' | 'stopped';
+export type { WorkerState } from './lifecycle.js';
 
 export interface WorkerHandle {
   readonly name: string;
@@ -123,11 +123,10 @@ export async function startWorker(
   });
   const who = { name: config.name, host: config.host, allocationId: config.allocationId };
   const startedAt = now();
-  let state: WorkerState = 'starting';
+  const lifecycle = new Lifecycle();
   let inHand = 0;
   let lastActivity = now();
   let graceOver = false;
-  let endOutcome: EndOutcome = 'interrupted';
   const slots = new Slots(config.cores, config.gpuIds);
   const capacity: WorkerCapacity = {
     cores: config.cores,
@@ -135,16 +134,28 @@ export async function startWorker(
     nodes: config.nodes,
     scheduler: config.scheduler,
   };
-  const clock = makeAllocationClock(config, now);
-  /** Epoch ms when the allocation ends, and when this worker stops (end − margin). */
-  let allocationEndsAt: number | undefined;
-  let stopAt: number | undefined;
-  let marginMs: number | undefined;
   /** Jobs already handed back, so that each is logged once. */
   const handedBack = new Set<string>();
   const running = new Map<string, RunningStep>();
   const lostLocks = new Set<string>();
   const warnConnection = throttled(CONNECTION_LOG_INTERVAL_MS, now);
+  const allocation = new AllocationEnd({
+    clock: makeAllocationClock(config, now),
+    preemptMarginMs: config.preemptMarginMs,
+    refreshMs: config.timeLeftRefreshMs,
+    now,
+    log,
+    warn: warnConnection,
+    lifecycle,
+    onStop: () => {
+      const endsAt = allocation.endsAt;
+      log.info(
+        { steps: running.size, endsAt: endsAt && new Date(endsAt).toISOString() },
+        'allocation ending: preempting running steps and stopping',
+      );
+      void close({ preempt: true });
+    },
+  });
 
   const commands = makeRedis(config, 'commands');
   const subscriber = makeRedis(config, 'subscriber');
@@ -283,7 +294,7 @@ export async function startWorker(
     // What happened while the step was being set up.
     if (lostLocks.has(key)) kill(step, 'lock-lost');
     else if (control.isCancelled(job)) kill(step, 'cancelled');
-    else if (graceOver) kill(step, endOutcome);
+    else if (graceOver) kill(step, lifecycle.endOutcome);
 
     let exit: StepExit;
     try {
@@ -309,18 +320,18 @@ export async function startWorker(
     // the step's end may be seen first: wait a moment for the worker's own signal.
     if (
       step.killReason === undefined &&
-      closing === undefined &&
+      !lifecycle.stopping &&
       config.scheduler !== 'local' &&
       killedFromOutside(exit)
     ) {
-      await stopSignalWithin(SIGNAL_SETTLE_MS);
+      await lifecycle.stopSignalWithin(SIGNAL_SETTLE_MS);
     }
     const { outcome, message } = outcomeOf(exit, step.killReason, job, {
       worker: config.name,
       allocation: config.allocationId,
       // A step that dies of a signal while its worker stops was most likely killed by the same
       // hand (the scheduler ending the allocation): handed back, not failed.
-      stopping: closing === undefined ? undefined : endOutcome,
+      stopping: lifecycle.stopping ? lifecycle.endOutcome : undefined,
     });
     return results.ended(
       ref,
@@ -375,7 +386,7 @@ export async function startWorker(
     // Room for it: can it ever run here, does its walltime fit, and when are its cores free?
     const fit = fitStep(stepDemand(job.resources), capacity);
     if (!fit.fits) return handBack(delivered.key, jobLog, `it can never run on this worker: ${fit.reason}`);
-    if (!fitsTimeLeft(job.timeoutMs, now(), stopAt)) return handBack(delivered.key, jobLog, walltimeReason(job));
+    if (!allocation.fits(job.timeoutMs)) return handBack(delivered.key, jobLog, walltimeReason(job));
     const grant = slots.tryTake(fit.cores, fit.gpus);
     if (!grant) {
       // Not now: back to the head of the queue for a worker with room, and this one fetches
@@ -409,19 +420,8 @@ export async function startWorker(
 
   const walltimeReason = (job: StepJob): string =>
     `its walltime ${formatWalltime(Math.ceil((job.timeoutMs ?? 0) / 1000))} does not fit the ${formatWalltime(
-      Math.max(0, Math.floor(((stopAt ?? 0) - now()) / 1000)),
+      allocation.secondsLeft(),
     )} this worker has left`;
-
-  /** Resolved when close() is called, or after `ms`. */
-  const stopWaiters: (() => void)[] = [];
-  const stopSignalWithin = (ms: number): Promise<void> =>
-    new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      stopWaiters.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
 
   let holding = false;
   const waitForRoom = (): void => {
@@ -471,10 +471,9 @@ export async function startWorker(
         const ref = refOf(member);
         const memberLog = k === 0 ? jobLog : lazyChild(log, () => ({ ...ref, jobId: delivered.id }));
         if (k > 0) {
-          if (state !== 'running') return 'give-back';
+          if (lifecycle.state !== 'running') return 'give-back';
           if (lostLocks.has(delivered.key)) return lockLostBeforeClaim(memberLog);
-          if (!fitsTimeLeft(member.timeoutMs, now(), stopAt))
-            return handBack(delivered.key, memberLog, walltimeReason(member));
+          if (!allocation.fits(member.timeoutMs)) return handBack(delivered.key, memberLog, walltimeReason(member));
           const spentMs = now() - bundleStartMs;
           if (job.bundleBudgetMs !== undefined && spentMs >= job.bundleBudgetMs) {
             const prev = takeLast();
@@ -599,7 +598,7 @@ export async function startWorker(
 
   const processJob = async (delivered: DeliveredJob): Promise<Disposition> => {
     // Fetched just as the worker began to drain: hand it back unclaimed for another worker.
-    if (state !== 'running') return 'give-back';
+    if (lifecycle.state !== 'running') return 'give-back';
     inHand++;
     let disposition: Disposition | undefined;
     try {
@@ -637,81 +636,40 @@ export async function startWorker(
     lastSeen: now(),
     ...(config.allocationId ? { allocationId: config.allocationId } : {}),
     scheduler: config.scheduler,
-    ...(allocationEndsAt !== undefined ? { allocationEndsAt } : {}),
-    ...(stopAt !== undefined ? { stopAt } : {}),
-    state,
+    ...(allocation.endsAt !== undefined ? { allocationEndsAt: allocation.endsAt } : {}),
+    ...(allocation.stopAt !== undefined ? { stopAt: allocation.stopAt } : {}),
+    state: lifecycle.state,
   });
   const beat = async (): Promise<void> => {
     control.forgetExpired();
     try {
       await presence.beat(record());
-      if (state === 'running' && (await presence.drainRequested())) drain();
+      if (lifecycle.state === 'running' && (await presence.drainRequested())) drain();
     } catch (err) {
       warnConnection(() => log.warn({ err }, 'heartbeat failed'));
     }
-  };
-
-  // ---- the allocation's end -----------------------------------------------------------------
-
-  let stopTimer: (() => void) | undefined;
-  let refreshTimer: NodeJS.Timeout | undefined;
-  const refreshTimeLeft = async (): Promise<void> => {
-    let endsAt: number | undefined;
-    try {
-      endsAt = await clock.endsAt();
-    } catch (err) {
-      warnConnection(() => log.warn({ err }, 'cannot tell when the allocation ends; keeping what was known'));
-      return;
-    }
-    const nowMs = now();
-    // Never more than half of what is left at the start: a short allocation still gets work done.
-    if (marginMs === undefined && endsAt !== undefined)
-      marginMs = Math.min(config.preemptMarginMs, Math.floor((endsAt - nowMs) / 2));
-    const before = stopAt;
-    allocationEndsAt = endsAt;
-    stopAt = endsAt === undefined ? undefined : endsAt - (marginMs ?? config.preemptMarginMs);
-    if (stopAt !== before) {
-      if (stopAt !== undefined)
-        log.info(
-          { endsAt: new Date(endsAt!).toISOString(), stopAt: new Date(stopAt).toISOString() },
-          'allocation end known',
-        );
-      stopTimer?.();
-      stopTimer = stopAt === undefined ? undefined : after(Math.max(0, stopAt - nowMs), () => void onStopAt());
-    }
-  };
-  const onStopAt = async (): Promise<void> => {
-    await refreshTimeLeft(); // extended meanwhile? then the timer was armed again
-    if (state !== 'running' && state !== 'draining') return;
-    if (stopAt === undefined || now() < stopAt) return;
-    log.info(
-      { steps: running.size, endsAt: allocationEndsAt && new Date(allocationEndsAt).toISOString() },
-      'allocation ending: preempting running steps and stopping',
-    );
-    void close({ preempt: true });
   };
 
   let consumer: StepConsumer | undefined;
   let heartbeatTimer: NodeJS.Timeout | undefined;
   let idleTimer: NodeJS.Timeout | undefined;
   let closing: Promise<void> | undefined;
-  let resolveStopped!: () => void;
-  const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
 
   const close = (options: CloseOptions = {}): Promise<void> => {
     const immediately = options.now === true;
-    if (options.preempt) endOutcome = 'preempted';
-    for (const wake of stopWaiters.splice(0)) wake();
+    if (options.preempt) lifecycle.endOutcome = 'preempted';
+    lifecycle.stopRequested();
     if (closing) {
       if (options.preempt) stopAll('preempted', immediately);
       else if (!options.drain) {
         log.info({ steps: running.size }, 'stopping now: killing running steps');
-        stopAll(endOutcome, true);
+        stopAll(lifecycle.endOutcome, true);
       }
       return closing;
     }
+    lifecycle.stopping = true;
     closing = (async () => {
-      state = 'draining';
+      lifecycle.state = 'draining';
       const graceMs = options.preempt || immediately ? 0 : options.drain ? undefined : config.shutdownGraceMs;
       log.info(
         { steps: running.size, graceMs, reason: options.preempt ? 'preempt' : options.drain ? 'drain' : 'stop' },
@@ -721,11 +679,11 @@ export async function startWorker(
       const consumerClosed = consumer?.close();
       let cancelGrace: (() => void) | undefined;
       if (options.preempt) stopAll('preempted', immediately);
-      else if (immediately) stopAll(endOutcome, true);
+      else if (immediately) stopAll(lifecycle.endOutcome, true);
       else if (!options.drain) {
         cancelGrace = after(config.shutdownGraceMs, () => {
           if (running.size > 0) log.info({ steps: running.size }, 'shutdown grace over: interrupting running steps');
-          stopAll(endOutcome, false);
+          stopAll(lifecycle.endOutcome, false);
         });
       }
       try {
@@ -734,8 +692,7 @@ export async function startWorker(
         log.error({ err }, 'closing the queues failed');
       }
       cancelGrace?.();
-      stopTimer?.();
-      clearInterval(refreshTimer);
+      allocation.stop();
       clearInterval(heartbeatTimer);
       clearInterval(idleTimer);
       try {
@@ -751,9 +708,8 @@ export async function startWorker(
         subscriber.disconnect();
         commands.disconnect();
       });
-      state = 'stopped';
+      lifecycle.markStopped();
       log.info({ done: results.done }, 'worker stopped');
-      resolveStopped();
     })();
     return closing;
   };
@@ -761,9 +717,8 @@ export async function startWorker(
   try {
     await control.subscribe(subscriber, config.prefix);
     // Before the first step: never start one that cannot finish in the allocation.
-    await refreshTimeLeft();
-    refreshTimer = setInterval(() => void refreshTimeLeft(), config.timeLeftRefreshMs);
-    state = 'running';
+    await allocation.start();
+    lifecycle.state = 'running';
     consumer = makeStepConsumer(
       {
         redis: commands,
@@ -797,7 +752,7 @@ export async function startWorker(
   if (idleTimeoutMs !== undefined) {
     idleTimer = setInterval(
       () => {
-        if (state !== 'running' || inHand > 0 || running.size > 0) return;
+        if (lifecycle.state !== 'running' || inHand > 0 || running.size > 0) return;
         if (now() - lastActivity < idleTimeoutMs) return;
         log.info({ idleTimeoutMs }, 'idle timeout: stopping');
         void close();
@@ -815,7 +770,7 @@ export async function startWorker(
       gpus: config.gpuIds,
       scheduler: config.scheduler,
       nodes: config.nodes,
-      ...(stopAt !== undefined ? { stopAt: new Date(stopAt).toISOString() } : {}),
+      ...(allocation.stopAt !== undefined ? { stopAt: new Date(allocation.stopAt).toISOString() } : {}),
       simulate: config.simulate,
       pid: process.pid,
     },
@@ -825,9 +780,9 @@ export async function startWorker(
   return {
     name: config.name,
     get state() {
-      return state;
+      return lifecycle.state;
     },
-    stopped,
+    stopped: lifecycle.stopped,
     close,
   };
 }
