@@ -32,14 +32,14 @@ import {
   StepJob,
   studyKey,
   type WorkerCapacity,
-  type WorkerRecord,
 } from '@maestro/protocol';
 import { makeAllocationClock } from './allocation.js';
 import { AllocationEnd } from './allocation-end.js';
 import type { WorkerConfig } from './config.js';
 import { ControlChannel } from './control.js';
 import { coerceError, WorkerError, WorkerErrorCode } from './errors.js';
-import { makePresence } from './heartbeat.js';
+import { Heartbeat, makePresence } from './heartbeat.js';
+import { IdleTimeout } from './idle-timeout.js';
 import { groupAlive, hasEnded, terminateGroup } from './process-group.js';
 import {
   makeStepConsumer,
@@ -122,10 +122,7 @@ export async function startWorker(
     ...(config.allocationId ? { allocationId: config.allocationId } : {}),
   });
   const who = { name: config.name, host: config.host, allocationId: config.allocationId };
-  const startedAt = now();
   const lifecycle = new Lifecycle();
-  let inHand = 0;
-  let lastActivity = now();
   let graceOver = false;
   const slots = new Slots(config.cores, config.gpuIds);
   const capacity: WorkerCapacity = {
@@ -220,6 +217,31 @@ export async function startWorker(
       return steps;
     },
     drain,
+  });
+
+  const heartbeat = new Heartbeat({
+    presence,
+    config,
+    slots,
+    running,
+    results,
+    allocation,
+    lifecycle,
+    control,
+    now,
+    log,
+    warn: warnConnection,
+    onDrainRequested: drain,
+  });
+  const idle = new IdleTimeout({
+    timeoutMs: config.idleTimeoutMs,
+    now,
+    lifecycle,
+    running,
+    onIdle: () => {
+      log.info({ idleTimeoutMs: config.idleTimeoutMs }, 'idle timeout: stopping');
+      void close();
+    },
   });
 
   const lockLost = (key: string): void => {
@@ -395,7 +417,7 @@ export async function startWorker(
       return 'give-back';
     }
     try {
-      lastActivity = now();
+      idle.touch();
       return await runJob(delivered, job, jobLog, grant);
     } finally {
       slots.release(grant);
@@ -495,7 +517,7 @@ export async function startWorker(
           if (job.chain && k + 1 < members.length) return endChain(k, `was not run here (${claim.reason})`);
           continue;
         }
-        lastActivity = now();
+        idle.touch();
         last = await runClaimed(delivered, member, ref, claim.run, memberLog, grant);
         // Lock lost while it ran: the rest of the job is another worker's now.
         if (!last) return 'done';
@@ -599,7 +621,7 @@ export async function startWorker(
   const processJob = async (delivered: DeliveredJob): Promise<Disposition> => {
     // Fetched just as the worker began to drain: hand it back unclaimed for another worker.
     if (lifecycle.state !== 'running') return 'give-back';
-    inHand++;
+    idle.jobTaken();
     let disposition: Disposition | undefined;
     try {
       disposition = await handle(delivered);
@@ -611,48 +633,14 @@ export async function startWorker(
       throw err;
     } finally {
       lostLocks.delete(delivered.key);
-      inHand--;
       // A job handed back is not work: a worker that only sees jobs it cannot run goes idle.
-      if (disposition !== 'later') lastActivity = now();
+      idle.jobDone(disposition !== 'later');
     }
   };
 
   // ---- presence, idle, shutdown ---------------------------------------------------------------
 
-  const record = (): WorkerRecord => ({
-    name: config.name,
-    host: config.host,
-    pid: process.pid,
-    queues: config.queues.join(','),
-    slots: config.concurrency,
-    cores: config.cores,
-    gpus: config.gpuIds.length,
-    freeCores: slots.freeCores,
-    freeGpus: slots.freeGpus,
-    nodes: config.nodes,
-    running: running.size,
-    done: results.done,
-    startedAt,
-    lastSeen: now(),
-    ...(config.allocationId ? { allocationId: config.allocationId } : {}),
-    scheduler: config.scheduler,
-    ...(allocation.endsAt !== undefined ? { allocationEndsAt: allocation.endsAt } : {}),
-    ...(allocation.stopAt !== undefined ? { stopAt: allocation.stopAt } : {}),
-    state: lifecycle.state,
-  });
-  const beat = async (): Promise<void> => {
-    control.forgetExpired();
-    try {
-      await presence.beat(record());
-      if (lifecycle.state === 'running' && (await presence.drainRequested())) drain();
-    } catch (err) {
-      warnConnection(() => log.warn({ err }, 'heartbeat failed'));
-    }
-  };
-
   let consumer: StepConsumer | undefined;
-  let heartbeatTimer: NodeJS.Timeout | undefined;
-  let idleTimer: NodeJS.Timeout | undefined;
   let closing: Promise<void> | undefined;
 
   const close = (options: CloseOptions = {}): Promise<void> => {
@@ -675,7 +663,7 @@ export async function startWorker(
         { steps: running.size, graceMs, reason: options.preempt ? 'preempt' : options.drain ? 'drain' : 'stop' },
         'worker draining',
       );
-      void beat();
+      void heartbeat.beat();
       const consumerClosed = consumer?.close();
       let cancelGrace: (() => void) | undefined;
       if (options.preempt) stopAll('preempted', immediately);
@@ -693,8 +681,8 @@ export async function startWorker(
       }
       cancelGrace?.();
       allocation.stop();
-      clearInterval(heartbeatTimer);
-      clearInterval(idleTimer);
+      heartbeat.stop();
+      idle.stop();
       try {
         await withTimeout(presence.remove(), EXIT_REDIS_TIMEOUT_MS);
       } catch (err) {
@@ -746,20 +734,9 @@ export async function startWorker(
     await close({ now: true });
     throw err;
   }
-  await beat();
-  heartbeatTimer = setInterval(() => void beat(), config.heartbeatMs);
-  const idleTimeoutMs = config.idleTimeoutMs;
-  if (idleTimeoutMs !== undefined) {
-    idleTimer = setInterval(
-      () => {
-        if (lifecycle.state !== 'running' || inHand > 0 || running.size > 0) return;
-        if (now() - lastActivity < idleTimeoutMs) return;
-        log.info({ idleTimeoutMs }, 'idle timeout: stopping');
-        void close();
-      },
-      Math.min(1_000, idleTimeoutMs),
-    );
-  }
+  await heartbeat.beat();
+  heartbeat.start(config.heartbeatMs);
+  idle.start();
   log.info(
     {
       redis: redactUrl(config.redisUrl),
