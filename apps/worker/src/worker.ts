@@ -22,10 +22,8 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import {
   bundleMembers,
-  expandLauncher,
   fitStep,
   formatWalltime,
-  LauncherError,
   parseStepJobId,
   PROTOCOL_VERSION,
   stepDemand,
@@ -40,7 +38,6 @@ import { ControlChannel } from './control.js';
 import { coerceError, WorkerError, WorkerErrorCode } from './errors.js';
 import { Heartbeat, makePresence } from './heartbeat.js';
 import { IdleTimeout } from './idle-timeout.js';
-import { groupAlive, hasEnded, terminateGroup } from './process-group.js';
 import {
   makeStepConsumer,
   type DeliveredJob,
@@ -51,14 +48,13 @@ import {
 import { lazyChild } from './lazy-child.js';
 import { makeFence, type Announce, type ClaimOutcome, type Fence, type RunRef } from './queue/fence.js';
 import { closeRedis, makeRedis, type Redis } from './redis.js';
-import { launcherKind, startLauncher, stepVariables, type StepExit, type StepLauncher } from './run-step.js';
+import { launcherKind, startLauncher, type StepLauncher } from './run-step.js';
 import { redactUrl } from './secrets.js';
 import { Lifecycle, type WorkerState } from './lifecycle.js';
 import { Results, type Ended } from './results.js';
+import { StepRunner } from './step-runner.js';
 import { Slots, type Grant } from './slots.js';
-import { killedFromOutside, outcomeOf, type EndOutcome, type KillReason } from './step-outcome.js';
 import { after, throttled, withTimeout } from './timers.js';
-import { prepareWorkspace } from './workspace.js';
 
 export type { WorkerState } from './lifecycle.js';
 
@@ -82,17 +78,6 @@ export interface CloseOptions {
   now?: boolean;
   drain?: boolean;
   preempt?: boolean;
-}
-
-interface RunningStep {
-  readonly job: StepJob;
-  /** Leader pid = process group id. */
-  readonly pid: number;
-  readonly log: Logger;
-  exited: boolean;
-  killReason?: KillReason;
-  terminating?: Promise<void>;
-  readonly escalate: { now: boolean };
 }
 
 /** Repeated connection errors are logged at most this often. */
@@ -123,7 +108,6 @@ export async function startWorker(
   });
   const who = { name: config.name, host: config.host, allocationId: config.allocationId };
   const lifecycle = new Lifecycle();
-  let graceOver = false;
   const slots = new Slots(config.cores, config.gpuIds);
   const capacity: WorkerCapacity = {
     cores: config.cores,
@@ -133,8 +117,6 @@ export async function startWorker(
   };
   /** Jobs already handed back, so that each is logged once. */
   const handedBack = new Set<string>();
-  const running = new Map<string, RunningStep>();
-  const lostLocks = new Set<string>();
   const warnConnection = throttled(CONNECTION_LOG_INTERVAL_MS, now);
   const allocation = new AllocationEnd({
     clock: makeAllocationClock(config, now),
@@ -147,7 +129,7 @@ export async function startWorker(
     onStop: () => {
       const endsAt = allocation.endsAt;
       log.info(
-        { steps: running.size, endsAt: endsAt && new Date(endsAt).toISOString() },
+        { steps: steps.size, endsAt: endsAt && new Date(endsAt).toISOString() },
         'allocation ending: preempting running steps and stopping',
       );
       void close({ preempt: true });
@@ -175,55 +157,19 @@ export async function startWorker(
 
   const results = new Results(fence, config, log, now);
 
-  // ---- killing ------------------------------------------------------------------------------
-
-  const kill = (step: RunningStep, reason: KillReason, immediately = false): void => {
-    if (step.exited) return;
-    if (step.killReason) {
-      if (immediately) step.escalate.now = true;
-      return;
-    }
-    // A step that already ended on its own (exited while the worker was frozen, not yet reaped)
-    // keeps its own result: the fence decides whether it still counts.
-    if (hasEnded(step.pid)) return;
-    step.killReason = reason;
-    step.escalate.now = immediately;
-    if (reason === 'lock-lost') step.log.warn({ pid: step.pid }, 'killing step: its lock was lost');
-    else step.log.info({ pid: step.pid, reason }, 'killing step');
-    step.terminating = terminateGroup(step.pid, immediately ? 0 : config.killGraceMs, step.escalate).catch(
-      (err: unknown) => step.log.error({ err, pid: step.pid }, 'cannot kill the step process group'),
-    );
-  };
-
-  const stopAll = (reason: EndOutcome, immediately: boolean): void => {
-    graceOver = true;
-    for (const step of running.values()) kill(step, reason, immediately);
-  };
-
   /** A drain asked for by `maestro workers stop`, on the control channel or at a heartbeat. */
   const drain = (): void => {
-    log.info({ steps: running.size }, 'drain requested: finishing the running steps, then stopping');
+    log.info({ steps: steps.size }, 'drain requested: finishing the running steps, then stopping');
     void close({ drain: true });
   };
-  const control = new ControlChannel(config, log, now, {
-    cancelRunning: () => {
-      let steps = 0;
-      for (const step of running.values()) {
-        if (control.isCancelled(step.job)) {
-          kill(step, 'cancelled');
-          steps++;
-        }
-      }
-      return steps;
-    },
-    drain,
-  });
+  const control = new ControlChannel(config, log, now, { cancelRunning: (): number => steps.killCancelled(), drain });
+  const steps = new StepRunner({ config, launcher, results, lifecycle, control, log, now });
 
   const heartbeat = new Heartbeat({
     presence,
     config,
     slots,
-    running,
+    running: steps,
     results,
     allocation,
     lifecycle,
@@ -237,138 +183,14 @@ export async function startWorker(
     timeoutMs: config.idleTimeoutMs,
     now,
     lifecycle,
-    running,
+    running: steps,
     onIdle: () => {
       log.info({ idleTimeoutMs: config.idleTimeoutMs }, 'idle timeout: stopping');
       void close();
     },
   });
 
-  const lockLost = (key: string): void => {
-    if (lostLocks.has(key)) return; // BullMQ reports it again at every renewal round
-    lostLocks.add(key);
-    const step = running.get(key);
-    log.warn({ job: key, running: step !== undefined }, 'lock lost: the step may be re-delivered to another worker');
-    if (step) kill(step, 'lock-lost');
-  };
-
   // ---- one job ------------------------------------------------------------------------------
-
-  /** Runs a claimed run; its result, or undefined when its lock was lost (then nothing is reported). */
-  const execute = async (
-    key: string,
-    job: StepJob,
-    ref: RunRef,
-    run: number,
-    stepLog: Logger,
-    grant: Grant,
-  ): Promise<Ended | undefined> => {
-    const startMs = now();
-    const failNow = (message: string, exit: Partial<StepExit> = {}): Ended =>
-      results.ended(
-        ref,
-        run,
-        { outcome: 'failed', exitCode: exit.exitCode ?? null, signal: exit.signal ?? null, pid: 0, startMs, message },
-        stepLog,
-      );
-
-    let prepared: ReturnType<typeof prepareWorkspace>;
-    try {
-      const script = expandLauncher(job.script, {
-        scheduler: config.scheduler,
-        resources: job.resources,
-        node: config.node,
-      });
-      prepared = prepareWorkspace(job, script);
-    } catch (err) {
-      const known = err instanceof WorkerError || err instanceof LauncherError;
-      const message = known ? err.message : `cannot prepare ${job.workspace}: ${coerceError(err).message}`;
-      stepLog.error({ workspace: job.workspace, reason: message }, 'step could not start');
-      return failNow(message);
-    }
-
-    const spawned = launcher.spawnStep({
-      interpreter: job.interpreter,
-      scriptPath: prepared.files.script,
-      cwd: job.workspace,
-      variables: stepVariables(job, {
-        run,
-        worker: config.name,
-        cores: grant.cores,
-        // Only a worker that manages GPUs says which ones a step gets (none, for a CPU step).
-        gpuIds: config.gpuIds.length > 0 ? grant.gpuIds : undefined,
-      }),
-      stdoutPath: prepared.files.out,
-      stderrPath: prepared.files.err,
-      mayHoldEarlierOutput: !prepared.created,
-    });
-    const pid = await spawned.started;
-    if (pid === undefined) {
-      const exit = await spawned.exited;
-      stepLog.error({ interpreter: job.interpreter, reason: exit.spawnError }, 'step could not start');
-      return failNow(exit.spawnError ?? `cannot start ${job.interpreter.join(' ')}`, exit);
-    }
-
-    const step: RunningStep = { job, pid, log: stepLog, exited: false, escalate: { now: false } };
-    running.set(key, step);
-    stepLog.debug({ pid: step.pid, name: job.name, kind: job.kind, workspace: job.workspace }, 'step started');
-    const cancelWalltime = job.timeoutMs === undefined ? undefined : after(job.timeoutMs, () => kill(step, 'timedout'));
-    // What happened while the step was being set up.
-    if (lostLocks.has(key)) kill(step, 'lock-lost');
-    else if (control.isCancelled(job)) kill(step, 'cancelled');
-    else if (graceOver) kill(step, lifecycle.endOutcome);
-
-    let exit: StepExit;
-    try {
-      exit = await spawned.exited;
-      step.exited = true;
-      // Nothing of the step outlives its result: background leftovers of its group go too.
-      if (step.terminating) await step.terminating;
-      else if (!exit.groupEmpty && (await groupAlive(step.pid))) {
-        await terminateGroup(step.pid, config.killGraceMs, step.escalate).catch((err: unknown) =>
-          stepLog.error({ err, pid: step.pid }, 'cannot kill what the step left running'),
-        );
-      }
-    } finally {
-      cancelWalltime?.();
-      running.delete(key);
-    }
-
-    if (step.killReason === 'lock-lost') {
-      stepLog.warn({ pid: step.pid }, 'step killed after its lock was lost; result not reported');
-      return undefined;
-    }
-    // Inside an allocation, a scheduler ending it signals the steps and the worker at once, and
-    // the step's end may be seen first: wait a moment for the worker's own signal.
-    if (
-      step.killReason === undefined &&
-      !lifecycle.stopping &&
-      config.scheduler !== 'local' &&
-      killedFromOutside(exit)
-    ) {
-      await lifecycle.stopSignalWithin(SIGNAL_SETTLE_MS);
-    }
-    const { outcome, message } = outcomeOf(exit, step.killReason, job, {
-      worker: config.name,
-      allocation: config.allocationId,
-      // A step that dies of a signal while its worker stops was most likely killed by the same
-      // hand (the scheduler ending the allocation): handed back, not failed.
-      stopping: lifecycle.stopping ? lifecycle.endOutcome : undefined,
-    });
-    return results.ended(
-      ref,
-      run,
-      {
-        outcome,
-        exitCode: exit.exitCode,
-        signal: exit.signal,
-        pid: step.pid,
-        startMs,
-        ...(message ? { message } : {}),
-      },
-      stepLog,
-    );
-  };
 
   const reject = async (delivered: DeliveredJob, error: z.ZodError): Promise<never> => {
     const problems = error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(data)'}: ${i.message}`);
@@ -404,7 +226,7 @@ export async function startWorker(
     if (!parsed.success) return reject(delivered, parsed.error);
     const job = parsed.data;
     const jobLog = lazyChild(log, () => ({ ...refOf(job), jobId: delivered.id }));
-    if (lostLocks.has(delivered.key)) return lockLostBeforeClaim(jobLog);
+    if (steps.isLockLost(delivered.key)) return lockLostBeforeClaim(jobLog);
     // Room for it: can it ever run here, does its walltime fit, and when are its cores free?
     const fit = fitStep(stepDemand(job.resources), capacity);
     if (!fit.fits) return handBack(delivered.key, jobLog, `it can never run on this worker: ${fit.reason}`);
@@ -494,7 +316,7 @@ export async function startWorker(
         const memberLog = k === 0 ? jobLog : lazyChild(log, () => ({ ...ref, jobId: delivered.id }));
         if (k > 0) {
           if (lifecycle.state !== 'running') return 'give-back';
-          if (lostLocks.has(delivered.key)) return lockLostBeforeClaim(memberLog);
+          if (steps.isLockLost(delivered.key)) return lockLostBeforeClaim(memberLog);
           if (!allocation.fits(member.timeoutMs)) return handBack(delivered.key, memberLog, walltimeReason(member));
           const spentMs = now() - bundleStartMs;
           if (job.bundleBudgetMs !== undefined && spentMs >= job.bundleBudgetMs) {
@@ -576,9 +398,9 @@ export async function startWorker(
           })
         : undefined;
     try {
-      return await execute(delivered.key, job, ref, run, stepLog, grant);
+      return await steps.run(delivered.key, job, ref, run, stepLog, grant);
     } catch (err) {
-      // execute() returns its result last, so nothing was reported yet.
+      // steps.run() returns its result last, so nothing was reported yet.
       stepLog.error({ err }, 'worker error while running the step');
       const message = `the worker failed while running it: ${coerceError(err).message}`;
       return results.ended(
@@ -632,7 +454,7 @@ export async function startWorker(
       }
       throw err;
     } finally {
-      lostLocks.delete(delivered.key);
+      steps.forgetLock(delivered.key);
       // A job handed back is not work: a worker that only sees jobs it cannot run goes idle.
       idle.jobDone(disposition !== 'later');
     }
@@ -648,10 +470,10 @@ export async function startWorker(
     if (options.preempt) lifecycle.endOutcome = 'preempted';
     lifecycle.stopRequested();
     if (closing) {
-      if (options.preempt) stopAll('preempted', immediately);
+      if (options.preempt) steps.stopAll('preempted', immediately);
       else if (!options.drain) {
-        log.info({ steps: running.size }, 'stopping now: killing running steps');
-        stopAll(lifecycle.endOutcome, true);
+        log.info({ steps: steps.size }, 'stopping now: killing running steps');
+        steps.stopAll(lifecycle.endOutcome, true);
       }
       return closing;
     }
@@ -660,18 +482,18 @@ export async function startWorker(
       lifecycle.state = 'draining';
       const graceMs = options.preempt || immediately ? 0 : options.drain ? undefined : config.shutdownGraceMs;
       log.info(
-        { steps: running.size, graceMs, reason: options.preempt ? 'preempt' : options.drain ? 'drain' : 'stop' },
+        { steps: steps.size, graceMs, reason: options.preempt ? 'preempt' : options.drain ? 'drain' : 'stop' },
         'worker draining',
       );
       void heartbeat.beat();
       const consumerClosed = consumer?.close();
       let cancelGrace: (() => void) | undefined;
-      if (options.preempt) stopAll('preempted', immediately);
-      else if (immediately) stopAll(lifecycle.endOutcome, true);
+      if (options.preempt) steps.stopAll('preempted', immediately);
+      else if (immediately) steps.stopAll(lifecycle.endOutcome, true);
       else if (!options.drain) {
         cancelGrace = after(config.shutdownGraceMs, () => {
-          if (running.size > 0) log.info({ steps: running.size }, 'shutdown grace over: interrupting running steps');
-          stopAll(lifecycle.endOutcome, false);
+          if (steps.size > 0) log.info({ steps: steps.size }, 'shutdown grace over: interrupting running steps');
+          steps.stopAll(lifecycle.endOutcome, false);
         });
       }
       try {
@@ -721,7 +543,7 @@ export async function startWorker(
       },
       {
         process: processJob,
-        lockLost,
+        lockLost: (key) => steps.lockLost(key),
         error: (err, kind, queue) => {
           if (kind === 'lost-lock') log.warn({ err, queue }, 'BullMQ could not finish a job whose lock was lost');
           else if (kind === 'connection') warnConnection(() => log.warn({ err, queue }, 'queue connection error'));
@@ -769,9 +591,6 @@ const refOf = (job: StepJob): RunRef => ({ studyId: job.studyId, index: job.inde
 
 /** The three fields that name a run, checked as strictly as in a whole StepJob. */
 const RunRefSchema = StepJob.pick({ studyId: true, index: true, attempt: true });
-
-/** How long a step killed from outside waits for its worker's own stop signal (see execute). */
-const SIGNAL_SETTLE_MS = 2_000;
 
 /** studyId/index/attempt of a job that is not a valid StepJob, if they can be read from it. */
 function runRefOf(value: unknown): RunRef | undefined {
