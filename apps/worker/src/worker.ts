@@ -19,41 +19,22 @@
  * result is reported only once nothing of that group is left alive.
  */
 import type { Logger } from 'pino';
-import type { z } from 'zod';
-import {
-  bundleMembers,
-  fitStep,
-  formatWalltime,
-  parseStepJobId,
-  PROTOCOL_VERSION,
-  stepDemand,
-  StepJob,
-  studyKey,
-  type WorkerCapacity,
-} from '@maestro/protocol';
 import { makeAllocationClock } from './allocation.js';
 import { AllocationEnd } from './allocation-end.js';
 import type { WorkerConfig } from './config.js';
 import { ControlChannel } from './control.js';
-import { coerceError, WorkerError, WorkerErrorCode } from './errors.js';
 import { Heartbeat, makePresence } from './heartbeat.js';
 import { IdleTimeout } from './idle-timeout.js';
-import {
-  makeStepConsumer,
-  type DeliveredJob,
-  type Disposition,
-  type JobLock,
-  type StepConsumer,
-} from './queue/consumer.js';
-import { lazyChild } from './lazy-child.js';
-import { makeFence, type Announce, type ClaimOutcome, type Fence, type RunRef } from './queue/fence.js';
+import { JobRunner } from './job-runner.js';
+import { Lifecycle, type WorkerState } from './lifecycle.js';
+import { makeStepConsumer, type StepConsumer } from './queue/consumer.js';
+import { makeFence } from './queue/fence.js';
 import { closeRedis, makeRedis, type Redis } from './redis.js';
 import { launcherKind, startLauncher, type StepLauncher } from './run-step.js';
 import { redactUrl } from './secrets.js';
-import { Lifecycle, type WorkerState } from './lifecycle.js';
-import { Results, type Ended } from './results.js';
+import { Results } from './results.js';
+import { Slots } from './slots.js';
 import { StepRunner } from './step-runner.js';
-import { Slots, type Grant } from './slots.js';
 import { after, throttled, withTimeout } from './timers.js';
 
 export type { WorkerState } from './lifecycle.js';
@@ -109,14 +90,7 @@ export async function startWorker(
   const who = { name: config.name, host: config.host, allocationId: config.allocationId };
   const lifecycle = new Lifecycle();
   const slots = new Slots(config.cores, config.gpuIds);
-  const capacity: WorkerCapacity = {
-    cores: config.cores,
-    gpus: config.gpuIds.length,
-    nodes: config.nodes,
-    scheduler: config.scheduler,
-  };
-  /** Jobs already handed back, so that each is logged once. */
-  const handedBack = new Set<string>();
+
   const warnConnection = throttled(CONNECTION_LOG_INTERVAL_MS, now);
   const allocation = new AllocationEnd({
     clock: makeAllocationClock(config, now),
@@ -190,279 +164,25 @@ export async function startWorker(
     },
   });
 
-  // ---- one job ------------------------------------------------------------------------------
-
-  const reject = async (delivered: DeliveredJob, error: z.ZodError): Promise<never> => {
-    const problems = error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(data)'}: ${i.message}`);
-    const message = `not a step job this worker can run (protocol ${PROTOCOL_VERSION}): ${problems.join('; ')}`;
-    const ref = runRefOf(delivered.data) ?? runRefOf(parseStepJobId(delivered.id));
-    log.error({ jobId: delivered.id, queue: delivered.queue, problems, ...ref }, 'malformed step job rejected');
-    // Tell the conductor through the fence, if the job names a study that exists here. Whatever
-    // goes wrong on the way, the job itself is still rejected (failed, never retried).
-    try {
-      if (ref && (await commands.exists(studyKey(config.prefix, ref.studyId))) === 1) {
-        const startMs = now();
-        const claim = await fence.claim(ref, results.startedEvent(ref, startMs), delivered.lock, 'later');
-        if (claim.claimed) {
-          const stepLog = log.child({ ...ref, jobId: delivered.id, run: claim.run });
-          await results.report(
-            results.ended(
-              ref,
-              claim.run,
-              { outcome: 'rejected', exitCode: null, signal: null, pid: 0, startMs, message },
-              stepLog,
-            ),
-          );
-        }
-      }
-    } catch (err) {
-      log.warn({ err, jobId: delivered.id, ...ref }, 'the rejection could not be reported to the study');
-    }
-    throw new WorkerError(WorkerErrorCode.JobRejected, message);
-  };
-
-  const handle = async (delivered: DeliveredJob): Promise<Disposition> => {
-    const parsed = StepJob.safeParse(delivered.data);
-    if (!parsed.success) return reject(delivered, parsed.error);
-    const job = parsed.data;
-    const jobLog = lazyChild(log, () => ({ ...refOf(job), jobId: delivered.id }));
-    if (steps.isLockLost(delivered.key)) return lockLostBeforeClaim(jobLog);
-    // Room for it: can it ever run here, does its walltime fit, and when are its cores free?
-    const fit = fitStep(stepDemand(job.resources), capacity);
-    if (!fit.fits) return handBack(delivered.key, jobLog, `it can never run on this worker: ${fit.reason}`);
-    if (!allocation.fits(job.timeoutMs)) return handBack(delivered.key, jobLog, walltimeReason(job));
-    const grant = slots.tryTake(fit.cores, fit.gpus);
-    if (!grant) {
-      // Not now: back to the head of the queue for a worker with room, and this one fetches
-      // nothing more until some of its cores come free (then the head is tried again).
-      waitForRoom();
-      return 'give-back';
-    }
-    try {
-      idle.touch();
-      return await runJob(delivered, job, jobLog, grant);
-    } finally {
-      slots.release(grant);
-      roomMade();
-    }
-  };
-
-  const lockLostBeforeClaim = (jobLog: Logger): Disposition => {
-    jobLog.warn('step not run: its lock was lost before the claim (another worker has it)');
-    return 'done';
-  };
-
-  /** A job this worker cannot run is put aside for the others (logged once per job). */
-  const handBack = (key: string, jobLog: Logger, reason: string): Disposition => {
-    if (!handedBack.has(key)) {
-      if (handedBack.size > 10_000) handedBack.clear();
-      handedBack.add(key);
-      jobLog.info({ reason }, 'step handed back: it cannot run on this worker');
-    }
-    return 'later';
-  };
-
-  const walltimeReason = (job: StepJob): string =>
-    `its walltime ${formatWalltime(Math.ceil((job.timeoutMs ?? 0) / 1000))} does not fit the ${formatWalltime(
-      allocation.secondsLeft(),
-    )} this worker has left`;
-
-  let holding = false;
-  const waitForRoom = (): void => {
-    if (holding) return;
-    holding = true;
-    consumer?.hold(true);
-  };
-  const roomMade = (): void => {
-    if (!holding) return;
-    holding = false;
-    consumer?.hold(false);
-  };
-
-  /**
-   * Runs the instances a job carries (one, or the members of a bundle or chain), one after the other:
-   * each is claimed, run and reported on its own, the report of one member travelling with the
-   * claim of the next. Between members the bundle may stop: the worker drains (the job goes back
-   * to the queue; the members already done are refused there as done), the next member's
-   * walltime no longer fits (put aside for another worker), its lock is lost (another worker has
-   * it), or it has run past its budget (the rest goes back to the conductor, unstarted). A chain
-   * also stops at a member that did not succeed here or was refused: the rest goes back unstarted.
-   */
-  const runJob = async (delivered: DeliveredJob, job: StepJob, jobLog: Logger, grant: Grant): Promise<Disposition> => {
-    const members = bundleMembers(job);
-    const bundleStartMs = now();
-    let last: Ended | undefined;
-    /** The result waiting to be reported, handed to whoever reports it. */
-    const takeLast = (): Ended | undefined => {
-      const e = last;
-      last = undefined;
-      return e;
-    };
-    /** Ends a chain at member k: its result first, then the members after it go back unstarted. */
-    const endChain = async (k: number, why: string): Promise<Disposition> => {
-      const prev = takeLast();
-      if (prev) await results.report(prev);
-      await sendBack(
-        delivered,
-        members.slice(k + 1),
-        `not started: ${members[k]!.name} before it in its chain ${why}; sent back`,
-      );
-      return 'done';
-    };
-    try {
-      for (let k = 0; k < members.length; k++) {
-        const member = members[k]!;
-        const ref = refOf(member);
-        const memberLog = k === 0 ? jobLog : lazyChild(log, () => ({ ...ref, jobId: delivered.id }));
-        if (k > 0) {
-          if (lifecycle.state !== 'running') return 'give-back';
-          if (steps.isLockLost(delivered.key)) return lockLostBeforeClaim(memberLog);
-          if (!allocation.fits(member.timeoutMs)) return handBack(delivered.key, memberLog, walltimeReason(member));
-          const spentMs = now() - bundleStartMs;
-          if (job.bundleBudgetMs !== undefined && spentMs >= job.bundleBudgetMs) {
-            const prev = takeLast();
-            if (prev) await results.report(prev);
-            await sendBack(
-              delivered,
-              members.slice(k),
-              `not started: its bundle had run ${spentMs} ms, past its budget of ${job.bundleBudgetMs} ms; sent back to run apart`,
-            );
-            return 'done';
-          }
-        }
-        const claim = await claimAfter(takeLast(), ref, delivered.lock);
-        if (!claim.claimed) {
-          if (claim.reason === 'lock') return lockLostBeforeClaim(memberLog);
-          memberLog.info({ reason: claim.reason }, 'step not run: claim refused');
-          // In a chain, a member refused (most often: done by a worker that died after it) says
-          // nothing of how it ended, so none after it may start here.
-          if (job.chain && k + 1 < members.length) return endChain(k, `was not run here (${claim.reason})`);
-          continue;
-        }
-        idle.touch();
-        last = await runClaimed(delivered, member, ref, claim.run, memberLog, grant);
-        // Lock lost while it ran: the rest of the job is another worker's now.
-        if (!last) return 'done';
-        if (job.chain && last.fields.outcome !== 'succeeded' && k + 1 < members.length)
-          return endChain(k, `ended ${last.fields.outcome}`);
-      }
-      return 'done';
-    } finally {
-      const prev = takeLast();
-      if (prev) await results.report(prev);
-    }
-  };
-
-  /** Runs are claimed quietly and announced by runClaimed's timer, unless there is no delay. */
-  const announceOnClaim: Announce = config.announceDelayMs > 0 ? 'later' : 'now';
-
-  /** Claims run `ref`; the previous member's result, if any, is reported in the same round trip. */
-  const claimAfter = async (prev: Ended | undefined, ref: RunRef, lock: JobLock | undefined): Promise<ClaimOutcome> => {
-    const started = results.startedEvent(ref, now());
-    if (!prev) return fence.claim(ref, started, lock, announceOnClaim);
-    let r: Awaited<ReturnType<Fence['reportAndClaim']>>;
-    try {
-      r = await fence.reportAndClaim(prev.ref, results.resultOf(prev), ref, started, lock, announceOnClaim);
-    } catch (err) {
-      results.unreported(prev, err);
-      throw err;
-    }
-    results.reported(prev, r.accepted);
-    return r.claim;
-  };
-
-  /** Runs one claimed run to its end (or pretends to, simulating); its result, not yet reported. */
-  const runClaimed = async (
-    delivered: DeliveredJob,
-    job: StepJob,
-    ref: RunRef,
-    run: number,
-    jobLog: Logger,
-    grant: Grant,
-  ): Promise<Ended | undefined> => {
-    // From here on the run is claimed: whatever happens, it must end in a report.
-    const stepLog = lazyChild(jobLog, () => ({ run }));
-    await presence
-      .joinStudy(job.studyId)
-      .catch((err: unknown) => stepLog.warn({ err }, 'cannot record the study in the worker list'));
-    const startMs = now();
-    if (config.simulate)
-      return results.ended(ref, run, { outcome: 'succeeded', exitCode: 0, signal: null, pid: 0, startMs }, stepLog);
-    // Claimed quietly: a step still running after announceDelayMs tells the study it started.
-    const announced =
-      announceOnClaim === 'later'
-        ? after(config.announceDelayMs, () => {
-            fence.announce(ref, { ...results.startedEvent(ref, startMs), run }).catch((err: unknown) => {
-              stepLog.warn({ err }, 'could not tell the study that the step started; its result will');
-            });
-          })
-        : undefined;
-    try {
-      return await steps.run(delivered.key, job, ref, run, stepLog, grant);
-    } catch (err) {
-      // steps.run() returns its result last, so nothing was reported yet.
-      stepLog.error({ err }, 'worker error while running the step');
-      const message = `the worker failed while running it: ${coerceError(err).message}`;
-      return results.ended(
-        ref,
-        run,
-        { outcome: 'failed', exitCode: null, signal: null, pid: 0, startMs, message },
-        stepLog,
-      );
-    } finally {
-      announced?.();
-    }
-  };
-
-  /**
-   * Members of a job handed back to the conductor unstarted (a bundle past its budget, the rest
-   * of a broken chain): each is claimed and reported `interrupted` (not a failed attempt), and
-   * the conductor sends it again once it may run, on its own or with others.
-   */
-  const sendBack = async (delivered: DeliveredJob, rest: readonly StepJob[], message: string): Promise<void> => {
-    for (const member of rest) {
-      const ref = refOf(member);
-      const startMs = now();
-      const claim = await fence.claim(ref, results.startedEvent(ref, startMs), delivered.lock, 'later');
-      if (!claim.claimed) {
-        if (claim.reason === 'lock') return; // another worker has the job, and these members
-        continue;
-      }
-      const memberLog = log.child({ ...ref, jobId: delivered.id, run: claim.run });
-      await results.report(
-        results.ended(
-          ref,
-          claim.run,
-          { outcome: 'interrupted', exitCode: null, signal: null, pid: 0, startMs, message },
-          memberLog,
-        ),
-      );
-    }
-  };
-
-  const processJob = async (delivered: DeliveredJob): Promise<Disposition> => {
-    // Fetched just as the worker began to drain: hand it back unclaimed for another worker.
-    if (lifecycle.state !== 'running') return 'give-back';
-    idle.jobTaken();
-    let disposition: Disposition | undefined;
-    try {
-      disposition = await handle(delivered);
-      return disposition;
-    } catch (err) {
-      if (!(err instanceof WorkerError && err.code === WorkerErrorCode.JobRejected)) {
-        log.error({ err, jobId: delivered.id, queue: delivered.queue }, 'step job failed in the worker');
-      }
-      throw err;
-    } finally {
-      steps.forgetLock(delivered.key);
-      // A job handed back is not work: a worker that only sees jobs it cannot run goes idle.
-      idle.jobDone(disposition !== 'later');
-    }
-  };
+  let consumer: StepConsumer | undefined;
+  const jobs = new JobRunner({
+    config,
+    redis: commands,
+    fence,
+    presence,
+    results,
+    steps,
+    slots,
+    allocation,
+    lifecycle,
+    idle,
+    log,
+    now,
+    hold: (on) => consumer?.hold(on),
+  });
 
   // ---- presence, idle, shutdown ---------------------------------------------------------------
 
-  let consumer: StepConsumer | undefined;
   let closing: Promise<void> | undefined;
 
   const close = (options: CloseOptions = {}): Promise<void> => {
@@ -542,7 +262,7 @@ export async function startWorker(
         handBackDelayMs: config.handBackDelayMs,
       },
       {
-        process: processJob,
+        process: (delivered) => jobs.process(delivered),
         lockLost: (key) => steps.lockLost(key),
         error: (err, kind, queue) => {
           if (kind === 'lost-lock') log.warn({ err, queue }, 'BullMQ could not finish a job whose lock was lost');
@@ -584,18 +304,6 @@ export async function startWorker(
     stopped: lifecycle.stopped,
     close,
   };
-}
-
-/** The three fields of a job that name its run. */
-const refOf = (job: StepJob): RunRef => ({ studyId: job.studyId, index: job.index, attempt: job.attempt });
-
-/** The three fields that name a run, checked as strictly as in a whole StepJob. */
-const RunRefSchema = StepJob.pick({ studyId: true, index: true, attempt: true });
-
-/** studyId/index/attempt of a job that is not a valid StepJob, if they can be read from it. */
-function runRefOf(value: unknown): RunRef | undefined {
-  const r = RunRefSchema.safeParse(value);
-  return r.success ? r.data : undefined;
 }
 
 /** `logger` with these bindings, leaving out those it already has (pino would repeat them). */
