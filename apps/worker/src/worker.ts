@@ -1,27 +1,23 @@
 /**
  * A running worker: takes StepJobs from its queues, claims each run through the fence, runs the
- * step's script in its workspace and reports the result through the fence.
+ * step's script in its workspace and reports the result through the fence. This module only
+ * builds the parts and wires them together; each part owns one concern:
  *
- * Per job (processJob): parse -> room -> for each instance it carries (one, or the members of a
- * bundle, runJob): claim -> workspace -> spawn -> wait -> report. Every path through it ends the
- * BullMQ job exactly once (completed, failed without retry for a malformed job, given back
- * untouched while draining, or put aside for another worker when it can never run here), and
- * every claimed run is reported unless its lock was lost (then another worker owns the attempt
- * and the fence would refuse it anyway).
+ * - queue/consumer.ts: BullMQ, delivering jobs and holding off while there is no room;
+ * - job-runner.ts: one job (parse, room, its members), ending the BullMQ job exactly once;
+ * - step-runner.ts: one claimed run (spawn, walltime, kills, outcome), step-outcome.ts its outcome;
+ * - results.ts: results reported through the fence; slots.ts: cores and GPUs handed out;
+ * - control.ts: cancels and drains from the conductor; heartbeat.ts: the worker record;
+ * - allocation-end.ts: when the allocation ends and the worker must stop; idle-timeout.ts;
+ * - lifecycle.ts: the state every part reads; shutdown.ts: close(), in order.
  *
- * Room: a step takes cores and GPUs of the worker (libs/protocol resources.ts) and starts only if
- * its walltime ends before the worker must stop: its allocation's end minus the preemption
- * margin. A step that fits but finds the cores busy goes back to the head of the queue for
- * another worker, and this one fetches nothing more until it has room again. At that moment the worker preempts what still runs (reported `preempted`: run again
- * elsewhere, with its restart command if it has one) and exits, so its allocation is released.
- *
- * Kills (walltime, cancel, shutdown, lost lock) always hit the step's whole process group, and a
- * result is reported only once nothing of that group is left alive.
+ * All of them read time from one clock (`StartWorkerOptions.now`); timers stay real.
  */
 import type { Logger } from 'pino';
 import { makeAllocationClock } from './allocation.js';
 import { AllocationEnd } from './allocation-end.js';
 import type { WorkerConfig } from './config.js';
+import { makeConnections } from './connections.js';
 import { ControlChannel } from './control.js';
 import { Heartbeat, makePresence } from './heartbeat.js';
 import { IdleTimeout } from './idle-timeout.js';
@@ -29,15 +25,17 @@ import { JobRunner } from './job-runner.js';
 import { Lifecycle, type WorkerState } from './lifecycle.js';
 import { makeStepConsumer, type StepConsumer } from './queue/consumer.js';
 import { makeFence } from './queue/fence.js';
-import { closeRedis, makeRedis, type Redis } from './redis.js';
+import type { Redis } from './redis.js';
+import { Results } from './results.js';
 import { launcherKind, startLauncher, type StepLauncher } from './run-step.js';
 import { redactUrl } from './secrets.js';
-import { Results } from './results.js';
+import { Shutdown, type CloseOptions } from './shutdown.js';
 import { Slots } from './slots.js';
 import { StepRunner } from './step-runner.js';
-import { after, throttled, withTimeout } from './timers.js';
+import { throttled, type Now } from './timers.js';
 
 export type { WorkerState } from './lifecycle.js';
+export type { CloseOptions } from './shutdown.js';
 
 export interface WorkerHandle {
   readonly name: string;
@@ -55,17 +53,6 @@ export interface WorkerHandle {
   close(options?: CloseOptions): Promise<void>;
 }
 
-export interface CloseOptions {
-  now?: boolean;
-  drain?: boolean;
-  preempt?: boolean;
-}
-
-/** Repeated connection errors are logged at most this often. */
-const CONNECTION_LOG_INTERVAL_MS = 30_000;
-/** Cleanup writes on the way out wait at most this long for Redis. */
-const EXIT_REDIS_TIMEOUT_MS = 5_000;
-
 /** What an embedder may replace in a worker; main.ts passes none of it. */
 export interface StartWorkerOptions {
   /**
@@ -73,8 +60,14 @@ export interface StartWorkerOptions {
    * allocation end, result times) comes from here, so tests can drive it. Timers stay real.
    * @default Date.now
    */
-  now?: () => number;
+  now?: Now;
 }
+
+/**
+ * Repeated connection errors are logged at most this often. Failed heartbeats and unanswered
+ * time-left queries share the throttle: one outage writes one line per interval, not three.
+ */
+const CONNECTION_LOG_INTERVAL_MS = 30_000;
 
 export async function startWorker(
   config: Readonly<WorkerConfig>,
@@ -87,18 +80,38 @@ export async function startWorker(
     host: config.host,
     ...(config.allocationId ? { allocationId: config.allocationId } : {}),
   });
-  const who = { name: config.name, host: config.host, allocationId: config.allocationId };
+  const warn = throttled(CONNECTION_LOG_INTERVAL_MS, now);
   const lifecycle = new Lifecycle();
   const slots = new Slots(config.cores, config.gpuIds);
+  const connections = makeConnections(config, log, warn);
+  const { commands, subscriber } = connections;
+  const fence = makeFence(commands, config.prefix, config.maxRunsPerAttempt);
+  const presence = makePresence(commands, config.prefix, config);
+  let launcher: StepLauncher;
+  try {
+    launcher = startLauncher(log, config.concurrency, launcherKind(config.launcher));
+  } catch (err) {
+    connections.disconnect();
+    throw err;
+  }
+  const results = new Results(fence, config, log, now);
+  let consumer: StepConsumer | undefined;
+  const close = (closeOptions?: CloseOptions): Promise<void> => shutdown.close(closeOptions);
 
-  const warnConnection = throttled(CONNECTION_LOG_INTERVAL_MS, now);
+  /** A drain asked for by `maestro workers stop`, on the control channel or at a heartbeat. */
+  const drain = (): void => {
+    log.info({ steps: steps.size }, 'drain requested: finishing the running steps, then stopping');
+    void close({ drain: true });
+  };
+  const control = new ControlChannel(config, log, now, { cancelRunning: (): number => steps.killCancelled(), drain });
+  const steps = new StepRunner({ config, launcher, results, lifecycle, control, log, now });
   const allocation = new AllocationEnd({
     clock: makeAllocationClock(config, now),
     preemptMarginMs: config.preemptMarginMs,
     refreshMs: config.timeLeftRefreshMs,
     now,
     log,
-    warn: warnConnection,
+    warn,
     lifecycle,
     onStop: () => {
       const endsAt = allocation.endsAt;
@@ -109,36 +122,6 @@ export async function startWorker(
       void close({ preempt: true });
     },
   });
-
-  const commands = makeRedis(config, 'commands');
-  const subscriber = makeRedis(config, 'subscriber');
-  for (const [redis, role] of [
-    [commands, 'commands'],
-    [subscriber, 'subscriber'],
-  ] as const) {
-    watchConnection(redis, role, log, warnConnection);
-  }
-  const fence = makeFence(commands, config.prefix, config.maxRunsPerAttempt);
-  const presence = makePresence(commands, config.prefix, who);
-  let launcher: StepLauncher;
-  try {
-    launcher = startLauncher(log, config.concurrency, launcherKind(config.launcher));
-  } catch (err) {
-    commands.disconnect();
-    subscriber.disconnect();
-    throw err;
-  }
-
-  const results = new Results(fence, config, log, now);
-
-  /** A drain asked for by `maestro workers stop`, on the control channel or at a heartbeat. */
-  const drain = (): void => {
-    log.info({ steps: steps.size }, 'drain requested: finishing the running steps, then stopping');
-    void close({ drain: true });
-  };
-  const control = new ControlChannel(config, log, now, { cancelRunning: (): number => steps.killCancelled(), drain });
-  const steps = new StepRunner({ config, launcher, results, lifecycle, control, log, now });
-
   const heartbeat = new Heartbeat({
     presence,
     config,
@@ -150,7 +133,7 @@ export async function startWorker(
     control,
     now,
     log,
-    warn: warnConnection,
+    warn,
     onDrainRequested: drain,
   });
   const idle = new IdleTimeout({
@@ -163,8 +146,6 @@ export async function startWorker(
       void close();
     },
   });
-
-  let consumer: StepConsumer | undefined;
   const jobs = new JobRunner({
     config,
     redis: commands,
@@ -180,97 +161,26 @@ export async function startWorker(
     now,
     hold: (on) => consumer?.hold(on),
   });
-
-  // ---- presence, idle, shutdown ---------------------------------------------------------------
-
-  let closing: Promise<void> | undefined;
-
-  const close = (options: CloseOptions = {}): Promise<void> => {
-    const immediately = options.now === true;
-    if (options.preempt) lifecycle.endOutcome = 'preempted';
-    lifecycle.stopRequested();
-    if (closing) {
-      if (options.preempt) steps.stopAll('preempted', immediately);
-      else if (!options.drain) {
-        log.info({ steps: steps.size }, 'stopping now: killing running steps');
-        steps.stopAll(lifecycle.endOutcome, true);
-      }
-      return closing;
-    }
-    lifecycle.stopping = true;
-    closing = (async () => {
-      lifecycle.state = 'draining';
-      const graceMs = options.preempt || immediately ? 0 : options.drain ? undefined : config.shutdownGraceMs;
-      log.info(
-        { steps: steps.size, graceMs, reason: options.preempt ? 'preempt' : options.drain ? 'drain' : 'stop' },
-        'worker draining',
-      );
-      void heartbeat.beat();
-      const consumerClosed = consumer?.close();
-      let cancelGrace: (() => void) | undefined;
-      if (options.preempt) steps.stopAll('preempted', immediately);
-      else if (immediately) steps.stopAll(lifecycle.endOutcome, true);
-      else if (!options.drain) {
-        cancelGrace = after(config.shutdownGraceMs, () => {
-          if (steps.size > 0) log.info({ steps: steps.size }, 'shutdown grace over: interrupting running steps');
-          steps.stopAll(lifecycle.endOutcome, false);
-        });
-      }
-      try {
-        await consumerClosed;
-      } catch (err) {
-        log.error({ err }, 'closing the queues failed');
-      }
-      cancelGrace?.();
-      allocation.stop();
-      heartbeat.stop();
-      idle.stop();
-      try {
-        await withTimeout(presence.remove(), EXIT_REDIS_TIMEOUT_MS);
-      } catch (err) {
-        log.warn({ err }, 'cannot remove the worker record; it expires by itself');
-      }
-      await launcher.close();
-      await Promise.all([
-        withTimeout(closeRedis(subscriber), EXIT_REDIS_TIMEOUT_MS),
-        withTimeout(closeRedis(commands), EXIT_REDIS_TIMEOUT_MS),
-      ]).catch(() => {
-        subscriber.disconnect();
-        commands.disconnect();
-      });
-      lifecycle.markStopped();
-      log.info({ done: results.done }, 'worker stopped');
-    })();
-    return closing;
-  };
+  const shutdown = new Shutdown({
+    config,
+    lifecycle,
+    steps,
+    heartbeat,
+    consumer: () => consumer,
+    timers: [allocation, heartbeat, idle],
+    presence,
+    launcher,
+    connections,
+    results,
+    log,
+  });
 
   try {
     await control.subscribe(subscriber, config.prefix);
     // Before the first step: never start one that cannot finish in the allocation.
     await allocation.start();
     lifecycle.state = 'running';
-    consumer = makeStepConsumer(
-      {
-        redis: commands,
-        prefix: config.prefix,
-        queues: config.queues,
-        concurrency: config.concurrency,
-        workerName: config.name,
-        lockDurationMs: config.lockDurationMs,
-        stalledIntervalMs: config.stalledIntervalMs,
-        maxRunsPerAttempt: config.maxRunsPerAttempt,
-        handBackDelayMs: config.handBackDelayMs,
-      },
-      {
-        process: (delivered) => jobs.process(delivered),
-        lockLost: (key) => steps.lockLost(key),
-        error: (err, kind, queue) => {
-          if (kind === 'lost-lock') log.warn({ err, queue }, 'BullMQ could not finish a job whose lock was lost');
-          else if (kind === 'connection') warnConnection(() => log.warn({ err, queue }, 'queue connection error'));
-          else log.error({ err, queue }, 'queue error');
-        },
-      },
-    );
+    consumer = startConsumer(config, commands, jobs, steps, log, warn);
     await consumer.ready();
   } catch (err) {
     await close({ now: true });
@@ -279,23 +189,7 @@ export async function startWorker(
   await heartbeat.beat();
   heartbeat.start(config.heartbeatMs);
   idle.start();
-  log.info(
-    {
-      redis: redactUrl(config.redisUrl),
-      prefix: config.prefix,
-      queues: config.queues,
-      concurrency: config.concurrency,
-      cores: config.cores,
-      gpus: config.gpuIds,
-      scheduler: config.scheduler,
-      nodes: config.nodes,
-      ...(allocation.stopAt !== undefined ? { stopAt: new Date(allocation.stopAt).toISOString() } : {}),
-      simulate: config.simulate,
-      pid: process.pid,
-    },
-    'worker started',
-  );
-
+  logStarted(log, config, allocation.stopAt);
   return {
     name: config.name,
     get state() {
@@ -306,22 +200,61 @@ export async function startWorker(
   };
 }
 
+/** The queue consumer, handing each job to the job runner and each lost lock to the step runner. */
+function startConsumer(
+  config: Readonly<WorkerConfig>,
+  redis: Redis,
+  jobs: JobRunner,
+  steps: StepRunner,
+  log: Logger,
+  warn: (write: () => void) => void,
+): StepConsumer {
+  return makeStepConsumer(
+    {
+      redis,
+      prefix: config.prefix,
+      queues: config.queues,
+      concurrency: config.concurrency,
+      workerName: config.name,
+      lockDurationMs: config.lockDurationMs,
+      stalledIntervalMs: config.stalledIntervalMs,
+      maxRunsPerAttempt: config.maxRunsPerAttempt,
+      handBackDelayMs: config.handBackDelayMs,
+    },
+    {
+      process: (delivered) => jobs.process(delivered),
+      lockLost: (key) => steps.lockLost(key),
+      error: (err, kind, queue) => {
+        if (kind === 'lost-lock') log.warn({ err, queue }, 'BullMQ could not finish a job whose lock was lost');
+        else if (kind === 'connection') warn(() => log.warn({ err, queue }, 'queue connection error'));
+        else log.error({ err, queue }, 'queue error');
+      },
+    },
+  );
+}
+
+function logStarted(log: Logger, config: Readonly<WorkerConfig>, stopAt: number | undefined): void {
+  log.info(
+    {
+      redis: redactUrl(config.redisUrl),
+      prefix: config.prefix,
+      queues: config.queues,
+      concurrency: config.concurrency,
+      cores: config.cores,
+      gpus: config.gpuIds,
+      scheduler: config.scheduler,
+      nodes: config.nodes,
+      ...(stopAt !== undefined ? { stopAt: new Date(stopAt).toISOString() } : {}),
+      simulate: config.simulate,
+      pid: process.pid,
+    },
+    'worker started',
+  );
+}
+
 /** `logger` with these bindings, leaving out those it already has (pino would repeat them). */
 function withBindings(logger: Logger, bindings: Record<string, string>): Logger {
   const have = logger.bindings();
   const missing = Object.fromEntries(Object.entries(bindings).filter(([k]) => !(k in have)));
   return Object.keys(missing).length > 0 ? logger.child(missing) : logger;
-}
-
-function watchConnection(redis: Redis, role: string, log: Logger, warnConnection: (write: () => void) => void): void {
-  let down = false;
-  redis.on('error', (err: Error) => {
-    down = true;
-    warnConnection(() => log.warn({ err, role }, 'redis connection error'));
-  });
-  redis.on('ready', () => {
-    if (!down) return;
-    down = false;
-    log.info({ role }, 'redis connection restored');
-  });
 }
