@@ -1,8 +1,10 @@
 /**
  * The allocation's end as the worker lives it: when its allocation ends (asked of the scheduler
- * through allocation.ts, again every `refreshMs` since an administrator may extend a job), when
- * the worker must stop (that end minus the preemption margin), whether a walltime still fits,
- * and the call to stop once that time has come.
+ * through allocation.ts, and again every `refreshMs`, since an administrator may extend a job),
+ * when the worker must stop (that end minus the preemption margin), and whether a walltime still
+ * fits before then. At the stop time the worker preempts what still runs (reported `preempted`:
+ * run again elsewhere, with its restart command if it has one) and exits, so that its allocation
+ * is released; this part says when, the worker's onStop does it.
  */
 import { fitsTimeLeft } from '@maestro/protocol';
 import type { Logger } from 'pino';

@@ -1,10 +1,16 @@
 /**
- * The job runner: what the worker does with each job the queue consumer hands it. It parses the
- * job (a malformed one is rejected: failed without retry, and reported to its study when it names
- * one), finds it room (cores, GPUs, time left) or hands it back, then runs the instances it
- * carries, one, or the members of a bundle or chain, each claimed, run by the step runner and
- * reported through the fence. Every path ends the BullMQ job exactly once (the Disposition), and
- * every claimed run is reported unless its lock was lost.
+ * The job runner: what the worker does with each job the queue consumer hands it.
+ *
+ * Per job (process): parse -> room -> for each instance it carries (one, or the members of a
+ * bundle or chain) claim -> run (the step runner) -> report (through the fence). A malformed job
+ * is rejected: failed without retry, and reported to its study when it names one. Every path
+ * ends the BullMQ job exactly once (the Disposition), and every claimed run is reported unless
+ * its lock was lost (then another worker owns the attempt, and the fence would refuse it anyway).
+ *
+ * Room: a step takes cores and GPUs of the worker (libs/protocol resources.ts) and starts only
+ * if its walltime ends before the worker must stop (allocation-end.ts). A step that can never
+ * run here is put aside for the others; one that fits but finds the cores busy goes back to the
+ * head of the queue for another worker, and this one fetches nothing more until it has room.
  */
 import {
   bundleMembers,
