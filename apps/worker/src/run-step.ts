@@ -219,41 +219,212 @@ function cannotExecute(file: string, env: Record<string, string>): string | unde
  * wait here for a slot to come free).
  */
 export function startLauncher(log: Logger, slots: number, kind: LauncherKind = launcherKind()): StepLauncher {
-  const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
-  const env = baseEnvironment();
-  const pending = new Map<string, Pending>();
-  /** Request channels, by slot; a slot is free when no pending step holds it. */
-  let channels: Duplex[] = [];
-  let free: number[] = [];
-  /** Slots of the current launcher that died. */
-  const dead = new Set<number>();
-  /** Requests waiting for a free slot. */
-  const queued: { id: string; record: Buffer }[] = [];
-  let nextId = 1;
-  let closing = false;
-  let restarts = 0;
-  let child: ResultPromise<Options>;
+  const launcher = new Launcher(log, slots, kind);
+  launcher.launch();
+  return launcher;
+}
 
-  const send = (slot: number, id: string, record: Buffer): void => {
-    const p = pending.get(id);
+/**
+ * The launcher process and its protocol: requests go out on one channel per slot (fd 3...),
+ * events (`S` started, `E` exited, `L` status lost, `X` could not start) come back on its
+ * stdout. A slot or the whole launcher may die under the worker (a scheduler ending the
+ * allocation kills it too): the steps it ran are ended, and the launcher is started again.
+ */
+class Launcher implements StepLauncher {
+  readonly #log: Logger;
+  readonly #slots: number;
+  readonly #kind: LauncherKind;
+  readonly #setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+  readonly #env = baseEnvironment();
+  readonly #pending = new Map<string, Pending>();
+  /** Request channels, by slot; a slot is free when no pending step holds it. */
+  #channels: Duplex[] = [];
+  #free: number[] = [];
+  /** Slots of the current launcher that died. */
+  readonly #dead = new Set<number>();
+  /** Requests waiting for a free slot. */
+  readonly #queued: { id: string; record: Buffer }[] = [];
+  #nextId = 1;
+  #closing = false;
+  #restarts = 0;
+  #child!: ResultPromise<Options>;
+
+  constructor(log: Logger, slots: number, kind: LauncherKind) {
+    this.#log = log;
+    this.#slots = slots;
+    this.#kind = kind;
+  }
+
+  spawnStep(o: SpawnStepOptions): SpawnedStep {
+    let resolveStarted!: (pid: number | undefined) => void;
+    let resolveExited!: (exit: StepExit) => void;
+    const started = new Promise<number | undefined>((r) => (resolveStarted = r));
+    const exited = new Promise<StepExit>((r) => (resolveExited = r));
+    const missing = cannotExecute(o.interpreter[0] ?? '', this.#env);
+    if (missing) {
+      resolveStarted(undefined);
+      resolveExited({ exitCode: null, signal: null, spawnError: missing });
+      return { started, exited };
+    }
+    const vars = Object.entries(o.variables).map(([k, v]) => `${k}=${v}`);
+    const keep = o.mayHoldEarlierOutput === false ? '0' : '1';
+    const fields = [
+      o.cwd,
+      o.stdoutPath,
+      o.stderrPath,
+      keep,
+      String(vars.length),
+      ...vars,
+      ...o.interpreter,
+      o.scriptPath,
+    ];
+    const bad = fields.find((f) => f.includes('\0') || f.includes(US));
+    if (bad !== undefined) {
+      resolveStarted(undefined);
+      resolveExited({
+        exitCode: null,
+        signal: null,
+        spawnError: `cannot start the step: '${bad.slice(0, 80)}' holds a NUL or \\x1f character`,
+      });
+      return { started, exited };
+    }
+    const id = String(this.#nextId++);
+    this.#pending.set(id, { resolveStarted, resolveExited });
+    const record = Buffer.from(`R${US}${id}${US}${fields.join(US)}`);
+    const slot = this.#free.pop();
+    if (slot === undefined) this.#queued.push({ id, record });
+    else this.#send(slot, id, record);
+    return { started, exited };
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    const current = this.#child;
+    const exited = new Promise<void>((resolve) => {
+      if (current.exitCode !== null || current.signalCode !== null) resolve();
+      else current.once('exit', () => resolve());
+    });
+    current.stdin!.end();
+    // It ends its steps (SIGTERM, SIGKILL after REAP_GRACE_S) and exits; one that does not is
+    // killed, so that a worker never hangs on its way out. Its 'exit', not execa's promise:
+    // that one also waits for every other holder of its stdout.
+    const timer = setTimeout(() => {
+      this.#log.warn({ pid: current.pid }, 'the step launcher did not exit; killing it');
+      current.kill('SIGKILL');
+    }, CLOSE_KILL_MS);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  /** Starts the launcher process (again, after one died) and listens to it. */
+  launch(): void {
+    const current = this.#spawn();
+    let rest = '';
+    const stdout = current.stdout!;
+    stdout.setEncoding('utf8');
+    stdout.on('data', (chunk: string) => {
+      const lines = (rest + chunk).split('\n');
+      rest = lines.pop() ?? '';
+      for (const line of lines) this.#onLine(line);
+    });
+    current.stdin!.on('error', () => undefined); // EPIPE after it died: handled on exit below
+    this.#dead.clear();
+    this.#channels = Array.from({ length: this.#slots }, (_, k) => {
+      const channel = current.stdio[3 + k] as Duplex;
+      // Only the slot holds the other end: its end of file (read, never written) or a failed
+      // write means the slot died.
+      channel.resume();
+      channel.on('close', () => this.#slotDied(current, k));
+      channel.on('error', () => this.#slotDied(current, k));
+      return channel;
+    });
+    this.#free = Array.from({ length: this.#slots }, (_, k) => k);
+    // On its exit, not on execa's promise: that waits for every holder of its stdout to close,
+    // and the slot shells hold it as long as they live.
+    current.once('exit', () => this.#onExit());
+    this.#log.debug(
+      {
+        pid: current.pid,
+        slots: this.#slots,
+        kind: this.#kind,
+        pdeathsig: this.#kind === 'compiled' || this.#setpriv !== undefined,
+      },
+      'step launcher started',
+    );
+  }
+
+  /** Starts the launcher process, the current one from now on. */
+  #spawn(): ResultPromise<Options> {
+    const args = [String(process.pid), String(REAP_GRACE_S), String(this.#slots)];
+    // The compiled one asks for its parent-death signal itself.
+    const [file, argv] =
+      this.#kind === 'compiled'
+        ? [LAUNCHER_BINARY, args]
+        : this.#setpriv
+          ? [this.#setpriv, ['--pdeathsig', 'TERM', 'bash', LAUNCHER_SCRIPT, ...args]]
+          : ['bash', [LAUNCHER_SCRIPT, ...args]];
+    const child = execa(file, argv, {
+      env: this.#env,
+      extendEnv: false,
+      // 0: the lifeline (never written), 1: events, 3...: one request channel per slot.
+      stdio: ['pipe', 'pipe', 'ignore', ...Array.from({ length: this.#slots }, () => 'pipe' as const)],
+      buffer: false,
+      reject: false,
+      cleanup: false,
+      encoding: 'utf8',
+    });
+    this.#child = child;
+    if (child.pid === undefined)
+      throw new WorkerError(WorkerErrorCode.Reaper, `cannot start the step launcher (${file} ${argv.join(' ')})`);
+    return child;
+  }
+
+  /** The launcher exited while the worker lives: its steps are lost, and it is started again. */
+  #onExit(): void {
+    for (const c of this.#channels) c.destroy();
+    if (this.#closing) return;
+    // Steps it started lost their reporter (a scheduler killing a whole allocation kills the
+    // launcher too): ended, their status lost.
+    // Requests never sent wait for the new launcher.
+    const sent = [...this.#pending].filter(([, p]) => p.slot !== undefined);
+    this.#log.error({ steps: sent.length, waiting: this.#queued.length }, 'the step launcher exited; restarting it');
+    for (const [id, p] of sent) this.#lose(id, p, 'its launcher died');
+    if (this.#restarts++ < MAX_RESTARTS) {
+      this.launch();
+      while (this.#queued.length > 0 && this.#free.length > 0) {
+        const next = this.#queued.shift()!;
+        this.#send(this.#free.pop()!, next.id, next.record);
+      }
+      return;
+    }
+    this.#log.error('the step launcher keeps exiting: no more steps can run');
+    for (const { id } of this.#queued.splice(0)) {
+      const p = this.#pending.get(id);
+      if (p) this.#lose(id, p, 'its launcher keeps exiting');
+    }
+  }
+
+  #send(slot: number, id: string, record: Buffer): void {
+    const p = this.#pending.get(id);
     if (p) p.slot = slot;
     const header = Buffer.from(String(record.length).padStart(8, '0'));
-    channels[slot]!.write(Buffer.concat([header, record]));
-  };
-  const release = (p: Pending): void => {
-    if (p.slot === undefined || dead.has(p.slot)) return;
-    const next = queued.shift();
-    if (next) send(p.slot, next.id, next.record);
-    else free.push(p.slot);
-  };
+    this.#channels[slot]!.write(Buffer.concat([header, record]));
+  }
+
+  #release(p: Pending): void {
+    if (p.slot === undefined || this.#dead.has(p.slot)) return;
+    const next = this.#queued.shift();
+    if (next) this.#send(p.slot, next.id, next.record);
+    else this.#free.push(p.slot);
+  }
 
   /**
    * Ends a step whose reporter is gone: its group is killed and its status is lost (the worker
    * counts that as killed from outside: handed back while it stops, failed otherwise). One
    * never started fails to start.
    */
-  const lose = (id: string, p: Pending, why: string): void => {
-    pending.delete(id);
+  #lose(id: string, p: Pending, why: string): void {
+    this.#pending.delete(id);
     if (p.pid === undefined) {
       p.resolveStarted(undefined);
       p.resolveExited({ exitCode: null, signal: null, spawnError: `the step could not be started: ${why}` });
@@ -262,189 +433,53 @@ export function startLauncher(log: Logger, slots: number, kind: LauncherKind = l
     killGroup(p.pid);
     p.resolveStarted(p.pid);
     p.resolveExited({ exitCode: null, signal: null, statusLost: why });
-  };
+  }
 
   /**
    * A slot shell that died (killed from outside; it never exits on its own while the worker
    * lives): its step is lost and ended, the others go on with one slot less; with none left
    * the launcher is started again.
    */
-  const slotDied = (of: ResultPromise<Options>, slot: number): void => {
-    if (closing || of !== child || dead.has(slot)) return;
-    if (kind === 'compiled') {
+  #slotDied(of: ResultPromise<Options>, slot: number): void {
+    if (this.#closing || of !== this.#child || this.#dead.has(slot)) return;
+    if (this.#kind === 'compiled') {
       // Its slots are not processes: one channel closing means the launcher is gone. Nothing
       // more is sent to it; requests wait for the new one.
-      for (let k = 0; k < slots; k++) dead.add(k);
-      free = [];
-      for (const [id, p] of pending) if (p.slot !== undefined) lose(id, p, 'its launcher died');
+      for (let k = 0; k < this.#slots; k++) this.#dead.add(k);
+      this.#free = [];
+      for (const [id, p] of this.#pending) if (p.slot !== undefined) this.#lose(id, p, 'its launcher died');
       of.kill('SIGKILL');
       return;
     }
-    dead.add(slot);
-    free = free.filter((k) => k !== slot);
-    for (const [id, p] of pending) if (p.slot === slot) lose(id, p, 'its launcher slot died');
-    log.error({ slot, slotsLeft: slots - dead.size }, 'a step launcher slot died');
-    if (dead.size === slots) of.kill('SIGKILL');
-  };
+    this.#dead.add(slot);
+    this.#free = this.#free.filter((k) => k !== slot);
+    for (const [id, p] of this.#pending) if (p.slot === slot) this.#lose(id, p, 'its launcher slot died');
+    this.#log.error({ slot, slotsLeft: this.#slots - this.#dead.size }, 'a step launcher slot died');
+    if (this.#dead.size === this.#slots) of.kill('SIGKILL');
+  }
 
-  const onLine = (line: string): void => {
-    const [kind, id = '', value = '', left] = line.split(US);
-    const p = pending.get(id);
+  #onLine(line: string): void {
+    const [event, id = '', value = '', left] = line.split(US);
+    const p = this.#pending.get(id);
     if (!p) return;
-    if (kind === 'S') {
+    if (event === 'S') {
       p.pid = Number(value);
       p.resolveStarted(p.pid);
       return;
     }
-    pending.delete(id);
-    release(p);
-    if (kind === 'E') {
+    this.#pending.delete(id);
+    this.#release(p);
+    if (event === 'E') {
       const exit = exitOf(Number(value));
       if (left === '0') exit.groupEmpty = true;
       p.resolveExited(exit);
-    } else if (kind === 'L') {
+    } else if (event === 'L') {
       p.resolveExited({ exitCode: null, signal: null, statusLost: 'a signal reached its launcher as it ended' });
-    } else if (kind === 'X') {
+    } else if (event === 'X') {
       p.resolveStarted(undefined);
       p.resolveExited({ exitCode: null, signal: null, spawnError: value });
     }
-  };
-
-  const launch = (): void => {
-    const args = [String(process.pid), String(REAP_GRACE_S), String(slots)];
-    // The compiled one asks for its parent-death signal itself.
-    const [file, argv] =
-      kind === 'compiled'
-        ? [LAUNCHER_BINARY, args]
-        : setpriv
-          ? [setpriv, ['--pdeathsig', 'TERM', 'bash', LAUNCHER_SCRIPT, ...args]]
-          : ['bash', [LAUNCHER_SCRIPT, ...args]];
-    child = execa(file, argv, {
-      env,
-      extendEnv: false,
-      // 0: the lifeline (never written), 1: events, 3...: one request channel per slot.
-      stdio: ['pipe', 'pipe', 'ignore', ...Array.from({ length: slots }, () => 'pipe' as const)],
-      buffer: false,
-      reject: false,
-      cleanup: false,
-      encoding: 'utf8',
-    });
-    if (child.pid === undefined)
-      throw new WorkerError(WorkerErrorCode.Reaper, `cannot start the step launcher (${file} ${argv.join(' ')})`);
-    const current = child;
-    let rest = '';
-    const stdout = current.stdout!;
-    stdout.setEncoding('utf8');
-    stdout.on('data', (chunk: string) => {
-      const lines = (rest + chunk).split('\n');
-      rest = lines.pop() ?? '';
-      for (const line of lines) onLine(line);
-    });
-    current.stdin!.on('error', () => undefined); // EPIPE after it died: handled on exit below
-    dead.clear();
-    channels = Array.from({ length: slots }, (_, k) => {
-      const channel = current.stdio[3 + k] as Duplex;
-      // Only the slot holds the other end: its end of file (read, never written) or a failed
-      // write means the slot died.
-      channel.resume();
-      channel.on('close', () => slotDied(current, k));
-      channel.on('error', () => slotDied(current, k));
-      return channel;
-    });
-    free = Array.from({ length: slots }, (_, k) => k);
-    // On its exit, not on execa's promise: that waits for every holder of its stdout to close,
-    // and the slot shells hold it as long as they live.
-    current.once('exit', () => {
-      for (const c of channels) c.destroy();
-      if (closing) return;
-      // Steps it started lost their reporter (a scheduler killing a whole allocation kills the
-      // launcher too): ended, their status lost.
-      // Requests never sent wait for the new launcher.
-      const sent = [...pending].filter(([, p]) => p.slot !== undefined);
-      log.error({ steps: sent.length, waiting: queued.length }, 'the step launcher exited; restarting it');
-      for (const [id, p] of sent) lose(id, p, 'its launcher died');
-      if (restarts++ < MAX_RESTARTS) {
-        launch();
-        while (queued.length > 0 && free.length > 0) {
-          const next = queued.shift()!;
-          send(free.pop()!, next.id, next.record);
-        }
-        return;
-      }
-      log.error('the step launcher keeps exiting: no more steps can run');
-      for (const { id } of queued.splice(0)) {
-        const p = pending.get(id);
-        if (p) lose(id, p, 'its launcher keeps exiting');
-      }
-    });
-    log.debug(
-      { pid: child.pid, slots, kind, pdeathsig: kind === 'compiled' || setpriv !== undefined },
-      'step launcher started',
-    );
-  };
-  launch();
-
-  return {
-    spawnStep(o) {
-      let resolveStarted!: (pid: number | undefined) => void;
-      let resolveExited!: (exit: StepExit) => void;
-      const started = new Promise<number | undefined>((r) => (resolveStarted = r));
-      const exited = new Promise<StepExit>((r) => (resolveExited = r));
-      const missing = cannotExecute(o.interpreter[0] ?? '', env);
-      if (missing) {
-        resolveStarted(undefined);
-        resolveExited({ exitCode: null, signal: null, spawnError: missing });
-        return { started, exited };
-      }
-      const vars = Object.entries(o.variables).map(([k, v]) => `${k}=${v}`);
-      const keep = o.mayHoldEarlierOutput === false ? '0' : '1';
-      const fields = [
-        o.cwd,
-        o.stdoutPath,
-        o.stderrPath,
-        keep,
-        String(vars.length),
-        ...vars,
-        ...o.interpreter,
-        o.scriptPath,
-      ];
-      const bad = fields.find((f) => f.includes('\0') || f.includes(US));
-      if (bad !== undefined) {
-        resolveStarted(undefined);
-        resolveExited({
-          exitCode: null,
-          signal: null,
-          spawnError: `cannot start the step: '${bad.slice(0, 80)}' holds a NUL or \\x1f character`,
-        });
-        return { started, exited };
-      }
-      const id = String(nextId++);
-      pending.set(id, { resolveStarted, resolveExited });
-      const record = Buffer.from(`R${US}${id}${US}${fields.join(US)}`);
-      const slot = free.pop();
-      if (slot === undefined) queued.push({ id, record });
-      else send(slot, id, record);
-      return { started, exited };
-    },
-    async close() {
-      closing = true;
-      const current = child;
-      const exited = new Promise<void>((resolve) => {
-        if (current.exitCode !== null || current.signalCode !== null) resolve();
-        else current.once('exit', () => resolve());
-      });
-      current.stdin!.end();
-      // It ends its steps (SIGTERM, SIGKILL after REAP_GRACE_S) and exits; one that does not is
-      // killed, so that a worker never hangs on its way out. Its 'exit', not execa's promise:
-      // that one also waits for every other holder of its stdout.
-      const timer = setTimeout(() => {
-        log.warn({ pid: current.pid }, 'the step launcher did not exit; killing it');
-        current.kill('SIGKILL');
-      }, CLOSE_KILL_MS);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
+  }
 }
 
 function killGroup(pgid: number): void {

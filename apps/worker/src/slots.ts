@@ -1,7 +1,7 @@
 /**
  * The worker's cores and GPUs, handed out to the steps it runs. GPUs are handed out by device id,
  * so that each step sees only its own (CUDA_VISIBLE_DEVICES). Nobody waits here: a step that
- * finds no room goes back to the queue for another worker (worker.ts).
+ * finds no room goes back to the queue for another worker (job-runner.ts).
  */
 
 export interface Grant {

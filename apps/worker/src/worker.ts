@@ -1,67 +1,41 @@
 /**
  * A running worker: takes StepJobs from its queues, claims each run through the fence, runs the
- * step's script in its workspace and reports the result through the fence.
+ * step's script in its workspace and reports the result through the fence. This module only
+ * builds the parts and wires them together; each part owns one concern:
  *
- * Per job (processJob): parse -> room -> for each instance it carries (one, or the members of a
- * bundle, runJob): claim -> workspace -> spawn -> wait -> report. Every path through it ends the
- * BullMQ job exactly once (completed, failed without retry for a malformed job, given back
- * untouched while draining, or put aside for another worker when it can never run here), and
- * every claimed run is reported unless its lock was lost (then another worker owns the attempt
- * and the fence would refuse it anyway).
+ * - queue/consumer.ts: BullMQ, delivering jobs and holding off while there is no room;
+ * - job-runner.ts: one job (parse, room, its members), ending the BullMQ job exactly once;
+ * - step-runner.ts: one claimed run (spawn, walltime, kills, outcome), step-outcome.ts its outcome;
+ * - results.ts: results reported through the fence; slots.ts: cores and GPUs handed out;
+ * - control.ts: cancels and drains from the conductor; heartbeat.ts: the worker record;
+ * - allocation-end.ts: when the allocation ends and the worker must stop; idle-timeout.ts;
+ * - lifecycle.ts: the state every part reads; shutdown.ts: close(), in order.
  *
- * Room: a step takes cores and GPUs of the worker (libs/protocol resources.ts) and starts only if
- * its walltime ends before the worker must stop: its allocation's end minus the preemption
- * margin. A step that fits but finds the cores busy goes back to the head of the queue for
- * another worker, and this one fetches nothing more until it has room again. At that moment the worker preempts what still runs (reported `preempted`: run again
- * elsewhere, with its restart command if it has one) and exits, so its allocation is released.
- *
- * Kills (walltime, cancel, shutdown, lost lock) always hit the step's whole process group, and a
- * result is reported only once nothing of that group is left alive.
+ * All of them read time from one clock (`StartWorkerOptions.now`); timers stay real.
  */
-import type { Logger } from 'pino';
-import type { z } from 'zod';
-import {
-  bundleMembers,
-  expandLauncher,
-  fitStep,
-  fitsTimeLeft,
-  formatWalltime,
-  LauncherError,
-  parseStepJobId,
-  PROTOCOL_VERSION,
-  stepDemand,
-  StepJob,
-  studyKey,
-  type WorkerCapacity,
-  type Outcome,
-  type StepResult,
-  type StepStarted,
-  type WorkerRecord,
-  type WorkerSignal,
-} from '@maestro/protocol';
-import { makeAllocationClock } from './allocation.js';
-import type { WorkerConfig } from './config.js';
-import { subscribeControl } from './control.js';
-import { coerceError, WorkerError, WorkerErrorCode } from './errors.js';
-import { makePresence } from './heartbeat.js';
-import { groupAlive, hasEnded, terminateGroup } from './process-group.js';
-import {
-  makeStepConsumer,
-  type DeliveredJob,
-  type Disposition,
-  type JobLock,
-  type StepConsumer,
-} from './queue/consumer.js';
-import { lazyChild } from './lazy-child.js';
-import { makeFence, type Announce, type ClaimOutcome, type Fence, type RunRef } from './queue/fence.js';
-import { closeRedis, makeRedis, type Redis } from './redis.js';
-import { launcherKind, startLauncher, stepVariables, type StepExit, type StepLauncher } from './run-step.js';
 import { redactUrl } from '@maestro/secrets';
-import { Slots, type Grant } from './slots.js';
-import { prepareWorkspace } from './workspace.js';
+import type { Logger } from 'pino';
+import { makeAllocationClock } from './allocation.js';
+import { AllocationEnd } from './allocation-end.js';
+import type { WorkerConfig } from './config.js';
+import { makeConnections } from './connections.js';
+import { ControlChannel } from './control.js';
+import { Heartbeat, makePresence } from './heartbeat.js';
+import { IdleTimeout } from './idle-timeout.js';
+import { JobRunner } from './job-runner.js';
+import { Lifecycle, type WorkerState } from './lifecycle.js';
+import { makeStepConsumer, type StepConsumer } from './queue/consumer.js';
+import { makeFence } from './queue/fence.js';
+import type { Redis } from './redis.js';
+import { Results } from './results.js';
+import { launcherKind, startLauncher, type StepLauncher } from './run-step.js';
+import { Shutdown, type CloseOptions } from './shutdown.js';
+import { Slots } from './slots.js';
+import { StepRunner } from './step-runner.js';
+import { throttled, type Now } from './timers.js';
 
-/** Lifecycle of a worker. `draining`: takes no new steps, lets running ones finish. */
-export type WorkerState = 'starting' | 'running' | 'draining' | 'stopped';
+export type { WorkerState } from './lifecycle.js';
+export type { CloseOptions } from './shutdown.js';
 
 export interface WorkerHandle {
   readonly name: string;
@@ -79,820 +53,187 @@ export interface WorkerHandle {
   close(options?: CloseOptions): Promise<void>;
 }
 
-export interface CloseOptions {
-  now?: boolean;
-  drain?: boolean;
-  preempt?: boolean;
+/** What an embedder may replace in a worker; main.ts passes none of it. */
+export interface StartWorkerOptions {
+  /**
+   * Epoch ms now: every time the worker reads (cancel memory, walltime fit, idle timeout,
+   * allocation end, result times) comes from here, so tests can drive it. Timers stay real.
+   * @default Date.now
+   */
+  now?: Now;
 }
 
-type KillReason = 'timedout' | 'cancelled' | 'interrupted' | 'preempted' | 'lock-lost';
-
-/** How a run ended, before it is reported (the result's own fields). */
-interface RunEnd {
-  outcome: Outcome;
-  exitCode: number | null;
-  signal: string | null;
-  pid: number;
-  startMs: number;
-  message?: string;
-}
-/** What steps stopped by the worker's own end report. */
-type EndOutcome = 'interrupted' | 'preempted';
-
-interface RunningStep {
-  readonly job: StepJob;
-  /** Leader pid = process group id. */
-  readonly pid: number;
-  readonly log: Logger;
-  exited: boolean;
-  killReason?: KillReason;
-  terminating?: Promise<void>;
-  readonly escalate: { now: boolean };
-}
-
-/** A cancel is also remembered this long, for steps claimed just before it arrived. */
-const CANCEL_MEMORY_MS = 60_000;
-/** Repeated connection errors are logged at most this often. */
+/**
+ * Repeated connection errors are logged at most this often. Failed heartbeats and unanswered
+ * time-left queries share the throttle: one outage writes one line per interval, not three.
+ */
 const CONNECTION_LOG_INTERVAL_MS = 30_000;
-/** Cleanup writes on the way out wait at most this long for Redis. */
-const EXIT_REDIS_TIMEOUT_MS = 5_000;
 
-export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger): Promise<WorkerHandle> {
+export async function startWorker(
+  config: Readonly<WorkerConfig>,
+  logger: Logger,
+  options: StartWorkerOptions = {},
+): Promise<WorkerHandle> {
+  const now = options.now ?? Date.now;
   const log = withBindings(logger, {
     worker: config.name,
     host: config.host,
     ...(config.allocationId ? { allocationId: config.allocationId } : {}),
   });
-  const who = { name: config.name, host: config.host, allocationId: config.allocationId };
-  const startedAt = Date.now();
-  let state: WorkerState = 'starting';
-  let done = 0;
-  let inHand = 0;
-  let lastActivity = Date.now();
-  let graceOver = false;
-  let endOutcome: EndOutcome = 'interrupted';
+  const warn = throttled(CONNECTION_LOG_INTERVAL_MS, now);
+  const lifecycle = new Lifecycle();
   const slots = new Slots(config.cores, config.gpuIds);
-  const capacity: WorkerCapacity = {
-    cores: config.cores,
-    gpus: config.gpuIds.length,
-    nodes: config.nodes,
-    scheduler: config.scheduler,
-  };
-  const clock = makeAllocationClock(config);
-  /** Epoch ms when the allocation ends, and when this worker stops (end − margin). */
-  let allocationEndsAt: number | undefined;
-  let stopAt: number | undefined;
-  let marginMs: number | undefined;
-  /** Jobs already handed back, so that each is logged once. */
-  const handedBack = new Set<string>();
-  const running = new Map<string, RunningStep>();
-  const lostLocks = new Set<string>();
-  const cancels = new Map<string, { indices?: ReadonlySet<number>; at: number }>();
-  const warnConnection = throttled(CONNECTION_LOG_INTERVAL_MS);
-
-  const commands = makeRedis(config, 'commands');
-  const subscriber = makeRedis(config, 'subscriber');
-  for (const [redis, role] of [
-    [commands, 'commands'],
-    [subscriber, 'subscriber'],
-  ] as const) {
-    watchConnection(redis, role, log, warnConnection);
-  }
+  const connections = makeConnections(config, log, warn);
+  const { commands, subscriber } = connections;
   const fence = makeFence(commands, config.prefix, config.maxRunsPerAttempt);
-  const presence = makePresence(commands, config.prefix, who);
+  const presence = makePresence(commands, config.prefix, config);
   let launcher: StepLauncher;
   try {
     launcher = startLauncher(log, config.concurrency, launcherKind(config.launcher));
   } catch (err) {
-    commands.disconnect();
-    subscriber.disconnect();
+    connections.disconnect();
     throw err;
   }
+  const results = new Results(fence, config, log, now);
+  let consumer: StepConsumer | undefined;
+  const close = (closeOptions?: CloseOptions): Promise<void> => shutdown.close(closeOptions);
 
-  // ---- results ------------------------------------------------------------------------------
-
-  const startedEvent = (ref: RunRef, startMs: number): Omit<StepStarted, 'run'> => ({
-    type: 'started',
-    index: ref.index,
-    attempt: ref.attempt,
-    worker: config.name,
-    host: config.host,
-    ...(config.allocationId ? { allocationId: config.allocationId } : {}),
-    pid: 0,
-    startMs,
+  /** A drain asked for by `maestro workers stop`, on the control channel or at a heartbeat. */
+  const drain = (): void => {
+    log.info({ steps: steps.size }, 'drain requested: finishing the running steps, then stopping');
+    void close({ drain: true });
+  };
+  const control = new ControlChannel(config, log, now, { cancelRunning: (): number => steps.killCancelled(), drain });
+  const steps = new StepRunner({ config, launcher, results, lifecycle, control, log, now });
+  const allocation = new AllocationEnd({
+    clock: makeAllocationClock(config, now),
+    preemptMarginMs: config.preemptMarginMs,
+    refreshMs: config.timeLeftRefreshMs,
+    now,
+    log,
+    warn,
+    lifecycle,
+    onStop: () => {
+      const endsAt = allocation.endsAt;
+      log.info(
+        { steps: steps.size, endsAt: endsAt && new Date(endsAt).toISOString() },
+        'allocation ending: preempting running steps and stopping',
+      );
+      void close({ preempt: true });
+    },
   });
-
-  /** A run that ended and whose result is not reported yet. */
-  interface Ended {
-    ref: RunRef;
-    run: number;
-    fields: RunEnd;
-    endMs: number;
-    log: Logger;
-  }
-  const ended = (ref: RunRef, run: number, fields: RunEnd, log: Logger): Ended => ({
-    ref,
-    run,
-    fields,
-    endMs: Date.now(),
+  const heartbeat = new Heartbeat({
+    presence,
+    config,
+    slots,
+    running: steps,
+    results,
+    allocation,
+    lifecycle,
+    control,
+    now,
+    log,
+    warn,
+    onDrainRequested: drain,
+  });
+  const idle = new IdleTimeout({
+    timeoutMs: config.idleTimeoutMs,
+    now,
+    lifecycle,
+    running: steps,
+    onIdle: () => {
+      log.info({ idleTimeoutMs: config.idleTimeoutMs }, 'idle timeout: stopping');
+      void close();
+    },
+  });
+  const jobs = new JobRunner({
+    config,
+    redis: commands,
+    fence,
+    presence,
+    results,
+    steps,
+    slots,
+    allocation,
+    lifecycle,
+    idle,
+    log,
+    now,
+    hold: (on) => consumer?.hold(on),
+  });
+  const shutdown = new Shutdown({
+    config,
+    lifecycle,
+    steps,
+    heartbeat,
+    consumer: () => consumer,
+    timers: [allocation, heartbeat, idle],
+    presence,
+    launcher,
+    connections,
+    results,
     log,
   });
-  const resultOf = (e: Ended): StepResult => ({
-    ...startedEvent(e.ref, e.fields.startMs),
-    ...e.fields,
-    type: 'result',
-    run: e.run,
-    endMs: e.endMs,
-  });
-  /** What the fence said of a result: counted and logged. */
-  const reported = (e: Ended, accepted: boolean): void => {
-    done++;
-    const { fields } = e;
-    if (accepted && fields.outcome === 'succeeded' && !log.isLevelEnabled('debug')) return;
-    const facts = {
-      outcome: fields.outcome,
-      exitCode: fields.exitCode,
-      signal: fields.signal,
-      durationMs: e.endMs - fields.startMs,
-      ...(fields.message ? { reason: fields.message } : {}),
-    };
-    // A step that succeeded is in the study's status (who ran it, when, how long): a line per
-    // such step would be 300 MB of log in a million-step study, and 7% of a worker's time.
-    if (!accepted) e.log.warn(facts, 'late result refused');
-    else if (fields.outcome === 'succeeded') e.log.debug(facts, 'step finished');
-    else e.log.info(facts, 'step finished');
-  };
-  const unreported = (e: Ended, err: unknown): void =>
-    e.log.error({ err, outcome: e.fields.outcome }, 'result could not be reported');
-  /** Reports a result on its own; never throws (a result that cannot be reported is logged). */
-  const report = async (e: Ended): Promise<void> => {
-    let accepted: boolean;
-    try {
-      accepted = await fence.report(e.ref, resultOf(e));
-    } catch (err) {
-      unreported(e, err);
-      return;
-    }
-    reported(e, accepted);
-  };
-
-  // ---- killing ------------------------------------------------------------------------------
-
-  const kill = (step: RunningStep, reason: KillReason, now = false): void => {
-    if (step.exited) return;
-    if (step.killReason) {
-      if (now) step.escalate.now = true;
-      return;
-    }
-    // A step that already ended on its own (exited while the worker was frozen, not yet reaped)
-    // keeps its own result: the fence decides whether it still counts.
-    if (hasEnded(step.pid)) return;
-    step.killReason = reason;
-    step.escalate.now = now;
-    if (reason === 'lock-lost') step.log.warn({ pid: step.pid }, 'killing step: its lock was lost');
-    else step.log.info({ pid: step.pid, reason }, 'killing step');
-    step.terminating = terminateGroup(step.pid, now ? 0 : config.killGraceMs, step.escalate).catch((err: unknown) =>
-      step.log.error({ err, pid: step.pid }, 'cannot kill the step process group'),
-    );
-  };
-
-  const stopAll = (reason: EndOutcome, now: boolean): void => {
-    graceOver = true;
-    for (const step of running.values()) kill(step, reason, now);
-  };
-
-  const isCancelled = (job: StepJob): boolean => {
-    const c = cancels.get(job.studyId);
-    return c !== undefined && Date.now() - c.at < CANCEL_MEMORY_MS && (!c.indices || c.indices.has(job.index));
-  };
-
-  const onSignal = (signal: WorkerSignal): void => {
-    switch (signal.type) {
-      case 'cancel': {
-        cancels.set(signal.studyId, {
-          indices: signal.indices ? new Set(signal.indices) : undefined,
-          at: Date.now(),
-        });
-        let steps = 0;
-        for (const step of running.values()) {
-          if (isCancelled(step.job)) {
-            kill(step, 'cancelled');
-            steps++;
-          }
-        }
-        log.info({ studyId: signal.studyId, indices: signal.indices, steps }, 'cancel received');
-        return;
-      }
-      case 'drain': {
-        const everyone = !signal.allocations && !signal.workers;
-        const mine =
-          everyone ||
-          (config.allocationId !== undefined && signal.allocations?.includes(config.allocationId)) ||
-          signal.workers?.includes(config.name);
-        if (!mine) return;
-        log.info({ steps: running.size }, 'drain requested: finishing the running steps, then stopping');
-        void close({ drain: true });
-        return;
-      }
-      default: {
-        const never: never = signal;
-        return never;
-      }
-    }
-  };
-
-  const lockLost = (key: string): void => {
-    if (lostLocks.has(key)) return; // BullMQ reports it again at every renewal round
-    lostLocks.add(key);
-    const step = running.get(key);
-    log.warn({ job: key, running: step !== undefined }, 'lock lost: the step may be re-delivered to another worker');
-    if (step) kill(step, 'lock-lost');
-  };
-
-  // ---- one job ------------------------------------------------------------------------------
-
-  /** Runs a claimed run; its result, or undefined when its lock was lost (then nothing is reported). */
-  const execute = async (
-    key: string,
-    job: StepJob,
-    ref: RunRef,
-    run: number,
-    stepLog: Logger,
-    grant: Grant,
-  ): Promise<Ended | undefined> => {
-    const startMs = Date.now();
-    const failNow = (message: string, exit: Partial<StepExit> = {}): Ended =>
-      ended(
-        ref,
-        run,
-        { outcome: 'failed', exitCode: exit.exitCode ?? null, signal: exit.signal ?? null, pid: 0, startMs, message },
-        stepLog,
-      );
-
-    let prepared: ReturnType<typeof prepareWorkspace>;
-    try {
-      const script = expandLauncher(job.script, {
-        scheduler: config.scheduler,
-        resources: job.resources,
-        node: config.node,
-      });
-      prepared = prepareWorkspace(job, script);
-    } catch (err) {
-      const known = err instanceof WorkerError || err instanceof LauncherError;
-      const message = known ? err.message : `cannot prepare ${job.workspace}: ${coerceError(err).message}`;
-      stepLog.error({ workspace: job.workspace, reason: message }, 'step could not start');
-      return failNow(message);
-    }
-
-    const spawned = launcher.spawnStep({
-      interpreter: job.interpreter,
-      scriptPath: prepared.files.script,
-      cwd: job.workspace,
-      variables: stepVariables(job, {
-        run,
-        worker: config.name,
-        cores: grant.cores,
-        // Only a worker that manages GPUs says which ones a step gets (none, for a CPU step).
-        gpuIds: config.gpuIds.length > 0 ? grant.gpuIds : undefined,
-      }),
-      stdoutPath: prepared.files.out,
-      stderrPath: prepared.files.err,
-      mayHoldEarlierOutput: !prepared.created,
-    });
-    const pid = await spawned.started;
-    if (pid === undefined) {
-      const exit = await spawned.exited;
-      stepLog.error({ interpreter: job.interpreter, reason: exit.spawnError }, 'step could not start');
-      return failNow(exit.spawnError ?? `cannot start ${job.interpreter.join(' ')}`, exit);
-    }
-
-    const step: RunningStep = { job, pid, log: stepLog, exited: false, escalate: { now: false } };
-    running.set(key, step);
-    stepLog.debug({ pid: step.pid, name: job.name, kind: job.kind, workspace: job.workspace }, 'step started');
-    const cancelWalltime = job.timeoutMs === undefined ? undefined : after(job.timeoutMs, () => kill(step, 'timedout'));
-    // What happened while the step was being set up.
-    if (lostLocks.has(key)) kill(step, 'lock-lost');
-    else if (isCancelled(job)) kill(step, 'cancelled');
-    else if (graceOver) kill(step, endOutcome);
-
-    let exit: StepExit;
-    try {
-      exit = await spawned.exited;
-      step.exited = true;
-      // Nothing of the step outlives its result: background leftovers of its group go too.
-      if (step.terminating) await step.terminating;
-      else if (!exit.groupEmpty && (await groupAlive(step.pid))) {
-        await terminateGroup(step.pid, config.killGraceMs, step.escalate).catch((err: unknown) =>
-          stepLog.error({ err, pid: step.pid }, 'cannot kill what the step left running'),
-        );
-      }
-    } finally {
-      cancelWalltime?.();
-      running.delete(key);
-    }
-
-    if (step.killReason === 'lock-lost') {
-      stepLog.warn({ pid: step.pid }, 'step killed after its lock was lost; result not reported');
-      return undefined;
-    }
-    // Inside an allocation, a scheduler ending it signals the steps and the worker at once, and
-    // the step's end may be seen first: wait a moment for the worker's own signal.
-    if (
-      step.killReason === undefined &&
-      closing === undefined &&
-      config.scheduler !== 'local' &&
-      killedFromOutside(exit)
-    ) {
-      await stopSignalWithin(SIGNAL_SETTLE_MS);
-    }
-    const { outcome, message } = outcomeOf(exit, step.killReason, job, {
-      worker: config.name,
-      allocation: config.allocationId,
-      // A step that dies of a signal while its worker stops was most likely killed by the same
-      // hand (the scheduler ending the allocation): handed back, not failed.
-      stopping: closing === undefined ? undefined : endOutcome,
-    });
-    return ended(
-      ref,
-      run,
-      {
-        outcome,
-        exitCode: exit.exitCode,
-        signal: exit.signal,
-        pid: step.pid,
-        startMs,
-        ...(message ? { message } : {}),
-      },
-      stepLog,
-    );
-  };
-
-  const reject = async (delivered: DeliveredJob, error: z.ZodError): Promise<never> => {
-    const problems = error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(data)'}: ${i.message}`);
-    const message = `not a step job this worker can run (protocol ${PROTOCOL_VERSION}): ${problems.join('; ')}`;
-    const ref = runRefOf(delivered.data) ?? runRefOf(parseStepJobId(delivered.id));
-    log.error({ jobId: delivered.id, queue: delivered.queue, problems, ...ref }, 'malformed step job rejected');
-    // Tell the conductor through the fence, if the job names a study that exists here. Whatever
-    // goes wrong on the way, the job itself is still rejected (failed, never retried).
-    try {
-      if (ref && (await commands.exists(studyKey(config.prefix, ref.studyId))) === 1) {
-        const startMs = Date.now();
-        const claim = await fence.claim(ref, startedEvent(ref, startMs), delivered.lock, 'later');
-        if (claim.claimed) {
-          const stepLog = log.child({ ...ref, jobId: delivered.id, run: claim.run });
-          await report(
-            ended(
-              ref,
-              claim.run,
-              { outcome: 'rejected', exitCode: null, signal: null, pid: 0, startMs, message },
-              stepLog,
-            ),
-          );
-        }
-      }
-    } catch (err) {
-      log.warn({ err, jobId: delivered.id, ...ref }, 'the rejection could not be reported to the study');
-    }
-    throw new WorkerError(WorkerErrorCode.JobRejected, message);
-  };
-
-  const handle = async (delivered: DeliveredJob): Promise<Disposition> => {
-    const parsed = StepJob.safeParse(delivered.data);
-    if (!parsed.success) return reject(delivered, parsed.error);
-    const job = parsed.data;
-    const jobLog = lazyChild(log, () => ({ ...refOf(job), jobId: delivered.id }));
-    if (lostLocks.has(delivered.key)) return lockLostBeforeClaim(jobLog);
-    // Room for it: can it ever run here, does its walltime fit, and when are its cores free?
-    const fit = fitStep(stepDemand(job.resources), capacity);
-    if (!fit.fits) return handBack(delivered.key, jobLog, `it can never run on this worker: ${fit.reason}`);
-    if (!fitsTimeLeft(job.timeoutMs, Date.now(), stopAt)) return handBack(delivered.key, jobLog, walltimeReason(job));
-    const grant = slots.tryTake(fit.cores, fit.gpus);
-    if (!grant) {
-      // Not now: back to the head of the queue for a worker with room, and this one fetches
-      // nothing more until some of its cores come free (then the head is tried again).
-      waitForRoom();
-      return 'give-back';
-    }
-    try {
-      lastActivity = Date.now();
-      return await runJob(delivered, job, jobLog, grant);
-    } finally {
-      slots.release(grant);
-      roomMade();
-    }
-  };
-
-  const lockLostBeforeClaim = (jobLog: Logger): Disposition => {
-    jobLog.warn('step not run: its lock was lost before the claim (another worker has it)');
-    return 'done';
-  };
-
-  /** A job this worker cannot run is put aside for the others (logged once per job). */
-  const handBack = (key: string, jobLog: Logger, reason: string): Disposition => {
-    if (!handedBack.has(key)) {
-      if (handedBack.size > 10_000) handedBack.clear();
-      handedBack.add(key);
-      jobLog.info({ reason }, 'step handed back: it cannot run on this worker');
-    }
-    return 'later';
-  };
-
-  const walltimeReason = (job: StepJob): string =>
-    `its walltime ${formatWalltime(Math.ceil((job.timeoutMs ?? 0) / 1000))} does not fit the ${formatWalltime(
-      Math.max(0, Math.floor(((stopAt ?? 0) - Date.now()) / 1000)),
-    )} this worker has left`;
-
-  /** Resolved when close() is called, or after `ms`. */
-  const stopWaiters: (() => void)[] = [];
-  const stopSignalWithin = (ms: number): Promise<void> =>
-    new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      stopWaiters.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-
-  let holding = false;
-  const waitForRoom = (): void => {
-    if (holding) return;
-    holding = true;
-    consumer?.hold(true);
-  };
-  const roomMade = (): void => {
-    if (!holding) return;
-    holding = false;
-    consumer?.hold(false);
-  };
-
-  /**
-   * Runs the instances a job carries (one, or the members of a bundle or chain), one after the other:
-   * each is claimed, run and reported on its own, the report of one member travelling with the
-   * claim of the next. Between members the bundle may stop: the worker drains (the job goes back
-   * to the queue; the members already done are refused there as done), the next member's
-   * walltime no longer fits (put aside for another worker), its lock is lost (another worker has
-   * it), or it has run past its budget (the rest goes back to the conductor, unstarted). A chain
-   * also stops at a member that did not succeed here or was refused: the rest goes back unstarted.
-   */
-  const runJob = async (delivered: DeliveredJob, job: StepJob, jobLog: Logger, grant: Grant): Promise<Disposition> => {
-    const members = bundleMembers(job);
-    const bundleStartMs = Date.now();
-    let last: Ended | undefined;
-    /** The result waiting to be reported, handed to whoever reports it. */
-    const takeLast = (): Ended | undefined => {
-      const e = last;
-      last = undefined;
-      return e;
-    };
-    /** Ends a chain at member k: its result first, then the members after it go back unstarted. */
-    const endChain = async (k: number, why: string): Promise<Disposition> => {
-      const prev = takeLast();
-      if (prev) await report(prev);
-      await sendBack(
-        delivered,
-        members.slice(k + 1),
-        `not started: ${members[k]!.name} before it in its chain ${why}; sent back`,
-      );
-      return 'done';
-    };
-    try {
-      for (let k = 0; k < members.length; k++) {
-        const member = members[k]!;
-        const ref = refOf(member);
-        const memberLog = k === 0 ? jobLog : lazyChild(log, () => ({ ...ref, jobId: delivered.id }));
-        if (k > 0) {
-          if (state !== 'running') return 'give-back';
-          if (lostLocks.has(delivered.key)) return lockLostBeforeClaim(memberLog);
-          if (!fitsTimeLeft(member.timeoutMs, Date.now(), stopAt))
-            return handBack(delivered.key, memberLog, walltimeReason(member));
-          const spentMs = Date.now() - bundleStartMs;
-          if (job.bundleBudgetMs !== undefined && spentMs >= job.bundleBudgetMs) {
-            const prev = takeLast();
-            if (prev) await report(prev);
-            await sendBack(
-              delivered,
-              members.slice(k),
-              `not started: its bundle had run ${spentMs} ms, past its budget of ${job.bundleBudgetMs} ms; sent back to run apart`,
-            );
-            return 'done';
-          }
-        }
-        const claim = await claimAfter(takeLast(), ref, delivered.lock);
-        if (!claim.claimed) {
-          if (claim.reason === 'lock') return lockLostBeforeClaim(memberLog);
-          memberLog.info({ reason: claim.reason }, 'step not run: claim refused');
-          // In a chain, a member refused (most often: done by a worker that died after it) says
-          // nothing of how it ended, so none after it may start here.
-          if (job.chain && k + 1 < members.length) return endChain(k, `was not run here (${claim.reason})`);
-          continue;
-        }
-        lastActivity = Date.now();
-        last = await runClaimed(delivered, member, ref, claim.run, memberLog, grant);
-        // Lock lost while it ran: the rest of the job is another worker's now.
-        if (!last) return 'done';
-        if (job.chain && last.fields.outcome !== 'succeeded' && k + 1 < members.length)
-          return endChain(k, `ended ${last.fields.outcome}`);
-      }
-      return 'done';
-    } finally {
-      const prev = takeLast();
-      if (prev) await report(prev);
-    }
-  };
-
-  /** Runs are claimed quietly and announced by runClaimed's timer, unless there is no delay. */
-  const announceOnClaim: Announce = config.announceDelayMs > 0 ? 'later' : 'now';
-
-  /** Claims run `ref`; the previous member's result, if any, is reported in the same round trip. */
-  const claimAfter = async (prev: Ended | undefined, ref: RunRef, lock: JobLock | undefined): Promise<ClaimOutcome> => {
-    const started = startedEvent(ref, Date.now());
-    if (!prev) return fence.claim(ref, started, lock, announceOnClaim);
-    let r: Awaited<ReturnType<Fence['reportAndClaim']>>;
-    try {
-      r = await fence.reportAndClaim(prev.ref, resultOf(prev), ref, started, lock, announceOnClaim);
-    } catch (err) {
-      unreported(prev, err);
-      throw err;
-    }
-    reported(prev, r.accepted);
-    return r.claim;
-  };
-
-  /** Runs one claimed run to its end (or pretends to, simulating); its result, not yet reported. */
-  const runClaimed = async (
-    delivered: DeliveredJob,
-    job: StepJob,
-    ref: RunRef,
-    run: number,
-    jobLog: Logger,
-    grant: Grant,
-  ): Promise<Ended | undefined> => {
-    // From here on the run is claimed: whatever happens, it must end in a report.
-    const stepLog = lazyChild(jobLog, () => ({ run }));
-    await presence
-      .joinStudy(job.studyId)
-      .catch((err: unknown) => stepLog.warn({ err }, 'cannot record the study in the worker list'));
-    const startMs = Date.now();
-    if (config.simulate)
-      return ended(ref, run, { outcome: 'succeeded', exitCode: 0, signal: null, pid: 0, startMs }, stepLog);
-    // Claimed quietly: a step still running after announceDelayMs tells the study it started.
-    const announced =
-      announceOnClaim === 'later'
-        ? after(config.announceDelayMs, () => {
-            fence.announce(ref, { ...startedEvent(ref, startMs), run }).catch((err: unknown) => {
-              stepLog.warn({ err }, 'could not tell the study that the step started; its result will');
-            });
-          })
-        : undefined;
-    try {
-      return await execute(delivered.key, job, ref, run, stepLog, grant);
-    } catch (err) {
-      // execute() returns its result last, so nothing was reported yet.
-      stepLog.error({ err }, 'worker error while running the step');
-      const message = `the worker failed while running it: ${coerceError(err).message}`;
-      return ended(ref, run, { outcome: 'failed', exitCode: null, signal: null, pid: 0, startMs, message }, stepLog);
-    } finally {
-      announced?.();
-    }
-  };
-
-  /**
-   * Members of a job handed back to the conductor unstarted (a bundle past its budget, the rest
-   * of a broken chain): each is claimed and reported `interrupted` (not a failed attempt), and
-   * the conductor sends it again once it may run, on its own or with others.
-   */
-  const sendBack = async (delivered: DeliveredJob, rest: readonly StepJob[], message: string): Promise<void> => {
-    for (const member of rest) {
-      const ref = refOf(member);
-      const startMs = Date.now();
-      const claim = await fence.claim(ref, startedEvent(ref, startMs), delivered.lock, 'later');
-      if (!claim.claimed) {
-        if (claim.reason === 'lock') return; // another worker has the job, and these members
-        continue;
-      }
-      const memberLog = log.child({ ...ref, jobId: delivered.id, run: claim.run });
-      await report(
-        ended(
-          ref,
-          claim.run,
-          { outcome: 'interrupted', exitCode: null, signal: null, pid: 0, startMs, message },
-          memberLog,
-        ),
-      );
-    }
-  };
-
-  const processJob = async (delivered: DeliveredJob): Promise<Disposition> => {
-    // Fetched just as the worker began to drain: hand it back unclaimed for another worker.
-    if (state !== 'running') return 'give-back';
-    inHand++;
-    let disposition: Disposition | undefined;
-    try {
-      disposition = await handle(delivered);
-      return disposition;
-    } catch (err) {
-      if (!(err instanceof WorkerError && err.code === WorkerErrorCode.JobRejected)) {
-        log.error({ err, jobId: delivered.id, queue: delivered.queue }, 'step job failed in the worker');
-      }
-      throw err;
-    } finally {
-      lostLocks.delete(delivered.key);
-      inHand--;
-      // A job handed back is not work: a worker that only sees jobs it cannot run goes idle.
-      if (disposition !== 'later') lastActivity = Date.now();
-    }
-  };
-
-  // ---- presence, idle, shutdown ---------------------------------------------------------------
-
-  const record = (): WorkerRecord => ({
-    name: config.name,
-    host: config.host,
-    pid: process.pid,
-    queues: config.queues.join(','),
-    slots: config.concurrency,
-    cores: config.cores,
-    gpus: config.gpuIds.length,
-    freeCores: slots.freeCores,
-    freeGpus: slots.freeGpus,
-    nodes: config.nodes,
-    running: running.size,
-    done,
-    startedAt,
-    lastSeen: Date.now(),
-    ...(config.allocationId ? { allocationId: config.allocationId } : {}),
-    scheduler: config.scheduler,
-    ...(allocationEndsAt !== undefined ? { allocationEndsAt } : {}),
-    ...(stopAt !== undefined ? { stopAt } : {}),
-    state,
-  });
-  const beat = async (): Promise<void> => {
-    for (const [studyId, c] of cancels) if (Date.now() - c.at >= CANCEL_MEMORY_MS) cancels.delete(studyId);
-    try {
-      await presence.beat(record());
-      if (state === 'running' && (await presence.drainRequested())) {
-        log.info({ steps: running.size }, 'drain requested: finishing the running steps, then stopping');
-        void close({ drain: true });
-      }
-    } catch (err) {
-      warnConnection(() => log.warn({ err }, 'heartbeat failed'));
-    }
-  };
-
-  // ---- the allocation's end -----------------------------------------------------------------
-
-  let stopTimer: (() => void) | undefined;
-  let refreshTimer: NodeJS.Timeout | undefined;
-  const refreshTimeLeft = async (): Promise<void> => {
-    let endsAt: number | undefined;
-    try {
-      endsAt = await clock.endsAt();
-    } catch (err) {
-      warnConnection(() => log.warn({ err }, 'cannot tell when the allocation ends; keeping what was known'));
-      return;
-    }
-    const now = Date.now();
-    // Never more than half of what is left at the start: a short allocation still gets work done.
-    if (marginMs === undefined && endsAt !== undefined)
-      marginMs = Math.min(config.preemptMarginMs, Math.floor((endsAt - now) / 2));
-    const before = stopAt;
-    allocationEndsAt = endsAt;
-    stopAt = endsAt === undefined ? undefined : endsAt - (marginMs ?? config.preemptMarginMs);
-    if (stopAt !== before) {
-      if (stopAt !== undefined)
-        log.info(
-          { endsAt: new Date(endsAt!).toISOString(), stopAt: new Date(stopAt).toISOString() },
-          'allocation end known',
-        );
-      stopTimer?.();
-      stopTimer = stopAt === undefined ? undefined : after(Math.max(0, stopAt - now), () => void onStopAt());
-    }
-  };
-  const onStopAt = async (): Promise<void> => {
-    await refreshTimeLeft(); // extended meanwhile? then the timer was armed again
-    if (state !== 'running' && state !== 'draining') return;
-    if (stopAt === undefined || Date.now() < stopAt) return;
-    log.info(
-      { steps: running.size, endsAt: allocationEndsAt && new Date(allocationEndsAt).toISOString() },
-      'allocation ending: preempting running steps and stopping',
-    );
-    void close({ preempt: true });
-  };
-
-  let consumer: StepConsumer | undefined;
-  let heartbeatTimer: NodeJS.Timeout | undefined;
-  let idleTimer: NodeJS.Timeout | undefined;
-  let closing: Promise<void> | undefined;
-  let resolveStopped!: () => void;
-  const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
-
-  const close = (options: CloseOptions = {}): Promise<void> => {
-    const now = options.now === true;
-    if (options.preempt) endOutcome = 'preempted';
-    for (const wake of stopWaiters.splice(0)) wake();
-    if (closing) {
-      if (options.preempt) stopAll('preempted', now);
-      else if (!options.drain) {
-        log.info({ steps: running.size }, 'stopping now: killing running steps');
-        stopAll(endOutcome, true);
-      }
-      return closing;
-    }
-    closing = (async () => {
-      state = 'draining';
-      const graceMs = options.preempt || now ? 0 : options.drain ? undefined : config.shutdownGraceMs;
-      log.info(
-        { steps: running.size, graceMs, reason: options.preempt ? 'preempt' : options.drain ? 'drain' : 'stop' },
-        'worker draining',
-      );
-      void beat();
-      const consumerClosed = consumer?.close();
-      let cancelGrace: (() => void) | undefined;
-      if (options.preempt) stopAll('preempted', now);
-      else if (now) stopAll(endOutcome, true);
-      else if (!options.drain) {
-        cancelGrace = after(config.shutdownGraceMs, () => {
-          if (running.size > 0) log.info({ steps: running.size }, 'shutdown grace over: interrupting running steps');
-          stopAll(endOutcome, false);
-        });
-      }
-      try {
-        await consumerClosed;
-      } catch (err) {
-        log.error({ err }, 'closing the queues failed');
-      }
-      cancelGrace?.();
-      stopTimer?.();
-      clearInterval(refreshTimer);
-      clearInterval(heartbeatTimer);
-      clearInterval(idleTimer);
-      try {
-        await withTimeout(presence.remove(), EXIT_REDIS_TIMEOUT_MS);
-      } catch (err) {
-        log.warn({ err }, 'cannot remove the worker record; it expires by itself');
-      }
-      await launcher.close();
-      await Promise.all([
-        withTimeout(closeRedis(subscriber), EXIT_REDIS_TIMEOUT_MS),
-        withTimeout(closeRedis(commands), EXIT_REDIS_TIMEOUT_MS),
-      ]).catch(() => {
-        subscriber.disconnect();
-        commands.disconnect();
-      });
-      state = 'stopped';
-      log.info({ done }, 'worker stopped');
-      resolveStopped();
-    })();
-    return closing;
-  };
 
   try {
-    await subscribeControl(subscriber, config.prefix, onSignal, log);
+    await control.subscribe(subscriber, config.prefix);
     // Before the first step: never start one that cannot finish in the allocation.
-    await refreshTimeLeft();
-    refreshTimer = setInterval(() => void refreshTimeLeft(), config.timeLeftRefreshMs);
-    state = 'running';
-    consumer = makeStepConsumer(
-      {
-        redis: commands,
-        prefix: config.prefix,
-        queues: config.queues,
-        concurrency: config.concurrency,
-        workerName: config.name,
-        lockDurationMs: config.lockDurationMs,
-        stalledIntervalMs: config.stalledIntervalMs,
-        maxRunsPerAttempt: config.maxRunsPerAttempt,
-        handBackDelayMs: config.handBackDelayMs,
-      },
-      {
-        process: processJob,
-        lockLost,
-        error: (err, kind, queue) => {
-          if (kind === 'lost-lock') log.warn({ err, queue }, 'BullMQ could not finish a job whose lock was lost');
-          else if (kind === 'connection') warnConnection(() => log.warn({ err, queue }, 'queue connection error'));
-          else log.error({ err, queue }, 'queue error');
-        },
-      },
-    );
+    await allocation.start();
+    lifecycle.state = 'running';
+    consumer = startConsumer(config, commands, jobs, steps, log, warn);
     await consumer.ready();
   } catch (err) {
     await close({ now: true });
     throw err;
   }
-  await beat();
-  heartbeatTimer = setInterval(() => void beat(), config.heartbeatMs);
-  const idleTimeoutMs = config.idleTimeoutMs;
-  if (idleTimeoutMs !== undefined) {
-    idleTimer = setInterval(
-      () => {
-        if (state !== 'running' || inHand > 0 || running.size > 0) return;
-        if (Date.now() - lastActivity < idleTimeoutMs) return;
-        log.info({ idleTimeoutMs }, 'idle timeout: stopping');
-        void close();
+  await heartbeat.beat();
+  heartbeat.start(config.heartbeatMs);
+  idle.start();
+  logStarted(log, config, allocation.stopAt);
+  return {
+    name: config.name,
+    get state() {
+      return lifecycle.state;
+    },
+    stopped: lifecycle.stopped,
+    close,
+  };
+}
+
+/** The queue consumer, handing each job to the job runner and each lost lock to the step runner. */
+function startConsumer(
+  config: Readonly<WorkerConfig>,
+  redis: Redis,
+  jobs: JobRunner,
+  steps: StepRunner,
+  log: Logger,
+  warn: (write: () => void) => void,
+): StepConsumer {
+  return makeStepConsumer(
+    {
+      redis,
+      prefix: config.prefix,
+      queues: config.queues,
+      concurrency: config.concurrency,
+      workerName: config.name,
+      lockDurationMs: config.lockDurationMs,
+      stalledIntervalMs: config.stalledIntervalMs,
+      maxRunsPerAttempt: config.maxRunsPerAttempt,
+      handBackDelayMs: config.handBackDelayMs,
+    },
+    {
+      process: (delivered) => jobs.process(delivered),
+      lockLost: (key) => steps.lockLost(key),
+      error: (err, kind, queue) => {
+        if (kind === 'lost-lock') log.warn({ err, queue }, 'BullMQ could not finish a job whose lock was lost');
+        else if (kind === 'connection') warn(() => log.warn({ err, queue }, 'queue connection error'));
+        else log.error({ err, queue }, 'queue error');
       },
-      Math.min(1_000, idleTimeoutMs),
-    );
-  }
+    },
+  );
+}
+
+function logStarted(log: Logger, config: Readonly<WorkerConfig>, stopAt: number | undefined): void {
   log.info(
     {
       redis: redactUrl(config.redisUrl),
@@ -909,86 +250,6 @@ export async function startWorker(config: Readonly<WorkerConfig>, logger: Logger
     },
     'worker started',
   );
-
-  return {
-    name: config.name,
-    get state() {
-      return state;
-    },
-    stopped,
-    close,
-  };
-}
-
-function outcomeOf(
-  exit: StepExit,
-  reason: KillReason | undefined,
-  job: StepJob,
-  who: { worker: string; allocation: string | undefined; stopping: EndOutcome | undefined },
-): { outcome: Outcome; message?: string } {
-  if (exit.spawnError) return { outcome: 'failed', message: exit.spawnError };
-  const where = who.allocation ? `allocation ${who.allocation}` : `worker ${who.worker}`;
-  switch (reason) {
-    case 'timedout':
-      return {
-        outcome: 'timedout',
-        message: `killed at its walltime of ${formatWalltime(Math.ceil((job.timeoutMs ?? 0) / 1000))}`,
-      };
-    case 'cancelled':
-      return { outcome: 'cancelled', message: 'killed: the study was cancelled' };
-    case 'interrupted':
-    case 'lock-lost':
-      return { outcome: 'interrupted', message: `killed: worker ${who.worker} shut down` };
-    case 'preempted':
-      return { outcome: 'preempted', message: `stopped: ${where} is ending` };
-    case undefined:
-      break;
-    default: {
-      const never: never = reason;
-      return never;
-    }
-  }
-  if (exit.exitCode === 0) return { outcome: 'succeeded' };
-  if (who.stopping && killedFromOutside(exit)) {
-    if (exit.statusLost)
-      return { outcome: who.stopping, message: `ended while ${where} was stopping (${exit.statusLost})` };
-    const how = exit.signal ?? `${signalOfStatus(exit.exitCode)} (exit ${exit.exitCode})`;
-    return { outcome: who.stopping, message: `killed by ${how} while ${where} was stopping` };
-  }
-  if (exit.signal) {
-    const or = exit.fromStatus === undefined ? '' : ` (or it exited with status ${exit.fromStatus})`;
-    return { outcome: 'failed', message: `killed by signal ${exit.signal}, not sent by the worker${or}` };
-  }
-  if (exit.statusLost) return { outcome: 'failed', message: `its exit status is lost: ${exit.statusLost}` };
-  return { outcome: 'failed', message: `exited with code ${exit.exitCode}` };
-}
-
-/** The three fields of a job that name its run. */
-const refOf = (job: StepJob): RunRef => ({ studyId: job.studyId, index: job.index, attempt: job.attempt });
-
-/** The three fields that name a run, checked as strictly as in a whole StepJob. */
-const RunRefSchema = StepJob.pick({ studyId: true, index: true, attempt: true });
-
-/** How long a step killed from outside waits for its worker's own stop signal (see execute). */
-const SIGNAL_SETTLE_MS = 2_000;
-
-/** Signals that end a job: a step dead of one, or whose shell says so (128 + n), was killed. */
-const ENDING_SIGNALS: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 9: 'SIGKILL', 15: 'SIGTERM' };
-
-const signalOfStatus = (code: number | null): string | undefined =>
-  code !== null && code > 128 ? ENDING_SIGNALS[code - 128] : undefined;
-
-/** The step died of a signal that ends jobs, directly or as its shell's exit status. */
-function killedFromOutside(exit: StepExit): boolean {
-  if (exit.statusLost) return true; // only something hitting the worker's own processes loses one
-  if (exit.signal) return Object.values(ENDING_SIGNALS).includes(exit.signal);
-  return signalOfStatus(exit.exitCode) !== undefined;
-}
-
-/** studyId/index/attempt of a job that is not a valid StepJob, if they can be read from it. */
-function runRefOf(value: unknown): RunRef | undefined {
-  const r = RunRefSchema.safeParse(value);
-  return r.success ? r.data : undefined;
 }
 
 /** `logger` with these bindings, leaving out those it already has (pino would repeat them). */
@@ -996,55 +257,4 @@ function withBindings(logger: Logger, bindings: Record<string, string>): Logger 
   const have = logger.bindings();
   const missing = Object.fromEntries(Object.entries(bindings).filter(([k]) => !(k in have)));
   return Object.keys(missing).length > 0 ? logger.child(missing) : logger;
-}
-
-function watchConnection(redis: Redis, role: string, log: Logger, warnConnection: (write: () => void) => void): void {
-  let down = false;
-  redis.on('error', (err: Error) => {
-    down = true;
-    warnConnection(() => log.warn({ err, role }, 'redis connection error'));
-  });
-  redis.on('ready', () => {
-    if (!down) return;
-    down = false;
-    log.info({ role }, 'redis connection restored');
-  });
-}
-
-/** Runs `write` at most once per `intervalMs`. */
-function throttled(intervalMs: number): (write: () => void) => void {
-  let last = 0;
-  return (write) => {
-    const now = Date.now();
-    if (now - last < intervalMs) return;
-    last = now;
-    write();
-  };
-}
-
-/** Largest delay setTimeout takes; longer ones fire at once (TimeoutOverflowWarning). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** Calls `fn` after `ms`, however long (a 30-day walltime is fine); returns a canceller. */
-function after(ms: number, fn: () => void): () => void {
-  let timer: NodeJS.Timeout;
-  const arm = (left: number): void => {
-    timer = setTimeout(() => (left > MAX_TIMER_MS ? arm(left - MAX_TIMER_MS) : fn()), Math.min(left, MAX_TIMER_MS));
-  };
-  arm(ms);
-  return () => clearTimeout(timer);
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer from Redis within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -27,7 +27,14 @@ import {
   type StepJobInput,
   type StepResult,
 } from '@maestro/protocol';
-import { loadConfig, startWorker, type WorkerConfig, type WorkerHandle, type WorkerOptions } from '../src/index.js';
+import {
+  loadConfig,
+  startWorker,
+  type StartWorkerOptions,
+  type WorkerConfig,
+  type WorkerHandle,
+  type WorkerOptions,
+} from '../src/index.js';
 
 export const WORKER_BIN = fileURLToPath(new URL('../bin/maestro-worker.js', import.meta.url));
 
@@ -193,6 +200,7 @@ export async function startTestWorker(
   prefix: string,
   options: WorkerOptions = {},
   overrides: Partial<WorkerConfig> = {},
+  start: StartWorkerOptions = {},
 ): Promise<{ worker: WorkerHandle; logs: LogCapture; config: Readonly<WorkerConfig> }> {
   const config = {
     ...loadConfig({ redis: redisUrl, prefix, concurrency: 2, ...options }, {}),
@@ -200,7 +208,7 @@ export async function startTestWorker(
     ...overrides,
   };
   const logs = captureLogs();
-  const worker = await startWorker(config, logs.logger);
+  const worker = await startWorker(config, logs.logger, start);
   tracker.track(worker, (w) => w.close({ now: true }));
   return { worker, logs, config };
 }

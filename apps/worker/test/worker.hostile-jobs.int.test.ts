@@ -120,7 +120,7 @@ const hostile: fc.Arbitrary<Hostile> = fc.oneof(
   fc.array(mutation, { minLength: 1, maxLength: 3 }).map((mutations) => ({ kind: 'mutated' as const, mutations })),
 );
 
-/** studyId/index/attempt as the worker reads them from a job it cannot run (worker.ts runRefOf). */
+/** studyId/index/attempt as the worker reads them from a job it cannot run (job-runner.ts runRefOf). */
 function readableRef(value: unknown): { studyId: string; index: number; attempt: number } | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   const { studyId, index, attempt } = value as Record<string, unknown>;
@@ -178,7 +178,7 @@ describe('hostile jobs in the queue', () => {
             data = job;
             jobId = stepJobId(study.studyId, index, 1);
           }
-          // The worker names the run from the payload, else from the job id (worker.ts reject).
+          // The worker names the run from the payload, else from the job id (JobRunner, job-runner.ts).
           const idRef = /^(.+)\.(\d+)\.(\d+)$/.exec(jobId);
           const ref =
             readableRef(data) ??
