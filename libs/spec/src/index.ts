@@ -4,7 +4,8 @@ export { PyFloat, PyTimestamp, pyStr, pyRepr, pyFloatRepr } from './py-values.js
 export type { PyValue } from './py-values.js';
 export { loadYaml, MAX_EXPANDED_NODES, SourcePositions } from './load-yaml.js';
 export type { LoadedYaml, Position, KeyPath } from './load-yaml.js';
-export { parseStudy, safePathComponent, unsafeComponentReason, BUILTIN_TOKENS } from './parse-study.js';
+export { parseStudy, BUILTIN_TOKENS } from './parse-study.js';
+export { safePathComponent, unsafeComponentReason } from './path-names.js';
 export type {
   Study,
   StudyStep,
@@ -32,8 +33,10 @@ export type {
 } from './environment.js';
 export { studyProblem } from './problems.js';
 export { RUN_COUNT_KEYS, readCount, readFlag, isWalltime, WALLTIME_FORMS } from './run-values.js';
-export { expandStudy, ExpandedStudy, DEFAULT_MAX_INSTANCES } from './expand-study.js';
-export type { ExpandOptions, ExpandedStep, StepInstance, InstanceSummary } from './expand-study.js';
+export { expandStudy, DEFAULT_MAX_INSTANCES } from './expand-study.js';
+export type { ExpandOptions } from './expand-study.js';
+export { ExpandedStudy } from './expanded-study.js';
+export type { ExpandedStep, StepInstance, InstanceSummary } from './expanded-study.js';
 export { renderStepScript, shellOf } from './step-script.js';
 export { replaceTokens, tokenNames } from './tokens.js';
 export { closest, didYouMean, editDistance } from './suggest.js';
