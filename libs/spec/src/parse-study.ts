@@ -241,13 +241,41 @@ function checkVariables(env: NonNullable<StudyInput['env']>, problems: ProblemLi
       );
     }
   });
-  checkVariableCycles(out, problems);
+  checkEnvironmentCycles(out, env.dependencies, problems);
   return out;
 }
 
-/** Variables may refer to each other (resolved fully, not in one pass); refuse loops. */
-function checkVariableCycles(vars: readonly StudyVariable[], problems: ProblemList): void {
-  const byName = new Map(vars.map((v) => [v.name, v]));
+/** A name the environment gives a value: where it is written, and the text its value comes from. */
+interface EnvName {
+  readonly name: string;
+  readonly text: string;
+  readonly at: KeyPath;
+  readonly kind: 'variable' | 'dependency';
+}
+
+/**
+ * Variables, labels and dependency paths may refer to each other (resolved fully, not in one
+ * pass; environment.ts); refuse loops, naming them.
+ */
+function checkEnvironmentCycles(
+  vars: readonly StudyVariable[],
+  deps: NonNullable<NonNullable<StudyInput['env']>['dependencies']> | undefined,
+  problems: ProblemList,
+): void {
+  const names: EnvName[] = vars.map((v) => ({
+    name: v.name,
+    text: v.value,
+    at: ['env', v.kind === 'variable' ? 'variables' : 'labels', v.name],
+    kind: 'variable',
+  }));
+  deps?.paths?.forEach((d, i) =>
+    names.push({ name: d.name, text: d.path, at: ['env', 'dependencies', 'paths', i, 'path'], kind: 'dependency' }),
+  );
+  deps?.git?.forEach((d, i) =>
+    names.push({ name: d.name, text: d.path, at: ['env', 'dependencies', 'git', i, 'path'], kind: 'dependency' }),
+  );
+  const byName = new Map<string, EnvName>();
+  for (const n of names) if (!byName.has(n.name)) byName.set(n.name, n); // duplicates: reported already
   const state = new Map<string, 'active' | 'done'>();
   const stack: string[] = [];
   const visit = (name: string): void => {
@@ -255,22 +283,24 @@ function checkVariableCycles(vars: readonly StudyVariable[], problems: ProblemLi
     if (s === 'done') return;
     if (s === 'active') {
       const cycle = [...stack.slice(stack.indexOf(name)), name];
-      const v = byName.get(name)!;
+      const what = cycle.some((n) => byName.get(n)!.kind === 'dependency')
+        ? 'variables and dependencies refer'
+        : 'variables refer';
       problems.error(
         SpecErrorCode.VariableCycle,
-        ['env', v.kind === 'variable' ? 'variables' : 'labels', name],
-        `variables refer to each other in a loop: ${cycle.map((n) => `$(${n})`).join(' -> ')}`,
+        byName.get(name)!.at,
+        `${what} to each other in a loop: ${cycle.map((n) => `$(${n})`).join(' -> ')}`,
         'break the loop',
       );
       return;
     }
     state.set(name, 'active');
     stack.push(name);
-    for (const ref of tokenNames(byName.get(name)!.value)) if (byName.has(ref)) visit(ref);
+    for (const ref of tokenNames(byName.get(name)!.text)) if (byName.has(ref)) visit(ref);
     stack.pop();
     state.set(name, 'done');
   };
-  for (const v of vars) visit(v.name);
+  for (const n of byName.keys()) visit(n);
 }
 
 function checkSteps(input: StudyInput['study'], problems: ProblemList): StudyStep[] {
