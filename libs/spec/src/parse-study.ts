@@ -12,7 +12,7 @@ import { ProblemList } from './problems.js';
 import { unsafeComponentReason } from './path-names.js';
 import { pyStr, type PyValue } from './py-values.js';
 import { isWalltime, WALLTIME_FORMS } from './run-values.js';
-import { allowedKeysAt, BatchInput, StudyInput, type RunInput } from './schema.js';
+import { allowedKeysAt, BATCH_TYPES, BatchInput, StudyInput, type RunInput } from './schema.js';
 import { didYouMean } from './suggest.js';
 import { tokenNames } from './tokens.js';
 
@@ -52,7 +52,11 @@ export interface GitDependency {
 }
 
 export interface BatchSettings {
-  readonly type: 'local' | 'slurm' | 'lsf' | 'flux' | 'pbs';
+  /**
+   * `batch.type` as written (`local` if none): any text loads, as in Maestro, whose conductor
+   * only looks the adapter up when it launches; see {@link BATCH_TYPES} for the known ones.
+   */
+  readonly type: string;
   /** Interpreter of generated step scripts. @default '/bin/bash' */
   readonly shell: string;
   /** Every key of the `batch:` block as written (bank, queue, nodes, ...). */
@@ -439,6 +443,15 @@ function findStepCycle(
 function warnUnknownBatchKeys(raw: Record<string, PyValue>, problems: ProblemList): void {
   const batch = raw['batch'];
   if (batch === null || typeof batch !== 'object' || Array.isArray(batch)) return;
+  const type = (batch as Record<string, PyValue>)['type'];
+  if (typeof type === 'string' && type !== '' && !(BATCH_TYPES as readonly string[]).includes(type)) {
+    problems.warn(
+      SpecErrorCode.InvalidValue,
+      ['batch', 'type'],
+      `batch type '${type}' is not one Maestro or Merlin has an adapter for${didYouMean(type, BATCH_TYPES)}; the study loads and runs as written, and workers launched for it need --scheduler`,
+      `known batch types: ${BATCH_TYPES.join(', ')}`,
+    );
+  }
   const known = Object.keys(BatchInput.shape);
   for (const key of Object.keys(batch)) {
     if (!known.includes(key)) {

@@ -163,12 +163,18 @@ export const EnvInput = z.strictObject(
 );
 export type EnvInput = z.output<typeof EnvInput>;
 
-export const BATCH_TYPES = ['local', 'slurm', 'lsf', 'flux', 'pbs'] as const;
+/**
+ * Batch types with a script adapter in Maestro (local, slurm, lsf, flux) or Merlin (lsf-srun:
+ * LSF through LLNL's srun wrapper), and pbs. Maestro loads and expands a study whatever its type
+ * and fails only when its conductor asks for the adapter; so do we: any type loads (an unknown
+ * one with a warning), and only launching workers needs a scheduler that is there.
+ */
+export const BATCH_TYPES = ['local', 'slurm', 'lsf', 'flux', 'pbs', 'lsf-srun'] as const;
 
 /** `batch:`: known keys are typed; unknown keys are kept (Maestro ignores them) and warned about. */
 export const BatchInput = z.looseObject(
   {
-    type: z.enum(BATCH_TYPES, { error: `one of ${BATCH_TYPES.join(', ')}` }).optional(),
+    type: nonEmptyText(`a batch type, e.g. ${BATCH_TYPES.join(', ')}`).optional(),
     shell: nonEmptyText('an interpreter path, e.g. /bin/bash').optional(),
     host: text('a host name').optional(),
     bank: text('an account (bank) name').optional(),
