@@ -109,9 +109,34 @@ describe('maestro validate', () => {
     const r = await maestro(['validate', file]);
     expect(r.exitCode).toBe(1);
     const lines = r.stderr.trim().split('\n');
-    expect(lines).toHaveLength(3);
+    // The misspelled dependency of the step with an unknown key comes in the same run (issue #19).
+    expect(lines).toHaveLength(4);
     expect(lines[0]).toMatch(/many-problems\.yaml:6:12: env\.variables\.EMPTY: is empty; non-empty text or a number/);
-    expect(lines[2]).toMatch(/many-problems\.yaml:18:7: study\[1\]\.run\.bogus: unknown key 'bogus'/);
+    expect(lines[2]).toMatch(/many-problems\.yaml:17:17: study\[1\]\.run\.depends\[0\]: .* no step is named 'aa'/);
+    expect(lines[3]).toMatch(/many-problems\.yaml:18:7: study\[1\]\.run\.bogus: unknown key 'bogus'/);
+  });
+
+  it('reports a problem of each layer in one run: schema, unknown step, loop, walltime; run refuses the same', async () => {
+    const dir = tmp();
+    const file = path.join(dir, 'every-layer.yaml');
+    cpSync(path.join(REPO_ROOT, 'libs/spec/test/fixtures/invalid/every-layer.yaml'), file);
+    const expected = [
+      `${file}:9:16: study[0].run.depends: steps depend on each other in a loop: build -> simulate -> report -> build; dependencies must form a DAG: remove one of these depends entries`,
+      `${file}:14:24: study[1].run.depends[1]: step 'simulate' depends on 'setup', but no step is named 'setup'; depend on one of: build, simulate, report`,
+      `${file}:15:17: study[1].run.walltime: 'ten minutes' is not a walltime; allowed: HH:MM:SS (01:30:00), M:S, minutes (90), D-H, D-H:M, D-H:M:S, or 0, inf or unlimited for no limit`,
+      `${file}:18:5: study[2].run.cmd: required key 'cmd' is missing from the run block of step 'report'; the shell commands of the step, as text`,
+    ].join('\n');
+    const v = await maestro(['validate', file], { cwd: dir });
+    expect({ exitCode: v.exitCode, stdout: v.stdout, stderr: v.stderr }).toEqual({
+      exitCode: 1,
+      stdout: '',
+      stderr: expected,
+    });
+    for (const args of [['run', '--dry'], ['run']]) {
+      const r = await maestro([...args, file], { cwd: dir });
+      expect({ exitCode: r.exitCode, stderr: r.stderr }).toEqual({ exitCode: 1, stderr: expected });
+    }
+    expect(readdirSync(dir)).toEqual(['every-layer.yaml']);
   });
 
   it('accepts a good spec', async () => {

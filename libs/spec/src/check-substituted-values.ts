@@ -6,7 +6,7 @@
 import { SpecErrorCode } from './errors.js';
 import type { ParameterSet } from './parameters.js';
 import { comboString, parameterOfToken, parameterToken } from './parameter-tokens.js';
-import { BUILTIN_TOKENS, type StudyStep } from './parse-study.js';
+import { BUILTIN_TOKENS, type StudyStep } from './study.js';
 import type { ProblemList } from './problems.js';
 import { isWalltime, readCount, RUN_COUNT_KEYS, WALLTIME_FORMS } from './run-values.js';
 import type { RunInput } from './schema.js';
@@ -17,7 +17,8 @@ const MAX_REPORTED_PER_KEY = 10;
 
 /**
  * Checked per instance, since each parameter row gives its own text; every bad instance is
- * reported (up to a limit per key), so the user sees them all before anything runs.
+ * reported (up to a limit per key), so the user sees them all before anything runs. A value that
+ * uses a name in `unusable` (its definition has a problem of its own) is not checked.
  */
 export function checkSubstitutedValues(
   spec: StudyStep,
@@ -25,6 +26,7 @@ export function checkSubstitutedValues(
   parameters: ParameterSet | undefined,
   used: readonly string[],
   rows: Int32Array | undefined,
+  unusable: ReadonlySet<string> | undefined,
   problems: ProblemList,
 ): void {
   const written = spec.run as Record<string, unknown>;
@@ -33,6 +35,9 @@ export function checkSubstitutedValues(
     const raw = written[key];
     if (typeof raw !== 'string' || tokenNames(raw).length === 0) continue;
     const value = substituted[key] as string;
+    // A name whose definition has a problem (reported already) gives no value worth checking.
+    if (unusable && (usesUnusable(raw, unusable) || usesUnusable(value, unusable))) continue;
+
     const { wrong, allowed } = substitutedValueRule(key);
     const at = ['study', spec.fileIndex, 'run', key];
     const perRow =
@@ -70,6 +75,11 @@ export function checkSubstitutedValues(
       );
     }
   }
+}
+
+/** Whether `text` still holds a token whose definition was left out for its problems. */
+function usesUnusable(text: string, unusable: ReadonlySet<string>): boolean {
+  return tokenNames(text).some((n) => unusable.has(n) || unusable.has(n.slice(0, Math.max(0, n.lastIndexOf('.')))));
 }
 
 /** `procs '$(P)' is 'two'`, or `procs '$(NOPE)'` where nothing was replaced. */

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import type { KeyPath } from './load-yaml.js';
-import type { Study } from './parse-study.js';
+import type { Study } from './study.js';
 import { replaceTokens } from './tokens.js';
 
 export interface EnvironmentPlaces {

@@ -20,7 +20,7 @@ import { resolveEnvironment, type EnvironmentPlaces } from './environment.js';
 import { ExpandedStudy, type ExpandedStep, type StepInternals } from './expanded-study.js';
 import type { ParameterSet } from './parameters.js';
 import { parameterOfToken } from './parameter-tokens.js';
-import type { Study, StudyStep } from './parse-study.js';
+import type { Study, StudyStep } from './study.js';
 import { safePathComponent } from './path-names.js';
 import { ProblemList } from './problems.js';
 import type { RunInput } from './schema.js';
@@ -61,8 +61,9 @@ export function expandStudy(study: Study, options: ExpandOptions): ExpandedStudy
   const internals: StepInternals[] = [];
   let nextInstance = 0;
 
-  for (const fileIndex of study.order) {
-    const spec = study.steps[fileIndex]!;
+  for (const k of study.order) {
+    const spec = study.steps[k]!;
+    const fileIndex = spec.fileIndex;
     const at = (...rest: (string | number)[]): (string | number)[] => ['study', fileIndex, ...rest];
     const run = mapStrings(spec.run, (s) => replaceTokens(s, (n) => env.get(n)));
     const description = replaceTokens(spec.description, (n) => env.get(n));
@@ -93,7 +94,7 @@ export function expandStudy(study: Study, options: ExpandOptions): ExpandedStudy
       count = rows.length;
       checkWorkspaceNames(parameters, usedParameters, rows, spec.name, hash, problems, at());
     }
-    checkSubstitutedValues(spec, run, parameters, usedParameters, rows, problems);
+    checkSubstitutedValues(spec, run, parameters, usedParameters, rows, study.unusableNames, problems);
     if (nextInstance + count > maxInstances) {
       problems.error(
         SpecErrorCode.TooManyInstances,
@@ -171,6 +172,7 @@ function workspaceReferences(
       workspaceRefs.set(target, t);
       continue;
     }
+    if (study.unusableNames?.has(target)) continue; // a step left out for its own problems
     const exists = study.steps.some((s) => s.name === target);
     problems.error(
       exists ? SpecErrorCode.WorkspaceOrder : SpecErrorCode.UnknownStep,

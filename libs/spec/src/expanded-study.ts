@@ -6,7 +6,7 @@
 import path from 'node:path';
 import type { ParameterSet } from './parameters.js';
 import { comboString, parameterToken } from './parameter-tokens.js';
-import type { BatchSettings } from './parse-study.js';
+import type { BatchSettings } from './study.js';
 import { safePathComponent } from './path-names.js';
 import type { RunInput } from './schema.js';
 import { mapStrings, replaceTokens, workspaceTokenStep } from './tokens.js';

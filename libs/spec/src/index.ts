@@ -4,8 +4,8 @@ export { PyFloat, PyTimestamp, pyStr, pyRepr, pyFloatRepr } from './py-values.js
 export type { PyValue } from './py-values.js';
 export { loadYaml, MAX_EXPANDED_NODES, SourcePositions } from './load-yaml.js';
 export type { LoadedYaml, Position, KeyPath } from './load-yaml.js';
-export { parseStudy, BUILTIN_TOKENS } from './parse-study.js';
-export { safePathComponent, unsafeComponentReason } from './path-names.js';
+export { parseStudy, readStudy } from './parse-study.js';
+export { BUILTIN_TOKENS } from './study.js';
 export type {
   Study,
   StudyStep,
@@ -15,7 +15,9 @@ export type {
   BatchSettings,
   ParsedStudy,
   ParseStudyOptions,
-} from './parse-study.js';
+  StudyReading,
+} from './study.js';
+export { safePathComponent, unsafeComponentReason } from './path-names.js';
 export { ParameterSet, LABEL_TOKEN, parametersFromGenerator } from './parameters.js';
 export type { ParameterDef } from './parameters.js';
 export {
@@ -31,7 +33,7 @@ export type {
   ResolvedGitDependency,
   ResolvedPathDependency,
 } from './environment.js';
-export { studyProblem } from './problems.js';
+export { studyProblem, sortProblems } from './problems.js';
 export { RUN_COUNT_KEYS, readCount, readFlag, isWalltime, WALLTIME_FORMS } from './run-values.js';
 export { expandStudy, DEFAULT_MAX_INSTANCES } from './expand-study.js';
 export type { ExpandOptions } from './expand-study.js';

@@ -51,7 +51,10 @@ export class SourcePositions {
       const part = path[k]!;
       const last = k === path.length - 1;
       if (isSeq(node) && typeof part === 'number') {
-        node = this.#deref((node.items[part] as YamlNode | undefined) ?? null);
+        const item = (node.items[part] as YamlNode | undefined) ?? null;
+        // A key missing from a list item (a step without `description`) is reported at the item.
+        parentKeyOffset = item?.range?.[0] ?? parentKeyOffset;
+        node = this.#deref(item);
       } else if (isMap(node)) {
         const pair = this.#pairOf(node.items as Pair<unknown, unknown>[], String(part), 0);
         if (!pair) {

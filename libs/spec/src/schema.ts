@@ -33,7 +33,7 @@ const number = (allowed: string) =>
 
 /** What a variable may hold: non-empty text or a number (Maestro's env.variables schema). */
 const VARIABLE_ALLOWED = 'non-empty text or a number';
-const variableValue = z.union(
+export const VariableValue = z.union(
   [
     z.string({ error: VARIABLE_ALLOWED }).min(1, { error: VARIABLE_ALLOWED }),
     z.number({ error: VARIABLE_ALLOWED }),
@@ -127,12 +127,12 @@ export const DescriptionInput = z.looseObject(
   { error: 'a mapping with name and description' },
 );
 
-const PathDependency = z.strictObject({
+export const PathDependencyInput = z.strictObject({
   name: nonEmptyText('a dependency name, used as $(name)'),
   path: nonEmptyText('a path that must exist'),
 });
 
-const GitDependency = z.strictObject({
+export const GitDependencyInput = z.strictObject({
   name: nonEmptyText('a dependency name, used as $(name)'),
   path: nonEmptyText('the folder to clone into, e.g. $(OUTPUT_PATH)'),
   url: nonEmptyText('a git URL'),
@@ -143,13 +143,13 @@ const GitDependency = z.strictObject({
 
 export const EnvInput = z.strictObject(
   {
-    variables: z.record(z.string(), variableValue, { error: 'a mapping of NAME: value' }).optional(),
-    labels: z.record(z.string(), variableValue, { error: 'a mapping of NAME: text' }).optional(),
+    variables: z.record(z.string(), VariableValue, { error: 'a mapping of NAME: value' }).optional(),
+    labels: z.record(z.string(), VariableValue, { error: 'a mapping of NAME: text' }).optional(),
     sources: z.array(anyValue, { error: 'a list (Maestro never applies it)' }).optional(),
     dependencies: z
       .strictObject({
-        paths: z.array(PathDependency, { error: 'a list of {name, path}' }).optional(),
-        git: z.array(GitDependency, { error: 'a list of {name, path, url, [tag]}' }).optional(),
+        paths: z.array(PathDependencyInput, { error: 'a list of {name, path}' }).optional(),
+        git: z.array(GitDependencyInput, { error: 'a list of {name, path, url, [tag]}' }).optional(),
         spack: z
           .looseObject({
             type: nonEmptyText('a spack type'),
