@@ -139,6 +139,35 @@ describe('maestro validate', () => {
     expect(readdirSync(dir)).toEqual(['every-layer.yaml']);
   });
 
+  it('reports expansion problems and missing paths together with the schema problems', async () => {
+    const dir = tmp();
+    const file = path.join(dir, 'late.yaml');
+    writeFileSync(
+      file,
+      [
+        'description: {name: late, description: problems found late}',
+        'env:',
+        '  dependencies:',
+        '    paths: [{name: INPUTS, path: ./inputs}]',
+        'study:',
+        '  - {name: s, description: d, run: {cmd: "ls $(INPUTS) $(post.workspace)", procs: $(P), bogus: 1}}',
+        '  - {name: post, description: d, run: {cmd: "echo $(P)", depends: [s]}}',
+        'global.parameters:',
+        '  P: {values: [1, two], label: P.%%}',
+      ].join('\n'),
+    );
+    const v = await maestro(['validate', file], { cwd: dir });
+    expect(v.exitCode).toBe(1);
+    expect(v.stderr.split('\n')).toEqual([
+      `${file}:4:34: env.dependencies.paths[0].path: path dependency INPUTS: ${dir}/inputs does not exist; allowed: a path that exists (a relative one is taken from the working directory, ${dir})`,
+      `${file}:6:42: study[0].run.cmd: $(post.workspace) is used before step 'post' has a workspace: 'post' does not run before 's'; add 'post' (or 'post_*') to the depends of 's'`,
+      `${file}:6:83: study[0].run.procs: instance 's_P.two': procs '$(P)' is 'two': not a whole number; allowed: a whole number of at least 1`,
+      expect.stringMatching(
+        /late\.yaml:6:89: study\[0\]\.run\.bogus: unknown key 'bogus' in the run block of step 's'/,
+      ),
+    ]);
+  });
+
   it('accepts a good spec', async () => {
     const r = await maestro(['validate', path.join(compatDir(), 'hello_world/hello_bye_parameterized.yaml')]);
     expect(r).toMatchObject({ exitCode: 0, stdout: expect.stringMatching(/valid: 2 steps, 8 step instances/) });
