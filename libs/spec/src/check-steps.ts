@@ -1,7 +1,7 @@
 /** `study:`: step names, what each step depends on, the order steps run in, and their walltimes. */
 import { SpecErrorCode } from './errors.js';
 import type { KeyPath } from './load-yaml.js';
-import { unsafeComponentReason } from './path-names.js';
+import { byteLength, longName, MAX_FOLDER_NAME_BYTES, safePathComponent, unsafeComponentReason } from './path-names.js';
 import type { ProblemList } from './problems.js';
 import { isWalltime, WALLTIME_FORMS } from './run-values.js';
 import type { StepInput } from './schema.js';
@@ -40,6 +40,13 @@ export function checkSteps(
         path,
         `step name '${s.name}' ${unsafe}; it names the step's workspace folder`,
         'use letters, digits and - _ . ( ) in step names',
+      );
+    } else if (byteLength(safePathComponent(s.name)) > MAX_FOLDER_NAME_BYTES) {
+      problems.error(
+        SpecErrorCode.NameTooLong,
+        path,
+        `step name ${longName(s.name)} is too long to name the step's workspace folder`,
+        `at most ${MAX_FOLDER_NAME_BYTES} bytes once characters other than letters, digits and - _ . ( ) are dropped: the longest folder name file systems take`,
       );
     }
   });

@@ -13,7 +13,7 @@
  * (expanded-study.ts).
  */
 import { checkSubstitutedValues } from './check-substituted-values.js';
-import { checkWorkspaceNames } from './check-workspaces.js';
+import { checkStepFileName, checkWorkspaceNames } from './check-workspaces.js';
 import { collapseRows } from './collapse-rows.js';
 import { SpecErrorCode } from './errors.js';
 import { resolveEnvironment, type EnvironmentPlaces } from './environment.js';
@@ -93,7 +93,7 @@ export function expandStudy(study: Study, options: ExpandOptions): ExpandedStudy
       ({ rows, rowToLocal } = collapseRows(parameters, usedParameters, nextInstance, maxInstances));
       count = rows.length;
       checkWorkspaceNames(parameters, usedParameters, rows, spec.name, hash, problems, at());
-    }
+    } else checkStepFileName(spec.name, problems, at());
     checkSubstitutedValues(spec, run, parameters, usedParameters, rows, study.unusableNames, problems);
     if (nextInstance + count > maxInstances) {
       problems.error(

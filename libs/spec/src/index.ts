@@ -17,7 +17,7 @@ export type {
   ParseStudyOptions,
   StudyReading,
 } from './study.js';
-export { safePathComponent, unsafeComponentReason } from './path-names.js';
+export { safePathComponent, unsafeComponentReason, MAX_FOLDER_NAME_BYTES, MAX_FILE_BASE_BYTES } from './path-names.js';
 export { ParameterSet, LABEL_TOKEN, parametersFromGenerator } from './parameters.js';
 export type { ParameterDef } from './parameters.js';
 export {

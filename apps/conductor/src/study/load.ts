@@ -14,6 +14,8 @@ import {
   sortProblems,
   SpecError,
   SpecErrorCode,
+  studyProblem,
+  MAX_FOLDER_NAME_BYTES,
   type ExpandedStudy,
   type ParameterDef,
   type SpecProblem,
@@ -81,6 +83,7 @@ export async function loadStudy(options: LoadStudyOptions): Promise<LoadedStudy>
   const root = options.out
     ? path.resolve(options.cwd, options.out)
     : defaultStudyRoot(study, { cwd: options.cwd, specRoot, now: options.now });
+  problems.push(...rootNameProblems(study, root, options.out));
 
   let generated: readonly ParameterDef[] | undefined = options.savedParameters;
   // The generator is the user's code: it runs for a spec without problems only, as it reads the
@@ -135,4 +138,49 @@ async function readSpec(specFile: string, specPath: string): Promise<string> {
       },
     ]);
   }
+}
+
+/**
+ * Every folder name of the study root must fit in a file system's 255 bytes, or `mkdir` fails
+ * (ENAMETOOLONG) once part of the study is written. Without -o the last one is named after the
+ * study (`<name>_YYYYMMDD-HHMMSS`) and those above come from OUTPUT_PATH.
+ */
+function rootNameProblems(study: Study, root: string, out: string | undefined): SpecProblem[] {
+  const problems: SpecProblem[] = [];
+  const names = root.split(path.sep).filter((n) => n !== '');
+  names.forEach((name, k) => {
+    const bytes = Buffer.byteLength(name);
+    if (bytes <= MAX_FOLDER_NAME_BYTES) return;
+    const shown = name.length > 40 ? `${name.slice(0, 20)}...${name.slice(-15)}` : name;
+    const allowed = `at most ${MAX_FOLDER_NAME_BYTES} bytes per folder name: the longest file systems take`;
+    if (out !== undefined) {
+      problems.push({
+        code: SpecErrorCode.NameTooLong,
+        path: '-o',
+        message: `the folder name '${shown}' is ${bytes} bytes long`,
+        allowed,
+      });
+    } else if (k === names.length - 1) {
+      problems.push(
+        studyProblem(
+          study,
+          SpecErrorCode.NameTooLong,
+          ['description', 'name'],
+          `the study folder is named after the study: '${shown}' is ${bytes} bytes long`,
+          `${allowed}, the date and time (_YYYYMMDD-HHMMSS) included; shorten the name, or give the folder with -o DIR`,
+        ),
+      );
+    } else {
+      problems.push(
+        studyProblem(
+          study,
+          SpecErrorCode.NameTooLong,
+          ['env', 'variables', 'OUTPUT_PATH'],
+          `OUTPUT_PATH puts the study under a folder name of ${bytes} bytes ('${shown}')`,
+          allowed,
+        ),
+      );
+    }
+  });
+  return problems;
 }
