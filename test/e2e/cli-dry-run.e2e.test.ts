@@ -109,9 +109,63 @@ describe('maestro validate', () => {
     const r = await maestro(['validate', file]);
     expect(r.exitCode).toBe(1);
     const lines = r.stderr.trim().split('\n');
-    expect(lines).toHaveLength(3);
+    // The misspelled dependency of the step with an unknown key comes in the same run (issue #19).
+    expect(lines).toHaveLength(4);
     expect(lines[0]).toMatch(/many-problems\.yaml:6:12: env\.variables\.EMPTY: is empty; non-empty text or a number/);
-    expect(lines[2]).toMatch(/many-problems\.yaml:18:7: study\[1\]\.run\.bogus: unknown key 'bogus'/);
+    expect(lines[2]).toMatch(/many-problems\.yaml:17:17: study\[1\]\.run\.depends\[0\]: .* no step is named 'aa'/);
+    expect(lines[3]).toMatch(/many-problems\.yaml:18:7: study\[1\]\.run\.bogus: unknown key 'bogus'/);
+  });
+
+  it('reports a problem of each layer in one run: schema, unknown step, loop, walltime; run refuses the same', async () => {
+    const dir = tmp();
+    const file = path.join(dir, 'every-layer.yaml');
+    cpSync(path.join(REPO_ROOT, 'libs/spec/test/fixtures/invalid/every-layer.yaml'), file);
+    const expected = [
+      `${file}:9:16: study[0].run.depends: steps depend on each other in a loop: build -> simulate -> report -> build; dependencies must form a DAG: remove one of these depends entries`,
+      `${file}:14:24: study[1].run.depends[1]: step 'simulate' depends on 'setup', but no step is named 'setup'; depend on one of: build, simulate, report`,
+      `${file}:15:17: study[1].run.walltime: 'ten minutes' is not a walltime; allowed: HH:MM:SS (01:30:00), M:S, minutes (90), D-H, D-H:M, D-H:M:S, or 0, inf or unlimited for no limit`,
+      `${file}:18:5: study[2].run.cmd: required key 'cmd' is missing from the run block of step 'report'; the shell commands of the step, as text`,
+    ].join('\n');
+    const v = await maestro(['validate', file], { cwd: dir });
+    expect({ exitCode: v.exitCode, stdout: v.stdout, stderr: v.stderr }).toEqual({
+      exitCode: 1,
+      stdout: '',
+      stderr: expected,
+    });
+    for (const args of [['run', '--dry'], ['run']]) {
+      const r = await maestro([...args, file], { cwd: dir });
+      expect({ exitCode: r.exitCode, stderr: r.stderr }).toEqual({ exitCode: 1, stderr: expected });
+    }
+    expect(readdirSync(dir)).toEqual(['every-layer.yaml']);
+  });
+
+  it('reports expansion problems and missing paths together with the schema problems', async () => {
+    const dir = tmp();
+    const file = path.join(dir, 'late.yaml');
+    writeFileSync(
+      file,
+      [
+        'description: {name: late, description: problems found late}',
+        'env:',
+        '  dependencies:',
+        '    paths: [{name: INPUTS, path: ./inputs}]',
+        'study:',
+        '  - {name: s, description: d, run: {cmd: "ls $(INPUTS) $(post.workspace)", procs: $(P), bogus: 1}}',
+        '  - {name: post, description: d, run: {cmd: "echo $(P)", depends: [s]}}',
+        'global.parameters:',
+        '  P: {values: [1, two], label: P.%%}',
+      ].join('\n'),
+    );
+    const v = await maestro(['validate', file], { cwd: dir });
+    expect(v.exitCode).toBe(1);
+    expect(v.stderr.split('\n')).toEqual([
+      `${file}:4:34: env.dependencies.paths[0].path: path dependency INPUTS: ${dir}/inputs does not exist; allowed: a path that exists (a relative one is taken from the working directory, ${dir})`,
+      `${file}:6:42: study[0].run.cmd: $(post.workspace) is used before step 'post' has a workspace: 'post' does not run before 's'; add 'post' (or 'post_*') to the depends of 's'`,
+      `${file}:6:83: study[0].run.procs: instance 's_P.two': procs '$(P)' is 'two': not a whole number; allowed: a whole number of at least 1`,
+      expect.stringMatching(
+        /late\.yaml:6:89: study\[0\]\.run\.bogus: unknown key 'bogus' in the run block of step 's'/,
+      ),
+    ]);
   });
 
   it('accepts a good spec', async () => {

@@ -3,7 +3,7 @@
  * Maestro sample spec: same instance names and edges as the original produced. And on a Merlin
  * spec: the same steps as the spec without Merlin's keys.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -147,6 +147,46 @@ describe('maestro expand --json on a Merlin spec', () => {
           `${spec}:4:65: study[1].run.walltime: instance 't_W.later': walltime '$(W)' is 'later': not a walltime; ${allowed}`,
         ].join('\n'),
       );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('batch types and token order as Maestro has them (issue #19 item 7)', () => {
+  it('loads and expands an lsf-srun study, a label holding a path dependency getting its path', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'maestro-lsf-srun-'));
+    try {
+      const spec = path.join(dir, 'lsf-srun.yaml');
+      writeFileSync(
+        spec,
+        [
+          'description: {name: lsf-srun, description: a Merlin-style LSF study through srun}',
+          'batch: {type: lsf-srun, host: lassen, bank: wbronze, queue: pdebug}',
+          'env:',
+          '  labels: {MODEL: $(MODEL_DIR)/mesh.h5}',
+          '  dependencies:',
+          '    paths: [{name: MODEL_DIR, path: ./models}]',
+          'study:',
+          '  - {name: sim, description: d, run: {cmd: "$(LAUNCHER) ./sim $(MODEL) -s $(SIZE)", procs: 4, nodes: 1}}',
+          'global.parameters:',
+          '  SIZE: {values: [10, 20], label: SIZE.%%}',
+        ].join('\n'),
+      );
+      mkdirSync(path.join(dir, 'models'));
+      const v = await maestro(['validate', spec], { cwd: dir });
+      expect({ exitCode: v.exitCode, stdout: v.stdout, stderr: v.stderr }).toEqual({
+        exitCode: 0,
+        stdout: `${spec}: valid: 1 step, 2 step instances`,
+        stderr: '',
+      });
+      const r = await maestro(['expand', '--json', spec, '-o', path.join(dir, 'study')], { cwd: dir });
+      expect(r.exitCode, r.stderr).toBe(0);
+      const x = JSON.parse(r.stdout) as ExpandJson;
+      expect(x.steps.map((s) => s.cmd)).toEqual([
+        `$(LAUNCHER) ./sim ${dir}/models/mesh.h5 -s 10`,
+        `$(LAUNCHER) ./sim ${dir}/models/mesh.h5 -s 20`,
+      ]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

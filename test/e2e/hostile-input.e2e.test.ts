@@ -5,7 +5,7 @@
  * Each refusal is exit code 1 with a message saying what to do. No timing is asserted: a refusal
  * that had to build the whole study would blow the suite's memory and timeout instead.
  */
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { maestro } from '../helpers/cli.js';
@@ -88,6 +88,66 @@ describe('a YAML bomb (billion laughs)', () => {
       );
     }
     expect(readdirSync(dir)).toEqual(['bomb.yaml']);
+  });
+});
+
+describe('a spec with 100,000 aliases', () => {
+  // Each alias used to walk the whole document again: 10,000 took ~20 s, 100,000 about half an
+  // hour. Loading is linear now; a regression shows as this test's timeout.
+  it('is validated like any other spec', async () => {
+    const dir = tempDir();
+    const values = Array.from({ length: 100_000 }, () => '*v').join(', ');
+    const spec = writeSpec(
+      dir,
+      'aliases',
+      `env:\n  variables:\n    V: &v 1\nstudy:\n  - {name: s, description: d, run: {cmd: "echo $(X)"}}\nglobal.parameters:\n  X: {values: [${values}], label: X.%%}\n`,
+    );
+    const r = await maestro(['validate', spec]);
+    expect({ exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr }).toEqual({
+      exitCode: 0,
+      stdout: `${spec}: valid: 1 step, 1 step instance`,
+      stderr: '',
+    });
+  });
+});
+
+describe('names too long for the file system (255 bytes a name)', () => {
+  it('a 10,000-character step name is refused by validate and run, before anything is written', async () => {
+    const dir = tempDir();
+    const spec = writeSpec(
+      dir,
+      'long',
+      `study:\n  - {name: ${'a'.repeat(10_000)}, description: d, run: {cmd: "echo hi"}}\n`,
+    );
+    const expected = `${spec}:3:12: study[0].name: step name '${'a'.repeat(20)}...${'a'.repeat(12)}' (10,000 characters) is too long to name the step's workspace folder; at most 255 bytes once characters other than letters, digits and - _ . ( ) are dropped: the longest folder name file systems take`;
+    for (const command of [
+      ['validate'],
+      ['run', '--dry', '-o', path.join(dir, 'study')],
+      ['run', '-o', path.join(dir, 'study')],
+    ]) {
+      const r = await maestro([...command, spec], { cwd: dir });
+      expect({ exitCode: r.exitCode, stderr: r.stderr }, command.join(' ')).toEqual({ exitCode: 1, stderr: expected });
+    }
+    expect(readdirSync(dir)).toEqual(['long.yaml']);
+  });
+
+  it('a study name too long for its folder is refused where it names the folder, and -o avoids it', async () => {
+    const dir = tempDir();
+    const name = 'n'.repeat(250);
+    const spec = writeSpec(dir, 'named', `study:\n  - {name: s, description: d, run: {cmd: "echo hi"}}\n`, false);
+    writeFileSync(spec, `description: {name: ${name}, description: d}\n${readFileSync(spec, 'utf8')}`);
+    for (const command of [['validate'], ['run', '--dry']]) {
+      const r = await maestro([...command, spec], { cwd: dir });
+      expect(r.exitCode, command.join(' ')).toBe(1);
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `^${spec.replace(/[.]/g, '\\.')}:1:21: description\\.name: the study folder is named after the study: 'n{20}\\.\\.\\.\\d{8}-\\d{6}' is 266 bytes long; at most 255 bytes per folder name`,
+        ),
+      );
+    }
+    expect(readdirSync(dir)).toEqual(['named.yaml']);
+    const ok = await maestro(['run', '--dry', spec, '-o', path.join(dir, 'study')], { cwd: dir });
+    expect(ok.exitCode, ok.stderr).toBe(0);
   });
 });
 

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import type { KeyPath } from './load-yaml.js';
-import type { Study } from './parse-study.js';
+import type { Study } from './study.js';
 import { replaceTokens } from './tokens.js';
 
 export interface EnvironmentPlaces {
@@ -61,20 +61,21 @@ function resolveAll(
   study: Study,
   places: EnvironmentPlaces,
 ): { tokens: Map<string, string>; dependencies: ResolvedDependencies } {
-  const tokens = new Map<string, string>([
+  const fixed = new Map<string, string>([
     ['OUTPUT_PATH', places.root],
     ['SPECROOT', places.specRoot],
   ]);
-  const resolveVariables = variableResolver(study, tokens);
-  for (const v of study.variables) tokens.set(v.name, resolveVariables(v.value));
-  const fill = (text: string): string => replaceTokens(text, (n) => tokens.get(n));
+  const lookup = envResolver(study, fixed, places.cwd);
+  const fill = (text: string): string => replaceTokens(text, lookup);
+  const tokens = new Map(fixed);
+  for (const v of study.variables) tokens.set(v.name, lookup(v.name)!);
   const paths = study.pathDependencies.map((d, i): ResolvedPathDependency => {
-    const resolved = path.resolve(places.cwd, fill(d.path));
+    const resolved = lookup(d.name)!;
     tokens.set(d.name, resolved);
     return { name: d.name, path: resolved, at: ['env', 'dependencies', 'paths', i, 'path'] };
   });
   const git = study.gitDependencies.map((d, i): ResolvedGitDependency => {
-    const dest = path.join(path.resolve(places.cwd, fill(d.path)), d.name);
+    const dest = lookup(d.name)!;
     tokens.set(d.name, dest);
     // Empty means none, as in Maestro; parseStudy allows at most one of the three.
     const ref = d.tag
@@ -94,9 +95,10 @@ function resolveAll(
  * OUTPUT_PATH variable resolved against the working directory (as Maestro does).
  */
 export function defaultStudyRoot(study: Study, options: { cwd: string; specRoot: string; now: Date }): string {
-  const tokens = new Map([['SPECROOT', options.specRoot]]);
-  const resolve = variableResolver(study, tokens);
-  const base = study.outputPath === undefined ? options.cwd : path.resolve(options.cwd, resolve(study.outputPath));
+  // OUTPUT_PATH cannot use a dependency: a dependency's path may be $(OUTPUT_PATH).
+  const lookup = envResolver(study, new Map([['SPECROOT', options.specRoot]]), undefined);
+  const base =
+    study.outputPath === undefined ? options.cwd : path.resolve(options.cwd, replaceTokens(study.outputPath, lookup));
   return path.join(base, `${studyDirName(study.name)}_${timestampForPath(options.now)}`);
 }
 
@@ -111,21 +113,42 @@ export function timestampForPath(d: Date): string {
   return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
 }
 
-/** Resolves `$(VAR)` inside values recursively; parse already refused loops. */
-function variableResolver(study: Study, fixed: ReadonlyMap<string, string>): (text: string) => string {
-  const raw = new Map(study.variables.map((v) => [v.name, v.value]));
+/**
+ * The final text of each env token, resolved on first use: `fixed` ones as given, a variable or
+ * label its value with its own tokens resolved, and (with `cwd`) a path dependency its absolute
+ * path, a git dependency `<path>/<name>`, their paths resolved the same way. Maestro applies a
+ * step's labels first, then its dependencies, then its variables (StudyEnvironment
+ * .apply_environment), so a label may hold `$(DEPENDENCY)` as well as `$(VARIABLE)`; resolving
+ * every token fully gives those results, and also resolves what Maestro's one pass per kind
+ * leaves as text (docs/differences-from-maestro.md). Parse refused loops; a token met again
+ * while it is being resolved is left as it is.
+ */
+function envResolver(
+  study: Study,
+  fixed: ReadonlyMap<string, string>,
+  cwd: string | undefined,
+): (name: string) => string | undefined {
+  const sources = new Map<string, (fill: (text: string) => string) => string>();
+  for (const v of study.variables) sources.set(v.name, (fill) => fill(v.value));
+  if (cwd !== undefined) {
+    for (const d of study.pathDependencies) sources.set(d.name, (fill) => path.resolve(cwd, fill(d.path)));
+    for (const d of study.gitDependencies) {
+      sources.set(d.name, (fill) => path.join(path.resolve(cwd, fill(d.path)), d.name));
+    }
+  }
   const done = new Map<string, string>();
-  const resolve = (text: string, depth: number): string =>
-    replaceTokens(text, (name) => {
-      const f = fixed.get(name);
-      if (f !== undefined) return f;
-      const cached = done.get(name);
-      if (cached !== undefined) return cached;
-      const value = raw.get(name);
-      if (value === undefined || depth > raw.size) return undefined;
-      const resolved = resolve(value, depth + 1);
-      done.set(name, resolved);
-      return resolved;
-    });
-  return (text) => resolve(text, 0);
+  const active = new Set<string>();
+  const lookup = (name: string): string | undefined => {
+    const known = fixed.get(name) ?? done.get(name);
+    if (known !== undefined) return known;
+    const source = sources.get(name);
+    if (source === undefined || active.has(name)) return undefined;
+    active.add(name);
+    const value = source(fill);
+    active.delete(name);
+    done.set(name, value);
+    return value;
+  };
+  const fill = (text: string): string => replaceTokens(text, lookup);
+  return lookup;
 }

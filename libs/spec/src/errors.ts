@@ -13,6 +13,8 @@ export const SpecErrorCode = {
   Cycle: 'SPEC_CYCLE',
   WorkspaceOrder: 'SPEC_WORKSPACE_BEFORE_CREATED',
   UnsafePath: 'SPEC_UNSAFE_PATH',
+  /** A name that becomes a folder or file name would be longer than file systems allow. */
+  NameTooLong: 'SPEC_NAME_TOO_LONG',
   DuplicateWorkspace: 'SPEC_DUPLICATE_WORKSPACE',
   NoSteps: 'SPEC_NO_STEPS',
   VariableCycle: 'SPEC_VARIABLE_CYCLE',

@@ -4,7 +4,8 @@ export { PyFloat, PyTimestamp, pyStr, pyRepr, pyFloatRepr } from './py-values.js
 export type { PyValue } from './py-values.js';
 export { loadYaml, MAX_EXPANDED_NODES, SourcePositions } from './load-yaml.js';
 export type { LoadedYaml, Position, KeyPath } from './load-yaml.js';
-export { parseStudy, safePathComponent, unsafeComponentReason, BUILTIN_TOKENS } from './parse-study.js';
+export { parseStudy, readStudy } from './parse-study.js';
+export { BUILTIN_TOKENS } from './study.js';
 export type {
   Study,
   StudyStep,
@@ -14,7 +15,9 @@ export type {
   BatchSettings,
   ParsedStudy,
   ParseStudyOptions,
-} from './parse-study.js';
+  StudyReading,
+} from './study.js';
+export { safePathComponent, unsafeComponentReason, MAX_FOLDER_NAME_BYTES, MAX_FILE_BASE_BYTES } from './path-names.js';
 export { ParameterSet, LABEL_TOKEN, parametersFromGenerator } from './parameters.js';
 export type { ParameterDef } from './parameters.js';
 export {
@@ -30,10 +33,12 @@ export type {
   ResolvedGitDependency,
   ResolvedPathDependency,
 } from './environment.js';
-export { studyProblem } from './problems.js';
+export { studyProblem, sortProblems } from './problems.js';
 export { RUN_COUNT_KEYS, readCount, readFlag, isWalltime, WALLTIME_FORMS } from './run-values.js';
-export { expandStudy, ExpandedStudy, DEFAULT_MAX_INSTANCES } from './expand-study.js';
-export type { ExpandOptions, ExpandedStep, StepInstance, InstanceSummary } from './expand-study.js';
+export { expandStudy, DEFAULT_MAX_INSTANCES } from './expand-study.js';
+export type { ExpandOptions } from './expand-study.js';
+export { ExpandedStudy } from './expanded-study.js';
+export type { ExpandedStep, StepInstance, InstanceSummary } from './expanded-study.js';
 export { renderStepScript, shellOf } from './step-script.js';
 export { replaceTokens, tokenNames } from './tokens.js';
 export { closest, didYouMean, editDistance } from './suggest.js';

@@ -46,10 +46,19 @@ export class ProblemList {
     this.warnings.push(located(this.positions, this.file, code, path, message, allowed, atKey));
   }
 
+  /** The errors gathered so far, sorted by place in the file. */
+  sorted(): SpecProblem[] {
+    return sortProblems(this.errors);
+  }
+
   /** Throws every error gathered so far, sorted by place in the file. */
   throwIfAny(): void {
     if (this.errors.length === 0) return;
-    const sorted = [...this.errors].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0));
-    throw new SpecError(sorted);
+    throw new SpecError(this.sorted());
   }
+}
+
+/** Problems in file order (by line, then column); those without a place first, as given. */
+export function sortProblems(problems: readonly SpecProblem[]): SpecProblem[] {
+  return [...problems].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0));
 }

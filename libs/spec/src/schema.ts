@@ -33,7 +33,7 @@ const number = (allowed: string) =>
 
 /** What a variable may hold: non-empty text or a number (Maestro's env.variables schema). */
 const VARIABLE_ALLOWED = 'non-empty text or a number';
-const variableValue = z.union(
+export const VariableValue = z.union(
   [
     z.string({ error: VARIABLE_ALLOWED }).min(1, { error: VARIABLE_ALLOWED }),
     z.number({ error: VARIABLE_ALLOWED }),
@@ -127,12 +127,12 @@ export const DescriptionInput = z.looseObject(
   { error: 'a mapping with name and description' },
 );
 
-const PathDependency = z.strictObject({
+export const PathDependencyInput = z.strictObject({
   name: nonEmptyText('a dependency name, used as $(name)'),
   path: nonEmptyText('a path that must exist'),
 });
 
-const GitDependency = z.strictObject({
+export const GitDependencyInput = z.strictObject({
   name: nonEmptyText('a dependency name, used as $(name)'),
   path: nonEmptyText('the folder to clone into, e.g. $(OUTPUT_PATH)'),
   url: nonEmptyText('a git URL'),
@@ -143,13 +143,13 @@ const GitDependency = z.strictObject({
 
 export const EnvInput = z.strictObject(
   {
-    variables: z.record(z.string(), variableValue, { error: 'a mapping of NAME: value' }).optional(),
-    labels: z.record(z.string(), variableValue, { error: 'a mapping of NAME: text' }).optional(),
+    variables: z.record(z.string(), VariableValue, { error: 'a mapping of NAME: value' }).optional(),
+    labels: z.record(z.string(), VariableValue, { error: 'a mapping of NAME: text' }).optional(),
     sources: z.array(anyValue, { error: 'a list (Maestro never applies it)' }).optional(),
     dependencies: z
       .strictObject({
-        paths: z.array(PathDependency, { error: 'a list of {name, path}' }).optional(),
-        git: z.array(GitDependency, { error: 'a list of {name, path, url, [tag]}' }).optional(),
+        paths: z.array(PathDependencyInput, { error: 'a list of {name, path}' }).optional(),
+        git: z.array(GitDependencyInput, { error: 'a list of {name, path, url, [tag]}' }).optional(),
         spack: z
           .looseObject({
             type: nonEmptyText('a spack type'),
@@ -163,12 +163,18 @@ export const EnvInput = z.strictObject(
 );
 export type EnvInput = z.output<typeof EnvInput>;
 
-export const BATCH_TYPES = ['local', 'slurm', 'lsf', 'flux', 'pbs'] as const;
+/**
+ * Batch types with a script adapter in Maestro (local, slurm, lsf, flux) or Merlin (lsf-srun:
+ * LSF through LLNL's srun wrapper), and pbs. Maestro loads and expands a study whatever its type
+ * and fails only when its conductor asks for the adapter; so do we: any type loads (an unknown
+ * one with a warning), and only launching workers needs a scheduler that is there.
+ */
+export const BATCH_TYPES = ['local', 'slurm', 'lsf', 'flux', 'pbs', 'lsf-srun'] as const;
 
 /** `batch:`: known keys are typed; unknown keys are kept (Maestro ignores them) and warned about. */
 export const BatchInput = z.looseObject(
   {
-    type: z.enum(BATCH_TYPES, { error: `one of ${BATCH_TYPES.join(', ')}` }).optional(),
+    type: nonEmptyText(`a batch type, e.g. ${BATCH_TYPES.join(', ')}`).optional(),
     shell: nonEmptyText('an interpreter path, e.g. /bin/bash').optional(),
     host: text('a host name').optional(),
     bank: text('an account (bank) name').optional(),

@@ -2,7 +2,7 @@
  * The script a step instance runs: its shell on the first line, then its expanded command. The
  * conductor sends it in the step's job and `run --dry` writes it into the workspace: one text for both.
  */
-import type { ExpandedStudy, StepInstance } from './expand-study.js';
+import type { ExpandedStudy, StepInstance } from './expanded-study.js';
 
 /** `#!<shell>`, a blank line, and the command ending in a newline. */
 export function renderStepScript(shell: string, cmd: string): string {

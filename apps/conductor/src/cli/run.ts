@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { resolveDependencies } from '@maestro/spec';
 import { conduct, DEFAULT_BUNDLE, DEFAULT_WINDOW, EXIT_CODES } from '../run/conduct.js';
 import { dashboardSettingsFor } from './dashboard.js';
-import { checkPathDependencies, cloneGitDependencies, refText } from '../study/dependencies.js';
+import { cloneGitDependencies, refText } from '../study/dependencies.js';
 import { loadStudy } from '../study/load.js';
 import { printWarnings } from './print-problems.js';
 import { withoutPassword } from '@maestro/secrets';
@@ -44,10 +44,9 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
     maxInstances: options.maxInstances,
     cwd,
     now,
+    everyLayer: true, // every problem, missing paths included, before the study folder exists
   });
   printWarnings(loaded.warnings, (l) => err.write(`${l}\n`));
-  // Before the study folder exists: a missing path leaves nothing behind.
-  await checkPathDependencies(loaded.study, { root: loaded.expanded.root, specRoot: loaded.expanded.specRoot, cwd });
   const choice = redisChoice(options);
   const prefix = options.prefix ?? 'maestro';
   // Autoscale options, and steps too large for its allocations, are refused before anything exists.

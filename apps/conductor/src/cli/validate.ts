@@ -1,6 +1,9 @@
-/** `maestro validate SPEC`: every problem at once; exit 1 if there is any. */
+/**
+ * `maestro validate SPEC`: every problem of every layer at once (schema, references, dependencies,
+ * loops, walltimes, parameters, expansion, paths that must exist), each at its place in the file;
+ * exit 1 if there is any.
+ */
 import type { Writable } from 'node:stream';
-import { checkPathDependencies } from '../study/dependencies.js';
 import { loadStudy } from '../study/load.js';
 import { printWarnings } from './print-problems.js';
 import type { SpecOptions } from './common.js';
@@ -21,10 +24,10 @@ export async function validateCommand(
     maxInstances: options.maxInstances,
     cwd,
     now: new Date(),
+    everyLayer: true,
   });
   printWarnings(loaded.warnings, (l) => err.write(`${l}\n`));
   const x = loaded.expanded;
-  await checkPathDependencies(loaded.study, { root: x.root, specRoot: x.specRoot, cwd });
   out.write(
     `${spec}: valid: ${x.steps.length} step${x.steps.length === 1 ? '' : 's'}, ${x.instanceCount} step instance${x.instanceCount === 1 ? '' : 's'}\n`,
   );

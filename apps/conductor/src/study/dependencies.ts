@@ -28,8 +28,19 @@ export class GitDependencyError extends Error {
  * its place in the spec file.
  */
 export async function checkPathDependencies(study: Study, places: EnvironmentPlaces): Promise<void> {
+  const problems = await pathDependencyProblems(study, places);
+  if (problems.length > 0) throw new SpecError(problems);
+}
+
+/**
+ * Every `dependencies.paths` entry whose path does not exist, each at its place in the spec file.
+ * In a study read with problems, a dependency whose path uses a name left out for its own problem
+ * (`$(BROKEN)/inputs`) is not looked for: it could not be right.
+ */
+export async function pathDependencyProblems(study: Study, places: EnvironmentPlaces): Promise<SpecProblem[]> {
   const problems: SpecProblem[] = [];
   for (const d of resolveDependencies(study, places).paths) {
+    if (study.unusableNames?.has(d.name)) continue;
     const missing = await whyMissing(d.path);
     if (missing === undefined) continue;
     problems.push(
@@ -42,7 +53,7 @@ export async function checkPathDependencies(study: Study, places: EnvironmentPla
       ),
     );
   }
-  if (problems.length > 0) throw new SpecError(problems);
+  return problems;
 }
 
 export interface CloneOptions {

@@ -7,16 +7,21 @@ import path from 'node:path';
 import {
   defaultStudyRoot,
   expandStudy,
+  isSpecError,
   parametersFromGenerator,
-  parseStudy,
+  readStudy,
   resolveEnvironment,
+  sortProblems,
   SpecError,
   SpecErrorCode,
+  studyProblem,
+  MAX_FOLDER_NAME_BYTES,
   type ExpandedStudy,
   type ParameterDef,
   type SpecProblem,
   type Study,
 } from '@maestro/spec';
+import { pathDependencyProblems } from './dependencies.js';
 
 export interface LoadStudyOptions {
   /** The spec file as the user typed it. */
@@ -36,6 +41,12 @@ export interface LoadStudyOptions {
   readonly now: Date;
   /** `$(SPECROOT)` when the spec was copied (resume reads the copy in the study root). */
   readonly specRoot?: string | undefined;
+  /**
+   * Report the problems of every layer at once (`validate`, `run`): the expansion is checked on
+   * the usable parts of a spec that has problems, and the paths of `dependencies.paths` must
+   * exist. Without it (`expand`) the spec's own problems stop the load before expansion.
+   */
+  readonly everyLayer?: boolean | undefined;
 }
 
 export interface LoadedStudy {
@@ -48,23 +59,13 @@ export interface LoadedStudy {
   readonly generatedParameters: readonly ParameterDef[] | undefined;
 }
 
-/** Reads, validates and expands a study; throws SpecError (all problems) or a plain Error for I/O. */
+/**
+ * Reads, validates and expands a study; throws SpecError (all problems, in file order) or a plain
+ * Error for I/O.
+ */
 export async function loadStudy(options: LoadStudyOptions): Promise<LoadedStudy> {
   const specFile = path.resolve(options.cwd, options.specPath);
-  let text: string;
-  try {
-    text = await readFile(specFile, 'utf8');
-  } catch (err) {
-    throw new SpecError([
-      {
-        code: SpecErrorCode.YamlSyntax,
-        file: options.specPath,
-        path: '',
-        message: `cannot read the spec file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-        allowed: 'give the path of a readable YAML study specification',
-      },
-    ]);
-  }
+  const text = await readSpec(specFile, options.specPath);
   if (options.pargs?.length && !options.pgen && !options.savedParameters) {
     throw new SpecError([
       {
@@ -75,14 +76,19 @@ export async function loadStudy(options: LoadStudyOptions): Promise<LoadedStudy>
       },
     ]);
   }
-  const { study, warnings } = parseStudy(text, { file: options.specPath });
+  const { study, errors, warnings } = readStudy(text, { file: options.specPath });
+  if (!study || (errors.length > 0 && !options.everyLayer)) throw new SpecError(errors);
+  const problems: SpecProblem[] = [...errors];
   const specRoot = options.specRoot ?? path.dirname(specFile);
   const root = options.out
     ? path.resolve(options.cwd, options.out)
     : defaultStudyRoot(study, { cwd: options.cwd, specRoot, now: options.now });
+  problems.push(...rootNameProblems(study, root, options.out));
 
   let generated: readonly ParameterDef[] | undefined = options.savedParameters;
-  if (!generated && options.pgen) {
+  // The generator is the user's code: it runs for a spec without problems only, as it reads the
+  // spec's environment. Without it the parameters are unknown, and so is the expansion.
+  if (!generated && options.pgen && problems.length === 0) {
     const env = Object.fromEntries(resolveEnvironment(study, { root, specRoot, cwd: options.cwd }));
     const { parsePargs, runParameterGenerator } = await import('../pgen/index.js');
     generated = await runParameterGenerator(path.resolve(options.cwd, options.pgen), parsePargs(options.pargs ?? []), {
@@ -93,14 +99,88 @@ export async function loadStudy(options: LoadStudyOptions): Promise<LoadedStudy>
     });
   }
   const parameters = generated ? parametersFromGenerator(generated, options.pgen ?? 'saved parameters') : undefined;
-  const expanded = expandStudy(study, {
-    root,
-    specRoot,
-    cwd: options.cwd,
-    hashWorkspaces: options.hashWorkspaces,
-    workspaceFanout: options.workspaceFanout,
-    maxInstances: options.maxInstances,
-    parameters,
-  });
+  let expanded: ExpandedStudy | undefined;
+  if (!options.pgen || generated) {
+    try {
+      expanded = expandStudy(study, {
+        root,
+        specRoot,
+        cwd: options.cwd,
+        hashWorkspaces: options.hashWorkspaces,
+        workspaceFanout: options.workspaceFanout,
+        maxInstances: options.maxInstances,
+        parameters,
+      });
+    } catch (err) {
+      // On a spec with problems the expansion runs on what is usable: it can only add problems.
+      if (isSpecError(err)) problems.push(...err.problems);
+      else if (problems.length === 0) throw err;
+    }
+  }
+  if (options.everyLayer) {
+    problems.push(...(await pathDependencyProblems(study, { root, specRoot, cwd: options.cwd })));
+  }
+  if (problems.length > 0 || !expanded) throw new SpecError(sortProblems(problems));
   return { study, expanded, warnings, specFile, generatedParameters: generated };
+}
+
+async function readSpec(specFile: string, specPath: string): Promise<string> {
+  try {
+    return await readFile(specFile, 'utf8');
+  } catch (err) {
+    throw new SpecError([
+      {
+        code: SpecErrorCode.YamlSyntax,
+        file: specPath,
+        path: '',
+        message: `cannot read the spec file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+        allowed: 'give the path of a readable YAML study specification',
+      },
+    ]);
+  }
+}
+
+/**
+ * Every folder name of the study root must fit in a file system's 255 bytes, or `mkdir` fails
+ * (ENAMETOOLONG) once part of the study is written. Without -o the last one is named after the
+ * study (`<name>_YYYYMMDD-HHMMSS`) and those above come from OUTPUT_PATH.
+ */
+function rootNameProblems(study: Study, root: string, out: string | undefined): SpecProblem[] {
+  const problems: SpecProblem[] = [];
+  const names = root.split(path.sep).filter((n) => n !== '');
+  names.forEach((name, k) => {
+    const bytes = Buffer.byteLength(name);
+    if (bytes <= MAX_FOLDER_NAME_BYTES) return;
+    const shown = name.length > 40 ? `${name.slice(0, 20)}...${name.slice(-15)}` : name;
+    const allowed = `at most ${MAX_FOLDER_NAME_BYTES} bytes per folder name: the longest file systems take`;
+    if (out !== undefined) {
+      problems.push({
+        code: SpecErrorCode.NameTooLong,
+        path: '-o',
+        message: `the folder name '${shown}' is ${bytes} bytes long`,
+        allowed,
+      });
+    } else if (k === names.length - 1) {
+      problems.push(
+        studyProblem(
+          study,
+          SpecErrorCode.NameTooLong,
+          ['description', 'name'],
+          `the study folder is named after the study: '${shown}' is ${bytes} bytes long`,
+          `${allowed}, the date and time (_YYYYMMDD-HHMMSS) included; shorten the name, or give the folder with -o DIR`,
+        ),
+      );
+    } else {
+      problems.push(
+        studyProblem(
+          study,
+          SpecErrorCode.NameTooLong,
+          ['env', 'variables', 'OUTPUT_PATH'],
+          `OUTPUT_PATH puts the study under a folder name of ${bytes} bytes ('${shown}')`,
+          allowed,
+        ),
+      );
+    }
+  });
+  return problems;
 }
