@@ -219,4 +219,10 @@ describe('resolveAllocationSettings', () => {
       '--scheduler: give slurm, flux or local (the spec names none in batch.type)',
     );
   });
+
+  it("says so when the spec's batch type is one maestro cannot launch workers with", () => {
+    expect(() => resolveAllocationSettings({}, { ...defaults, batch: { type: 'lsf-srun' } })).toThrow(
+      "--scheduler: the spec's batch.type 'lsf-srun' is not a scheduler maestro launches workers with; give slurm, flux or local",
+    );
+  });
 });

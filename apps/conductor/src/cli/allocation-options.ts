@@ -118,9 +118,14 @@ export function resolveAllocationSettings(
   const scheduler = (flags.scheduler ??
     defaults.scheduler ??
     (batchType === 'slurm' || batchType === 'flux' ? batchType : undefined)) as SchedulerName | undefined;
-  if (scheduler === undefined)
-    problems.push('--scheduler: give slurm, flux or local (the spec names none in batch.type)');
-  else if (!(SCHEDULERS as readonly string[]).includes(scheduler))
+  if (scheduler === undefined) {
+    // Maestro's other batch types (lsf, lsf-srun, pbs) load and expand; only launching needs one we drive.
+    problems.push(
+      batchType === undefined || batchType === 'local'
+        ? '--scheduler: give slurm, flux or local (the spec names none in batch.type)'
+        : `--scheduler: the spec's batch.type '${batchType}' is not a scheduler maestro launches workers with; give slurm, flux or local`,
+    );
+  } else if (!(SCHEDULERS as readonly string[]).includes(scheduler))
     problems.push(`--scheduler: '${scheduler}' is not one of ${SCHEDULERS.join(', ')}`);
 
   const same = (a: string | undefined, b: string | undefined, names: string): string | undefined => {
