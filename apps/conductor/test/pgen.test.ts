@@ -511,3 +511,39 @@ describe('choosing the kind of generator', () => {
     );
   });
 });
+
+describe('a generator that never ends', () => {
+  const write = async (name: string, text: string, mode = 0o644): Promise<string> => {
+    const file = join(work, name);
+    await writeFile(file, text);
+    await chmod(file, mode);
+    return file;
+  };
+  const quick = (): PgenContext => ({ ...ctx, timeoutMs: 300 });
+
+  it('an executable is stopped at --pgen-timeout, with what to do', async () => {
+    const file = await write('forever.sh', '#!/bin/sh\necho "still thinking" >&2\nexec sleep 600\n', 0o755);
+    const err = await failure(file, {}, quick());
+    expect(err.code).toBe('PGEN_TIMED_OUT');
+    expect(err.message).toBe(
+      `pgen ${file}: did not finish within 300ms, so it was stopped; if it needs longer, give --pgen-timeout (e.g. --pgen-timeout 1h); stderr ends with:\n  still thinking`,
+    );
+  });
+
+  it('a Python generator is stopped the same way', async () => {
+    const file = await write(
+      'forever.py',
+      'import time\ndef get_custom_generator(env, **kwargs):\n    time.sleep(600)\n',
+    );
+    const err = await failure(file, {}, quick());
+    expect(err.code).toBe('PGEN_TIMED_OUT');
+    expect(err.message).toContain('did not finish within 300ms, so python3 was stopped');
+  });
+
+  it('a module, which cannot be stopped, is given up on', async () => {
+    const file = await write('forever.mjs', 'export function getParameters() { return new Promise(() => {}); }\n');
+    const err = await failure(file, {}, quick());
+    expect(err.code).toBe('PGEN_TIMED_OUT');
+    expect(err.message).toContain('did not finish within 300ms, so maestro gave up on it');
+  });
+});

@@ -6,6 +6,8 @@ import { Option, type Command } from 'commander';
 export interface SpecOptions {
   out?: string;
   pgen?: string;
+  /** `--pgen-timeout`, in ms. */
+  pgenTimeout?: number;
   pargs: string[];
   hashws?: boolean;
   maxInstances?: number;
@@ -52,6 +54,11 @@ export function addSpecOptions(cmd: Command, { out = true }: { out?: boolean } =
       'parameter generator (Python pgen, JS/TS module or executable) replacing global.parameters',
     )
     .option('--pargs <key:value>', 'argument for the parameter generator (repeatable)', collect, [])
+    .addOption(
+      new Option('--pgen-timeout <duration>', 'stop a parameter generator that runs longer (default: 10m)').argParser(
+        durationOption('--pgen-timeout'),
+      ),
+    )
     .option('--hashws', 'name parameterized workspaces by the md5 of their labels')
     .addOption(
       new Option(

@@ -23,6 +23,7 @@ export async function expandCommand(
     out: options.out,
     pgen: options.pgen,
     pargs: options.pargs,
+    pgenTimeoutMs: options.pgenTimeout,
     hashWorkspaces: options.hashws,
     workspaceFanout: options.workspaceFanout,
     maxInstances: options.maxInstances,

@@ -39,6 +39,7 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
     out: options.out,
     pgen: options.pgen,
     pargs: options.pargs,
+    pgenTimeoutMs: options.pgenTimeout,
     hashWorkspaces: options.hashws,
     workspaceFanout: options.workspaceFanout,
     maxInstances: options.maxInstances,

@@ -19,6 +19,7 @@ export async function validateCommand(
     specPath: spec,
     pgen: options.pgen,
     pargs: options.pargs,
+    pgenTimeoutMs: options.pgenTimeout,
     hashWorkspaces: options.hashws,
     workspaceFanout: options.workspaceFanout,
     maxInstances: options.maxInstances,

@@ -20,7 +20,8 @@ export interface ProcessRequest {
 
 export type ProcessOutcome =
   | { readonly kind: 'exited'; readonly exitCode: number; readonly stdout: string; readonly stderr: string }
-  | { readonly kind: 'killed'; readonly signal: string; readonly stderr: string }
+  /** `timedOut`: killed because it ran past `timeoutMs`. */
+  | { readonly kind: 'killed'; readonly signal: string; readonly stderr: string; readonly timedOut: boolean }
   /** `errorCode` is Node's: ENOENT (no such command or interpreter), EACCES, ... */
   | { readonly kind: 'not-started'; readonly errorCode: string | undefined; readonly message: string }
   | { readonly kind: 'failed'; readonly message: string };
@@ -51,7 +52,7 @@ export async function runProcess(
       const stdout = typeof err.stdout === 'string' ? err.stdout : '';
       return { kind: 'exited', exitCode: err.exitCode, stdout, stderr };
     }
-    if (err.signal !== undefined) return { kind: 'killed', signal: err.signal, stderr };
+    if (err.signal !== undefined) return { kind: 'killed', signal: err.signal, stderr, timedOut: err.timedOut };
     return { kind: 'not-started', errorCode: err.code, message: err.originalMessage ?? err.shortMessage };
   }
 }

@@ -1,3 +1,9 @@
+/**
+ * How long a generator may run by default: a sweep generator that reads a large table or asks a
+ * database may take minutes, one that never ends must still end with a message.
+ */
+export const PGEN_TIMEOUT_MS = 10 * 60_000;
+
 /** What a generator learns about the study it generates parameters for. */
 export interface PgenContext {
   /** Absolute study root (Maestro passes it as OUTPUT_PATH). */
@@ -15,6 +21,12 @@ export interface PgenContext {
    * against. JavaScript and TypeScript generators run inside this process, in its own cwd.
    */
   readonly cwd: string;
+  /**
+   * How long the generator may run (`--pgen-timeout`): a process is then stopped, and a module,
+   * which runs inside maestro and cannot be stopped, is given up on.
+   * @default PGEN_TIMEOUT_MS (10 minutes)
+   */
+  readonly timeoutMs?: number | undefined;
 }
 
 /** What a JavaScript or TypeScript generator function is called with. */

@@ -13,6 +13,8 @@ export const PgenErrorCode = {
   PythonMissing: 'PGEN_PYTHON_MISSING',
   /** A `--pargs` item is not `KEY:VALUE`. */
   BadPargs: 'PGEN_BAD_PARGS',
+  /** The generator ran past `--pgen-timeout`. */
+  TimedOut: 'PGEN_TIMED_OUT',
 } as const;
 export type PgenErrorCode = (typeof PgenErrorCode)[keyof typeof PgenErrorCode];
 
@@ -31,6 +33,17 @@ export class PgenError extends Error {
 
 export function isPgenError(err: unknown): err is PgenError {
   return err instanceof PgenError;
+}
+
+/** The message of a generator that ran past its time: what happened and what to do. */
+export function timedOutMessage(timeoutMs: number, what: string): string {
+  return `did not finish within ${formatMs(timeoutMs)}, so ${what}; if it needs longer, give --pgen-timeout (e.g. --pgen-timeout 1h)`;
+}
+
+function formatMs(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }
 
 /** The last `count` non-blank lines of `text`, each indented, for quoting process output. */

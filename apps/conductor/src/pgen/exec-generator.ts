@@ -4,8 +4,8 @@
  */
 import { open } from 'node:fs/promises';
 import type { ParameterDef } from '@maestro/spec';
-import type { PgenContext } from './context.js';
-import { PgenError, PgenErrorCode, quoteTail } from './errors.js';
+import { PGEN_TIMEOUT_MS, type PgenContext } from './context.js';
+import { PgenError, PgenErrorCode, quoteTail, timedOutMessage } from './errors.js';
 import { toParameterDefs } from './generator-output.js';
 import { JsonSyntaxError, parsePyJson } from './py-json.js';
 import { runProcess } from '../exec/index.js';
@@ -27,11 +27,16 @@ export async function runExecutableGenerator(
       MAESTRO_PARGS: JSON.stringify(pargs),
       MAESTRO_ENV: JSON.stringify(ctx.env),
     },
+    timeoutMs: ctx.timeoutMs ?? PGEN_TIMEOUT_MS,
   });
   switch (outcome.kind) {
     case 'not-started':
       throw new PgenError(PgenErrorCode.Failed, file, await whyNotStarted(path, outcome.errorCode, outcome.message));
     case 'killed':
+      if (outcome.timedOut) {
+        const why = timedOutMessage(ctx.timeoutMs ?? PGEN_TIMEOUT_MS, 'it was stopped');
+        throw new PgenError(PgenErrorCode.TimedOut, file, `${why}${stderrTail(outcome.stderr)}`);
+      }
       throw new PgenError(PgenErrorCode.Failed, file, `was killed by ${outcome.signal}${stderrTail(outcome.stderr)}`);
     case 'failed':
       throw new PgenError(PgenErrorCode.Failed, file, outcome.message);

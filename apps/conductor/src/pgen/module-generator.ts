@@ -6,8 +6,8 @@
 import { extname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ParameterDef } from '@maestro/spec';
-import type { PgenContext, PgenModuleInput } from './context.js';
-import { PgenError, PgenErrorCode } from './errors.js';
+import { PGEN_TIMEOUT_MS, type PgenContext, type PgenModuleInput } from './context.js';
+import { PgenError, PgenErrorCode, timedOutMessage } from './errors.js';
 import { describe, toParameterDefs } from './generator-output.js';
 
 export const MODULE_EXTENSIONS = ['.js', '.mjs', '.cjs', '.ts', '.mts', '.cts'] as const;
@@ -54,10 +54,22 @@ export async function runModuleGenerator(
     specRoot: ctx.specRoot,
   };
   let output: unknown;
+  const timeoutMs = ctx.timeoutMs ?? PGEN_TIMEOUT_MS;
+  let timer: NodeJS.Timeout | undefined;
+  // A module runs in this process: nothing can stop it, but the command need not wait for it.
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new PgenError(PgenErrorCode.TimedOut, file, timedOutMessage(timeoutMs, 'maestro gave up on it'))),
+      timeoutMs,
+    );
+  });
   try {
-    output = await found.fn(input);
+    output = await Promise.race([found.fn(input), late]);
   } catch (err) {
+    if (err instanceof PgenError) throw err;
     throw new PgenError(PgenErrorCode.Failed, file, `${found.name}() threw ${summarize(err, path)}`, { cause: err });
+  } finally {
+    clearTimeout(timer);
   }
   const { defs, problems } = toParameterDefs(output);
   if (problems.length > 0) {

@@ -1,8 +1,8 @@
 /** Kind (c): an original Maestro pgen file, run by python3 through our runner script. */
 import { fileURLToPath } from 'node:url';
 import type { ParameterDef } from '@maestro/spec';
-import type { PgenContext } from './context.js';
-import { PgenError, PgenErrorCode, quoteTail } from './errors.js';
+import { PGEN_TIMEOUT_MS, type PgenContext } from './context.js';
+import { PgenError, PgenErrorCode, quoteTail, timedOutMessage } from './errors.js';
 import { fromPythonRows } from './generator-output.js';
 import { runProcess } from '../exec/index.js';
 
@@ -22,7 +22,11 @@ export async function runPythonGenerator(
 ): Promise<ParameterDef[]> {
   const request = { pargs, env: ctx.env, outputPath: ctx.outputPath, specRoot: ctx.specRoot };
   // -B: write no __pycache__ beside the user's file or into our package.
-  const outcome = await runProcess(PYTHON, ['-B', RUNNER, path], { cwd: ctx.cwd, input: JSON.stringify(request) });
+  const outcome = await runProcess(PYTHON, ['-B', RUNNER, path], {
+    cwd: ctx.cwd,
+    input: JSON.stringify(request),
+    timeoutMs: ctx.timeoutMs ?? PGEN_TIMEOUT_MS,
+  });
   switch (outcome.kind) {
     case 'not-started':
       if (outcome.errorCode === 'ENOENT') {
@@ -35,6 +39,10 @@ export async function runPythonGenerator(
       }
       throw new PgenError(PgenErrorCode.Failed, file, `could not start ${PYTHON}: ${outcome.message}`);
     case 'killed':
+      if (outcome.timedOut) {
+        const why = timedOutMessage(ctx.timeoutMs ?? PGEN_TIMEOUT_MS, `${PYTHON} was stopped`);
+        throw new PgenError(PgenErrorCode.TimedOut, file, `${why}${withTail(outcome.stderr)}`);
+      }
       throw new PgenError(
         PgenErrorCode.Failed,
         file,

@@ -32,6 +32,8 @@ export interface LoadStudyOptions {
   readonly pgen?: string | undefined;
   /** `--pargs KEY:VALUE`, repeated. */
   readonly pargs?: readonly string[] | undefined;
+  /** `--pgen-timeout`: how long the generator may run. @default PGEN_TIMEOUT_MS */
+  readonly pgenTimeoutMs?: number | undefined;
   readonly hashWorkspaces?: boolean | undefined;
   readonly workspaceFanout?: number | undefined;
   readonly maxInstances?: number | undefined;
@@ -96,6 +98,7 @@ export async function loadStudy(options: LoadStudyOptions): Promise<LoadedStudy>
       specRoot,
       env,
       cwd: options.cwd,
+      timeoutMs: options.pgenTimeoutMs,
     });
   }
   const parameters = generated ? parametersFromGenerator(generated, options.pgen ?? 'saved parameters') : undefined;
