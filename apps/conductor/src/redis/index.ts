@@ -11,8 +11,16 @@ export {
   withoutPassword,
 } from './connection.js';
 export type { ConnectionRole, Redis, RedisTarget } from './connection.js';
-export { embeddedRedisDir, startEmbeddedRedis } from './embedded-redis.js';
-export type { EmbeddedRedis } from './embedded-redis.js';
+export {
+  RedisServerMissingError,
+  RedisServerStartError,
+  StudyBusyError,
+  embeddedRedisDir,
+  findRedisServer,
+  lockEmbeddedRedis,
+  startEmbeddedRedis,
+} from './embedded-redis.js';
+export type { EmbeddedRedis, OwnerLock, RedisExit } from './embedded-redis.js';
 export { FleetStore } from './fleet-store.js';
 export { StudyReader } from './study-reader.js';
 export { LeaseLostError, StudyStore } from './study-store.js';
