@@ -5,6 +5,8 @@
 export {
   RedisConnectionError,
   connectRedis,
+  describeRedisError,
+  fatalConnectionError,
   redactUrl,
   redisSecrets,
   urlPassword,
