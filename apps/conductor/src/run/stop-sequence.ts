@@ -86,9 +86,11 @@ export class StopSequence {
     const steps = `${running} running step${running === 1 ? '' : 's'}`;
     log.warn(
       { signal },
-      workers
-        ? `stopping: ${steps} handed back; ${again} to stop at once`
-        : `stopping: the workers keep the ${steps} and report them for the next conductor; ${again} to stop at once`,
+      running === 0
+        ? `stopping: no step was running; ${again} to stop at once`
+        : workers
+          ? `stopping: ${steps} handed back; ${again} to stop at once`
+          : `stopping: the workers keep the ${steps} and report them for the next conductor; ${again} to stop at once`,
     );
     void (async () => {
       if (workers) {
