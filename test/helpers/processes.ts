@@ -1,4 +1,5 @@
 /** Long-running maestro processes for end-to-end tests, cleaned up whatever the test does. */
+import { readdirSync, readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { execa, type ResultPromise } from 'execa';
 import { MAESTRO_BIN, WORKER_BIN } from './cli.js';
@@ -8,9 +9,13 @@ export type Started = ResultPromise<{ reject: false; all: true }>;
 
 const started = new Set<Started>();
 
+/**
+ * `maestro ARGS`. With `detached`, in a process group of its own, as a shell starts a job in a
+ * terminal: `process.kill(-p.pid, 'SIGINT')` then signals it as Ctrl-C does (see signalGroup).
+ */
 export function startMaestro(
   args: readonly string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; detached?: boolean } = {},
 ): Started {
   const p = execa(process.execPath, [MAESTRO_BIN, ...args], { reject: false, all: true, ...options });
   started.add(p);
@@ -101,4 +106,65 @@ export async function killAll(): Promise<void> {
   const all = [...started];
   for (const p of all) p.kill('SIGKILL');
   await Promise.all(all.map((p) => p.catch(() => undefined)));
+}
+
+/** What /proc says of a process: its parent, process group and state letter (Z: a zombie). */
+function procStat(pid: number): { ppid: number; pgrp: number; state: string } | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // `pid (comm) state ppid pgrp ...`; comm may hold spaces and parentheses.
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { state: fields[0]!, ppid: Number(fields[1]), pgrp: Number(fields[2]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** True while `pid` runs (a zombie waiting for its parent counts as ended). */
+export function isAlive(pid: number): boolean {
+  const st = procStat(pid);
+  return st !== undefined && st.state !== 'Z';
+}
+
+/**
+ * The live processes of a started command: the members of its process group `pgid` and every
+ * descendant of its leader, wherever they moved (their own groups or sessions), read from /proc.
+ */
+export function processFamily(pgid: number): number[] {
+  const all = readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number)
+    .flatMap((pid) => {
+      const st = procStat(pid);
+      return st && st.state !== 'Z' ? [{ pid, ...st }] : [];
+    });
+  const family = new Set(all.filter((p) => p.pgrp === pgid || p.pid === pgid).map((p) => p.pid));
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const p of all) {
+      if (!family.has(p.pid) && family.has(p.ppid)) {
+        family.add(p.pid);
+        grew = true;
+      }
+    }
+  }
+  return [...family].sort((a, b) => a - b);
+}
+
+/** Sends `signal` to process group `pgid`, as a terminal's Ctrl-C (SIGINT) or `timeout` (SIGTERM) does. */
+export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  process.kill(-pgid, signal);
+}
+
+/** Command lines of processes, for a test's failure message. */
+export function describeProcesses(pids: readonly number[]): string {
+  return pids
+    .map((pid) => {
+      try {
+        return `${pid}: ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ')}`;
+      } catch {
+        return `${pid}: (gone)`;
+      }
+    })
+    .join('\n');
 }

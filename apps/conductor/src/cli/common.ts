@@ -74,6 +74,13 @@ export function addSpecOptions(cmd: Command, { out = true }: { out?: boolean } =
     );
 }
 
+/**
+ * How long the conductor waits for a Redis that does not answer before it stops the study
+ * (resumable). Outages of a minute or two (a restart, a failover) are waited out; a Redis that is
+ * gone does not leave a study waiting in silence for ever.
+ */
+export const DEFAULT_REDIS_TIMEOUT_MS = 300_000;
+
 export interface ExecutionFlags {
   attempts?: number;
   rlimit?: number;
@@ -83,6 +90,8 @@ export interface ExecutionFlags {
   window?: number;
   bundle?: number;
   cancelGrace?: number;
+  /** `--redis-timeout`: how long Redis may stay unreachable before the study stops (0 = forever). */
+  redisTimeout?: number;
   prefix?: string;
   workerArg?: string[];
   /** `--dashboard [port]`: serve the study view while the study runs. */
@@ -140,6 +149,14 @@ export function addExecutionOptions(cmd: Command): Command {
       )
         .default(30_000, '30s')
         .argParser(durationOption('--cancel-grace')),
+    )
+    .addOption(
+      new Option(
+        '--redis-timeout <duration>',
+        'how long Redis may not answer before the study stops, resumable (0 = wait forever)',
+      )
+        .default(DEFAULT_REDIS_TIMEOUT_MS, '5m')
+        .argParser(durationOption('--redis-timeout')),
     )
     .option('--prefix <prefix>', 'key prefix in a shared Redis', 'maestro')
     .addOption(

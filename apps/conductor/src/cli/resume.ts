@@ -3,10 +3,10 @@ import type { Writable } from 'node:stream';
 import { conduct, DEFAULT_BUNDLE, DEFAULT_WINDOW, EXIT_CODES } from '../run/conduct.js';
 import { dashboardSettingsFor } from './dashboard.js';
 import { reloadStudy } from '../study/reload.js';
-import { openStudy, redisForStudy } from '../study/session.js';
+import { checkRedisAnswers, openStudy, redisForStudy } from '../study/session.js';
 import { Terminal } from '../run/terminal.js';
 import { autoscaleConfig, resolveAutoscale, type AutoscaleFlags } from './autoscale.js';
-import { cores, type ExecutionFlags } from './common.js';
+import { cores, DEFAULT_REDIS_TIMEOUT_MS, type ExecutionFlags } from './common.js';
 import { redisChoice, type RedisFlags } from './redis-options.js';
 import { printFinalStatus } from './status.js';
 
@@ -29,6 +29,8 @@ export async function resumeCommand(
   }
   const autoscale = await resolveAutoscale(options, loaded, meta.prefix, err);
   const redis = await redisForStudy(meta, redisChoice(options), true);
+  // A shared Redis that cannot be reached is said now, not waited for in silence.
+  if (meta.redis?.mode === 'external') await checkRedisAnswers(redis.target);
   err.write(`Resuming ${meta.name}: ${meta.instanceCount} step instances in ${meta.root}\n`);
   const state = await conduct({
     meta,
@@ -41,6 +43,7 @@ export async function resumeCommand(
     workerConcurrency: options.workerConcurrency ?? 1,
     workerArgs: options.workerArg,
     cancelGraceMs: options.cancelGrace ?? 30_000,
+    redisTimeoutMs: options.redisTimeout ?? DEFAULT_REDIS_TIMEOUT_MS,
     terminal: new Terminal(process.stderr),
     dashboard: dashboard && { ...dashboard, prefix: meta.prefix },
     autoscale:

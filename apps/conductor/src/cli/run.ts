@@ -1,7 +1,6 @@
 /** `maestro run SPEC`: create the study root and run the study (`--dry`: write scripts only). */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync } from 'node:fs';
-import { rmdir } from 'node:fs/promises';
+import { closeSync, openSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,16 +8,16 @@ import { resolveDependencies } from '@maestro/spec';
 import { conduct, DEFAULT_BUNDLE, DEFAULT_WINDOW, EXIT_CODES } from '../run/conduct.js';
 import { dashboardSettingsFor } from './dashboard.js';
 import { cloneGitDependencies, refText } from '../study/dependencies.js';
-import { loadStudy } from '../study/load.js';
+import { loadStudy, type LoadedStudy } from '../study/load.js';
 import { printWarnings } from './print-problems.js';
 import { withoutPassword } from '@maestro/secrets';
-import { redisForNewStudy } from '../study/session.js';
+import { checkRedisForNewStudy, redisForNewStudy, type RedisChoice } from '../study/session.js';
 import { metaDir } from '../study/meta.js';
 import { createStudyRoot } from '../study/root.js';
 import { Terminal } from '../run/terminal.js';
 import { writeDryRun, writeStudySkeleton } from '../study/write.js';
 import { autoscaleArgs, autoscaleConfig, resolveAutoscale, type AutoscaleFlags } from './autoscale.js';
-import { cores, type ExecutionFlags, type SpecOptions } from './common.js';
+import { cores, DEFAULT_REDIS_TIMEOUT_MS, type ExecutionFlags, type SpecOptions } from './common.js';
 import { redisChoice, type RedisFlags } from './redis-options.js';
 import { printFinalStatus } from './status.js';
 import { workerRedis } from './workers.js';
@@ -34,6 +33,10 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
   const now = new Date();
   const dashboard = dashboardSettingsFor(options); // a bad MAESTRO_DASHBOARD_AUTH stops us before any folder exists
   const cwd = process.cwd();
+  const choice = redisChoice(options);
+  // Its Redis is checked while the spec loads (no wait added), and before any folder exists: a
+  // missing redis-server, an unreachable server or a wrong password leaves nothing behind.
+  const redisChecked = options.dry ? Promise.resolve(undefined) : settled(checkRedisForNewStudy(choice));
   const loaded = await loadStudy({
     specPath: spec,
     out: options.out,
@@ -48,23 +51,61 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
     everyLayer: true, // every problem, missing paths included, before the study folder exists
   });
   printWarnings(loaded.warnings, (l) => err.write(`${l}\n`));
-  const choice = redisChoice(options);
   const prefix = options.prefix ?? 'maestro';
   // Autoscale options, and steps too large for its allocations, are refused before anything exists.
   const autoscale = await resolveAutoscale(options, loaded, prefix, err);
   if (autoscale && choice.url)
     workerRedis({ url: choice.url, passwordFile: choice.passwordFile, tlsCaFile: choice.tlsCaFile });
-  const wanted = loaded.expanded.root;
-  const wantedExisted = existsSync(wanted);
-  const root = await createStudyRoot(wanted, {
+  const redisProblem = await redisChecked;
+  if (redisProblem) throw redisProblem;
+  const created = await createStudyRoot(loaded.expanded.root, {
     explicit: options.out !== undefined,
     yes: options.yes,
     no: options.no,
     interactive: process.stdin.isTTY === true && process.stderr.isTTY === true,
   });
+  // Until the conductor has written the study into Redis, a failure takes back everything this
+  // run wrote: a study that never started is not one `maestro resume` could continue.
+  let started = false;
+  try {
+    return await runInRoot(
+      spec,
+      options,
+      { loaded, root: created.path, now, cwd, choice, prefix, autoscale, dashboard },
+      out,
+      err,
+      () => (started = true),
+    );
+  } catch (error) {
+    if (!started) await created.undo().catch(() => undefined);
+    throw error;
+  }
+}
+
+interface RunContext {
+  readonly loaded: LoadedStudy;
+  readonly root: string;
+  readonly now: Date;
+  readonly cwd: string;
+  readonly choice: RedisChoice;
+  readonly prefix: string;
+  readonly autoscale: Awaited<ReturnType<typeof resolveAutoscale>>;
+  readonly dashboard: ReturnType<typeof dashboardSettingsFor>;
+}
+
+/** The run once its root exists: write the study, then run it (or detach, or stop at a dry run). */
+async function runInRoot(
+  spec: string,
+  options: RunOptions,
+  c: RunContext,
+  out: Writable,
+  err: Writable,
+  onStarted: () => void,
+): Promise<number> {
+  const { loaded, root, now, cwd, choice, prefix, autoscale, dashboard } = c;
   // A clash moved the root: expand again so every $(OUTPUT_PATH) and workspace points at it.
   const final =
-    root === wanted
+    root === loaded.expanded.root
       ? loaded
       : await loadStudy({
           specPath: spec,
@@ -77,20 +118,14 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
           now,
         });
   // After the root exists (a dependency's path is often $(OUTPUT_PATH)), before the study is
-  // written: a clone that fails leaves no study that `maestro resume` could start without it,
-  // and no empty study folder either when this run made it (never one the user made).
+  // written: a clone that fails leaves no study that `maestro resume` could start without it.
   const deps = resolveDependencies(final.study, { root, specRoot: final.expanded.specRoot, cwd }).git;
   if (!options.dry) {
-    try {
-      await cloneGitDependencies(deps, {
-        cwd,
-        interactive: process.stdin.isTTY === true && process.stderr.isTTY === true,
-        progress: (line) => err.write(`${line}\n`),
-      });
-    } catch (cloneError) {
-      if (root !== wanted || !wantedExisted) await rmdir(root).catch(() => undefined); // only if empty
-      throw cloneError;
-    }
+    await cloneGitDependencies(deps, {
+      cwd,
+      interactive: process.stdin.isTTY === true && process.stderr.isTTY === true,
+      progress: (line) => err.write(`${line}\n`),
+    });
   }
   const meta = await writeStudySkeleton({
     loaded: final,
@@ -116,10 +151,12 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
       );
     }
     out.write(`Dry run: ${final.expanded.instanceCount} step instances written to ${root}\n`);
+    onStarted();
     return 0;
   }
   if (options.detach) {
     const pid = detachConductor(root, options);
+    onStarted();
     out.write(`Study launched in the background (conductor pid ${pid}): ${root}\n`);
     out.write(`Follow it with: maestro status ${root}\n`);
     if (dashboard && dashboard.port !== 0) out.write(`Dashboard: http://${dashboard.host}:${dashboard.port}/\n`);
@@ -138,12 +175,22 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
     workerConcurrency: options.workerConcurrency ?? 1,
     workerArgs: options.workerArg,
     cancelGraceMs: options.cancelGrace ?? 30_000,
+    redisTimeoutMs: options.redisTimeout ?? DEFAULT_REDIS_TIMEOUT_MS,
     terminal: new Terminal(process.stderr),
     dashboard,
     autoscale: autoscale && autoscaleConfig(autoscale, redis.target, { root, id: meta.id, prefix }, err),
+    onStarted,
   });
   await printFinalStatus(root, state, out);
   return EXIT_CODES[state];
+}
+
+/** The promise's error as a value (undefined if it resolved): awaited later, never unhandled. */
+function settled(p: Promise<unknown>): Promise<unknown> {
+  return p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
 }
 
 /** Starts `maestro resume ROOT` in the background, its output in meta/conductor.out. */
@@ -162,6 +209,7 @@ function detachConductor(root: string, o: RunOptions): number {
   flag('--bundle', o.bundle);
   flag('--dashboard', o.dashboard);
   flag('--cancel-grace', o.cancelGrace === undefined ? undefined : `${o.cancelGrace}ms`);
+  flag('--redis-timeout', o.redisTimeout === undefined ? undefined : `${o.redisTimeout}ms`);
   flag('--redis-password-file', o.redisPasswordFile);
   flag('--tls-ca-file', o.tlsCaFile);
   for (const a of o.workerArg ?? []) flag('--worker-arg', a);

@@ -96,6 +96,42 @@ export function fatalConnectionError(err: Error, target: RedisTarget): string | 
   return undefined;
 }
 
+/**
+ * What to tell the user, in one sentence with what to do, about a Redis reply that stops a study
+ * (`where` names the server: "Redis at redis://host:6379"), or undefined for any other error. The
+ * codes are Redis's own, the first word of its error replies (inside a script's error too):
+ * MISCONF (it cannot write its append-only file or snapshot: a full or read-only disk), OOM
+ * (`maxmemory` reached under `noeviction`), NOAUTH/WRONGPASS (credentials refused).
+ */
+export function describeRedisError(err: unknown, where: string): string | undefined {
+  // A transaction refused whole (EXECABORT) carries the errors of its commands.
+  const previous = (err as { previousErrors?: unknown[] } | undefined)?.previousErrors;
+  if (Array.isArray(previous)) {
+    for (const e of previous) {
+      const said = describeRedisError(e, where);
+      if (said) return said;
+    }
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  // What Redis said after its code, without the script location it may add.
+  const said = (code: string): string =>
+    message
+      .slice(message.indexOf(code) + code.length)
+      .replace(/\s*script: .*$/s, '')
+      .trim()
+      .replace(/[.\s]+$/, '');
+  if (/\bMISCONF\b/.test(message)) {
+    return `${where} refuses every write because it cannot save to its disk (it said: ${said('MISCONF')}): free space on that disk, or make it writable`;
+  }
+  if (/\bOOM\b/.test(message)) {
+    return `${where} is out of memory and refuses every write (it said: ${said('OOM')}): raise its maxmemory (CONFIG SET maxmemory) or free memory in it`;
+  }
+  if (/\b(NOAUTH|WRONGPASS)\b/.test(message)) {
+    return `${where} refused the credentials (${/WRONGPASS/.test(message) ? 'WRONGPASS' : 'NOAUTH'}): give the password with --redis-password-file FILE or in the URL`;
+  }
+  return undefined;
+}
+
 export function redisOptions(target: RedisTarget, role: ConnectionRole): RedisOptions {
   const u = new URL(target.url);
   const password = target.passwordFile

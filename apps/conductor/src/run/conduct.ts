@@ -2,6 +2,7 @@
  * Runs a study to its end in this process: Redis connections, the conductor, local workers,
  * status files, progress on the terminal, and an orderly shutdown whatever happens.
  */
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_QUEUE, type StudyStateName } from '@maestro/protocol';
@@ -9,10 +10,14 @@ import type { ExpandedStudy } from '@maestro/spec';
 import { Conductor, type ConductorLimits } from '../conductor/index.js';
 import type { Dashboard, DashboardSettings } from '../dashboard/index.js';
 import { Fleet, type AutoscaleConfig } from '../fleet/index.js';
+import type { Logger } from 'pino';
 import { LocalWorkers } from './local-workers.js';
 import { makeLogger } from './log.js';
+import { RedisWatch } from './redis-watch.js';
+import { StopSequence } from './stop-sequence.js';
 import { StepQueues } from '../queue/index.js';
-import { redisSecrets, FleetStore, StudyStore } from '../redis/index.js';
+import { redactUrl } from '@maestro/secrets';
+import { describeRedisError, redisSecrets, FleetStore, StudyStore, type Redis } from '../redis/index.js';
 import { connect, type OpenedRedis, metaDir, type StudyMeta } from '../study/index.js';
 import { StatusFiles } from '../status/index.js';
 import type { Terminal } from './terminal.js';
@@ -29,12 +34,16 @@ export interface ConductOptions {
   readonly workerConcurrency: number;
   readonly workerArgs?: readonly string[];
   readonly cancelGraceMs: number;
+  /** How long Redis may not answer before the study stops (`--redis-timeout`); 0 waits for ever. */
+  readonly redisTimeoutMs: number;
   readonly terminal: Terminal | undefined;
   readonly logLevel?: 'debug' | 'info' | 'warn' | 'error';
   /** Serve the dashboard while the study runs (`--dashboard`); it stops with the run. */
   readonly dashboard?: Readonly<DashboardSettings> | undefined;
   /** Submit allocations of workers while work waits (--autoscale); released when the study ends. */
   readonly autoscale?: AutoscaleConfig | undefined;
+  /** Called once the study is in Redis (the conductor's first commit): from then on it is resumable. */
+  readonly onStarted?: () => void;
 }
 
 /** Study state names -> `maestro run` exit codes, as the original (0 finished, 2 failed, 3 cancelled). */
@@ -44,11 +53,27 @@ export const DEFAULT_WINDOW = 10_000;
 export const DEFAULT_BUNDLE = 16;
 /** A bundle of short instances should take about this long (BundlePolicy.targetMs). */
 const BUNDLE_TARGET_MS = 200;
+/** How long closing one part (dashboard, fleet, queues) may take before it is left behind. */
+const CLOSE_WAIT_MS = 5_000;
+/** The same once Redis is lost: what still waits for it will not get an answer. */
+const LOST_CLOSE_WAIT_MS = 1_000;
+
+/**
+ * The study stopped before its end because its Redis was lost or refused writes; the message says
+ * how, and that the study can be continued.
+ */
+export class StudyStoppedError extends Error {
+  override readonly name = 'StudyStoppedError';
+}
 
 export async function conduct(o: ConductOptions): Promise<StudyStateName> {
-  const { meta, expanded } = o;
+  const { meta } = o;
   const term = o.terminal;
-  const { log, close: closeLog } = makeLogger({
+  const {
+    log,
+    fileLog,
+    close: closeLog,
+  } = makeLogger({
     file: path.join(metaDir(meta.root), 'conductor.log'),
     console: term ? (line) => term.line(line) : undefined,
     consoleLevel: term?.interactive ? 'warn' : 'info',
@@ -56,15 +81,72 @@ export async function conduct(o: ConductOptions): Promise<StudyStateName> {
     base: { studyId: meta.id },
     secrets: redisSecrets(o.redis.target),
   });
+  // Until the conductor runs, a signal stops the start (the default: exit) and the finally below
+  // does not run; the embedded Redis then dies with this process (its parent-death signal).
+  let parts: StudyParts | undefined;
+  try {
+    parts = await makeParts(o, log);
+    return await runStudy(o, parts, log);
+  } catch (err) {
+    // Redis lost or refusing writes once the conductor ran: one sentence, and a resumable study.
+    const stopped = parts && (parts.stop.lostReason ?? describeRedisError(err, whereIs(o.redis)));
+    if (!parts || stopped === undefined) throw err;
+    const details = parts.stop.lostDetails;
+    fileLog.error({ reason: stopped, details, err }, 'the study stopped: its Redis was lost');
+    const after = details ? `\n${details}` : '';
+    if (!parts.started()) throw new StudyStoppedError(`${stopped}; the study did not start${after}`);
+    await markStopped(meta.root, stopped);
+    throw new StudyStoppedError(
+      `${stopped}; the study stopped, and can be continued with: maestro resume ${meta.root}${after}`,
+    );
+  } finally {
+    term?.end();
+    if (parts) await closeParts(parts);
+    // Only the process that started the study's Redis stops it, last: after its workers handed
+    // back and the conductor committed.
+    await o.redis.embedded?.stop();
+    await closeLog();
+  }
+}
+
+/** Everything a running study is made of, closed in reverse order by closeParts. */
+interface StudyParts {
+  readonly redis: Redis;
+  readonly reader: Redis;
+  readonly queues: StepQueues;
+  readonly files: StatusFiles;
+  readonly conductor: Conductor;
+  readonly workers: LocalWorkers | undefined;
+  readonly fleet: Fleet;
+  readonly dashboard: Dashboard | undefined;
+  readonly stop: StopSequence;
+  readonly watch: RedisWatch;
+  readonly offSignals: () => void;
+  /** True once the conductor wrote the study (its first commit): its status files are its own. */
+  readonly started: () => boolean;
+}
+
+async function makeParts(o: ConductOptions, log: Logger): Promise<StudyParts> {
+  const { meta, expanded } = o;
+  const term = o.terminal;
   const redis = await connect(o.redis, 'durable');
-  const reader = await connect(o.redis, 'durable');
-  const store = new StudyStore(redis, reader, meta.prefix, meta.id);
+  const reader = await connect(o.redis, 'durable').catch((err: unknown) => {
+    redis.disconnect();
+    throw err;
+  });
+  let stop: StopSequence | undefined;
   // The store's connection: a commit and the enqueue behind it reach Redis in that order.
+  const store = new WatchedStudyStore(redis, reader, meta.prefix, meta.id, (err) => {
+    // The conductor only logs a lease renewal that failed; a refused write must stop the study.
+    const refused = describeRedisError(err, whereIs(o.redis));
+    if (refused) stop?.lost(refused);
+  });
   const queues = new StepQueues(redis, meta.prefix);
   const files = new StatusFiles(meta.root, meta.id, (err) => log.warn({ err }, 'could not write the status files'));
   const queueNames = new Set<string>([DEFAULT_QUEUE]);
   for (const s of expanded.steps) if (typeof s.run.task_queue === 'string') queueNames.add(s.run.task_queue);
 
+  let started = false;
   const conductor = new Conductor({
     expanded,
     studyId: meta.id,
@@ -88,7 +170,13 @@ export async function conduct(o: ConductOptions): Promise<StudyStateName> {
       queues: [...queueNames],
       host: os.hostname(),
     },
-    onProgress: term ? (p) => term.progress(p) : undefined,
+    onProgress: (p) => {
+      if (!started) {
+        started = true;
+        o.onStarted?.();
+      }
+      term?.progress(p);
+    },
     onChange: (c) => files.changed(c),
   });
 
@@ -101,36 +189,27 @@ export async function conduct(o: ConductOptions): Promise<StudyStateName> {
     conductor.reconnected();
   });
 
-  const workers =
-    o.localWorkers > 0
-      ? new LocalWorkers({
-          count: o.localWorkers,
-          concurrency: o.workerConcurrency,
-          redisUrl: o.redis.target.url,
-          passwordFile: o.redis.target.passwordFile,
-          tlsCaFile: o.redis.target.tlsCaFile,
-          prefix: meta.prefix,
-          queues: [...queueNames],
-          logDir: path.join(metaDir(meta.root), 'logs'),
-          log,
-          extraArgs: o.workerArgs,
-        })
-      : undefined;
-
-  // The study matters more than its view: a dashboard that cannot listen is a warning, not a failure.
-  let dashboard: Dashboard | undefined;
-  if (o.dashboard) {
-    // Loaded only when asked for: bull-board and its web server are most of the CLI's start-up.
-    const { startDashboard } = await import('../dashboard/server.js');
-    dashboard = await startDashboard({ settings: o.dashboard, redis: o.redis.target, log }).catch((err: unknown) => {
-      log.warn({ err: (err as Error).message }, 'the dashboard did not start; the study runs without it');
-      return undefined;
-    });
-    if (dashboard) {
-      log.debug({ url: dashboard.url }, 'dashboard listening');
-      if (term) term.line(`Dashboard: ${dashboard.url}`);
-    }
-  }
+  const workers = makeLocalWorkers(o, [...queueNames], log);
+  stop = new StopSequence({
+    conductor,
+    workers,
+    embedded: o.redis.embedded,
+    connections: [redis, reader],
+    log,
+    graceMs: o.cancelGraceMs,
+  });
+  const sequence = stop;
+  const watch = new RedisWatch({
+    redis,
+    target: o.redis.target,
+    embedded: o.redis.embedded,
+    where: whereIs(o.redis),
+    timeoutMs: o.redisTimeoutMs,
+    log,
+    onLost: (reason, details) => sequence.lost(reason, details),
+  });
+  const offSignals = onInterrupt((signal) => sequence.interrupt(signal));
+  const dashboard = await startDashboardIfAsked(o, log);
   const fleet = new Fleet({
     conductor,
     store: new FleetStore(redis, meta.prefix),
@@ -138,37 +217,146 @@ export async function conduct(o: ConductOptions): Promise<StudyStateName> {
     studyId: meta.id,
     autoscale: o.autoscale,
   });
-
-  let interrupts = 0;
-  const onSignal = (sig: NodeJS.Signals): void => {
-    interrupts++;
-    if (interrupts === 1) {
-      log.warn({ signal: sig }, `stopping; the study can be continued with: maestro resume ${meta.root}`);
-      conductor.stop();
-    } else process.exit(130);
+  return {
+    ...{ redis, reader, queues, files, conductor, workers, fleet, dashboard, stop, watch, offSignals },
+    started: () => started,
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+}
 
-  let state: StudyStateName = 'RUNNING';
+function makeLocalWorkers(o: ConductOptions, queues: string[], log: Logger): LocalWorkers | undefined {
+  if (o.localWorkers <= 0) return undefined;
+  return new LocalWorkers({
+    count: o.localWorkers,
+    concurrency: o.workerConcurrency,
+    redisUrl: o.redis.target.url,
+    passwordFile: o.redis.target.passwordFile,
+    tlsCaFile: o.redis.target.tlsCaFile,
+    prefix: o.meta.prefix,
+    queues,
+    logDir: path.join(metaDir(o.meta.root), 'logs'),
+    log,
+    extraArgs: o.workerArgs,
+  });
+}
+
+/** Calls `handler` on SIGINT and SIGTERM (Ctrl-C, `timeout`, `kill`) until the returned function is called. */
+function onInterrupt(handler: (signal: NodeJS.Signals) => void): () => void {
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
+}
+
+/** Runs the study to its end, or until something stops it; returns its state (RUNNING: stopped). */
+async function runStudy(o: ConductOptions, p: StudyParts, log: Logger): Promise<StudyStateName> {
+  p.watch.start();
+  p.workers?.start();
+  await p.fleet.start();
+  let state: StudyStateName;
   try {
-    workers?.start();
-    await fleet.start();
-    state = await conductor.run();
-    await files.flush(conductor);
-    if (state !== 'RUNNING') log.info({ state }, 'study ended');
-    return state;
+    const running = p.conductor.run();
+    // Abandoned if Redis is lost: it may settle later, or never.
+    running.catch(() => undefined);
+    state = await Promise.race([running, p.stop.whenLost.then((reason) => Promise.reject(new Error(reason)))]);
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    term?.end();
-    await dashboard?.close();
-    // Allocations started for this study end with it (or with this conductor, which alone manages them).
-    await fleet.close();
-    await workers?.stop();
-    await queues.close().catch(() => undefined);
-    for (const c of [redis, reader]) c.disconnect();
-    await o.redis.embedded?.stop();
-    await closeLog();
+    p.stop.settled();
+    p.watch.close();
+    // What the conductor knew is on disk, however it ended (a conductor refused by another's
+    // lease never started, and must not overwrite that one's files).
+    if (p.started())
+      await p.files.flush(p.conductor).catch((err: unknown) => log.warn({ err }, 'could not write the status files'));
+  }
+  if (p.stop.lostReason !== undefined) throw new Error(p.stop.lostReason);
+  if (state !== 'RUNNING') log.info({ state }, 'study ended');
+  else if (p.stop.reason !== undefined) await markStopped(o.meta.root, p.stop.reason);
+  return state;
+}
+
+async function closeParts(p: StudyParts): Promise<void> {
+  p.offSignals();
+  p.watch.close();
+  // Each bounded: with Redis lost, what waits for it may never settle.
+  const waitMs = p.stop.lostReason === undefined ? CLOSE_WAIT_MS : LOST_CLOSE_WAIT_MS;
+  await bounded(p.dashboard?.close(), waitMs);
+  // Allocations started for this study end with it (or with this conductor, which alone manages them).
+  await bounded(p.fleet.close(), waitMs);
+  await p.workers?.stop();
+  await bounded(p.queues.close(), waitMs);
+  for (const c of [p.redis, p.reader]) c.disconnect();
+}
+
+/** Waits for `promise` at most `ms`, ignoring its failure. */
+async function bounded(promise: Promise<unknown> | undefined, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise?.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
+/** The study matters more than its view: a dashboard that cannot listen is a warning, not a failure. */
+async function startDashboardIfAsked(o: ConductOptions, log: Logger): Promise<Dashboard | undefined> {
+  if (!o.dashboard) return undefined;
+  // Loaded only when asked for: bull-board and its web server are most of the CLI's start-up.
+  const { startDashboard } = await import('../dashboard/server.js');
+  const dashboard = await startDashboard({ settings: o.dashboard, redis: o.redis.target, log }).catch(
+    (err: unknown) => {
+      log.warn({ err: (err as Error).message }, 'the dashboard did not start; the study runs without it');
+      return undefined;
+    },
+  );
+  if (dashboard) {
+    log.debug({ url: dashboard.url }, 'dashboard listening');
+    o.terminal?.line(`Dashboard: ${dashboard.url}`);
+  }
+  return dashboard;
+}
+
+/** How messages name the study's Redis (never with its password). */
+function whereIs(redis: OpenedRedis): string {
+  return redis.embedded || redis.target.url.startsWith('redis+unix:')
+    ? "the study's redis-server"
+    : `Redis at ${redactUrl(redis.target.url)}`;
+}
+
+/**
+ * The study stopped before its end and can be resumed: meta/status.json says STOPPED, and why,
+ * instead of the RUNNING the conductor last wrote. Best effort: the study's state is in Redis.
+ */
+async function markStopped(root: string, reason: string): Promise<void> {
+  const file = path.join(metaDir(root), 'status.json');
+  try {
+    const status = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+    if (status['state'] !== 'RUNNING') return;
+    Object.assign(status, { state: 'STOPPED', stoppedBecause: reason, updatedAt: new Date().toISOString() });
+    await writeFile(`${file}.tmp`, `${JSON.stringify(status, null, 2)}\n`);
+    await rename(`${file}.tmp`, file);
+  } catch {
+    // no status yet (stopped before its first write), or the disk refuses: nothing to correct
+  }
+}
+
+/**
+ * The study's store, seeing the errors of the lease renewals that the conductor only logs (it
+ * retries them): under MISCONF or OOM they are the first sign that Redis refuses every write.
+ */
+class WatchedStudyStore extends StudyStore {
+  constructor(
+    redis: Redis,
+    reader: Redis,
+    prefix: string,
+    studyId: string,
+    private readonly onError: (err: unknown) => void,
+  ) {
+    super(redis, reader, prefix, studyId);
+  }
+
+  override async renewLease(ttlMs: number): Promise<boolean> {
+    try {
+      return await super.renewLease(ttlMs);
+    } catch (err) {
+      this.onError(err);
+      throw err;
+    }
   }
 }

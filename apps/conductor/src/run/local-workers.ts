@@ -3,6 +3,11 @@
  * this machine, tied to the conductor's life (they die with it, and are restarted if one exits
  * while the study runs). Credentials reach them through the environment or a password file,
  * never their command line.
+ *
+ * Each runs in its own session (process group): a Ctrl-C at the terminal signals the conductor's
+ * group only, and the conductor stops them itself, in order (stop(): they hand their running
+ * steps back before Redis goes). When they are told to stop, their running steps are stopped at
+ * once and handed back (`--shutdown-grace 0`): a study is stopped, not drained.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync, mkdirSync } from 'node:fs';
@@ -57,6 +62,8 @@ export class LocalWorkers {
       String(this.o.concurrency),
       '--name',
       `local-${process.pid}-${k}`,
+      '--shutdown-grace',
+      '0',
       ...(this.o.extraArgs ?? []),
     ];
     const env: NodeJS.ProcessEnv = { ...process.env, MAESTRO_REDIS_URL: this.o.redisUrl };
@@ -70,28 +77,37 @@ export class LocalWorkers {
     const [cmd, ...cmdArgs] = SETPRIV
       ? [SETPRIV, '--pdeathsig', 'KILL', '--', process.execPath, ...args]
       : [process.execPath, ...args];
-    const child = spawn(cmd!, cmdArgs, { env, stdio: ['ignore', logFd, logFd] });
+    const child = spawn(cmd!, cmdArgs, { env, stdio: ['ignore', logFd, logFd], detached: true });
     closeSync(logFd);
     this.#children.set(k, child);
     child.once('exit', (code, signal) => {
       this.#children.delete(k);
       if (this.#stopping) return;
       this.o.log.warn({ worker: k, code, signal }, 'local worker exited; starting another');
-      if (++this.#restarts <= 20 * this.o.count) setTimeout(() => this.#spawn(k), 500).unref();
+      if (++this.#restarts <= 20 * this.o.count) setTimeout(() => this.#stopping || this.#spawn(k), 500).unref();
       else this.o.log.error('local workers keep exiting; see meta/logs/worker-*.log');
     });
   }
 
-  /** SIGTERM (the workers drain, handing back what they run), then SIGKILL after `graceMs`. */
+  /** SIGTERM (the workers hand back what they run, then exit), then SIGKILL after `graceMs`. */
   async stop(graceMs = 10_000): Promise<void> {
     this.#stopping = true;
     const children = [...this.#children.values()];
     const exited = children.map(
-      (c) => new Promise<void>((r) => (c.exitCode !== null ? r() : c.once('exit', () => r()))),
+      (c) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r()))),
     );
     for (const c of children) c.kill('SIGTERM');
     const timer = setTimeout(() => children.forEach((c) => c.kill('SIGKILL')), graceMs);
     await Promise.all(exited);
     clearTimeout(timer);
+  }
+
+  /**
+   * SIGKILL now, for when nothing can be handed back (Redis is gone) or the user insists. Only
+   * the worker itself: its step launcher, which sees the worker gone, ends the steps it ran.
+   */
+  kill(): void {
+    this.#stopping = true;
+    for (const c of this.#children.values()) c.kill('SIGKILL');
   }
 }

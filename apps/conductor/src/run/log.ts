@@ -10,6 +10,11 @@ import pretty from 'pino-pretty';
 
 export interface LoggerSetup {
   readonly log: Logger;
+  /**
+   * The same log without the console: for what the command prints itself (the sentence a study
+   * stopped with), so that the terminal shows it once. Equal to `log` without a file.
+   */
+  readonly fileLog: Logger;
   close(): Promise<void>;
 }
 
@@ -54,16 +59,15 @@ export function makeLogger(options: LoggerOptions): LoggerSetup {
     streams.push({ level: options.consoleLevel ?? 'info', stream: prettyStream });
   }
   const forms = secretForms(options.secrets ?? []);
-  const log = pino(
-    {
-      level: options.level ?? 'info',
-      base: { app: 'conductor', ...options.base },
-      hooks: forms.length > 0 ? { streamWrite: (line: string) => scrub(line, forms) } : {},
-    },
-    multistream(streams),
-  );
+  const settings = {
+    level: options.level ?? 'info',
+    base: { app: 'conductor', ...options.base },
+    hooks: forms.length > 0 ? { streamWrite: (line: string) => scrub(line, forms) } : {},
+  };
+  const log = pino(settings, multistream(streams));
   return {
     log,
+    fileLog: file ? pino(settings, multistream([streams[0]!])) : log,
     close: async () => {
       if (file) await new Promise<void>((resolve) => file.end(resolve));
     },

@@ -9,6 +9,14 @@ export { metaDir, readStudyMeta } from './meta.js';
 export type { StudyMeta } from './meta.js';
 export { reloadStudy } from './reload.js';
 export { StudyRootError, createStudyRoot } from './root.js';
-export { StudyNotRunningError, connect, openStudy, redisForNewStudy, redisForStudy } from './session.js';
+export {
+  StudyNotRunningError,
+  checkRedisAnswers,
+  checkRedisForNewStudy,
+  connect,
+  openStudy,
+  redisForNewStudy,
+  redisForStudy,
+} from './session.js';
 export type { OpenedRedis, RedisChoice } from './session.js';
 export { instanceJson, writeDryRun, writeStudySkeleton } from './write.js';

@@ -21,16 +21,33 @@ export interface CreateRootOptions {
   readonly interactive: boolean;
 }
 
-/** Creates the root folder and returns its path (which may differ from `root` to avoid a clash). */
-export async function createStudyRoot(root: string, options: CreateRootOptions): Promise<string> {
-  await mkdir(path.dirname(root), { recursive: true });
+/** A study root this run made (or emptied), and how to take it back. */
+export interface StudyRoot {
+  /** The root's path (which may differ from the one asked for, to avoid a clash). */
+  readonly path: string;
+  /**
+   * Removes what this run wrote, for a run refused before its study started: the folders it
+   * created (the root and any parent it made), or, in a folder the user gave with `-o` that
+   * existed, everything in it (it was empty, or held a study the user asked to replace).
+   */
+  undo(): Promise<void>;
+}
+
+/** Creates the root folder (never writing into a folder that holds anything but a study to replace). */
+export async function createStudyRoot(root: string, options: CreateRootOptions): Promise<StudyRoot> {
+  // The first folder this made, if any: the parents of a root are the run's too.
+  const madeParent = await mkdir(path.dirname(root), { recursive: true });
+  const made = (dir: string): StudyRoot => ({
+    path: dir,
+    undo: () => rm(madeParent ?? dir, { recursive: true, force: true }),
+  });
   if (!options.explicit) {
     // Two runs started in the same second get the same timestamp: add -2, -3, ...
     for (let n = 1; n < 1000; n++) {
       const candidate = n === 1 ? root : `${root}-${n}`;
       try {
         await mkdir(candidate);
-        return candidate;
+        return made(candidate);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
@@ -41,10 +58,11 @@ export async function createStudyRoot(root: string, options: CreateRootOptions):
     if (err.code === 'ENOENT') return undefined;
     throw err;
   });
-  if (existing === undefined || existing.length === 0) {
+  if (existing === undefined) {
     await mkdir(root, { recursive: true });
-    return root;
+    return made(root);
   }
+  if (existing.length === 0) return emptied(root);
   const isStudy = await access(path.join(root, 'meta', 'study.json')).then(
     () => true,
     () => false,
@@ -68,5 +86,16 @@ export async function createStudyRoot(root: string, options: CreateRootOptions):
   }
   await rm(root, { recursive: true, force: true });
   await mkdir(root, { recursive: true });
-  return root;
+  return emptied(root);
+}
+
+/** A folder the user gave that existed: undo empties it again, and leaves it. */
+function emptied(root: string): StudyRoot {
+  return {
+    path: root,
+    undo: async () => {
+      for (const name of await readdir(root).catch(() => []))
+        await rm(path.join(root, name), { recursive: true, force: true });
+    },
+  };
 }

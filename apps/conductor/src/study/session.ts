@@ -3,6 +3,7 @@
  * is not running), and its store. Used by resume, status, cancel and update.
  */
 import { existsSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import path from 'node:path';
 import { redactUrl } from '@maestro/secrets';
 import {
@@ -12,6 +13,8 @@ import {
   type Redis,
   type RedisTarget,
   embeddedRedisDir,
+  findRedisServer,
+  lockEmbeddedRedis,
   startEmbeddedRedis,
   type EmbeddedRedis,
 } from '../redis/index.js';
@@ -26,8 +29,33 @@ export interface RedisChoice {
 
 export interface OpenedRedis {
   readonly target: RedisTarget;
-  /** Set when this process started the embedded server (and must stop it). */
+  /**
+   * Set when this process started the embedded server: it alone stops it. A server this process
+   * found running (and did not start) is never stopped by it.
+   */
   readonly embedded: EmbeddedRedis | undefined;
+}
+
+/**
+ * What a new study needs of its Redis, checked before its folder exists so that a refusal leaves
+ * nothing behind: `redis-server` on PATH for the embedded server; for `--redis URL`, a server
+ * that answers and takes the credentials.
+ */
+export async function checkRedisForNewStudy(choice: RedisChoice): Promise<void> {
+  if (!choice.url) {
+    findRedisServer();
+    return;
+  }
+  await checkRedisAnswers({ url: choice.url, passwordFile: choice.passwordFile, tlsCaFile: choice.tlsCaFile });
+}
+
+/**
+ * Connects once and lets go: refuses now a server that cannot be reached or refuses the
+ * credentials, where a conductor's own connections would wait for it.
+ */
+export async function checkRedisAnswers(target: RedisTarget): Promise<void> {
+  const probe = await connect({ target, embedded: undefined }, 'command');
+  await probe.quit().catch(() => probe.disconnect());
 }
 
 /** The Redis a new study uses: the one given, else a fresh embedded server in its meta folder. */
@@ -37,11 +65,22 @@ export async function redisForNewStudy(root: string, choice: RedisChoice): Promi
       target: { url: choice.url, passwordFile: choice.passwordFile, tlsCaFile: choice.tlsCaFile },
       embedded: undefined,
     };
-  const embedded = await startEmbeddedRedis(metaDir(root));
-  return { target: { url: embedded.url, passwordFile: embedded.passwordFile }, embedded };
+  const lock = await lockEmbeddedRedis(metaDir(root));
+  try {
+    const embedded = await startEmbeddedRedis(metaDir(root), lock);
+    return { target: { url: embedded.url, passwordFile: embedded.passwordFile }, embedded };
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
 }
 
-/** The Redis of an existing study; `start` allows starting its embedded server if it is down. */
+/**
+ * The Redis of an existing study. With `start` (a conductor: resume), the study's owner lock is
+ * taken first, so a second conductor is refused (StudyBusyError) before it touches Redis, and the
+ * embedded server is started if it is down. Without (status, cancel, update, dashboard), a
+ * running server is used as found.
+ */
 export async function redisForStudy(meta: StudyMeta, choice: RedisChoice, start: boolean): Promise<OpenedRedis> {
   if (meta.redis?.mode === 'external') {
     const url = choice.url;
@@ -55,18 +94,33 @@ export async function redisForStudy(meta: StudyMeta, choice: RedisChoice, start:
   const dir = embeddedRedisDir(metaDir(meta.root));
   const socket = path.join(dir, 'redis.sock');
   const target: RedisTarget = { url: `redis+unix://${socket}`, passwordFile: path.join(dir, 'password') };
-  if (existsSync(socket)) {
-    try {
-      const probe = await connectRedis(target, 'command');
-      await probe.quit();
-      return { target, embedded: undefined };
-    } catch {
-      // a socket left behind by a server that died: start a new one below
-    }
+  if (!start) {
+    if (await answers(socket)) return { target, embedded: undefined };
+    throw new StudyNotRunningError(meta.root);
   }
-  if (!start) throw new StudyNotRunningError(meta.root);
-  const embedded = await startEmbeddedRedis(metaDir(meta.root));
-  return { target: { url: embedded.url, passwordFile: embedded.passwordFile }, embedded };
+  const lock = await lockEmbeddedRedis(metaDir(meta.root));
+  try {
+    // Held, yet a server answers: one started without the lock (an older maestro). Used, never stopped.
+    if (await answers(socket)) return { target, embedded: undefined };
+    const embedded = await startEmbeddedRedis(metaDir(meta.root), lock);
+    return { target: { url: embedded.url, passwordFile: embedded.passwordFile }, embedded };
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+/** True if a server listens on the socket (a socket file left by a server that died refuses at once). */
+async function answers(socket: string): Promise<boolean> {
+  if (!existsSync(socket)) return false;
+  return new Promise((resolve) => {
+    const probe = createConnection(socket);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
 }
 
 export class StudyNotRunningError extends Error {

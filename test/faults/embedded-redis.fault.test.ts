@@ -1,0 +1,88 @@
+/**
+ * The study's own redis-server dies mid-study (SIGKILL: the OOM killer, a stray kill): the
+ * conductor notices at once, says so in one sentence with the server's last log lines, ends its
+ * local workers and their steps, leaves the study STOPPED and resumable, and exits non-zero;
+ * `maestro resume` finishes the study.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { maestro } from '../helpers/cli.js';
+import { describeProcesses, isAlive, killAll, processFamily, startMaestro } from '../helpers/processes.js';
+import { readStatus, tempDir, waitFor, writeSpec } from '../helpers/study.js';
+import { auditStudy, faultStep } from './audit.js';
+
+afterEach(killAll);
+
+describe('the embedded Redis dies', () => {
+  it('SIGKILLed mid-study: the run ends within 30 s, saying so; resume finishes the study', async () => {
+    const dir = tempDir('maestro-fault-eredis-');
+    const root = path.join(dir, 'study');
+    const spec = writeSpec(
+      dir,
+      'eredis',
+      `study:
+  - name: quick
+    description: finishes before the kill
+    run:
+      cmd: '${faultStep('0.1')} # $(N)'
+  - name: held
+    description: runs until the test lets it end
+    run:
+      cmd: '${faultStep(0, 'while [ ! -e $(SPECROOT)/go ]; do sleep 0.05; done')} # $(N)'
+      depends: [quick_*]
+global.parameters:
+  N: {values: [0, 1, 2], label: N.%%}
+`,
+    );
+    const run = startMaestro(['run', '-o', root, '--local-workers', '2', '--worker-concurrency', '2', spec], {
+      detached: true,
+    });
+    await waitFor(
+      () => {
+        try {
+          return readStatus(root).filter((r) => r.name.startsWith('held') && r.state === 'RUNNING').length >= 2;
+        } catch {
+          return false;
+        }
+      },
+      60_000,
+      'held steps to run',
+    );
+    const family = processFamily(run.pid!);
+    const redisPid = Number(readFileSync(path.join(root, 'meta/redis/redis.pid'), 'utf8'));
+    expect(family).toContain(redisPid);
+    process.kill(redisPid, 'SIGKILL');
+    const killedAt = Date.now();
+    const result = await run;
+    expect(Date.now() - killedAt).toBeLessThan(30_000);
+    expect(result.exitCode, String(result.all)).not.toBe(0);
+    expect(result.all).toMatch(
+      new RegExp(
+        `maestro: the study's redis-server was killed by SIGKILL; the study stopped, and can be continued with: maestro resume ${root}\\n` +
+          `its last log lines \\(${root}/meta/redis/redis.log\\):\\n( {2}.*\\n)* {2}.*ready to accept connections`,
+      ),
+    );
+    // Its workers and their steps are gone too.
+    await waitFor(() => family.every((p) => !isAlive(p)), 10_000, 'the run to leave nothing behind').catch(() =>
+      expect.fail(`still running:\n${describeProcesses(family.filter(isAlive))}`),
+    );
+    const status = JSON.parse(readFileSync(path.join(root, 'meta/status.json'), 'utf8')) as {
+      state: string;
+      stoppedBecause: string;
+    };
+    expect(status).toMatchObject({
+      state: 'STOPPED',
+      stoppedBecause: "the study's redis-server was killed by SIGKILL",
+    });
+
+    writeFileSync(path.join(dir, 'go'), '');
+    const resumed = await maestro(['resume', root, '--local-workers', '2', '--worker-concurrency', '2'], {
+      timeout: 120_000,
+    });
+    expect(resumed.exitCode, resumed.stderr).toBe(0);
+    const report = auditStudy(root);
+    expect(report.problems).toEqual([]);
+    expect(Object.values(report.states).every((s) => s === 'FINISHED')).toBe(true);
+  });
+});
