@@ -5,8 +5,9 @@
  */
 import { Router, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import { BadRequestError, NotFoundError, type StudyCatalog } from './catalog.js';
+import type { StudyCatalog } from './catalog.js';
 import type { StudyStreams } from './streams.js';
+import { BadRequestError, NotFoundError } from './views.js';
 
 export interface ApiInfo {
   /** Key prefix of the deployment shown. */
