@@ -167,7 +167,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     program
       .command('dashboard')
       .description('serve the study view and bull-board over the queues of a Redis, until interrupted')
-      .argument('[study_dir]', "show this study's Redis (its own server, or the shared one given with --redis)")
+      .argument('[study_dir]', 'show this study: from its Redis (its own, or --redis), else from its folder')
       .addOption(
         new Option('--port <port>', 'TCP port (0 = any free one)').default(3000).argParser(wholeNumber('--port')),
       )

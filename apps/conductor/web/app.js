@@ -214,7 +214,9 @@
     );
     api('info')
       .then((info) => {
-        title.textContent = `Key prefix ${info.prefix} on ${info.redis}. Queue actions are ${info.actions ? 'ON' : 'off (read-only)'}.`;
+        title.textContent = info.redis
+          ? `Key prefix ${info.prefix} on ${info.redis}. Queue actions are ${info.actions ? 'ON' : 'off (read-only)'}.`
+          : `Shown ${info.folderNote}.`;
       })
       .catch(() => {});
 
@@ -279,7 +281,8 @@
     let failOffset = 0;
 
     const head = h('div', { class: 'panel', 'data-testid': 'study-head' });
-    const notice = h('div');
+    const banner = h('div'); // the study finished; where the view comes from
+    const notice = h('div'); // problems
     const steps = h('div', { 'data-testid': 'steps' });
     const dag = h('div', { 'data-testid': 'dag' }, h('p', { class: 'muted' }, 'Laying out the DAG…'));
     const failures = h('div', { 'data-testid': 'failures' });
@@ -287,6 +290,7 @@
     const instances = h('div', { 'data-testid': 'instances' });
     view.replaceChildren(
       h('div', { class: 'crumbs' }, h('a', { href: '#/' }, 'Studies'), ' / ', h('span', { class: 'mono' }, id)),
+      banner,
       notice,
       head,
       h(
@@ -308,6 +312,7 @@
       setLive(true, 'live');
       notice.replaceChildren();
       detail = d;
+      renderBanner(d);
       renderHead(d);
       renderSteps(d);
       if (graph) paintGraph(d);
@@ -326,6 +331,15 @@
     source.onerror = () => {
       if (!stopped) setLive(false, 'reconnecting');
     };
+
+    function renderBanner(d) {
+      put(
+        banner,
+        d.source.kind === 'folder'
+          ? h('div', { class: 'notice', 'data-testid': 'source-note' }, `Shown ${d.source.note}.`)
+          : null,
+      );
+    }
 
     function scheduleRefresh() {
       if (refreshTimer) return;
@@ -401,8 +415,10 @@
           'p',
           { class: 'muted legend' },
           `${d.final} of ${d.total} done · started ${when(d.startedAt)}${d.endedAt ? ` · ended ${when(d.endedAt)}` : ''}` +
-            ` · queues ${d.queues.join(', ') || 'steps'}` +
-            ` · throttle ${d.limits.throttle || 'none'} · attempts ${d.limits.attempts ?? 1}`,
+            (d.source.kind === 'folder'
+              ? ''
+              : ` · queues ${d.queues.join(', ') || 'steps'}` +
+                ` · throttle ${d.limits.throttle || 'none'} · attempts ${d.limits.attempts ?? 1}`),
         ),
         d.folder.readable
           ? null
@@ -596,6 +612,8 @@
     }
 
     function jobLink(job) {
+      if (detail && detail.source.kind === 'folder')
+        return h('span', { class: 'job-missing' }, 'not known without Redis');
       if (!job) return h('span', { class: 'job-missing' }, 'never queued');
       if (!job.url) {
         return h(
@@ -615,7 +633,13 @@
       const now = w.now;
       if (w.workers.length === 0) {
         workers.replaceChildren(
-          h('p', { class: 'muted' }, 'No worker has served this study yet, and none is listening on its queues.'),
+          h(
+            'p',
+            { class: 'muted' },
+            detail && detail.source.kind === 'folder'
+              ? 'Only Redis knows the workers; this view comes from the study folder.'
+              : 'No worker has served this study yet, and none is listening on its queues.',
+          ),
         );
         return;
       }

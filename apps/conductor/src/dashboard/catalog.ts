@@ -13,32 +13,29 @@
  */
 import { DEFAULT_QUEUE } from '@maestro/protocol';
 import type { Logger } from 'pino';
-import type { JobPresence } from '../queue/index.js';
-import type { StudyReader } from '../redis/index.js';
 import { finalCount, summarizeStates } from './aggregate.js';
 import type { GraphLayout } from './graph-layout.js';
 import { failurePage, instancePage, type InstanceQuery, type JobLookup } from './instance-views.js';
-import { parseStudyRecord } from './records.js';
 import { studyDetail, stepGraph } from './study-detail.js';
 import { StudyRates } from './study-list.js';
 import { MAX_MODELS, StudyModels, type Snapshot } from './study-model.js';
-import {
-  NotFoundError,
-  type AllocationView,
-  type FailureView,
-  type InstanceView,
-  type Page,
-  type StepDetail,
-  type StudyDetail,
-  type StudyListItem,
-  type WorkerView,
+import type { StudySource } from './study-source.js';
+import type { StudySources } from './study-sources.js';
+import type {
+  AllocationView,
+  FailureView,
+  InstanceView,
+  Page,
+  StepDetail,
+  StudyDetail,
+  StudyListItem,
+  WorkerView,
 } from './views.js';
 import { workerViews } from './worker-views.js';
 
 export interface CatalogOptions {
-  readonly reader: StudyReader;
-  /** BullMQ's state of step jobs, for links into bull-board. */
-  readonly jobStates: (jobs: readonly { queue: string; id: string }[]) => Promise<JobPresence[]>;
+  /** Redis, or the study folder when Redis is gone. */
+  readonly sources: StudySources;
   /** Where bull-board is mounted, e.g. `/queues`. */
   readonly boardPath: string;
   readonly log: Logger;
@@ -51,32 +48,30 @@ export class StudyCatalog {
   readonly #models: StudyModels;
   readonly #snapshots = new Map<string, { version: string; loading: Promise<Snapshot> }>();
   readonly #rates = new StudyRates();
-  readonly #jobs: JobLookup;
 
   constructor(options: CatalogOptions) {
     this.#o = options;
     this.#now = options.now ?? Date.now;
     this.#models = new StudyModels(options.log, this.#now);
-    this.#jobs = { jobStates: options.jobStates, boardPath: options.boardPath };
   }
 
   async listStudies(offset: number, limit: number): Promise<Page<StudyListItem>> {
-    const reader = this.#o.reader;
-    const [total, ids] = await Promise.all([reader.countStudies(), reader.listStudies(offset, limit)]);
-    const hashes = await reader.readRecords(ids.map((s) => s.id));
-    const now = this.#now();
-    const items = ids.map((s, k) => this.#rates.listItem(parseStudyRecord(s.id, hashes[k]!), now, finalCount));
-    return { total, offset, limit, items };
+    return this.#o.sources.forList(async (source) => {
+      const [total, ids] = await Promise.all([source.countStudies(), source.listStudies(offset, limit)]);
+      const records = await source.readRecords(ids);
+      const now = this.#now();
+      const items = records.map((r) => this.#rates.listItem(r, now, finalCount));
+      return { total, offset, limit, items };
+    });
   }
 
-  /** Queue names the listed studies use (for bull-board). */
+  /** Queue names the listed studies use (for bull-board), while there is a Redis. */
   async studyQueues(limit = 1000): Promise<Set<string>> {
-    const ids = await this.#o.reader.listStudies(0, limit);
-    const hashes = await this.#o.reader.readRecords(ids.map((s) => s.id));
     const out = new Set<string>([DEFAULT_QUEUE]);
-    ids.forEach((s, k) => {
-      for (const q of parseStudyRecord(s.id, hashes[k]!).queues) out.add(q);
-    });
+    const redis = this.#o.sources.redis;
+    if (!redis) return out;
+    const records = await redis.readRecords(await redis.listStudies(0, limit));
+    for (const r of records) for (const q of r.queues) out.add(q);
     return out;
   }
 
@@ -85,7 +80,8 @@ export class StudyCatalog {
     const snap = await this.#snapshot(id);
     const now = this.#now();
     const item = this.#rates.listItem({ ...snap.record, counts: snap.summary.counts }, now, () => snap.summary.final);
-    return studyDetail(snap, item, now);
+    const source = { kind: snap.source.kind, note: snap.source.kind === 'folder' ? this.#o.sources.folderNote : null };
+    return studyDetail(snap, item, now, source);
   }
 
   /** The step DAG laid out by dagre, with each step's counts. */
@@ -95,30 +91,32 @@ export class StudyCatalog {
 
   /** A page of instances, optionally of one spec step and some states. */
   async instances(id: string, q: InstanceQuery): Promise<Page<InstanceView>> {
-    return instancePage(await this.#snapshot(id), q, this.#jobs);
+    const snap = await this.#snapshot(id);
+    return instancePage(snap, q, this.#jobsOf(snap));
   }
 
   /** Failed and timed-out instances with the last lines of their standard error. */
   async failures(id: string, q: { offset: number; limit: number; tailLines: number }): Promise<Page<FailureView>> {
-    return failurePage(await this.#snapshot(id), q, this.#jobs);
+    const snap = await this.#snapshot(id);
+    return failurePage(snap, q, this.#jobsOf(snap));
   }
 
   /** Workers that ran or can run the study's steps, and the allocations they live in. */
   async workers(id: string): Promise<{ now: number; workers: WorkerView[]; allocations: AllocationView[] }> {
-    return workerViews(await this.#snapshot(id), this.#o.reader, this.#now());
+    const snap = await this.#snapshot(id);
+    return workerViews(snap, snap.source, this.#now());
   }
 
-  /** The study's state, read again only if its hash says something changed. */
+  #jobsOf(snap: Snapshot): JobLookup {
+    return { jobStates: (jobs) => snap.source.jobStates(jobs), boardPath: this.#o.boardPath };
+  }
+
+  /** The study's state, read again only if its source says something changed. */
   async #snapshot(id: string): Promise<Snapshot> {
-    const head = await this.#o.reader.readHead(id);
-    if (head.state === undefined) {
-      const exists = (await this.#o.reader.readRecords([id]))[0];
-      if (!exists || Object.keys(exists).length === 0) throw new NotFoundError(`no study '${id}' in this Redis`);
-    }
-    const version = [head.cursor, head.state, head.counts, head.endedAt].join('|');
+    const { source, version } = await this.#o.sources.forStudy(id);
     const cached = this.#snapshots.get(id);
     if (cached?.version === version) return cached.loading; // loaded, or being loaded by another request
-    const loading = this.#load(id, version);
+    const loading = this.#load(source, id, version);
     const entry = { version, loading };
     this.#snapshots.delete(id); // re-inserted last: the map's order is least recently loaded first
     this.#snapshots.set(id, entry);
@@ -133,12 +131,11 @@ export class StudyCatalog {
     return loading;
   }
 
-  async #load(id: string, version: string): Promise<Snapshot> {
-    const [hash] = await this.#o.reader.readRecords([id]);
-    const record = parseStudyRecord(id, hash ?? {});
-    const model = await this.#models.get(record);
-    const bytes = await this.#o.reader.readState(id, record.instanceCount);
+  async #load(source: StudySource, id: string, version: string): Promise<Snapshot> {
+    const [record] = await source.readRecords([id]);
+    const model = await this.#models.get(record!);
+    const bytes = await source.readState(id, record!.instanceCount);
     const summary = summarizeStates(bytes, model.ranges);
-    return { version, record, bytes, summary, model };
+    return { source, version, record: record!, bytes, summary, model };
   }
 }

@@ -7,7 +7,12 @@ import type { Snapshot } from './study-model.js';
 import type { StepDetail, StudyDetail, StudyListItem } from './views.js';
 
 /** The detail of `snap`, whose list row (with the snapshot's own counts) is `item`. */
-export function studyDetail(snap: Snapshot, item: StudyListItem, now: number): StudyDetail {
+export function studyDetail(
+  snap: Snapshot,
+  item: StudyListItem,
+  now: number,
+  source: StudyDetail['source'],
+): StudyDetail {
   const { record: r, summary, model } = snap;
   return {
     ...item,
@@ -20,6 +25,7 @@ export function studyDetail(snap: Snapshot, item: StudyListItem, now: number): S
     failedTotal: summary.failed.length,
     steps: stepDetails(snap),
     folder: { readable: model.expanded !== undefined, problem: model.problem ?? null },
+    source,
   };
 }
 

@@ -11,6 +11,7 @@ import { readStudyMeta, reloadStudy } from '../study/index.js';
 import type { StateSummary, StepRange } from './aggregate.js';
 import type { GraphLayout } from './graph-layout.js';
 import type { StudyRecord } from './records.js';
+import type { StudySource } from './study-source.js';
 
 export interface Model {
   readonly ranges: StepRange[];
@@ -23,6 +24,8 @@ export interface Model {
 
 /** A study's state at one version, with everything computed from it; shared by every request. */
 export interface Snapshot {
+  /** Where it was read: every later read for it (workers, jobs) goes there too. */
+  readonly source: StudySource;
   readonly version: string;
   readonly record: StudyRecord;
   readonly bytes: Uint8Array;

@@ -53,6 +53,8 @@ export interface StudyDetail extends StudyListItem {
   readonly steps: StepDetail[];
   /** Whether the study folder could be read here (names, workspaces, DAG, error output need it). */
   readonly folder: { readonly readable: boolean; readonly problem: string | null };
+  /** Where this came from: Redis (live), or the study folder's status files, and why. */
+  readonly source: { readonly kind: 'redis' | 'folder'; readonly note: string | null };
 }
 
 export interface JobLink {

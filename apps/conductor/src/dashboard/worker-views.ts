@@ -11,18 +11,9 @@ import {
   type WorkerRecord,
 } from '@maestro/protocol';
 import { parseWorkerRecord } from './records.js';
+import type { WorkerRecords } from './study-source.js';
 import type { Snapshot } from './study-model.js';
 import type { AllocationView, WorkerView } from './views.js';
-
-/** Where worker records are read from (a StudyReader over Redis, or nothing for a study folder). */
-export interface WorkerRecords {
-  /** Workers that ran steps of the study: name -> JSON {host, allocationId}. */
-  readStudyWorkers(id: string): Promise<Record<string, string>>;
-  /** Names of workers seen since `sinceMs`. */
-  recentWorkers(sinceMs: number, limit: number): Promise<string[]>;
-  /** Their heartbeat hashes, empty for those expired. */
-  readWorkerRecords(names: readonly string[]): Promise<Record<string, string>[]>;
-}
 
 export async function workerViews(
   snap: Snapshot,
