@@ -84,8 +84,9 @@ describe('maestro dashboard while a study runs', () => {
     const pageErrors: string[] = [];
     page.on('pageerror', (e) => pageErrors.push(e.message));
 
-    // The list of studies shows ours; its link opens the study view.
-    await page.goto(url);
+    // The list of studies shows ours; its link opens the study view. (`#/`: the list itself; `/`
+    // alone opens the study when Redis holds only one.)
+    await page.goto(`${url}#/`);
     const row = page.locator('[data-testid="study-row"]').filter({ hasText: 'dashdemo' });
     await row.waitFor({ timeout: 60_000 });
     await page.screenshot({ path: path.join(ARTIFACTS, 'study-list.png') });
@@ -139,7 +140,7 @@ describe('maestro dashboard while a study runs', () => {
     await page.screenshot({ path: path.join(ARTIFACTS, 'bull-board-queue.png') });
 
     // The rest finishes; the study view ends on FAILURE (broken failed), still live.
-    await page.goto(url);
+    await page.goto(`${url}#/`);
     await row.locator('a').first().click();
     writeFileSync(path.join(gates, 'go-2'), '');
     writeFileSync(path.join(gates, 'go-3'), '');

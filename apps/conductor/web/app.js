@@ -40,6 +40,8 @@
   const live = document.getElementById('live');
   let teardown = () => {};
   let clockOffset = 0; // server now - local now
+  // Opened at `/` itself (no #route): a dashboard of one study, or a Redis holding only one, opens it.
+  let landing = location.hash === '' || location.hash === '#';
 
   // ---- small helpers ---------------------------------------------------------------------------
 
@@ -161,12 +163,18 @@
     return h('div', { class: 'error-box' }, message);
   }
 
+  function openStudy(id) {
+    landing = false;
+    location.replace(`#/study/${encodeURIComponent(id)}`);
+  }
+
   // ---- routing -----------------------------------------------------------------------------
 
   function route() {
     teardown();
     teardown = () => {};
     const hash = location.hash || '#/';
+    if (location.hash && location.hash !== '#') landing = false;
     const m = /^#\/study\/([^/?]+)/.exec(hash);
     for (const a of document.querySelectorAll('[data-nav]')) a.classList.remove('current');
     if (m) teardown = showStudy(decodeURIComponent(m[1]));
@@ -214,16 +222,23 @@
     );
     api('info')
       .then((info) => {
+        if (stopped) return;
+        if (landing && info.study) return openStudy(info.study);
         title.textContent = info.redis
           ? `Key prefix ${info.prefix} on ${info.redis}. Queue actions are ${info.actions ? 'ON' : 'off (read-only)'}.`
           : `Shown ${info.folderNote}.`;
       })
-      .catch(() => {});
+      .catch(() => {})
+      .finally(() => {
+        if (!stopped) void poll(); // after info: a dashboard of one study opens it, whatever the list holds
+      });
 
     async function poll() {
       try {
         const page = await api('studies?limit=100');
         if (stopped) return;
+        if (landing && page.total === 1 && page.items.length === 1) return openStudy(page.items[0].id);
+        landing = false;
         setLive(true, 'live');
         problem.replaceChildren();
         body.replaceChildren(
@@ -259,7 +274,6 @@
       }
       if (!stopped) timer = setTimeout(poll, LIST_POLL_MS);
     }
-    void poll();
     return () => {
       stopped = true;
       clearTimeout(timer);
