@@ -6,7 +6,7 @@
  * Screenshots land in test/artifacts/ (MAESTRO_UPDATE_DOCS_IMAGES=1 also refreshes the README's).
  */
 import { randomUUID } from 'node:crypto';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterEach, describe, expect, inject, it } from 'vitest';
@@ -297,5 +297,103 @@ describe('maestro run --dashboard', () => {
     const result = await run;
     expect(result.exitCode, String(result.all)).toBe(0);
     await expect(fetch(`${url}api/studies`)).rejects.toThrow();
+  });
+
+  it('keeps serving the final state until Ctrl-C; then `maestro dashboard STUDY_DIR` shows it without Redis', async () => {
+    const dir = tempDir();
+    const gates = path.join(dir, 'gates');
+    mkdirSync(gates);
+    const root = path.join(dir, 'study');
+    const spec = writeSpec(
+      dir,
+      'finale',
+      `study:
+  - name: hold
+    description: waits for the test
+    run:
+      cmd: while [ ! -e ${gates}/go ]; do sleep 0.05; done
+  - name: crash
+    description: fails once hold is done
+    run:
+      cmd: |
+        echo "the last words of crash" >&2
+        exit 5
+      depends: [hold]
+`,
+    );
+    // Not on a terminal here, where the default is to exit with the study: say to stay.
+    const run = startMaestro([
+      'run',
+      '-o',
+      root,
+      '--local-workers',
+      '1',
+      spec,
+      '--dashboard',
+      '0',
+      '--no-dashboard-exit',
+    ]);
+    const url = (await waitForOutput(run, /Dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/, 60_000))[1]!;
+
+    // `/` opens the study straight away: the run's dashboard is for this one.
+    const b = await browser();
+    const page = await b.newPage({ viewport: { width: 1360, height: 900 } });
+    const pageErrors: string[] = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.goto(url);
+    await page.locator('[data-testid="study-name"]').filter({ hasText: 'finale' }).waitFor({ timeout: 60_000 });
+    expect(page.url()).toMatch(/#\/study\/study\.\w+$/);
+    await expect.poll(() => statText(page, 'RUNNING'), { timeout: 60_000 }).toBe('1');
+
+    const stayed = waitForOutput(run, /study ended; the dashboard stays up at (http:\S+) until Ctrl-C/, 120_000);
+    writeFileSync(path.join(gates, 'go'), '');
+    const ended = page.locator('[data-testid="study-ended"]');
+    await ended.waitFor({ timeout: 90_000 });
+    const stays = await stayed;
+    expect(stays[1]).toBe(url);
+    await page.locator('[data-testid="source-note"]').filter({ hasText: 'from the study folder' }).waitFor();
+    expect(await ended.textContent()).toMatch(/^Study finished \(FAILURE\): 2 of 2 instances done/);
+    expect(await statText(page, 'FINISHED')).toBe('1');
+    expect(await statText(page, 'FAILED')).toBe('1');
+    const failure = page.locator('[data-testid="failure"]').filter({ hasText: 'crash' });
+    await failure.locator('pre.err-tail').filter({ hasText: 'the last words of crash' }).waitFor();
+    expect(await page.locator('.error-box').count()).toBe(0);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'study-finished.png'), fullPage: true });
+
+    // Its embedded Redis is gone; the dashboard answers from the folder, and bull-board says why.
+    await waitFor(() => !existsSync(path.join(root, 'meta', 'redis', 'redis.sock')), 30_000, 'Redis to stop');
+    expect((await fetch(`${url}api/studies`)).status).toBe(200);
+    expect((await fetch(`${url}queues`)).status).toBe(503);
+
+    // Ctrl-C: the run ends with the study's exit code; the page keeps the final state, calmly.
+    run.kill('SIGINT');
+    const result = await run;
+    expect(result.exitCode, String(result.all)).toBe(2);
+    await page.locator('[data-testid="server-gone"]').waitFor({ timeout: 30_000 });
+    expect(await statText(page, 'FAILED')).toBe('1');
+    expect(await page.locator('.error-box').count()).toBe(0);
+
+    // No Redis runs for it now: `maestro dashboard STUDY_DIR` shows the same study from its files.
+    const dash = startMaestro(['dashboard', root, '--port', '0']);
+    const folderUrl = (await waitForOutput(dash, /maestro dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/))[1]!;
+    await waitForOutput(dash, /from the study folder; Redis is not running/);
+    await page.goto(folderUrl);
+    await page.locator('[data-testid="source-note"]').filter({ hasText: 'Redis is not running' }).waitFor();
+    expect(page.url()).toMatch(/#\/study\/study\.\w+$/);
+    expect(await page.locator('[data-testid="study-ended"]').textContent()).toMatch(/^Study finished \(FAILURE\)/);
+    expect(await statText(page, 'FINISHED')).toBe('1');
+    expect(await statText(page, 'FAILED')).toBe('1');
+    await page
+      .locator('[data-testid="failure"]')
+      .filter({ hasText: 'crash' })
+      .locator('pre.err-tail')
+      .filter({ hasText: 'the last words of crash' })
+      .waitFor();
+    await page.locator('[data-testid="instance"][data-instance="hold"][data-state="FINISHED"]').waitFor();
+    expect(await page.locator('.error-box').count()).toBe(0);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'study-from-folder.png'), fullPage: true });
+    expect(pageErrors).toEqual([]);
+    dash.kill('SIGTERM');
+    expect((await dash).exitCode).toBe(0);
   });
 });

@@ -36,6 +36,8 @@
   const WORKERS_REFRESH_MS = 5000;
   const PAGE = 50;
 
+  const ENDED = new Set(['FINISHED', 'FAILURE', 'CANCELLED']);
+
   const view = document.getElementById('view');
   const live = document.getElementById('live');
   let teardown = () => {};
@@ -161,6 +163,11 @@
 
   function errorBox(message) {
     return h('div', { class: 'error-box' }, message);
+  }
+
+  /** The page could not reach the server at all (fetch rejects with a TypeError), as opposed to an error answer. */
+  function unreachable(err) {
+    return err instanceof TypeError;
   }
 
   function openStudy(id) {
@@ -343,12 +350,49 @@
       notice.replaceChildren(errorBox(d.error));
     });
     source.onerror = () => {
-      if (!stopped) setLive(false, 'reconnecting');
+      if (stopped) return;
+      if (ended()) serverGone();
+      else setLive(false, 'reconnecting');
     };
+
+    function ended() {
+      return detail !== undefined && ENDED.has(detail.state);
+    }
+
+    /** A panel's request failed: its error in its place, unless the study ended and only the server went away. */
+    function failed(panel, err) {
+      if (stopped) return;
+      if (ended() && unreachable(err)) serverGone();
+      else panel.replaceChildren(errorBox(String(err.message || err)));
+    }
+
+    // The study ended and then the dashboard stopped: what the page shows is the final state, so
+    // it stays, with a word on why nothing moves any more.
+    function serverGone() {
+      source.close();
+      setLive(false, 'dashboard stopped');
+      notice.replaceChildren(
+        h(
+          'div',
+          { class: 'notice', 'data-testid': 'server-gone' },
+          'The dashboard has stopped. This page keeps showing the state the study ended in.',
+        ),
+      );
+    }
 
     function renderBanner(d) {
       put(
         banner,
+        ENDED.has(d.state)
+          ? h(
+              'div',
+              { class: `ended-box ${d.state}`, 'data-testid': 'study-ended' },
+              h('strong', {}, 'Study finished'),
+              ` (${d.state}): ${d.final} of ${d.total} instances done`,
+              ...orderedStates(d.counts).map((s) => ` · ${s} ${d.counts[s]}`),
+              d.endedAt ? ` · ended ${when(d.endedAt)}` : '',
+            )
+          : null,
         d.source.kind === 'folder'
           ? h('div', { class: 'notice', 'data-testid': 'source-note' }, `Shown ${d.source.note}.`)
           : null,
@@ -378,7 +422,7 @@
         const w = await api(`studies/${enc}/workers`);
         if (!stopped) renderWorkers(w);
       } catch (err) {
-        if (!stopped) workers.replaceChildren(errorBox(String(err.message || err)));
+        failed(workers, err);
       }
       if (!stopped) workersTimer = setTimeout(loadWorkers, WORKERS_REFRESH_MS);
     }
@@ -480,7 +524,7 @@
         if (detail) paintGraph(detail);
       } catch (err) {
         graph = undefined;
-        if (!stopped) dag.replaceChildren(errorBox(String(err.message || err)));
+        failed(dag, err);
       }
     }
 
@@ -614,7 +658,7 @@
           }),
         );
       } catch (err) {
-        if (!stopped) failures.replaceChildren(errorBox(String(err.message || err)));
+        failed(failures, err);
       }
     }
 
@@ -755,7 +799,7 @@
         if (stopped) return;
         renderInstances(page);
       } catch (err) {
-        if (!stopped) instances.replaceChildren(errorBox(String(err.message || err)));
+        failed(instances, err);
       }
     }
 

@@ -2,8 +2,11 @@
  * `maestro dashboard [STUDY_DIR] [--redis URL] [--port 3000] [--host 127.0.0.1] [--auth user:pw]
  * [--allow-actions]`: serves the study view and bull-board until interrupted. Given a study folder
  * whose Redis is gone, it shows that study from its folder alone.
+ *
+ * Also what `maestro run/resume --dashboard` does with its dashboard when the study ends.
  */
 import type { Writable } from 'node:stream';
+import type { Dashboard } from '../dashboard/server.js';
 import { AUTH_ENV, resolveDashboardSettings, type DashboardSettings } from '../dashboard/settings.js';
 import { FOLDER_NOTES } from '../dashboard/study-sources.js';
 import { makeLogger } from '../run/log.js';
@@ -97,4 +100,40 @@ export function dashboardSettingsFor(flags: ExecutionFlags): Readonly<DashboardS
     auth: process.env[AUTH_ENV] || undefined,
     prefix: flags.prefix,
   });
+}
+
+export interface DashboardAfterRun {
+  /** For conduct's `keepDashboard`: undefined when the dashboard closes with the run. */
+  readonly keep: ((dashboard: Dashboard) => Promise<void>) | undefined;
+  /** After the final status is printed: serves the study's final state until Ctrl-C, if kept. */
+  serve(): Promise<void>;
+}
+
+/**
+ * Whether the run's dashboard outlives the study: yes on a terminal (someone is there to look,
+ * and to press Ctrl-C), no elsewhere (a batch job must end when its study does, not at its
+ * walltime); `--dashboard-exit` and `--no-dashboard-exit` say so outright.
+ */
+export function dashboardAfterRun(flags: ExecutionFlags, err: Writable): DashboardAfterRun {
+  const interactive = process.stdin.isTTY === true && process.stderr.isTTY === true;
+  const stay = flags.dashboard !== undefined && !(flags.dashboardExit ?? !interactive);
+  let kept: Dashboard | undefined;
+  return {
+    keep: stay
+      ? async (dashboard) => {
+          try {
+            await dashboard.studyEnded();
+            kept = dashboard;
+          } catch {
+            await dashboard.close(); // the study matters more than its view
+          }
+        }
+      : undefined,
+    serve: async () => {
+      if (!kept) return;
+      err.write(`study ended; the dashboard stays up at ${kept.url} until Ctrl-C\n`);
+      await interrupted();
+      await kept.close();
+    },
+  };
 }

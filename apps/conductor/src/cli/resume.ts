@@ -1,7 +1,7 @@
 /** `maestro resume STUDY_DIR`: a new conductor picks up a study after a crash or a stop. */
 import type { Writable } from 'node:stream';
 import { conduct, DEFAULT_BUNDLE, DEFAULT_WINDOW, EXIT_CODES } from '../run/conduct.js';
-import { dashboardSettingsFor } from './dashboard.js';
+import { dashboardAfterRun, dashboardSettingsFor } from './dashboard.js';
 import { reloadStudy } from '../study/reload.js';
 import { openStudy, redisForStudy } from '../study/session.js';
 import { Terminal } from '../run/terminal.js';
@@ -30,6 +30,7 @@ export async function resumeCommand(
   const autoscale = await resolveAutoscale(options, loaded, meta.prefix, err);
   const redis = await redisForStudy(meta, redisChoice(options), true);
   err.write(`Resuming ${meta.name}: ${meta.instanceCount} step instances in ${meta.root}\n`);
+  const afterRun = dashboardAfterRun(options, err);
   const state = await conduct({
     meta,
     expanded: loaded.expanded,
@@ -43,9 +44,11 @@ export async function resumeCommand(
     cancelGraceMs: options.cancelGrace ?? 30_000,
     terminal: new Terminal(process.stderr),
     dashboard: dashboard && { ...dashboard, prefix: meta.prefix },
+    keepDashboard: afterRun.keep,
     autoscale:
       autoscale && autoscaleConfig(autoscale, redis.target, { root: meta.root, id: meta.id, prefix: meta.prefix }, err),
   });
   await printFinalStatus(meta.root, state, out);
+  await afterRun.serve();
   return EXIT_CODES[state];
 }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveDependencies } from '@maestro/spec';
 import { conduct, DEFAULT_BUNDLE, DEFAULT_WINDOW, EXIT_CODES } from '../run/conduct.js';
-import { dashboardSettingsFor } from './dashboard.js';
+import { dashboardAfterRun, dashboardSettingsFor } from './dashboard.js';
 import { checkPathDependencies, cloneGitDependencies, refText } from '../study/dependencies.js';
 import { loadStudy } from '../study/load.js';
 import { printWarnings } from './print-problems.js';
@@ -127,6 +127,7 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
   }
   err.write(`Study ${meta.name}: ${final.expanded.instanceCount} step instances in ${root}\n`);
   const redis = await redisForNewStudy(root, choice);
+  const afterRun = dashboardAfterRun(options, err);
   const state = await conduct({
     meta,
     expanded: final.expanded,
@@ -140,9 +141,11 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
     cancelGraceMs: options.cancelGrace ?? 30_000,
     terminal: new Terminal(process.stderr),
     dashboard,
+    keepDashboard: afterRun.keep,
     autoscale: autoscale && autoscaleConfig(autoscale, redis.target, { root, id: meta.id, prefix }, err),
   });
   await printFinalStatus(root, state, out);
+  await afterRun.serve();
   return EXIT_CODES[state];
 }
 

@@ -31,8 +31,13 @@ export interface ConductOptions {
   readonly cancelGraceMs: number;
   readonly terminal: Terminal | undefined;
   readonly logLevel?: 'debug' | 'info' | 'warn' | 'error';
-  /** Serve the dashboard while the study runs (`--dashboard`); it stops with the run. */
+  /** Serve the dashboard while the study runs (`--dashboard`); it stops with the run, unless kept. */
   readonly dashboard?: Readonly<DashboardSettings> | undefined;
+  /**
+   * When the study reached a final state, its dashboard is handed here instead of closed (before
+   * the study's Redis stops): the caller serves the final state on and closes it.
+   */
+  readonly keepDashboard?: ((dashboard: Dashboard) => Promise<void>) | undefined;
   /** Submit allocations of workers while work waits (--autoscale); released when the study ends. */
   readonly autoscale?: AutoscaleConfig | undefined;
 }
@@ -122,10 +127,12 @@ export async function conduct(o: ConductOptions): Promise<StudyStateName> {
   if (o.dashboard) {
     // Loaded only when asked for: bull-board and its web server are most of the CLI's start-up.
     const { startDashboard } = await import('../dashboard/server.js');
-    dashboard = await startDashboard({ settings: o.dashboard, redis: o.redis.target, log }).catch((err: unknown) => {
-      log.warn({ err: (err as Error).message }, 'the dashboard did not start; the study runs without it');
-      return undefined;
-    });
+    dashboard = await startDashboard({ settings: o.dashboard, redis: o.redis.target, study: meta, log }).catch(
+      (err: unknown) => {
+        log.warn({ err: (err as Error).message }, 'the dashboard did not start; the study runs without it');
+        return undefined;
+      },
+    );
     if (dashboard) {
       log.debug({ url: dashboard.url }, 'dashboard listening');
       if (term) term.line(`Dashboard: ${dashboard.url}`);
@@ -162,7 +169,8 @@ export async function conduct(o: ConductOptions): Promise<StudyStateName> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     term?.end();
-    await dashboard?.close();
+    if (dashboard && o.keepDashboard && state !== 'RUNNING') await o.keepDashboard(dashboard);
+    else await dashboard?.close();
     // Allocations started for this study end with it (or with this conductor, which alone manages them).
     await fleet.close();
     await workers?.stop();
