@@ -7,6 +7,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterEach, describe, expect, inject, it } from 'vitest';
@@ -254,6 +256,47 @@ describe('dashboard safety', () => {
     dash.kill('SIGTERM');
     const done = await dash;
     expect(done.all).not.toContain(password);
+  });
+
+  it("with --allow-actions: a page of another origin cannot add jobs, bull-board's own buttons still work", async () => {
+    const prefix = newPrefix();
+    const dash = startMaestro(['dashboard', '--redis', redisUrl, '--prefix', prefix, '--port', '0', '--allow-actions']);
+    const url = (await waitForOutput(dash, /maestro dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/))[1]!;
+    const target = `${url}queues/api/queues/steps/add`;
+    const steps = async (): Promise<{ counts: { waiting: number }; isPaused: boolean }> => {
+      const body = (await (await fetch(`${url}queues/api/queues`)).json()) as {
+        queues: { name: string; counts: { waiting: number }; isPaused: boolean }[];
+      };
+      return body.queues.find((q) => q.name === 'steps')!;
+    };
+
+    // Another site (here: another port, which is another origin) posts the form that added jobs
+    // before: text/plain, so that its body reads as JSON; and a no-cors fetch, for good measure.
+    const attacker = createServer((_req, res) => {
+      res.setHeader('Content-Type', 'text/html');
+      res.end(`<!doctype html><body>
+<form method="POST" enctype="text/plain" action="${target}">
+<input type="hidden" name='{"name":"injected","data":{},"x":"' value='"}'></form>
+<script>
+fetch(${JSON.stringify(target)}, { method: 'POST', mode: 'no-cors', headers: { 'Content-Type': 'text/plain' },
+  body: '{"name":"injected-by-fetch","data":{}}' }).finally(() => document.forms[0].submit());
+</script></body>`);
+    });
+    await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => attacker.close(resolve)));
+    const b = await browser();
+    const page = await b.newPage();
+    await page.goto(`http://127.0.0.1:${(attacker.address() as AddressInfo).port}/`);
+    await page.waitForURL(target);
+    expect(await page.locator('body').textContent()).toContain('must come from a page of this dashboard');
+    expect((await steps()).counts.waiting).toBe(0);
+
+    // The dashboard's own page: bull-board's menu pauses the queue (its request carries the token).
+    await page.goto(`${url}queues/queue/steps`);
+    await page.locator('button[aria-haspopup="menu"]:has(svg.lucide-ellipsis-vertical)').click();
+    await page.getByRole('menuitem', { name: 'Pause' }).click();
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await expect.poll(async () => (await steps()).isPaused, { timeout: 30_000 }).toBe(true);
   });
 });
 

@@ -8,8 +8,9 @@
  * let go of when the run ended ({@link Dashboard.studyEnded}).
  *
  * Safety: settings.ts refuses a non-loopback address without credentials; with credentials
- * every request needs them; bull-board is read-only unless actions are allowed; the Redis URL is
- * only ever shown without its password.
+ * every request needs them; requests that change anything must come from the dashboard's own
+ * pages (guards.ts); bull-board is read-only unless actions are allowed; the Redis URL is only
+ * ever shown without its password.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -23,7 +24,15 @@ import { apiRouter, type ApiInfo } from './api.js';
 import { BOARD_PATH, QueueBoard } from './board.js';
 import { StudyCatalog } from './catalog.js';
 import { FolderSource } from './folder-source.js';
-import { readOnlyQueues, requireBasicAuth, requireLoopbackHost, securityHeaders } from './guards.js';
+import {
+  issueCsrfCookie,
+  makeCsrfToken,
+  readOnlyQueues,
+  requireBasicAuth,
+  requireLoopbackHost,
+  requireSameOrigin,
+  securityHeaders,
+} from './guards.js';
 import { DashboardError, DashboardErrorCode, isLoopback, type DashboardSettings } from './settings.js';
 import { RedisSource } from './study-source.js';
 import { FOLDER_NOTES, StudySources } from './study-sources.js';
@@ -171,11 +180,14 @@ function makeApp(o: {
   log: Logger;
 }): express.Express {
   const { settings } = o;
+  const token = makeCsrfToken();
   const app = express();
   app.disable('x-powered-by');
   app.use(securityHeaders());
   if (settings.auth) app.use(requireBasicAuth(settings.auth));
   else app.use(requireLoopbackHost());
+  app.use(requireSameOrigin(token));
+  app.use(issueCsrfCookie(token));
   app.use('/api', apiRouter(o.catalog, o.streams, o.info, o.log));
   if (!settings.allowActions) app.use(BOARD_PATH, readOnlyQueues());
   app.use(BOARD_PATH, o.board ? o.board.handler : QueueBoard.without(`the study is shown ${o.folderNote}`));
