@@ -1,13 +1,20 @@
 /**
- * `maestro dashboard [STUDY_DIR] [--redis URL] [--port 3000] [--host 127.0.0.1] [--auth user:pw]
+ * `maestro dashboard [STUDY_DIR] [--redis URL] [--port 3000] [--host 127.0.0.1] [--auth-file F]
  * [--allow-actions]`: serves the study view and bull-board until interrupted. Given a study folder
  * whose Redis is gone, it shows that study from its folder alone.
  *
  * Also what `maestro run/resume --dashboard` does with its dashboard when the study ends.
  */
+import { readFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import type { Dashboard } from '../dashboard/server.js';
-import { AUTH_ENV, resolveDashboardSettings, type DashboardSettings } from '../dashboard/settings.js';
+import {
+  AUTH_ENV,
+  DashboardError,
+  DashboardErrorCode,
+  resolveDashboardSettings,
+  type DashboardSettings,
+} from '../dashboard/settings.js';
 import { FOLDER_NOTES } from '../dashboard/study-sources.js';
 import { makeLogger } from '../run/log.js';
 import type { RedisTarget } from '../redis/connection.js';
@@ -19,7 +26,10 @@ import { redisChoice, type RedisFlags } from './redis-options.js';
 export interface DashboardFlags extends RedisFlags {
   port?: number;
   host?: string;
+  /** `user:password` on the command line: `ps` shows it only as `user:***` (bin/maestro.js). */
   auth?: string;
+  /** A file holding `user:password`. */
+  authFile?: string;
   allowActions?: boolean;
   prefix?: string;
 }
@@ -34,7 +44,7 @@ export async function dashboardCommand(
   const draft = {
     host: flags.host,
     port: flags.port,
-    auth: flags.auth ?? (process.env[AUTH_ENV] || undefined),
+    auth: await credentials(flags),
     allowActions: flags.allowActions === true,
   };
   resolveDashboardSettings({ ...draft, prefix: flags.prefix });
@@ -79,6 +89,22 @@ async function studyRedis(
   } catch (e) {
     if (!(e instanceof StudyNotRunningError)) throw e;
     return { target: undefined, folderNote: FOLDER_NOTES.noRedis };
+  }
+}
+
+/** `--auth`, else the file of `--auth-file`, else MAESTRO_DASHBOARD_AUTH; never two of them. */
+async function credentials(flags: DashboardFlags): Promise<string | undefined> {
+  if (flags.auth !== undefined && flags.authFile !== undefined) {
+    throw new DashboardError(DashboardErrorCode.Invalid, '--auth and --auth-file: give one of them, not both');
+  }
+  if (flags.authFile === undefined) return flags.auth ?? (process.env[AUTH_ENV] || undefined);
+  try {
+    return (await readFile(flags.authFile, 'utf8')).trim();
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new DashboardError(DashboardErrorCode.Invalid, `--auth-file: cannot read ${flags.authFile}: ${why}`, {
+      cause: e,
+    });
   }
 }
 
