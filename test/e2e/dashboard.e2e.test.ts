@@ -6,7 +6,7 @@
  * Screenshots land in test/artifacts/ (MAESTRO_UPDATE_DOCS_IMAGES=1 also refreshes the README's).
  */
 import { randomUUID } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -297,6 +297,78 @@ fetch(${JSON.stringify(target)}, { method: 'POST', mode: 'no-cors', headers: { '
     await page.getByRole('menuitem', { name: 'Pause' }).click();
     await page.getByRole('button', { name: 'Confirm' }).click();
     await expect.poll(async () => (await steps()).isPaused, { timeout: 30_000 }).toBe(true);
+  });
+
+  it('refuses .err files a failed step replaced with a link or a FIFO, and keeps answering meanwhile', async () => {
+    const dir = tempDir();
+    const secret = path.join(dir, 'private.txt');
+    const secretText = `TOP-SECRET-${randomUUID()}`;
+    writeFileSync(secret, `${secretText}\n`);
+    chmodSync(secret, 0o600);
+    const prefix = newPrefix();
+    const root = path.join(dir, 'study');
+    // Each step swaps the .err its worker writes to (its own, in its workspace) and fails.
+    const spec = writeSpec(
+      dir,
+      'hostile',
+      `study:
+  - name: leak
+    description: its .err becomes a link to a private file
+    run:
+      cmd: |
+        for f in *.err; do rm -f "$f"; ln -s ${secret} "$f"; done
+        exit 1
+  - name: block
+    description: its .err becomes a FIFO, which would block a plain read forever
+    run:
+      cmd: |
+        for f in *.err; do rm -f "$f"; mkfifo "$f"; done
+        exit 1
+  - {name: fine, description: ok, run: {cmd: echo fine}}
+`,
+    );
+    const run = await maestro([
+      'run',
+      '-o',
+      root,
+      '--redis',
+      redisUrl,
+      '--prefix',
+      prefix,
+      '--local-workers',
+      '1',
+      spec,
+    ]);
+    expect(run.exitCode, run.stderr).toBe(2);
+
+    // From Redis (--redis), and from the study folder alone (the study's Redis is shared and not given).
+    for (const [args, source] of [
+      [['--redis', redisUrl], 'redis'],
+      [[], 'folder'],
+    ] as const) {
+      const dash = startMaestro(['dashboard', root, ...args, '--port', '0']);
+      const url = (await waitForOutput(dash, /maestro dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/))[1]!;
+      const id = ((await (await fetch(`${url}api/studies`)).json()) as { items: { id: string }[] }).items[0]!.id;
+      // Many reads of the FIFO at once, and other requests among them: all answered.
+      const replies = await Promise.all([
+        ...Array.from({ length: 12 }, () => fetch(`${url}api/studies/${id}/failures?tail=5`)),
+        fetch(`${url}api/info`),
+        fetch(`${url}api/studies/${id}`),
+      ]);
+      const texts = await Promise.all(replies.map((r) => r.text()));
+      for (const [k, r] of replies.entries()) expect(r.status, texts[k]).toBe(200);
+      for (const t of texts) expect(t).not.toContain(secretText);
+      const detail = JSON.parse(texts.at(-1)!) as { source: { kind: string }; failedTotal: number };
+      expect(detail).toMatchObject({ source: { kind: source }, failedTotal: 2 });
+      const failures = JSON.parse(texts[0]!) as {
+        items: { name: string; err: { lines: string[]; problem?: string } }[];
+      };
+      const err = Object.fromEntries(failures.items.map((f) => [f.name, f.err]));
+      expect(err['leak']).toMatchObject({ lines: [], problem: 'not read: it is a symbolic link' });
+      expect(err['block']).toMatchObject({ lines: [], problem: 'not read: it is not a regular file' });
+      dash.kill('SIGTERM');
+      expect((await dash).exitCode).toBe(0);
+    }
   });
 });
 
