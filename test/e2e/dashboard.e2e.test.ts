@@ -6,7 +6,9 @@
  * Screenshots land in test/artifacts/ (MAESTRO_UPDATE_DOCS_IMAGES=1 also refreshes the README's).
  */
 import { randomUUID } from 'node:crypto';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterEach, describe, expect, inject, it } from 'vitest';
@@ -84,8 +86,9 @@ describe('maestro dashboard while a study runs', () => {
     const pageErrors: string[] = [];
     page.on('pageerror', (e) => pageErrors.push(e.message));
 
-    // The list of studies shows ours; its link opens the study view.
-    await page.goto(url);
+    // The list of studies shows ours; its link opens the study view. (`#/`: the list itself; `/`
+    // alone opens the study when Redis holds only one.)
+    await page.goto(`${url}#/`);
     const row = page.locator('[data-testid="study-row"]').filter({ hasText: 'dashdemo' });
     await row.waitFor({ timeout: 60_000 });
     await page.screenshot({ path: path.join(ARTIFACTS, 'study-list.png') });
@@ -139,7 +142,7 @@ describe('maestro dashboard while a study runs', () => {
     await page.screenshot({ path: path.join(ARTIFACTS, 'bull-board-queue.png') });
 
     // The rest finishes; the study view ends on FAILURE (broken failed), still live.
-    await page.goto(url);
+    await page.goto(`${url}#/`);
     await row.locator('a').first().click();
     writeFileSync(path.join(gates, 'go-2'), '');
     writeFileSync(path.join(gates, 'go-3'), '');
@@ -254,6 +257,119 @@ describe('dashboard safety', () => {
     const done = await dash;
     expect(done.all).not.toContain(password);
   });
+
+  it("with --allow-actions: a page of another origin cannot add jobs, bull-board's own buttons still work", async () => {
+    const prefix = newPrefix();
+    const dash = startMaestro(['dashboard', '--redis', redisUrl, '--prefix', prefix, '--port', '0', '--allow-actions']);
+    const url = (await waitForOutput(dash, /maestro dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/))[1]!;
+    const target = `${url}queues/api/queues/steps/add`;
+    const steps = async (): Promise<{ counts: { waiting: number }; isPaused: boolean }> => {
+      const body = (await (await fetch(`${url}queues/api/queues`)).json()) as {
+        queues: { name: string; counts: { waiting: number }; isPaused: boolean }[];
+      };
+      return body.queues.find((q) => q.name === 'steps')!;
+    };
+
+    // Another site (here: another port, which is another origin) posts the form that added jobs
+    // before: text/plain, so that its body reads as JSON; and a no-cors fetch, for good measure.
+    const attacker = createServer((_req, res) => {
+      res.setHeader('Content-Type', 'text/html');
+      res.end(`<!doctype html><body>
+<form method="POST" enctype="text/plain" action="${target}">
+<input type="hidden" name='{"name":"injected","data":{},"x":"' value='"}'></form>
+<script>
+fetch(${JSON.stringify(target)}, { method: 'POST', mode: 'no-cors', headers: { 'Content-Type': 'text/plain' },
+  body: '{"name":"injected-by-fetch","data":{}}' }).finally(() => document.forms[0].submit());
+</script></body>`);
+    });
+    await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => attacker.close(resolve)));
+    const b = await browser();
+    const page = await b.newPage();
+    await page.goto(`http://127.0.0.1:${(attacker.address() as AddressInfo).port}/`);
+    await page.waitForURL(target);
+    expect(await page.locator('body').textContent()).toContain('must come from a page of this dashboard');
+    expect((await steps()).counts.waiting).toBe(0);
+
+    // The dashboard's own page: bull-board's menu pauses the queue (its request carries the token).
+    await page.goto(`${url}queues/queue/steps`);
+    await page.locator('button[aria-haspopup="menu"]:has(svg.lucide-ellipsis-vertical)').click();
+    await page.getByRole('menuitem', { name: 'Pause' }).click();
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await expect.poll(async () => (await steps()).isPaused, { timeout: 30_000 }).toBe(true);
+  });
+
+  it('refuses .err files a failed step replaced with a link or a FIFO, and keeps answering meanwhile', async () => {
+    const dir = tempDir();
+    const secret = path.join(dir, 'private.txt');
+    const secretText = `TOP-SECRET-${randomUUID()}`;
+    writeFileSync(secret, `${secretText}\n`);
+    chmodSync(secret, 0o600);
+    const prefix = newPrefix();
+    const root = path.join(dir, 'study');
+    // Each step swaps the .err its worker writes to (its own, in its workspace) and fails.
+    const spec = writeSpec(
+      dir,
+      'hostile',
+      `study:
+  - name: leak
+    description: its .err becomes a link to a private file
+    run:
+      cmd: |
+        for f in *.err; do rm -f "$f"; ln -s ${secret} "$f"; done
+        exit 1
+  - name: block
+    description: its .err becomes a FIFO, which would block a plain read forever
+    run:
+      cmd: |
+        for f in *.err; do rm -f "$f"; mkfifo "$f"; done
+        exit 1
+  - {name: fine, description: ok, run: {cmd: echo fine}}
+`,
+    );
+    const run = await maestro([
+      'run',
+      '-o',
+      root,
+      '--redis',
+      redisUrl,
+      '--prefix',
+      prefix,
+      '--local-workers',
+      '1',
+      spec,
+    ]);
+    expect(run.exitCode, run.stderr).toBe(2);
+
+    // From Redis (--redis), and from the study folder alone (the study's Redis is shared and not given).
+    for (const [args, source] of [
+      [['--redis', redisUrl], 'redis'],
+      [[], 'folder'],
+    ] as const) {
+      const dash = startMaestro(['dashboard', root, ...args, '--port', '0']);
+      const url = (await waitForOutput(dash, /maestro dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/))[1]!;
+      const id = ((await (await fetch(`${url}api/studies`)).json()) as { items: { id: string }[] }).items[0]!.id;
+      // Many reads of the FIFO at once, and other requests among them: all answered.
+      const replies = await Promise.all([
+        ...Array.from({ length: 12 }, () => fetch(`${url}api/studies/${id}/failures?tail=5`)),
+        fetch(`${url}api/info`),
+        fetch(`${url}api/studies/${id}`),
+      ]);
+      const texts = await Promise.all(replies.map((r) => r.text()));
+      for (const [k, r] of replies.entries()) expect(r.status, texts[k]).toBe(200);
+      for (const t of texts) expect(t).not.toContain(secretText);
+      const detail = JSON.parse(texts.at(-1)!) as { source: { kind: string }; failedTotal: number };
+      expect(detail).toMatchObject({ source: { kind: source }, failedTotal: 2 });
+      const failures = JSON.parse(texts[0]!) as {
+        items: { name: string; err: { lines: string[]; problem?: string } }[];
+      };
+      const err = Object.fromEntries(failures.items.map((f) => [f.name, f.err]));
+      expect(err['leak']).toMatchObject({ lines: [], problem: 'not read: it is a symbolic link' });
+      expect(err['block']).toMatchObject({ lines: [], problem: 'not read: it is not a regular file' });
+      dash.kill('SIGTERM');
+      expect((await dash).exitCode).toBe(0);
+    }
+  });
 });
 
 describe('maestro run --dashboard', () => {
@@ -296,5 +412,103 @@ describe('maestro run --dashboard', () => {
     const result = await run;
     expect(result.exitCode, String(result.all)).toBe(0);
     await expect(fetch(`${url}api/studies`)).rejects.toThrow();
+  });
+
+  it('keeps serving the final state until Ctrl-C; then `maestro dashboard STUDY_DIR` shows it without Redis', async () => {
+    const dir = tempDir();
+    const gates = path.join(dir, 'gates');
+    mkdirSync(gates);
+    const root = path.join(dir, 'study');
+    const spec = writeSpec(
+      dir,
+      'finale',
+      `study:
+  - name: hold
+    description: waits for the test
+    run:
+      cmd: while [ ! -e ${gates}/go ]; do sleep 0.05; done
+  - name: crash
+    description: fails once hold is done
+    run:
+      cmd: |
+        echo "the last words of crash" >&2
+        exit 5
+      depends: [hold]
+`,
+    );
+    // Not on a terminal here, where the default is to exit with the study: say to stay.
+    const run = startMaestro([
+      'run',
+      '-o',
+      root,
+      '--local-workers',
+      '1',
+      spec,
+      '--dashboard',
+      '0',
+      '--no-dashboard-exit',
+    ]);
+    const url = (await waitForOutput(run, /Dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/, 60_000))[1]!;
+
+    // `/` opens the study straight away: the run's dashboard is for this one.
+    const b = await browser();
+    const page = await b.newPage({ viewport: { width: 1360, height: 900 } });
+    const pageErrors: string[] = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.goto(url);
+    await page.locator('[data-testid="study-name"]').filter({ hasText: 'finale' }).waitFor({ timeout: 60_000 });
+    expect(page.url()).toMatch(/#\/study\/study\.\w+$/);
+    await expect.poll(() => statText(page, 'RUNNING'), { timeout: 60_000 }).toBe('1');
+
+    const stayed = waitForOutput(run, /study ended; the dashboard stays up at (http:\S+) until Ctrl-C/, 120_000);
+    writeFileSync(path.join(gates, 'go'), '');
+    const ended = page.locator('[data-testid="study-ended"]');
+    await ended.waitFor({ timeout: 90_000 });
+    const stays = await stayed;
+    expect(stays[1]).toBe(url);
+    await page.locator('[data-testid="source-note"]').filter({ hasText: 'from the study folder' }).waitFor();
+    expect(await ended.textContent()).toMatch(/^Study finished \(FAILURE\): 2 of 2 instances done/);
+    expect(await statText(page, 'FINISHED')).toBe('1');
+    expect(await statText(page, 'FAILED')).toBe('1');
+    const failure = page.locator('[data-testid="failure"]').filter({ hasText: 'crash' });
+    await failure.locator('pre.err-tail').filter({ hasText: 'the last words of crash' }).waitFor();
+    expect(await page.locator('.error-box').count()).toBe(0);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'study-finished.png'), fullPage: true });
+
+    // Its embedded Redis is gone; the dashboard answers from the folder, and bull-board says why.
+    await waitFor(() => !existsSync(path.join(root, 'meta', 'redis', 'redis.sock')), 30_000, 'Redis to stop');
+    expect((await fetch(`${url}api/studies`)).status).toBe(200);
+    expect((await fetch(`${url}queues`)).status).toBe(503);
+
+    // Ctrl-C: the run ends with the study's exit code; the page keeps the final state, calmly.
+    run.kill('SIGINT');
+    const result = await run;
+    expect(result.exitCode, String(result.all)).toBe(2);
+    await page.locator('[data-testid="server-gone"]').waitFor({ timeout: 30_000 });
+    expect(await statText(page, 'FAILED')).toBe('1');
+    expect(await page.locator('.error-box').count()).toBe(0);
+
+    // No Redis runs for it now: `maestro dashboard STUDY_DIR` shows the same study from its files.
+    const dash = startMaestro(['dashboard', root, '--port', '0']);
+    const folderUrl = (await waitForOutput(dash, /maestro dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/))[1]!;
+    await waitForOutput(dash, /from the study folder; Redis is not running/);
+    await page.goto(folderUrl);
+    await page.locator('[data-testid="source-note"]').filter({ hasText: 'Redis is not running' }).waitFor();
+    expect(page.url()).toMatch(/#\/study\/study\.\w+$/);
+    expect(await page.locator('[data-testid="study-ended"]').textContent()).toMatch(/^Study finished \(FAILURE\)/);
+    expect(await statText(page, 'FINISHED')).toBe('1');
+    expect(await statText(page, 'FAILED')).toBe('1');
+    await page
+      .locator('[data-testid="failure"]')
+      .filter({ hasText: 'crash' })
+      .locator('pre.err-tail')
+      .filter({ hasText: 'the last words of crash' })
+      .waitFor();
+    await page.locator('[data-testid="instance"][data-instance="hold"][data-state="FINISHED"]').waitFor();
+    expect(await page.locator('.error-box').count()).toBe(0);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'study-from-folder.png'), fullPage: true });
+    expect(pageErrors).toEqual([]);
+    dash.kill('SIGTERM');
+    expect((await dash).exitCode).toBe(0);
   });
 });

@@ -4,15 +4,17 @@
  * is in exactly one file, meta/redis/password (0600). Unlike the original Maestro, which dumps
  * the whole environment into meta/environment.yaml, nothing of the conductor's environment is
  * written into the study root: a secret-looking variable set for the run is in no file of it
- * (the embedded Redis's append-only file included).
+ * (the embedded Redis's append-only file included). The dashboard's password is on no command
+ * line either: `--auth user:pw` shows as `user:***`, and `--auth-file` keeps it off altogether.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { Redis } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
-import { killAll, startMaestro } from '../helpers/processes.js';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { maestro } from '../helpers/cli.js';
+import { killAll, startMaestro, waitForOutput } from '../helpers/processes.js';
 import { filesContaining, readStatus, tempDir, waitFor, writeSpec } from '../helpers/study.js';
 
 afterEach(killAll);
@@ -135,5 +137,42 @@ describe('the embedded Redis and the study root', () => {
     // The root held more than a spec copy: logs, status, Redis's files were all searched.
     expect(filesContaining(root, ['FINISHED'])).toEqual(expect.arrayContaining(['meta/status.json', 'status.csv']));
     expect(readdirSync(path.join(redisDir, 'appendonlydir')).length).toBeGreaterThan(0);
+  });
+});
+
+describe("the dashboard's credentials", () => {
+  const redisUrl = inject('redisUrl');
+  const basic = (user: string, pw: string): Record<string, string> => ({
+    Authorization: `Basic ${Buffer.from(`${user}:${pw}`).toString('base64')}`,
+  });
+
+  it('--auth user:password shows in neither ps nor /proc/PID/cmdline; --auth-file never is on a command line', async () => {
+    const password = `pw-${randomUUID()}`;
+    const dash = startMaestro(['dashboard', '--redis', redisUrl, '--port', '0', '--auth', `alice:${password}`]);
+    const url = (await waitForOutput(dash, /maestro dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/))[1]!;
+    const cmdline = readFileSync(`/proc/${dash.pid}/cmdline`, 'utf8');
+    expect(cmdline).toContain('--auth alice:***');
+    expect(cmdline).not.toContain(password);
+    const ps = String((await execa('ps', ['-o', 'args=', '-p', String(dash.pid)])).stdout);
+    expect(ps).toContain('--auth alice:***');
+    expect(ps).not.toContain(password);
+    expect(String((await execa('ps', ['-eo', 'args='])).stdout)).not.toContain(password);
+    // The credentials still guard it.
+    expect((await fetch(`${url}api/info`)).status).toBe(401);
+    expect((await fetch(`${url}api/info`, { headers: basic('alice', password) })).status).toBe(200);
+
+    const dir = tempDir();
+    const file = path.join(dir, 'dashboard-auth');
+    const other = `pw-${randomUUID()}`;
+    writeFileSync(file, `bob:${other}\n`, { mode: 0o600 });
+    const fromFile = startMaestro(['dashboard', '--redis', redisUrl, '--port', '0', '--auth-file', file]);
+    const fileUrl = (await waitForOutput(fromFile, /maestro dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/))[1]!;
+    expect((await fetch(`${fileUrl}api/info`)).status).toBe(401);
+    expect((await fetch(`${fileUrl}api/info`, { headers: basic('bob', other) })).status).toBe(200);
+    expect(String((await execa('ps', ['-eo', 'args='])).stdout)).not.toContain(other);
+
+    const both = await maestro(['dashboard', '--redis', redisUrl, '--auth', 'a:b', '--auth-file', file]);
+    expect(both.exitCode).toBe(1);
+    expect(both.stderr).toContain('--auth and --auth-file: give one of them, not both');
   });
 });

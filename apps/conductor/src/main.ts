@@ -167,15 +167,13 @@ function buildProgram(setExit: (code: number) => void): Command {
     program
       .command('dashboard')
       .description('serve the study view and bull-board over the queues of a Redis, until interrupted')
-      .argument('[study_dir]', "show this study's Redis (its own server, or the shared one given with --redis)")
+      .argument('[study_dir]', 'show this study: from its Redis (its own, or --redis), else from its folder')
       .addOption(
         new Option('--port <port>', 'TCP port (0 = any free one)').default(3000).argParser(wholeNumber('--port')),
       )
       .option('--host <address>', 'address to listen on; anything but loopback requires --auth', '127.0.0.1')
-      .option(
-        '--auth <user:password>',
-        `HTTP basic credentials every request must carry (default: ${AUTH_ENV}, which ps does not show)`,
-      )
+      .option('--auth <user:password>', `HTTP basic credentials every request must carry (default: ${AUTH_ENV})`)
+      .option('--auth-file <file>', 'read user:password from this file instead')
       .option('--allow-actions', 'let bull-board retry, clean, remove and pause jobs (default: read-only)')
       .option('--prefix <prefix>', "key prefix of the deployment (default: maestro, or the study's)"),
   ).action(async (dir: string | undefined, options) =>

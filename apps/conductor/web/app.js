@@ -36,10 +36,14 @@
   const WORKERS_REFRESH_MS = 5000;
   const PAGE = 50;
 
+  const ENDED = new Set(['FINISHED', 'FAILURE', 'CANCELLED']);
+
   const view = document.getElementById('view');
   const live = document.getElementById('live');
   let teardown = () => {};
   let clockOffset = 0; // server now - local now
+  // Opened at `/` itself (no #route): a dashboard of one study, or a Redis holding only one, opens it.
+  let landing = location.hash === '' || location.hash === '#';
 
   // ---- small helpers ---------------------------------------------------------------------------
 
@@ -161,12 +165,23 @@
     return h('div', { class: 'error-box' }, message);
   }
 
+  /** The page could not reach the server at all (fetch rejects with a TypeError), as opposed to an error answer. */
+  function unreachable(err) {
+    return err instanceof TypeError;
+  }
+
+  function openStudy(id) {
+    landing = false;
+    location.replace(`#/study/${encodeURIComponent(id)}`);
+  }
+
   // ---- routing -----------------------------------------------------------------------------
 
   function route() {
     teardown();
     teardown = () => {};
     const hash = location.hash || '#/';
+    if (location.hash && location.hash !== '#') landing = false;
     const m = /^#\/study\/([^/?]+)/.exec(hash);
     for (const a of document.querySelectorAll('[data-nav]')) a.classList.remove('current');
     if (m) teardown = showStudy(decodeURIComponent(m[1]));
@@ -214,14 +229,23 @@
     );
     api('info')
       .then((info) => {
-        title.textContent = `Key prefix ${info.prefix} on ${info.redis}. Queue actions are ${info.actions ? 'ON' : 'off (read-only)'}.`;
+        if (stopped) return;
+        if (landing && info.study) return openStudy(info.study);
+        title.textContent = info.redis
+          ? `Key prefix ${info.prefix} on ${info.redis}. Queue actions are ${info.actions ? 'ON' : 'off (read-only)'}.`
+          : `Shown ${info.folderNote}.`;
       })
-      .catch(() => {});
+      .catch(() => {})
+      .finally(() => {
+        if (!stopped) void poll(); // after info: a dashboard of one study opens it, whatever the list holds
+      });
 
     async function poll() {
       try {
         const page = await api('studies?limit=100');
         if (stopped) return;
+        if (landing && page.total === 1 && page.items.length === 1) return openStudy(page.items[0].id);
+        landing = false;
         setLive(true, 'live');
         problem.replaceChildren();
         body.replaceChildren(
@@ -257,7 +281,6 @@
       }
       if (!stopped) timer = setTimeout(poll, LIST_POLL_MS);
     }
-    void poll();
     return () => {
       stopped = true;
       clearTimeout(timer);
@@ -279,7 +302,8 @@
     let failOffset = 0;
 
     const head = h('div', { class: 'panel', 'data-testid': 'study-head' });
-    const notice = h('div');
+    const banner = h('div'); // the study finished; where the view comes from
+    const notice = h('div'); // problems
     const steps = h('div', { 'data-testid': 'steps' });
     const dag = h('div', { 'data-testid': 'dag' }, h('p', { class: 'muted' }, 'Laying out the DAG…'));
     const failures = h('div', { 'data-testid': 'failures' });
@@ -287,6 +311,7 @@
     const instances = h('div', { 'data-testid': 'instances' });
     view.replaceChildren(
       h('div', { class: 'crumbs' }, h('a', { href: '#/' }, 'Studies'), ' / ', h('span', { class: 'mono' }, id)),
+      banner,
       notice,
       head,
       h(
@@ -308,6 +333,7 @@
       setLive(true, 'live');
       notice.replaceChildren();
       detail = d;
+      renderBanner(d);
       renderHead(d);
       renderSteps(d);
       if (graph) paintGraph(d);
@@ -324,8 +350,54 @@
       notice.replaceChildren(errorBox(d.error));
     });
     source.onerror = () => {
-      if (!stopped) setLive(false, 'reconnecting');
+      if (stopped) return;
+      if (ended()) serverGone();
+      else setLive(false, 'reconnecting');
     };
+
+    function ended() {
+      return detail !== undefined && ENDED.has(detail.state);
+    }
+
+    /** A panel's request failed: its error in its place, unless the study ended and only the server went away. */
+    function failed(panel, err) {
+      if (stopped) return;
+      if (ended() && unreachable(err)) serverGone();
+      else panel.replaceChildren(errorBox(String(err.message || err)));
+    }
+
+    // The study ended and then the dashboard stopped: what the page shows is the final state, so
+    // it stays, with a word on why nothing moves any more.
+    function serverGone() {
+      source.close();
+      setLive(false, 'dashboard stopped');
+      notice.replaceChildren(
+        h(
+          'div',
+          { class: 'notice', 'data-testid': 'server-gone' },
+          'The dashboard has stopped. This page keeps showing the state the study ended in.',
+        ),
+      );
+    }
+
+    function renderBanner(d) {
+      put(
+        banner,
+        ENDED.has(d.state)
+          ? h(
+              'div',
+              { class: `ended-box ${d.state}`, 'data-testid': 'study-ended' },
+              h('strong', {}, 'Study finished'),
+              ` (${d.state}): ${d.final} of ${d.total} instances done`,
+              ...orderedStates(d.counts).map((s) => ` · ${s} ${d.counts[s]}`),
+              d.endedAt ? ` · ended ${when(d.endedAt)}` : '',
+            )
+          : null,
+        d.source.kind === 'folder'
+          ? h('div', { class: 'notice', 'data-testid': 'source-note' }, `Shown ${d.source.note}.`)
+          : null,
+      );
+    }
 
     function scheduleRefresh() {
       if (refreshTimer) return;
@@ -350,7 +422,7 @@
         const w = await api(`studies/${enc}/workers`);
         if (!stopped) renderWorkers(w);
       } catch (err) {
-        if (!stopped) workers.replaceChildren(errorBox(String(err.message || err)));
+        failed(workers, err);
       }
       if (!stopped) workersTimer = setTimeout(loadWorkers, WORKERS_REFRESH_MS);
     }
@@ -401,8 +473,10 @@
           'p',
           { class: 'muted legend' },
           `${d.final} of ${d.total} done · started ${when(d.startedAt)}${d.endedAt ? ` · ended ${when(d.endedAt)}` : ''}` +
-            ` · queues ${d.queues.join(', ') || 'steps'}` +
-            ` · throttle ${d.limits.throttle || 'none'} · attempts ${d.limits.attempts ?? 1}`,
+            (d.source.kind === 'folder'
+              ? ''
+              : ` · queues ${d.queues.join(', ') || 'steps'}` +
+                ` · throttle ${d.limits.throttle || 'none'} · attempts ${d.limits.attempts ?? 1}`),
         ),
         d.folder.readable
           ? null
@@ -450,7 +524,7 @@
         if (detail) paintGraph(detail);
       } catch (err) {
         graph = undefined;
-        if (!stopped) dag.replaceChildren(errorBox(String(err.message || err)));
+        failed(dag, err);
       }
     }
 
@@ -584,7 +658,7 @@
           }),
         );
       } catch (err) {
-        if (!stopped) failures.replaceChildren(errorBox(String(err.message || err)));
+        failed(failures, err);
       }
     }
 
@@ -596,6 +670,8 @@
     }
 
     function jobLink(job) {
+      if (detail && detail.source.kind === 'folder')
+        return h('span', { class: 'job-missing' }, 'not known without Redis');
       if (!job) return h('span', { class: 'job-missing' }, 'never queued');
       if (!job.url) {
         return h(
@@ -615,7 +691,13 @@
       const now = w.now;
       if (w.workers.length === 0) {
         workers.replaceChildren(
-          h('p', { class: 'muted' }, 'No worker has served this study yet, and none is listening on its queues.'),
+          h(
+            'p',
+            { class: 'muted' },
+            detail && detail.source.kind === 'folder'
+              ? 'Only Redis knows the workers; this view comes from the study folder.'
+              : 'No worker has served this study yet, and none is listening on its queues.',
+          ),
         );
         return;
       }
@@ -717,7 +799,7 @@
         if (stopped) return;
         renderInstances(page);
       } catch (err) {
-        if (!stopped) instances.replaceChildren(errorBox(String(err.message || err)));
+        failed(instances, err);
       }
     }
 

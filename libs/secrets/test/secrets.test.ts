@@ -46,6 +46,20 @@ describe('the process title', () => {
     ]);
   });
 
+  it("hides the password of the dashboard's --auth user:password, in both spellings", () => {
+    expect(redactArgv(['dashboard', '--auth', 'ann:se:cr:et', '--auth=bob:pw', '--auth', 'nocolon'])).toEqual([
+      'dashboard',
+      '--auth',
+      'ann:***',
+      '--auth=bob:***',
+      '--auth',
+      '***',
+    ]);
+    expect(titleWithoutPasswords('node', ['/bin/maestro', 'dashboard', '--auth', 'ann:secret'])).toBe(
+      'node /bin/maestro dashboard --auth ann:***',
+    );
+  });
+
   it('is rewritten only when an argument held a password', () => {
     expect(titleWithoutPasswords('node', ['/bin/maestro', 'run', '--redis', 'redis://:pw@h'])).toBe(
       'node /bin/maestro run --redis redis://:***@h',

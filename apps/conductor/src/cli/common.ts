@@ -96,6 +96,11 @@ export interface ExecutionFlags {
   workerArg?: string[];
   /** `--dashboard [port]`: serve the study view while the study runs. */
   dashboard?: number;
+  /**
+   * `--dashboard-exit` (true): the dashboard closes when the study ends; `--no-dashboard-exit`
+   * (false): it stays up until Ctrl-C. @default stays up on a terminal, closes elsewhere
+   */
+  dashboardExit?: boolean;
 }
 
 /** Flags of `run` and `resume`: limits (as in Maestro) and how the study runs here. */
@@ -166,6 +171,11 @@ export function addExecutionOptions(cmd: Command): Command {
       )
         .preset('3000')
         .argParser(wholeNumber('--dashboard')),
+    )
+    .option('--dashboard-exit', 'close the dashboard when the study ends (the default when not on a terminal)')
+    .option(
+      '--no-dashboard-exit',
+      "keep serving the study's final state after it ends, until Ctrl-C (the default on a terminal)",
     )
     .addOption(
       new Option('--worker-arg <arg>', 'extra argument for local workers (repeatable)')

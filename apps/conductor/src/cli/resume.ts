@@ -1,7 +1,7 @@
 /** `maestro resume STUDY_DIR`: a new conductor picks up a study after a crash or a stop. */
 import type { Writable } from 'node:stream';
 import { conduct, DEFAULT_BUNDLE, DEFAULT_WINDOW, EXIT_CODES } from '../run/conduct.js';
-import { dashboardSettingsFor } from './dashboard.js';
+import { dashboardAfterRun, dashboardSettingsFor } from './dashboard.js';
 import { reloadStudy } from '../study/reload.js';
 import { checkRedisAnswers, openStudy, redisForStudy } from '../study/session.js';
 import { Terminal } from '../run/terminal.js';
@@ -32,6 +32,7 @@ export async function resumeCommand(
   // A shared Redis that cannot be reached is said now, not waited for in silence.
   if (meta.redis?.mode === 'external') await checkRedisAnswers(redis.target);
   err.write(`Resuming ${meta.name}: ${meta.instanceCount} step instances in ${meta.root}\n`);
+  const afterRun = dashboardAfterRun(options, err);
   const state = await conduct({
     meta,
     expanded: loaded.expanded,
@@ -46,9 +47,11 @@ export async function resumeCommand(
     redisTimeoutMs: options.redisTimeout ?? DEFAULT_REDIS_TIMEOUT_MS,
     terminal: new Terminal(process.stderr),
     dashboard: dashboard && { ...dashboard, prefix: meta.prefix },
+    keepDashboard: afterRun.keep,
     autoscale:
       autoscale && autoscaleConfig(autoscale, redis.target, { root: meta.root, id: meta.id, prefix: meta.prefix }, err),
   });
   await printFinalStatus(meta.root, state, out);
+  await afterRun.serve();
   return EXIT_CODES[state];
 }

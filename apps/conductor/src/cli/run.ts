@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveDependencies } from '@maestro/spec';
 import { conduct, DEFAULT_BUNDLE, DEFAULT_WINDOW, EXIT_CODES } from '../run/conduct.js';
-import { dashboardSettingsFor } from './dashboard.js';
+import { dashboardAfterRun, dashboardSettingsFor } from './dashboard.js';
 import { cloneGitDependencies, refText } from '../study/dependencies.js';
 import { loadStudy, type LoadedStudy } from '../study/load.js';
 import { printWarnings } from './print-problems.js';
@@ -164,6 +164,7 @@ async function runInRoot(
   }
   err.write(`Study ${meta.name}: ${final.expanded.instanceCount} step instances in ${root}\n`);
   const redis = await redisForNewStudy(root, choice);
+  const afterRun = dashboardAfterRun(options, err);
   const state = await conduct({
     meta,
     expanded: final.expanded,
@@ -178,10 +179,12 @@ async function runInRoot(
     redisTimeoutMs: options.redisTimeout ?? DEFAULT_REDIS_TIMEOUT_MS,
     terminal: new Terminal(process.stderr),
     dashboard,
+    keepDashboard: afterRun.keep,
     autoscale: autoscale && autoscaleConfig(autoscale, redis.target, { root, id: meta.id, prefix }, err),
     onStarted,
   });
   await printFinalStatus(root, state, out);
+  await afterRun.serve();
   return EXIT_CODES[state];
 }
 

@@ -1,12 +1,13 @@
 /**
  * The JSON endpoints behind the study view (documented with examples in docs/dashboard.md).
  * Read-only: nothing here changes a study or a queue. Errors are `{ "error": "..." }` with 400
- * (bad query), 404 (no such study or step) or 503 (Redis unreachable).
+ * (bad query), 404 (no such study or step) or 503 (Redis unreachable, a status file unreadable).
  */
 import { Router, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import { BadRequestError, NotFoundError, type StudyCatalog } from './catalog.js';
+import type { StudyCatalog } from './catalog.js';
 import type { StudyStreams } from './streams.js';
+import { BadRequestError, NotFoundError } from './views.js';
 
 export interface ApiInfo {
   /** Key prefix of the deployment shown. */
@@ -15,8 +16,12 @@ export interface ApiInfo {
   readonly board: string;
   /** Whether bull-board may change queues (`--allow-actions`). */
   readonly actions: boolean;
-  /** The Redis shown, without any password. */
-  readonly redis: string;
+  /** The Redis shown, without any password; null when the view comes from a study folder alone. */
+  readonly redis: string | null;
+  /** Without Redis: why, and that the view comes from the study folder. */
+  readonly folderNote: string | null;
+  /** The study this dashboard was started for (`maestro dashboard STUDY_DIR`, `maestro run --dashboard`). */
+  readonly study: string | null;
   readonly version: string;
 }
 
@@ -37,7 +42,7 @@ function strParam(req: Request, name: string): string | undefined {
   return raw;
 }
 
-export function apiRouter(catalog: StudyCatalog, streams: StudyStreams, info: ApiInfo, log: Logger): Router {
+export function apiRouter(catalog: StudyCatalog, streams: StudyStreams, info: () => ApiInfo, log: Logger): Router {
   const r = Router();
 
   const handle =
@@ -53,7 +58,7 @@ export function apiRouter(catalog: StudyCatalog, streams: StudyStreams, info: Ap
 
   r.get(
     '/info',
-    handle(async () => info),
+    handle(async () => info()),
   );
 
   r.get(

@@ -1,9 +1,10 @@
 /**
  * Request guards of the dashboard: HTTP basic auth compared in constant time, a Host check that
- * keeps a loopback dashboard without credentials out of reach of DNS-rebinding pages, and the
- * switch that turns bull-board's queue-changing requests off.
+ * keeps a loopback dashboard without credentials out of reach of DNS-rebinding pages, the
+ * cross-site request forgery check on every request that changes something, and the switch that
+ * turns bull-board's queue-changing requests off.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import { isLoopback } from './settings.js';
 
@@ -47,6 +48,77 @@ export function requireLoopbackHost(): Handler {
   };
 }
 
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * The cookie that hands the page its token, and the header a request sends it back in: axios's
+ * own names, so bull-board's requests (axios, same origin) carry the token without a change.
+ */
+export const CSRF_COOKIE = 'XSRF-TOKEN';
+export const CSRF_HEADER = 'x-xsrf-token';
+
+/** A per-server secret for {@link requireSameOrigin}. */
+export function makeCsrfToken(): string {
+  return randomBytes(32).toString('hex');
+}
+
+/** `host[:port]` as URLs normalise it (lower case, no default port), or undefined. */
+function hostOf(url: string): string | undefined {
+  try {
+    return new URL(url).host || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Requests that may change something (every method but GET, HEAD and OPTIONS) must come from a
+ * page of this dashboard: their Origin (or, without one, their Referer) names the Host they were
+ * sent to, and they carry the server's token in a header. A form on another site can send a POST
+ * with the user's credentials, but it cannot set a header, and its Origin gives it away; a page on
+ * another port of the same host (same site, so it sees the cookie) still fails the Origin check.
+ */
+export function requireSameOrigin(token: string): Handler {
+  const expected = digest(token);
+  return (req, res, next) => {
+    if (SAFE_METHODS.has(req.method)) {
+      next();
+      return;
+    }
+    const from = req.headers.origin ?? req.headers.referer;
+    const target = req.headers.host ? hostOf(`http://${req.headers.host}`) : undefined;
+    if (!from || !target || hostOf(from) !== target) {
+      res.status(403).json({
+        error: `refused: a ${req.method} must come from a page of this dashboard (Origin ${from ?? 'missing'})`,
+      });
+      return;
+    }
+    const given = req.headers[CSRF_HEADER];
+    if (typeof given !== 'string' || !timingSafeEqual(digest(given), expected)) {
+      res.status(403).json({
+        error: `refused: the request carries no valid ${CSRF_HEADER} token (reload the page to get the current one)`,
+      });
+      return;
+    }
+    next();
+  };
+}
+
+/**
+ * Hands pages the token as a cookie (SameSite=Strict, so no other site's request carries it):
+ * on page loads, not on the API calls the pages poll with, so that two dashboards of one host
+ * (cookies ignore ports) each hand theirs to the page last loaded from them.
+ */
+export function issueCsrfCookie(token: string): Handler {
+  const cookie = `${CSRF_COOKIE}=${token}; Path=/; SameSite=Strict`;
+  return (req, res, next) => {
+    if (req.method === 'GET' && !req.path.includes('/api/') && !req.path.includes('/static/')) {
+      res.append('Set-Cookie', cookie);
+    }
+    next();
+  };
+}
+
 /** bull-board's requests that change queues (every non-GET) are refused unless actions are allowed. */
 export function readOnlyQueues(): Handler {
   return (req, res, next) => {
@@ -60,13 +132,17 @@ export function readOnlyQueues(): Handler {
   };
 }
 
-/** Headers for every response: no sniffing, no framing (clickjacking), no referrer leaks. */
+/**
+ * Headers for every response: no sniffing, no framing (clickjacking), no referrer leaks to other
+ * sites. (`same-origin`, not `no-referrer`: under `no-referrer` a browser sends `Origin: null` with
+ * the page's own POSTs, which the same-origin check must then refuse.)
+ */
 export function securityHeaders(): Handler {
   return (_req, res, next) => {
     res.set({
       'X-Content-Type-Options': 'nosniff',
       'X-Frame-Options': 'DENY',
-      'Referrer-Policy': 'no-referrer',
+      'Referrer-Policy': 'same-origin',
     });
     next();
   };

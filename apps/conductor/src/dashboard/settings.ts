@@ -76,8 +76,9 @@ export function resolveDashboardSettings(input: DashboardSettingsInput): Readonl
     throw new DashboardError(
       DashboardErrorCode.AuthRequired,
       `refusing to serve the dashboard on ${s.host} without credentials: anyone who can reach that address ` +
-        `could read every study. Give --auth user:password (or ${AUTH_ENV}), or keep the default --host 127.0.0.1 ` +
-        `and reach it through an SSH tunnel (ssh -L 3000:127.0.0.1:3000 HOST)`,
+        `could read every study. Give credentials (--auth-file FILE holding user:password, ${AUTH_ENV}, ` +
+        `or --auth user:password), or keep the default --host 127.0.0.1 and reach it through an SSH tunnel ` +
+        `(ssh -L 3000:127.0.0.1:3000 HOST)`,
     );
   }
   return Object.freeze(s);

@@ -5,7 +5,8 @@
  * move on while nothing finishes.
  */
 import type { Logger } from 'pino';
-import type { StudyCatalog, StudyDetail } from './catalog.js';
+import type { StudyCatalog } from './catalog.js';
+import type { StudyDetail } from './views.js';
 
 export type StreamEvent = { type: 'summary'; data: StudyDetail } | { type: 'problem'; data: { error: string } };
 type Listener = (event: StreamEvent) => void;

@@ -30,6 +30,11 @@ export class StudyReader {
     readonly prefix: string,
   ) {}
 
+  /** Whether the connection is up now; while it is down, a command waits for one retry and fails. */
+  get ready(): boolean {
+    return this.redis.status === 'ready';
+  }
+
   /** Study ids with their creation time (ms), newest first. */
   async listStudies(offset: number, limit: number): Promise<{ id: string; createdMs: number }[]> {
     const flat = await this.redis.zrevrange(studiesKey(this.prefix), offset, offset + limit - 1, 'WITHSCORES');

@@ -38,8 +38,13 @@ export interface ConductOptions {
   readonly redisTimeoutMs: number;
   readonly terminal: Terminal | undefined;
   readonly logLevel?: 'debug' | 'info' | 'warn' | 'error';
-  /** Serve the dashboard while the study runs (`--dashboard`); it stops with the run. */
+  /** Serve the dashboard while the study runs (`--dashboard`); it stops with the run, unless kept. */
   readonly dashboard?: Readonly<DashboardSettings> | undefined;
+  /**
+   * When the study reached a final state, its dashboard is handed here instead of closed (before
+   * the study's Redis stops): the caller serves the final state on and closes it.
+   */
+  readonly keepDashboard?: ((dashboard: Dashboard) => Promise<void>) | undefined;
   /** Submit allocations of workers while work waits (--autoscale); released when the study ends. */
   readonly autoscale?: AutoscaleConfig | undefined;
   /** Called once the study is in Redis (the conductor's first commit): from then on it is resumable. */
@@ -84,9 +89,11 @@ export async function conduct(o: ConductOptions): Promise<StudyStateName> {
   // Until the conductor runs, a signal stops the start (the default: exit) and the finally below
   // does not run; the embedded Redis then dies with this process (its parent-death signal).
   let parts: StudyParts | undefined;
+  let state: StudyStateName | undefined;
   try {
     parts = await makeParts(o, log);
-    return await runStudy(o, parts, log);
+    state = await runStudy(o, parts, log);
+    return state;
   } catch (err) {
     // Redis lost or refusing writes once the conductor ran: one sentence, and a resumable study.
     const stopped = parts && (parts.stop.lostReason ?? describeRedisError(err, whereIs(o.redis)));
@@ -101,7 +108,7 @@ export async function conduct(o: ConductOptions): Promise<StudyStateName> {
     );
   } finally {
     term?.end();
-    if (parts) await closeParts(parts);
+    if (parts) await closeParts(parts, state === undefined || state === 'RUNNING' ? undefined : o.keepDashboard);
     // Only the process that started the study's Redis stops it, last: after its workers handed
     // back and the conductor committed.
     await o.redis.embedded?.stop();
@@ -274,12 +281,14 @@ async function runStudy(o: ConductOptions, p: StudyParts, log: Logger): Promise<
   return state;
 }
 
-async function closeParts(p: StudyParts): Promise<void> {
+/** `keepDashboard`: given once the study ended, the dashboard goes there instead of closing. */
+async function closeParts(p: StudyParts, keepDashboard?: (dashboard: Dashboard) => Promise<void>): Promise<void> {
   p.offSignals();
   p.watch.close();
   // Each bounded: with Redis lost, what waits for it may never settle.
   const waitMs = p.stop.lostReason === undefined ? CLOSE_WAIT_MS : LOST_CLOSE_WAIT_MS;
-  await bounded(p.dashboard?.close(), waitMs);
+  if (p.dashboard && keepDashboard) await keepDashboard(p.dashboard);
+  else await bounded(p.dashboard?.close(), waitMs);
   // Allocations started for this study end with it (or with this conductor, which alone manages them).
   await bounded(p.fleet.close(), waitMs);
   await p.workers?.stop();
@@ -299,7 +308,7 @@ async function startDashboardIfAsked(o: ConductOptions, log: Logger): Promise<Da
   if (!o.dashboard) return undefined;
   // Loaded only when asked for: bull-board and its web server are most of the CLI's start-up.
   const { startDashboard } = await import('../dashboard/server.js');
-  const dashboard = await startDashboard({ settings: o.dashboard, redis: o.redis.target, log }).catch(
+  const dashboard = await startDashboard({ settings: o.dashboard, redis: o.redis.target, study: o.meta, log }).catch(
     (err: unknown) => {
       log.warn({ err: (err as Error).message }, 'the dashboard did not start; the study runs without it');
       return undefined;
