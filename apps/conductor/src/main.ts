@@ -48,7 +48,8 @@ function buildProgram(setExit: (code: number) => void): Command {
       .command('expand')
       .description('expand a study into its step instances without running anything')
       .argument('<spec>', 'study specification (YAML)')
-      .option('--json', 'print {"name","root","steps":[...]} for tools and tests'),
+      .option('--json', 'print {"name","root","steps":[...]} for tools and tests')
+      .option('--full', "print each instance's whole command (default: its first line, cut to fit)"),
   ).action(async (spec: string, options) =>
     setExit(await (await cli.expand()).expandCommand(spec, options, process.stdout, process.stderr)),
   );

@@ -10,6 +10,7 @@ import { conduct, DEFAULT_BUNDLE, DEFAULT_WINDOW, EXIT_CODES } from '../run/cond
 import { dashboardSettingsFor } from './dashboard.js';
 import { checkPathDependencies, cloneGitDependencies, refText } from '../study/dependencies.js';
 import { loadStudy } from '../study/load.js';
+import { formatCount } from '../status/count.js';
 import { printWarnings } from './print-problems.js';
 import { withoutPassword } from '@maestro/secrets';
 import { redisForNewStudy } from '../study/session.js';
@@ -115,7 +116,7 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
         `note: dry run: git dependency ${d.name} (${d.url}${refText(d)}) was not cloned; a run without --dry clones it into ${d.dest} before any step starts\n`,
       );
     }
-    out.write(`Dry run: ${final.expanded.instanceCount} step instances written to ${root}\n`);
+    out.write(`Dry run: ${formatCount(final.expanded.instanceCount, 'step instance')} written to ${root}\n`);
     return 0;
   }
   if (options.detach) {
@@ -125,7 +126,7 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
     if (dashboard && dashboard.port !== 0) out.write(`Dashboard: http://${dashboard.host}:${dashboard.port}/\n`);
     return 0;
   }
-  err.write(`Study ${meta.name}: ${final.expanded.instanceCount} step instances in ${root}\n`);
+  err.write(`Study ${meta.name}: ${formatCount(final.expanded.instanceCount, 'step instance')} in ${root}\n`);
   const redis = await redisForNewStudy(root, choice);
   const state = await conduct({
     meta,

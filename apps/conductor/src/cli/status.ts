@@ -11,6 +11,7 @@ import type { StudyStateName, StatusCsvRow } from '@maestro/protocol';
 import { safePathComponent } from '@maestro/spec';
 import { clipLine, makePalette, shouldColour, type ColourChoice } from '../status/colour.js';
 import { readTail, type FileTail } from '../status/file-tail.js';
+import { formatCount } from '../status/count.js';
 import type { StatusJson } from '../status/files.js';
 import { isEndedState, renderStudyStatus, type StudyStatusInput } from '../status/view.js';
 import { metaDir, type StudyMeta } from '../study/meta.js';
@@ -207,7 +208,7 @@ export async function printFinalStatus(root: string, state: StudyStateName, out:
           .join(', ')}\n`,
       );
     }
-    out.write(`(${summary.total} instances: see maestro status ${root})\n`);
+    out.write(`(${formatCount(summary.total, 'instance')}: see maestro status ${root})\n`);
   }
   out.write(`Study ${state}: ${root}\n`);
 }

@@ -1,6 +1,7 @@
 /** `maestro validate SPEC`: every problem at once; exit 1 if there is any. */
 import type { Writable } from 'node:stream';
 import { checkPathDependencies } from '../study/dependencies.js';
+import { formatCount } from '../status/count.js';
 import { loadStudy } from '../study/load.js';
 import { printWarnings } from './print-problems.js';
 import type { SpecOptions } from './common.js';
@@ -26,7 +27,7 @@ export async function validateCommand(
   const x = loaded.expanded;
   await checkPathDependencies(loaded.study, { root: x.root, specRoot: x.specRoot, cwd });
   out.write(
-    `${spec}: valid: ${x.steps.length} step${x.steps.length === 1 ? '' : 's'}, ${x.instanceCount} step instance${x.instanceCount === 1 ? '' : 's'}\n`,
+    `${spec}: valid: ${formatCount(x.steps.length, 'step')}, ${formatCount(x.instanceCount, 'step instance')}\n`,
   );
   return 0;
 }

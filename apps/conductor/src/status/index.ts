@@ -13,3 +13,4 @@ export type { StatusCsvRow } from '@maestro/protocol';
 export { isEndedState, renderStudyStatus } from './view.js';
 export type { StudyStatusInput } from './view.js';
 export { formatDuration } from './duration.js';
+export { formatCount } from './count.js';

@@ -9,6 +9,7 @@ import type { FailureEntry, StatusJson } from './files.js';
 import type { StatusCsvRow } from '@maestro/protocol';
 import { formatNarrowStatus, formatStatusTable } from './table.js';
 import { formatDuration } from './duration.js';
+import { formatCount } from './count.js';
 
 export interface StudyStatusInput {
   readonly name: string;
@@ -60,7 +61,7 @@ export function summaryLine(s: StatusJson, palette: Palette, now: number): strin
     // status.json is rewritten about once a second; count down from when it was written.
     eta = formatDuration(Math.max(0, s.etaMs - Math.max(0, now - Date.parse(s.updatedAt))));
   }
-  return `State: ${palette.state(s.state)} | ${s.total} instances: ${counts || 'none'} | elapsed ${elapsed} | ETA ${eta}`;
+  return `State: ${palette.state(s.state)} | ${formatCount(s.total, 'instance')}: ${counts || 'none'} | elapsed ${elapsed} | ETA ${eta}`;
 }
 
 /** One line per spec step: a bar and its counts. */
@@ -102,7 +103,9 @@ export function renderStudyStatus(study: StudyStatusInput, o: StatusViewOptions)
   }
   if (o.maxRows !== undefined && study.rows.length > o.maxRows && s) {
     lines.push(...stepLines(s, p));
-    lines.push(p.dim(`  (${study.rows.length} instances: the whole table with maestro status ${study.root})`));
+    lines.push(
+      p.dim(`  (${formatCount(study.rows.length, 'instance')}: the whole table with maestro status ${study.root})`),
+    );
     return lines;
   }
   const style = styleCell(p);
@@ -119,7 +122,7 @@ function renderFailures(study: StudyStatusInput, o: StatusViewOptions): string[]
   const failed = study.rows.filter((r) => r.State === 'FAILED' || r.State === 'TIMEDOUT');
   if (failed.length === 0) return ['No failed instances.'];
   const entries = new Map<string, FailureEntry>((study.summary?.failures ?? []).map((f) => [f.name, f]));
-  const out = [`${failed.length} failed instance${failed.length === 1 ? '' : 's'}:`];
+  const out = [`${formatCount(failed.length, 'failed instance')}:`];
   for (const r of failed) {
     const f = entries.get(r['Step Name']);
     const what =
