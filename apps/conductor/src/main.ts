@@ -12,6 +12,7 @@ import {
   addRedisOptions,
   addSpecOptions,
   durationOption,
+  endOnClosedPipe,
   wholeNumber,
 } from './cli/index.js';
 import { AUTH_ENV } from './dashboard/settings.js';
@@ -228,6 +229,7 @@ function buildProgram(setExit: (code: number) => void): Command {
 }
 
 async function main(): Promise<void> {
+  for (const stream of [process.stdout, process.stderr]) endOnClosedPipe(stream);
   let exitCode = 0;
   const program = buildProgram((code) => {
     exitCode = code;

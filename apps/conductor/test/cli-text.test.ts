@@ -1,5 +1,7 @@
-/** What the command line prints for people: counts and shortened commands. */
+/** What the command line prints for people: counts, shortened commands, and closed pipes. */
+import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
+import { endOnClosedPipe, type PipeProcess } from '../src/cli/closed-pipe.js';
 import { shortCommand } from '../src/cli/expand.js';
 import { formatCount } from '../src/status/count.js';
 
@@ -27,5 +29,59 @@ describe('shortCommand', () => {
     expect(cut).toHaveLength(40);
     expect(cut.endsWith('...')).toBe(true);
     expect(shortCommand(`${'x'.repeat(50)}\nmore`, 40)).toBe(`${'x'.repeat(26)}...  [+1 line]`);
+  });
+});
+
+describe('endOnClosedPipe', () => {
+  function fakeProcess(sigintListeners: number): PipeProcess & { calls: string[] } {
+    const calls: string[] = [];
+    return {
+      calls,
+      exitCode: undefined,
+      listenerCount: () => sigintListeners,
+      emit: (event) => {
+        calls.push(`emit ${event}`);
+        return true;
+      },
+      exit: (code) => {
+        calls.push(`exit ${code}`);
+        return undefined as never;
+      },
+    };
+  }
+  const epipe = (): NodeJS.ErrnoException => Object.assign(new Error('write EPIPE'), { code: 'EPIPE' });
+  const destroyed = (): NodeJS.ErrnoException =>
+    Object.assign(new Error('Cannot call write after a stream was destroyed'), { code: 'ERR_STREAM_DESTROYED' });
+
+  it('ends a command at once, with the exit code it has so far, once', () => {
+    const stream = new EventEmitter();
+    const proc = fakeProcess(0);
+    endOnClosedPipe(stream, proc);
+    stream.emit('error', epipe());
+    stream.emit('error', destroyed());
+    stream.emit('error', epipe());
+    expect(proc.calls).toEqual(['exit 0']);
+  });
+
+  it('stops a command that handles Ctrl-C the way Ctrl-C does', () => {
+    const stream = new EventEmitter();
+    const proc = fakeProcess(1);
+    endOnClosedPipe(stream, proc);
+    stream.emit('error', epipe());
+    stream.emit('error', destroyed());
+    expect(proc.calls).toEqual(['emit SIGINT']);
+  });
+
+  it('leaves other errors to the other listeners, or throws them when there are none', () => {
+    const stream = new EventEmitter();
+    const proc = fakeProcess(0);
+    endOnClosedPipe(stream, proc);
+    const full = Object.assign(new Error('write ENOSPC'), { code: 'ENOSPC' });
+    expect(() => stream.emit('error', full)).toThrow('ENOSPC');
+    const seen: unknown[] = [];
+    stream.on('error', (e) => seen.push(e));
+    stream.emit('error', full);
+    expect(seen).toEqual([full]);
+    expect(proc.calls).toEqual([]);
   });
 });
