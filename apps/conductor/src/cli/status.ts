@@ -4,16 +4,17 @@
  * it works without Redis). Colour only on a terminal; `--watch` redraws in place until every study
  * has ended.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import type { StudyStateName, StatusCsvRow } from '@maestro/protocol';
 import { safePathComponent } from '@maestro/spec';
-import { clipLine, makePalette, shouldColour, type ColourChoice } from '../status/colour.js';
+import { makePalette, shouldColour, type ColourChoice } from '../status/colour.js';
 import { readTail, type FileTail } from '../status/file-tail.js';
 import { formatCount } from '../status/count.js';
 import type { StatusJson } from '../status/files.js';
 import { isEndedState, renderStudyStatus, type StudyStatusInput } from '../status/view.js';
+import { watchStatus, type WatchOutput } from '../status/watch.js';
 import { metaDir, type StudyMeta } from '../study/meta.js';
 import { openStudy } from '../study/session.js';
 import { formatStatusTable, readStatusCsv } from '../status/table.js';
@@ -35,13 +36,10 @@ export interface StatusOptions {
   interval?: number;
 }
 
-/** What the terminal can show; process.stdout in real use. */
-type Output = Writable & { isTTY?: boolean; columns?: number; rows?: number };
-
 export async function statusCommand(
   dirs: string[],
   options: StatusOptions,
-  out: Output,
+  out: WatchOutput,
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): Promise<number> {
   const metas = await Promise.all(dirs.map((d) => openStudy(d)));
@@ -52,88 +50,59 @@ export async function statusCommand(
   }
   const colour = shouldColour(options.disableTheme ? 'never' : (options.color ?? 'auto'), out, env);
   const palette = makePalette(colour);
-  const render = async (now: number, maxRows: number | undefined): Promise<{ text: string[]; ended: boolean }> => {
-    const text: string[] = [];
-    let ended = true;
-    for (const meta of metas) {
-      const study = await readStudyStatus(meta, options);
-      if (text.length) text.push('');
-      text.push(
-        ...renderStudyStatus(study, {
-          palette,
-          layout: options.layout ?? 'flat',
-          failedOnly: options.failed === true,
-          now,
-          maxRows,
-        }),
-      );
-      ended &&= isEndedState(study.summary?.state ?? study.state);
-    }
-    return { text, ended };
-  };
+  const layout = options.layout ?? 'flat';
+  const failedOnly = options.failed === true;
   if (!options.watch) {
-    const { text } = await render(Date.now(), undefined);
+    const now = Date.now();
+    const text: string[] = [];
+    for (const meta of metas) {
+      if (text.length) text.push('');
+      text.push(...renderStudyStatus(await readStudyStatus(meta, options), { palette, layout, failedOnly, now }));
+    }
     out.write(`${text.join('\n')}\n`);
     return 0;
   }
-  return watch(render, out, options.interval ?? 2000, dirs);
+  const csvCache = new Map<string, CsvCache>();
+  return watchStatus({
+    out,
+    intervalMs: options.interval ?? 2000,
+    dirs,
+    palette,
+    layout,
+    failedOnly,
+    read: async () => {
+      const studies = await Promise.all(metas.map((m) => readStudyStatus(m, options, csvCache)));
+      const ended = studies.every((s) => isEndedState(s.summary?.state ?? s.state));
+      return { studies, notes: new Map(), ended };
+    },
+  });
 }
 
-/**
- * Redraws every `intervalMs` until all studies ended or SIGINT. On a terminal the frame is drawn
- * over the last one and cut to the window; elsewhere a frame is printed only when it changed.
- */
-async function watch(
-  render: (now: number, maxRows: number | undefined) => Promise<{ text: string[]; ended: boolean }>,
-  out: Output,
-  intervalMs: number,
-  dirs: string[],
-): Promise<number> {
-  const tty = out.isTTY === true;
-  let stop = false;
-  let wake: (() => void) | undefined;
-  const onSignal = (): void => {
-    stop = true;
-    wake?.();
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  let last = '';
-  try {
-    if (tty) out.write('\x1b[?25l\x1b[2J'); // hide the cursor while redrawing; start on a clear screen
-    for (;;) {
-      const now = new Date();
-      const rows = tty ? out.rows || 40 : undefined; // a pty may report 0 rows: unknown
-      // Leave room for the header and summaries; more rows than that become per-step bars.
-      const { text, ended } = await render(now.getTime(), rows === undefined ? 200 : Math.max(5, rows - 6));
-      const header = `Every ${intervalMs / 1000}s: maestro status ${dirs.join(' ')}    ${now.toLocaleTimeString()}${ended ? '    (ended)' : ''}`;
-      if (tty) {
-        const width = Math.max(20, out.columns || 100);
-        const frame = [header, '', ...text].slice(0, Math.max(1, (rows ?? 40) - 1));
-        out.write(`\x1b[H${frame.map((l) => `${clipLine(l, width)}\x1b[K`).join('\n')}\n\x1b[J`);
-      } else {
-        // Into a file or pipe: a new frame only when something other than the clock moved.
-        const body = text.join('\n');
-        const key = body.replace(/ \| elapsed .*$/gm, '');
-        if (key !== last) out.write(`${last ? '\n' : ''}${header}\n${body}\n`);
-        last = key;
-      }
-      if (ended || stop) return 0;
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        setTimeout(resolve, intervalMs); // not unref'd: this wait is what keeps the process alive
-      });
-      if (stop) return 0;
-    }
-  } finally {
-    if (tty) out.write('\x1b[?25h');
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+/** status.csv as last read, kept while the file is unchanged (a big study's takes a while to parse). */
+interface CsvCache {
+  readonly mtimeMs: number;
+  readonly size: number;
+  readonly rows: StatusCsvRow[];
 }
 
-async function readStudyStatus(meta: StudyMeta, options: StatusOptions): Promise<StudyStatusInput> {
-  const rows = await readStatusCsv(meta.root).catch((): StatusCsvRow[] => []);
+/** The study's rows, read again only when status.csv changed since `cache` last held them. */
+async function readRows(root: string, cache: Map<string, CsvCache> | undefined): Promise<StatusCsvRow[]> {
+  const file = path.join(root, 'status.csv');
+  const st = await stat(file).catch(() => undefined);
+  if (!st) return [];
+  const known = cache?.get(root);
+  if (known && known.mtimeMs === st.mtimeMs && known.size === st.size) return known.rows;
+  const rows = await readStatusCsv(root).catch((): StatusCsvRow[] => []);
+  cache?.set(root, { mtimeMs: st.mtimeMs, size: st.size, rows });
+  return rows;
+}
+
+async function readStudyStatus(
+  meta: StudyMeta,
+  options: StatusOptions,
+  csvCache?: Map<string, CsvCache>,
+): Promise<StudyStatusInput> {
+  const rows = await readRows(meta.root, csvCache);
   const summary = await readSummary(meta.root);
   const study: StudyStatusInput = {
     name: meta.name,
