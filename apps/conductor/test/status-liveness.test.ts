@@ -1,10 +1,12 @@
 /**
  * Telling a study nobody conducts from one that waits: the heartbeat in status.json, the
- * conductor's process on this host, the lease in Redis.
+ * conductor's process on this host, the lease in Redis; and what `status` says of it.
  */
 import { describe, expect, it } from 'vitest';
-import type { ConductorHeartbeat } from '../src/status/files.js';
-import { judgeConductor, staleAfterMs } from '../src/status/liveness.js';
+import { makePalette } from '../src/status/colour.js';
+import type { ConductorHeartbeat, StatusJson } from '../src/status/files.js';
+import { conductorNotice, judgeConductor, staleAfterMs } from '../src/status/liveness.js';
+import { renderStudyStatus, summaryLine } from '../src/status/view.js';
 
 const now = Date.parse('2026-01-01T10:00:30Z');
 const beat = (ageMs: number, over: Partial<ConductorHeartbeat> = {}): ConductorHeartbeat => ({
@@ -83,5 +85,48 @@ describe('judgeConductor', () => {
     expect(
       judgeConductor({ now, heartbeat: beat(11_000), lease: lease('node12:4242:ab12'), holderAlive: false }),
     ).toMatchObject({ state: 'gone', evidence: 'process' });
+  });
+});
+
+describe('what status says of a study nobody conducts', () => {
+  const gone = judgeConductor({ now, heartbeat: beat(40_000) });
+  const summary: StatusJson = {
+    id: 's',
+    name: 'demo',
+    root: '/r',
+    state: 'RUNNING',
+    total: 2,
+    counts: { FINISHED: 1, RUNNING: 1 },
+    running: 1,
+    queued: 0,
+    ratePerSec: 0.1,
+    etaMs: 0,
+    startedAt: new Date(now - 100_000).toISOString(),
+    updatedAt: new Date(now - 40_000).toISOString(),
+    steps: [{ name: 'a', total: 2, counts: { FINISHED: 1, RUNNING: 1 } }],
+    conductor: beat(40_000),
+  };
+  const plain = makePalette(false);
+
+  it('names it, says since when and how to go on', () => {
+    expect(conductorNotice(gone, '/r', now)).toMatch(
+      /^conductor not running since \d\d:\d\d:\d\d \(node12, pid 4242\); continue the study with: maestro resume \/r$/,
+    );
+    expect(conductorNotice(judgeConductor({ now, heartbeat: beat(1000) }), '/r', now)).toBeUndefined();
+  });
+
+  it('has no ETA, and its clock stops at its last sign of life', () => {
+    expect(summaryLine(summary, plain, now, gone)).toBe(
+      'State: RUNNING (no conductor) | 2 instances: FINISHED 1, RUNNING 1 | elapsed 1m00s | ETA --',
+    );
+    expect(summaryLine(summary, plain, now)).toMatch(/elapsed 1m40s \| ETA 0s$/);
+  });
+
+  it('puts the notice right under the summary', () => {
+    const lines = renderStudyStatus(
+      { name: 'demo', root: '/r', summary, state: 'RUNNING', rows: [], conductor: gone },
+      { palette: plain, layout: 'flat', failedOnly: false, now },
+    );
+    expect(lines[2]).toMatch(/^Conductor not running since .*; continue the study with: maestro resume \/r$/);
   });
 });

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { StatusCsvRow } from '@maestro/protocol';
 import { makePalette } from '../src/status/colour.js';
 import type { StatusJson } from '../src/status/files.js';
+import type { ConductorLiveness } from '../src/status/liveness.js';
 import type { StudyStatusInput } from '../src/status/view.js';
 import { pickRows, renderWatchFrame, wrapSummary } from '../src/status/watch-view.js';
 
@@ -53,14 +54,13 @@ function study(name = 'demo', root = '/r'): StudyStatusInput {
   return { name, root, summary, state: 'RUNNING', rows };
 }
 
-const frame = (studies: StudyStatusInput[], width: number, height: number, notes = new Map<string, string[]>()) =>
+const frame = (studies: StudyStatusInput[], width: number, height: number) =>
   renderWatchFrame(studies, {
     palette: plain,
     width,
     height,
     now: t0 + 70_000,
     header: 'Every 2s: maestro status /r',
-    notes,
   });
 
 describe('renderWatchFrame', () => {
@@ -104,13 +104,17 @@ describe('renderWatchFrame', () => {
     expect(lines.at(-1)).toBe('  (40 instances: a taller window shows them)');
   });
 
-  it('shares the room among studies, and shows notes under their summaries', () => {
-    const notes = new Map([['/t', ['no conductor is running it']]]);
-    const lines = frame([study(), study('two', '/t')], 100, 30, notes);
+  it('shares the room among studies, and says under its summary that nobody conducts one', () => {
+    const gone: ConductorLiveness = { state: 'gone', host: 'n1', pid: 7, lastSeenMs: t0 + 65_000, evidence: 'process' };
+    const lines = frame([study(), { ...study('two', '/t'), conductor: gone }], 100, 30);
     expect(lines).toHaveLength(30);
     const second = lines.indexOf('two (/t)');
     expect(lines[second - 1]).toBe('');
-    expect(lines.slice(second + 2, second + 4)).toContain('no conductor is running it');
+    expect(lines[second + 1]).toMatch(/^State: RUNNING \(no conductor\) \| 40 instances: /);
+    expect(lines[second + 2]).toBe('  elapsed 1m05s | ETA --');
+    expect(lines[second + 3]).toMatch(
+      /^Conductor not running since \d\d:\d\d:05 \(n1, pid 7\); continue the study with: maestro resume \/t$/,
+    );
     const rows = (from: number, to: number) => lines.slice(from, to).filter((l) => l.startsWith('work_N.')).length;
     expect(Math.abs(rows(0, second) - rows(second, lines.length))).toBeLessThanOrEqual(1);
   });

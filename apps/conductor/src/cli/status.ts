@@ -2,7 +2,8 @@
  * `maestro status STUDY_DIR... [--json] [--layout flat|narrow] [--failed] [--watch]`: the status
  * table, while a study runs and after, read from the files the conductor keeps in its folder (so
  * it works without Redis). Colour only on a terminal; `--watch` redraws in place until every study
- * has ended.
+ * has ended. A study still RUNNING is checked for a live conductor (its heartbeat, its process,
+ * its lease when the study's Redis answers): one nobody conducts says so and how to resume it.
  */
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,6 +14,8 @@ import { makePalette, shouldColour, type ColourChoice } from '../status/colour.j
 import { readTail, type FileTail } from '../status/file-tail.js';
 import { formatCount } from '../status/count.js';
 import type { StatusJson } from '../status/files.js';
+import type { ConductorLiveness } from '../status/liveness.js';
+import type { ConductorProbe } from '../status/liveness-probe.js';
 import { isEndedState, renderStudyStatus, type StudyStatusInput } from '../status/view.js';
 import { watchStatus, type WatchOutput } from '../status/watch.js';
 import { metaDir, type StudyMeta } from '../study/meta.js';
@@ -43,8 +46,24 @@ export async function statusCommand(
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): Promise<number> {
   const metas = await Promise.all(dirs.map((d) => openStudy(d)));
+  const conductors = new Conductors(env);
+  try {
+    return await showStatus(metas, dirs, options, out, env, conductors);
+  } finally {
+    conductors.close();
+  }
+}
+
+async function showStatus(
+  metas: StudyMeta[],
+  dirs: string[],
+  options: StatusOptions,
+  out: WatchOutput,
+  env: Readonly<Record<string, string | undefined>>,
+  conductors: Conductors,
+): Promise<number> {
   if (options.json) {
-    const all = await Promise.all(metas.map((m) => jsonOf(m, options)));
+    const all = await Promise.all(metas.map((m) => jsonOf(m, options, conductors)));
     out.write(`${JSON.stringify(dirs.length === 1 ? all[0] : all, null, 2)}\n`);
     return 0;
   }
@@ -57,7 +76,8 @@ export async function statusCommand(
     const text: string[] = [];
     for (const meta of metas) {
       if (text.length) text.push('');
-      text.push(...renderStudyStatus(await readStudyStatus(meta, options), { palette, layout, failedOnly, now }));
+      const study = await readStudyStatus(meta, options, conductors, now);
+      text.push(...renderStudyStatus(study, { palette, layout, failedOnly, now }));
     }
     out.write(`${text.join('\n')}\n`);
     return 0;
@@ -70,10 +90,10 @@ export async function statusCommand(
     palette,
     layout,
     failedOnly,
-    read: async () => {
-      const studies = await Promise.all(metas.map((m) => readStudyStatus(m, options, csvCache)));
+    read: async (now) => {
+      const studies = await Promise.all(metas.map((m) => readStudyStatus(m, options, conductors, now, csvCache)));
       const ended = studies.every((s) => isEndedState(s.summary?.state ?? s.state));
-      return { studies, notes: new Map(), ended };
+      return { studies, ended };
     },
   });
 }
@@ -97,9 +117,45 @@ async function readRows(root: string, cache: Map<string, CsvCache> | undefined):
   return rows;
 }
 
+/**
+ * Whether a conductor drives each study, judged only for studies still RUNNING in their files;
+ * what judges it (status/liveness-probe.ts, with ioredis) is loaded only then.
+ */
+class Conductors {
+  readonly #probes = new Map<string, Promise<ConductorProbe>>();
+
+  constructor(private readonly env: Readonly<Record<string, string | undefined>>) {}
+
+  async check(meta: StudyMeta, summary: StatusJson | undefined, now: number): Promise<ConductorLiveness | undefined> {
+    if (summary?.state !== 'RUNNING') return undefined;
+    let probe = this.#probes.get(meta.root);
+    if (!probe) {
+      const url = this.env['MAESTRO_REDIS_URL'];
+      const fromEnv = url
+        ? {
+            url,
+            passwordFile: this.env['MAESTRO_REDIS_PASSWORD_FILE'],
+            tlsCaFile: this.env['MAESTRO_REDIS_TLS_CA_FILE'],
+          }
+        : undefined;
+      probe = import('../status/liveness-probe.js').then(
+        (m) => new m.ConductorProbe(meta, m.studyRedisTarget(meta, fromEnv)),
+      );
+      this.#probes.set(meta.root, probe);
+    }
+    return (await probe).check(summary, now);
+  }
+
+  close(): void {
+    for (const probe of this.#probes.values()) void probe.then((p) => p.close());
+  }
+}
+
 async function readStudyStatus(
   meta: StudyMeta,
   options: StatusOptions,
+  conductors: Conductors,
+  now: number,
   csvCache?: Map<string, CsvCache>,
 ): Promise<StudyStatusInput> {
   const rows = await readRows(meta.root, csvCache);
@@ -110,6 +166,7 @@ async function readStudyStatus(
     summary,
     state: meta.dryRun ? 'DRYRUN' : 'UNKNOWN',
     rows,
+    conductor: await conductors.check(meta, summary, now),
   };
   if (!options.failed) return study;
   return { ...study, tails: await failureTails(meta, rows, summary, options.tail ?? 10) };
@@ -136,17 +193,35 @@ async function failureTails(
   return tails;
 }
 
-async function jsonOf(meta: StudyMeta, options: StatusOptions): Promise<unknown> {
+async function jsonOf(meta: StudyMeta, options: StatusOptions, conductors: Conductors): Promise<unknown> {
   const rows = await readStatusCsv(meta.root).catch((): StatusCsvRow[] => []);
   const summary = await readSummary(meta.root);
   const study = summary ?? { id: meta.id, name: meta.name, root: meta.root, state: meta.dryRun ? 'DRYRUN' : 'UNKNOWN' };
-  if (!options.failed) return { study, steps: rows };
+  const conductor = conductorJson(await conductors.check(meta, summary, Date.now()), meta.root);
+  if (!options.failed) return { study, steps: rows, conductor };
   const tails = await failureTails(meta, rows, summary, options.tail ?? 10);
   const entries = new Map((summary?.failures ?? []).map((f) => [f.name, f]));
   const failed = rows
     .filter((r) => r.State === 'FAILED' || r.State === 'TIMEDOUT')
     .map((r) => ({ ...r, failure: entries.get(r['Step Name']) ?? null, errTail: tails.get(r['Step Name']) ?? null }));
-  return { study, failed };
+  return { study, failed, conductor };
+}
+
+/**
+ * `--json`'s `conductor`: null for a study that ended (or has no status yet); else whether a
+ * conductor runs it (`running`: true, false, or null when that cannot be told), the last one's
+ * host and pid, when it was last seen alive if it is gone, what told, and the command that continues it.
+ */
+function conductorJson(c: ConductorLiveness | undefined, root: string): unknown {
+  if (!c) return null;
+  return {
+    running: c.state === 'unknown' ? null : c.state === 'running',
+    host: c.host ?? null,
+    pid: c.pid ?? null,
+    lastSeenAt: c.lastSeenMs === undefined ? null : new Date(c.lastSeenMs).toISOString(),
+    evidence: c.evidence,
+    resume: c.state === 'gone' ? `maestro resume ${root}` : null,
+  };
 }
 
 async function readSummary(root: string): Promise<StatusJson | undefined> {

@@ -9,6 +9,8 @@ export { errFileOf, readTail } from './file-tail.js';
 export type { FileTail } from './file-tail.js';
 export { HEARTBEAT_MS, StatusFiles } from './files.js';
 export type { ConductorHeartbeat, StatusJson } from './files.js';
+export { conductorNotice, judgeConductor } from './liveness.js';
+export type { ConductorLiveness, ConductorState } from './liveness.js';
 export { formatStatusTable, readStatusCsv } from './table.js';
 export type { StatusCsvRow } from '@maestro/protocol';
 export { isEndedState, renderStudyStatus } from './view.js';

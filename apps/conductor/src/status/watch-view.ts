@@ -10,7 +10,7 @@ import type { StatusCsvRow } from '@maestro/protocol';
 import { clipLine, visibleLength, type Palette } from './colour.js';
 import { formatCount } from './count.js';
 import { formatDuration } from './duration.js';
-import { stepLines, summaryLine, type StudyStatusInput } from './view.js';
+import { conductorText, stepLines, summaryLine, type StudyStatusInput } from './view.js';
 
 export interface WatchFrameOptions {
   readonly palette: Palette;
@@ -20,8 +20,6 @@ export interface WatchFrameOptions {
   readonly now: number;
   /** The first line: what is watched, and when. */
   readonly header: string;
-  /** Lines to show under a study's summary (a conductor that is gone), by study root. */
-  readonly notes?: ReadonlyMap<string, readonly string[]>;
 }
 
 /** Below these, a frame says the window is too small instead of drawing a part of it. */
@@ -36,11 +34,13 @@ export function renderWatchFrame(studies: readonly StudyStatusInput[], o: WatchF
     const why = `terminal too small: ${width}x${height}, needs ${MIN_WIDTH}x${Math.max(MIN_HEIGHT, needed)};`;
     return wrapWords(`${why} enlarge it, or run maestro status without --watch`, width - 1).slice(0, height);
   }
-  // Each study's fixed part: name, summary, notes; a blank line between studies.
+  // Each study's fixed part: name, summary, a conductor that is gone; a blank line between studies.
   const heads = studies.map((s, k) => {
     const lines = [`${p.bold(s.name)} ${p.dim(`(${s.root})`)}`];
-    lines.push(...(s.summary ? wrapSummary(summaryLine(s.summary, p, o.now), width - 1) : [`State: ${s.state}`]));
-    lines.push(...(o.notes?.get(s.root) ?? []));
+    const summary = s.summary ? summaryLine(s.summary, p, o.now, s.conductor) : `State: ${s.state}`;
+    lines.push(...wrapSummary(summary, width - 1));
+    const gone = conductorText(s, o.now);
+    if (gone) lines.push(...wrapWords(gone, width - 1).map((l) => p.state('FAILED', l)));
     return k > 0 ? ['', ...lines] : lines;
   });
   const fixed = heads.reduce((n, h) => n + h.length, 0);
@@ -115,7 +115,9 @@ function studyBody(s: StudyStatusInput, room: number, width: number, o: WatchFra
     if (left === 1) out.push(p.dim(`  (${formatCount(s.rows.length, 'instance')}: a taller window shows them)`));
     return out;
   }
-  out.push(...instanceTable(s.rows, left, width - 1, o));
+  // Rows of a study nobody conducts stopped running when its conductor did, as far as anyone knows.
+  const clock = s.conductor?.state === 'gone' ? (s.conductor.lastSeenMs ?? o.now) : o.now;
+  out.push(...instanceTable(s.rows, left, width - 1, o.palette, clock));
   return out;
 }
 
@@ -194,8 +196,7 @@ function optionalColumns(now: number): Column[] {
 const MIN_NAME = 16;
 
 /** The table header, rows in rank order, and a line counting those left out, in `room` lines. */
-function instanceTable(rows: readonly StatusCsvRow[], room: number, width: number, o: WatchFrameOptions): string[] {
-  const p = o.palette;
+function instanceTable(rows: readonly StatusCsvRow[], room: number, width: number, p: Palette, now: number): string[] {
   const all = rows.length <= room - 1;
   const shown = pickRows(rows, all ? rows.length : room - 2);
   const stateWidth = Math.max(5, ...shown.map((r) => r.State.length));
@@ -203,7 +204,7 @@ function instanceTable(rows: readonly StatusCsvRow[], room: number, width: numbe
   // Take optional columns in order while they fit beside a name of at least MIN_NAME columns.
   const columns: { column: Column; width: number; cells: string[] }[] = [];
   let used = Math.min(nameWidth, MIN_NAME) + 2 + stateWidth;
-  for (const column of optionalColumns(o.now)) {
+  for (const column of optionalColumns(now)) {
     const cells = shown.map(column.value);
     const w = Math.max(column.title.length, ...cells.map((c) => c.length));
     if (used + 2 + w > width) break;

@@ -13,11 +13,9 @@ import { renderWatchFrame } from './watch-view.js';
 /** What the frames are drawn on: process.stdout in real use. */
 export type WatchOutput = Writable & { isTTY?: boolean; columns?: number; rows?: number };
 
-/** One look at the studies: their status, notes under their summaries, and whether all ended. */
+/** One look at the studies: their status, and whether all ended. */
 export interface WatchSnapshot {
   readonly studies: readonly StudyStatusInput[];
-  /** Extra lines under a study's summary (its conductor is gone), by study root. */
-  readonly notes: ReadonlyMap<string, readonly string[]>;
   readonly ended: boolean;
 }
 
@@ -106,19 +104,13 @@ function terminalFrame(
   now: number,
 ): string[] {
   if (!o.failedOnly) {
-    return renderWatchFrame(snap.studies, { palette: o.palette, width, height, now, header, notes: snap.notes });
+    return renderWatchFrame(snap.studies, { palette: o.palette, width, height, now, header });
   }
   // --failed: the failures as without --watch, cut to the window with a count of what is left.
   const lines = [header, ''];
   snap.studies.forEach((s, k) => {
     if (k > 0) lines.push('');
-    const [title, summary, ...rest] = renderStudyStatus(s, {
-      palette: o.palette,
-      layout: o.layout,
-      failedOnly: true,
-      now,
-    });
-    lines.push(title!, summary!, ...(snap.notes.get(s.root) ?? []), ...rest);
+    lines.push(...renderStudyStatus(s, { palette: o.palette, layout: o.layout, failedOnly: true, now }));
   });
   const fitted = lines.map((l) => clipLine(l, Math.max(1, width - 1)));
   if (fitted.length <= height) return fitted;
@@ -132,14 +124,15 @@ function pipeBody(snap: WatchSnapshot, o: WatchOptions, now: number): string[] {
   const lines: string[] = [];
   snap.studies.forEach((s, k) => {
     if (k > 0) lines.push('');
-    const [title, summary, ...rest] = renderStudyStatus(s, {
-      palette: o.palette,
-      layout: o.layout,
-      failedOnly: o.failedOnly,
-      now,
-      maxRows: PIPE_MAX_ROWS,
-    });
-    lines.push(title!, summary!, ...(snap.notes.get(s.root) ?? []), ...rest);
+    lines.push(
+      ...renderStudyStatus(s, {
+        palette: o.palette,
+        layout: o.layout,
+        failedOnly: o.failedOnly,
+        now,
+        maxRows: PIPE_MAX_ROWS,
+      }),
+    );
   });
   return lines;
 }
