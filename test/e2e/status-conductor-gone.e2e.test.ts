@@ -1,17 +1,21 @@
 /**
  * A conductor SIGKILLed in the middle of its study (as a node that reboots leaves it): within
- * twice the lease's 15 s, `maestro status` says that no conductor runs the study, names the last
- * one, gives no ETA and names `maestro resume`; after the resume, the study ends and nothing of
- * it remains.
+ * twice the lease's 15 s, `maestro status` and the dashboard's study API and page say that no
+ * conductor runs the study, name the last one, give no ETA and name `maestro resume`; after the
+ * resume, the study ends and nothing of it remains.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { launchChromium } from '../helpers/browser.js';
 import { maestro } from '../helpers/cli.js';
 import { killAll, startMaestro, startRun, waitForOutput } from '../helpers/processes.js';
 import { tempDir, waitFor, writeSpec } from '../helpers/study.js';
 
+const redisUrl = inject('redisUrl');
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
@@ -103,5 +107,60 @@ describe('a study whose conductor was killed', () => {
     expect((JSON.parse((await maestro(['status', '--json', root])).stdout) as { conductor: unknown }).conductor).toBe(
       null,
     );
+  });
+
+  it('the dashboard says so too: its study API and page, with no ETA', { timeout: 240_000 }, async () => {
+    const prefix = `g${randomUUID().slice(0, 8)}`;
+    const { gate, root, run } = await runningStudy({ redis: redisUrl, prefix });
+    const id = (JSON.parse(readFileSync(path.join(root, 'meta/study.json'), 'utf8')) as { id: string }).id;
+    const dash = startMaestro(['dashboard', '--redis', redisUrl, '--prefix', prefix, '--port', '0']);
+    const url = (await waitForOutput(dash, /maestro dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/))[1]!;
+    type Detail = { state: string; etaMs: number | null; conductor: { running: boolean; message: string | null } };
+    const detail = async (): Promise<Detail> => (await (await fetch(`${url}api/studies/${id}`)).json()) as Detail;
+    expect((await detail()).conductor).toMatchObject({ running: true, message: null });
+    // Each lease renewal (every 5 s) notes the time in the study's hash: the "since" of the notice.
+    const redis = new Redis(redisUrl);
+    cleanups.push(() => redis.disconnect());
+    await waitFor(() => redis.hget(`${prefix}:study:${id}`, 'heartbeatAt'), 30_000, 'a lease renewal');
+
+    const pid = run.pid!;
+    run.kill('SIGKILL');
+    await run;
+    const killedAt = Date.now();
+    const gone = await waitFor(
+      async () => {
+        const d = await detail();
+        return d.conductor.running ? undefined : d;
+      },
+      WITHIN_MS + 10_000,
+      'the dashboard to say the conductor is not running',
+    );
+    expect(Date.now() - killedAt).toBeLessThan(WITHIN_MS);
+    expect(gone).toMatchObject({
+      state: 'RUNNING',
+      etaMs: null,
+      conductor: { running: false, host: hostname(), pid },
+    });
+    expect(gone.conductor.message).toMatch(
+      new RegExp(
+        `^Conductor not running since \\S+ \\(${hostname()}, pid ${pid}\\); continue the study with: maestro resume ${root}$`,
+      ),
+    );
+
+    // The page shows it where the study's name and state are.
+    const browser = await launchChromium();
+    cleanups.push(() => browser.close());
+    const page = await browser.newPage();
+    await page.goto(`${url}#/study/${encodeURIComponent(id)}`);
+    const notice = page.locator('[data-testid="conductor-gone"]');
+    await notice.waitFor({ timeout: 30_000 });
+    expect(await notice.textContent()).toContain(`maestro resume ${root}`);
+    expect(await page.locator('[data-stat="eta"] .n').textContent()).toBe('--');
+
+    // status, given the shared Redis as a user would, agrees.
+    const status = await maestro(['status', root], { env: { MAESTRO_REDIS_URL: redisUrl } });
+    expect(status.stdout).toContain(`continue the study with: maestro resume ${root}`);
+    mkdirSync(path.dirname(gate), { recursive: true });
+    writeFileSync(gate, '');
   });
 });

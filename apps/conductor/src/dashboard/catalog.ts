@@ -35,6 +35,7 @@ import {
   type StateSummary,
   type StepRange,
 } from './aggregate.js';
+import { readConductorView, withConductor, type ConductorView } from './conductor.js';
 import { layoutStepGraph, type GraphLayout } from './graph-layout.js';
 import { parseStudyRecord, parseWorkerRecord, type StudyRecord } from './records.js';
 
@@ -94,6 +95,8 @@ export interface StudyDetail extends StudyListItem {
   readonly steps: StepDetail[];
   /** Whether the study folder could be read here (names, workspaces, DAG, error output need it). */
   readonly folder: { readonly readable: boolean; readonly problem: string | null };
+  /** Whether a conductor drives a RUNNING study (dashboard/conductor.ts); null otherwise. */
+  readonly conductor: ConductorView | null;
 }
 
 export interface JobLink {
@@ -273,10 +276,11 @@ export class StudyCatalog {
   /** The study's summary and its steps with counts (the `summary` event of its stream). */
   async study(id: string): Promise<StudyDetail> {
     const snap = await this.#snapshot(id);
-    return this.#detail(snap);
+    const detail = this.#detail(snap);
+    return withConductor(detail, await readConductorView(this.#o.reader, snap.record, detail.now));
   }
 
-  #detail(snap: Snapshot): StudyDetail {
+  #detail(snap: Snapshot): Omit<StudyDetail, 'conductor'> {
     const { record: r, summary, model } = snap;
     const now = this.#now();
     const item = this.#listItem({ ...r, counts: summary.counts }, now, () => summary.final);
