@@ -12,6 +12,7 @@ import {
   addRedisOptions,
   addSpecOptions,
   durationOption,
+  endOnClosedPipe,
   wholeNumber,
 } from './cli/index.js';
 import { AUTH_ENV } from './dashboard/settings.js';
@@ -48,7 +49,8 @@ function buildProgram(setExit: (code: number) => void): Command {
       .command('expand')
       .description('expand a study into its step instances without running anything')
       .argument('<spec>', 'study specification (YAML)')
-      .option('--json', 'print {"name","root","steps":[...]} for tools and tests'),
+      .option('--json', 'print {"name","root","steps":[...]} for tools and tests')
+      .option('--full', "print each instance's whole command (default: its first line, cut to fit)"),
   ).action(async (spec: string, options) =>
     setExit(await (await cli.expand()).expandCommand(spec, options, process.stdout, process.stderr)),
   );
@@ -225,6 +227,7 @@ function buildProgram(setExit: (code: number) => void): Command {
 }
 
 async function main(): Promise<void> {
+  for (const stream of [process.stdout, process.stderr]) endOnClosedPipe(stream);
   let exitCode = 0;
   const program = buildProgram((code) => {
     exitCode = code;

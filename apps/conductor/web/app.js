@@ -411,7 +411,13 @@
     }
 
     const tick = setInterval(() => {
-      if (detail && detail.state === 'RUNNING' && detail.startedAt) {
+      // A study nobody conducts does not move on: its clock stays where the last summary put it.
+      if (
+        detail &&
+        detail.state === 'RUNNING' &&
+        detail.startedAt &&
+        !(detail.conductor && !detail.conductor.running)
+      ) {
         const el = head.querySelector('[data-stat="elapsed"] .n');
         if (el) el.textContent = duration(Date.now() + clockOffset - detail.startedAt);
       }
@@ -451,6 +457,9 @@
           h('span', { class: 'muted mono' }, d.host ? `${d.host}:${d.root}` : d.root),
         ),
         d.description ? h('p', { class: 'desc muted' }, d.description) : null,
+        d.conductor && d.conductor.message
+          ? h('div', { class: 'notice conductor-gone', 'data-testid': 'conductor-gone' }, d.conductor.message)
+          : null,
         h(
           'div',
           { class: 'stats', 'data-testid': 'counts' },

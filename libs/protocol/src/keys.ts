@@ -58,6 +58,11 @@ export const StudyRecordField = {
   /** Host and pid of the conductor, for messages (not a lock: see the lease key). */
   conductor: 'conductor',
   /**
+   * Epoch ms of the conductor's last lease renewal (every third of the lease's time to live):
+   * when a study whose lease is gone last had a conductor, for `status` and the dashboard.
+   */
+  heartbeatAt: 'heartbeatAt',
+  /**
    * JSON `[{step, reason, instances}]`: queued steps that no live worker can run (too large, or a
    * walltime longer than any worker's time left); rewritten when that changes, `[]` when none.
    */

@@ -4,5 +4,6 @@
  * their folder's index, so that it loads only what it runs (start-up is most of a short command).
  */
 export { addAllocationOptions, addAutoscaleOptions } from './allocation-options.js';
+export { endOnClosedPipe } from './closed-pipe.js';
 export { addExecutionOptions, addSpecOptions, durationOption, wholeNumber } from './common.js';
 export { addRedisOptions } from './redis-options.js';

@@ -3,6 +3,7 @@ import type { Writable } from 'node:stream';
 import { conduct, DEFAULT_BUNDLE, DEFAULT_WINDOW, EXIT_CODES } from '../run/conduct.js';
 import { dashboardAfterRun, dashboardSettingsFor } from './dashboard.js';
 import { reloadStudy } from '../study/reload.js';
+import { formatCount } from '../status/count.js';
 import { checkRedisAnswers, openStudy, redisForStudy } from '../study/session.js';
 import { Terminal } from '../run/terminal.js';
 import { autoscaleConfig, resolveAutoscale, type AutoscaleFlags } from './autoscale.js';
@@ -24,14 +25,14 @@ export async function resumeCommand(
   const loaded = await reloadStudy(meta);
   if (loaded.expanded.instanceCount !== meta.instanceCount) {
     throw new Error(
-      `the spec copy in ${meta.root} now expands to ${loaded.expanded.instanceCount} instances, not ${meta.instanceCount}; it must not be edited`,
+      `the spec copy in ${meta.root} now expands to ${formatCount(loaded.expanded.instanceCount, 'instance')}, not ${meta.instanceCount}; it must not be edited`,
     );
   }
   const autoscale = await resolveAutoscale(options, loaded, meta.prefix, err);
   const redis = await redisForStudy(meta, redisChoice(options), true);
   // A shared Redis that cannot be reached is said now, not waited for in silence.
   if (meta.redis?.mode === 'external') await checkRedisAnswers(redis.target);
-  err.write(`Resuming ${meta.name}: ${meta.instanceCount} step instances in ${meta.root}\n`);
+  err.write(`Resuming ${meta.name}: ${formatCount(meta.instanceCount, 'step instance')} in ${meta.root}\n`);
   const afterRun = dashboardAfterRun(options, err);
   const state = await conduct({
     meta,

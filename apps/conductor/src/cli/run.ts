@@ -9,6 +9,7 @@ import { conduct, DEFAULT_BUNDLE, DEFAULT_WINDOW, EXIT_CODES } from '../run/cond
 import { dashboardAfterRun, dashboardSettingsFor } from './dashboard.js';
 import { cloneGitDependencies, refText } from '../study/dependencies.js';
 import { loadStudy, type LoadedStudy } from '../study/load.js';
+import { formatCount } from '../status/count.js';
 import { printWarnings } from './print-problems.js';
 import { withoutPassword } from '@maestro/secrets';
 import { checkRedisForNewStudy, redisForNewStudy, type RedisChoice } from '../study/session.js';
@@ -150,7 +151,7 @@ async function runInRoot(
         `note: dry run: git dependency ${d.name} (${d.url}${refText(d)}) was not cloned; a run without --dry clones it into ${d.dest} before any step starts\n`,
       );
     }
-    out.write(`Dry run: ${final.expanded.instanceCount} step instances written to ${root}\n`);
+    out.write(`Dry run: ${formatCount(final.expanded.instanceCount, 'step instance')} written to ${root}\n`);
     onStarted();
     return 0;
   }
@@ -162,7 +163,7 @@ async function runInRoot(
     if (dashboard && dashboard.port !== 0) out.write(`Dashboard: http://${dashboard.host}:${dashboard.port}/\n`);
     return 0;
   }
-  err.write(`Study ${meta.name}: ${final.expanded.instanceCount} step instances in ${root}\n`);
+  err.write(`Study ${meta.name}: ${formatCount(final.expanded.instanceCount, 'step instance')} in ${root}\n`);
   const redis = await redisForNewStudy(root, choice);
   const afterRun = dashboardAfterRun(options, err);
   const state = await conduct({

@@ -2,17 +2,22 @@
  * `maestro status STUDY_DIR... [--json] [--layout flat|narrow] [--failed] [--watch]`: the status
  * table, while a study runs and after, read from the files the conductor keeps in its folder (so
  * it works without Redis). Colour only on a terminal; `--watch` redraws in place until every study
- * has ended.
+ * has ended. A study still RUNNING is checked for a live conductor (its heartbeat, its process,
+ * its lease when the study's Redis answers): one nobody conducts says so and how to resume it.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import type { StudyStateName, StatusCsvRow } from '@maestro/protocol';
 import { safePathComponent } from '@maestro/spec';
-import { clipLine, makePalette, shouldColour, type ColourChoice } from '../status/colour.js';
+import { makePalette, shouldColour, type ColourChoice } from '../status/colour.js';
 import { readTail, type FileTail } from '../status/file-tail.js';
+import { formatCount } from '../status/count.js';
 import type { StatusJson } from '../status/files.js';
+import type { ConductorLiveness } from '../status/liveness.js';
+import type { ConductorProbe } from '../status/liveness-probe.js';
 import { isEndedState, renderStudyStatus, type StudyStatusInput } from '../status/view.js';
+import { watchStatus, type WatchOutput } from '../status/watch.js';
 import { metaDir, type StudyMeta } from '../study/meta.js';
 import { openStudy } from '../study/session.js';
 import { formatStatusTable, readStatusCsv } from '../status/table.js';
@@ -34,105 +39,126 @@ export interface StatusOptions {
   interval?: number;
 }
 
-/** What the terminal can show; process.stdout in real use. */
-type Output = Writable & { isTTY?: boolean; columns?: number; rows?: number };
-
 export async function statusCommand(
   dirs: string[],
   options: StatusOptions,
-  out: Output,
+  out: WatchOutput,
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): Promise<number> {
   const metas = await Promise.all(dirs.map((d) => openStudy(d)));
+  const conductors = new Conductors(env);
+  try {
+    return await showStatus(metas, dirs, options, out, env, conductors);
+  } finally {
+    conductors.close();
+  }
+}
+
+async function showStatus(
+  metas: StudyMeta[],
+  dirs: string[],
+  options: StatusOptions,
+  out: WatchOutput,
+  env: Readonly<Record<string, string | undefined>>,
+  conductors: Conductors,
+): Promise<number> {
   if (options.json) {
-    const all = await Promise.all(metas.map((m) => jsonOf(m, options)));
+    const all = await Promise.all(metas.map((m) => jsonOf(m, options, conductors)));
     out.write(`${JSON.stringify(dirs.length === 1 ? all[0] : all, null, 2)}\n`);
     return 0;
   }
   const colour = shouldColour(options.disableTheme ? 'never' : (options.color ?? 'auto'), out, env);
   const palette = makePalette(colour);
-  const render = async (now: number, maxRows: number | undefined): Promise<{ text: string[]; ended: boolean }> => {
-    const text: string[] = [];
-    let ended = true;
-    for (const meta of metas) {
-      const study = await readStudyStatus(meta, options);
-      if (text.length) text.push('');
-      text.push(
-        ...renderStudyStatus(study, {
-          palette,
-          layout: options.layout ?? 'flat',
-          failedOnly: options.failed === true,
-          now,
-          maxRows,
-        }),
-      );
-      ended &&= isEndedState(study.summary?.state ?? study.state);
-    }
-    return { text, ended };
-  };
+  const layout = options.layout ?? 'flat';
+  const failedOnly = options.failed === true;
   if (!options.watch) {
-    const { text } = await render(Date.now(), undefined);
+    const now = Date.now();
+    const text: string[] = [];
+    for (const meta of metas) {
+      if (text.length) text.push('');
+      const study = await readStudyStatus(meta, options, conductors, now);
+      text.push(...renderStudyStatus(study, { palette, layout, failedOnly, now }));
+    }
     out.write(`${text.join('\n')}\n`);
     return 0;
   }
-  return watch(render, out, options.interval ?? 2000, dirs);
+  const csvCache = new Map<string, CsvCache>();
+  return watchStatus({
+    out,
+    intervalMs: options.interval ?? 2000,
+    dirs,
+    palette,
+    layout,
+    failedOnly,
+    read: async (now) => {
+      const studies = await Promise.all(metas.map((m) => readStudyStatus(m, options, conductors, now, csvCache)));
+      const ended = studies.every((s) => isEndedState(s.summary?.state ?? s.state));
+      return { studies, ended };
+    },
+  });
+}
+
+/** status.csv as last read, kept while the file is unchanged (a big study's takes a while to parse). */
+interface CsvCache {
+  readonly mtimeMs: number;
+  readonly size: number;
+  readonly rows: StatusCsvRow[];
+}
+
+/** The study's rows, read again only when status.csv changed since `cache` last held them. */
+async function readRows(root: string, cache: Map<string, CsvCache> | undefined): Promise<StatusCsvRow[]> {
+  const file = path.join(root, 'status.csv');
+  const st = await stat(file).catch(() => undefined);
+  if (!st) return [];
+  const known = cache?.get(root);
+  if (known && known.mtimeMs === st.mtimeMs && known.size === st.size) return known.rows;
+  const rows = await readStatusCsv(root).catch((): StatusCsvRow[] => []);
+  cache?.set(root, { mtimeMs: st.mtimeMs, size: st.size, rows });
+  return rows;
 }
 
 /**
- * Redraws every `intervalMs` until all studies ended or SIGINT. On a terminal the frame is drawn
- * over the last one and cut to the window; elsewhere a frame is printed only when it changed.
+ * Whether a conductor drives each study, judged only for studies still RUNNING in their files;
+ * what judges it (status/liveness-probe.ts, with ioredis) is loaded only then.
  */
-async function watch(
-  render: (now: number, maxRows: number | undefined) => Promise<{ text: string[]; ended: boolean }>,
-  out: Output,
-  intervalMs: number,
-  dirs: string[],
-): Promise<number> {
-  const tty = out.isTTY === true;
-  let stop = false;
-  let wake: (() => void) | undefined;
-  const onSignal = (): void => {
-    stop = true;
-    wake?.();
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  let last = '';
-  try {
-    if (tty) out.write('\x1b[?25l\x1b[2J'); // hide the cursor while redrawing; start on a clear screen
-    for (;;) {
-      const now = new Date();
-      const rows = tty ? out.rows || 40 : undefined; // a pty may report 0 rows: unknown
-      // Leave room for the header and summaries; more rows than that become per-step bars.
-      const { text, ended } = await render(now.getTime(), rows === undefined ? 200 : Math.max(5, rows - 6));
-      const header = `Every ${intervalMs / 1000}s: maestro status ${dirs.join(' ')}    ${now.toLocaleTimeString()}${ended ? '    (ended)' : ''}`;
-      if (tty) {
-        const width = Math.max(20, out.columns || 100);
-        const frame = [header, '', ...text].slice(0, Math.max(1, (rows ?? 40) - 1));
-        out.write(`\x1b[H${frame.map((l) => `${clipLine(l, width)}\x1b[K`).join('\n')}\n\x1b[J`);
-      } else {
-        // Into a file or pipe: a new frame only when something other than the clock moved.
-        const body = text.join('\n');
-        const key = body.replace(/ \| elapsed .*$/gm, '');
-        if (key !== last) out.write(`${last ? '\n' : ''}${header}\n${body}\n`);
-        last = key;
-      }
-      if (ended || stop) return 0;
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        setTimeout(resolve, intervalMs); // not unref'd: this wait is what keeps the process alive
-      });
-      if (stop) return 0;
+class Conductors {
+  readonly #probes = new Map<string, Promise<ConductorProbe>>();
+
+  constructor(private readonly env: Readonly<Record<string, string | undefined>>) {}
+
+  async check(meta: StudyMeta, summary: StatusJson | undefined, now: number): Promise<ConductorLiveness | undefined> {
+    if (summary?.state !== 'RUNNING') return undefined;
+    let probe = this.#probes.get(meta.root);
+    if (!probe) {
+      const url = this.env['MAESTRO_REDIS_URL'];
+      const fromEnv = url
+        ? {
+            url,
+            passwordFile: this.env['MAESTRO_REDIS_PASSWORD_FILE'],
+            tlsCaFile: this.env['MAESTRO_REDIS_TLS_CA_FILE'],
+          }
+        : undefined;
+      probe = import('../status/liveness-probe.js').then(
+        (m) => new m.ConductorProbe(meta, m.studyRedisTarget(meta, fromEnv)),
+      );
+      this.#probes.set(meta.root, probe);
     }
-  } finally {
-    if (tty) out.write('\x1b[?25h');
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    return (await probe).check(summary, now);
+  }
+
+  close(): void {
+    for (const probe of this.#probes.values()) void probe.then((p) => p.close());
   }
 }
 
-async function readStudyStatus(meta: StudyMeta, options: StatusOptions): Promise<StudyStatusInput> {
-  const rows = await readStatusCsv(meta.root).catch((): StatusCsvRow[] => []);
+async function readStudyStatus(
+  meta: StudyMeta,
+  options: StatusOptions,
+  conductors: Conductors,
+  now: number,
+  csvCache?: Map<string, CsvCache>,
+): Promise<StudyStatusInput> {
+  const rows = await readRows(meta.root, csvCache);
   const summary = await readSummary(meta.root);
   const study: StudyStatusInput = {
     name: meta.name,
@@ -140,6 +166,7 @@ async function readStudyStatus(meta: StudyMeta, options: StatusOptions): Promise
     summary,
     state: meta.dryRun ? 'DRYRUN' : 'UNKNOWN',
     rows,
+    conductor: await conductors.check(meta, summary, now),
   };
   if (!options.failed) return study;
   return { ...study, tails: await failureTails(meta, rows, summary, options.tail ?? 10) };
@@ -166,17 +193,35 @@ async function failureTails(
   return tails;
 }
 
-async function jsonOf(meta: StudyMeta, options: StatusOptions): Promise<unknown> {
+async function jsonOf(meta: StudyMeta, options: StatusOptions, conductors: Conductors): Promise<unknown> {
   const rows = await readStatusCsv(meta.root).catch((): StatusCsvRow[] => []);
   const summary = await readSummary(meta.root);
   const study = summary ?? { id: meta.id, name: meta.name, root: meta.root, state: meta.dryRun ? 'DRYRUN' : 'UNKNOWN' };
-  if (!options.failed) return { study, steps: rows };
+  const conductor = conductorJson(await conductors.check(meta, summary, Date.now()), meta.root);
+  if (!options.failed) return { study, steps: rows, conductor };
   const tails = await failureTails(meta, rows, summary, options.tail ?? 10);
   const entries = new Map((summary?.failures ?? []).map((f) => [f.name, f]));
   const failed = rows
     .filter((r) => r.State === 'FAILED' || r.State === 'TIMEDOUT')
     .map((r) => ({ ...r, failure: entries.get(r['Step Name']) ?? null, errTail: tails.get(r['Step Name']) ?? null }));
-  return { study, failed };
+  return { study, failed, conductor };
+}
+
+/**
+ * `--json`'s `conductor`: null for a study that ended (or has no status yet); else whether a
+ * conductor runs it (`running`: true, false, or null when that cannot be told), the last one's
+ * host and pid, when it was last seen alive if it is gone, what told, and the command that continues it.
+ */
+function conductorJson(c: ConductorLiveness | undefined, root: string): unknown {
+  if (!c) return null;
+  return {
+    running: c.state === 'unknown' ? null : c.state === 'running',
+    host: c.host ?? null,
+    pid: c.pid ?? null,
+    lastSeenAt: c.lastSeenMs === undefined ? null : new Date(c.lastSeenMs).toISOString(),
+    evidence: c.evidence,
+    resume: c.state === 'gone' ? `maestro resume ${root}` : null,
+  };
 }
 
 async function readSummary(root: string): Promise<StatusJson | undefined> {
@@ -207,7 +252,7 @@ export async function printFinalStatus(root: string, state: StudyStateName, out:
           .join(', ')}\n`,
       );
     }
-    out.write(`(${summary.total} instances: see maestro status ${root})\n`);
+    out.write(`(${formatCount(summary.total, 'instance')}: see maestro status ${root})\n`);
   }
   out.write(`Study ${state}: ${root}\n`);
 }

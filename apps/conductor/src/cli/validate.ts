@@ -4,6 +4,7 @@
  * exit 1 if there is any.
  */
 import type { Writable } from 'node:stream';
+import { formatCount } from '../status/count.js';
 import { loadStudy } from '../study/load.js';
 import { printWarnings } from './print-problems.js';
 import type { SpecOptions } from './common.js';
@@ -30,7 +31,7 @@ export async function validateCommand(
   printWarnings(loaded.warnings, (l) => err.write(`${l}\n`));
   const x = loaded.expanded;
   out.write(
-    `${spec}: valid: ${x.steps.length} step${x.steps.length === 1 ? '' : 's'}, ${x.instanceCount} step instance${x.instanceCount === 1 ? '' : 's'}\n`,
+    `${spec}: valid: ${formatCount(x.steps.length, 'step')}, ${formatCount(x.instanceCount, 'step instance')}\n`,
   );
   return 0;
 }

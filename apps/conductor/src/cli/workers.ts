@@ -29,6 +29,7 @@ import type { StudyMeta } from '../study/meta.js';
 import { reloadStudy } from '../study/reload.js';
 import { addAllocationOptions, resolveAllocationSettings, type AllocationFlags } from './allocation-options.js';
 import { redisChoice, type RedisFlags } from './redis-options.js';
+import { formatCount } from '../status/count.js';
 
 export { addAllocationOptions };
 
@@ -181,7 +182,7 @@ export async function workersLaunchCommand(flags: LaunchFlags, out: Writable, er
   }
   const record = await withFleet(d, (fleet) => submitLaunch(prepared, client, fleet, Date.now()));
   out.write(
-    `Submitted ${record.scheduler} allocation ${record.id}: ${record.nodes} node${record.nodes > 1 ? 's' : ''}` +
+    `Submitted ${record.scheduler} allocation ${record.id}: ${formatCount(record.nodes, 'node')}` +
       `${record.walltimeSeconds ? `, ${formatWalltime(record.walltimeSeconds)}` : ''}, queues ${record.queues.join(',')}\n` +
       `  script: ${record.script}\n` +
       `  follow it with: maestro workers list ${d.meta ? `--study ${d.meta.root}` : `--prefix ${d.prefix}`}\n`,
@@ -366,7 +367,7 @@ export async function workersStopCommand(flags: StopFlags, out: Writable): Promi
       }
       if (loose.length > 0) {
         await fleet.requestDrain({ allocations: [], workers: loose });
-        out.write(`Asked ${loose.length} worker(s) outside any allocation to drain\n`);
+        out.write(`Asked ${formatCount(loose.length, 'worker')} outside any allocation to drain\n`);
       }
     } else {
       await fleet.requestDrain({ allocations: allocations.map((a) => a.id), workers: loose });
@@ -375,7 +376,7 @@ export async function workersStopCommand(flags: StopFlags, out: Writable): Promi
           `Draining ${a.scheduler} allocation ${a.id}: its workers finish their running steps and exit, then it ends\n`,
         );
       }
-      if (loose.length > 0) out.write(`Draining ${loose.length} worker(s) outside any allocation\n`);
+      if (loose.length > 0) out.write(`Draining ${formatCount(loose.length, 'worker')} outside any allocation\n`);
     }
     if (allocations.length === 0 && loose.length === 0) out.write('No allocations or workers to stop.\n');
     return 0;

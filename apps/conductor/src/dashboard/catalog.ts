@@ -14,6 +14,7 @@
 import { DEFAULT_QUEUE } from '@maestro/protocol';
 import type { Logger } from 'pino';
 import { finalCount, summarizeStates } from './aggregate.js';
+import { readConductorView, withConductor } from './conductor.js';
 import type { GraphLayout } from './graph-layout.js';
 import { failurePage, instancePage, type InstanceQuery, type JobLookup } from './instance-views.js';
 import { studyDetail, stepGraph } from './study-detail.js';
@@ -81,7 +82,8 @@ export class StudyCatalog {
     const now = this.#now();
     const item = this.#rates.listItem({ ...snap.record, counts: snap.summary.counts }, now, () => snap.summary.final);
     const source = { kind: snap.source.kind, note: snap.source.kind === 'folder' ? this.#o.sources.folderNote : null };
-    return studyDetail(snap, item, now, source);
+    const conductor = await readConductorView(snap.source, snap.record, now);
+    return withConductor(studyDetail(snap, item, now, source), conductor);
   }
 
   /** The step DAG laid out by dagre, with each step's counts. */

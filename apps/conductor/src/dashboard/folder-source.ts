@@ -8,6 +8,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { JobPresence } from '../queue/index.js';
+import type { LivenessFacts } from '../status/index.js';
 import type { StudyMeta } from '../study/index.js';
 import { parseStudyRecord, type StudyRecord } from './records.js';
 import { readStatusJson, readStatusRecords, type FailureFacts } from './status-records.js';
@@ -71,6 +72,11 @@ export class FolderSource implements StudySource {
 
   async readWorkerRecords(names: readonly string[]): Promise<Record<string, string>[]> {
     return names.map(() => ({}));
+  }
+
+  async readLiveness(id: string): Promise<Pick<LivenessFacts, 'lease' | 'heartbeat'>> {
+    const status = id === this.meta.id ? await readStatusJson(this.#statusJson) : undefined;
+    return { lease: undefined, heartbeat: status?.conductor };
   }
 
   async jobStates(jobs: readonly unknown[]): Promise<JobPresence[]> {

@@ -12,7 +12,7 @@ export function studyDetail(
   item: StudyListItem,
   now: number,
   source: StudyDetail['source'],
-): StudyDetail {
+): Omit<StudyDetail, 'conductor'> {
   const { record: r, summary, model } = snap;
   return {
     ...item,

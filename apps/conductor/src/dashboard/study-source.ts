@@ -5,6 +5,7 @@
  */
 import type { JobPresence } from '../queue/index.js';
 import type { StudyReader } from '../redis/index.js';
+import type { LivenessFacts } from '../status/index.js';
 import { parseStudyRecord, type StudyRecord } from './records.js';
 import { NotFoundError } from './views.js';
 
@@ -31,6 +32,8 @@ export interface StudySource extends WorkerRecords {
   readState(id: string, count: number): Promise<Uint8Array>;
   /** BullMQ's state of step jobs ('missing' for those it does not have). */
   jobStates(jobs: readonly { queue: string; id: string }[]): Promise<JobPresence[]>;
+  /** What this source knows of the study's conductor: Redis its lease, the folder its heartbeat. */
+  readLiveness(id: string): Promise<Pick<LivenessFacts, 'lease' | 'heartbeat'>>;
 }
 
 /** The records conductors and workers keep in Redis (through a StudyReader), and BullMQ's jobs. */
@@ -45,6 +48,10 @@ export class RedisSource implements StudySource {
   /** Whether the connection is up now (a command sent while it is down waits for one retry, then fails). */
   get ready(): boolean {
     return this.reader.ready;
+  }
+
+  async readLiveness(id: string): Promise<Pick<LivenessFacts, 'lease' | 'heartbeat'>> {
+    return { lease: await this.reader.readConductor(id), heartbeat: undefined };
   }
 
   countStudies(): Promise<number> {

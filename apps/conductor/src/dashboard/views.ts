@@ -2,6 +2,7 @@
  * The JSON the study view is made of (docs/dashboard.md shows each with an example), and the two
  * errors the API turns into 404 and 400. Every part of the catalog builds one of these shapes.
  */
+import type { ConductorView } from './conductor.js';
 import type { StepStateName } from '@maestro/protocol';
 import type { FileTail } from '../status/index.js';
 import type { JobPresence } from '../queue/index.js';
@@ -55,6 +56,8 @@ export interface StudyDetail extends StudyListItem {
   readonly folder: { readonly readable: boolean; readonly problem: string | null };
   /** Where this came from: Redis (live), or the study folder's status files, and why. */
   readonly source: { readonly kind: 'redis' | 'folder'; readonly note: string | null };
+  /** Whether a conductor drives a RUNNING study (dashboard/conductor.ts); null otherwise. */
+  readonly conductor: ConductorView | null;
 }
 
 export interface JobLink {

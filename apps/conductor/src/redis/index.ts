@@ -2,6 +2,8 @@
  * Redis: connections, the study's private embedded server, and the keys of studies and fleets
  * (the conductor's store, the dashboard's reader). The only folder that creates ioredis clients.
  */
+export { openQuickRedis, readConductorLease } from './conductor-lease.js';
+export type { LeaseFacts } from './conductor-lease.js';
 export {
   RedisConnectionError,
   connectRedis,

@@ -14,6 +14,7 @@ import {
   workersKey,
 } from '@maestro/protocol';
 import type { Redis } from './connection.js';
+import { readConductorLease, type LeaseFacts } from './conductor-lease.js';
 
 /** The fields of a study hash that change while it runs: cheap to poll. */
 export interface StudyHead {
@@ -73,6 +74,11 @@ export class StudyReader {
       cursor: cursor ?? undefined,
       endedAt: endedAt ?? undefined,
     };
+  }
+
+  /** Whether a conductor holds the study's lease, and what the hash says of the last one. */
+  async readConductor(id: string): Promise<LeaseFacts> {
+    return readConductorLease(this.redis, this.prefix, id);
   }
 
   /** The packed instance records, `count` of them (zeroed where Redis has nothing). */

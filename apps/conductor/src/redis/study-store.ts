@@ -42,15 +42,22 @@ end
 return 1
 `;
 
-/** Extends our lease, or takes it back if it expired meanwhile (Redis frozen or restarted). */
+/**
+ * Extends our lease, or takes it back if it expired meanwhile (Redis frozen or restarted), and
+ * notes the time in the study hash (heartbeatAt: when the study last had a conductor). Only in a
+ * hash that exists: a Redis that lost the study must still look that way to the conductor.
+ * KEYS: lease, study hash. ARGV: token, ttl ms, now ms.
+ */
 const RENEW_LUA = `
 local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-if not holder then
+if holder and holder ~= ARGV[1] then return 0 end
+if holder then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+else
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
 end
-return 0
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HSET', KEYS[2], 'heartbeatAt', ARGV[3]) end
+return 1
 `;
 
 const RELEASE_LUA = `
@@ -87,7 +94,7 @@ export interface ReadBatch {
 
 type CustomCommands = {
   maestroCommit(...keysThenArgs: (string | Buffer)[]): Promise<number>;
-  maestroRenew(lease: string, token: string, ttl: number): Promise<number>;
+  maestroRenew(lease: string, study: string, token: string, ttl: number, nowMs: number): Promise<number>;
   maestroRelease(lease: string, token: string): Promise<number>;
 };
 
@@ -114,7 +121,7 @@ export class StudyStore {
     };
     if (!('maestroCommit' in redis)) {
       redis.defineCommand('maestroCommit', { numberOfKeys: 4, lua: COMMIT_LUA });
-      redis.defineCommand('maestroRenew', { numberOfKeys: 1, lua: RENEW_LUA });
+      redis.defineCommand('maestroRenew', { numberOfKeys: 2, lua: RENEW_LUA });
       redis.defineCommand('maestroRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
     }
   }
@@ -133,7 +140,7 @@ export class StudyStore {
 
   /** Extends the lease, or takes it back if it lapsed; false only if another conductor holds it. */
   async renewLease(ttlMs: number): Promise<boolean> {
-    return (await this.#cmd.maestroRenew(this.keys.lease, this.token, ttlMs)) === 1;
+    return (await this.#cmd.maestroRenew(this.keys.lease, this.keys.study, this.token, ttlMs, Date.now())) === 1;
   }
 
   async releaseLease(): Promise<void> {

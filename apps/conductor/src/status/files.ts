@@ -3,9 +3,14 @@
  * scripts can read it while the study runs and after: `status.csv` (Maestro's columns) and
  * `meta/status.json` (counts, per step, for people and tools). Writes are atomic (rename) and
  * spaced so that a million-instance study does not spend its time rewriting them.
+ *
+ * status.json also carries the conductor's heartbeat (host, pid, time; rewritten every
+ * {@link HEARTBEAT_MS} while nothing else changes), so that a study whose conductor died is told
+ * from one that merely waits, without Redis (status/liveness.ts).
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { StepState, stepStateName, formatStatusRow, STATUS_CSV_HEADER } from '@maestro/protocol';
 import type { Conductor } from '../conductor/index.js';
@@ -29,7 +34,24 @@ export interface StatusJson {
   failures?: FailureEntry[];
   /** How many instances are FAILED or TIMEDOUT in all. */
   failedTotal?: number;
+  /** The conductor that wrote the file: absent in files of older versions. */
+  conductor?: ConductorHeartbeat;
 }
+
+/** Who drives the study, and when it last said so (status.json's `conductor`). */
+export interface ConductorHeartbeat {
+  host: string;
+  pid: number;
+  /** ISO time of this write: the conductor was alive then. */
+  heartbeatAt: string;
+  /** Time between heartbeats while the conductor lives, in ms: readers derive "too old" from it. */
+  heartbeatMs: number;
+  /** ISO time the conductor stopped driving the study (its end, or Ctrl-C); absent while it drives. */
+  stoppedAt?: string;
+}
+
+/** Time between two writes of status.json while nothing changes: the conductor's heartbeat. */
+export const HEARTBEAT_MS = 5_000;
 
 /** A failed instance as `maestro status --failed` shows it. */
 export interface FailureEntry {
@@ -45,7 +67,7 @@ export interface FailureEntry {
 
 export const MAX_FAILURES_LISTED = 1000;
 
-export function statusJson(c: Conductor, id: string, now = Date.now()): StatusJson {
+export function statusJson(c: Conductor, id: string, now = Date.now(), conductor?: ConductorHeartbeat): StatusJson {
   const p = c.progress();
   const x = c.expanded;
   const steps = x.steps.map((s, k) => {
@@ -87,6 +109,7 @@ export function statusJson(c: Conductor, id: string, now = Date.now()): StatusJs
     steps,
     failures,
     failedTotal,
+    ...(conductor ? { conductor } : {}),
   };
 }
 
@@ -116,6 +139,9 @@ export class StatusFiles {
   #csvSlices: CsvSlice[] = [];
   /** The records the cached slices were built from. */
   #csvRecords: InstanceRecords | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
+  /** When status.json was last written (epoch ms). */
+  #lastJson = 0;
 
   constructor(
     private readonly root: string,
@@ -126,7 +152,9 @@ export class StatusFiles {
 
   /** Writes soon: at most one write at a time, spaced by 20x the time the last one took (>= 1 s). */
   changed(c: Conductor): void {
-    if (this.#scheduled || this.#closed) return;
+    if (this.#closed) return;
+    this.#startHeartbeat(c);
+    if (this.#scheduled) return;
     this.#scheduled = true;
     const due = Math.max(0, this.#lastWrite + Math.max(1000, this.#lastCost * 20) - Date.now());
     setTimeout(() => {
@@ -138,7 +166,41 @@ export class StatusFiles {
   /** Writes now (the end of a study), after any write under way; later changes are ignored. */
   async flush(c: Conductor): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#heartbeat);
     await this.#enqueue(c);
+  }
+
+  /**
+   * From the first change on, status.json is rewritten at least every HEARTBEAT_MS: a study
+   * that waits (a long step, no worker) shows its conductor alive. Only the small file: the CSV
+   * has nothing new. The timer is unref'd, and stops with flush().
+   */
+  #startHeartbeat(c: Conductor): void {
+    if (this.#heartbeat) return;
+    this.#heartbeat = setInterval(() => {
+      if (this.#closed || Date.now() - this.#lastJson < HEARTBEAT_MS - 500) return;
+      this.#chain = this.#chain.then(
+        () => this.#writeJson(c),
+        () => this.#writeJson(c),
+      );
+      this.#chain.catch(this.onError);
+    }, HEARTBEAT_MS);
+    this.#heartbeat.unref();
+  }
+
+  async #writeJson(c: Conductor): Promise<void> {
+    const now = Date.now();
+    const conductor: ConductorHeartbeat = {
+      host: hostname(),
+      pid: process.pid,
+      heartbeatAt: new Date(now).toISOString(),
+      heartbeatMs: HEARTBEAT_MS,
+      ...(this.#closed ? { stoppedAt: new Date(now).toISOString() } : {}),
+    };
+    const json = path.join(this.root, 'meta', 'status.json');
+    await writeFile(`${json}.tmp`, `${JSON.stringify(statusJson(c, this.studyId, now, conductor), null, 2)}\n`);
+    await rename(`${json}.tmp`, json);
+    this.#lastJson = now;
   }
 
   #enqueue(c: Conductor): Promise<void> {
@@ -156,10 +218,7 @@ export class StatusFiles {
    */
   async write(c: Conductor): Promise<void> {
     const t0 = Date.now();
-    const metaDir = path.join(this.root, 'meta');
-    const json = path.join(metaDir, 'status.json');
-    await writeFile(`${json}.tmp`, `${JSON.stringify(statusJson(c, this.studyId), null, 2)}\n`);
-    await rename(`${json}.tmp`, json);
+    await this.#writeJson(c);
     const csv = path.join(this.root, 'status.csv');
     const fd = openSync(`${csv}.tmp`, 'w');
     try {

@@ -9,6 +9,8 @@ import type { FailureEntry, StatusJson } from './files.js';
 import type { StatusCsvRow } from '@maestro/protocol';
 import { formatNarrowStatus, formatStatusTable } from './table.js';
 import { formatDuration } from './duration.js';
+import { formatCount } from './count.js';
+import { conductorNotice, type ConductorLiveness } from './liveness.js';
 
 export interface StudyStatusInput {
   readonly name: string;
@@ -20,6 +22,8 @@ export interface StudyStatusInput {
   readonly rows: readonly StatusCsvRow[];
   /** Error output of failed instances by name (only with `failedOnly`). */
   readonly tails?: ReadonlyMap<string, { lines: string[]; truncated: boolean; problem?: string }>;
+  /** Whether a conductor drives the study (judged only while it is RUNNING). */
+  readonly conductor?: ConductorLiveness | undefined;
 }
 
 export interface StatusViewOptions {
@@ -46,21 +50,38 @@ function orderedCounts(counts: Readonly<Record<string, number>>): [string, numbe
     .sort(([a], [b]) => rank(a) - rank(b));
 }
 
-/** `State: RUNNING | 13 instances: FINISHED 5, RUNNING 3, FAILED 1 | elapsed 1m02s | ETA 30s` */
-export function summaryLine(s: StatusJson, palette: Palette, now: number): string {
+/**
+ * `State: RUNNING | 13 instances: FINISHED 5, RUNNING 3, FAILED 1 | elapsed 1m02s | ETA 30s`.
+ * A study nobody conducts is `RUNNING (no conductor)`, its clock stopped at the conductor's last
+ * sign of life, and it has no ETA.
+ */
+export function summaryLine(
+  s: StatusJson,
+  palette: Palette,
+  now: number,
+  conductor?: ConductorLiveness | undefined,
+): string {
   const counts = orderedCounts(s.counts)
     .map(([k, v]) => palette.state(k, `${k} ${v}`))
     .join(', ');
   const started = Date.parse(s.startedAt);
   const ended = isEndedState(s.state);
-  const until = ended ? Date.parse(s.updatedAt) : now;
+  const gone = !ended && conductor?.state === 'gone';
+  const until = ended ? Date.parse(s.updatedAt) : gone ? (conductor.lastSeenMs ?? Date.parse(s.updatedAt)) : now;
   const elapsed = Number.isFinite(started) ? formatDuration(Math.max(0, until - started)) : '--';
   let eta = '--';
-  if (!ended && s.etaMs !== null && s.etaMs !== undefined) {
+  if (!ended && !gone && s.etaMs !== null && s.etaMs !== undefined) {
     // status.json is rewritten about once a second; count down from when it was written.
     eta = formatDuration(Math.max(0, s.etaMs - Math.max(0, now - Date.parse(s.updatedAt))));
   }
-  return `State: ${palette.state(s.state)} | ${s.total} instances: ${counts || 'none'} | elapsed ${elapsed} | ETA ${eta}`;
+  const state = gone ? palette.state('FAILED', `${s.state} (no conductor)`) : palette.state(s.state);
+  return `State: ${state} | ${formatCount(s.total, 'instance')}: ${counts || 'none'} | elapsed ${elapsed} | ETA ${eta}`;
+}
+
+/** What to tell under a study's summary when nobody conducts it: who last did, and how to go on. */
+export function conductorText(study: StudyStatusInput, now: number): string | undefined {
+  const notice = conductorNotice(study.conductor, study.root, now);
+  return notice && `${notice.charAt(0).toUpperCase()}${notice.slice(1)}`;
 }
 
 /** One line per spec step: a bar and its counts. */
@@ -95,14 +116,18 @@ export function renderStudyStatus(study: StudyStatusInput, o: StatusViewOptions)
   const p = o.palette;
   const lines = [`${p.bold(study.name)} ${p.dim(`(${study.root})`)}`];
   const s = study.summary;
-  lines.push(s ? summaryLine(s, p, o.now) : `State: ${study.state}`);
+  lines.push(s ? summaryLine(s, p, o.now, study.conductor) : `State: ${study.state}`);
+  const gone = conductorText(study, o.now);
+  if (gone) lines.push(p.state('FAILED', gone));
   if (o.failedOnly) {
     lines.push(...renderFailures(study, o));
     return lines;
   }
   if (o.maxRows !== undefined && study.rows.length > o.maxRows && s) {
     lines.push(...stepLines(s, p));
-    lines.push(p.dim(`  (${study.rows.length} instances: the whole table with maestro status ${study.root})`));
+    lines.push(
+      p.dim(`  (${formatCount(study.rows.length, 'instance')}: the whole table with maestro status ${study.root})`),
+    );
     return lines;
   }
   const style = styleCell(p);
@@ -119,7 +144,7 @@ function renderFailures(study: StudyStatusInput, o: StatusViewOptions): string[]
   const failed = study.rows.filter((r) => r.State === 'FAILED' || r.State === 'TIMEDOUT');
   if (failed.length === 0) return ['No failed instances.'];
   const entries = new Map<string, FailureEntry>((study.summary?.failures ?? []).map((f) => [f.name, f]));
-  const out = [`${failed.length} failed instance${failed.length === 1 ? '' : 's'}:`];
+  const out = [`${formatCount(failed.length, 'failed instance')}:`];
   for (const r of failed) {
     const f = entries.get(r['Step Name']);
     const what =
