@@ -302,8 +302,8 @@ export class Conductor {
       this.#fields[F.endedAt] = String(this.#now());
       // What this conductor cost, for `maestro status` and the benchmarks.
       const cpu = process.cpuUsage(cpuAtStart);
-      this.#fields['conductorCpuMs'] = String(Math.round((cpu.user + cpu.system) / 1000));
-      this.#fields['conductorPeakRssMB'] = String(Math.round(process.resourceUsage().maxRSS / 1024));
+      this.#fields[F.conductorCpuMs] = String(Math.round((cpu.user + cpu.system) / 1000));
+      this.#fields[F.conductorPeakRssMB] = String(Math.round(process.resourceUsage().maxRSS / 1024));
       await this.#commit();
       this.#o.onChange?.(this);
       this.#o.onProgress?.(this.progress());
@@ -402,7 +402,7 @@ export class Conductor {
       this.#committedControlCursor = this.#controlCursor;
       this.#cancelled = record[F.cancelled] === '1';
       this.#startedMs = Number(record[F.startedAt] ?? this.#now());
-      const names = JSON.parse(record['workerNames'] ?? '[""]') as string[];
+      const names = JSON.parse(record[F.workerNames] ?? '[""]') as string[];
       names.forEach((n, k) => {
         this.#workerNames[k] = n;
         if (n) this.#workerIndex.set(n, k);
@@ -714,7 +714,7 @@ export class Conductor {
       if (k > 0xffff) return 0;
       this.#workerNames.push(key);
       this.#workerIndex.set(key, k);
-      this.#fields['workerNames'] = JSON.stringify(this.#workerNames);
+      this.#fields[F.workerNames] = JSON.stringify(this.#workerNames);
     }
     return k;
   }
@@ -912,7 +912,7 @@ export class Conductor {
         [F.attempts]: String(this.#limits.attempts),
         [F.rlimit]: String(this.#limits.rlimit),
         [F.throttle]: String(this.#limits.throttle),
-        workerNames: JSON.stringify(this.#workerNames),
+        [F.workerNames]: JSON.stringify(this.#workerNames),
         ...(this.#cancelled ? { [F.cancelled]: '1' } : {}),
       });
       await this.#o.store.register(this.#startedMs);
