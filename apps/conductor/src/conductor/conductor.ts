@@ -30,7 +30,7 @@ import { LeaseLostError, type StudyStore } from '../redis/index.js';
 import { FINISH_WINDOW_MS, FinishRate } from './finish-rate.js';
 import { buildInstanceGraph } from './instance-graph.js';
 import { InstanceRecords } from './instance-records.js';
-import { buildStepJob, bundleJob, chainJob, fitsBundle } from './step-jobs.js';
+import { buildStepJob, bundleJob, chainJob, fitsBundle, queueNamesOf } from './step-jobs.js';
 
 export interface ConductorLimits {
   /** Runs of a failing command before it counts as FAILED (`-a`). @default 1 */
@@ -305,6 +305,10 @@ export class Conductor {
       this.#fields[F.conductorCpuMs] = String(Math.round((cpu.user + cpu.system) / 1000));
       this.#fields[F.conductorPeakRssMB] = String(Math.round(process.resourceUsage().maxRSS / 1024));
       await this.#commit();
+      // Failed jobs are kept for reconciliation while the study runs (StepQueues' JOB_OPTIONS).
+      await this.#o.queues
+        .removeFailed(this.#o.studyId, queueNamesOf(this.expanded))
+        .catch((err: unknown) => this.#log.warn({ err }, 'could not remove the failed jobs of the study'));
       this.#o.onChange?.(this);
       this.#o.onProgress?.(this.progress());
       return this.#state;
@@ -467,7 +471,7 @@ export class Conductor {
       { instances: x.instanceCount, resuming, ready: this.#ready.length, inFlight: this.#queued + this.#running },
       resuming ? 'resuming study' : 'starting study',
     );
-    if (this.#cancelled) this.#beginCancel();
+    if (this.#cancelled) await this.#removeJobs(this.#beginCancel());
     if (resuming && this.#queued + this.#running > 0) await this.#reconcile();
     await this.#step(true);
   }
@@ -591,10 +595,11 @@ export class Conductor {
           this.#log.info('cancel requested');
           this.#cancelled = true;
           this.#fields[F.cancelled] = '1';
-          this.#beginCancel();
+          const queued = this.#beginCancel();
           // Commit the flag before telling workers, so a worker that asks sees it.
           await this.#commit();
           await this.#o.store.signalWorkers({ type: 'cancel', studyId: this.#o.studyId });
+          await this.#removeJobs(queued);
         }
         return;
       case 'update':
@@ -611,8 +616,11 @@ export class Conductor {
     }
   }
 
-  /** Cancel: nothing new starts; queued and waiting instances are CANCELLED now, running ones when they report. */
-  #beginCancel(): void {
+  /**
+   * Cancel: nothing new starts; queued and waiting instances are CANCELLED now, running ones when
+   * they report. Returns the jobs of the instances cancelled while queued, for #removeJobs.
+   */
+  #beginCancel(): { queue: string; id: string }[] {
     const r = this.records;
     const queued: { queue: string; id: string }[] = [];
     for (let i = 0; i < r.count; i++) {
@@ -624,9 +632,18 @@ export class Conductor {
     this.#ready.length = 0;
     this.#readyHead = 0;
     this.#cancelDeadline = this.#now() + this.#o.cancelGraceMs;
-    void this.#o.queues
-      .removeQueued(uniqueJobs(queued))
-      .catch((err: unknown) => this.#log.warn({ err }, 'could not remove queued jobs'));
+    return uniqueJobs(queued);
+  }
+
+  /** Removes queued jobs of cancelled steps, and waits for it: they must not outlive the study. */
+  async #removeJobs(jobs: readonly { queue: string; id: string }[]): Promise<void> {
+    if (jobs.length === 0) return;
+    try {
+      const running = await this.#o.queues.removeQueued(jobs);
+      this.#log.debug({ jobs: jobs.length, running }, 'removed the queued jobs of cancelled steps');
+    } catch (err) {
+      this.#log.warn({ err }, 'could not remove queued jobs');
+    }
   }
 
   /** Running steps that never reported after a cancel (their worker is gone) are CANCELLED anyway. */
