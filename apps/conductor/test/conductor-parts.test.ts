@@ -71,9 +71,9 @@ describe('Dispatcher', () => {
     expect(throttled.d.next(0)[0]!.data.chain).toBeUndefined();
   });
 
-  it('sends nothing once the study is cancelled', () => {
+  it('sends nothing once a cancel is asked for', () => {
     const f = machineOf(expand(sweep(3)));
-    f.m.cancel(0);
+    f.m.requestCancel();
     expect(f.d.next(0)).toEqual([]);
   });
 });

@@ -156,13 +156,14 @@ describe('InstanceMachine', () => {
       m.applyEvent(result(0, 2, outcome), 1);
     }
     m.cancel(100);
-    m.expireCancel(1000);
+    m.settleCancel(() => 0);
+    m.abandon(m.cancelExpired(1000));
     expect(m.records.record(0)).toMatchObject({ state: StepState.FINISHED, attempt: 1 });
     expect(names(m)).toEqual({ 's_P.0': 'FINISHED', 's_P.1': 'CANCELLED', 's_P.2': 'CANCELLED' });
     expect(m.finalState()).toBe('CANCELLED');
   });
 
-  it('cancel: nothing more is sent; queued and waiting ones CANCELLED, running ones end by their result', () => {
+  it('cancel: nothing more is sent; unclaimed queued ones CANCELLED, claimed ones end by their result', () => {
     const x = expand(`study:
   - {name: s, description: d, run: {cmd: "$(P)"}}
   - {name: after, description: d, run: {cmd: "x", depends: [s_*]}}
@@ -172,13 +173,22 @@ global.parameters:
     const f = machineOf(x, { limits: { attempts: 3 } });
     const { m } = f;
     expect(sendAll(f)).toEqual([0, 1, 2, 3]);
-    m.applyEvent(started(0, 1), 1); // running; 1, 2 and 3 wait in the queue
-    expect(m.cancel(5000)).toEqual([1, 2, 3]);
+    m.applyEvent(started(0, 1), 1); // running
+    // 1 was claimed but not announced yet; 2 and 3 wait in the queue.
+    m.cancel(5000);
     expect(sendAll(f)).toEqual([]);
     expect(m.changes.take().fields).toMatchObject({ cancelled: '1' });
-    expect(names(m)).toMatchObject({ 's_P.0': 'RUNNING', 's_P.1': 'CANCELLED', after: 'CANCELLED' });
+    const queued = m.settleCancel((i) => (i === 1 ? 1 : 0));
+    expect(queued).toEqual([2, 3]);
+    expect(names(m)).toMatchObject({
+      's_P.0': 'RUNNING',
+      's_P.1': 'PENDING',
+      's_P.2': 'CANCELLED',
+      after: 'CANCELLED',
+    });
+    m.applyEvent(result(1, 1, 'succeeded'), 2);
     m.applyEvent(result(0, 1, 'failed'), 2); // no retry once cancelled
-    expect(names(m)).toMatchObject({ 's_P.0': 'FAILED' });
+    expect(names(m)).toMatchObject({ 's_P.0': 'FAILED', 's_P.1': 'FINISHED' });
     expect(m.isDone()).toBe(true);
     expect(m.finalState()).toBe('CANCELLED');
   });
@@ -189,12 +199,18 @@ global.parameters:
     sendAll(f);
     m.applyEvent(started(0, 1), 1);
     m.applyEvent(started(1, 1), 1);
-    expect(m.cancel(5000)).toEqual([2]);
+    m.cancel(5000);
+    expect(m.settleCancel(() => 0)).toEqual([2]);
     m.applyEvent(result(1, 1, 'preempted'), 2);
     expect(m.records.state(1)).toBe(StepState.CANCELLED);
-    m.expireCancel(5000);
+    expect(m.cancelExpired(5000)).toEqual([]);
     expect(m.records.state(0)).toBe(StepState.RUNNING);
-    m.expireCancel(5001);
+    const late = m.cancelExpired(5001);
+    expect(late).toEqual([0]);
+    // Its fence entry goes first: a result accepted before that commit still counts.
+    expect(m.changes.take().fenceDeletes).toContain(0);
+    expect(m.records.state(0)).toBe(StepState.RUNNING);
+    expect(m.abandon(late)).toEqual([0]);
     expect(m.isDone()).toBe(true);
   });
 
@@ -212,6 +228,9 @@ global.parameters:
     m.failedInQueue(1, 2, 'rejected again', 4000);
     expect(m.records.state(1)).toBe(StepState.FAILED);
     expect(f.notes.at(-1)).toMatchObject({ kind: 'failed', index: 1, worker: '', message: 'rejected again' });
+    m.cancel(0);
+    m.lost(2, 1); // cancelled: not sent again
+    expect(m.records.state(2)).toBe(StepState.CANCELLED);
   });
 
   it('resumes from stored records: counts, in-flight and ready instances, worker names', () => {

@@ -17,7 +17,7 @@ import type { ExpandedStudy } from '@maestro/spec';
 import type { Logger } from 'pino';
 import type { StepQueues } from '../queue/index.js';
 import { LeaseLostError, type StudyStore } from '../redis/index.js';
-import { carryOutCancel, removeJobs, type CancelParts } from './cancel.js';
+import { carryOutCancel, expireCancel, type CancelParts } from './cancel.js';
 import { ChangeSet } from './change-set.js';
 import { Dispatcher, type BundlePolicy } from './dispatch.js';
 import { FINISH_WINDOW_MS } from './finish-rate.js';
@@ -256,6 +256,8 @@ export class Conductor {
       await store.create(x.instanceCount, created, this.#startedMs);
     }
     const parts = this.#wire(limits, resuming ? record[F.workerNames] : undefined, cursors);
+    // A cancel asked of a conductor before this one, carried out or not.
+    if (record[F.cancelled] === '1') parts.machine.requestCancel();
     this.#changes.setField(F.state, 'RUNNING');
     this.#changes.setField(F.conductor, store.token.split(':').slice(0, 2).join(':'));
     const m = parts.machine;
@@ -263,10 +265,8 @@ export class Conductor {
       { instances: x.instanceCount, resuming, ready: m.ready.size, inFlight: m.queued + m.running },
       resuming ? 'resuming study' : 'starting study',
     );
-    if (record[F.cancelled] === '1') {
-      await removeJobs(this.#cancelParts(), m.cancel(this.#now() + this.#o.cancelGraceMs));
-    }
     if (resuming && m.queued + m.running > 0) await this.#reconcile();
+    await this.#cancelIfAsked();
     await this.#step(true);
     return parts;
   }
@@ -280,7 +280,7 @@ export class Conductor {
       note: (note) => logNote(this.#log, this.expanded, note),
     });
     const dispatcher = new Dispatcher(machine, o);
-    const intake = new ResultIntake(o.store, machine, this.#log, this.#now, cursors, () => this.#cancel());
+    const intake = new ResultIntake(o.store, machine, this.#log, this.#now, cursors);
     const persistence = new StudyPersistence({
       store: o.store,
       records: this.records,
@@ -304,7 +304,7 @@ export class Conductor {
       [F.throttle]: String(m.limits.throttle),
       [F.workerNames]: m.workers.toJSON(),
     };
-    if (m.cancelled) fields[F.cancelled] = '1';
+    if (m.cancelRequested) fields[F.cancelled] = '1';
     return { fields, createdMs: this.#startedMs };
   }
 
@@ -315,25 +315,30 @@ export class Conductor {
     return this.#parts;
   }
 
-  /** What follows the application of a batch: the cancel's deadline, housekeeping. */
+  /** What follows the application of a batch: a cancel read with it, the cancel's deadline, housekeeping. */
   async #afterRead(): Promise<void> {
-    this.#p.machine.expireCancel(this.#now());
+    await this.#cancelIfAsked();
+    if (this.#p.machine.cancelled) await expireCancel(this.#cancelParts(), this.#now());
     await this.#housekeeping();
+    // Housekeeping may have read a cancel (reconciliation drains the streams).
+    await this.#cancelIfAsked();
   }
 
-  /** Carries out a cancel read from the control stream. */
-  async #cancel(): Promise<void> {
-    if (this.#p.machine.cancelled) return;
+  /** Carries out a cancel read from the control stream, or one stored by an earlier conductor. */
+  async #cancelIfAsked(): Promise<void> {
+    const { machine } = this.#p;
+    if (machine.cancelled || !machine.cancelRequested) return;
     this.#log.info('cancel requested');
     await carryOutCancel({ ...this.#cancelParts(), deadlineMs: this.#now() + this.#o.cancelGraceMs });
   }
 
   #cancelParts(): CancelParts {
-    const { machine, persistence, dispatcher } = this.#p;
+    const { machine, intake, persistence, dispatcher } = this.#p;
     const { studyId, store, queues } = this.#o;
     return {
       studyId,
       machine,
+      intake,
       persistence,
       store,
       queues,

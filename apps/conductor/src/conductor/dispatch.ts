@@ -64,7 +64,7 @@ export class Dispatcher {
   next(now: number): QueuedJob[] {
     const jobs: QueuedJob[] = [];
     const m = this.#m;
-    if (m.cancelled) return jobs;
+    if (m.cancelRequested) return jobs;
     const x = m.expanded;
     const ready = m.ready;
     const full = (): boolean =>

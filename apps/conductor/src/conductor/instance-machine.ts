@@ -12,7 +12,10 @@
  * restart command as a new attempt while `-r` allows; a hand-back (interrupted, preempted) runs
  * again without counting; a failure for good fails every descendant, as Maestro does.
  *
- * A cancel stops sending and retrying, and ends what waits at once and what runs when it reports.
+ * A cancel comes in two steps, so that nothing finished is ever recorded CANCELLED: cancel() stops
+ * sending and retrying; settleCancel(), called once the workers can no longer claim anything,
+ * cancels what was never claimed. What was claimed ends by its result, or at the cancel's deadline
+ * (cancelExpired(), then abandon() once no late result can be accepted).
  */
 import {
   isFinalState,
@@ -103,6 +106,7 @@ export class InstanceMachine {
   #queued = 0;
   #running = 0;
   #limits: ConductorLimits;
+  #cancelRequested = false;
   #cancelled = false;
   /** When instances still in flight after a cancel are CANCELLED anyway (0: no cancel pending). */
   #cancelDeadline = 0;
@@ -152,7 +156,11 @@ export class InstanceMachine {
   get limits(): Readonly<ConductorLimits> {
     return this.#limits;
   }
-  /** Nothing is sent or retried any more. */
+  /** A cancel was asked for (carried out or not). */
+  get cancelRequested(): boolean {
+    return this.#cancelRequested;
+  }
+  /** A cancel is being carried out: nothing is sent or retried any more. */
   get cancelled(): boolean {
     return this.#cancelled;
   }
@@ -371,12 +379,13 @@ export class InstanceMachine {
 
   /**
    * Reconciliation found the job of attempt `attempt` of instance `i` gone without a result
-   * (Redis lost it): it runs again as a new attempt. Ignored unless that attempt is still in
-   * flight (an earlier finding may have failed its subtree).
+   * (Redis lost it): it runs again as a new attempt, or is CANCELLED once the study is. Ignored
+   * unless that attempt is still in flight (an earlier finding may have failed its subtree).
    */
   lost(i: number, attempt: number): void {
     if (!this.#inFlightAt(i, attempt)) return;
-    this.#retry(i);
+    if (this.#cancelled) this.#finish(i, StepState.CANCELLED, 0);
+    else this.#retry(i);
   }
 
   /**
@@ -395,33 +404,86 @@ export class InstanceMachine {
   }
 
   /**
-   * Cancel: nothing is sent or retried any more; queued and waiting instances are CANCELLED now,
-   * running ones when they report, or at `deadlineMs` (expireCancel). Returns the instances
-   * cancelled while PENDING: their jobs wait in the queue.
+   * A cancel was asked for. The request is written with the next commit (the study's cancelled
+   * flag): a conductor that dies before carrying it out leaves it to the next one, and from then
+   * on workers claim nothing more. It is carried out by cancel() and settleCancel().
    */
-  cancel(deadlineMs: number): number[] {
-    const queued: number[] = [];
-    if (this.#cancelled) return queued;
+  requestCancel(): void {
+    if (this.#cancelRequested) return;
+    this.#cancelRequested = true;
+    this.changes.setField(F.cancelled, '1');
+  }
+
+  /**
+   * Cancel, first step: nothing is sent or retried any more, and what is handed back is CANCELLED.
+   * Nothing is marked CANCELLED yet (see settleCancel). Instances still in flight at `deadlineMs`
+   * are CANCELLED then (cancelExpired), reported or not.
+   */
+  cancel(deadlineMs: number): void {
+    if (this.#cancelled) return;
+    this.requestCancel();
     this.#cancelled = true;
     this.#cancelDeadline = deadlineMs;
-    this.changes.setField(F.cancelled, '1');
+    this.ready.clear();
+  }
+
+  /**
+   * Cancel, second step, once no worker can claim a run any more (the cancelled flag is
+   * committed; the fence refuses claims after it): CANCELLED now is every instance that no worker
+   * claimed, which can therefore never run. `claimedAttempt(i)` is the attempt of instance i's
+   * newest claim (its fence entry), 0 if none. Claimed instances stay in flight until their result
+   * or the deadline: one may have finished, its result on the way. Returns the instances
+   * cancelled while PENDING: their jobs wait in the queue.
+   */
+  settleCancel(claimedAttempt: (i: number) => number): number[] {
+    const queued: number[] = [];
+    if (!this.#cancelled) return queued;
     const r = this.records;
     for (let i = 0; i < r.count; i++) {
       const s = r.state(i);
       if (isFinalState(s) || s === StepState.RUNNING) continue;
-      if (s === StepState.PENDING) queued.push(i);
+      const claimed = claimedAttempt(i);
+      if (s === StepState.PENDING) {
+        if (claimed >= r.attempt(i)) continue;
+        queued.push(i);
+        // Sent but not yet written by an earlier conductor, and claimed: its result is adopted.
+      } else if (claimed === r.attempt(i) + 1) continue;
       this.#finish(i, StepState.CANCELLED, 0);
     }
-    this.ready.clear();
     return queued;
   }
 
-  /** Past the cancel's deadline, running steps that never reported (their worker is gone) are CANCELLED. */
-  expireCancel(now: number): void {
-    if (!this.#cancelled || !this.#cancelDeadline || now <= this.#cancelDeadline) return;
-    const r = this.records;
-    for (let i = 0; i < r.count; i++) if (r.state(i) === StepState.RUNNING) this.#finish(i, StepState.CANCELLED, 0);
+  /**
+   * Past the cancel's deadline: the instances that have not ended (their workers are gone or
+   * stuck). Their fence entries go with the next commit, after which no late result is accepted;
+   * once it is written and the events drained, abandon() them.
+   */
+  cancelExpired(now: number): number[] {
+    const late: number[] = [];
+    if (!this.#cancelled || !this.#cancelDeadline || now <= this.#cancelDeadline) return late;
     this.#cancelDeadline = 0;
+    const r = this.records;
+    for (let i = 0; i < r.count; i++) {
+      if (isFinalState(r.state(i))) continue;
+      late.push(i);
+      this.changes.deleteFence(i);
+    }
+    return late;
+  }
+
+  /**
+   * CANCELLED: the instances of cancelExpired() that still have not ended. Returns those that
+   * were in flight (their jobs may be left in the queue).
+   */
+  abandon(late: readonly number[]): number[] {
+    const inFlight: number[] = [];
+    for (const i of late) {
+      const s = this.records.state(i);
+      if (isFinalState(s)) continue;
+      if (s === StepState.PENDING || s === StepState.RUNNING) inFlight.push(i);
+      this.#finish(i, StepState.CANCELLED, 0);
+    }
+    return inFlight;
   }
 
   // ---- transitions ----------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 /**
  * Result intake: the one loop that reads the study's events and control streams and applies what
- * it read, for the run loop (blocking) and for reconciliation (draining). Control requests go
- * first; a cancel is carried out by `onCancel` (cancel.ts).
+ * it read, for the run loop (blocking) and for reconciliation and cancel (draining). Events go
+ * first: a result a worker reported counts before any request read with it takes effect. A cancel
+ * is only noted here (InstanceMachine.requestCancel); the conductor carries it out (cancel.ts).
  */
 import type { ControlRequest } from '@maestro/protocol';
 import type { Logger } from 'pino';
@@ -30,7 +31,6 @@ export class ResultIntake {
   readonly #machine: InstanceMachine;
   readonly #log: Logger;
   readonly #now: () => number;
-  readonly #onCancel: () => Promise<void>;
 
   constructor(
     store: Pick<StudyStore, 'read'>,
@@ -38,9 +38,7 @@ export class ResultIntake {
     log: Logger,
     now: () => number,
     cursors: StreamCursors,
-    onCancel: () => Promise<void>,
   ) {
-    this.#onCancel = onCancel;
     this.#store = store;
     this.#machine = machine;
     this.#log = log;
@@ -59,10 +57,10 @@ export class ResultIntake {
     for (const bad of batch.invalid) {
       this.#log.error({ stream: bad.stream, entryId: bad.id, err: bad.error }, 'ignored an unreadable stream entry');
     }
-    for (const { request } of batch.controls) await this.#applyControl(request);
     const now = this.#now();
     const m = this.#machine;
     for (const { event } of batch.events) m.applyEvent(event, now);
+    for (const { request } of batch.controls) this.#applyControl(request);
     if (batch.lastEventId) c.events = batch.lastEventId;
     if (batch.lastControlId) c.control = batch.lastControlId;
     const events = batch.events.length;
@@ -78,10 +76,10 @@ export class ResultIntake {
     }
   }
 
-  async #applyControl(req: ControlRequest): Promise<void> {
+  #applyControl(req: ControlRequest): void {
     switch (req.type) {
       case 'cancel':
-        await this.#onCancel();
+        this.#machine.requestCancel();
         return;
       case 'update': {
         const m = this.#machine;
