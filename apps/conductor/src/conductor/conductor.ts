@@ -20,7 +20,6 @@ import { LeaseLostError, type StudyStore } from '../redis/index.js';
 import { carryOutCancel, expireCancel, type CancelParts } from './cancel.js';
 import { ChangeSet } from './change-set.js';
 import { Dispatcher, type BundlePolicy } from './dispatch.js';
-import { FINISH_WINDOW_MS } from './finish-rate.js';
 import { InstanceMachine, STATE_CODES, type ConductorLimits } from './instance-machine.js';
 import { InstanceRecords } from './instance-records.js';
 import { readPauseMs, ResultIntake, type StreamCursors } from './intake.js';
@@ -29,7 +28,7 @@ import { logNote } from './notes.js';
 import { StudyPersistence } from './persistence.js';
 import { applyReconciled, reconcile } from './reconcile.js';
 import { queueNamesOf } from './step-jobs.js';
-import { RECONCILE_EVERY_MS } from './timing.js';
+import { FINISH_WINDOW_MS, RECONCILE_EVERY_MS } from './timing.js';
 
 export type { BundlePolicy } from './dispatch.js';
 export type { ConductorLimits } from './instance-machine.js';

@@ -4,8 +4,8 @@
  * O(1) whatever the rate. Not an array of timestamps trimmed with shift(): once it holds a minute
  * of a fast study, V8 moves every element of so large an array at each shift.
  */
-export const FINISH_WINDOW_MS = 60_000;
-const BUCKET_MS = 1000;
+import { FINISH_BUCKET_MS as BUCKET_MS, FINISH_WINDOW_MS } from './timing.js';
+
 const BUCKETS = FINISH_WINDOW_MS / BUCKET_MS;
 
 export class FinishRate {

@@ -7,9 +7,8 @@
 import type { ControlRequest } from '@maestro/protocol';
 import type { Logger } from 'pino';
 import type { StudyStore } from '../redis/index.js';
-import { FINISH_WINDOW_MS } from './finish-rate.js';
 import type { InstanceMachine } from './instance-machine.js';
-import { COALESCE_MIN_WAITING, COALESCE_READS_MS, IDLE_READS_MS, READ_COUNT } from './timing.js';
+import { COALESCE_MIN_WAITING, COALESCE_READS_MS, FINISH_WINDOW_MS, IDLE_READS_MS, READ_COUNT } from './timing.js';
 
 /** The last entry applied of each stream (what a commit stores as the study's cursors). */
 export interface StreamCursors {

@@ -32,6 +32,14 @@ export const COALESCE_MIN_WAITING = 16;
  */
 export const IDLE_READS_MS = 250;
 
+/**
+ * The finish rate (progress, ETA, and COALESCE_READS_MS's "finish in") counts the last minute:
+ * long enough to smooth a study's bursts, short enough to follow its pace as it changes...
+ */
+export const FINISH_WINDOW_MS = 60_000;
+/** ...to the second: a finish is counted in its second's bucket. */
+export const FINISH_BUCKET_MS = 1000;
+
 // ---- committing -----------------------------------------------------------------------------
 
 /**
