@@ -147,10 +147,13 @@ describe('StudyPersistence', () => {
 
   it('trims the streams to the committed cursors, every TRIM_EVERY_MS', async () => {
     const { cursors, store, p } = setup();
-    await p.trimIfDue(TRIM_EVERY_MS + 1);
+    const trimIfDue = async (now: number): Promise<void> => {
+      if (p.trimDue(now)) await p.trim(now);
+    };
+    await trimIfDue(TRIM_EVERY_MS + 1);
     cursors.events = '12-0'; // applied, not committed yet
-    await p.trimIfDue(TRIM_EVERY_MS + 2);
-    await p.trimIfDue(2 * TRIM_EVERY_MS + 2);
+    await trimIfDue(TRIM_EVERY_MS + 2);
+    await trimIfDue(2 * TRIM_EVERY_MS + 2);
     expect(store.trims).toEqual([
       ['5-0', '0'],
       ['5-0', '0'],

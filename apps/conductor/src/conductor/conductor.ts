@@ -186,7 +186,8 @@ export class Conductor {
         if (pause > 0) await this.#sleep(pause);
         lastRead = this.#now();
         const batch = await intake.readAndApply(persistence.readBlockMs(lastRead));
-        await this.#afterRead();
+        // Most batches need none of it: no promise to wait for then, on the hot path.
+        if (this.#housekeepingDue(this.#now())) await this.#housekeeping();
         // Control requests (limits, cancel) are written at once: whoever sent them may look.
         await this.#step(batch.events > 0 || batch.controls > 0, batch.controls === 0);
       }
@@ -314,15 +315,6 @@ export class Conductor {
     return this.#parts;
   }
 
-  /** What follows the application of a batch: a cancel read with it, the cancel's deadline, housekeeping. */
-  async #afterRead(): Promise<void> {
-    await this.#cancelIfAsked();
-    if (this.#p.machine.cancelled) await expireCancel(this.#cancelParts(), this.#now());
-    await this.#housekeeping();
-    // Housekeeping may have read a cancel (reconciliation drains the streams).
-    await this.#cancelIfAsked();
-  }
-
   /** Carries out a cancel read from the control stream, or one stored by an earlier conductor. */
   async #cancelIfAsked(): Promise<void> {
     const { machine } = this.#p;
@@ -363,8 +355,25 @@ export class Conductor {
     this.#o.onProgress?.(progress);
   }
 
+  /** Whether the loop has more to do after a batch than to send and commit (see #housekeeping). */
+  #housekeepingDue(now: number): boolean {
+    const { machine, persistence } = this.#p;
+    return (
+      machine.cancelRequested ||
+      this.#reconnected ||
+      persistence.trimDue(now) ||
+      (now - this.#lastReconcile > RECONCILE_EVERY_MS && machine.queued + machine.running > 0)
+    );
+  }
+
+  /**
+   * What follows the application of a batch when due: a cancel read with it and the cancel's
+   * deadline; after an outage, the check that Redis kept the study; trims; reconciliation.
+   */
   async #housekeeping(): Promise<void> {
     const { machine, persistence } = this.#p;
+    await this.#cancelIfAsked();
+    if (machine.cancelled) await expireCancel(this.#cancelParts(), this.#now());
     const now = this.#now();
     if (this.#reconnected) {
       this.#reconnected = false;
@@ -377,10 +386,12 @@ export class Conductor {
       }
       await this.#reconcile();
     }
-    await persistence.trimIfDue(now);
+    if (persistence.trimDue(now)) await persistence.trim(now);
     if (now - this.#lastReconcile > RECONCILE_EVERY_MS && machine.queued + machine.running > 0) {
       await this.#reconcile();
     }
+    // Reconciliation may have read a cancel (it drains the streams).
+    await this.#cancelIfAsked();
   }
 
   async #reconcile(): Promise<void> {

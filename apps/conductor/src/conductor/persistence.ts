@@ -94,9 +94,13 @@ export class StudyPersistence {
     this.#deferredSince = 0;
   }
 
-  /** Drops stream entries the committed state already reflects, every TRIM_EVERY_MS. */
-  async trimIfDue(now: number): Promise<void> {
-    if (now - this.#lastTrim <= TRIM_EVERY_MS) return;
+  /** Whether TRIM_EVERY_MS has passed since the last trim. */
+  trimDue(now: number): boolean {
+    return now - this.#lastTrim > TRIM_EVERY_MS;
+  }
+
+  /** Drops stream entries the committed state already reflects. */
+  async trim(now: number): Promise<void> {
     this.#lastTrim = now;
     await this.#o.store.trim(this.#committed.events, this.#committed.control);
   }
