@@ -16,6 +16,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { StudyRecordField as F } from '@maestro/protocol';
 import { runChild } from '../child-process.js';
 import { readStudy, runMaestro } from '../maestro-cli.js';
 import { startBenchRedis } from '../redis-server.js';
@@ -126,7 +127,7 @@ export async function noop(ctx: BenchContext): Promise<void> {
         const first = Math.min(...study.records.map((r) => r.submitMs));
         const last = Math.max(...study.records.map((r) => r.endMs));
         rates.push((n / (last - first)) * 1000);
-        cpuPerStep.push(Number(study.fields['conductorCpuMs']) / n);
+        cpuPerStep.push(Number(study.fields[F.conductorCpuMs]) / n);
         if (c.chain) for (let i = 1; i < n; i++) links.push(study.records[i]!.startMs - study.records[i - 1]!.endMs);
         return n;
       };

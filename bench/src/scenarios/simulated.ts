@@ -9,6 +9,7 @@
 import { readFileSync, readdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { StudyRecordField as F } from '@maestro/protocol';
 import { Queue } from 'bullmq';
 import { runChild } from '../child-process.js';
 import { readStudy, runMaestro } from '../maestro-cli.js';
@@ -140,7 +141,7 @@ async function simulatedStudy(ctx: BenchContext, dir: string, n: number, ceiling
   const firstAttempt = study.records.filter((x) => x.attempt === 1).length;
   const runs = runsReported(root);
   const scenario = `${n >= 1_000_000 ? `${n / 1_000_000}M` : `${n / 1000}k`} simulated study`;
-  const rate = n / ((Number(study.fields['endedAt']) - Number(study.fields['startedAt'])) / 1000);
+  const rate = n / ((Number(study.fields[F.endedAt]) - Number(study.fields[F.startedAt])) / 1000);
   ctx.report({
     scenario,
     metric: 'wall time',
@@ -159,14 +160,14 @@ async function simulatedStudy(ctx: BenchContext, dir: string, n: number, ceiling
   ctx.report({
     scenario,
     metric: 'conductor CPU / step',
-    value: Number((Number(study.fields['conductorCpuMs']) / n).toFixed(3)),
+    value: Number((Number(study.fields[F.conductorCpuMs]) / n).toFixed(3)),
     unit: 'ms',
     target: '< 0.2 ms',
   });
   ctx.report({
     scenario,
     metric: 'conductor peak RSS',
-    value: Number(study.fields['conductorPeakRssMB']),
+    value: Number(study.fields[F.conductorPeakRssMB]),
     unit: 'MiB',
     target: '< 1024 MiB',
   });

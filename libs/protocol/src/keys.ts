@@ -67,4 +67,13 @@ export const StudyRecordField = {
    * walltime longer than any worker's time left); rewritten when that changes, `[]` when none.
    */
   blocked: 'blocked',
+  /**
+   * JSON array of the names of the workers that ran its steps: a state record's `worker` is an
+   * index into it (0, the entry '', for none).
+   */
+  workerNames: 'workerNames',
+  /** CPU (user + system, ms) the conductor spent on the study, written when it ends. */
+  conductorCpuMs: 'conductorCpuMs',
+  /** The conductor's peak resident memory (MB), written when the study ends. */
+  conductorPeakRssMB: 'conductorPeakRssMB',
 } as const;

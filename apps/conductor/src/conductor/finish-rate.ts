@@ -1,11 +1,11 @@
 /**
  * How many instances finished in the last minute, for the progress rate, the ETA and read
  * coalescing: counts per second in a ring of 60, so recording a finish and asking the count are
- * O(1) whatever the rate. (An array of timestamps trimmed with shift() cost 60 µs a finish once
- * it held a minute of a fast study: V8 moves every element of so large an array.)
+ * O(1) whatever the rate. Not an array of timestamps trimmed with shift(): once it holds a minute
+ * of a fast study, V8 moves every element of so large an array at each shift.
  */
-export const FINISH_WINDOW_MS = 60_000;
-const BUCKET_MS = 1000;
+import { FINISH_BUCKET_MS as BUCKET_MS, FINISH_WINDOW_MS } from './timing.js';
+
 const BUCKETS = FINISH_WINDOW_MS / BUCKET_MS;
 
 export class FinishRate {

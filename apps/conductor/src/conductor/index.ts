@@ -1,6 +1,6 @@
 /**
- * The conductor: the only writer of a study's state, from ready instances to queued jobs to
- * results applied; its records, its instance graph and the jobs it builds.
+ * The conductor, the only writer of a study's state: its pure instance state machine, dispatch,
+ * result intake, reconciliation, cancel, persistence and lease, and the loop that wires them.
  */
 export { Conductor } from './conductor.js';
 export type { ConductorLimits, Progress } from './conductor.js';

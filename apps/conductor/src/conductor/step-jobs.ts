@@ -134,6 +134,16 @@ export function settingsVaryByInstance(x: ExpandedStudy, s: number): boolean {
   return SETTINGS_KEYS.some((k) => typeof run[k] === 'string' && run[k].includes('$('));
 }
 
+/** The queues the study's jobs go to. */
+export function queueNamesOf(x: ExpandedStudy): string[] {
+  const names = new Set<string>();
+  x.steps.forEach((step, s) => {
+    const count = settingsVaryByInstance(x, s) ? step.instanceCount : Math.min(1, step.instanceCount);
+    for (let k = 0; k < count; k++) names.add(jobSettingsOf(x, x.instance(step.firstInstance + k)).queue);
+  });
+  return [...names];
+}
+
 /**
  * The instance's walltime in ms. Expansion refused every walltime this parser cannot read
  * (@maestro/spec's `isWalltime` is this parser), so it does not throw here.

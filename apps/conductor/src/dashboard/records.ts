@@ -62,7 +62,7 @@ export function parseStudyRecord(id: string, hash: Readonly<Record<string, strin
   const meta = PublicMeta.safeParse(json(hash[F.meta]) ?? {});
   const m = meta.success ? meta.data : {};
   const counts = z.record(z.string(), z.number()).safeParse(json(hash[F.counts]) ?? {});
-  const workerNames = z.array(z.string()).safeParse(json(hash['workerNames']) ?? ['']);
+  const workerNames = z.array(z.string()).safeParse(json(hash[F.workerNames]) ?? ['']);
   const steps = m.steps ?? [];
   const problem =
     Object.keys(hash).length === 0

@@ -5,4 +5,4 @@
 export { BoardQueues } from './board-queues.js';
 export type { JobPresence } from './board-queues.js';
 export { StepQueues } from './step-queues.js';
-export type { QueuedJob } from './step-queues.js';
+export type { QueuedJob, StepJobPresence } from './step-queues.js';

@@ -1,10 +1,11 @@
 /**
  * The only place the conductor touches BullMQ: adding step jobs, asking whether a job still
- * exists, removing queued jobs of a cancelled study. Study state never comes from here.
+ * exists, removing the jobs of a study that was cancelled or ended. Study state never comes from
+ * here.
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { StepJob } from '@maestro/protocol';
+import { parseStepJobId, type StepJob } from '@maestro/protocol';
 
 export interface QueuedJob {
   readonly queue: string;
@@ -12,9 +13,22 @@ export interface QueuedJob {
   readonly data: StepJob;
 }
 
-/** Completed jobs are removed at once (our own state says what ran); a few failed ones are kept to look at. */
+/** What BullMQ says of a step job: 'missing' when it no longer has it (completed and removed, or lost with Redis data). */
+export type StepJobPresence = 'present' | 'failed' | 'missing';
+
+/**
+ * Completed jobs are removed at once (our own state says what ran). Failed ones (a worker could
+ * not run the job at all) are kept, the last 1000 of a queue, until their study ends: the
+ * conductor's reconciliation finds them there (StepQueues.jobStates) and fails their instances;
+ * removeFailed() removes a study's own when it ends.
+ */
 const JOB_OPTIONS = { removeOnComplete: true, removeOnFail: 1000, attempts: 1 } as const;
 const BULK = 1000;
+/**
+ * Jobs asked about or removed at once: each is one script call, sent without waiting for the
+ * reply of the one before (one round trip per batch), and a batch bounds the replies in memory.
+ */
+const BATCH = 500;
 
 export class StepQueues {
   readonly #queues = new Map<string, Queue>();
@@ -58,11 +72,10 @@ export class StepQueues {
     }
   }
 
-  /** 'missing' when BullMQ no longer has the job (completed and removed, or lost with Redis data). */
-  async jobStates(jobs: readonly { queue: string; id: string }[]): Promise<('present' | 'failed' | 'missing')[]> {
-    const out: ('present' | 'failed' | 'missing')[] = [];
-    for (let k = 0; k < jobs.length; k += 500) {
-      const chunk = jobs.slice(k, k + 500);
+  async jobStates(jobs: readonly { queue: string; id: string }[]): Promise<StepJobPresence[]> {
+    const out: StepJobPresence[] = [];
+    for (let k = 0; k < jobs.length; k += BATCH) {
+      const chunk = jobs.slice(k, k + BATCH);
       const states = await Promise.all(chunk.map((j) => this.queue(j.queue).getJobState(j.id)));
       for (const s of states)
         out.push(s === 'unknown' || s === 'completed' ? 'missing' : s === 'failed' ? 'failed' : 'present');
@@ -70,12 +83,26 @@ export class StepQueues {
     return out;
   }
 
-  /** Removes queued (not running) jobs; running ones are cancelled through the workers. */
-  async removeQueued(jobs: readonly { queue: string; id: string }[]): Promise<void> {
-    for (const j of jobs) {
-      await this.queue(j.queue)
-        .remove(j.id)
-        .catch(() => 0); // a job that just started is locked: the workers cancel it
+  /**
+   * Removes jobs that are not running, in batches, and returns how many could not be removed
+   * (running: locked by a worker, which ends them; the workers cancel their steps).
+   */
+  async removeQueued(jobs: readonly { queue: string; id: string }[]): Promise<number> {
+    let left = 0;
+    for (let k = 0; k < jobs.length; k += BATCH) {
+      const chunk = jobs.slice(k, k + BATCH);
+      const removed = await Promise.all(chunk.map((j) => this.queue(j.queue).remove(j.id)));
+      for (const r of removed) if (r !== 1) left++;
+    }
+    return left;
+  }
+
+  /** Removes the failed jobs of study `studyId` kept in queues `queues` (see JOB_OPTIONS). */
+  async removeFailed(studyId: string, queues: readonly string[]): Promise<void> {
+    for (const name of queues) {
+      const ids = await this.queue(name).getRanges(['failed'], 0, -1);
+      const mine = ids.filter((id) => parseStepJobId(id)?.studyId === studyId);
+      await this.removeQueued(mine.map((id) => ({ queue: name, id })));
     }
   }
 

@@ -65,6 +65,9 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `;
 
+/** Fence entries asked for per HSCAN page (claimedAttempts). */
+const FENCE_SCAN_COUNT = 1000;
+
 export class LeaseLostError extends Error {
   override readonly name = 'LeaseLostError';
   constructor() {
@@ -262,6 +265,25 @@ export class StudyStore {
 
   async signalWorkers(signal: WorkerSignal): Promise<void> {
     await this.redis.publish(controlChannel(this.prefix), JSON.stringify(signal));
+  }
+
+  /**
+   * The attempt of each instance's newest claim, from the fence (fence-scripts.ts: field index,
+   * value `attempt:run:done`). Instances that ended have no entry (their commit deleted it).
+   * Read in pages (HSCAN), since the fence holds one entry per instance in flight.
+   */
+  async claimedAttempts(): Promise<Map<number, number>> {
+    const claimed = new Map<number, number>();
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.redis.hscan(this.keys.fence, cursor, 'COUNT', FENCE_SCAN_COUNT);
+      for (let k = 0; k + 1 < flat.length; k += 2) {
+        const attempt = Number.parseInt(flat[k + 1]!, 10);
+        if (Number.isInteger(attempt)) claimed.set(Number(flat[k]), attempt);
+      }
+      cursor = next;
+    } while (cursor !== '0');
+    return claimed;
   }
 }
 

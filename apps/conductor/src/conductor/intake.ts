@@ -1,0 +1,111 @@
+/**
+ * Result intake: the one loop that reads the study's events and control streams and applies what
+ * it read, for the run loop (blocking) and for reconciliation and cancel (draining). Events go
+ * first: a result a worker reported counts before any request read with it takes effect. A cancel
+ * is only noted here (InstanceMachine.requestCancel); the conductor carries it out (cancel.ts).
+ */
+import type { ControlRequest } from '@maestro/protocol';
+import type { Logger } from 'pino';
+import type { StudyStore } from '../redis/index.js';
+import type { InstanceMachine } from './instance-machine.js';
+import { COALESCE_MIN_WAITING, COALESCE_READS_MS, FINISH_WINDOW_MS, IDLE_READS_MS, READ_COUNT } from './timing.js';
+
+/** The last entry applied of each stream (what a commit stores as the study's cursors). */
+export interface StreamCursors {
+  events: string;
+  control: string;
+}
+
+/** What one read brought. */
+export interface IntakeBatch {
+  readonly events: number;
+  readonly controls: number;
+  /** Entries read, unreadable ones included (0: the streams had nothing new). */
+  readonly entries: number;
+}
+
+export class ResultIntake {
+  readonly cursors: StreamCursors;
+  readonly #store: Pick<StudyStore, 'read'>;
+  readonly #machine: InstanceMachine;
+  readonly #log: Logger;
+  readonly #now: () => number;
+
+  constructor(
+    store: Pick<StudyStore, 'read'>,
+    machine: InstanceMachine,
+    log: Logger,
+    now: () => number,
+    cursors: StreamCursors,
+  ) {
+    this.#store = store;
+    this.#machine = machine;
+    this.#log = log;
+    this.#now = now;
+    this.cursors = cursors;
+  }
+
+  /**
+   * Reads one batch after the cursors and applies it. `blockMs`: wait that long for entries if
+   * there are none (on the store's blocking connection); undefined: do not wait.
+   */
+  async readAndApply(blockMs: number | undefined): Promise<IntakeBatch> {
+    const c = this.cursors;
+    const batch = await this.#store.read(c.events, c.control, blockMs, READ_COUNT);
+    this.#log.debug({ events: batch.events.length, controls: batch.controls.length }, 'read batch');
+    for (const bad of batch.invalid) {
+      this.#log.error({ stream: bad.stream, entryId: bad.id, err: bad.error }, 'ignored an unreadable stream entry');
+    }
+    const now = this.#now();
+    const m = this.#machine;
+    for (const { event } of batch.events) m.applyEvent(event, now);
+    for (const { request } of batch.controls) this.#applyControl(request);
+    if (batch.lastEventId) c.events = batch.lastEventId;
+    if (batch.lastControlId) c.control = batch.lastControlId;
+    const events = batch.events.length;
+    const controls = batch.controls.length;
+    return { events, controls, entries: events + controls + batch.invalid.length };
+  }
+
+  /** Applies everything the streams hold now, without waiting for more. */
+  async drain(): Promise<void> {
+    for (;;) {
+      const batch = await this.readAndApply(undefined);
+      if (batch.entries === 0) return;
+    }
+  }
+
+  #applyControl(req: ControlRequest): void {
+    switch (req.type) {
+      case 'cancel':
+        this.#machine.requestCancel();
+        return;
+      case 'update': {
+        const m = this.#machine;
+        m.updateLimits(req);
+        this.#log.info({ throttle: m.limits.throttle, rlimit: m.limits.rlimit }, 'limits updated');
+        return;
+      }
+      default: {
+        const never: never = req;
+        throw new Error(`unknown control request ${JSON.stringify(never)}`);
+      }
+    }
+  }
+}
+
+/**
+ * How long after the last read results may wait to be read: IDLE_READS_MS while no result can let
+ * anything be sent, COALESCE_READS_MS while plenty of steps wait in the queue, else 0.
+ */
+export function readPauseMs(m: InstanceMachine, now: number, startedMs: number): number {
+  if (m.awaitedCount === 0 && m.ready.size === 0) return IDLE_READS_MS;
+  return m.queued >= plentyWaiting(m, now, startedMs) ? COALESCE_READS_MS : 0;
+}
+
+/** Queued steps enough for workers never to run dry while results wait to be read. */
+function plentyWaiting(m: InstanceMachine, now: number, startedMs: number): number {
+  const window = Math.max(1, Math.min(FINISH_WINDOW_MS, now - startedMs));
+  const finishingPerRead = (m.finishRate.count(now) / window) * COALESCE_READS_MS;
+  return Math.max(COALESCE_MIN_WAITING, 2 * m.running, 2 * finishingPerRead);
+}

@@ -1,0 +1,91 @@
+/**
+ * Reconciliation: in-flight instances whose job no longer exists and never reported (Redis lost
+ * data), or whose job failed in the queue without a result (a worker rejected it and could not
+ * say so through the fence). It returns what it found; the state machine applies it.
+ */
+import { StepState } from '@maestro/protocol';
+import type { StepQueues } from '../queue/index.js';
+import { uniqueJobs, type JobRef } from './dispatch.js';
+import type { InstanceRecords } from './instance-records.js';
+import type { InstanceMachine } from './instance-machine.js';
+import type { ResultIntake } from './intake.js';
+
+/** What reconciliation found about attempt `attempt` of in-flight instance `index`. */
+export type ReconcileOutcome =
+  /** Its job is gone and it never reported: it runs again as a new attempt. */
+  | { readonly kind: 'lost'; readonly index: number; readonly attempt: number }
+  /** Its job failed in the queue without a result: a failed run, with this message. */
+  | { readonly kind: 'failed-in-queue'; readonly index: number; readonly attempt: number; readonly message: string };
+
+export const FAILED_IN_QUEUE_MESSAGE = 'its job failed in the queue without a result (rejected by a worker)';
+
+/** What BullMQ says of a job (StepQueues.jobStates). */
+export type JobPresence = 'present' | 'failed' | 'missing';
+
+/**
+ * Asks BullMQ about the job of every in-flight instance, then drains the streams, then judges.
+ * Job states are read first and events after, so a job that completed in between is seen through
+ * its result, not mistaken for lost.
+ */
+export async function reconcile(
+  machine: InstanceMachine,
+  queues: Pick<StepQueues, 'jobStates'>,
+  intake: Pick<ResultIntake, 'drain'>,
+  jobRef: (i: number) => JobRef,
+): Promise<ReconcileOutcome[]> {
+  const inFlight = machine.inFlight();
+  if (inFlight.length === 0) return [];
+  const refs = inFlight.map(jobRef);
+  const attempts = inFlight.map((i) => machine.records.attempt(i));
+  // One question per job: the members of a bundle share theirs.
+  const jobs = uniqueJobs(refs);
+  const answers = await queues.jobStates(jobs);
+  const presenceOf = new Map(jobs.map((j, k) => [`${j.queue}/${j.id}`, answers[k]!]));
+  const presence = refs.map((j) => presenceOf.get(`${j.queue}/${j.id}`) ?? 'present');
+  await intake.drain();
+  return judgeInFlight(machine.records, inFlight, attempts, presence);
+}
+
+/**
+ * The outcomes for instances `inFlight` (at attempts `attempts` when their jobs were asked about,
+ * with presence `presence`), given the records after the drain: an instance that reported,
+ * ended or moved to another attempt meanwhile is left alone.
+ */
+export function judgeInFlight(
+  records: InstanceRecords,
+  inFlight: readonly number[],
+  attempts: readonly number[],
+  presence: readonly JobPresence[],
+): ReconcileOutcome[] {
+  const out: ReconcileOutcome[] = [];
+  inFlight.forEach((i, k) => {
+    const s = records.state(i);
+    if ((s !== StepState.PENDING && s !== StepState.RUNNING) || records.attempt(i) !== attempts[k]) return;
+    const attempt = attempts[k]!;
+    if (presence[k] === 'missing') out.push({ kind: 'lost', index: i, attempt });
+    else if (presence[k] === 'failed')
+      out.push({ kind: 'failed-in-queue', index: i, attempt, message: FAILED_IN_QUEUE_MESSAGE });
+  });
+  return out;
+}
+
+/**
+ * Applies what reconciliation found, in order: a finding about an instance that an earlier one
+ * ended meanwhile (a failure fails its subtree, a chain's later links with it) is ignored.
+ */
+export function applyReconciled(machine: InstanceMachine, outcomes: readonly ReconcileOutcome[], now: number): void {
+  for (const o of outcomes) {
+    switch (o.kind) {
+      case 'lost':
+        machine.lost(o.index, o.attempt);
+        break;
+      case 'failed-in-queue':
+        machine.failedInQueue(o.index, o.attempt, o.message, now);
+        break;
+      default: {
+        const never: never = o;
+        throw new Error(`unknown reconcile outcome ${JSON.stringify(never)}`);
+      }
+    }
+  }
+}
