@@ -38,12 +38,25 @@ function normaliseArgv(argv: readonly string[]): string[] {
   return argv.map((a) => (a === '-fg' ? '--fg' : a));
 }
 
-function buildProgram(setExit: (code: number) => void): Command {
+type SetExit = (code: number) => void;
+
+function buildProgram(setExit: SetExit): Command {
   const program = new Command('maestro')
     .description('Run Maestro study specifications on HPC clusters through Redis and pull-based workers.')
     .version(VERSION, '-v, --version')
     .showHelpAfterError('(run with --help for usage)');
 
+  addSpecCommands(program, setExit);
+  addRunCommands(program, setExit);
+  addStatusCommand(program, setExit);
+  addControlCommands(program, setExit);
+  addDashboardCommand(program, setExit);
+  addWorkersCommands(program, setExit);
+  return program;
+}
+
+/** `expand` and `validate`: a spec read, nothing run. */
+function addSpecCommands(program: Command, setExit: SetExit): void {
   addSpecOptions(
     program
       .command('expand')
@@ -64,7 +77,10 @@ function buildProgram(setExit: (code: number) => void): Command {
   ).action(async (spec: string, options) =>
     setExit(await (await cli.validate()).validateCommand(spec, options, process.stdout, process.stderr)),
   );
+}
 
+/** `run` and `resume`: a study conducted in this process (or detached). */
+function addRunCommands(program: Command, setExit: SetExit): void {
   addAutoscaleOptions(
     addRedisOptions(
       addExecutionOptions(
@@ -106,7 +122,10 @@ function buildProgram(setExit: (code: number) => void): Command {
   ).action(async (dir: string, options) =>
     setExit(await (await cli.resume()).resumeCommand(dir, options, process.stdout, process.stderr)),
   );
+}
 
+/** `status`: read from the study folder, with or without a running conductor. */
+function addStatusCommand(program: Command, setExit: SetExit): void {
   program
     .command('status')
     .description("a study's status table (works while it runs and after)")
@@ -138,7 +157,10 @@ function buildProgram(setExit: (code: number) => void): Command {
     .action(async (dirs: string[], options) =>
       setExit(await (await cli.status()).statusCommand(dirs, options, process.stdout)),
     );
+}
 
+/** `cancel` and `update`: requests to the conductor of a running study. */
+function addControlCommands(program: Command, setExit: SetExit): void {
   addRedisOptions(
     program
       .command('cancel')
@@ -164,7 +186,10 @@ function buildProgram(setExit: (code: number) => void): Command {
   ).action(async (dirs: string[], options) =>
     setExit(await (await cli.control()).updateCommand(dirs, options, process.stdout)),
   );
+}
 
+/** `dashboard`: the study view and bull-board, until interrupted. */
+function addDashboardCommand(program: Command, setExit: SetExit): void {
   addRedisOptions(
     program
       .command('dashboard')
@@ -181,6 +206,10 @@ function buildProgram(setExit: (code: number) => void): Command {
   ).action(async (dir: string | undefined, options) =>
     setExit(await (await cli.dashboard()).dashboardCommand(dir, options, process.stdout, process.stderr)),
   );
+}
+
+/** `workers launch|list|stop`: allocations of workers and the workers in them. */
+function addWorkersCommands(program: Command, setExit: SetExit): void {
   const workers = program
     .command('workers')
     .description('allocations of maestro-worker processes in Slurm or Flux (or on this machine)');
@@ -222,8 +251,6 @@ function buildProgram(setExit: (code: number) => void): Command {
       )
       .option('--now', 'cancel the allocations now (scancel, flux cancel): running steps are handed back'),
   ).action(async (options) => setExit(await (await cli.workers()).workersStopCommand(options, process.stdout)));
-
-  return program;
 }
 
 async function main(): Promise<void> {
