@@ -11,7 +11,16 @@
  * the scheduler's preemption): running steps are stopped at once and reported `preempted`.
  */
 import { Command, Option } from 'commander';
-import { configWarnings, LOG_LEVELS, loadConfig, type WorkerConfig, type WorkerOptions } from './config.js';
+import { askFluxFacts } from './allocation.js';
+import {
+  configWarnings,
+  detectScheduler,
+  LOG_LEVELS,
+  loadConfig,
+  type AllocationFacts,
+  type WorkerConfig,
+  type WorkerOptions,
+} from './config.js';
 import { ConfigError, coerceError } from './errors.js';
 import { makeLogger } from './logger.js';
 import { checkRedisAccess } from './redis.js';
@@ -65,9 +74,10 @@ async function main(): Promise<number> {
   program.parse(process.argv);
   const options = program.opts<WorkerOptions>();
 
+  const asked = await askScheduler(options);
   let config: Readonly<WorkerConfig>;
   try {
-    config = loadConfig(options, process.env);
+    config = loadConfig(options, process.env, asked.facts);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`maestro-worker: ${err.message}\n`);
@@ -82,7 +92,7 @@ async function main(): Promise<number> {
     host: config.host,
     ...(config.allocationId ? { allocationId: config.allocationId } : {}),
   });
-  for (const warning of configWarnings(options)) log.warn(warning);
+  for (const warning of [...configWarnings(options), ...asked.warnings]) log.warn(warning);
 
   process.on('uncaughtException', (err) => {
     // The step launcher sees this process end and kills its steps.
@@ -128,6 +138,21 @@ async function main(): Promise<number> {
   worker = await startWorker(config, log);
   await worker.stopped;
   return 0;
+}
+
+/**
+ * What the environment cannot say and the scheduler can, asked before the configuration is
+ * read: inside Flux, the allocation's id and this node's cores and GPUs (when not given).
+ */
+async function askScheduler(options: WorkerOptions): Promise<{ facts: AllocationFacts; warnings: string[] }> {
+  const env = process.env;
+  if (detectScheduler(env) !== 'flux') return { facts: {}, warnings: [] };
+  return askFluxFacts({
+    allocationId: !env['MAESTRO_ALLOCATION_ID'],
+    resources:
+      (options.cores ?? (env['MAESTRO_CORES'] || undefined)) === undefined ||
+      (options.gpus ?? (env['MAESTRO_GPUS'] || undefined)) === undefined,
+  });
 }
 
 main().then(
