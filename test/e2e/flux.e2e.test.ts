@@ -157,6 +157,13 @@ describe(`Flux (${process.env['MAESTRO_TEST_FLUX'] === 'standin' ? 'the stand-in
     expect(after).toMatch(new RegExp(`^${id}\\s+flux\\s+ended\\s+2\\s+-\\s+0\\s+0\\s+0\\s+launch$`, 'm'));
     expect(after).toMatch(/^bystander\s/m);
     expect(bystander.exitCode).toBeNull();
+    // Cancelling an allocation that is over already is no error (flux cancel says 'job is inactive').
+    const cancelled = await maestro(
+      ['workers', 'stop', '--now', '--study', root, '--redis-password-file', redis.passwordFile, '--allocation', id!],
+      { env: world.env },
+    );
+    expect(cancelled.exitCode, cancelled.stderr).toBe(0);
+    expect(cancelled.stdout).toContain(`Cancelled flux allocation ${id}`);
 
     const calls = world.calls();
     if (calls) {

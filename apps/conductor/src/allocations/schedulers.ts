@@ -165,8 +165,11 @@ const flux: SchedulerClient = {
   },
   async cancel(ids) {
     if (ids.length === 0) return;
+    // flux cancel cancels what it can and fails for a job already over ("job is inactive",
+    // "unknown job id" once purged): those are cancelled as far as maestro is concerned.
     const o = await run('flux', ['cancel', ...ids.map(fluxId)]);
-    if (!ok(o)) throw new AllocationError(AllocationErrorCode.Scheduler, describe('flux cancel', o));
+    if (o.kind === 'exited' && (o.exitCode === 0 || (o.exitCode === 1 && onlyOver(o.stderr)))) return;
+    throw new AllocationError(AllocationErrorCode.Scheduler, describe('flux cancel', o));
   },
   async states(ids) {
     const states = new Map<string, AllocationState>(ids.map((id) => [id, 'ended']));
@@ -197,6 +200,12 @@ const flux: SchedulerClient = {
     return nodeSizeOfRlist(o.stdout);
   },
 };
+
+/** flux cancel's errors all say the jobs are over already. */
+function onlyOver(stderr: string): boolean {
+  const lines = stderr.split('\n').filter((l) => l.trim());
+  return lines.length > 0 && lines.every((l) => /: (job is inactive|unknown job id)$/.test(l.trim()));
+}
 
 /** A queue given must be one `flux queue list` names; an instance without queues takes none. */
 async function checkFluxQueue(queue: string | undefined): Promise<void> {
