@@ -156,7 +156,7 @@ function workerEnvironment(s: LaunchSettings, t: LaunchTarget, now: Date): Recor
   env['MAESTRO_QUEUES'] = s.queues.join(',');
   env['MAESTRO_NODES'] = String(s.nodes);
   env['MAESTRO_WORKERS_PER_NODE'] = String(s.workersPerNode);
-  // Given by hand (Flux cannot be asked): each worker takes its share, whatever its job sees.
+  // Given by hand (at most what a node has): each worker takes its share instead of asking.
   if (s.coresPerNode !== undefined)
     env['MAESTRO_CORES'] = String(Math.max(1, Math.floor(s.coresPerNode / s.workersPerNode)));
   if (s.concurrency !== undefined) env['MAESTRO_CONCURRENCY'] = String(s.concurrency);
