@@ -297,6 +297,11 @@ describe('Flux: walltimes, node sizes, queues', () => {
       coresPerNode: 4,
       gpusPerNode: undefined,
     });
+    expect(said).toEqual([]); // given: nothing missing
+    expect(await probeNodes(flux, client(new Error('flux is not installed')), warn)).toEqual({
+      coresPerNode: undefined,
+      gpusPerNode: undefined,
+    });
     expect(said).toEqual(['flux is not installed']);
   });
 });

@@ -209,7 +209,8 @@ export interface ProbedNodes {
  * Asks the scheduler how large its nodes are (sinfo, flux resource list) and checks what was
  * given against it: a partition or queue it does not have, or `--cores-per-node` above its
  * largest node, throws AllocationError (Invalid) before anything is submitted. A scheduler that
- * cannot be asked is not fatal: `cannotAsk` gets the reason, and what was given stands.
+ * cannot be asked is not fatal: what was given stands, and `cannotAsk` gets the reason when
+ * nothing was given (then steps are not checked against the nodes).
  */
 export async function probeNodes(
   s: LaunchSettings,
@@ -221,7 +222,8 @@ export async function probeNodes(
     size = await client.nodeCores(s.partition);
   } catch (e) {
     if (e instanceof AllocationError && e.code === AllocationErrorCode.Invalid) throw e;
-    cannotAsk((e as Error).message);
+    // With --cores-per-node given nothing is missing: only what it is checked against.
+    if (s.coresPerNode === undefined) cannotAsk((e as Error).message);
   }
   if (s.scheduler !== 'local' && s.coresPerNode !== undefined && size !== undefined && s.coresPerNode > size.max) {
     throw new AllocationError(
