@@ -20,17 +20,33 @@ import { tempDir, waitFor } from './study.js';
 
 const STANDIN = path.join(REPO_ROOT, 'test/fixtures/flux');
 
-/** The real flux command, if installed (the stand-in's folder on PATH does not count). */
+/**
+ * The real flux command, if installed: flux-core's (another tool named flux does not count, nor
+ * the stand-in's folder on PATH).
+ */
 export function realFlux(): string | undefined {
-  for (const d of (process.env['PATH'] ?? '').split(':')) {
-    if (!d || path.resolve(d) === STANDIN) continue;
-    if (existsSync(path.join(d, 'flux'))) return path.join(d, 'flux');
+  const candidates = (process.env['PATH'] ?? '')
+    .split(':')
+    .filter((d) => d && path.resolve(d) !== STANDIN)
+    .map((d) => path.join(d, 'flux'));
+  return [...candidates, '/opt/flux/bin/flux'].find((f) => existsSync(f) && isFluxCore(f));
+}
+
+function isFluxCore(file: string): boolean {
+  try {
+    return /libflux-core/.test(execFileSync(file, ['version'], { encoding: 'utf8', timeout: 10_000 }));
+  } catch {
+    return false;
   }
-  return existsSync('/opt/flux/bin/flux') ? '/opt/flux/bin/flux' : undefined;
 }
 
 /** Which Flux the tests run against. */
 export function fluxKind(): 'real' | 'standin' {
+  return (kind ??= chooseKind());
+}
+let kind: 'real' | 'standin' | undefined;
+
+function chooseKind(): 'real' | 'standin' {
   const asked = process.env['MAESTRO_TEST_FLUX'];
   if (asked === 'standin') return 'standin';
   if (asked === 'real' && realFlux() === undefined) throw new Error('MAESTRO_TEST_FLUX=real, but no flux is installed');
@@ -203,10 +219,3 @@ export function processesWithEnv(entry: string): number[] {
 
 /** The flux id as the conductor keeps it (`f…`), whatever form was printed. */
 export const fluxIdForm = (id: string): string => id.replace(/^ƒ/, 'f');
-
-/** The version of the real flux, for messages. */
-export function fluxVersion(): string {
-  const flux = realFlux();
-  if (!flux) return 'none';
-  return execFileSync(flux, ['version'], { encoding: 'utf8' }).split('\n')[0] ?? '';
-}
