@@ -1,8 +1,18 @@
-/** Batch scripts from the templates in deploy/, the commands that submit them, and the checks before. */
+/**
+ * Batch scripts from the templates in deploy/, the commands that submit them, and the checks
+ * before: node sizes and queues as the scheduler says them, walltimes as users write them.
+ */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { AllocationError } from '../src/allocations/errors.js';
-import { checkStudyFits, defaultTemplate, type DemandGroup, type LaunchSettings } from '../src/allocations/launch.js';
+import {
+  checkStudyFits,
+  defaultTemplate,
+  probeNodes,
+  type DemandGroup,
+  type LaunchSettings,
+} from '../src/allocations/launch.js';
+import { nodeSizeOfRlist, type NodeSize, type SchedulerClient } from '../src/allocations/schedulers.js';
 import {
   fluxDuration,
   renderScript,
@@ -10,7 +20,7 @@ import {
   submitCommand,
   type ScriptRequest,
 } from '../src/allocations/render.js';
-import { resolveAllocationSettings } from '../src/cli/allocation-options.js';
+import { parseAllocationWalltime, resolveAllocationSettings } from '../src/cli/allocation-options.js';
 
 const env = { MAESTRO_REDIS_URL: 'redis://head:6379', MAESTRO_PREFIX: "it's" };
 
@@ -53,7 +63,7 @@ describe('renderScript', () => {
     expect(script).not.toMatch(/\{\{\s*\w+\s*\}\}|\n\n\n/);
   });
 
-  it('fills the Flux template with # flux: directives and flux run --tasks-per-node', () => {
+  it('fills the Flux template with # flux: directives; the workers go on every node by flux exec, holding no cores', () => {
     const script = renderScript(
       readFileSync(defaultTemplate('flux'), 'utf8'),
       request({ scheduler: 'flux', output: '/study/workers/flux-{{id}}.out', gpusPerNode: 4 }),
@@ -67,10 +77,13 @@ describe('renderScript', () => {
       '# flux: --setattr=system.bank=mybank',
       '# flux: --gpus-per-node=4',
     ]);
-    expect(script).toContain('export MAESTRO_ALLOCATION_ID="$FLUX_JOB_ID"');
-    expect(script).toContain(
-      'exec flux run -N "$MAESTRO_NODES" --tasks-per-node="$MAESTRO_WORKERS_PER_NODE" "$MAESTRO_NODE" "$MAESTRO_WORKER_BIN"\n',
-    );
+    // FLUX_JOB_ID is not set in a batch script: the instance names the allocation.
+    expect(script).toContain('MAESTRO_ALLOCATION_ID=$(flux getattr jobid) && export MAESTRO_ALLOCATION_ID\n');
+    expect(script).toContain('  flux exec -r all -n "$MAESTRO_NODE" "$MAESTRO_WORKER_BIN" &\n');
+    expect(script).not.toMatch(/^\s*(exec )?flux run/m);
+    // The signals Flux ends an allocation with reach the workers as SIGTERM; flux exec ignores them.
+    expect(script).toContain("trap '' ALRM HUP USR1 USR2\n");
+    expect(script).toContain('trap \'kill -TERM "${pids[@]}" 2>/dev/null\' ALRM HUP TERM USR1 USR2\n');
   });
 
   it('refuses a template field it does not know, naming the known ones', () => {
@@ -224,5 +237,71 @@ describe('resolveAllocationSettings', () => {
     expect(() => resolveAllocationSettings({}, { ...defaults, batch: { type: 'lsf-srun' } })).toThrow(
       "--scheduler: the spec's batch.type 'lsf-srun' is not a scheduler maestro launches workers with; give slurm, flux or local",
     );
+  });
+});
+
+describe('Flux: walltimes, node sizes, queues', () => {
+  it('takes a Flux duration wherever an allocation walltime is given, and the Slurm forms as before', () => {
+    expect(parseAllocationWalltime('5m')).toBe(300);
+    expect(parseAllocationWalltime('2h')).toBe(7200);
+    expect(parseAllocationWalltime('30s')).toBe(30);
+    expect(parseAllocationWalltime('1.5h')).toBe(5400);
+    expect(parseAllocationWalltime('1d')).toBe(86400);
+    expect(parseAllocationWalltime('90')).toBe(5400);
+    expect(parseAllocationWalltime('01:30:00')).toBe(5400);
+    expect(parseAllocationWalltime('0s')).toBeUndefined();
+    expect(() => parseAllocationWalltime('5x')).toThrow(/'5x' is not a walltime/);
+    const flux = resolveAllocationSettings({ scheduler: 'flux', walltime: '5m' }, { queues: ['steps'], prefix: 'p' });
+    expect(flux.walltimeSeconds).toBe(300);
+    const fromSpec = resolveAllocationSettings(
+      { scheduler: 'slurm' },
+      { queues: ['steps'], prefix: 'p', batch: { walltime: '2h' } },
+    );
+    expect(fromSpec.walltimeSeconds).toBe(7200);
+  });
+
+  it('reads cores and GPUs per node from flux resource list -o {rlist}', () => {
+    expect(nodeSizeOfRlist('rank[0-1]/core[0-1]\n')).toEqual({ min: 2, max: 2, gpus: 0 });
+    expect(nodeSizeOfRlist('rank0/core[0-3],gpu[0-1] rank[1-2,5]/core[0-35]')).toEqual({ min: 4, max: 36, gpus: 0 });
+    expect(nodeSizeOfRlist('rank[0-3]/core[0-63],gpu[0-3]')).toEqual({ min: 64, max: 64, gpus: 4 });
+    expect(nodeSizeOfRlist('rank7/core5')).toEqual({ min: 1, max: 1, gpus: 0 });
+    expect(nodeSizeOfRlist('\n')).toBeUndefined();
+  });
+
+  const client = (size: NodeSize | Error | undefined): SchedulerClient => ({
+    name: 'flux',
+    submit: () => Promise.reject(new Error('not here')),
+    cancel: () => Promise.resolve(),
+    states: () => Promise.resolve(new Map()),
+    nodeCores: () => (size instanceof Error ? Promise.reject(size) : Promise.resolve(size)),
+  });
+
+  it('asks the scheduler how large its nodes are, and refuses --cores-per-node above it', async () => {
+    const flux = settings({ scheduler: 'flux' });
+    const said: string[] = [];
+    const warn = (m: string): number => said.push(m);
+    expect(await probeNodes(flux, client({ min: 2, max: 2, gpus: 1 }), warn)).toEqual({
+      coresPerNode: 2,
+      gpusPerNode: 1,
+    });
+    expect(await probeNodes({ ...flux, coresPerNode: 1 }, client({ min: 2, max: 2 }), warn)).toMatchObject({
+      coresPerNode: 1,
+    });
+    await expect(probeNodes({ ...flux, coresPerNode: 4 }, client({ min: 2, max: 2 }), warn)).rejects.toThrow(
+      "--cores-per-node 4: Flux's nodes have at most 2 cores; a worker would hand out cores it does not have (leave it out: the workers ask)",
+    );
+    // A queue it does not have is refused; a scheduler that cannot be asked is only a warning.
+    const noQueue = new AllocationError('ALLOCATION_INVALID', '--queue: no such queue');
+    await expect(probeNodes(flux, client(noQueue), warn)).rejects.toBe(noQueue);
+    expect(await probeNodes({ ...flux, coresPerNode: 4 }, client(new Error('flux is not installed')), warn)).toEqual({
+      coresPerNode: 4,
+      gpusPerNode: undefined,
+    });
+    expect(said).toEqual([]); // given: nothing missing
+    expect(await probeNodes(flux, client(new Error('flux is not installed')), warn)).toEqual({
+      coresPerNode: undefined,
+      gpusPerNode: undefined,
+    });
+    expect(said).toEqual(['flux is not installed']);
   });
 });

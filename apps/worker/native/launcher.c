@@ -42,15 +42,21 @@ static struct slot *slots;
 static int nslots;
 static pid_t worker_pid;
 static int grace_ticks;
-static int wake[2] = {-1, -1}; /* self-pipe: SIGCHLD and SIGTERM wake poll() */
-static volatile sig_atomic_t got_term;
-/* Ignored here: INT and HUP to the worker's group are the worker's to handle; a closed event
- * pipe is seen on the lifeline. */
-static const int ignored[] = {SIGINT, SIGHUP, SIGPIPE};
+static int wake[2] = {-1, -1}; /* self-pipe: SIGCHLD and the caught signals wake poll() */
+static volatile sig_atomic_t got_end;
+/* Caught: what schedulers send as an allocation ends (Slurm SIGTERM; Flux SIGALRM at the
+ * walltime, SIGTERM and SIGHUP on cancel, SIGUSR1/2 from --signal). While the worker lives they
+ * are the worker's to handle: it stops the steps itself and reports them preempted. Once it is
+ * gone (the kernel's SIGTERM on its death, or any of these after it), the steps are reaped here.
+ * The worker starts this launcher in a session of its own, so signals to the worker's process
+ * group (a job shell killing its task) reach it only when sent to every process. */
+static const int caught[] = {SIGTERM, SIGALRM, SIGHUP, SIGUSR1, SIGUSR2};
+/* Ignored: INT is the worker's to handle (Ctrl-C); a closed event pipe is seen on the lifeline. */
+static const int ignored[] = {SIGINT, SIGPIPE};
 
 static void on_signal(int sig) {
   int saved = errno;
-  if (sig == SIGTERM) got_term = 1;
+  if (sig != SIGCHLD) got_end = 1;
   char c = 0;
   (void)!write(wake[1], &c, 1);
   errno = saved;
@@ -300,7 +306,7 @@ int main(int argc, char **argv) {
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
   sigaction(SIGCHLD, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
+  for (size_t k = 0; k < sizeof caught / sizeof caught[0]; k++) sigaction(caught[k], &sa, NULL);
   for (size_t k = 0; k < sizeof ignored / sizeof ignored[0]; k++) signal(ignored[k], SIG_IGN);
 
   slots = calloc((size_t)nslots, sizeof *slots);
@@ -313,9 +319,9 @@ int main(int argc, char **argv) {
   fcntl(0, F_SETFD, FD_CLOEXEC);
 
   for (;;) {
-    if (got_term) {
-      got_term = 0;
-      /* While the worker lives, SIGTERM to its whole group is the worker's to handle (it drains). */
+    if (got_end) {
+      got_end = 0;
+      /* While the worker lives, it handles these itself (it drains, or preempts its steps). */
       if (getppid() != worker_pid) reap_all();
     }
     fds[0] = (struct pollfd){.fd = 0, .events = POLLIN};

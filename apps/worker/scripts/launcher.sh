@@ -38,8 +38,11 @@
 #
 # When the worker is gone, every step still running gets SIGTERM, SIGKILL after GRACE_SECONDS,
 # and the launcher exits. SIGTERM does the same once the worker is no longer this script's
-# parent (the worker starts it under `setpriv --pdeathsig TERM`); while the worker lives,
-# SIGTERM/SIGINT sent to its whole process group are the worker's to handle (it drains).
+# parent (the worker starts it under `setpriv --pdeathsig TERM`), and so do the other signals a
+# scheduler sends as an allocation ends (SIGALRM, SIGHUP, SIGUSR1, SIGUSR2); while the worker
+# lives, they and SIGINT are the worker's to handle (it drains, or preempts its steps). The
+# worker starts this launcher in a session of its own: signals to the worker's process group
+# reach it only when sent to every process.
 set -u
 set -f
 worker_pid=$1
@@ -72,8 +75,9 @@ slot() {
   # all the others: an eval per descriptor took seconds with a thousand slots.)
   for (( k = 3; k < 3 + slots; k++ )); do (( k == fd )) || others+=" $k<&-"; done
   [[ -z $others ]] || eval "exec$others"
-  # USR1 from the launcher: the worker died, end the step. TERM/INT to the whole group are the
-  # worker's to handle. Traps (not ignores): the step itself starts with default handling.
+  # RTMIN+1 from the launcher (the worker is gone, or closed it): end the step. A signal no
+  # scheduler sends: those they send to every process of a job are the worker's to handle.
+  # Traps (not ignores): the step itself starts with default handling.
   local pid='' status interrupted=0 signalled left len record id ws out err keep n ofd efd
   local -a f
   # Request lengths count bytes: the slot reads in the C locale (set once: every change of
@@ -81,8 +85,8 @@ slot() {
   local had_lc_all=${LC_ALL+1} lc_all=${LC_ALL-}
   export -n LC_ALL
   LC_ALL=C
-  trap '[[ -n $pid ]] && reap_group "$pid"; exit 0' USR1
-  trap 'interrupted=1' TERM INT
+  trap '[[ -n $pid ]] && reap_group "$pid"; exit 0' RTMIN+1
+  trap 'interrupted=1' TERM INT HUP ALRM USR1 USR2
   set -m # job control: each step gets its own process group
   while :; do
     pid=''
@@ -123,7 +127,7 @@ slot() {
     # The redirections go on the group, done once in the child: an `exec` with redirections
     # inside it would first save every descriptor it replaces (30 system calls per step).
     {
-      trap - INT HUP QUIT TERM USR1
+      trap - INT HUP QUIT TERM USR1 USR2 ALRM RTMIN+1
       if [[ -n $had_lc_all ]]; then export LC_ALL=$lc_all; else unset LC_ALL; fi
       (( n > 0 )) && export "${f[@]:7:n}"
       exec "${f[@]:7+n}"
@@ -155,15 +159,17 @@ slot() {
 slot_pids=()
 
 reap_all() {
-  trap '' TERM INT HUP
+  trap '' TERM INT HUP ALRM USR1 USR2
   local s
-  for s in "${slot_pids[@]}"; do kill -USR1 "$s" 2>/dev/null; done
+  for s in "${slot_pids[@]}"; do kill -s RTMIN+1 "$s" 2>/dev/null; done
   wait
   exit 0
 }
 
-on_term() {
-  # The trap runs inside `IFS= read`, whose empty IFS would leave the fields below unsplit.
+# True once the worker is no longer this launcher's parent (it died: the launcher was reparented).
+worker_gone() {
+  # Called from a trap that may run inside `IFS= read`, whose empty IFS would leave the fields
+  # below unsplit.
   local IFS=$' \t\n' stat parent=1
   # /proc/PID/stat is "pid (comm) state ppid ..."; comm may hold spaces, so cut after ") ".
   if stat=$(</proc/$$/stat) 2>/dev/null; then
@@ -172,11 +178,15 @@ on_term() {
   else
     parent=$(ps -o ppid= -p $$ 2>/dev/null) || parent=1
   fi
-  [[ ${parent// /} == "$worker_pid" ]] || reap_all
+  [[ ${parent// /} != "$worker_pid" ]]
 }
 
-trap on_term TERM
-trap '' INT HUP
+on_term() {
+  if worker_gone; then reap_all; fi
+}
+
+trap on_term TERM ALRM HUP USR1 USR2
+trap '' INT
 
 for (( k = 0; k < slots; k++ )); do
   slot $(( 3 + k )) &

@@ -1,15 +1,18 @@
 /**
- * When the worker's allocation ends, the one thing the worker asks its scheduler:
+ * What the worker asks its scheduler. Above all, when its allocation ends:
  * - Slurm: `squeue -h -j ID -o %L` (time left, `M:SS`, `H:MM:SS`, `D-HH:MM:SS`, `UNLIMITED`),
  *   else `scontrol show job ID` (TimeLimit − RunTime, as HyperQueue does);
- * - Flux: `flux job timeleft` (seconds; 2^32 − 1 when unlimited), asked inside the worker's own
- *   job, whose end is its instance's;
+ * - Flux: `flux job timeleft` (seconds; 2^32 − 1 when unlimited): in a worker started by
+ *   `flux exec` (no FLUX_JOB_ID), its instance's end, which is the allocation's; in a worker run as
+ *   a job of the instance, that job's, which Flux caps at the instance's end;
  * - local: the end the launcher gave (MAESTRO_ALLOCATION_ENDS_AT), or none.
- *
  * The answer is asked again now and then: an administrator may extend a job.
+ *
+ * And, once at start, inside Flux (askFluxFacts): which allocation this is and what this node
+ * holds, which no variable says there.
  */
 import { parseWalltimeSeconds } from '@maestro/protocol';
-import type { WorkerConfig } from './config.js';
+import type { AllocationFacts, WorkerConfig } from './config.js';
 import { runCommand, type CommandOutput } from './run-step.js';
 
 export interface AllocationClock {
@@ -31,10 +34,47 @@ const FLUX_UNLIMITED = 2 ** 32 - 1;
 
 type Run = (file: string, args: readonly string[]) => Promise<CommandOutput>;
 
+const runQuery: Run = (file, args) => runCommand(file, args, QUERY_TIMEOUT_MS);
+
+/**
+ * Asks Flux what the environment does not say: the allocation's id (`flux getattr jobid`: the
+ * instance of a `flux batch` job knows the id it runs as, and FLUX_JOB_ID is not set in it) and
+ * this node's cores and GPUs in it (`flux resource list` of the worker's broker rank, from
+ * `flux getattr rank`). Never throws: what cannot be asked is left out, and `warnings` say why.
+ * An instance that is no job (`flux start` by hand) has no jobid: that is no warning.
+ */
+export async function askFluxFacts(
+  want: { allocationId: boolean; resources: boolean },
+  run: Run = runQuery,
+): Promise<{ facts: AllocationFacts; warnings: string[] }> {
+  const facts: AllocationFacts = {};
+  const warnings: string[] = [];
+  if (want.allocationId) {
+    const r = await run('flux', ['getattr', 'jobid']);
+    const id = r.stdout.trim();
+    if (r.exitCode === 0 && /^\S+$/.test(id)) facts.allocationId = id;
+    else if (r.exitCode === undefined) warnings.push(`flux getattr jobid did not answer: ${describe(r)}`);
+  }
+  if (want.resources) {
+    const rank = await run('flux', ['getattr', 'rank']);
+    const r = /^\d+$/.test(rank.stdout.trim())
+      ? await run('flux', ['resource', 'list', '-s', 'all', '-n', '-o', '{ncores} {ngpus}', '-i', rank.stdout.trim()])
+      : rank;
+    const m = r.exitCode === 0 ? /^(\d+) (\d+)$/.exec(r.stdout.trim()) : null;
+    if (m && Number(m[1]) > 0) {
+      facts.cores = Number(m[1]);
+      facts.gpus = Number(m[2]);
+    } else {
+      warnings.push(`cannot ask Flux what this node holds (${describe(r)}); counting the machine's cores`);
+    }
+  }
+  return { facts, warnings };
+}
+
 export function makeAllocationClock(
   config: Pick<WorkerConfig, 'scheduler' | 'allocationId' | 'allocationEndsAtMs'>,
   now: () => number = Date.now,
-  run: Run = (file, args) => runCommand(file, args, QUERY_TIMEOUT_MS),
+  run: Run = runQuery,
 ): AllocationClock {
   const id = config.allocationId;
   const secondsLeft = (s: number | undefined): number | undefined => (s === undefined ? undefined : now() + s * 1000);

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism, hostname } from 'node:os';
 import { z } from 'zod';
 import {
+  canonicalAllocationId,
   DEFAULT_MAX_RUNS_PER_ATTEMPT,
   DEFAULT_PREFIX,
   DEFAULT_QUEUE,
@@ -39,6 +40,19 @@ export interface WorkerOptions {
 
 /** Environment variables the worker reads. */
 export type WorkerEnv = Record<string, string | undefined>;
+
+/**
+ * What the scheduler said when asked at start (main.ts asks Flux, allocation.ts): used where the
+ * environment says nothing. Inside a `flux batch` job FLUX_JOB_ID is not set (and a worker's own
+ * job, if it runs as one, is not the allocation), and no variable gives the node's cores.
+ */
+export interface AllocationFacts {
+  /** `flux getattr jobid`: the allocation the worker's instance runs as. */
+  allocationId?: string | undefined;
+  /** Cores and GPUs of this node in the allocation (`flux resource list` of the worker's rank). */
+  cores?: number | undefined;
+  gpus?: number | undefined;
+}
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -87,7 +101,8 @@ export const WorkerConfigSchema = z.object({
   /**
    * Cores the worker hands out to steps: a step takes `ceil(procs / nodes) × cores per task` of
    * them (libs/protocol resources.ts). @default the allocation's CPUs on this node
-   * (SLURM_CPUS_ON_NODE) divided among its workers (MAESTRO_WORKERS_PER_NODE), else the machine's
+   * (SLURM_CPUS_ON_NODE, or Flux's `flux resource list` of the node) divided among its workers
+   * (MAESTRO_WORKERS_PER_NODE), else the machine's
    */
   cores: z.coerce
     .number({ error: 'must be a positive integer' })
@@ -96,7 +111,7 @@ export const WorkerConfigSchema = z.object({
   /**
    * GPU device ids the worker hands out; a step asking for GPUs gets its own in
    * CUDA_VISIBLE_DEVICES. @default CUDA_VISIBLE_DEVICES of the worker, else SLURM_GPUS_ON_NODE
-   * devices numbered from 0, else none
+   * (or the node's GPUs in Flux) devices numbered from 0, else none
    */
   gpuIds: z.array(z.string().regex(/^[\w.:-]+$/, 'GPU ids are letters, digits, ".", ":", "_" and "-"')).default([]),
   /**
@@ -125,7 +140,11 @@ export const WorkerConfigSchema = z.object({
   /** Load-test mode: claim and report each step as succeeded without running anything. */
   simulate: z.boolean().default(false),
   logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
-  /** SLURM_JOB_ID / FLUX_JOB_ID of the allocation the worker runs in (MAESTRO_ALLOCATION_ID first). */
+  /**
+   * The allocation the worker runs in: MAESTRO_ALLOCATION_ID, else what Flux says
+   * (`flux getattr jobid`), else SLURM_JOB_ID / FLUX_JOB_ID. Flux ids in their `ƒ` form
+   * (canonicalAllocationId), whatever the locale printed.
+   */
   allocationId: z.string().min(1).optional(),
   /** Scheduler of that allocation: how `$(LAUNCHER)` expands and where the time left comes from. */
   scheduler: z.enum(SCHEDULERS).default('local'),
@@ -207,7 +226,11 @@ const SOURCE: Partial<Record<keyof WorkerConfig, string>> = {
  * Options and environment -> frozen configuration. Reads the password and CA files.
  * Throws a ConfigError listing every problem.
  */
-export function loadConfig(options: WorkerOptions, env: WorkerEnv): Readonly<WorkerConfig> {
+export function loadConfig(
+  options: WorkerOptions,
+  env: WorkerEnv,
+  facts: AllocationFacts = {},
+): Readonly<WorkerConfig> {
   const problems: string[] = [];
   const readText = (flag: string, file: string | undefined): string | undefined => {
     if (file === undefined) return undefined;
@@ -229,16 +252,16 @@ export function loadConfig(options: WorkerOptions, env: WorkerEnv): Readonly<Wor
   const tlsCa = readText('--tls-ca-file', tlsCaFile);
   const opt = (value: string | number | undefined, name: string): string | number | undefined =>
     value ?? (env[name] || undefined);
-  const allocation = detectAllocation(env);
+  const allocation = detectAllocation(env, facts);
   const explicitCores = opt(options.cores, 'MAESTRO_CORES');
   const explicitConcurrency = opt(options.concurrency, 'MAESTRO_CONCURRENCY');
   // A --concurrency above the cores, without --cores, asks to oversubscribe them (steps that
   // mostly wait): each one-core step then gets a slot.
   const cores =
     explicitCores ??
-    (explicitConcurrency !== undefined && Number(explicitConcurrency) > defaultCores(env)
+    (explicitConcurrency !== undefined && Number(explicitConcurrency) > defaultCores(env, facts)
       ? explicitConcurrency
-      : defaultCores(env));
+      : defaultCores(env, facts));
   const gpus = opt(options.gpus, 'MAESTRO_GPUS');
   const endsAt = env['MAESTRO_ALLOCATION_ENDS_AT'] || undefined;
 
@@ -249,7 +272,7 @@ export function loadConfig(options: WorkerOptions, env: WorkerEnv): Readonly<Wor
     prefix: opt(options.prefix, 'MAESTRO_PREFIX'),
     queues: ((q) => (q === undefined ? undefined : splitList(String(q))))(opt(options.queues, 'MAESTRO_QUEUES')),
     cores,
-    gpuIds: gpus === undefined ? defaultGpus(env) : gpuList(String(gpus)),
+    gpuIds: gpus === undefined ? defaultGpus(env, facts) : gpuList(String(gpus)),
     concurrency: explicitConcurrency ?? cores,
     idleTimeoutMs: opt(options.idleTimeout, 'MAESTRO_IDLE_TIMEOUT'),
     shutdownGraceMs: opt(options.shutdownGrace, 'MAESTRO_SHUTDOWN_GRACE'),
@@ -290,30 +313,38 @@ export function configWarnings(options: WorkerOptions): string[] {
   return warnings;
 }
 
+/** The scheduler the worker runs under, as the environment says it (`local` when none). */
+export function detectScheduler(env: WorkerEnv): string | undefined {
+  return env['MAESTRO_SCHEDULER'] || (env['SLURM_JOB_ID'] ? 'slurm' : env['FLUX_JOB_ID'] ? 'flux' : undefined);
+}
+
 /**
  * The allocation the worker runs in. The batch scripts of `maestro workers launch` say it with
- * MAESTRO_SCHEDULER / MAESTRO_ALLOCATION_ID (inside `flux batch`, FLUX_JOB_ID is the worker's own
- * job in the allocation's instance, not the allocation); a worker started by hand inside a
- * Slurm or Flux job finds it from the scheduler's variables.
+ * MAESTRO_SCHEDULER / MAESTRO_ALLOCATION_ID; a worker started by hand inside a Slurm or Flux job
+ * finds it from what Flux said (a batch job's instance knows its id; FLUX_JOB_ID, if any, is the
+ * worker's own job inside it) or from the scheduler's variables.
  */
-function detectAllocation(env: WorkerEnv): Record<string, unknown> {
+function detectAllocation(env: WorkerEnv, facts: AllocationFacts): Record<string, unknown> {
   const slurm = env['SLURM_JOB_ID'] || undefined;
-  const flux = env['FLUX_JOB_ID'] || undefined;
-  const scheduler = env['MAESTRO_SCHEDULER'] || (slurm ? 'slurm' : flux ? 'flux' : undefined);
+  const flux = facts.allocationId || env['FLUX_JOB_ID'] || undefined;
+  const scheduler = detectScheduler(env);
+  const id = env['MAESTRO_ALLOCATION_ID'] || (scheduler === 'flux' ? flux : scheduler === 'slurm' ? slurm : undefined);
+  const known = (SCHEDULERS as readonly string[]).includes(scheduler ?? '')
+    ? (scheduler as (typeof SCHEDULERS)[number])
+    : undefined;
   return {
     scheduler,
-    allocationId:
-      env['MAESTRO_ALLOCATION_ID'] || (scheduler === 'flux' ? flux : scheduler === 'slurm' ? slurm : undefined),
+    allocationId: id === undefined ? undefined : canonicalAllocationId(known, id),
     nodes: env['MAESTRO_NODES'] || (scheduler === 'slurm' ? env['SLURM_JOB_NUM_NODES'] || undefined : undefined),
     node: (scheduler === 'slurm' ? env['SLURMD_NODENAME'] : undefined) || undefined,
     host: (scheduler === 'slurm' ? env['SLURMD_NODENAME'] : undefined) || undefined,
   };
 }
 
-/** The allocation's CPUs on this node shared among its workers, or the machine's cores. */
-function defaultCores(env: WorkerEnv): number {
+/** The allocation's CPUs on this node (Slurm's, Flux's) shared among its workers, or the machine's cores. */
+function defaultCores(env: WorkerEnv, facts: AllocationFacts): number {
   const perNode = Number(env['MAESTRO_WORKERS_PER_NODE'] || 1);
-  const cpus = Number(env['SLURM_CPUS_ON_NODE'] || NaN);
+  const cpus = Number(env['SLURM_CPUS_ON_NODE'] || facts.cores || NaN);
   const total = Number.isInteger(cpus) && cpus > 0 ? cpus : availableParallelism();
   return Math.max(1, Math.floor(total / (Number.isInteger(perNode) && perNode > 0 ? perNode : 1)));
 }
@@ -325,10 +356,12 @@ function gpuList(text: string): string[] {
   return splitList(t);
 }
 
-function defaultGpus(env: WorkerEnv): string[] {
-  const visible = env['CUDA_VISIBLE_DEVICES'];
-  if (visible !== undefined && visible.trim() !== '' && visible.trim() !== 'NoDevFiles') return splitList(visible);
-  const count = Number(env['SLURM_GPUS_ON_NODE'] || 0);
+function defaultGpus(env: WorkerEnv, facts: AllocationFacts): string[] {
+  // Slurm says NoDevFiles, Flux -1, for a job without GPUs.
+  const visible = env['CUDA_VISIBLE_DEVICES']?.trim();
+  if (visible !== undefined && visible !== '' && visible !== 'NoDevFiles' && visible !== '-1')
+    return splitList(visible);
+  const count = Number(env['SLURM_GPUS_ON_NODE'] || facts.gpus || 0);
   return Number.isInteger(count) && count > 0 ? gpuList(String(count)) : [];
 }
 

@@ -5,13 +5,24 @@
  * Exit codes: 0 after a clean stop (signal or idle timeout), 2 for a configuration problem,
  * 1 for anything else.
  *
- * Signals: the first SIGTERM/SIGINT drains (no new steps; running steps get --shutdown-grace,
- * then are killed and reported `interrupted`); a second one kills running steps at once. Inside
- * a Slurm or Flux allocation a SIGTERM means the allocation is ending (scancel, its time limit,
- * the scheduler's preemption): running steps are stopped at once and reported `preempted`.
+ * Signals: the first SIGTERM, SIGINT, SIGHUP, SIGALRM or SIGUSR1 drains (no new steps; running
+ * steps get --shutdown-grace, then are killed and reported `interrupted`); a second one kills
+ * running steps at once. Inside a Slurm or Flux allocation, the signals a scheduler sends as an
+ * allocation ends (ALLOCATION_END_SIGNALS) mean just that, however many come: running steps are
+ * stopped at once (SIGTERM to each process group, SIGKILL after the kill grace) and reported
+ * `preempted`, and the worker exits. Only SIGINT then kills them at once.
  */
 import { Command, Option } from 'commander';
-import { configWarnings, LOG_LEVELS, loadConfig, type WorkerConfig, type WorkerOptions } from './config.js';
+import { askFluxFacts } from './allocation.js';
+import {
+  configWarnings,
+  detectScheduler,
+  LOG_LEVELS,
+  loadConfig,
+  type AllocationFacts,
+  type WorkerConfig,
+  type WorkerOptions,
+} from './config.js';
 import { ConfigError, coerceError } from './errors.js';
 import { makeLogger } from './logger.js';
 import { checkRedisAccess } from './redis.js';
@@ -21,6 +32,15 @@ import { startWorker, type WorkerHandle } from './worker.js';
 const VERSION = '0.1.0';
 /** After a second signal, exit even if Redis never answers again. */
 const FORCED_EXIT_MS = 15_000;
+/**
+ * What schedulers send as an allocation ends. Slurm: SIGTERM (scancel, the time limit, its
+ * preemption). Flux (flux-core 0.88): SIGALRM at the walltime, SIGTERM on `flux cancel`, SIGHUP
+ * from an instance going down, SIGUSR1 from `flux batch --signal` (the usual early warning), in
+ * any order, a few milliseconds apart, some of them twice; the batch script of deploy/flux hands
+ * each one to the workers as SIGTERM. Node's own use of SIGUSR1 (the inspector) is given up here.
+ */
+const ALLOCATION_END_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGALRM', 'SIGHUP', 'SIGUSR1'];
+const HANDLED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', ...ALLOCATION_END_SIGNALS];
 
 function buildProgram(): Command {
   return (
@@ -65,9 +85,10 @@ async function main(): Promise<number> {
   program.parse(process.argv);
   const options = program.opts<WorkerOptions>();
 
+  const asked = await askScheduler(options);
   let config: Readonly<WorkerConfig>;
   try {
-    config = loadConfig(options, process.env);
+    config = loadConfig(options, process.env, asked.facts);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`maestro-worker: ${err.message}\n`);
@@ -82,7 +103,7 @@ async function main(): Promise<number> {
     host: config.host,
     ...(config.allocationId ? { allocationId: config.allocationId } : {}),
   });
-  for (const warning of configWarnings(options)) log.warn(warning);
+  for (const warning of [...configWarnings(options), ...asked.warnings]) log.warn(warning);
 
   process.on('uncaughtException', (err) => {
     // The step launcher sees this process end and kills its steps.
@@ -91,20 +112,27 @@ async function main(): Promise<number> {
   });
 
   let worker: WorkerHandle | undefined;
-  let signals = 0;
+  const inAllocation = config.scheduler !== 'local';
+  let stopping = false;
+  let ending = false;
   const onSignal = (signal: NodeJS.Signals): void => {
-    signals++;
     if (!worker) {
       // Still connecting: nothing runs yet, so there is nothing to drain.
       log.info({ signal }, 'signal received before the worker started: exiting');
       process.exit(0);
     }
-    if (signals === 1) {
-      if (config.scheduler !== 'local' && signal === 'SIGTERM') {
-        log.info({ signal }, 'signal received inside an allocation: it is ending; preempting running steps');
-        void worker.close({ preempt: true });
+    if (inAllocation && ALLOCATION_END_SIGNALS.includes(signal)) {
+      if (ending) {
+        log.info({ signal }, 'signal received: the allocation is ending already');
         return;
       }
+      stopping = ending = true;
+      log.info({ signal }, 'signal received inside an allocation: it is ending; preempting running steps');
+      void worker.close({ preempt: true });
+      return;
+    }
+    if (!stopping) {
+      stopping = true;
       log.info({ signal }, 'signal received: draining');
       void worker.close();
       return;
@@ -116,8 +144,7 @@ async function main(): Promise<number> {
       process.exit(1);
     }, FORCED_EXIT_MS).unref();
   };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  for (const signal of HANDLED_SIGNALS) process.on(signal, onSignal);
   try {
     await checkRedisAccess(config);
   } catch (err) {
@@ -128,6 +155,21 @@ async function main(): Promise<number> {
   worker = await startWorker(config, log);
   await worker.stopped;
   return 0;
+}
+
+/**
+ * What the environment cannot say and the scheduler can, asked before the configuration is
+ * read: inside Flux, the allocation's id and this node's cores and GPUs (when not given).
+ */
+async function askScheduler(options: WorkerOptions): Promise<{ facts: AllocationFacts; warnings: string[] }> {
+  const env = process.env;
+  if (detectScheduler(env) !== 'flux') return { facts: {}, warnings: [] };
+  return askFluxFacts({
+    allocationId: !env['MAESTRO_ALLOCATION_ID'],
+    resources:
+      (options.cores ?? (env['MAESTRO_CORES'] || undefined)) === undefined ||
+      (options.gpus ?? (env['MAESTRO_GPUS'] || undefined)) === undefined,
+  });
 }
 
 main().then(

@@ -8,7 +8,9 @@
  *   bench "no-op steps" and "cpu"), which is most of the cost of a short step;
  * - the launcher is also the reaper: if the worker dies (even SIGKILL), the kernel closes the
  *   launcher's stdin and the launcher kills every step still running, so a re-delivered step
- *   never runs twice in one workspace (bullmq-facts.md).
+ *   never runs twice in one workspace (bullmq-facts.md). It runs in a session of its own: a
+ *   scheduler that SIGKILLs the worker's process group (a Flux job shell ending its task, a
+ *   moment after the end of an allocation) kills the worker, not the reaper of its steps.
  *
  * Each step leads its own process group (one signal reaches all it started), runs in its
  * workspace with stdin closed, and writes stdout and stderr straight into its `.out`/`.err` files:
@@ -371,6 +373,8 @@ class Launcher implements StepLauncher {
       buffer: false,
       reject: false,
       cleanup: false,
+      // setsid(): out of the worker's process group (see the header).
+      detached: true,
       encoding: 'utf8',
     });
     this.#child = child;

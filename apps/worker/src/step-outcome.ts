@@ -61,8 +61,19 @@ export function outcomeOf(
   return { outcome: 'failed', message: `exited with code ${exit.exitCode}` };
 }
 
-/** Signals that end a job: a step dead of one, or whose shell says so (128 + n), was killed. */
-const ENDING_SIGNALS: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 9: 'SIGKILL', 15: 'SIGTERM' };
+/**
+ * Signals that end a job: a step dead of one, or whose shell says so (128 + n), was killed.
+ * Flux sends SIGALRM at a job's walltime and SIGUSR1 for `--signal` (to every job of an instance
+ * whose allocation ends: a `$(LAUNCHER)` step's tasks die of them).
+ */
+const ENDING_SIGNALS: Record<number, string> = {
+  1: 'SIGHUP',
+  2: 'SIGINT',
+  9: 'SIGKILL',
+  10: 'SIGUSR1',
+  14: 'SIGALRM',
+  15: 'SIGTERM',
+};
 
 const signalOfStatus = (code: number | null): string | undefined =>
   code !== null && code > 128 ? ENDING_SIGNALS[code - 128] : undefined;

@@ -119,6 +119,24 @@ describe('loadConfig', () => {
     });
   });
 
+  it('inside Flux, takes what Flux says where no variable says it, and keeps ids in one form', () => {
+    // flux exec'd from a batch script: no FLUX_JOB_ID, no CPU count; Flux said both.
+    const exec = { MAESTRO_REDIS_URL: 'redis://h', MAESTRO_SCHEDULER: 'flux', MAESTRO_WORKERS_PER_NODE: '2' };
+    expect(loadConfig({}, exec, { allocationId: 'ƒ4Fh9bJX', cores: 8, gpus: 2 })).toMatchObject({
+      scheduler: 'flux',
+      allocationId: 'f4Fh9bJX',
+      cores: 4,
+      gpuIds: ['0', '1'],
+    });
+    // The script's MAESTRO_ALLOCATION_ID first; FLUX_JOB_ID (the worker's own job) last.
+    expect(loadConfig({}, { ...exec, MAESTRO_ALLOCATION_ID: 'ƒ2abc' }, { allocationId: 'f9xyz' }).allocationId).toBe(
+      'f2abc',
+    );
+    expect(loadConfig({}, { ...exec, FLUX_JOB_ID: 'ƒ9xyz' }).allocationId).toBe('f9xyz');
+    // Flux's CUDA_VISIBLE_DEVICES=-1 says a job has no GPU.
+    expect(loadConfig({}, { ...exec, CUDA_VISIBLE_DEVICES: '-1' }, { gpus: 0 }).gpuIds).toEqual([]);
+  });
+
   it('reads the password from a file, without its final newline', () => {
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'maestro-config-')), 'pw');
     writeFileSync(file, 's3cret\n');

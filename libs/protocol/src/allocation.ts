@@ -33,6 +33,18 @@ export const AllocationRecord = z.object({
 });
 export type AllocationRecord = z.output<typeof AllocationRecord>;
 
+/**
+ * An allocation id as every part of maestro stores and compares it. Flux writes its job ids in
+ * F58 with a leading `ƒ`, or `f` where the locale cannot show `ƒ` (`LC_ALL=C`,
+ * FLUX_F58_FORCE_ASCII): `flux batch` may print `fuzzy1` while `flux getattr jobid` inside the
+ * same job says `ƒuzzy1`. Both name one job, and every flux command takes either; maestro keeps
+ * the `f` form, which every terminal, log and command line shows alike. Other ids are as given.
+ */
+export function canonicalAllocationId(scheduler: SchedulerName | undefined, id: string): string {
+  const t = id.trim();
+  return scheduler === 'flux' && /^ƒ[1-9A-HJ-NP-Za-km-z]+$/.test(t) ? `f${t.slice(1)}` : t;
+}
+
 /** Field of an allocation in `<p>:allocations`. */
 export const allocationField = (scheduler: string, id: string): string => `${scheduler}.${id}`;
 

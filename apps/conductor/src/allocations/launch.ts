@@ -26,7 +26,7 @@ import { workerBin } from '../exec/index.js';
 import type { FleetStore } from '../redis/index.js';
 import { AllocationError, AllocationErrorCode } from './errors.js';
 import { renderScript, submitCommand, type Command, type ScriptRequest } from './render.js';
-import type { SchedulerClient } from './schedulers.js';
+import type { NodeSize, SchedulerClient } from './schedulers.js';
 
 /** An allocation as asked for, checked. */
 export interface LaunchSettings {
@@ -39,7 +39,10 @@ export interface LaunchSettings {
   readonly qos?: string | undefined;
   readonly gpusPerNode?: number | undefined;
   readonly workersPerNode: number;
-  /** Cores per node when the scheduler cannot say (Flux), or to override it. */
+  /**
+   * Cores per node when the scheduler cannot say, or fewer than it says (never more: probeNodes
+   * refuses that). The workers get this share each instead of asking.
+   */
   readonly coresPerNode?: number | undefined;
   /** Steps at once per worker; undefined = its cores. */
   readonly concurrency?: number | undefined;
@@ -153,7 +156,7 @@ function workerEnvironment(s: LaunchSettings, t: LaunchTarget, now: Date): Recor
   env['MAESTRO_QUEUES'] = s.queues.join(',');
   env['MAESTRO_NODES'] = String(s.nodes);
   env['MAESTRO_WORKERS_PER_NODE'] = String(s.workersPerNode);
-  // Given by hand (Flux cannot be asked): each worker takes its share, whatever its job sees.
+  // Given by hand (at most what a node has): each worker takes its share instead of asking.
   if (s.coresPerNode !== undefined)
     env['MAESTRO_CORES'] = String(Math.max(1, Math.floor(s.coresPerNode / s.workersPerNode)));
   if (s.concurrency !== undefined) env['MAESTRO_CONCURRENCY'] = String(s.concurrency);
@@ -194,7 +197,42 @@ export async function submitLaunch(
   return record;
 }
 
-// ---- do the study's steps fit? ---------------------------------------------------------------
+// ---- the nodes, and do the study's steps fit? --------------------------------------------------
+
+/** The size of an allocation's nodes: given, else as the scheduler says; undefined when unknown. */
+export interface ProbedNodes {
+  readonly coresPerNode: number | undefined;
+  readonly gpusPerNode: number | undefined;
+}
+
+/**
+ * Asks the scheduler how large its nodes are (sinfo, flux resource list) and checks what was
+ * given against it: a partition or queue it does not have, or `--cores-per-node` above its
+ * largest node, throws AllocationError (Invalid) before anything is submitted. A scheduler that
+ * cannot be asked is not fatal: what was given stands, and `cannotAsk` gets the reason when
+ * nothing was given (then steps are not checked against the nodes).
+ */
+export async function probeNodes(
+  s: LaunchSettings,
+  client: SchedulerClient,
+  cannotAsk: (reason: string) => void,
+): Promise<ProbedNodes> {
+  let size: NodeSize | undefined;
+  try {
+    size = await client.nodeCores(s.partition);
+  } catch (e) {
+    if (e instanceof AllocationError && e.code === AllocationErrorCode.Invalid) throw e;
+    // With --cores-per-node given nothing is missing: only what it is checked against.
+    if (s.coresPerNode === undefined) cannotAsk((e as Error).message);
+  }
+  if (s.scheduler !== 'local' && s.coresPerNode !== undefined && size !== undefined && s.coresPerNode > size.max) {
+    throw new AllocationError(
+      AllocationErrorCode.Invalid,
+      `--cores-per-node ${s.coresPerNode}: ${s.scheduler === 'flux' ? 'Flux' : 'Slurm'}'s nodes${s.partition ? ` in ${s.partition}` : ''} have at most ${size.max} cores; a worker would hand out cores it does not have (leave it out: the workers ask)`,
+    );
+  }
+  return { coresPerNode: s.coresPerNode ?? size?.max, gpusPerNode: s.gpusPerNode ?? size?.gpus };
+}
 
 /** Instances of one step that ask for the same resources and walltime. */
 export interface DemandGroup {

@@ -3,7 +3,7 @@
  * live in deploy/ (one per scheduler, `{{field}}` placeholders, env vars in, no logic); a site may
  * use its own copy (--template).
  *
- * Flux command contract (../shared/reference/slurm-local.md): `flux batch -N N -t 120m [-q QUEUE]
+ * Flux (as flux-core 0.88 takes it): `flux batch -N N -t 120m [-q QUEUE]
  * [--setattr=system.bank=B] script.sh`, with the same settings as `# flux:` directives in the
  * script, so that `flux batch script.sh` alone submits it again.
  */

@@ -1,9 +1,12 @@
 /**
  * Talking to the schedulers: submit a written batch script, cancel allocations, ask their
- * states, ask how many cores a node has. The only place that knows their commands and output:
+ * states, ask how large a node is. The only place that knows their commands and output:
  * - Slurm: `sbatch --parsable`, `scancel`, `squeue -h -t all -j IDS -o '%i %T'`, `sinfo -h -N -o '%P %c'`;
- * - Flux: `flux batch`, `flux cancel`, `flux jobs -a -n -o '{id.f58} {state}'` (the recorded
- *   contract of ../shared/reference/slurm-local.md; node sizes come from --cores-per-node);
+ * - Flux (tested with flux-core 0.88): `flux batch`, `flux cancel`, `flux jobs -a -n -o
+ *   '{id.f58} {state}'`, `flux queue list -n -o '{queue}'` (a queue given must be one of them;
+ *   an instance without queues has one unnamed queue and refuses any `-q`), and `flux resource
+ *   list -s up -n -o '{rlist}' [-q QUEUE]` for the nodes' cores and GPUs. Job ids are kept in
+ *   their `f` form (canonicalAllocationId): `flux batch` prints `ƒ` or `f` by locale;
  * - local: the script runs in the background in its own process group, whose pid is the id.
  *
  * Scheduler commands run without the MAESTRO_* variables of this process: sbatch and flux batch
@@ -11,7 +14,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import type { SchedulerName } from '@maestro/protocol';
+import { canonicalAllocationId, type SchedulerName } from '@maestro/protocol';
 import { runProcess, startDetached, type ProcessOutcome } from '../exec/index.js';
 import { AllocationError, AllocationErrorCode } from './errors.js';
 import type { Command } from './render.js';
@@ -26,8 +29,18 @@ export interface SchedulerClient {
   cancel(ids: readonly string[]): Promise<void>;
   /** States of these allocations; throws AllocationError (Scheduler) if the scheduler cannot say. */
   states(ids: readonly string[]): Promise<Map<string, AllocationState>>;
-  /** Cores per node (smallest and largest) of a partition, or of the default one; undefined if unknown. */
-  nodeCores(partition: string | undefined): Promise<{ min: number; max: number } | undefined>;
+  /**
+   * Cores per node (smallest and largest) of a partition (Flux: queue), or of the default one,
+   * and the GPUs of its smallest node where the scheduler says; undefined if unknown. Throws
+   * AllocationError (Invalid) for a partition or queue the scheduler does not have.
+   */
+  nodeCores(partition: string | undefined): Promise<NodeSize | undefined>;
+}
+
+export interface NodeSize {
+  readonly min: number;
+  readonly max: number;
+  readonly gpus?: number | undefined;
 }
 
 const QUERY_TIMEOUT_MS = 60_000;
@@ -139,8 +152,8 @@ function slurmState(state: string): AllocationState {
   return 'ended';
 }
 
-/** Flux prints ids in F58 with `ƒ`; with FLUX_F58_FORCE_ASCII, `f`. Either names the same job. */
-const fluxId = (id: string): string => id.replace(/^ƒ/, 'f');
+/** Flux ids as maestro keeps them (`f…`), which every flux command takes in any locale. */
+const fluxId = (id: string): string => canonicalAllocationId('flux', id);
 
 const flux: SchedulerClient = {
   name: 'flux',
@@ -148,12 +161,15 @@ const flux: SchedulerClient = {
     const o = await run(command.file, command.args, cwd);
     const id = ok(o) ? o.stdout.trim().split('\n').pop()?.trim() : undefined;
     if (!id || /\s/.test(id)) throw new AllocationError(AllocationErrorCode.Submit, describe('flux batch', o));
-    return id;
+    return fluxId(id);
   },
   async cancel(ids) {
     if (ids.length === 0) return;
-    const o = await run('flux', ['cancel', ...ids]);
-    if (!ok(o)) throw new AllocationError(AllocationErrorCode.Scheduler, describe('flux cancel', o));
+    // flux cancel cancels what it can and fails for a job already over ("job is inactive",
+    // "unknown job id" once purged): those are cancelled as far as maestro is concerned.
+    const o = await run('flux', ['cancel', ...ids.map(fluxId)]);
+    if (o.kind === 'exited' && (o.exitCode === 0 || (o.exitCode === 1 && onlyOver(o.stderr)))) return;
+    throw new AllocationError(AllocationErrorCode.Scheduler, describe('flux cancel', o));
   },
   async states(ids) {
     const states = new Map<string, AllocationState>(ids.map((id) => [id, 'ended']));
@@ -168,10 +184,78 @@ const flux: SchedulerClient = {
     }
     return states;
   },
-  async nodeCores() {
-    return undefined;
+  async nodeCores(queue) {
+    await checkFluxQueue(queue);
+    const o = await run('flux', [
+      'resource',
+      'list',
+      '-s',
+      'up',
+      '-n',
+      '-o',
+      '{rlist}',
+      ...(queue ? ['-q', queue] : []),
+    ]);
+    if (!ok(o)) throw new AllocationError(AllocationErrorCode.Scheduler, describe('flux resource list', o));
+    return nodeSizeOfRlist(o.stdout);
   },
 };
+
+/** flux cancel's errors all say the jobs are over already. */
+function onlyOver(stderr: string): boolean {
+  const lines = stderr.split('\n').filter((l) => l.trim());
+  return lines.length > 0 && lines.every((l) => /: (job is inactive|unknown job id)$/.test(l.trim()));
+}
+
+/** A queue given must be one `flux queue list` names; an instance without queues takes none. */
+async function checkFluxQueue(queue: string | undefined): Promise<void> {
+  if (queue === undefined) return;
+  const o = await run('flux', ['queue', 'list', '-n', '-o', '{queue}']);
+  if (!ok(o)) throw new AllocationError(AllocationErrorCode.Scheduler, describe('flux queue list', o));
+  const queues = o.stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  if (queues.includes(queue)) return;
+  throw new AllocationError(
+    AllocationErrorCode.Invalid,
+    queues.length === 0
+      ? `--queue: this Flux instance has no queues (flux queue list), so it refuses -q ${queue}; leave --queue (and the spec's batch.queue) out`
+      : `--queue: Flux has no queue '${queue}'; flux queue list names ${queues.join(', ')}`,
+  );
+}
+
+/**
+ * Node sizes from `flux resource list -o '{rlist}'`: groups of ranks with the same children,
+ * e.g. `rank[0-1]/core[0-1] rank2/core[0-3],gpu[0-1]`. Undefined when it lists no node.
+ */
+export function nodeSizeOfRlist(text: string): NodeSize | undefined {
+  const count = (set: string | undefined): number => {
+    if (set === undefined) return 0;
+    let n = 0;
+    for (const part of set.replace(/^\[|\]$/g, '').split(',')) {
+      const [a, b] = part.split('-').map(Number);
+      if (Number.isInteger(a)) n += b !== undefined && Number.isInteger(b) ? b - a! + 1 : 1;
+    }
+    return n;
+  };
+  const nodes: { cores: number; gpus: number }[] = [];
+  for (const group of text.trim().split(/\s+/).filter(Boolean)) {
+    const m = /^rank(\[[\d,-]+\]|\d+)\/(.*)$/.exec(group);
+    if (!m) continue;
+    const children = new Map(
+      m[2]!.split(/,(?=[a-z])/).map((c) => {
+        const k = /^([a-z]+)(\[[\d,-]+\]|\d+)$/.exec(c);
+        return [k?.[1] ?? c, k?.[2]] as const;
+      }),
+    );
+    const node = { cores: count(children.get('core')), gpus: count(children.get('gpu')) };
+    for (let k = count(m[1]); k > 0; k--) nodes.push(node);
+  }
+  const cores = nodes.map((n) => n.cores).filter((c) => c > 0);
+  if (cores.length === 0) return undefined;
+  return { min: Math.min(...cores), max: Math.max(...cores), gpus: Math.min(...nodes.map((n) => n.gpus)) };
+}
 
 /** flux jobs {state}: DEPEND, PRIORITY, SCHED, RUN, CLEANUP, INACTIVE. */
 function fluxState(state: string): AllocationState {

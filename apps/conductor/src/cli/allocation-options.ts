@@ -58,12 +58,12 @@ export function addAllocationOptions(cmd: Command, { forRun = false }: { forRun?
   return cmd
     .option(
       '--walltime <time>',
-      "walltime of an allocation: minutes, H:M:S or D-H:M:S (default: the spec's batch walltime)",
+      "walltime of an allocation: minutes, H:M:S, D-H:M:S, or a Flux duration (30s, 5m, 2h, 1d) (default: the spec's batch walltime)",
     )
     .option('--partition <name>', "Slurm partition / Flux queue (default: the spec's batch queue)")
-    .addOption(new Option('--queue <name>', 'the same as --partition (Flux and Maestro name it so)').hideHelp())
+    .option('--queue <name>', 'Flux queue (the same as --partition), checked against flux queue list')
     .option('--account <name>', "Slurm account / Flux bank (default: the spec's batch bank)")
-    .addOption(new Option('--bank <name>', 'the same as --account').hideHelp())
+    .option('--bank <name>', 'Flux bank (the same as --account): --setattr=system.bank=NAME')
     .option('--reservation <name>', "Slurm reservation (default: the spec's batch reservation)")
     .option('--qos <name>', "Slurm quality of service (default: the spec's batch qos)")
     .addOption(new Option('--gpus-per-node <n>', 'GPUs on each node').argParser(wholeNumber('--gpus-per-node')))
@@ -73,9 +73,10 @@ export function addAllocationOptions(cmd: Command, { forRun = false }: { forRun?
       ),
     )
     .addOption(
-      new Option('--cores-per-node <n>', 'cores of a node, when the scheduler cannot tell (Flux)').argParser(
-        wholeNumber('--cores-per-node', 1),
-      ),
+      new Option(
+        '--cores-per-node <n>',
+        'cores of a node to use, at most what the scheduler says a node has (default: as it says)',
+      ).argParser(wholeNumber('--cores-per-node', 1)),
     )
     .option('--idle-timeout <duration>', `workers exit after this long without work${forRun ? ' (default: 1m)' : ''}`)
     .option('--preempt-margin <duration>', "workers stop steps this long before the allocation's end (default: 60s)")
@@ -154,7 +155,7 @@ export function resolveAllocationSettings(
   const walltime = flags.walltime ?? (batch['walltime'] === undefined ? undefined : String(batch['walltime']));
   if (walltime !== undefined) {
     try {
-      walltimeSeconds = parseWalltimeSeconds(walltime);
+      walltimeSeconds = parseAllocationWalltime(walltime);
     } catch (err) {
       problems.push(`--walltime: ${(err as Error).message}`);
     }
@@ -219,6 +220,22 @@ export function resolveAllocationSettings(
     jobName: flags.jobName ?? defaultJobName(defaults.studyName, defaults.prefix),
     template,
   };
+}
+
+/** A Flux Standard Duration with its unit, as `flux batch -t` takes it: `30s`, `5m`, `1.5h`, `2d`. */
+const FLUX_DURATION = /^(\d+(?:\.\d+)?)([smhd])$/;
+const FLUX_UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86400 } as const;
+
+/**
+ * An allocation's walltime in seconds: Slurm's forms (a bare number is minutes, H:M:S, D-H:M:S)
+ * or a Flux duration with its unit (`30s`, `5m`, `2h`, `1d`), whichever the scheduler. Undefined
+ * for none (`inf`, `0`); throws a WalltimeError otherwise.
+ */
+export function parseAllocationWalltime(text: string): number | undefined {
+  const m = FLUX_DURATION.exec(text.trim().toLowerCase());
+  if (!m) return parseWalltimeSeconds(text);
+  const seconds = Math.round(Number(m[1]) * FLUX_UNIT_SECONDS[m[2] as keyof typeof FLUX_UNIT_SECONDS]);
+  return seconds === 0 ? undefined : seconds;
 }
 
 /** `maestro.<study name>` (made a safe job name), else `maestro.<prefix>`, or `maestro` for the default prefix. */

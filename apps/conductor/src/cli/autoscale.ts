@@ -9,7 +9,7 @@
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { AllocationError, AllocationErrorCode } from '../allocations/errors.js';
-import { checkStudyFits, studyDemandGroups, type LaunchSettings } from '../allocations/launch.js';
+import { checkStudyFits, probeNodes, studyDemandGroups, type LaunchSettings } from '../allocations/launch.js';
 import { schedulerClient, type SchedulerClient } from '../allocations/schedulers.js';
 import type { AutoscaleConfig } from '../fleet/fleet.js';
 import type { LoadedStudy } from '../study/load.js';
@@ -62,18 +62,17 @@ export async function resolveAutoscale(
     },
   );
   const client = schedulerClient(settings.scheduler);
-  let coresPerNode = settings.coresPerNode;
-  if (coresPerNode === undefined) {
-    try {
-      coresPerNode = (await client.nodeCores(settings.partition))?.max;
-    } catch (e) {
-      if (e instanceof AllocationError && e.code === AllocationErrorCode.Invalid) throw e;
-      err.write(
-        `warning: cannot ask ${settings.scheduler} how large its nodes are (${(e as Error).message}); allocations are sized to --nodes-per-allocation\n`,
-      );
-    }
-  }
-  const { refused, warnings } = checkStudyFits(studyDemandGroups(loaded.expanded), settings, coresPerNode);
+  const nodes = await probeNodes(settings, client, (reason) =>
+    err.write(
+      `warning: cannot ask ${settings.scheduler} how large its nodes are (${reason}); allocations are sized to --nodes-per-allocation\n`,
+    ),
+  );
+  const coresPerNode = nodes.coresPerNode;
+  const { refused, warnings } = checkStudyFits(
+    studyDemandGroups(loaded.expanded),
+    { ...settings, gpusPerNode: nodes.gpusPerNode },
+    coresPerNode,
+  );
   for (const w of warnings) err.write(`warning: ${w}\n`);
   if (refused.length > 0) {
     throw new AllocationError(

@@ -11,11 +11,18 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import { formatWalltime, type AllocationRecord, type SchedulerName, type WorkerRecord } from '@maestro/protocol';
+import {
+  canonicalAllocationId,
+  formatWalltime,
+  type AllocationRecord,
+  type SchedulerName,
+  type WorkerRecord,
+} from '@maestro/protocol';
 import { AllocationError, AllocationErrorCode } from '../allocations/errors.js';
 import {
   checkStudyFits,
   prepareLaunch,
+  probeNodes,
   studyDemandGroups,
   submitLaunch,
   type LaunchTarget,
@@ -149,19 +156,17 @@ export async function workersLaunchCommand(flags: LaunchFlags, out: Writable, er
   if (warning) err.write(`${warning}\n`);
 
   // Steps that can never run on these nodes: refused before anything is submitted.
-  let coresPerNode = settings.coresPerNode;
-  if (coresPerNode === undefined) {
-    try {
-      coresPerNode = (await client.nodeCores(settings.partition))?.max;
-    } catch (e) {
-      if (e instanceof AllocationError && e.code === AllocationErrorCode.Invalid) throw e;
-      err.write(
-        `warning: cannot ask ${settings.scheduler} how large its nodes are (${(e as Error).message}); steps are not checked against them\n`,
-      );
-    }
-  }
+  const nodes = await probeNodes(settings, client, (reason) =>
+    err.write(
+      `warning: cannot ask ${settings.scheduler} how large its nodes are (${reason}); steps are not checked against them\n`,
+    ),
+  );
   if (loaded) {
-    const { refused, warnings } = checkStudyFits(studyDemandGroups(loaded.expanded), settings, coresPerNode);
+    const { refused, warnings } = checkStudyFits(
+      studyDemandGroups(loaded.expanded),
+      { ...settings, gpusPerNode: nodes.gpusPerNode },
+      nodes.coresPerNode,
+    );
     for (const w of warnings) err.write(`warning: ${w}\n`);
     if (refused.length > 0) {
       throw new AllocationError(
@@ -252,6 +257,15 @@ async function allocationStates(records: readonly AllocationRecord[]): Promise<M
   return out;
 }
 
+/**
+ * Whether worker `w` runs in allocation `a`. Ids compared as maestro keeps them: a Flux id may
+ * have been stored, or reported by an older worker, in its other form (`ƒ…`).
+ */
+const workerOf = (a: AllocationRecord, w: WorkerRecord): boolean =>
+  w.scheduler === a.scheduler &&
+  w.allocationId !== undefined &&
+  canonicalAllocationId(a.scheduler, w.allocationId) === canonicalAllocationId(a.scheduler, a.id);
+
 const left = (endsAt: number | undefined, now: number): string =>
   endsAt === undefined ? '-' : formatWalltime(Math.max(0, Math.floor((endsAt - now) / 1000)));
 
@@ -277,7 +291,7 @@ function formatAllocations(
   if (allocations.length === 0) return 'No allocations.\n';
   const rows = [['ALLOCATION', 'SCHEDULER', 'STATE', 'NODES', 'TIME LEFT', 'WORKERS', 'RUNNING', 'DONE', 'ORIGIN']];
   for (const a of allocations) {
-    const mine = workers.filter((w) => w.allocationId === a.id && w.scheduler === a.scheduler);
+    const mine = workers.filter((w) => workerOf(a, w));
     const ends = mine.map((w) => w.allocationEndsAt).find((e) => e !== undefined);
     rows.push([
       a.id,
@@ -336,7 +350,14 @@ export async function workersStopCommand(flags: StopFlags, out: Writable): Promi
     const wanted = flags.allocation ?? [];
     const chosen: AllocationRecord[] = [];
     for (const id of wanted) {
-      const r = records.find((x) => x.id === id || `${x.scheduler}.${x.id}` === id);
+      const r = records.find((x) => {
+        const ours = canonicalAllocationId(x.scheduler, x.id);
+        return (
+          ours === canonicalAllocationId(x.scheduler, id) ||
+          `${x.scheduler}.${ours}` === id ||
+          `${x.scheduler}.${x.id}` === id
+        );
+      });
       if (!r) {
         throw new AllocationError(
           AllocationErrorCode.Invalid,
@@ -348,11 +369,7 @@ export async function workersStopCommand(flags: StopFlags, out: Writable): Promi
     const allocations = wanted.length > 0 ? chosen : open;
     // Workers outside any recorded allocation (started by hand) are asked to drain too.
     const loose =
-      wanted.length > 0
-        ? []
-        : workers
-            .filter((w) => !records.some((r) => r.id === w.allocationId && r.scheduler === w.scheduler))
-            .map((w) => w.name);
+      wanted.length > 0 ? [] : workers.filter((w) => !records.some((r) => workerOf(r, w))).map((w) => w.name);
 
     if (flags.now) {
       for (const scheduler of new Set(allocations.map((a) => a.scheduler))) {
@@ -370,7 +387,11 @@ export async function workersStopCommand(flags: StopFlags, out: Writable): Promi
         out.write(`Asked ${formatCount(loose.length, 'worker')} outside any allocation to drain\n`);
       }
     } else {
-      await fleet.requestDrain({ allocations: allocations.map((a) => a.id), workers: loose });
+      // Workers match the id in the form they keep it (canonicalAllocationId).
+      await fleet.requestDrain({
+        allocations: allocations.map((a) => canonicalAllocationId(a.scheduler, a.id)),
+        workers: loose,
+      });
       for (const a of allocations) {
         out.write(
           `Draining ${a.scheduler} allocation ${a.id}: its workers finish their running steps and exit, then it ends\n`,
