@@ -13,11 +13,11 @@
  * It records what really happened (which runs' successes the fence accepted, which claims found
  * a parent unfinished) for the tests to compare with what the conductor concluded.
  */
-import type { ControlRequest } from '@maestro/protocol';
 import {
   bundleMembers,
   isFinalState,
   StudyRecordField as F,
+  type ControlRequest,
   type Outcome,
   type StepEvent,
   type StepJob,
