@@ -137,7 +137,8 @@ export async function startFluxWorld(): Promise<FluxWorld> {
   }
 
   const flux = async (args: readonly string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> => {
-    const r = await execa('flux', args, { env, reject: false, timeout: 60_000 });
+    // In the world's folder: flux batch writes its flux-ID.out there, not in the test's cwd.
+    const r = await execa('flux', args, { cwd: dir, env, reject: false, timeout: 60_000 });
     return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
   };
   const readLines = (file: string): unknown[] | undefined =>
