@@ -5,11 +5,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { launchChromium } from '../helpers/browser.js';
 import { maestro } from '../helpers/cli.js';
+import { killAll, startMaestro, waitForOutput } from '../helpers/processes.js';
 import { tempDir, writeSpec } from '../helpers/study.js';
 
 const redisUrl = inject('redisUrl');
+afterEach(killAll);
 
 // Maestro zips parameters: 12 combinations, MESH and RES moving together, SEED across them.
 const spec = `study:
@@ -101,5 +104,43 @@ describe('maestro status --by-param', () => {
     const r = await maestro(['status', '--by-param', '--watch', root]);
     expect(r.exitCode).not.toBe(0);
     expect(r.stderr).toMatch(/--by-param.*--watch|--watch.*--by-param/);
+  });
+
+  it('the dashboard on the study folder shows the same finding in its panel, and its JSON', async () => {
+    const dash = startMaestro(['dashboard', root, '--port', '0']);
+    const url = (await waitForOutput(dash, /maestro dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/))[1]!;
+    const studies = (await (await fetch(`${url}api/studies`)).json()) as { items: { id: string }[] };
+    const id = studies.items[0]!.id;
+    const j = (await (await fetch(`${url}api/studies/${id}/by-param`)).json()) as {
+      available: boolean;
+      findings: string[];
+      params: Record<string, { value: string; failed: number }[]>;
+    };
+    expect(j.available).toBe(true);
+    expect(j.findings).toHaveLength(1);
+    expect(j.findings[0]).toMatch(
+      /^all 4 failures have MESH=fine \(with RES=hi, which cover the same instances\) in sim: /,
+    );
+    expect(j.params['MESH']!.map((v) => [v.value, v.failed])).toEqual([
+      ['fine', 4],
+      ['coarse', 0],
+      ['medium', 0],
+    ]);
+
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${url}#/study/${encodeURIComponent(id)}`);
+      const finding = page.locator('[data-testid="by-param"] [data-testid="finding"]');
+      await finding.first().waitFor({ timeout: 30_000 });
+      expect(await finding.allTextContents()).toEqual([j.findings[0]]);
+      expect(
+        await page
+          .locator('[data-testid="param-table"]')
+          .evaluateAll((ts) => ts.map((t) => t.getAttribute('data-param'))),
+      ).toEqual(['MESH', 'RES', 'SEED']);
+    } finally {
+      await browser.close();
+    }
   });
 });

@@ -1,7 +1,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { StatusCsvRow } from '@maestro/protocol';
-import { analyseByParam, describeStandout, parseParams, parseRunTime } from '../src/status/by-param.js';
+import {
+  analyseByParam as analyseSamples,
+  describeStandout,
+  parseParams,
+  parseRunTime,
+  samplesFromStatusRows,
+} from '../src/status/by-param.js';
+
+const analyseByParam = (rows: readonly StatusCsvRow[]) => analyseSamples(samplesFromStatusRows(rows));
 
 function row(state: string, params: string, runTime = '0d:00h:00m:02s', workspace = 'sim/x'): StatusCsvRow {
   return {

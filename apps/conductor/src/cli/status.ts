@@ -11,7 +11,7 @@ import type { Writable } from 'node:stream';
 import type { StudyStateName, StatusCsvRow } from '@maestro/protocol';
 import { safePathComponent } from '@maestro/spec';
 import { makePalette, shouldColour, type ColourChoice } from '../status/colour.js';
-import { analyseByParam, describeStandout, formatByParam } from '../status/by-param.js';
+import { analyseByParam, describeStandout, formatByParam, samplesFromStatusRows } from '../status/by-param.js';
 import { readTail, type FileTail } from '../status/file-tail.js';
 import { formatCount } from '../status/count.js';
 import type { StatusJson } from '../status/files.js';
@@ -113,7 +113,11 @@ async function showByParam(
     metas.map(async (meta) => {
       const rows = await readStatusCsv(meta.root).catch((): StatusCsvRow[] => []);
       const summary = await readSummary(meta.root);
-      return { meta, state: summary?.state ?? (meta.dryRun ? 'DRYRUN' : 'UNKNOWN'), report: analyseByParam(rows) };
+      return {
+        meta,
+        state: summary?.state ?? (meta.dryRun ? 'DRYRUN' : 'UNKNOWN'),
+        report: analyseByParam(samplesFromStatusRows(rows)),
+      };
     }),
   );
   if (options.json) {

@@ -23,7 +23,7 @@ export interface ValueStats {
   /** CANCELLED and anything else that ended without a result. */
   readonly other: number;
   /** Median `Run Time` of the finished instances, in seconds (whole seconds, as status.csv has them). */
-  readonly medianRunSeconds: number | undefined;
+  readonly medianRunSeconds: number | null;
 }
 
 export interface Standout {
@@ -61,7 +61,10 @@ const MIN_FAILURES = 2;
 const MIN_Z = 2;
 
 interface Tally {
-  instances: number[];
+  count: number;
+  /** Two running hashes of the instance numbers: equal for values that cover the same instances. */
+  hashA: number;
+  hashB: number;
   finished: number;
   failed: number;
   active: number;
@@ -70,39 +73,65 @@ interface Tally {
   failedSteps: Set<string>;
 }
 
-export function analyseByParam(rows: readonly StatusCsvRow[]): ByParamReport {
+/** One instance as the analysis needs it, from status.csv or from the study's records. */
+export interface ParamSample {
+  readonly step: string;
+  /** A step state name (FINISHED, FAILED, ...). */
+  readonly state: string;
+  readonly params: Iterable<readonly [string, string]>;
+  /** How long it ran, for FINISHED ones. */
+  readonly runSeconds: number | undefined;
+}
+
+/** The instances of a status.csv. */
+export function* samplesFromStatusRows(rows: readonly StatusCsvRow[]): Generator<ParamSample> {
+  for (const row of rows) {
+    yield {
+      step: stepOf(row),
+      state: row.State,
+      params: parseParams(row.Params),
+      runSeconds: parseRunTime(row['Run Time']),
+    };
+  }
+}
+
+export function analyseByParam(samples: Iterable<ParamSample>): ByParamReport {
   const tallies = new Map<string, Map<string, Tally>>();
+  let instances = 0;
   let withParams = 0;
   let failed = 0;
-  rows.forEach((row, index) => {
-    const isFailed = FAILED_STATES.has(row.State);
+  for (const sample of samples) {
+    const index = instances++;
+    const isFailed = FAILED_STATES.has(sample.state);
     if (isFailed) failed++;
-    const params = parseParams(row.Params);
-    if (params.length) withParams++;
-    for (const [param, value] of params) {
+    let hasParams = false;
+    for (const [param, value] of sample.params) {
+      hasParams = true;
       let values = tallies.get(param);
       if (!values) tallies.set(param, (values = new Map()));
       let t = values.get(value);
       if (!t) {
-        t = { instances: [], finished: 0, failed: 0, active: 0, other: 0, runSeconds: [], failedSteps: new Set() };
+        t = { count: 0, hashA: 0, hashB: 0, finished: 0, failed: 0, active: 0, other: 0, runSeconds: [], failedSteps: new Set() };
         values.set(value, t);
       }
-      t.instances.push(index);
-      if (row.State === 'FINISHED') {
+      t.count++;
+      t.hashA = (Math.imul(t.hashA ^ index, 0x9e3779b1) + 0x7f4a7c15) | 0;
+      t.hashB = (Math.imul(t.hashB + index, 0x85ebca6b) ^ (t.hashB >>> 13)) | 0;
+      if (sample.state === 'FINISHED') {
         t.finished++;
-        const s = parseRunTime(row['Run Time']);
-        if (s !== undefined) t.runSeconds.push(s);
+        if (sample.runSeconds !== undefined) t.runSeconds.push(sample.runSeconds);
       } else if (isFailed) {
         t.failed++;
-        t.failedSteps.add(stepOf(row));
-      } else if (ACTIVE_STATES.has(row.State)) t.active++;
+        t.failedSteps.add(sample.step);
+      } else if (ACTIVE_STATES.has(sample.state)) t.active++;
       else t.other++;
     }
-  });
+    if (hasParams) withParams++;
+  }
 
   const params: Record<string, ValueStats[]> = {};
   const candidates: Standout[] = [];
-  const signatures = new Map<string, string>(); // PARAM=value -> its instances, for grouping
+  const signatures = new Map<string, string>(); // PARAM=value -> a digest of its instances, for grouping
   for (const [param, values] of [...tallies].sort(([a], [b]) => a.localeCompare(b))) {
     let paramFailed = 0;
     let paramEnded = 0;
@@ -114,14 +143,14 @@ export function analyseByParam(rows: readonly StatusCsvRow[]): ByParamReport {
     for (const [value, t] of values) {
       stats.push({
         value,
-        instances: t.instances.length,
+        instances: t.count,
         finished: t.finished,
         failed: t.failed,
         active: t.active,
         other: t.other,
         medianRunSeconds: median(t.runSeconds),
       });
-      signatures.set(`${param}=${value}`, t.instances.join(','));
+      signatures.set(`${param}=${value}`, `${t.count}:${t.hashA}:${t.hashB}`);
       const ended = t.finished + t.failed;
       const restFailed = paramFailed - t.failed;
       const restEnded = paramEnded - ended;
@@ -143,7 +172,7 @@ export function analyseByParam(rows: readonly StatusCsvRow[]): ByParamReport {
     }
     params[param] = stats.sort((a, b) => rate(b) - rate(a) || b.failed - a.failed || compareValues(a.value, b.value));
   }
-  return { instances: rows.length, withParams, failed, standouts: groupSame(candidates, signatures), params };
+  return { instances, withParams, failed, standouts: groupSame(candidates, signatures), params };
 }
 
 /** One finding per set of instances: values that cover the same instances are one pattern. */
@@ -190,8 +219,8 @@ function compareValues(a: string, b: string): number {
   return a.trim() !== '' && b.trim() !== '' && Number.isFinite(x) && Number.isFinite(y) ? x - y : a.localeCompare(b);
 }
 
-function median(xs: number[]): number | undefined {
-  if (!xs.length) return undefined;
+function median(xs: number[]): number | null {
+  if (!xs.length) return null;
   const s = [...xs].sort((a, b) => a - b);
   const mid = s.length >> 1;
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
@@ -263,7 +292,7 @@ export function formatByParam(report: ByParamReport, style: ByParamStyle): strin
       String(v.failed),
       String(v.active),
       String(v.other),
-      v.medianRunSeconds === undefined ? '--' : formatDuration(v.medianRunSeconds * 1000),
+      v.medianRunSeconds === null ? '--' : formatDuration(v.medianRunSeconds * 1000),
     ]);
     const widths = [param, ...header].map((h, k) => Math.max(h.length, ...cells.map((c) => c[k]!.length)));
     const row = (c: string[]): string =>
