@@ -719,11 +719,7 @@
                     ...[v.instances, v.finished, v.failed, v.active, v.other].map((n) =>
                       h('td', { class: 'num' }, String(n)),
                     ),
-                    h(
-                      'td',
-                      { class: 'num' },
-                      v.medianRunSeconds === null ? '--' : duration(v.medianRunSeconds * 1000),
-                    ),
+                    h('td', { class: 'num' }, v.medianRunSeconds === null ? '--' : duration(v.medianRunSeconds * 1000)),
                   ),
                 ),
               ),

@@ -111,7 +111,17 @@ export function analyseByParam(samples: Iterable<ParamSample>): ByParamReport {
       if (!values) tallies.set(param, (values = new Map()));
       let t = values.get(value);
       if (!t) {
-        t = { count: 0, hashA: 0, hashB: 0, finished: 0, failed: 0, active: 0, other: 0, runSeconds: [], failedSteps: new Set() };
+        t = {
+          count: 0,
+          hashA: 0,
+          hashB: 0,
+          finished: 0,
+          failed: 0,
+          active: 0,
+          other: 0,
+          runSeconds: [],
+          failedSteps: new Set(),
+        };
         values.set(value, t);
       }
       t.count++;
