@@ -247,7 +247,8 @@ describe('InstanceMachine under any order of events', () => {
       ),
       { numRuns: 300 },
     );
-  });
+    // Hundreds of runs: well over vitest's 5 s on a loaded machine (CI saw it).
+  }, 60_000);
 
   it('cancel, resume, results and worker deaths interleaved: finished results stay FINISHED', async () => {
     await fc.assert(
@@ -260,7 +261,8 @@ describe('InstanceMachine under any order of events', () => {
       ),
       { numRuns: 300 },
     );
-  });
+    // Hundreds of runs: well over vitest's 5 s on a loaded machine (CI saw it).
+  }, 60_000);
 
   it('bundles of a timed sweep, with faults', async () => {
     await fc.assert(
@@ -271,7 +273,8 @@ describe('InstanceMachine under any order of events', () => {
       ),
       { numRuns: 40 },
     );
-  });
+    // Hundreds of runs: well over vitest's 5 s on a loaded machine (CI saw it).
+  }, 60_000);
 
   it('the bug of issue #26: a cancel sent while no conductor runs, results reported meanwhile', async () => {
     // The first conductor sends everything and dies; workers go on, some steps finish; a cancel
@@ -310,7 +313,8 @@ describe('InstanceMachine under any order of events', () => {
       ),
       { numRuns: 200 },
     );
-  });
+    // Hundreds of runs: well over vitest's 5 s on a loaded machine (CI saw it).
+  }, 60_000);
 });
 
 describe('retry and restart accounting, against a model', () => {

@@ -12,7 +12,7 @@
  * (instance-machine.ts, pure), dispatch (dispatch.ts), result intake (intake.ts), reconciliation
  * (reconcile.ts), cancel (cancel.ts), persistence (persistence.ts) and the lease (lease.ts).
  */
-import { stepStateName, StudyRecordField as F, type StudyStateName } from '@maestro/protocol';
+import { isFinalState, StepState, stepStateName, StudyRecordField as F, type StudyStateName } from '@maestro/protocol';
 import type { ExpandedStudy } from '@maestro/spec';
 import type { Logger } from 'pino';
 import type { StepQueues } from '../queue/index.js';
@@ -20,6 +20,7 @@ import { LeaseLostError, type StudyStore } from '../redis/index.js';
 import { carryOutCancel, expireCancel, type CancelParts } from './cancel.js';
 import { ChangeSet } from './change-set.js';
 import { Dispatcher, type BundlePolicy } from './dispatch.js';
+import { estimateLeft, type Estimate, type StepLeft } from './eta.js';
 import { InstanceMachine, STATE_CODES, type ConductorLimits } from './instance-machine.js';
 import { InstanceRecords } from './instance-records.js';
 import { readPauseMs, ResultIntake, type StreamCursors } from './intake.js';
@@ -28,6 +29,7 @@ import { logNote } from './notes.js';
 import { StudyPersistence } from './persistence.js';
 import { applyReconciled, reconcile } from './reconcile.js';
 import { queueNamesOf } from './step-jobs.js';
+import type { RuntimeSummary } from './step-timing.js';
 import { FINISH_WINDOW_MS, RECONCILE_EVERY_MS } from './timing.js';
 
 export type { BundlePolicy } from './dispatch.js';
@@ -69,8 +71,10 @@ export interface Progress {
   readonly queued: number;
   /** Instances finished per second, over the last minute. */
   readonly ratePerSec: number;
-  /** Estimated time left, if there is a rate. */
+  /** Estimated time left: from the steps' run times once some are timed, else from the rate. */
   readonly etaMs: number | undefined;
+  /** Where the time left falls nine times in ten (eta.ts); absent for a rate-based guess. */
+  readonly etaRange: { readonly lowMs: number; readonly highMs: number; readonly measured: number } | undefined;
   readonly state: StudyStateName;
   readonly startedMs: number;
 }
@@ -208,16 +212,37 @@ export class Conductor {
     const window = Math.min(FINISH_WINDOW_MS, now - this.#startedMs);
     const ratePerSec = m && window > 0 ? (m.finishRate.count(now) * 1000) / window : 0;
     const left = this.expanded.instanceCount - (m?.finalCount() ?? 0);
+    const learned = m && this.#estimate(m, now, window);
     return {
       total: this.expanded.instanceCount,
       counts,
       running: m?.running ?? 0,
       queued: m?.queued ?? 0,
       ratePerSec,
-      etaMs: ratePerSec > 0 ? (left / ratePerSec) * 1000 : undefined,
+      etaMs: learned ? learned.etaMs : ratePerSec > 0 ? (left / ratePerSec) * 1000 : undefined,
+      etaRange: learned ? { lowMs: learned.lowMs, highMs: learned.highMs, measured: learned.measured } : undefined,
       state: this.#state,
       startedMs: this.#startedMs,
     };
+  }
+
+  /** Time left from the steps' learned run times (eta.ts), at the concurrency the study gets. */
+  #estimate(m: InstanceMachine, now: number, window: number): Estimate | undefined {
+    const steps = this.expanded.steps.map((_, s): StepLeft => {
+      const c = m.stepCounts(s);
+      let waiting = 0;
+      c.forEach((n, code) => {
+        if (!isFinalState(code) && code !== StepState.RUNNING) waiting += n;
+      });
+      return { waiting, running: c[StepState.RUNNING]!, runtime: m.timing.summary(s) };
+    });
+    const implied = window > 0 ? m.finishRate.busyMs(now) / window : 0;
+    return estimateLeft(steps, Math.max(m.running, implied));
+  }
+
+  /** Median, p90 and max run time of step `s`'s instances so far. */
+  stepRuntime(s: number): RuntimeSummary | undefined {
+    return this.#parts?.machine.timing.summary(s);
   }
 
   // ---- start and resume -------------------------------------------------------------------

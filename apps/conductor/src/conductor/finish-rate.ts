@@ -10,14 +10,26 @@ const BUCKETS = FINISH_WINDOW_MS / BUCKET_MS;
 
 export class FinishRate {
   readonly #counts = new Uint32Array(BUCKETS);
+  /** Run time of the instances each bucket counts, in ms: the concurrency they imply. */
+  readonly #busy = new Float64Array(BUCKETS);
+  #busyTotal = 0;
   /** The second (now / BUCKET_MS) the newest bucket counts. */
   #second = 0;
   #total = 0;
 
-  record(now: number): void {
+  /** One finish at `now`, which ran for `runMs`. */
+  record(now: number, runMs = 0): void {
     this.#advance(now);
     this.#counts[this.#second % BUCKETS]!++;
     this.#total++;
+    this.#busy[this.#second % BUCKETS]! += runMs;
+    this.#busyTotal += runMs;
+  }
+
+  /** Run time of the last minute's finishes, in ms (over a window: their average concurrency). */
+  busyMs(now: number): number {
+    this.#advance(now);
+    return this.#busyTotal;
   }
 
   /** Finishes in the last minute (to the second). */
@@ -35,6 +47,8 @@ export class FinishRate {
       const b = (this.#second + k) % BUCKETS;
       this.#total -= this.#counts[b]!;
       this.#counts[b] = 0;
+      this.#busyTotal -= this.#busy[b]!;
+      this.#busy[b] = 0;
     }
     this.#second = second;
   }

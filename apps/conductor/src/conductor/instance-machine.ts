@@ -517,7 +517,10 @@ export class InstanceMachine {
     if ((s === StepState.FAILED || s === StepState.TIMEDOUT) && this.#failed.length < MAX_FAILURES_TRACKED)
       this.#failed.push(i);
     this.changes.deleteFence(i);
-    if (s === StepState.FINISHED) this.finishRate.record(now);
+    if (s === StepState.FINISHED) {
+      const r = this.records;
+      this.finishRate.record(now, r.startMs(i) > 0 && r.endMs(i) >= r.startMs(i) ? r.endMs(i) - r.startMs(i) : 0);
+    }
   }
 
   /** A failure fails every descendant, as in Maestro; other branches go on. */

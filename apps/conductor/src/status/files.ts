@@ -12,7 +12,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { StepState, stepStateName, formatStatusRow, STATUS_CSV_HEADER } from '@maestro/protocol';
+import { StepState, stepStateName, formatStatusRow, parseWalltimeSeconds, STATUS_CSV_HEADER } from '@maestro/protocol';
 import type { Conductor } from '../conductor/index.js';
 import { InstanceRecords } from '../conductor/index.js';
 
@@ -27,15 +27,28 @@ export interface StatusJson {
   queued: number;
   ratePerSec: number;
   etaMs: number | null;
+  /** Where the time left falls nine times in ten, from the steps' run times; null without them. */
+  etaLowMs?: number | null;
+  etaHighMs?: number | null;
   startedAt: string;
   updatedAt: string;
-  steps: { name: string; total: number; counts: Record<string, number> }[];
+  steps: StepStatusJson[];
   /** FAILED and TIMEDOUT instances, the first {@link MAX_FAILURES_LISTED} to fail. */
   failures?: FailureEntry[];
   /** How many instances are FAILED or TIMEDOUT in all. */
   failedTotal?: number;
   /** The conductor that wrote the file: absent in files of older versions. */
   conductor?: ConductorHeartbeat;
+}
+
+export interface StepStatusJson {
+  name: string;
+  total: number;
+  counts: Record<string, number>;
+  /** Run times of its finished instances so far (median and p90 to within 10%). */
+  runtime?: { runs: number; medianMs: number; p90Ms: number; maxMs: number } | null;
+  /** Its walltime when every instance has the same one; null without one. */
+  walltimeMs?: number | null;
 }
 
 /** Who drives the study, and when it last said so (status.json's `conductor`). */
@@ -75,7 +88,11 @@ export function statusJson(c: Conductor, id: string, now = Date.now(), conductor
     c.stepCounts(k).forEach((n, code) => {
       if (n > 0) counts[stepStateName(code)] = n;
     });
-    return { name: s.name, total: s.instanceCount, counts };
+    const rt = c.stepRuntime(k);
+    const runtime = rt
+      ? { runs: rt.runs, medianMs: Math.round(rt.medianMs), p90Ms: Math.round(rt.p90Ms), maxMs: Math.round(rt.maxMs) }
+      : null;
+    return { name: s.name, total: s.instanceCount, counts, runtime, walltimeMs: walltimeMsOf(s.run.walltime) };
   });
   const r = c.records;
   const failures: FailureEntry[] = c.failedInstances().map((i) => {
@@ -104,6 +121,8 @@ export function statusJson(c: Conductor, id: string, now = Date.now(), conductor
     queued: p.queued,
     ratePerSec: Number(p.ratePerSec.toFixed(3)),
     etaMs: p.etaMs === undefined ? null : Math.round(p.etaMs),
+    etaLowMs: p.etaRange ? Math.round(p.etaRange.lowMs) : null,
+    etaHighMs: p.etaRange ? Math.round(p.etaRange.highMs) : null,
     startedAt: new Date(p.startedMs).toISOString(),
     updatedAt: new Date(now).toISOString(),
     steps,
@@ -111,6 +130,17 @@ export function statusJson(c: Conductor, id: string, now = Date.now(), conductor
     failedTotal,
     ...(conductor ? { conductor } : {}),
   };
+}
+
+/** A step's walltime in ms when it is the same for every instance (no tokens); else null. */
+function walltimeMsOf(value: unknown): number | null {
+  if ((typeof value !== 'string' && typeof value !== 'number') || String(value).includes('$(')) return null;
+  try {
+    const s = parseWalltimeSeconds(value);
+    return s === undefined ? null : s * 1000;
+  } catch {
+    return null;
+  }
 }
 
 /** Rows built between two yields to the event loop (~40 ms of work). */

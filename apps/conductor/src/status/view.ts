@@ -72,7 +72,15 @@ export function summaryLine(
   let eta = '--';
   if (!ended && !gone && s.etaMs !== null && s.etaMs !== undefined) {
     // status.json is rewritten about once a second; count down from when it was written.
-    eta = formatDuration(Math.max(0, s.etaMs - Math.max(0, now - Date.parse(s.updatedAt))));
+    const since = Math.max(0, now - Date.parse(s.updatedAt));
+    const left = (ms: number): string => formatDuration(Math.max(0, ms - since));
+    eta = left(s.etaMs);
+    // From the steps' run times: how sure, as the range nine runs in ten fall in.
+    if (typeof s.etaLowMs === 'number' && typeof s.etaHighMs === 'number' && s.etaHighMs > s.etaLowMs) {
+      const low = left(s.etaLowMs);
+      const high = left(s.etaHighMs);
+      if (low !== high) eta += ` (${low}-${high})`;
+    }
   }
   const state = gone ? palette.state('FAILED', `${s.state} (no conductor)`) : palette.state(s.state);
   return `State: ${state} | ${formatCount(s.total, 'instance')}: ${counts || 'none'} | elapsed ${elapsed} | ETA ${eta}`;
@@ -82,6 +90,27 @@ export function summaryLine(
 export function conductorText(study: StudyStatusInput, now: number): string | undefined {
   const notice = conductorNotice(study.conductor, study.root, now);
   return notice && `${notice.charAt(0).toUpperCase()}${notice.slice(1)}`;
+}
+
+/** Share of its walltime a step's p90 run time may reach before `status` warns. */
+export const WALLTIME_WARNING_SHARE = 0.8;
+
+/**
+ * A warning for each step whose p90 run time (of at least 3 runs) is within 20% of its walltime:
+ * a tenth of its instances already come close, and the next may time out.
+ */
+export function walltimeWarnings(s: StatusJson): string[] {
+  const out: string[] = [];
+  for (const step of s.steps) {
+    const rt = step.runtime;
+    const wall = step.walltimeMs;
+    if (!rt || !wall || rt.runs < 3 || rt.p90Ms < WALLTIME_WARNING_SHARE * wall) continue;
+    out.push(
+      `warning: ${step.name}: 1 run in 10 takes ${formatDuration(rt.p90Ms)} or more (longest ${formatDuration(rt.maxMs)}), ` +
+        `within 20% of its walltime ${formatDuration(wall)}; raise walltime: before instances time out`,
+    );
+  }
+  return out;
 }
 
 /** One line per spec step: a bar and its counts. */
@@ -119,6 +148,7 @@ export function renderStudyStatus(study: StudyStatusInput, o: StatusViewOptions)
   lines.push(s ? summaryLine(s, p, o.now, study.conductor) : `State: ${study.state}`);
   const gone = conductorText(study, o.now);
   if (gone) lines.push(p.state('FAILED', gone));
+  if (s && !isEndedState(s.state)) for (const w of walltimeWarnings(s)) lines.push(p.state('TIMEDOUT', w));
   if (o.failedOnly) {
     lines.push(...renderFailures(study, o));
     return lines;
