@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import type { KeyPath } from './load-yaml.js';
+import { merlinStudyTokens } from './merlin-tokens.js';
 import type { Study } from './study.js';
 import { replaceTokens } from './tokens.js';
 
@@ -14,6 +15,12 @@ export interface EnvironmentPlaces {
   readonly specRoot: string;
   /** Absolute working directory; relative dependency paths resolve against it, as in Maestro. */
   readonly cwd: string;
+  /**
+   * When and from which file the study runs: with it, Merlin's study-wide tokens
+   * (`$(MERLIN_INFO)`, `$(MERLIN_TIMESTAMP)`, `$(MERLIN_RETRY)`, ...; merlin-tokens.ts) resolve
+   * like `$(OUTPUT_PATH)`, in variables too. A variable of the same name wins, as before.
+   */
+  readonly merlin?: { readonly timestamp: string; readonly specFile: string } | undefined;
 }
 
 /** Every env token of the study and its final text. */
@@ -65,6 +72,12 @@ function resolveAll(
     ['OUTPUT_PATH', places.root],
     ['SPECROOT', places.specRoot],
   ]);
+  if (places.merlin) {
+    const declared = new Set(study.variables.map((v) => v.name));
+    for (const [name, value] of merlinStudyTokens({ root: places.root, ...places.merlin })) {
+      if (!declared.has(name)) fixed.set(name, value);
+    }
+  }
   const lookup = envResolver(study, fixed, places.cwd);
   const fill = (text: string): string => replaceTokens(text, lookup);
   const tokens = new Map(fixed);
