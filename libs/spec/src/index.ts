@@ -55,6 +55,8 @@ export { sampleSettings, usesSamples } from './merlin-samples.js';
 export type { SampleSettings } from './merlin-samples.js';
 export { merlinStudyTokens, merlinProvenanceFiles, MERLIN_RETURN_CODES, MERLIN_INFO_DIR } from './merlin-tokens.js';
 export type { MerlinProvenanceFiles, MerlinPlaces } from './merlin-tokens.js';
+export { merlinProvenanceTexts } from './merlin-provenance.js';
+export type { MerlinProvenanceTexts } from './merlin-provenance.js';
 export { replaceTokens, tokenNames } from './tokens.js';
 export { closest, didYouMean, editDistance } from './suggest.js';
 export { StudyInput, RunInput, StepInput, BATCH_TYPES } from './schema.js';
