@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import type { KeyPath } from './load-yaml.js';
+import { sampleSettings } from './merlin-samples.js';
 import { merlinStudyTokens } from './merlin-tokens.js';
 import type { Study } from './study.js';
 import { replaceTokens } from './tokens.js';
@@ -74,9 +75,13 @@ function resolveAll(
   ]);
   if (places.merlin) {
     const declared = new Set(study.variables.map((v) => v.name));
-    for (const [name, value] of merlinStudyTokens({ root: places.root, ...places.merlin })) {
-      if (!declared.has(name)) fixed.set(name, value);
-    }
+    const merlin = merlinStudyTokens({ root: places.root, ...places.merlin });
+    // Merlin's study-level sample tokens: the vector becomes the label tokens, which each
+    // sample instance then substitutes (so a step using it is a sample step, as in Merlin).
+    const labels = sampleSettings(study)?.labels ?? [];
+    merlin.set('MERLIN_SAMPLE_VECTOR', labels.map((l) => `$(${l})`).join(' '));
+    merlin.set('MERLIN_SAMPLE_NAMES', labels.join(' '));
+    for (const [name, value] of merlin) if (!declared.has(name)) fixed.set(name, value);
   }
   const lookup = envResolver(study, fixed, places.cwd);
   const fill = (text: string): string => replaceTokens(text, lookup);

@@ -112,7 +112,7 @@ global.parameters:
 study:
   - name: setup
     description: no samples
-    run: {cmd: echo setup $(MERLIN_INFO) $(MERLIN_RETRY)}
+    run: {cmd: echo setup $(MERLIN_INFO) $(MERLIN_RETRY) $(MERLIN_SAMPLE_NAMES) $(MERLIN_TIMESTAMP)}
   - name: sim
     description: per sample
     run:
@@ -131,6 +131,9 @@ study:
   - name: funnel
     description: after everything
     run: {cmd: echo done, depends: [collect_*]}
+  - name: vector
+    description: a sample step through Merlin's sample vector
+    run: {cmd: echo $(MERLIN_SAMPLE_VECTOR)}
 merlin:
   samples:
     file: $(MERLIN_INFO)/samples.csv
@@ -160,13 +163,15 @@ describe('sample steps', () => {
       ['post', 6],
       ['collect', 2],
       ['funnel', 1],
+      ['vector', 3],
     ]);
+    expect(x.instance(x.steps[5]!.firstInstance + 2).cmd).toBe('echo c 3');
     const sim4 = x.instance(x.steps[1]!.firstInstance + 4); // P=2, sample 1
     expect(sim4.name).toBe('sim_P.2_sample1');
     expect(sim4.workspace).toBe('sim/P.2/0/1');
     expect(sim4.fileName).toBe('sim_P.2');
     expect(sim4.cmd).toBe('echo b 2 2 id=1 at=0/1 in /out/s/sim/P.2/0/1');
-    expect(x.instance(0).cmd).toBe('echo setup /out/s/merlin_info 104');
+    expect(x.instance(0).cmd).toBe('echo setup /out/s/merlin_info 104 X Y 20261207-053000');
   });
 
   it('wait for their parents as Merlin chains them', () => {
@@ -183,7 +188,7 @@ describe('sample steps', () => {
 
   it('expand as written before the samples exist', () => {
     const x = expand();
-    expect(x.steps.map((s) => s.instanceCount)).toEqual([1, 2, 2, 2, 1]);
+    expect(x.steps.map((s) => s.instanceCount)).toEqual([1, 2, 2, 2, 1, 1]);
     expect(x.instance(1).cmd).toContain('$(X) $(Y) 1 id=$(MERLIN_SAMPLE_ID)');
   });
 
