@@ -34,8 +34,9 @@ interface MerlinFolders {
 
 describe("sample folders, against Merlin's sample_index code", () => {
   it('gives every sample the folder Merlin gives it, and the same glob and list of all folders', () => {
+    // -B: no __pycache__ left in the checkout.
     const merlin = JSON.parse(
-      execFileSync('python3', ['folders.py', ...CASES], { cwd: DIR, encoding: 'utf8' }),
+      execFileSync('python3', ['-B', 'folders.py', ...CASES], { cwd: DIR, encoding: 'utf8' }),
     ) as Record<string, MerlinFolders>;
     expect(Object.keys(merlin)).toEqual(CASES);
     for (const c of CASES) {
