@@ -8,10 +8,13 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { maestro } from '../helpers/cli.js';
+import { killAll, signalGroup, startMaestro } from '../helpers/processes.js';
 import { REPO_ROOT } from '../helpers/shared.js';
-import { readStatus, tempDir } from '../helpers/study.js';
+import { readStatus, statesByName, tempDir, waitFor } from '../helpers/study.js';
+
+afterEach(killAll);
 
 const FIXTURES = path.join(REPO_ROOT, 'test/fixtures/merlin');
 
@@ -235,5 +238,63 @@ describe('bad samples', () => {
     expect(r.stderr).toMatch(
       /cols\.yaml:10:\d+: merlin\.samples\.column_labels: the samples file has 2 column\(s\), column_labels names 1/,
     );
+  });
+});
+
+describe('a sample study stopped and resumed', () => {
+  it('generates its samples once, and resume runs the same samples in the same folders', async () => {
+    const cwd = tempDir();
+    const spec = path.join(cwd, 'held.yaml');
+    writeFileSync(
+      spec,
+      [
+        'description: {name: held, description: samples held until the test lets them end}',
+        'study:',
+        '  - name: s',
+        '    description: per sample, held',
+        "    run: {cmd: 'while [ ! -e $(SPECROOT)/go ]; do sleep 0.05; done; echo $(X) > x.txt'}",
+        '  - name: all',
+        '    description: after every sample',
+        "    run: {cmd: 'cat $(s.workspace)/$(MERLIN_GLOB_PATH)x.txt > all.txt', depends: [s]}",
+        'merlin:',
+        '  samples:',
+        '    generate: {cmd: \'echo ran >> $(SPECROOT)/generated; printf "a\\nb\\nc\\n" > samples.tab\'}',
+        '    file: samples.tab',
+        '    column_labels: [X]',
+        '',
+      ].join('\n'),
+    );
+    const root = path.join(cwd, 'study');
+    const run = startMaestro(['run', '-o', root, '--local-workers', '1', '--worker-concurrency', '3', spec], {
+      cwd,
+      detached: true,
+    });
+    await waitFor(
+      () => {
+        try {
+          const s = statesByName(root);
+          return ['s_sample0', 's_sample1', 's_sample2'].every((n) => s[n] === 'RUNNING');
+        } catch {
+          return false;
+        }
+      },
+      60_000,
+      'the three samples to run',
+    );
+    signalGroup(run.pid!, 'SIGINT');
+    expect((await run).exitCode).toBe(130);
+    writeFileSync(path.join(cwd, 'go'), '');
+    const resumed = await maestro(['resume', root, '--local-workers', '1', '--worker-concurrency', '3'], {
+      cwd,
+      timeout: 120_000,
+    });
+    expect(resumed.exitCode, resumed.stderr).toBe(0);
+    expect(readFileSync(path.join(cwd, 'generated'), 'utf8')).toBe('ran\n');
+    expect(['00', '01', '02'].map((d) => readFileSync(path.join(root, 's', d, 'x.txt'), 'utf8'))).toEqual([
+      'a\n',
+      'b\n',
+      'c\n',
+    ]);
+    expect(readFileSync(path.join(root, 'all/all.txt'), 'utf8')).toBe('a\nb\nc\n');
   });
 });
