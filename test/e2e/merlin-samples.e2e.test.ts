@@ -125,6 +125,15 @@ describe("Merlin's hello_samples, with a generator of ours", () => {
     expect(readFileSync(path.join(root, 'step_2/step_2.out'), 'utf8')).toBe('Hurrah, we did it!\n');
     expect(readStatus(root).every((x) => x.state === 'FINISHED')).toBe(true);
     expect(readStatus(root)).toHaveLength(7);
+    // `expand -o ROOT` after the run reads the generated samples and says so.
+    const tree = await maestro(['expand', '-o', root, path.join(FIXTURES, 'hello_samples/hello_samples.yaml')], {
+      cwd,
+      env: env(),
+    });
+    expect(tree.stdout).toContain('step_1: 6 instances, over GREET, once per sample (3 samples)\n');
+    expect(tree.stdout).toContain(
+      `step_1_GREET.hola_sample2  step_1/GREET.hola/02/\n    $ echo "hola, ${names[2]}!"\n`,
+    );
   });
 });
 
