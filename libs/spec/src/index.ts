@@ -57,6 +57,8 @@ export { merlinStudyTokens, merlinProvenanceFiles, MERLIN_RETURN_CODES, MERLIN_I
 export type { MerlinProvenanceFiles, MerlinPlaces } from './merlin-tokens.js';
 export { merlinProvenanceTexts } from './merlin-provenance.js';
 export type { MerlinProvenanceTexts } from './merlin-provenance.js';
+export { nodeHours } from './node-hours.js';
+export type { NodeHours, StepNodeHours } from './node-hours.js';
 export { replaceTokens, tokenNames } from './tokens.js';
 export { closest, didYouMean, editDistance } from './suggest.js';
 export { StudyInput, RunInput, StepInput, BATCH_TYPES } from './schema.js';
