@@ -222,6 +222,27 @@ describe('bad samples', () => {
     expect(existsSync(root)).toBe(false);
   });
 
+  it('a samples file of a kind Merlin does not read is refused by validate, naming the kinds it reads', async () => {
+    const cwd = tempDir();
+    const spec = path.join(cwd, 'kind.yaml');
+    writeFileSync(
+      spec,
+      [
+        'description: {name: kind, description: wrong file kind}',
+        'study:',
+        '  - {name: s, description: per sample, run: {cmd: echo $(X)}}',
+        'merlin:',
+        '  samples: {file: samples.txt, column_labels: [X]}',
+        '',
+      ].join('\n'),
+    );
+    const r = await maestro(['validate', spec], { cwd });
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toMatch(
+      /kind\.yaml:5:\d+: merlin\.samples\.file: '.*samples\.txt' is not a file kind Merlin reads; a file ending in \.npy, \.csv, \.tab/,
+    );
+  });
+
   it('a samples file whose columns do not match column_labels is refused, naming both counts', async () => {
     const cwd = tempDir();
     const spec = path.join(cwd, 'cols.yaml');

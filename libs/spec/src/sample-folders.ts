@@ -40,14 +40,19 @@ export function sampleFolders(count: number, levelMaxDirs: number = DEFAULT_LEVE
     }
     return parts.join('/');
   };
+  // Built once, on first use: every instance of a step may use it, and it grows with the samples.
+  let all: string | undefined;
   return {
     levels,
     pathOf,
     globPath: '*/'.repeat(levels),
     pathsAll: () => {
-      const all: string[] = new Array<string>(count);
-      for (let id = 0; id < count; id++) all[id] = pathOf(id);
-      return all.join(' ');
+      if (all === undefined) {
+        const paths: string[] = new Array<string>(count);
+        for (let id = 0; id < count; id++) paths[id] = pathOf(id);
+        all = paths.join(' ');
+      }
+      return all;
     },
   };
 }
