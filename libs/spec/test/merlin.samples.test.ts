@@ -186,6 +186,38 @@ describe('sample steps', () => {
     expect(x.instance(first(3)).cmd).toBe('ls /out/s/sim/P.1/*/*/ 0/0 0/1 1/0');
   });
 
+  it('nest combinations, not samples, in --workspace-fanout folders; samples go below', () => {
+    const spec = `
+description: {name: f, description: fanout}
+global.parameters:
+  P: {values: [1, 2, 3], label: P.%%}
+study:
+  - {name: sim, description: per sample, run: {cmd: echo $(X) $(P)}}
+  - {name: post, description: per combination, run: {cmd: ls $(sim.workspace), depends: [sim]}}
+merlin:
+  samples: {file: s.csv, column_labels: [X, Y]}
+`;
+    const { study } = parseStudy(spec, { file: 'f.yaml' });
+    const x = expandStudy(study, { root: '/r', specRoot: '/s', cwd: '/c', workspaceFanout: 2, samples: table });
+    expect(Array.from({ length: 9 }, (_, k) => x.instance(k).workspace)).toEqual([
+      'sim/0/P.1/00',
+      'sim/0/P.1/01',
+      'sim/0/P.1/02',
+      'sim/0/P.2/00',
+      'sim/0/P.2/01',
+      'sim/0/P.2/02',
+      'sim/1/P.3/00',
+      'sim/1/P.3/01',
+      'sim/1/P.3/02',
+    ]);
+    expect(x.instance(11).cmd).toBe('ls /r/sim/1/P.3');
+    expect(x.parentsOf(11).map((p) => x.instanceName(p))).toEqual([
+      'sim_P.3_sample0',
+      'sim_P.3_sample1',
+      'sim_P.3_sample2',
+    ]);
+  });
+
   it('expand as written before the samples exist', () => {
     const x = expand();
     expect(x.steps.map((s) => s.instanceCount)).toEqual([1, 2, 2, 2, 1, 1]);
