@@ -9,6 +9,7 @@ import { conduct, DEFAULT_BUNDLE, DEFAULT_WINDOW, EXIT_CODES } from '../run/cond
 import { dashboardAfterRun, dashboardSettingsFor } from './dashboard.js';
 import { cloneGitDependencies, refText } from '../study/dependencies.js';
 import { loadStudy, type LoadedStudy } from '../study/load.js';
+import { prepareMerlinInfo } from '../study/merlin-info.js';
 import { formatCount } from '../status/count.js';
 import { printWarnings } from './print-problems.js';
 import { formatNodeHours } from './node-hours.js';
@@ -105,9 +106,21 @@ async function runInRoot(
   onStarted: () => void,
 ): Promise<number> {
   const { loaded, root, now, cwd, choice, prefix, autoscale, dashboard } = c;
-  // A clash moved the root: expand again so every $(OUTPUT_PATH) and workspace points at it.
+  // Merlin: merlin_info/ with its samples, generated once, before any step (dry runs too).
+  const merlin = loaded.study.merlin !== undefined;
+  if (merlin) {
+    await prepareMerlinInfo(loaded.study, {
+      root,
+      specRoot: loaded.expanded.specRoot,
+      cwd,
+      now,
+      specFile: loaded.specFile,
+    });
+  }
+  // A clash moved the root, or samples now exist: expand again so every $(OUTPUT_PATH),
+  // workspace and sample step is final.
   const final =
-    root === loaded.expanded.root
+    root === loaded.expanded.root && !merlin
       ? loaded
       : await loadStudy({
           specPath: spec,
@@ -118,6 +131,7 @@ async function runInRoot(
           maxInstances: options.maxInstances,
           cwd,
           now,
+          requireSamples: true,
         });
   // After the root exists (a dependency's path is often $(OUTPUT_PATH)), before the study is
   // written: a clone that fails leaves no study that `maestro resume` could start without it.
