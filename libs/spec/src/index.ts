@@ -44,3 +44,5 @@ export { replaceTokens, tokenNames } from './tokens.js';
 export { closest, didYouMean, editDistance } from './suggest.js';
 export { StudyInput, RunInput, StepInput, BATCH_TYPES } from './schema.js';
 export type { RunInput as RunSettings } from './schema.js';
+export { MERLIN_RETURN_CODES, merlinReturnCodeToken, usesMerlinReturnCodes } from './merlin-return-codes.js';
+export type { MerlinReturnCodeName } from './merlin-return-codes.js';
