@@ -137,6 +137,14 @@ export class Conductor {
     return this.#parts === undefined || this.#parts.machine.tracker.remainingParents(i) === 0;
   }
 
+  /** Why the study stopped itself (a step exited Merlin's HARD_FAIL), if it did. */
+  get stoppedBy(): string | undefined {
+    return this.#parts?.machine.stoppedBy;
+  }
+  /** Whether a step asked for the study's workers to stop (Merlin's STOP_WORKERS) since the last call. */
+  takeStopWorkers(): boolean {
+    return this.#parts?.machine.takeStopWorkers() ?? false;
+  }
   get state(): StudyStateName {
     return this.#state;
   }

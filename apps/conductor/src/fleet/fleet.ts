@@ -3,6 +3,7 @@
  * - steps queued that no live worker can ever run (too large, or a walltime longer than every
  *   worker's time left) are reported: a warning per step and reason, and the study record's
  *   `blocked` field, instead of waiting silently;
+ * - a step that exited Merlin's STOP_WORKERS drains the workers of the study's queues;
  * - with --autoscale, allocations are submitted while runnable work waits and no worker can take
  *   it (policy.ts), and every allocation the study started is released when it ends.
  *
@@ -11,7 +12,7 @@
 import { StepState, stepDemand, type AllocationRecord, type WorkerRecord } from '@maestro/protocol';
 import type { Logger } from 'pino';
 import type { Conductor } from '../conductor/index.js';
-import { jobSettingsOf, settingsVaryByInstance } from '../conductor/index.js';
+import { jobSettingsOf, queueNamesOf, settingsVaryByInstance } from '../conductor/index.js';
 import { AllocationError, prepareLaunch, submitLaunch } from '../allocations/index.js';
 import type { SchedulerClient, LaunchSettings, LaunchTarget } from '../allocations/index.js';
 import type { FleetStore } from '../redis/index.js';
@@ -149,9 +150,23 @@ export class Fleet {
     // Only the autoscaler, and instances that waited a whole round, need the fleet read: an
     // instance is not blocked for waiting a moment (a chain's link waits between its parent's
     // end and its start, one link after another), and most rounds of a busy study see none.
-    const workers = a || settled.length > 0 ? await this.#o.store.liveWorkers(now) : [];
+    const stopWorkers = this.#o.conductor.takeStopWorkers();
+    const workers = a || stopWorkers || settled.length > 0 ? await this.#o.store.liveWorkers(now) : [];
+    if (stopWorkers) await this.#stopWorkers(workers);
     this.#reportBlocked(settled, workers, now);
     if (a) await this.#autoscale(a, all, workers, now);
+  }
+
+  /**
+   * Merlin's STOP_WORKERS: the workers serving this study's queues finish their running steps and
+   * exit. Merlin stops every worker of its broker; a deployment here may serve other studies,
+   * whose workers are left alone. What is left of the study waits for workers launched again.
+   */
+  async #stopWorkers(workers: readonly WorkerRecord[]): Promise<void> {
+    const queues = queueNamesOf(this.#o.conductor.expanded);
+    const names = workers.filter((w) => w.queues.split(',').some((q) => queues.includes(q))).map((w) => w.name);
+    await this.#o.store.requestDrain({ allocations: [], workers: names });
+    this.#o.log.warn({ workers: names }, 'a step exited MERLIN_STOP_WORKERS: draining the workers of this study');
   }
 
   /**
