@@ -1,13 +1,19 @@
 /**
  * Merlin's return codes through `maestro run` as a user types it (the study's own Redis and local
  * workers, real shell steps): `exit $(MERLIN_RETRY)` retried after the step's retry_delay,
- * `$(MERLIN_SOFT_FAIL)` failing that instance only, `$(MERLIN_HARD_FAIL)` stopping the study.
+ * `$(MERLIN_SOFT_FAIL)` failing that instance only, `$(MERLIN_HARD_FAIL)` stopping the study;
+ * `$(MERLIN_STOP_WORKERS)` with separate maestro-worker processes on a shared Redis.
  */
-import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, inject, it } from 'vitest';
 import { maestro } from '../helpers/cli.js';
-import { readStatus, statesByName, tempDir, writeSpec } from '../helpers/study.js';
+import { killAll, startRun, startWorker } from '../helpers/processes.js';
+import { readStatus, statesByName, tempDir, waitFor, writeSpec } from '../helpers/study.js';
+
+const redisUrl = inject('redisUrl');
+afterEach(killAll);
 
 const run = async (name: string, body: string) => {
   const cwd = tempDir();
@@ -119,5 +125,43 @@ global.parameters:
     expect(status.stdout).toContain('Stopped: first exited MERLIN_HARD_FAIL (102): the study stopped');
     const json = JSON.parse(readFileSync(path.join(root, 'meta/status.json'), 'utf8')) as { state: string };
     expect(json.state).toBe('FAILURE');
+  });
+
+  it('$(MERLIN_STOP_WORKERS) drains the workers; the study goes on once a worker comes back', async () => {
+    const dir = tempDir();
+    const prefix = `m${randomUUID().slice(0, 8)}`;
+    const root = path.join(dir, 'study');
+    const spec = writeSpec(
+      dir,
+      'stopper',
+      `study:
+  - name: stopper
+    description: asks the workers to stop
+    run:
+      cmd: exit $(MERLIN_STOP_WORKERS)
+  - name: after
+    description: runs once a worker of its queue is back
+    run:
+      cmd: touch ran
+      task_queue: later
+      depends: [stopper]
+`,
+    );
+    const run = startRun(spec, root, redisUrl, { prefix, localWorkers: 0 });
+    // Workers of the default queue only: `after` waits in its own queue, whenever they drain.
+    const w1 = startWorker(redisUrl, prefix, 'first-one', ['--queues', 'steps']);
+    const w2 = startWorker(redisUrl, prefix, 'first-two', ['--queues', 'steps']);
+    // Both drain and exit; nothing ran `after`.
+    expect((await w1).exitCode).toBe(0);
+    expect((await w2).exitCode).toBe(0);
+    expect(existsSync(path.join(root, 'after', 'ran'))).toBe(false);
+    await waitFor(() => statesByName(root)['stopper'] === 'CANCELLED', 30_000, 'stopper to be CANCELLED');
+    const second = startWorker(redisUrl, prefix, 'second', ['--queues', 'later']);
+    const result = await run;
+    expect(result.exitCode, String(result.all)).toBe(3); // CANCELLED: Merlin's state for the step
+    expect(statesByName(root)).toEqual({ stopper: 'CANCELLED', after: 'FINISHED' });
+    expect(String(result.all)).toContain('MERLIN_STOP_WORKERS');
+    second.kill('SIGTERM');
+    expect((await second).exitCode).toBe(0);
   });
 });

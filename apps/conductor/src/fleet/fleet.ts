@@ -128,6 +128,11 @@ export class Fleet {
   async close(): Promise<void> {
     clearInterval(this.#timer);
     await this.#ticking;
+    // A STOP_WORKERS right before the study's end is still carried out.
+    if (this.#o.conductor.takeStopWorkers())
+      await this.#stopWorkers(await this.#o.store.liveWorkers(this.#now())).catch((err: unknown) =>
+        this.#o.log.warn({ err }, 'could not drain the workers'),
+      );
     const a = this.#o.autoscale;
     if (!a || this.#owned.size === 0) return;
     const ids = [...this.#owned.keys()];
