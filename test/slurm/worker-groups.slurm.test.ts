@@ -128,4 +128,42 @@ describe('maestro workers launch --group', () => {
     expect(r.stderr).toContain("--group: the spec has no worker group 'simm'; its groups are: sim, rest");
     expect(jobsNamed('maestro.groups')).toEqual([]);
   });
+
+  it('maestro run --autoscale slurm: each worker group gets allocations of its own, for its steps', async () => {
+    const dir = tempDir();
+    const prefix = `g${randomUUID().slice(0, 8)}`;
+    const root = path.join(dir, 'study');
+    const spec = writeSpec(dir, 'groups', SPEC);
+    const r = await maestro(
+      ['run', spec, '-o', root, ...cluster.flags(), '--prefix', prefix, '--autoscale', 'slurm', '--walltime', '5'],
+      { timeout: 200_000 },
+    );
+    expect(r.exitCode, r.stderr).toBe(0);
+    const rows = readStatus(root);
+    expect(rows.every((row) => row.state === 'FINISHED')).toBe(true);
+    const listed = await maestro(['workers', 'list', '--json', '--all', ...cluster.flags(), '--prefix', prefix]);
+    const allocations = (
+      JSON.parse(listed.stdout) as { allocations: { id: string; queues: string[]; nodes: number }[] }
+    ).allocations;
+    const byId = new Map(allocations.map((x) => [x.id, x]));
+    const jobOf = (workspace: string): string =>
+      readFileSync(path.join(root, workspace, 'job.txt'), 'utf8')
+        .trim()
+        .split(' ')[0]!;
+    // sim ran only in allocations for its queue, of at most its 2 nodes; prep and post only in
+    // those for theirs.
+    for (const row of rows) {
+      const a = byId.get(jobOf(row.workspace));
+      expect(a, row.name).toBeDefined();
+      if (row.workspace.startsWith('sim')) {
+        expect(a!.queues).toEqual(['simq']);
+        expect(a!.nodes).toBeLessThanOrEqual(2);
+      } else expect([...a!.queues].sort()).toEqual(['postq', 'steps']);
+    }
+    await waitFor(
+      () => allocations.map((x) => x.id).every((id) => !squeue().has(id)),
+      60_000,
+      'the allocations to end',
+    );
+  });
 });

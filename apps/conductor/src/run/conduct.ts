@@ -48,7 +48,7 @@ export interface ConductOptions {
    */
   readonly keepDashboard?: ((dashboard: Dashboard) => Promise<void>) | undefined;
   /** Submit allocations of workers while work waits (--autoscale); released when the study ends. */
-  readonly autoscale?: AutoscaleConfig | undefined;
+  readonly autoscale?: readonly AutoscaleConfig[] | undefined;
   /** Called once the study is in Redis (the conductor's first commit): from then on it is resumable. */
   readonly onStarted?: () => void;
 }
