@@ -73,13 +73,16 @@ describe('maestro workers launch --group', () => {
       ]);
     const sim = await launch('sim');
     expect(sim.exitCode, sim.stderr).toBe(0);
-    const simId = /Submitted slurm allocation (\d+): 2 nodes, 00:05:00, queues simq\n/.exec(sim.stdout)?.[1];
+    const simId = /Submitted slurm allocation (\d+): 2 nodes, 00:05:00, queues simq \(worker group sim\)\n/.exec(
+      sim.stdout,
+    )?.[1];
     expect(simId, sim.stdout).toBeDefined();
     const rest = await launch('rest');
     expect(rest.exitCode, rest.stderr).toBe(0);
-    const restId = /Submitted slurm allocation (\d+): 1 node, 00:05:00, queues (steps,postq|postq,steps)\n/.exec(
-      rest.stdout,
-    )?.[1];
+    const restId =
+      /Submitted slurm allocation (\d+): 1 node, 00:05:00, queues (steps,postq|postq,steps) \(worker group rest\)\n/.exec(
+        rest.stdout,
+      )?.[1];
     expect(restId, rest.stdout).toBeDefined();
 
     const result = await run;

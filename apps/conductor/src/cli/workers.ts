@@ -192,7 +192,7 @@ export async function workersLaunchCommand(flags: LaunchFlags, out: Writable, er
   const record = await withFleet(d, (fleet) => submitLaunch(prepared, client, fleet, Date.now()));
   out.write(
     `Submitted ${record.scheduler} allocation ${record.id}: ${formatCount(record.nodes, 'node')}` +
-      `${record.walltimeSeconds ? `, ${formatWalltime(record.walltimeSeconds)}` : ''}, queues ${record.queues.join(',')}\n` +
+      `${record.walltimeSeconds ? `, ${formatWalltime(record.walltimeSeconds)}` : ''}, queues ${record.queues.join(',')}${group ? ` (worker group ${group.name})` : ''}\n` +
       `  script: ${record.script}\n` +
       `  follow it with: maestro workers list ${d.meta ? `--study ${d.meta.root}` : `--prefix ${d.prefix}`}\n`,
   );
