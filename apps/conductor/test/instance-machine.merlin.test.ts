@@ -3,9 +3,11 @@
  * max_retries, soft and hard failures, stop-workers and raise-error, each as merlin_step in
  * merlin/common/tasks.py handles it; and a Maestro study, where the same codes are failures.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { STATE_FLAG_RELEASED, StepState, stepStateName } from '@maestro/protocol';
+import { isFinalState, STATE_FLAG_RELEASED, StepState, stepStateName } from '@maestro/protocol';
 import type { InstanceMachine } from '../src/conductor/instance-machine.js';
+import { retrySettingsOf } from '../src/conductor/return-codes.js';
 import { expand, machineOf, result, type MachineFixture } from './helpers/machine-study.js';
 
 const names = (m: InstanceMachine): Record<string, string> => {
@@ -140,12 +142,74 @@ describe('InstanceMachine, Merlin return codes', () => {
     expect(names(f.m)).toMatchObject({ sim: 'FAILED', post: 'FAILED' });
   });
 
-  it('a resumed conductor sends the dependents of a soft-failed instance, and keeps a hard fail', () => {
+  it('a resumed conductor sends the dependents of a soft-failed instance', () => {
     const f = machineOf(expand(chain()), { merlin: true });
     jobs(f);
     f.m.applyEvent(exited(0, 1, 101), 1);
     expect(f.m.records.flags(0) & STATE_FLAG_RELEASED).toBe(STATE_FLAG_RELEASED);
     const again = machineOf(f.x, { merlin: true, bytes: f.m.records.bytes.slice() });
     expect(jobs(again).map((j) => j.index)).toEqual([1]);
+  });
+
+  it('under any sequence of exit codes and resumes: only what may run is sent, counts match, the study ends', () => {
+    const x = expand(`study:
+  - {name: sim, description: d, run: {cmd: "$(P)", restart: "again", max_retries: 2, retry_delay: 1}}
+  - {name: post, description: d, run: {cmd: "post", depends: [sim]}}
+  - {name: gather, description: d, run: {cmd: "g", depends: [sim_*]}}
+global.parameters:
+  P: {values: [0, 1, 2], label: P.%%}
+`);
+    const codes = [0, 0, 0, 1, 100, 101, 102, 104, 105, 106];
+    const RELEASED = STATE_FLAG_RELEASED;
+    const limits = retrySettingsOf(x); // sim 2, the others Merlin's 30
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom(...codes), { minLength: 1, maxLength: 120 }),
+        fc.array(fc.boolean(), { maxLength: 40 }),
+        (exits, resumes) => {
+          let f = machineOf(x, { merlin: true });
+          let e = 0;
+          for (let round = 0; round < 200 && !f.m.isDone(); round++) {
+            const { m } = f;
+            if (m.cancelRequested && !m.cancelled) {
+              m.cancel(0);
+              m.settleCancel(() => 0);
+            }
+            const sent = f.d.next(1).flatMap((j) => [j.data.index, ...(j.data.more ?? []).map((mm) => mm.index)]);
+            for (const i of sent) {
+              // Sent only once every parent FINISHED, or ended and let the workflow go on.
+              for (const p of x.parentsOf(i)) {
+                const r = m.records;
+                expect(r.state(p) === StepState.FINISHED || (r.flags(p) & RELEASED) !== 0).toBe(true);
+              }
+              const code = exits[e++ % exits.length]!;
+              m.applyEvent(result(i, m.records.attempt(i), code === 0 ? 'succeeded' : 'failed', { exitCode: code }), 1);
+              expect(m.records.restarts(i)).toBeLessThanOrEqual(limits[x.stepIndexOf(i)]!.maxRetries);
+            }
+            // Counters match the records.
+            const counts = new Int32Array(16);
+            for (let i = 0; i < x.instanceCount; i++) counts[m.records.state(i)]!++;
+            expect([...m.counts]).toEqual([...counts]);
+            // A conductor resumed from the records (nothing in flight) carries on alike.
+            if (resumes[round] && m.queued + m.running === 0 && !m.cancelRequested)
+              f = machineOf(x, { merlin: true, bytes: m.records.bytes.slice() });
+          }
+          const { m } = f;
+          expect(m.isDone()).toBe(true);
+          for (let i = 0; i < x.instanceCount; i++) expect(isFinalState(m.records.state(i))).toBe(true);
+          const c = m.counts;
+          const expected =
+            m.stoppedBy !== undefined
+              ? 'FAILURE'
+              : m.cancelled || c[StepState.CANCELLED]! > 0
+                ? 'CANCELLED'
+                : c[StepState.FAILED]! > 0
+                  ? 'FAILURE'
+                  : 'FINISHED';
+          expect(m.finalState()).toBe(expected);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
