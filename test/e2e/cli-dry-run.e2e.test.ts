@@ -58,6 +58,28 @@ describe('maestro run --dry', () => {
     expect(r.stderr).toContain('git dependency LULESH');
   });
 
+  it("prints the node-hours bound of the lulesh sample's Slurm spec: per step and in total", async () => {
+    const cwd = tmp();
+    const r = await maestro(['run', '--dry', path.join(compatDir(), 'lulesh/lulesh_sample1_unix_slurm.yaml')], { cwd });
+    expect(r.exitCode, r.stderr).toBe(0);
+    // run-lulesh: 9 instances × 2 nodes × 10 minutes; make-lulesh sets no walltime.
+    expect(r.stdout.trimEnd().split('\n').slice(1)).toEqual([
+      'Node-hours, at most (nodes × walltime of each instance; 1 node where a step sets none):',
+      '  make-lulesh: 1 instance without a walltime, not counted',
+      '  run-lulesh: 3 (9 instances)',
+      '  total: 3, and 1 instance without a walltime',
+    ]);
+    const tree = await maestro(['expand', path.join(compatDir(), 'lulesh/lulesh_sample1_unix_slurm.yaml')], { cwd });
+    expect(tree.stdout.trimEnd().split('\n').slice(-4)).toEqual(r.stdout.trimEnd().split('\n').slice(-4));
+    const expanded = await maestro(
+      ['expand', '--json', path.join(compatDir(), 'lulesh/lulesh_sample1_unix_slurm.yaml')],
+      {
+        cwd,
+      },
+    );
+    expect(JSON.parse(expanded.stdout).nodeHours).toMatchObject({ total: 3, withoutWalltime: 1 });
+  });
+
   it('never reuses an existing study root: a second run in the same second gets its own folder', async () => {
     const cwd = tmp();
     const spec = path.join(compatDir(), 'hello_world/hello_world.yaml');

@@ -138,6 +138,12 @@ function addStatusCommand(program: Command, setExit: SetExit): void {
     )
     .option('--failed', 'only failed and timed-out instances, with the end of their error output')
     .addOption(
+      new Option(
+        '--by-param',
+        'failures by parameter value: the values that stand out first, then counts per value',
+      ).conflicts(['watch', 'failed', 'layout']),
+    )
+    .addOption(
       new Option('--tail <lines>', 'lines of error output per failed instance')
         .default(10)
         .argParser(wholeNumber('--tail', 1)),

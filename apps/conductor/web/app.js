@@ -307,6 +307,7 @@
     const steps = h('div', { 'data-testid': 'steps' });
     const dag = h('div', { 'data-testid': 'dag' }, h('p', { class: 'muted' }, 'Laying out the DAG…'));
     const failures = h('div', { 'data-testid': 'failures' });
+    const byParam = h('div', { 'data-testid': 'by-param' });
     const workers = h('div', { 'data-testid': 'workers' });
     const instances = h('div', { 'data-testid': 'instances' });
     view.replaceChildren(
@@ -321,6 +322,7 @@
         h('section', { class: 'panel' }, h('h2', {}, 'DAG'), dag),
       ),
       h('div', { class: 'panel' }, h('h2', {}, 'Failed and timed-out instances'), failures),
+      h('div', { class: 'panel' }, h('h2', {}, 'Failures by parameter'), byParam),
       h('div', { class: 'panel' }, h('h2', {}, 'Workers and allocations'), workers),
       h('div', { class: 'panel' }, h('h2', {}, 'Instances'), instances),
     );
@@ -406,6 +408,7 @@
         refreshTimer = undefined;
         lastRefresh = Date.now();
         void loadFailures();
+        void loadByParam();
         void loadInstances();
       }, wait);
     }
@@ -668,6 +671,63 @@
         );
       } catch (err) {
         failed(failures, err);
+      }
+    }
+
+    // -- failures by parameter value: what stands out first, then a table per parameter
+    async function loadByParam() {
+      try {
+        const r = await api(`studies/${enc}/by-param`);
+        if (stopped) return;
+        if (!r.available) {
+          byParam.replaceChildren(h('p', { class: 'muted' }, `Not available: ${r.reason}.`));
+          return;
+        }
+        if (r.withParams === 0) {
+          byParam.replaceChildren(h('p', { class: 'muted' }, 'No instance of this study has parameters.'));
+          return;
+        }
+        const headline = r.findings.length
+          ? r.findings.map((f) => h('p', { class: 'finding', 'data-testid': 'finding' }, f))
+          : [h('p', { class: 'muted' }, r.failed ? 'No parameter value stands out.' : 'No failures.')];
+        byParam.replaceChildren(
+          ...headline,
+          ...Object.entries(r.params).map(([param, values]) =>
+            h(
+              'table',
+              { 'data-testid': 'param-table', 'data-param': param },
+              h(
+                'thead',
+                {},
+                h(
+                  'tr',
+                  {},
+                  h('th', {}, param),
+                  ...['instances', 'finished', 'failed', 'active', 'other', 'median run'].map((c) =>
+                    h('th', { class: 'num' }, c),
+                  ),
+                ),
+              ),
+              h(
+                'tbody',
+                {},
+                values.map((v) =>
+                  h(
+                    'tr',
+                    { 'data-value': v.value, class: v.failed ? 'has-failures' : '' },
+                    h('td', { class: 'mono' }, v.value),
+                    ...[v.instances, v.finished, v.failed, v.active, v.other].map((n) =>
+                      h('td', { class: 'num' }, String(n)),
+                    ),
+                    h('td', { class: 'num' }, v.medianRunSeconds === null ? '--' : duration(v.medianRunSeconds * 1000)),
+                  ),
+                ),
+              ),
+            ),
+          ),
+        );
+      } catch (err) {
+        failed(byParam, err);
       }
     }
 

@@ -40,6 +40,8 @@ export type { ExpandOptions } from './expand-study.js';
 export { ExpandedStudy } from './expanded-study.js';
 export type { ExpandedStep, StepInstance, InstanceSummary } from './expanded-study.js';
 export { renderStepScript, shellOf } from './step-script.js';
+export { nodeHours } from './node-hours.js';
+export type { NodeHours, StepNodeHours } from './node-hours.js';
 export { replaceTokens, tokenNames } from './tokens.js';
 export { closest, didYouMean, editDistance } from './suggest.js';
 export { StudyInput, RunInput, StepInput, BATCH_TYPES } from './schema.js';

@@ -5,10 +5,11 @@
  */
 import type { Writable } from 'node:stream';
 import { once } from 'node:events';
-import type { ExpandedStudy } from '@maestro/spec';
+import { nodeHours, type ExpandedStudy } from '@maestro/spec';
 import { jobSettingsOf } from '../conductor/step-jobs.js';
 import { loadStudy } from '../study/load.js';
 import { formatCount } from '../status/count.js';
+import { formatNodeHours, nodeHoursJson } from './node-hours.js';
 import { printWarnings } from './print-problems.js';
 import { instanceJson } from '../study/write.js';
 import type { SpecOptions } from './common.js';
@@ -47,7 +48,10 @@ export async function expandCommand(spec: string, options: ExpandOptions, out: O
  * timeoutMs, resources), as the conductor puts it in the StepJob.
  */
 async function writeJson(x: ExpandedStudy, out: Writable): Promise<void> {
-  await write(out, `{"name":${JSON.stringify(x.name)},"root":${JSON.stringify(x.root)},"steps":[`);
+  await write(
+    out,
+    `{"name":${JSON.stringify(x.name)},"root":${JSON.stringify(x.root)},"nodeHours":${JSON.stringify(nodeHoursJson(nodeHours(x)))},"steps":[`,
+  );
   for (let i = 0; i < x.instanceCount; i++) {
     const inst = x.instance(i);
     const { queue, interpreter, timeoutMs, resources } = jobSettingsOf(x, inst);
@@ -83,6 +87,8 @@ async function writeTree(x: ExpandedStudy, out: Output, full: boolean): Promise<
     }
     if (step.instanceCount > shown) await write(out, `  ... and ${step.instanceCount - shown} more (see --json)\n`);
   }
+  const bound = formatNodeHours(nodeHours(x));
+  if (bound.length) await write(out, `\n${bound.join('\n')}\n`);
 }
 
 /** The command's lines, without the blank ones around it. */

@@ -4,13 +4,14 @@ import { closeSync, openSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { resolveDependencies, usesMerlinReturnCodes } from '@maestro/spec';
+import { nodeHours, resolveDependencies, usesMerlinReturnCodes } from '@maestro/spec';
 import { conduct, DEFAULT_BUNDLE, DEFAULT_WINDOW, EXIT_CODES } from '../run/conduct.js';
 import { dashboardAfterRun, dashboardSettingsFor } from './dashboard.js';
 import { cloneGitDependencies, refText } from '../study/dependencies.js';
 import { loadStudy, type LoadedStudy } from '../study/load.js';
 import { formatCount } from '../status/count.js';
 import { printWarnings } from './print-problems.js';
+import { formatNodeHours } from './node-hours.js';
 import { withoutPassword } from '@maestro/secrets';
 import { checkRedisForNewStudy, redisForNewStudy, type RedisChoice } from '../study/session.js';
 import { metaDir } from '../study/meta.js';
@@ -152,6 +153,7 @@ async function runInRoot(
       );
     }
     out.write(`Dry run: ${formatCount(final.expanded.instanceCount, 'step instance')} written to ${root}\n`);
+    for (const line of formatNodeHours(nodeHours(final.expanded))) out.write(`${line}\n`);
     onStarted();
     return 0;
   }

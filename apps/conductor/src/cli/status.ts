@@ -11,6 +11,7 @@ import type { Writable } from 'node:stream';
 import type { StudyStateName, StatusCsvRow } from '@maestro/protocol';
 import { safePathComponent } from '@maestro/spec';
 import { makePalette, shouldColour, type ColourChoice } from '../status/colour.js';
+import { analyseByParam, describeStandout, formatByParam, samplesFromStatusRows } from '../status/by-param.js';
 import { readTail, type FileTail } from '../status/file-tail.js';
 import { formatCount } from '../status/count.js';
 import type { StatusJson } from '../status/files.js';
@@ -37,6 +38,8 @@ export interface StatusOptions {
   watch?: boolean;
   /** Time between redraws with --watch, in ms. @default 2000 */
   interval?: number;
+  /** Failures by parameter value instead of the table. */
+  byParam?: boolean;
 }
 
 export async function statusCommand(
@@ -62,6 +65,7 @@ async function showStatus(
   env: Readonly<Record<string, string | undefined>>,
   conductors: Conductors,
 ): Promise<number> {
+  if (options.byParam) return showByParam(metas, options, out, env);
   if (options.json) {
     const all = await Promise.all(metas.map((m) => jsonOf(m, options, conductors)));
     out.write(`${JSON.stringify(dirs.length === 1 ? all[0] : all, null, 2)}\n`);
@@ -96,6 +100,46 @@ async function showStatus(
       return { studies, ended };
     },
   });
+}
+
+/** `--by-param`: per study, the parameter values whose failures stand out, then a table per parameter. */
+async function showByParam(
+  metas: StudyMeta[],
+  options: StatusOptions,
+  out: WatchOutput,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<number> {
+  const reports = await Promise.all(
+    metas.map(async (meta) => {
+      const rows = await readStatusCsv(meta.root).catch((): StatusCsvRow[] => []);
+      const summary = await readSummary(meta.root);
+      return {
+        meta,
+        state: summary?.state ?? (meta.dryRun ? 'DRYRUN' : 'UNKNOWN'),
+        report: analyseByParam(samplesFromStatusRows(rows)),
+      };
+    }),
+  );
+  if (options.json) {
+    const all = reports.map(({ meta, state, report }) => ({
+      study: { name: meta.name, root: meta.root, state },
+      ...report,
+      findings: report.standouts.map(describeStandout),
+    }));
+    out.write(`${JSON.stringify(all.length === 1 ? all[0] : all, null, 2)}\n`);
+    return 0;
+  }
+  const palette = makePalette(shouldColour(options.disableTheme ? 'never' : (options.color ?? 'auto'), out, env));
+  const text: string[] = [];
+  for (const { meta, state, report } of reports) {
+    if (text.length) text.push('');
+    text.push(
+      palette.bold(`${meta.name} (${state}): ${formatCount(report.instances, 'instance')}, ${report.failed} failed`),
+      ...formatByParam(report, palette),
+    );
+  }
+  out.write(`${text.join('\n')}\n`);
+  return 0;
 }
 
 /** status.csv as last read, kept while the file is unchanged (a big study's takes a while to parse). */

@@ -100,6 +100,11 @@ export function apiRouter(catalog: StudyCatalog, streams: StudyStreams, info: ()
   );
 
   r.get(
+    '/studies/:id/by-param',
+    handle(async (req) => catalog.byParam(String(req.params['id']))),
+  );
+
+  r.get(
     '/studies/:id/workers',
     handle(async (req) => catalog.workers(String(req.params['id']))),
   );

@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import { finalCount, summarizeStates } from './aggregate.js';
 import { readConductorView, withConductor } from './conductor.js';
 import type { GraphLayout } from './graph-layout.js';
+import { byParamView, type ByParamView } from './param-view.js';
 import { failurePage, instancePage, type InstanceQuery, type JobLookup } from './instance-views.js';
 import { studyDetail, stepGraph } from './study-detail.js';
 import { StudyRates } from './study-list.js';
@@ -101,6 +102,11 @@ export class StudyCatalog {
   async failures(id: string, q: { offset: number; limit: number; tailLines: number }): Promise<Page<FailureView>> {
     const snap = await this.#snapshot(id);
     return failurePage(snap, q, this.#jobsOf(snap));
+  }
+
+  /** Failures by parameter value: the values that stand out, and counts per value. */
+  async byParam(id: string): Promise<ByParamView> {
+    return byParamView(await this.#snapshot(id));
   }
 
   /** Workers that ran or can run the study's steps, and the allocations they live in. */

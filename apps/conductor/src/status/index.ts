@@ -17,3 +17,5 @@ export { isEndedState, renderStudyStatus } from './view.js';
 export type { StudyStatusInput } from './view.js';
 export { formatDuration } from './duration.js';
 export { formatCount } from './count.js';
+export { analyseByParam, describeStandout, formatByParam, samplesFromStatusRows } from './by-param.js';
+export type { ByParamReport, ParamSample, Standout, ValueStats } from './by-param.js';
