@@ -21,6 +21,8 @@ export type { StepStateName, StepStateCode, StudyStateName } from './step-state.
 export {
   STATE_RECORD_BYTES,
   STATE_FLAG_RESTART,
+  STATE_FLAG_RELEASED,
+  STATE_FLAG_DELAYED,
   STATE_OFFSETS,
   readStateRecord,
   writeStateRecord,

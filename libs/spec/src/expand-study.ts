@@ -13,6 +13,7 @@
  * (expanded-study.ts).
  */
 import { checkSubstitutedValues } from './check-substituted-values.js';
+import { merlinReturnCodeToken } from './merlin-return-codes.js';
 import { checkStepFileName, checkWorkspaceNames } from './check-workspaces.js';
 import { collapseRows } from './collapse-rows.js';
 import { SpecErrorCode } from './errors.js';
@@ -75,7 +76,7 @@ export function expandStudy(study: Study, options: ExpandOptions): ExpandedStudy
     const spec = study.steps[k]!;
     const fileIndex = spec.fileIndex;
     const at = (...rest: (string | number)[]): (string | number)[] => ['study', fileIndex, ...rest];
-    const run = mapStrings(spec.run, (s) => replaceTokens(s, (n) => env.get(n)));
+    const run = mapStrings(spec.run, (s) => replaceTokens(s, (n) => env.get(n) ?? merlinReturnCodeToken(n)));
     const description = replaceTokens(spec.description, (n) => env.get(n));
 
     const used = ownParameters(parameters, description, run);

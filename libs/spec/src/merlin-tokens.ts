@@ -6,17 +6,7 @@
  * `MERLIN_GLOB_PATH`, `MERLIN_PATHS_ALL`) depend on the step: expanded-study.ts renders them.
  */
 import path from 'node:path';
-
-/** Merlin's return codes, by token name (merlin/common/enums.py). Part B acts on them. */
-export const MERLIN_RETURN_CODES = {
-  MERLIN_SUCCESS: 0,
-  MERLIN_RESTART: 100,
-  MERLIN_SOFT_FAIL: 101,
-  MERLIN_HARD_FAIL: 102,
-  MERLIN_RETRY: 104,
-  MERLIN_STOP_WORKERS: 105,
-  MERLIN_RAISE_ERROR: 106,
-} as const;
+import { MERLIN_RETURN_CODES } from './merlin-return-codes.js';
 
 /** The folder of the study root that Merlin calls `merlin_info`: samples, provenance specs. */
 export const MERLIN_INFO_DIR = 'merlin_info';

@@ -1,5 +1,6 @@
 /** `maestro resume STUDY_DIR`: a new conductor picks up a study after a crash or a stop. */
 import type { Writable } from 'node:stream';
+import { usesMerlinReturnCodes } from '@maestro/spec';
 import { conduct, DEFAULT_BUNDLE, DEFAULT_WINDOW, EXIT_CODES } from '../run/conduct.js';
 import { dashboardAfterRun, dashboardSettingsFor } from './dashboard.js';
 import { reloadStudy } from '../study/reload.js';
@@ -37,6 +38,7 @@ export async function resumeCommand(
   const state = await conduct({
     meta,
     expanded: loaded.expanded,
+    merlinReturnCodes: usesMerlinReturnCodes(loaded.study),
     redis,
     limits: { attempts: options.attempts, rlimit: options.rlimit, throttle: options.throttle },
     window: options.window ?? DEFAULT_WINDOW,

@@ -4,7 +4,7 @@ import { closeSync, openSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { nodeHours, resolveDependencies } from '@maestro/spec';
+import { nodeHours, resolveDependencies, usesMerlinReturnCodes } from '@maestro/spec';
 import { conduct, DEFAULT_BUNDLE, DEFAULT_WINDOW, EXIT_CODES } from '../run/conduct.js';
 import { dashboardAfterRun, dashboardSettingsFor } from './dashboard.js';
 import { cloneGitDependencies, refText } from '../study/dependencies.js';
@@ -185,6 +185,7 @@ async function runInRoot(
   const state = await conduct({
     meta,
     expanded: final.expanded,
+    merlinReturnCodes: usesMerlinReturnCodes(final.study),
     redis,
     limits: { attempts: options.attempts, rlimit: options.rlimit, throttle: options.throttle },
     window: options.window ?? DEFAULT_WINDOW,

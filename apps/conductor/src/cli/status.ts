@@ -299,4 +299,5 @@ export async function printFinalStatus(root: string, state: StudyStateName, out:
     out.write(`(${formatCount(summary.total, 'instance')}: see maestro status ${root})\n`);
   }
   out.write(`Study ${state}: ${root}\n`);
+  if (summary?.stoppedBy) out.write(`Stopped: ${summary.stoppedBy}\n`);
 }

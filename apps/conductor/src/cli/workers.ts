@@ -28,6 +28,7 @@ import {
   type LaunchTarget,
 } from '../allocations/launch.js';
 import { schedulerClient, type AllocationState } from '../allocations/schedulers.js';
+import { resolveWorkerGroup, type WorkerGroup } from '../allocations/worker-groups.js';
 import { redactUrl, urlPassword, withoutPassword } from '@maestro/secrets';
 import { connectRedis, type Redis, type RedisTarget } from '../redis/connection.js';
 import { FleetStore } from '../redis/fleet-store.js';
@@ -138,14 +139,17 @@ export function unixSocketWarning(url: string, scheduler: SchedulerName): string
 export interface LaunchFlags extends FleetFlags, AllocationFlags {
   out?: string;
   dry?: boolean;
+  /** A Merlin worker group of the study's spec. */
+  group?: string;
 }
 
 export async function workersLaunchCommand(flags: LaunchFlags, out: Writable, err: Writable): Promise<number> {
   const d = await deployment(flags);
   const loaded = d.meta ? await reloadStudy(d.meta) : undefined;
-  const queues = loaded ? studyQueues(loaded.expanded) : ['steps'];
-  const settings = resolveAllocationSettings(flags, {
-    batch: loaded?.study.batch.settings,
+  const group = flags.group === undefined ? undefined : launchGroup(flags, loaded);
+  const queues = group ? group.queues : loaded ? studyQueues(loaded.expanded) : ['steps'];
+  const settings = resolveAllocationSettings(group ? groupFlags(flags, group) : flags, {
+    batch: group ? group.batch : loaded?.study.batch.settings,
     queues,
     prefix: d.prefix,
     studyName: d.meta?.name,
@@ -188,12 +192,27 @@ export async function workersLaunchCommand(flags: LaunchFlags, out: Writable, er
   const record = await withFleet(d, (fleet) => submitLaunch(prepared, client, fleet, Date.now()));
   out.write(
     `Submitted ${record.scheduler} allocation ${record.id}: ${formatCount(record.nodes, 'node')}` +
-      `${record.walltimeSeconds ? `, ${formatWalltime(record.walltimeSeconds)}` : ''}, queues ${record.queues.join(',')}\n` +
+      `${record.walltimeSeconds ? `, ${formatWalltime(record.walltimeSeconds)}` : ''}, queues ${record.queues.join(',')}${group ? ` (worker group ${group.name})` : ''}\n` +
       `  script: ${record.script}\n` +
       `  follow it with: maestro workers list ${d.meta ? `--study ${d.meta.root}` : `--prefix ${d.prefix}`}\n`,
   );
   return 0;
 }
+
+/** Worker group `flags.group` of the study's spec; refuses --queues beside it, and no --study. */
+function launchGroup(flags: LaunchFlags, loaded: Awaited<ReturnType<typeof reloadStudy>> | undefined): WorkerGroup {
+  if (!loaded) throw new AllocationError(AllocationErrorCode.Invalid, '--group: give --study STUDY_DIR too');
+  if (flags.queues !== undefined)
+    throw new AllocationError(AllocationErrorCode.Invalid, "--queues: not with --group, which takes its steps' queues");
+  return resolveWorkerGroup(loaded.study, loaded.expanded, flags.group!);
+}
+
+/** The group's nodes and concurrency where the command line gives none. */
+const groupFlags = (flags: LaunchFlags, g: WorkerGroup): LaunchFlags => ({
+  ...flags,
+  nodes: flags.nodes ?? g.nodes,
+  concurrency: flags.concurrency ?? g.concurrency,
+});
 
 /** The queues a study's steps go to. */
 export function studyQueues(x: { steps: readonly { run: Readonly<Record<string, unknown>> }[] }): string[] {

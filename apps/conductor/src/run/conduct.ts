@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_QUEUE, type StudyStateName } from '@maestro/protocol';
 import type { ExpandedStudy } from '@maestro/spec';
-import { Conductor, type ConductorLimits } from '../conductor/index.js';
+import { Conductor, retrySettingsOf, type ConductorLimits } from '../conductor/index.js';
 import type { Dashboard, DashboardSettings } from '../dashboard/index.js';
 import { Fleet, type AutoscaleConfig } from '../fleet/index.js';
 import type { Logger } from 'pino';
@@ -25,6 +25,8 @@ import type { Terminal } from './terminal.js';
 export interface ConductOptions {
   readonly meta: StudyMeta;
   readonly expanded: ExpandedStudy;
+  /** Exit codes 100-106 are Merlin's requests (usesMerlinReturnCodes of the spec). */
+  readonly merlinReturnCodes?: boolean | undefined;
   readonly redis: OpenedRedis;
   readonly limits: Partial<ConductorLimits>;
   readonly window: number;
@@ -46,7 +48,7 @@ export interface ConductOptions {
    */
   readonly keepDashboard?: ((dashboard: Dashboard) => Promise<void>) | undefined;
   /** Submit allocations of workers while work waits (--autoscale); released when the study ends. */
-  readonly autoscale?: AutoscaleConfig | undefined;
+  readonly autoscale?: readonly AutoscaleConfig[] | undefined;
   /** Called once the study is in Redis (the conductor's first commit): from then on it is resumable. */
   readonly onStarted?: () => void;
 }
@@ -162,6 +164,7 @@ async function makeParts(o: ConductOptions, log: Logger): Promise<StudyParts> {
     queues,
     log,
     limits: o.limits,
+    merlinRetries: o.merlinReturnCodes ? retrySettingsOf(expanded) : undefined,
     window: o.window,
     bundle: { maxSize: o.bundle, targetMs: BUNDLE_TARGET_MS },
     cancelGraceMs: o.cancelGraceMs,
