@@ -52,6 +52,8 @@ describe('sentinel URLs', () => {
       "no sentinel of redis+sentinel://:***@10.0.0.1:26379,10.0.0.2/mymaster?sentinelPassword=*** answered (connect ECONNREFUSED 10.0.0.2:26379): check the sentinels' addresses and the primary's name in --redis, and that the sentinels run",
     );
     expect(fatalConnectionError(down, { url })).toBeUndefined();
+    const closed = new Error('All sentinels are unreachable and retry is disabled. Last error: Connection is closed.');
+    expect(noSentinelReached(closed, { url })).toMatch(/mymaster\?sentinelPassword=\*\*\* answered: check/);
   });
 });
 

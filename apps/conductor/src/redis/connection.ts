@@ -88,8 +88,10 @@ export function sentinelRefusal(err: Error): string | undefined {
 /** What to say when no sentinel of a redis+sentinel:// URL answered, or undefined for other errors. */
 export function noSentinelReached(err: Error, target: RedisTarget): string | undefined {
   if (!/^All sentinels are unreachable/.test(err.message) || sentinelRefusal(err)) return undefined;
-  const last = /Last error: (.*)$/s.exec(err.message)?.[1];
-  return `no sentinel of ${redactUrl(target.url)} answered${last ? ` (${last.trim()})` : ' with its primary'}: check the sentinels' addresses and the primary's name in --redis, and that the sentinels run`;
+  // ioredis reports a refused connection to a sentinel as "Connection is closed.": no news.
+  const last = /Last error: (.*)$/s.exec(err.message)?.[1]?.trim();
+  const why = last && !/^Connection is closed/.test(last) ? ` (${last})` : '';
+  return `no sentinel of ${redactUrl(target.url)} answered${why}: check the sentinels' addresses and the primary's name in --redis, and that the sentinels run`;
 }
 
 /** Node's codes for a TLS handshake that failed (OpenSSL verification results, ERR_TLS_*, ERR_SSL_*). */
