@@ -25,7 +25,7 @@ describe('sentinel URLs', () => {
       role: 'master',
       password: 'srv',
       sentinelPassword: 'sen',
-      failoverDetector: true,
+      failoverDetector: false,
       maxRetriesPerRequest: null,
     });
   });

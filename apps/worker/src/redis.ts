@@ -63,8 +63,11 @@ export function toRedisOptions(config: RedisConnectionConfig, role: RedisRole): 
         sentinelUsername: address.sentinelUsername,
         sentinelPassword: config.sentinelPassword ?? address.sentinelPassword,
         sentinelRetryStrategy: () => RETRY_MS,
-        // Hear of a promotion from the sentinels at once instead of when the old primary times out.
-        failoverDetector: true,
+        // Not ioredis' failoverDetector: when the sentinels announced the switch while a connection
+        // was reconnecting, it closed that connection for good (ioredis 6.0.0, seen in
+        // test/faults/redis-failover.fault.test.ts). A dead primary drops its connections anyway;
+        // they reconnect through the sentinels, and READONLY from a demoted one does the same.
+        failoverDetector: false,
         enableTLSForSentinelMode: address.tls,
         tls: address.tls ? tls : undefined,
         sentinelTLS: address.tls ? tls : undefined,

@@ -47,7 +47,7 @@ describe('sentinel and cluster URLs', () => {
       db: 1,
       password: 'srv',
       sentinelPassword: 'sen',
-      failoverDetector: true,
+      failoverDetector: false,
       maxRetriesPerRequest: null,
     });
     expect(toRedisOptions({ ...base, sentinelPassword: 'file', redisUrl: url }, 'commands').sentinelPassword).toBe(
