@@ -11,6 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { maestro } from '../helpers/cli.js';
 import { killAll, startMaestro, startRun, startWorker, waitForOutput } from '../helpers/processes.js';
@@ -171,8 +172,22 @@ describe('Redis Cluster', () => {
       for (const w of workers) w.kill('SIGTERM');
       for (const w of workers) expect(String((await w).all)).toMatch(/step finished/);
 
+      // Every key of the deployment (ours and BullMQ's) carries the one hash tag: all in one slot.
+      const keys: string[] = [];
+      for (const server of cluster.servers) {
+        const node = new Redis({ host: '127.0.0.1', port: server.port });
+        try {
+          keys.push(...(await node.keys('*')));
+        } finally {
+          node.disconnect();
+        }
+      }
+      expect(keys.length).toBeGreaterThan(0);
+      expect(keys.filter((k) => !k.startsWith('{maestro}:'))).toEqual([]);
+
+      // A dashboard given only the cluster (no study folder) finds the study in Redis.
       const port = await freePort();
-      const dashboard = startMaestro(['dashboard', root, '--redis', cluster.url, '--port', String(port)]);
+      const dashboard = startMaestro(['dashboard', '--redis', cluster.url, '--port', String(port)]);
       await waitForOutput(dashboard, /maestro dashboard: http/);
       const api = await fetch(`http://127.0.0.1:${port}/api/studies`);
       expect(api.status).toBe(200);
