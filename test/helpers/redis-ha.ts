@@ -8,6 +8,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -28,6 +29,55 @@ export interface SentinelSetOptions {
   downAfterMs?: number;
 }
 
+/**
+ * A TCP relay in front of the first primary: everyone (replicas, sentinels, clients) knows it by
+ * the relay's port, so that a test can stop replication alone (the primary still answers and
+ * acknowledges every write; its replicas get none of it). Freezing drops what the primary sends
+ * on replication links (those that sent PSYNC): a replica never sees those writes, not even from
+ * a kernel buffer, as it would after SIGSTOP and SIGCONT. The sentinels, which correct a replica
+ * that follows another address than theirs, see one address too.
+ */
+interface ReplicationRelay {
+  readonly port: number;
+  freeze(): void;
+  thaw(): void;
+  close(): void;
+}
+
+async function startReplicationRelay(primaryPort: number): Promise<ReplicationRelay> {
+  let frozen = false;
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((replica) => {
+    const primary = connect(primaryPort, '127.0.0.1');
+    for (const s of [replica, primary]) {
+      sockets.add(s);
+      s.on('error', () => {});
+      s.on('close', () => {
+        sockets.delete(s);
+        replica.destroy();
+        primary.destroy();
+      });
+    }
+    let replication = false;
+    replica.on('data', (d: Buffer) => {
+      replication ||= d.includes('PSYNC');
+      primary.write(d);
+    });
+    primary.on('data', (d: Buffer) => void ((frozen && replication) || replica.write(d)));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : 0,
+    freeze: () => void (frozen = true),
+    thaw: () => void (frozen = false),
+    close: () => {
+      server.close();
+      for (const s of sockets) s.destroy();
+    },
+  };
+}
+
 export interface SentinelSet {
   /** `redis+sentinel://[:password@]127.0.0.1:S1,...,127.0.0.1:S3/mymaster` (no sentinel password). */
   readonly url: string;
@@ -38,9 +88,15 @@ export interface SentinelSet {
   primaryPort(): Promise<number>;
   /**
    * SIGKILLs the primary, waits until the sentinels promoted a replica, and starts the killed
-   * server again (from its append-only file, as a replica of the new primary). Returns the ports.
+   * server again (from its append-only file, as a replica of the new primary). `afterKill` runs
+   * once the primary is dead, before the wait. Returns the ports.
    */
-  killPrimary(): Promise<{ killed: number; promoted: number }>;
+  killPrimary(afterKill?: () => void): Promise<{ killed: number; promoted: number }>;
+  /**
+   * From now on the first primary's writes no longer reach its replicas (they replicate through a
+   * relay the test controls); a failover then loses them, as asynchronous replication can.
+   */
+  stopReplication(): void;
   stop(): Promise<void>;
 }
 
@@ -113,23 +169,25 @@ export async function startSentinelSet(options: SentinelSetOptions = {}): Promis
   const sentinels: ChildProcess[] = [];
   const primary = await startRedisServer({ appendonly: true, password: o.password, args: serverArgs(o) });
   servers.set(primary.port, primary);
+  const relay = await startReplicationRelay(primary.port);
   for (let k = 0; k < 2; k++) {
     const replica = await startRedisServer({
       appendonly: true,
       password: o.password,
-      args: serverArgs(o, primary.port),
+      args: serverArgs(o, relay.port),
     });
     servers.set(replica.port, replica);
   }
   const dir = mkdtempSync(path.join(tmpdir(), 'maestro-sentinel-'));
   const sentinelPorts: number[] = [];
   for (let k = 0; k < 3; k++) {
-    const s = await startSentinel(dir, primary.port, o);
+    const s = await startSentinel(dir, relay.port, o);
     sentinels.push(s.process);
     sentinelPorts.push(s.port);
   }
   const clients = sentinelPorts.map((p) => sentinelClient(p, o.sentinelPassword));
   const stop = async (): Promise<void> => {
+    relay.close();
     for (const c of clients) c.disconnect();
     for (const s of sentinels) s.kill('SIGKILL');
     await Promise.all([...servers.values()].map((s) => s.stop()));
@@ -149,11 +207,13 @@ export async function startSentinelSet(options: SentinelSetOptions = {}): Promis
     await stop();
     throw err;
   }
+  // The first primary is known by the relay's port.
+  const serverPort = (port: number): number => (port === relay.port ? primary.port : port);
   const primaryPort = async (): Promise<number> => {
     for (const c of clients) {
       try {
         const addr = (await c.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER_NAME)) as [string, string];
-        return Number(addr[1]);
+        return serverPort(Number(addr[1]));
       } catch {
         // ask the next one
       }
@@ -166,11 +226,14 @@ export async function startSentinelSet(options: SentinelSetOptions = {}): Promis
     sentinelPorts,
     servers,
     primaryPort,
-    async killPrimary() {
+    stopReplication: () => relay.freeze(),
+    async killPrimary(afterKill) {
       const killed = await primaryPort();
       const victim = servers.get(killed)!;
       victim.signal('SIGKILL');
       await new Promise((r) => (victim.process.exitCode !== null ? r(null) : victim.process.once('exit', r)));
+      relay.thaw(); // the links through it died with the primary; a restarted one may replicate
+      afterKill?.();
       let promoted = killed;
       await waitUntil('a replica to be promoted', 60_000, async () => {
         promoted = await primaryPort();
