@@ -11,6 +11,7 @@ import {
   redisSecrets,
 } from '../src/redis/connection.js';
 import { keyPrefixOf } from '../src/cli/redis-options.js';
+import { workerRedis } from '../src/cli/workers.js';
 
 const url = 'redis+sentinel://:srv@10.0.0.1:26379,10.0.0.2/mymaster?sentinelPassword=sen';
 
@@ -70,5 +71,24 @@ describe('cluster URLs', () => {
     expect(keyPrefixOf('maestro', 'redis+cluster://a:7000')).toBe('{maestro}');
     expect(keyPrefixOf('maestro', url)).toBe('maestro');
     expect(keyPrefixOf('maestro', undefined)).toBe('maestro');
+  });
+});
+
+describe('batch scripts on a sentinel set', () => {
+  it('carry the URL without either password, and the sentinels password only as a file', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'maestro-sent-'));
+    const serverPw = path.join(dir, 'server');
+    const sentinelPw = path.join(dir, 'sentinel');
+    writeFileSync(serverPw, 'srv\n', { mode: 0o600 });
+    writeFileSync(sentinelPw, 'sen\n', { mode: 0o600 });
+    expect(workerRedis({ url, passwordFile: serverPw, sentinelPasswordFile: sentinelPw })).toEqual({
+      redisUrl: 'redis+sentinel://10.0.0.1:26379,10.0.0.2/mymaster',
+      passwordFile: serverPw,
+      sentinelPasswordFile: sentinelPw,
+      tlsCaFile: undefined,
+    });
+    expect(() => workerRedis({ url, passwordFile: serverPw })).toThrow(
+      "the Redis URL holds the sentinels' password (sentinelPassword=), which batch scripts must never carry",
+    );
   });
 });
