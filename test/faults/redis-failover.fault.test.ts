@@ -182,6 +182,14 @@ describe('Redis Sentinel', () => {
     );
     expect(result.stderr).not.toContain('wrong@');
     expect(existsSync(path.join(dir, 'study'))).toBe(false);
+    // A worker given the same URL says so too, and exits 2 (a configuration problem).
+    const worker = startWorker(`${set.url}?sentinelPassword=wrong`, 'maestro', 'w-wrong');
+    const w = await worker;
+    expect(w.exitCode, String(w.all)).toBe(2);
+    expect(String(w.all)).toMatch(
+      /--redis: the sentinels of Redis at redis\+sentinel:\/\/[^ ]*\/mymaster\?sentinelPassword=\*\*\* refused their password \(WRONGPASS\)/,
+    );
+    expect(String(w.all)).not.toContain('sentinelPassword=wrong');
   });
 
   it('no sentinel reachable: maestro run fails with one sentence naming what to fix', async () => {
