@@ -85,7 +85,7 @@ function workDone(dir: string): Map<string, number[]> {
 
 /**
  * How long the study stood still after `at` (a kill): the longest time between two step starts
- * (started.log) that ends after `at` and begins before `until` (the next kill).
+ * (started.log) that ends after `at`, and not after `until` (the next kill).
  */
 function stillAfter(dir: string, at: number, until = Infinity): number {
   const starts = readFileSync(path.join(dir, 'started.log'), 'utf8')
@@ -95,7 +95,7 @@ function stillAfter(dir: string, at: number, until = Infinity): number {
     .sort((a, b) => a - b);
   let longest = 0;
   for (let k = 1; k < starts.length; k++) {
-    if (starts[k]! > at && starts[k - 1]! < until) longest = Math.max(longest, starts[k]! - starts[k - 1]!);
+    if (starts[k]! > at && starts[k]! <= until) longest = Math.max(longest, starts[k]! - starts[k - 1]!);
   }
   return longest;
 }

@@ -220,6 +220,31 @@ export async function startSentinelSet(options: SentinelSetOptions = {}): Promis
     }
     throw new Error('no sentinel answered');
   };
+  /**
+   * The primary once the set is whole again: every sentinel names the same server, it says it is
+   * the primary, and both replicas are attached to it (the one restarted after a kill included).
+   */
+  const healthyPrimary = async (): Promise<number> => {
+    let port = 0;
+    await waitUntil('the set to be whole (one primary, two replicas, sentinels agreeing)', 60_000, async () => {
+      const named = new Set<number>();
+      for (const c of clients) {
+        const addr = (await c.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER_NAME)) as [string, string];
+        named.add(serverPort(Number(addr[1])));
+      }
+      if (named.size !== 1) return false;
+      port = [...named][0]!;
+      const server = new Redis({ host: '127.0.0.1', port, password: o.password, maxRetriesPerRequest: 1 });
+      server.on('error', () => {});
+      try {
+        const info = await server.info('replication');
+        return /role:master/.test(info) && /connected_slaves:2/.test(info);
+      } finally {
+        server.disconnect();
+      }
+    });
+    return port;
+  };
   const auth = o.password ? `:${encodeURIComponent(o.password)}@` : '';
   return {
     url: `redis+sentinel://${auth}${sentinelPorts.map((p) => `127.0.0.1:${p}`).join(',')}/${MASTER_NAME}`,
@@ -228,7 +253,7 @@ export async function startSentinelSet(options: SentinelSetOptions = {}): Promis
     primaryPort,
     stopReplication: () => relay.freeze(),
     async killPrimary(afterKill) {
-      const killed = await primaryPort();
+      const killed = await healthyPrimary();
       const victim = servers.get(killed)!;
       victim.signal('SIGKILL');
       await new Promise((r) => (victim.process.exitCode !== null ? r(null) : victim.process.once('exit', r)));
