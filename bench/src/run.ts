@@ -12,9 +12,10 @@ import type { BenchRow, Scenario } from './rows.js';
 import { cpu } from './scenarios/cpu.js';
 import { expansion } from './scenarios/expansion.js';
 import { noop } from './scenarios/noop.js';
+import { replication } from './scenarios/replication.js';
 import { simulated } from './scenarios/simulated.js';
 
-const SCENARIOS: Record<string, Scenario> = { expansion, noop, cpu, simulated };
+const SCENARIOS: Record<string, Scenario> = { expansion, noop, cpu, simulated, replication };
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);

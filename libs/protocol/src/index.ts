@@ -74,3 +74,14 @@ export {
 } from './status-csv.js';
 export type { StatusRow, StatusCsvRow } from './status-csv.js';
 export { parseDurationMs, DURATION_EXAMPLES } from './duration.js';
+export {
+  parseRedisUrl,
+  isRedisUrl,
+  keyPrefixFor,
+  hasHashTag,
+  RedisUrlError,
+  REDIS_URL_FORMS,
+  DEFAULT_REDIS_PORT,
+  DEFAULT_SENTINEL_PORT,
+} from './redis-url.js';
+export type { RedisAddress, RedisAddressKind, RedisEndpoint } from './redis-url.js';

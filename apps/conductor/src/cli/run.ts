@@ -14,14 +14,14 @@ import { formatCount } from '../status/count.js';
 import { printWarnings } from './print-problems.js';
 import { formatNodeHours } from './node-hours.js';
 import { withoutPassword } from '@maestro/secrets';
-import { checkRedisForNewStudy, redisForNewStudy, type RedisChoice } from '../study/session.js';
+import { checkRedisForNewStudy, redisForNewStudy, targetOf, type RedisChoice } from '../study/session.js';
 import { metaDir } from '../study/meta.js';
 import { createStudyRoot } from '../study/root.js';
 import { Terminal } from '../run/terminal.js';
 import { writeDryRun, writeStudySkeleton } from '../study/write.js';
 import { autoscaleArgs, autoscaleConfig, resolveAutoscale, type AutoscaleFlags } from './autoscale.js';
 import { cores, DEFAULT_REDIS_TIMEOUT_MS, type ExecutionFlags, type SpecOptions } from './common.js';
-import { redisChoice, type RedisFlags } from './redis-options.js';
+import { keyPrefixOf, redisChoice, type RedisFlags } from './redis-options.js';
 import { printFinalStatus } from './status.js';
 import { workerRedis } from './workers.js';
 
@@ -54,11 +54,10 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
     everyLayer: true, // every problem, missing paths included, before the study folder exists
   });
   printWarnings(loaded.warnings, (l) => err.write(`${l}\n`));
-  const prefix = options.prefix ?? 'maestro';
+  const prefix = keyPrefixOf(options.prefix ?? 'maestro', choice.url);
   // Autoscale options, and steps too large for its allocations, are refused before anything exists.
   const autoscale = await resolveAutoscale(options, loaded, prefix, err);
-  if (autoscale && choice.url)
-    workerRedis({ url: choice.url, passwordFile: choice.passwordFile, tlsCaFile: choice.tlsCaFile });
+  if (autoscale && choice.url) workerRedis(targetOf({ ...choice, url: choice.url }));
   const redisProblem = await redisChecked;
   if (redisProblem) throw redisProblem;
   const created = await createStudyRoot(loaded.expanded.root, {

@@ -179,6 +179,7 @@ class Conductors {
         ? {
             url,
             passwordFile: this.env['MAESTRO_REDIS_PASSWORD_FILE'],
+            sentinelPasswordFile: this.env['MAESTRO_SENTINEL_PASSWORD_FILE'],
             tlsCaFile: this.env['MAESTRO_REDIS_TLS_CA_FILE'],
           }
         : undefined;

@@ -29,14 +29,14 @@ import {
 } from '../allocations/launch.js';
 import { schedulerClient, type AllocationState } from '../allocations/schedulers.js';
 import { resolveWorkerGroup, type WorkerGroup } from '../allocations/worker-groups.js';
-import { redactUrl, urlPassword, withoutPassword } from '@maestro/secrets';
+import { redactUrl, urlPassword, urlSecrets, withoutPassword } from '@maestro/secrets';
 import { connectRedis, type Redis, type RedisTarget } from '../redis/connection.js';
 import { FleetStore } from '../redis/fleet-store.js';
-import { redisForStudy, openStudy } from '../study/session.js';
+import { redisForStudy, openStudy, targetOf } from '../study/session.js';
 import type { StudyMeta } from '../study/meta.js';
 import { reloadStudy } from '../study/reload.js';
 import { addAllocationOptions, resolveAllocationSettings, type AllocationFlags } from './allocation-options.js';
-import { redisChoice, type RedisFlags } from './redis-options.js';
+import { keyPrefixOf, redisChoice, type RedisFlags } from './redis-options.js';
 import { formatCount } from '../status/count.js';
 
 export { addAllocationOptions };
@@ -62,8 +62,8 @@ async function deployment(flags: FleetFlags): Promise<Deployment> {
       // The stored URL has no password: it comes from --redis again or from a password file.
       const url = (choice.url ?? (meta.redis?.mode === 'external' ? meta.redis.url : undefined))!;
       return {
-        target: { url, passwordFile: choice.passwordFile, tlsCaFile: choice.tlsCaFile },
-        prefix: flags.prefix ?? meta.prefix,
+        target: targetOf({ ...choice, url }),
+        prefix: flags.prefix === undefined ? meta.prefix : keyPrefixOf(flags.prefix, url),
         meta,
       };
     }
@@ -77,8 +77,8 @@ async function deployment(flags: FleetFlags): Promise<Deployment> {
     );
   }
   return {
-    target: { url: choice.url, passwordFile: choice.passwordFile, tlsCaFile: choice.tlsCaFile },
-    prefix: flags.prefix ?? 'maestro',
+    target: targetOf({ ...choice, url: choice.url }),
+    prefix: keyPrefixOf(flags.prefix ?? 'maestro', choice.url),
     meta: undefined,
   };
 }
@@ -96,8 +96,17 @@ async function withFleet<T>(d: Deployment, use: (fleet: FleetStore, redis: Redis
  * What the workers get: the URL without a password, and the password only as a file that nobody
  * else can read (a batch script is read by the scheduler, its admins, and often the project).
  */
-export function workerRedis(target: RedisTarget): Pick<LaunchTarget, 'redisUrl' | 'passwordFile' | 'tlsCaFile'> {
+export function workerRedis(
+  target: RedisTarget,
+): Pick<LaunchTarget, 'redisUrl' | 'passwordFile' | 'sentinelPasswordFile' | 'tlsCaFile'> {
   const passwordFile = target.passwordFile ? path.resolve(target.passwordFile) : undefined;
+  const sentinelPasswordFile = target.sentinelPasswordFile ? path.resolve(target.sentinelPasswordFile) : undefined;
+  if (urlSecrets(target.url).length > (urlPassword(target.url) === undefined ? 0 : 1) && !sentinelPasswordFile) {
+    throw new AllocationError(
+      AllocationErrorCode.Invalid,
+      "the Redis URL holds the sentinels' password (sentinelPassword=), which batch scripts must never carry: put it in a file only you can read (chmod 600) and give --sentinel-password-file FILE",
+    );
+  }
   if (urlPassword(target.url) !== undefined && !passwordFile) {
     throw new AllocationError(
       AllocationErrorCode.Invalid,
@@ -124,6 +133,7 @@ export function workerRedis(target: RedisTarget): Pick<LaunchTarget, 'redisUrl' 
   return {
     redisUrl: withoutPassword(target.url),
     passwordFile,
+    sentinelPasswordFile,
     tlsCaFile: target.tlsCaFile ? path.resolve(target.tlsCaFile) : undefined,
   };
 }

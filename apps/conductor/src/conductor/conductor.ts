@@ -419,11 +419,7 @@ export class Conductor {
       this.#reconnected = false;
       // Redis may have lost the lease with its data: take it back before writing anything.
       if (!(await this.#lease.renewNow())) throw new LeaseLostError();
-      if (!(await this.#o.store.exists())) {
-        this.#log.warn('Redis came back without the study (it lost its data); writing the whole state again');
-        persistence.rewriteAll();
-        await persistence.commit();
-      }
+      await this.#restoreAfterOutage();
       await this.#reconcile();
     }
     if (persistence.trimDue(now)) await persistence.trim(now);
@@ -432,6 +428,27 @@ export class Conductor {
     }
     // Reconciliation may have read a cancel (it drains the streams).
     await this.#cancelIfAsked();
+  }
+
+  /**
+   * Redis came back: maybe the same server, maybe a replica promoted in its place (a failover) or
+   * a server restarted from its file, either of which may lack the newest writes acknowledged
+   * before (replication is asynchronous). This conductor's state is the truth: it is written
+   * whole again, so that the fence refuses claims of instances it knows final (a job whose
+   * completion was lost comes back), and the cursors go back to what the server has.
+   */
+  async #restoreAfterOutage(): Promise<void> {
+    const { persistence, intake } = this.#p;
+    const kept = await this.#o.store.exists();
+    const rewound = intake.rewind(await this.#o.store.lastStreamIds());
+    this.#log.warn(
+      { kept, rewound },
+      kept
+        ? 'writing the whole state again after the outage (Redis may be another server now, without the newest writes)'
+        : 'Redis came back without the study (it lost its data); writing the whole state again',
+    );
+    persistence.rewriteAll();
+    await persistence.commit();
   }
 
   async #reconcile(): Promise<void> {

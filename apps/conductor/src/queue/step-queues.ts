@@ -4,7 +4,7 @@
  * here.
  */
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Redis } from '../redis/index.js';
 import { parseStepJobId, type StepJob } from '@maestro/protocol';
 
 export interface QueuedJob {

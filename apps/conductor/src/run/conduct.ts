@@ -240,6 +240,7 @@ function makeLocalWorkers(o: ConductOptions, queues: string[], log: Logger): Loc
     concurrency: o.workerConcurrency,
     redisUrl: o.redis.target.url,
     passwordFile: o.redis.target.passwordFile,
+    sentinelPasswordFile: o.redis.target.sentinelPasswordFile,
     tlsCaFile: o.redis.target.tlsCaFile,
     prefix: o.meta.prefix,
     queues,
