@@ -53,6 +53,8 @@ export const StudyRecordField = {
   throttle: 'throttle',
   rlimit: 'rlimit',
   attempts: 'attempts',
+  /** Node-hours the study may use (`--budget`); absent or '0': no budget. */
+  budget: 'budget',
   /** '1' once cancel was requested: workers refuse to start its steps. */
   cancelled: 'cancelled',
   /**

@@ -1,7 +1,7 @@
 /** Options shared by the commands that read a spec (`expand`, `validate`, `run`). */
 import os from 'node:os';
 import { DURATION_EXAMPLES, parseDurationMs } from '@maestro/protocol';
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 
 export interface SpecOptions {
   out?: string;
@@ -85,6 +85,8 @@ export interface ExecutionFlags {
   attempts?: number;
   rlimit?: number;
   throttle?: number;
+  /** `--budget`: node-hours the study may use (0 = unlimited). */
+  budget?: number;
   localWorkers?: number;
   workerConcurrency?: number;
   window?: number;
@@ -121,6 +123,12 @@ export function addExecutionOptions(cmd: Command): Command {
       new Option('-t, --throttle <n>', 'most steps queued or running at once (0 = unlimited)').argParser(
         wholeNumber('--throttle'),
       ),
+    )
+    .addOption(
+      new Option(
+        '--budget <node-hours>',
+        'node-hours the study may use (nodes × run time, walltimes counted while steps run); it stops, resumable, before passing them (0 = unlimited)',
+      ).argParser(nodeHoursArg),
     )
     .addOption(new Option('-s, --sleeptime <seconds>', 'accepted for compatibility; maestro does not poll').hideHelp())
     .addOption(
@@ -183,4 +191,13 @@ export function addExecutionOptions(cmd: Command): Command {
         .default([])
         .hideHelp(),
     );
+}
+
+/** `--budget`: a number of node-hours, 0 or more. */
+function nodeHoursArg(text: string): number {
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || n < 0) {
+    throw new InvalidArgumentError(`--budget takes node-hours, a number such as 500 or 2.5; got '${text}'`);
+  }
+  return n;
 }

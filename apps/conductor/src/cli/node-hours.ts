@@ -2,7 +2,9 @@
 import type { NodeHours } from '@maestro/spec';
 import { formatCount } from '../status/count.js';
 
-const number = (n: number): string => n.toLocaleString('en-US', { maximumFractionDigits: 1 });
+/** 1 decimal, or 3 significant digits below 1 (a small study's bound is a fraction of an hour). */
+const number = (n: number): string =>
+  n > 0 && n < 1 ? String(Number(n.toPrecision(3))) : n.toLocaleString('en-US', { maximumFractionDigits: 1 });
 
 /** The bound's lines; none for a study where no instance has a walltime (nothing to bound). */
 export function formatNodeHours(nh: NodeHours): string[] {

@@ -40,7 +40,7 @@ export async function resumeCommand(
     expanded: loaded.expanded,
     merlinReturnCodes: usesMerlinReturnCodes(loaded.study),
     redis,
-    limits: { attempts: options.attempts, rlimit: options.rlimit, throttle: options.throttle },
+    limits: { attempts: options.attempts, rlimit: options.rlimit, throttle: options.throttle, budget: options.budget },
     window: options.window ?? DEFAULT_WINDOW,
     bundle: options.bundle ?? DEFAULT_BUNDLE,
     localWorkers: options.localWorkers ?? (autoscale ? 0 : cores()),

@@ -186,7 +186,7 @@ async function runInRoot(
     expanded: final.expanded,
     merlinReturnCodes: usesMerlinReturnCodes(final.study),
     redis,
-    limits: { attempts: options.attempts, rlimit: options.rlimit, throttle: options.throttle },
+    limits: { attempts: options.attempts, rlimit: options.rlimit, throttle: options.throttle, budget: options.budget },
     window: options.window ?? DEFAULT_WINDOW,
     bundle: options.bundle ?? DEFAULT_BUNDLE,
     localWorkers: options.localWorkers ?? (autoscale ? 0 : cores()),
@@ -223,6 +223,7 @@ function detachConductor(root: string, o: RunOptions): number {
   flag('--attempts', o.attempts);
   flag('--rlimit', o.rlimit);
   flag('--throttle', o.throttle);
+  flag('--budget', o.budget);
   flag('--local-workers', o.localWorkers);
   flag('--worker-concurrency', o.workerConcurrency);
   flag('--window', o.window);

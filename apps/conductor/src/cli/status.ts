@@ -283,6 +283,8 @@ const TABLE_LIMIT = 200;
 export async function printFinalStatus(root: string, state: StudyStateName, out: Writable): Promise<void> {
   const summary = await readSummary(root);
   if (state === 'RUNNING') {
+    const why = summary?.stoppedBecause;
+    if (why) out.write(`Stopped: ${why}\n`);
     out.write(`Study stopped before its end. Continue it with: maestro resume ${root}\n`);
     return;
   }

@@ -106,6 +106,7 @@ export class Conductor {
   #state: StudyStateName = 'RUNNING';
   #startedMs = 0;
   #stopRequested = false;
+  #budgetStop: string | undefined;
   #lastReconcile = 0;
   #reconnected = false;
 
@@ -189,10 +190,10 @@ export class Conductor {
     const cpuAtStart = process.cpuUsage();
     await this.#lease.take();
     try {
-      const { machine, intake, persistence } = await this.#start();
+      const { machine, dispatcher, intake, persistence } = await this.#start();
       let lastRead = 0;
       while (!machine.isDone()) {
-        if (this.#stopRequested) {
+        if (this.#stopRequested || this.#budgetSpent(machine, dispatcher)) {
           if (persistence.deferred) await persistence.commit();
           return 'RUNNING';
         }
@@ -251,6 +252,27 @@ export class Conductor {
     return estimateLeft(steps, Math.max(m.running, implied));
   }
 
+  /** Why the study stopped short of its end on its own (its node-hour budget), if it did. */
+  get budgetStop(): string | undefined {
+    return this.#budgetStop;
+  }
+
+  /**
+   * Whether the node-hour budget keeps every instance left from starting, with none in flight
+   * that could end and make room: then the study stops, to be resumed with a larger --budget.
+   */
+  #budgetSpent(m: InstanceMachine, d: Dispatcher): boolean {
+    const blocked = d.budgetBlocked;
+    if (blocked === undefined || m.queued + m.running > 0) return false;
+    const b = m.budget;
+    const need = b.costOf(blocked) / 3_600_000;
+    this.#budgetStop =
+      `the node-hour budget of ${hours(m.limits.budget ?? 0)} is spent: ${hours(b.spentHours)} used, and ` +
+      `${this.expanded.instanceName(blocked)} needs ${hours(need)} more; continue with a larger --budget (maestro resume DIR --budget N)`;
+    this.#log.warn({ spentHours: b.spentHours, budget: m.limits.budget }, 'the node-hour budget is spent');
+    return true;
+  }
+
   /** Median, p90 and max run time of step `s`'s instances so far. */
   stepRuntime(s: number): RuntimeSummary | undefined {
     return this.#parts?.machine.timing.summary(s);
@@ -276,6 +298,7 @@ export class Conductor {
         attempts: given.attempts ?? Number(record[F.attempts] ?? 1),
         rlimit: given.rlimit ?? Number(record[F.rlimit] ?? 1),
         throttle: given.throttle ?? Number(record[F.throttle] ?? 0),
+        budget: given.budget ?? Number(record[F.budget] ?? 0),
       };
       if (record[F.state] !== 'RUNNING') this.#log.info({ state: record[F.state] }, 'the study had already ended');
     } else {
@@ -317,6 +340,7 @@ export class Conductor {
       changes: this.#changes,
       note: (note) => logNote(this.#log, this.expanded, note),
     });
+    this.#changes.setField(F.budget, String(limits.budget ?? 0));
     const dispatcher = new Dispatcher(machine, o);
     const intake = new ResultIntake(o.store, machine, this.#log, this.#now, cursors);
     const persistence = new StudyPersistence({
@@ -340,6 +364,7 @@ export class Conductor {
       [F.attempts]: String(m.limits.attempts),
       [F.rlimit]: String(m.limits.rlimit),
       [F.throttle]: String(m.limits.throttle),
+      [F.budget]: String(m.limits.budget ?? 0),
       [F.workerNames]: m.workers.toJSON(),
     };
     if (m.cancelRequested) fields[F.cancelled] = '1';
@@ -488,4 +513,9 @@ export class Conductor {
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Node-hours as messages give them: 2 decimals, or 3 significant digits below 1. */
+function hours(h: number): string {
+  return String(h < 1 ? Number(h.toPrecision(3)) : Math.round(h * 100) / 100);
 }

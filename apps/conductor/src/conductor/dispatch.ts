@@ -50,6 +50,7 @@ export interface JobRef {
 export class Dispatcher {
   readonly #m: InstanceMachine;
   readonly #o: DispatchOptions;
+  #budgetBlocked: number | undefined;
 
   constructor(machine: InstanceMachine, options: DispatchOptions) {
     this.#m = machine;
@@ -64,6 +65,7 @@ export class Dispatcher {
   next(now: number): QueuedJob[] {
     const jobs: QueuedJob[] = [];
     const m = this.#m;
+    this.#budgetBlocked = undefined;
     if (m.cancelRequested) return jobs;
     const x = m.expanded;
     const ready = m.ready;
@@ -75,6 +77,7 @@ export class Dispatcher {
         ready.skip(); // adopted or ended while it waited here
         continue;
       }
+      if (!this.#withinBudget(first)) break;
       const step = x.stepIndexOf(first);
       let size = this.#bundleSize(step, now);
       if (size === 0) break; // its first instances are being timed; held (at most PROBE_WAIT_MS)
@@ -88,7 +91,7 @@ export class Dispatcher {
         if (!m.waitsToBeSent(i) || x.stepIndexOf(i) !== step || m.records.attempt(i) + 1 !== members[0]!.data.attempt)
           break;
         const job = this.#jobFor(i, first);
-        if (!fitsBundle(members[0]!, job)) break;
+        if (!fitsBundle(members[0]!, job) || !this.#withinBudget(i)) break;
         ready.skip();
         m.send(i, first, now);
         members.push(job);
@@ -125,6 +128,18 @@ export class Dispatcher {
     return { queue: job.queue, id: job.id };
   }
 
+  /** The first instance the node-hour budget kept from being sent, if any (budget.ts). */
+  get budgetBlocked(): number | undefined {
+    return this.#budgetBlocked;
+  }
+
+  #withinBudget(i: number): boolean {
+    const m = this.#m;
+    if (m.budget.allows(i, m.limits.budget ?? 0)) return true;
+    this.#budgetBlocked ??= i;
+    return false;
+  }
+
   /** Chains, like bundles, need a bundle policy, and count instances in flight wrongly for a throttle. */
   #chainsAllowed(): boolean {
     const policy = this.#o.bundle;
@@ -146,7 +161,7 @@ export class Dispatcher {
       if (c < 0 || m.records.attempt(c) + 1 !== lead.data.attempt) break;
       const job = this.#jobFor(c, lead.data.index);
       bytes += job.data.script.length + job.data.workspace.length;
-      if (bytes > CHAIN_MAX_BYTES || !fitsBundle(lead, job)) break;
+      if (bytes > CHAIN_MAX_BYTES || !fitsBundle(lead, job) || !this.#withinBudget(c)) break;
       m.send(c, lead.data.index, now);
       members.push(job);
       // Its end sends nothing now if the child that rides after it is its only one.

@@ -1,23 +1,19 @@
 /**
  * The state machine of a study's instances, pure: what workers report, what reconciliation found
- * and a cancel go in; states, counters and the ready list come out. No Redis, no clock (time is
- * an argument), no logger (what deserves a line goes to `note`). The conductor's hot path (thousands
- * of results a second) runs through here, so everything lives in the packed records and typed
- * arrays, with no object per instance or per success.
+ * and a cancel go in; states, counters and the ready list come out. No Redis, no clock (time is an
+ * argument), no logger (what deserves a line goes to `note`). The conductor's hot path (thousands of
+ * results a second) runs through here: packed records and typed arrays, no object per instance.
  *
  * An instance goes INITIALIZED (or PREEMPTED) -> PENDING (sent) -> RUNNING (started) -> FINISHED,
  * FAILED, TIMEDOUT or CANCELLED. Those four are final: an event for an instance in one is ignored,
  * so a finished step stays FINISHED whatever arrives after it (a cancel, a late result, a replay).
- * A failure goes back to INITIALIZED as a new attempt while `-a` allows; a timeout runs the
- * restart command as a new attempt while `-r` allows; a hand-back (interrupted, preempted) runs
- * again without counting; a failure for good fails every descendant, as Maestro does. In a Merlin
- * study, exit codes 100-106 are requests instead (return-codes.ts): retried or restarted after a
- * delay, soft or hard failures, a stop of the workers.
+ * A failure goes back to INITIALIZED as a new attempt while `-a` allows; a timeout runs the restart
+ * command as a new attempt while `-r` allows; a hand-back (interrupted, preempted) runs again without
+ * counting; a failure for good fails every descendant, as Maestro does. In a Merlin study, exit
+ * codes 100-106 are requests instead (return-codes.ts): retries, restarts, soft or hard failures.
  *
  * A cancel comes in two steps, so that nothing finished is ever recorded CANCELLED: cancel() stops
- * sending and retrying; settleCancel(), called once the workers can no longer claim anything,
- * cancels what was never claimed. What was claimed ends by its result, or at the cancel's deadline
- * (cancelExpired(), then abandon() once no late result can be accepted).
+ * sending; settleCancel(), once workers can no longer claim anything, cancels the unclaimed rest.
  */
 import {
   isFinalState,
@@ -32,6 +28,7 @@ import {
 } from '@maestro/protocol';
 import { ReadinessTracker, type Graph } from '@maestro/dag';
 import type { ExpandedStudy } from '@maestro/spec';
+import { NodeHourBudget } from './budget.js';
 import { ChangeSet } from './change-set.js';
 import { FinishRate } from './finish-rate.js';
 import { buildInstanceGraph } from './instance-graph.js';
@@ -49,6 +46,7 @@ export interface ConductorLimits {
   rlimit: number;
   /** Instances queued or running at once; 0 = unlimited (`-t`). @default 0 */
   throttle: number;
+  budget?: number | undefined; // node-hours to spend and commit, 0 = unlimited (`--budget`, budget.ts)
 }
 
 /** Failed instances remembered by index for the status files (the counts cover the rest). */
@@ -83,6 +81,7 @@ export class InstanceMachine {
   /** Instances whose parents all finished, in the order they are to be sent. */
   readonly ready = new ReadyQueue();
   readonly timing: StepTiming;
+  readonly budget: NodeHourBudget;
   readonly finishRate = new FinishRate();
   readonly workers: WorkerNames;
   readonly graph: Graph;
@@ -112,6 +111,7 @@ export class InstanceMachine {
     this.records = records;
     this.changes = options.changes ?? new ChangeSet(x.instanceCount);
     this.timing = new StepTiming(x.steps.length);
+    this.budget = new NodeHourBudget(x, this.timing, records);
     this.#stepCounts = new Int32Array(x.steps.length * STATE_CODES);
     this.#awaited = new Uint8Array(x.instanceCount);
     this.#note = options.note ?? (() => undefined);
@@ -547,6 +547,7 @@ export class InstanceMachine {
     if (s === StepState.PENDING) this.#queued++;
     else if (s === StepState.RUNNING) this.#running++;
     else this.unawait(i);
+    this.budget.moved(i, old, s, r.startMs(i), r.endMs(i));
     r.setState(i, s);
     this.changes.touch(i);
   }

@@ -282,6 +282,7 @@ async function runStudy(o: ConductOptions, p: StudyParts, log: Logger): Promise<
   if (p.stop.lostReason !== undefined) throw new Error(p.stop.lostReason);
   if (state !== 'RUNNING') log.info({ state }, 'study ended');
   else if (p.stop.reason !== undefined) await markStopped(o.meta.root, p.stop.reason);
+  else if (p.conductor.budgetStop !== undefined) await markStopped(o.meta.root, p.conductor.budgetStop);
   return state;
 }
 

@@ -35,6 +35,8 @@ export interface StatusJson {
   steps: StepStatusJson[];
   /** FAILED and TIMEDOUT instances, the first {@link MAX_FAILURES_LISTED} to fail. */
   failures?: FailureEntry[];
+  /** STOPPED (written when the conductor stops short of the end, resumable): why. */
+  stoppedBecause?: string;
   /** How many instances are FAILED or TIMEDOUT in all. */
   failedTotal?: number;
   /** The conductor that wrote the file: absent in files of older versions. */
