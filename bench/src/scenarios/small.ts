@@ -1,0 +1,166 @@
+/**
+ * Small studies, as a user types them: `maestro run` with its defaults (its own redis-server,
+ * local workers), timed from the command's start to its exit. Beside each, in the same repeat,
+ * its ceiling: one bash process that, for each step in turn, makes the workspace, writes the
+ * script and runs it (a chain can do no better, and 100 no-op steps barely better on 2 cores).
+ *
+ * Rows: a 1-step study's wall time, and the time from `maestro run` to its step running (the
+ * step writes the clock); 100 independent no-op steps and a 50-link chain, each over its shell
+ * loop (a cost ratio: lower is better); peak RSS of the conductor and of each worker, read from
+ * /proc while the 100 steps run; and the conductor's peak RSS on 10,000 instances.
+ *
+ * `--baseline DIR` measures another built checkout in the same repeats, alternating which goes
+ * first, so that a machine that speeds up or slows down favours neither.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { MAESTRO, runMaestro } from '../maestro-cli.js';
+import { watchTree, type Role } from '../process-tree.js';
+import { median, type BenchContext } from '../rows.js';
+
+const header = 'description: {name: small, description: small-study benchmark}\n';
+const values = (n: number): string => Array.from({ length: n }, (_, k) => k).join(', ');
+
+function oneStep(clockFile: string): string {
+  // No `$(...)`: that is the spec's own parameter syntax.
+  return `${header}study:\n  - {name: s, description: d, run: {cmd: "date +%s%N > ${clockFile}"}}\n`;
+}
+
+function independent(n: number): string {
+  return `${header}study:\n  - {name: s, description: d, run: {cmd: "true $(N)"}}\nglobal.parameters:\n  N: {values: [${values(n)}], label: N.%%}\n`;
+}
+
+function chain(n: number): string {
+  const steps = Array.from(
+    { length: n },
+    (_, k) => `  - {name: s${k}, description: d, run: {cmd: "true"${k ? `, depends: [s${k - 1}]` : ''}}}`,
+  );
+  return `${header}study:\n${steps.join('\n')}\n`;
+}
+
+const SHELL_LOOP = `root=$1; n=$2
+for ((i = 0; i < n; i++)); do
+  ws=$root/s/N.$i
+  mkdir -p "$ws"
+  printf '#!/bin/bash\\n\\ntrue\\n' > "$ws/s.sh"
+  cd "$ws" && bash s.sh > s.out 2> s.err
+done`;
+
+/** Wall ms of the ceiling: one bash doing `n` steps' work in sequence. */
+async function shellLoop(ctx: BenchContext, n: number): Promise<number> {
+  const root = mkdtempSync(path.join(ctx.tmp, 'shell-loop-'));
+  const t0 = performance.now();
+  const code = await new Promise<number | null>((resolve) =>
+    spawn('/bin/bash', ['-c', SHELL_LOOP, 'shell-loop', root, String(n)], { stdio: 'ignore' }).on('exit', resolve),
+  );
+  if (code !== 0) throw new Error(`the shell loop exited ${code}`);
+  return performance.now() - t0;
+}
+
+interface Measured {
+  wallMs: number;
+  peaks: Map<Role, number[]>;
+}
+
+/** One `maestro run` of `spec` from `bin`, with its process tree watched for peak RSS. */
+async function runStudy(ctx: BenchContext, name: string, spec: string, bin: string): Promise<Measured> {
+  const dir = mkdtempSync(path.join(ctx.tmp, `${name}-`));
+  writeFileSync(path.join(dir, 'spec.yaml'), spec);
+  const run = runMaestro(['run', 'spec.yaml', '-o', path.join(dir, 'study')], dir, bin);
+  const tree = run.pid === undefined ? undefined : watchTree(run.pid, 20);
+  const r = await run;
+  const peaks = tree?.stop() ?? new Map<Role, number[]>();
+  if (r.code !== 0) throw new Error(`maestro run (${name}) exited ${r.code}:\n${r.output.slice(-2000)}`);
+  return { wallMs: r.wallMs, peaks };
+}
+
+/** Every measurement of one checkout, one entry per repeat. */
+class Series {
+  readonly oneStepMs: number[] = [];
+  readonly firstStepMs: number[] = [];
+  readonly independentRatio: number[] = [];
+  readonly independentMs: number[] = [];
+  readonly chainRatio: number[] = [];
+  readonly chainMs: number[] = [];
+  readonly workerPeakMiB: number[] = [];
+  readonly conductorPeakMiB: number[] = [];
+  readonly conductor10kPeakMiB: number[] = [];
+  readonly ceiling100Ms: number[] = [];
+  readonly ceiling50Ms: number[] = [];
+
+  constructor(
+    readonly label: string,
+    readonly bin: string,
+  ) {}
+}
+
+const INDEPENDENT = 100;
+const CHAIN = 50;
+const LARGE = 10_000;
+
+async function measureOnce(ctx: BenchContext, s: Series, large: boolean): Promise<void> {
+  const dir = mkdtempSync(path.join(ctx.tmp, 'one-step-'));
+  const clock = path.join(dir, 'started-ns');
+  const startedAt = performance.timeOrigin + performance.now();
+  const one = await runStudy(ctx, 'one-step', oneStep(clock), s.bin);
+  s.oneStepMs.push(one.wallMs);
+  s.firstStepMs.push(Number(BigInt(readFileSync(clock, 'utf8').trim()) / 1000n) / 1000 - startedAt);
+
+  // Each study beside its own ceiling, measured right after it.
+  const many = await runStudy(ctx, 'independent', independent(INDEPENDENT), s.bin);
+  const ceiling100 = await shellLoop(ctx, INDEPENDENT);
+  s.independentMs.push(many.wallMs);
+  s.ceiling100Ms.push(ceiling100);
+  s.independentRatio.push(many.wallMs / ceiling100);
+  s.workerPeakMiB.push(Math.max(...(many.peaks.get('worker') ?? [0])));
+  s.conductorPeakMiB.push(Math.max(...(many.peaks.get('conductor') ?? [0])));
+
+  const links = await runStudy(ctx, 'chain', chain(CHAIN), s.bin);
+  const ceiling50 = await shellLoop(ctx, CHAIN);
+  s.chainMs.push(links.wallMs);
+  s.ceiling50Ms.push(ceiling50);
+  s.chainRatio.push(links.wallMs / ceiling50);
+
+  if (large) {
+    const big = await runStudy(ctx, 'large', independent(LARGE), s.bin);
+    s.conductor10kPeakMiB.push(Math.max(...(big.peaks.get('conductor') ?? [0])));
+  }
+}
+
+export async function small(ctx: BenchContext): Promise<void> {
+  const repeats = ctx.quick ? 3 : 5;
+  const series = [new Series('', MAESTRO)];
+  if (ctx.baseline) series.push(new Series(' (baseline)', path.join(ctx.baseline, 'apps/conductor/bin/maestro.js')));
+  for (let k = 0; k < repeats; k++) {
+    const order = k % 2 === 0 ? series : [...series].reverse();
+    // The 10k study takes most of a repeat's time: a few of them are enough for a peak.
+    for (const s of order) await measureOnce(ctx, s, k < (ctx.quick ? 1 : 3));
+  }
+  for (const s of series) report(ctx, s);
+}
+
+function report(ctx: BenchContext, s: Series): void {
+  const ms = (x: number): number => Math.round(x);
+  const row = (scenario: string, metric: string, value: number, unit: string, extra = {}): void =>
+    ctx.report({ scenario: `${scenario}${s.label}`, metric, value, unit, ...extra });
+  row('1-step study', 'wall time', ms(median(s.oneStepMs)), 'ms');
+  row('1-step study', 'to first step running', ms(median(s.firstStepMs)), 'ms', { target: '< 300 ms' });
+  row(`${INDEPENDENT} independent no-op steps`, 'wall time', ms(median(s.independentMs)), 'ms', {
+    ceiling: ms(median(s.ceiling100Ms)),
+    ratio: median(s.independentRatio),
+    target: '<= 1.5x shell loop',
+  });
+  row(`chain of ${CHAIN} no-op steps`, 'wall time', ms(median(s.chainMs)), 'ms', {
+    ceiling: ms(median(s.ceiling50Ms)),
+    ratio: median(s.chainRatio),
+    target: '<= 3x shell loop',
+  });
+  row(`${INDEPENDENT} independent no-op steps`, 'worker peak RSS', ms(median(s.workerPeakMiB)), 'MiB', {
+    target: '< 80 MiB',
+  });
+  row(`${INDEPENDENT} independent no-op steps`, 'conductor peak RSS', ms(median(s.conductorPeakMiB)), 'MiB');
+  row('10k independent no-op steps', 'conductor peak RSS', ms(median(s.conductor10kPeakMiB)), 'MiB', {
+    target: '< 100 MiB',
+  });
+}
