@@ -9,14 +9,20 @@
  * loop (a cost ratio: lower is better); peak RSS of the conductor and of each worker, read from
  * /proc while the 100 steps run; and the conductor's peak RSS on 10,000 instances.
  *
+ * Where a chain link's time goes: the chain runs once more against a Redis of the benchmark's
+ * (`--redis`), whose records then give each link's gap (parent ended to child started, both on
+ * the worker's clock) and each step's run as the worker saw it; beside them, the wall time per
+ * link ((chain - 1 step) / 49) and the shell loop's time per step.
+ *
  * `--baseline DIR` measures another built checkout in the same repeats, alternating which goes
  * first, so that a machine that speeds up or slows down favours neither.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { MAESTRO, runMaestro } from '../maestro-cli.js';
+import { MAESTRO, readStudy, runMaestro } from '../maestro-cli.js';
 import { watchTree, type Role } from '../process-tree.js';
+import { startBenchRedis, type BenchRedis } from '../redis-server.js';
 import { median, type BenchContext } from '../rows.js';
 
 const header = 'description: {name: small, description: small-study benchmark}\n';
@@ -64,15 +70,22 @@ interface Measured {
 }
 
 /** One `maestro run` of `spec` from `bin`, with its process tree watched for peak RSS. */
-async function runStudy(ctx: BenchContext, name: string, spec: string, bin: string): Promise<Measured> {
+async function runStudy(
+  ctx: BenchContext,
+  name: string,
+  spec: string,
+  bin: string,
+  extraArgs: readonly string[] = [],
+): Promise<Measured & { root: string }> {
   const dir = mkdtempSync(path.join(ctx.tmp, `${name}-`));
   writeFileSync(path.join(dir, 'spec.yaml'), spec);
-  const run = runMaestro(['run', 'spec.yaml', '-o', path.join(dir, 'study')], dir, bin);
+  const root = path.join(dir, 'study');
+  const run = runMaestro(['run', 'spec.yaml', '-o', root, ...extraArgs], dir, bin);
   const tree = run.pid === undefined ? undefined : watchTree(run.pid, 20);
   const r = await run;
   const peaks = tree?.stop() ?? new Map<Role, number[]>();
   if (r.code !== 0) throw new Error(`maestro run (${name}) exited ${r.code}:\n${r.output.slice(-2000)}`);
-  return { wallMs: r.wallMs, peaks };
+  return { wallMs: r.wallMs, peaks, root };
 }
 
 /** Every measurement of one checkout, one entry per repeat. */
@@ -88,6 +101,9 @@ class Series {
   readonly conductor10kPeakMiB: number[] = [];
   readonly ceiling100Ms: number[] = [];
   readonly ceiling50Ms: number[] = [];
+  /** Per link of the chain: gap (parent end to child start) and run, medians of one study each. */
+  readonly linkGapMs: number[] = [];
+  readonly linkRunMs: number[] = [];
 
   constructor(
     readonly label: string,
@@ -99,7 +115,7 @@ const INDEPENDENT = 100;
 const CHAIN = 50;
 const LARGE = 10_000;
 
-async function measureOnce(ctx: BenchContext, s: Series, large: boolean): Promise<void> {
+async function measureOnce(ctx: BenchContext, s: Series, redis: BenchRedis, large: boolean): Promise<void> {
   const dir = mkdtempSync(path.join(ctx.tmp, 'one-step-'));
   const clock = path.join(dir, 'started-ns');
   const startedAt = performance.timeOrigin + performance.now();
@@ -122,6 +138,14 @@ async function measureOnce(ctx: BenchContext, s: Series, large: boolean): Promis
   s.ceiling50Ms.push(ceiling50);
   s.chainRatio.push(links.wallMs / ceiling50);
 
+  const prefix = `b${Math.random().toString(36).slice(2, 8)}`;
+  const traced = await runStudy(ctx, 'chain-traced', chain(CHAIN), s.bin, ['--redis', redis.url, '--prefix', prefix]);
+  const client = redis.client();
+  const { records } = await readStudy(client, prefix, traced.root);
+  client.disconnect();
+  s.linkGapMs.push(median(records.slice(1).map((r, k) => r.startMs - records[k]!.endMs)));
+  s.linkRunMs.push(median(records.map((r) => r.endMs - r.startMs)));
+
   if (large) {
     const big = await runStudy(ctx, 'large', independent(LARGE), s.bin);
     s.conductor10kPeakMiB.push(Math.max(...(big.peaks.get('conductor') ?? [0])));
@@ -132,10 +156,15 @@ export async function small(ctx: BenchContext): Promise<void> {
   const repeats = ctx.quick ? 3 : 5;
   const series = [new Series('', MAESTRO)];
   if (ctx.baseline) series.push(new Series(' (baseline)', path.join(ctx.baseline, 'apps/conductor/bin/maestro.js')));
-  for (let k = 0; k < repeats; k++) {
-    const order = k % 2 === 0 ? series : [...series].reverse();
-    // The 10k study takes most of a repeat's time: a few of them are enough for a peak.
-    for (const s of order) await measureOnce(ctx, s, k < (ctx.quick ? 1 : 3));
+  const redis = await startBenchRedis();
+  try {
+    for (let k = 0; k < repeats; k++) {
+      const order = k % 2 === 0 ? series : [...series].reverse();
+      // The 10k study takes most of a repeat's time: a few of them are enough for a peak.
+      for (const s of order) await measureOnce(ctx, s, redis, k < (ctx.quick ? 1 : 3));
+    }
+  } finally {
+    await redis.stop();
   }
   for (const s of series) report(ctx, s);
 }
@@ -156,6 +185,18 @@ function report(ctx: BenchContext, s: Series): void {
     ratio: median(s.chainRatio),
     target: '<= 3x shell loop',
   });
+  // What a link adds to the wall time: the chain's over a 1-step study's, of the same repeat.
+  row(
+    `chain of ${CHAIN} no-op steps`,
+    'per link, from wall',
+    round2(median(s.chainMs.map((c, k) => (c - s.oneStepMs[k]!) / (CHAIN - 1)))),
+    'ms',
+    {
+      ceiling: round2(median(s.ceiling50Ms) / CHAIN),
+    },
+  );
+  row(`chain of ${CHAIN} no-op steps`, 'link gap (median)', round2(median(s.linkGapMs)), 'ms');
+  row(`chain of ${CHAIN} no-op steps`, 'step run (median)', round2(median(s.linkRunMs)), 'ms');
   row(`${INDEPENDENT} independent no-op steps`, 'worker peak RSS', ms(median(s.workerPeakMiB)), 'MiB', {
     target: '< 80 MiB',
   });
@@ -163,4 +204,8 @@ function report(ctx: BenchContext, s: Series): void {
   row('10k independent no-op steps', 'conductor peak RSS', ms(median(s.conductor10kPeakMiB)), 'MiB', {
     target: '< 100 MiB',
   });
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
 }
