@@ -26,7 +26,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-export async function startBenchRedis(options: { appendonly?: boolean } = {}): Promise<BenchRedis> {
+export async function startBenchRedis(options: { appendonly?: boolean; args?: string[] } = {}): Promise<BenchRedis> {
   const dir = mkdtempSync(path.join(tmpdir(), 'maestro-bench-redis-'));
   const port = await freePort();
   const child = spawn(
@@ -46,6 +46,7 @@ export async function startBenchRedis(options: { appendonly?: boolean } = {}): P
       'everysec',
       '--maxmemory-policy',
       'noeviction',
+      ...(options.args ?? []),
     ],
     { stdio: 'ignore' },
   );

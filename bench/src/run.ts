@@ -12,10 +12,11 @@ import type { BenchRow, Scenario } from './rows.js';
 import { cpu } from './scenarios/cpu.js';
 import { expansion } from './scenarios/expansion.js';
 import { noop } from './scenarios/noop.js';
+import { replication } from './scenarios/replication.js';
 import { simulated } from './scenarios/simulated.js';
 import { small } from './scenarios/small.js';
 
-const SCENARIOS: Record<string, Scenario> = { expansion, noop, cpu, simulated, small };
+const SCENARIOS: Record<string, Scenario> = { expansion, noop, cpu, simulated, replication, small };
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);

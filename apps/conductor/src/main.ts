@@ -234,7 +234,11 @@ function addWorkersCommands(program: Command, setExit: SetExit): void {
         .command('launch')
         .description('submit an allocation running one worker per node; it is recorded in Redis')
         .option('-o, --out <dir>', 'folder of the batch script and its output (default: <study>/workers)')
-        .option('--dry', 'print the batch script and the submit command; submit nothing'),
+        .option('--dry', 'print the batch script and the submit command; submit nothing')
+        .option(
+          '--group <name>',
+          "a worker group of the spec (merlin.resources.workers): its steps' queues, nodes and batch settings (needs --study)",
+        ),
     ),
   ).action(async (options) =>
     setExit(await (await cli.workers()).workersLaunchCommand(options, process.stdout, process.stderr)),

@@ -13,17 +13,20 @@ import {
   DEFAULT_PREFIX,
   DEFAULT_QUEUE,
   isValidQueueName,
+  keyPrefixFor,
   parseDurationMs,
+  parseRedisUrl,
   SCHEDULERS,
   WORKER_HEARTBEAT_MS,
 } from '@maestro/protocol';
 import { ConfigError, describeSystemError } from './errors.js';
-import { redactUrl, urlPassword } from '@maestro/secrets';
+import { urlSecrets } from '@maestro/secrets';
 
 /** Options as the command line gives them (all text); every field is optional. */
 export interface WorkerOptions {
   redis?: string;
   redisPasswordFile?: string;
+  sentinelPasswordFile?: string;
   tlsCaFile?: string;
   prefix?: string;
   queues?: string;
@@ -65,27 +68,25 @@ const Duration = z.string().transform((text, ctx) => {
   return ms;
 });
 
-function isRedisUrl(url: string): boolean {
-  try {
-    const u = new URL(url);
-    if (u.protocol === 'redis+unix:' || u.protocol === 'unix:') return u.pathname.length > 1;
-    return (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname !== '';
-  } catch {
-    return false;
-  }
-}
-
 export const WorkerConfigSchema = z.object({
   /**
-   * Redis of the deployment: `redis://[user[:password]@]host[:port][/db]`, `rediss://` for TLS, or
-   * `redis+unix:///path/to/redis.sock` (the private server of a study run without --redis).
+   * Redis of the deployment: `redis://[user[:password]@]host[:port][/db]`, `rediss://` for TLS,
+   * `redis+unix:///path/to/redis.sock` (the private server of a study run without --redis),
+   * `redis+sentinel://[user:pw@]host:port[,host:port...]/MASTER_NAME` (a primary found through its
+   * sentinels) or `redis+cluster://[user:pw@]host:port[,host:port...]` (seed nodes of a cluster).
    * Shared with the conductor. A password here is visible in `ps`: prefer `redisPassword`.
    */
-  redisUrl: z.string({ error: 'missing: give --redis URL or set MAESTRO_REDIS_URL' }).refine(isRedisUrl, {
-    error: (i) => `must be a redis://, rediss:// or redis+unix:// URL, got '${redactUrl(String(i.input))}'`,
+  redisUrl: z.string({ error: 'missing: give --redis URL or set MAESTRO_REDIS_URL' }).superRefine((url, ctx) => {
+    try {
+      parseRedisUrl(url);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err) });
+    }
   }),
   /** Password read from `--redis-password-file`; overrides one in the URL. */
   redisPassword: z.string().optional(),
+  /** The sentinels' own password, read from `--sentinel-password-file`; overrides `?sentinelPassword=`. */
+  sentinelPassword: z.string().optional(),
   /** PEM certificate authority for `rediss://` (from `--tls-ca-file`). @default the system's CAs */
   tlsCa: z.string().optional(),
   /** Key prefix of the deployment (maestro's keys and BullMQ's). @default 'maestro' */
@@ -206,6 +207,7 @@ export type WorkerConfigInput = z.input<typeof WorkerConfigSchema>;
 const SOURCE: Partial<Record<keyof WorkerConfig, string>> = {
   redisUrl: '--redis',
   redisPassword: '--redis-password-file',
+  sentinelPassword: '--sentinel-password-file',
   tlsCa: '--tls-ca-file',
   prefix: '--prefix',
   queues: '--queues',
@@ -248,6 +250,8 @@ export function loadConfig(
     problems.push(`--redis-password-file: ${passwordFile} is empty`);
     redisPassword = undefined;
   }
+  const sentinelFile = options.sentinelPasswordFile ?? (env['MAESTRO_SENTINEL_PASSWORD_FILE'] || undefined);
+  const sentinelPassword = readText('--sentinel-password-file', sentinelFile)?.replace(/\r?\n$/, '') || undefined;
   const tlsCaFile = options.tlsCaFile ?? (env['MAESTRO_REDIS_TLS_CA_FILE'] || undefined);
   const tlsCa = readText('--tls-ca-file', tlsCaFile);
   const opt = (value: string | number | undefined, name: string): string | number | undefined =>
@@ -268,6 +272,7 @@ export function loadConfig(
   const input: Record<string, unknown> = {
     redisUrl: options.redis ?? env['MAESTRO_REDIS_URL'],
     redisPassword,
+    sentinelPassword,
     tlsCa,
     prefix: opt(options.prefix, 'MAESTRO_PREFIX'),
     queues: ((q) => (q === undefined ? undefined : splitList(String(q))))(opt(options.queues, 'MAESTRO_QUEUES')),
@@ -292,11 +297,20 @@ export function loadConfig(
       problems.push(`${where}${rest.length ? `[${rest.join('.')}]` : ''}: ${issue.message}`);
     }
   }
-  if (parsed.success && tlsCaFile !== undefined && !parsed.data.redisUrl.startsWith('rediss:')) {
+  const address = parsed.success ? parseRedisUrl(parsed.data.redisUrl) : undefined;
+  if (address && tlsCaFile !== undefined && !('tls' in address && address.tls)) {
     problems.push('--tls-ca-file: only used with a rediss:// URL');
   }
-  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
-  return Object.freeze({ ...parsed.data, queues: Object.freeze([...parsed.data.queues]) as string[] });
+  if (address && sentinelFile !== undefined && address.kind !== 'sentinel') {
+    problems.push('--sentinel-password-file: only used with a redis+sentinel:// URL');
+  }
+  if (problems.length > 0 || !parsed.success || !address) throw new ConfigError(problems);
+  return Object.freeze({
+    ...parsed.data,
+    // On a cluster every key carries the prefix as one hash tag (libs/protocol redis-url.ts).
+    prefix: keyPrefixFor(parsed.data.prefix, address.kind),
+    queues: Object.freeze([...parsed.data.queues]) as string[],
+  });
 }
 
 /**
@@ -305,7 +319,7 @@ export function loadConfig(
  */
 export function configWarnings(options: WorkerOptions): string[] {
   const warnings: string[] = [];
-  if (options.redis !== undefined && urlPassword(options.redis) !== undefined) {
+  if (options.redis !== undefined && urlSecrets(options.redis).length > 0) {
     warnings.push(
       'the Redis password given in --redis is visible to other users in `ps` while the worker starts; use --redis-password-file FILE or MAESTRO_REDIS_URL',
     );

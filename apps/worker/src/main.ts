@@ -26,7 +26,7 @@ import {
 import { ConfigError, coerceError } from './errors.js';
 import { makeLogger } from './logger.js';
 import { checkRedisAccess } from './redis.js';
-import { scrub, secretForms, urlPassword } from '@maestro/secrets';
+import { scrub, secretForms, urlSecrets } from '@maestro/secrets';
 import { startWorker, type WorkerHandle } from './worker.js';
 
 const VERSION = '0.1.0';
@@ -49,11 +49,15 @@ function buildProgram(): Command {
       .version(VERSION, '-v, --version')
       .option(
         '--redis <url>',
-        'Redis URL, redis://[user[:password]@]host[:port][/db] or rediss://... (default: $MAESTRO_REDIS_URL)',
+        'Redis URL: redis://[user[:password]@]host[:port][/db], rediss://..., redis+sentinel://[user:pw@]host:port[,host:port...]/MASTER_NAME or redis+cluster://[user:pw@]host:port[,host:port...] (default: $MAESTRO_REDIS_URL)',
       )
       .option(
         '--redis-password-file <file>',
         'read the Redis password from FILE (default: $MAESTRO_REDIS_PASSWORD_FILE)',
+      )
+      .option(
+        '--sentinel-password-file <file>',
+        "read the sentinels' own password from FILE, for a redis+sentinel:// URL (default: $MAESTRO_SENTINEL_PASSWORD_FILE)",
       )
       .option('--tls-ca-file <file>', 'certificate authority (PEM) for a rediss:// URL')
       // Defaults live in config.ts (one schema owns them all); the help text only names them.
@@ -97,7 +101,7 @@ async function main(): Promise<number> {
     throw err;
   }
 
-  const secrets = [config.redisPassword, urlPassword(config.redisUrl)];
+  const secrets = [config.redisPassword, config.sentinelPassword, ...urlSecrets(config.redisUrl)];
   const log = makeLogger({ level: config.logLevel, secrets }).child({
     worker: config.name,
     host: config.host,
@@ -178,8 +182,8 @@ main().then(
     // Errors met before the logger exists may still carry the URL: never print the password.
     const e = coerceError(err);
     const forms = secretForms([
-      urlPassword(process.env['MAESTRO_REDIS_URL'] ?? ''),
-      ...process.argv.map((a) => urlPassword(a)),
+      ...urlSecrets(process.env['MAESTRO_REDIS_URL'] ?? ''),
+      ...process.argv.flatMap((a) => urlSecrets(a)),
     ]);
     process.stderr.write(`maestro-worker: ${scrub(e.message, forms)}\n`);
     if (process.env['MAESTRO_DEBUG']) process.stderr.write(`${scrub(e.stack ?? '', forms)}\n`);

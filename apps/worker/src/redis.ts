@@ -6,42 +6,104 @@
  * The URL is taken apart here and never handed to ioredis whole, so that the password travels
  * only in the `password` option and no library can echo the URL into an error message.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis as SingleRedis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { parseRedisUrl, type RedisAddress } from '@maestro/protocol';
 import type { WorkerConfig } from './config.js';
 import { redactUrl } from '@maestro/secrets';
 
-export type { Redis } from 'ioredis';
+/** A connection to one server, a primary found through sentinels, or a Redis Cluster. */
+export type Redis = SingleRedis | Cluster;
 
 /** What a connection is for; shows in `CLIENT LIST` as `maestro-worker:<name>:<role>`. */
 export type RedisRole = 'commands' | 'subscriber';
 
-export type RedisConnectionConfig = Pick<WorkerConfig, 'redisUrl' | 'redisPassword' | 'tlsCa' | 'name'>;
+export type RedisConnectionConfig = Pick<
+  WorkerConfig,
+  'redisUrl' | 'redisPassword' | 'sentinelPassword' | 'tlsCa' | 'name'
+>;
 
-export function toRedisOptions(config: RedisConnectionConfig, role: RedisRole): RedisOptions {
-  const u = new URL(config.redisUrl);
-  const common = {
-    username: u.username ? decodeURIComponent(u.username) : undefined,
-    password: config.redisPassword ?? (u.password ? decodeURIComponent(u.password) : undefined),
+// Reconnect quickly and steadily: BullMQ's default backoff left workers idle for up to 18 s
+// after a 40 s outage (bullmq-facts.md); a constant short delay resumes within about a second.
+const RETRY_MS = 500;
+
+/** What every connection shares; a cluster retries through its own clusterRetryStrategy. */
+function commonOptions(
+  config: RedisConnectionConfig,
+  address: RedisAddress,
+  role: RedisRole,
+): Omit<RedisOptions, 'retryStrategy'> {
+  return {
+    username: address.username,
+    password: config.redisPassword ?? address.password,
     connectionName: `maestro-worker:${config.name}:${role}`,
     maxRetriesPerRequest: null,
-    // Reconnect quickly and steadily: BullMQ's default backoff left workers idle for up to 18 s
-    // after a 40 s outage (bullmq-facts.md); a constant short delay resumes within about a second.
-    retryStrategy: () => 500,
+    // After a failover the old primary, should it come back as a replica, refuses writes:
+    // reconnect (through the sentinels) to whichever server is the primary now.
+    reconnectOnError: (err) => (/READONLY/.test(err.message) ? 2 : false),
   };
-  if (u.protocol === 'redis+unix:' || u.protocol === 'unix:')
-    return { ...common, path: decodeURIComponent(u.pathname) };
-  const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0;
+}
+
+/** Options for ioredis' `Redis` (one server, a socket, or a primary through its sentinels). */
+export function toRedisOptions(config: RedisConnectionConfig, role: RedisRole): RedisOptions {
+  const address = parseRedisUrl(config.redisUrl);
+  const common: RedisOptions = { ...commonOptions(config, address, role), retryStrategy: () => RETRY_MS };
+  const tls = config.tlsCa ? { ca: config.tlsCa } : {};
+  switch (address.kind) {
+    case 'unix':
+      return { ...common, path: address.path };
+    case 'server':
+      return { ...common, host: address.host, port: address.port, db: address.db, tls: address.tls ? tls : undefined };
+    case 'sentinel':
+      return {
+        ...common,
+        sentinels: address.sentinels.map((e) => ({ host: e.host, port: e.port })),
+        name: address.masterName,
+        role: 'master',
+        db: address.db,
+        sentinelUsername: address.sentinelUsername,
+        sentinelPassword: config.sentinelPassword ?? address.sentinelPassword,
+        sentinelRetryStrategy: () => RETRY_MS,
+        // Not ioredis' failoverDetector: when the sentinels announced the switch while a connection
+        // was reconnecting, it closed that connection for good (ioredis 6.0.0, seen in
+        // test/faults/redis-failover.fault.test.ts). A dead primary drops its connections anyway;
+        // they reconnect through the sentinels, and READONLY from a demoted one does the same.
+        failoverDetector: false,
+        enableTLSForSentinelMode: address.tls,
+        tls: address.tls ? tls : undefined,
+        sentinelTLS: address.tls ? tls : undefined,
+      };
+    case 'cluster':
+      throw new Error(`a cluster URL makes a Cluster, not one connection (${redactUrl(config.redisUrl)})`);
+    default: {
+      const never: never = address;
+      return never;
+    }
+  }
+}
+
+/** Options for ioredis' `Cluster`: every node gets the common options (credentials, TLS). */
+export function toClusterOptions(config: RedisConnectionConfig, role: RedisRole): ClusterOptions {
+  const address = parseRedisUrl(config.redisUrl);
   return {
-    ...common,
-    host: u.hostname.replace(/^\[|\]$/g, ''),
-    port: u.port ? Number(u.port) : 6379,
-    db: Number.isInteger(db) ? db : 0,
-    tls: u.protocol === 'rediss:' ? (config.tlsCa ? { ca: config.tlsCa } : {}) : undefined,
+    redisOptions: {
+      ...commonOptions(config, address, role),
+      tls: address.kind === 'cluster' && address.tls ? (config.tlsCa ? { ca: config.tlsCa } : {}) : undefined,
+    },
+    clusterRetryStrategy: () => RETRY_MS,
+    // BullMQ's workers block on one connection; never give up on a command during a reshard.
+    maxRedirections: 64,
   };
 }
 
 export function makeRedis(config: RedisConnectionConfig, role: RedisRole): Redis {
-  return new Redis(toRedisOptions(config, role));
+  const address = parseRedisUrl(config.redisUrl);
+  if (address.kind === 'cluster') {
+    return new Cluster(
+      address.nodes.map((e) => ({ host: e.host, port: e.port })),
+      toClusterOptions(config, role),
+    );
+  }
+  return new SingleRedis(toRedisOptions(config, role));
 }
 
 /** QUIT if connected, else disconnect; never throws. */
@@ -52,6 +114,21 @@ export async function closeRedis(redis: Redis): Promise<void> {
   } catch {
     redis.disconnect();
   }
+}
+
+/**
+ * The error code when the sentinels refused us (ioredis tried each one and says "All sentinels are
+ * unreachable ... Last error: WRONGPASS ..."), or undefined. A sentinel without a password also
+ * refuses one it is given ("ERR AUTH ... called without any password configured").
+ */
+export function sentinelRefusal(err: Error): string | undefined {
+  const m = /^All sentinels are unreachable.*Last error: (.*)$/s.exec(err.message);
+  if (!m) return undefined;
+  const last = m[1]!;
+  if (/WRONGPASS|invalid password|invalid username-password/i.test(last)) return 'WRONGPASS';
+  if (/NOAUTH/.test(last)) return 'NOAUTH: a password is needed';
+  if (/AUTH.*without any password configured/i.test(last)) return 'they have no password';
+  return undefined;
 }
 
 /** Node's codes for a TLS handshake that failed (OpenSSL verification results, ERR_TLS_*, ERR_SSL_*). */
@@ -65,9 +142,14 @@ const TLS_ERROR_CODE =
  */
 export function fatalConnectionError(
   err: Error,
-  config: Pick<WorkerConfig, 'redisUrl' | 'redisPassword' | 'tlsCa'>,
+  config: Pick<WorkerConfig, 'redisUrl' | 'redisPassword' | 'tlsCa'> & { sentinelPassword?: string | undefined },
 ): string | undefined {
   const where = `Redis at ${redactUrl(config.redisUrl)}`;
+  const sentinels = sentinelRefusal(err);
+  if (sentinels) {
+    const flag = config.sentinelPassword === undefined ? '--redis' : '--sentinel-password-file';
+    return `${flag}: the sentinels of ${where} refused their password (${sentinels}): give the sentinels' own password with --sentinel-password-file FILE or ?sentinelPassword= in the URL`;
+  }
   if (/NOAUTH|WRONGPASS|invalid password|invalid username-password|ERR AUTH/i.test(err.message)) {
     const flag = config.redisPassword === undefined ? '--redis' : '--redis-password-file';
     return `${flag}: ${where} refused the credentials: ${err.message}`;

@@ -14,6 +14,7 @@ import type { Lifecycle } from './lifecycle.js';
 import { groupAlive, hasEnded, terminateGroup } from './process-group.js';
 import type { RunRef } from './queue/fence.js';
 import type { Ended, Results } from './results.js';
+import { readRunRecord, writeRunRecord } from './run-record.js';
 import { stepVariables, type SpawnedStep, type StepExit, type StepLauncher } from './run-step.js';
 import type { Grant } from './slots.js';
 import { killedFromOutside, outcomeOf, type EndOutcome, type KillReason } from './step-outcome.js';
@@ -111,6 +112,16 @@ export class StepRunner {
     grant: Grant,
   ): Promise<Ended | undefined> {
     const { config, lifecycle } = this.#p;
+    const recorded = readRunRecord(job, ref);
+    if (recorded) {
+      // This attempt succeeded here before and its report was lost (a Redis failover): its
+      // result is reported again instead of doing its work twice (run-record.ts).
+      stepLog.warn(
+        { pid: recorded.fields.pid, run },
+        'result recovered from the workspace: the step already succeeded',
+      );
+      return { ref, run, fields: recorded.fields, endMs: recorded.endMs, log: stepLog };
+    }
     const startMs = this.#p.now();
     const prepared = this.#prepare(job, stepLog);
     if (typeof prepared === 'string') return this.#failed(ref, run, startMs, stepLog, prepared);
@@ -258,6 +269,8 @@ export class StepRunner {
       startMs,
       ...(message ? { message } : {}),
     };
-    return this.#p.results.ended(ref, run, fields, step.log);
+    const ended = this.#p.results.ended(ref, run, fields, step.log);
+    if (outcome === 'succeeded') writeRunRecord(step.job, ref, { fields, endMs: ended.endMs });
+    return ended;
   }
 }

@@ -162,7 +162,7 @@ describe('loadConfig', () => {
     );
     expect(problems).toEqual([
       '--redis-password-file: cannot read /no/such/file: ENOENT (no such file or directory)',
-      "--redis: must be a redis://, rediss:// or redis+unix:// URL, got 'http://user:***@h/'",
+      "--redis: 'http://user:***@h' is not a Redis URL: unknown scheme 'http://'; use one of redis://[user:pw@]host:port[/db], rediss://..., redis+unix:///path/to/sock, redis+sentinel://[user:pw@]host:port[,host:port...]/MASTER_NAME (rediss+sentinel:// for TLS), redis+cluster://[user:pw@]host:port[,host:port...] (rediss+cluster:// for TLS)",
       '--prefix: must not be empty or contain ":" or spaces',
       '--queues[1]: queue names are letters, digits, ".", "_" and "-"',
       '--concurrency: must be a positive integer',
@@ -187,7 +187,25 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('puts the prefix in a hash tag on a cluster, so that every key of the deployment shares one slot', () => {
+    expect(loadConfig({ redis: 'redis+cluster://a:7000,b:7001' }, {}).prefix).toBe('{maestro}');
+    expect(loadConfig({ redis: 'redis+cluster://a:7000', prefix: 'site{x}' }, {}).prefix).toBe('site{x}');
+    expect(loadConfig({ redis: 'redis+sentinel://a:1/m' }, {}).prefix).toBe('maestro');
+  });
+
+  it('reads the sentinels password from a file, for a sentinel URL only', () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'maestro-cfg-')), 'sentinel-pw');
+    writeFileSync(file, 'hush\n');
+    expect(loadConfig({ redis: 'redis+sentinel://a:1/m', sentinelPasswordFile: file }, {}).sentinelPassword).toBe(
+      'hush',
+    );
+    expect(() => loadConfig({ redis: 'redis://a:1', sentinelPasswordFile: file }, {})).toThrow(
+      '--sentinel-password-file: only used with a redis+sentinel:// URL',
+    );
+  });
+
   it('warns about a password on the command line only', () => {
+    expect(configWarnings({ redis: 'redis+sentinel://a:1/m?sentinelPassword=pw' })).toHaveLength(1);
     expect(configWarnings({ redis: 'redis://:pw@h' })).toEqual([
       expect.stringMatching(/visible to other users in `ps`/),
     ]);

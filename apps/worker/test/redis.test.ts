@@ -1,8 +1,8 @@
 /** How a Redis URL becomes connection options: the password never stays in a URL. */
 import { describe, expect, it } from 'vitest';
-import { fatalConnectionError, toRedisOptions } from '../src/redis.js';
+import { fatalConnectionError, toClusterOptions, toRedisOptions } from '../src/redis.js';
 
-const base = { redisPassword: undefined, tlsCa: undefined, name: 'w1' };
+const base = { redisPassword: undefined, sentinelPassword: undefined, tlsCa: undefined, name: 'w1' };
 
 describe('toRedisOptions', () => {
   it('takes host, port, user, password and db out of the URL', () => {
@@ -34,7 +34,52 @@ describe('toRedisOptions', () => {
   });
 });
 
+describe('sentinel and cluster URLs', () => {
+  it('asks the sentinels for the primary, with the servers and the sentinels passwords apart', () => {
+    const url = 'redis+sentinel://:srv@a:26379,b:26380/mymaster/1?sentinelPassword=sen';
+    expect(toRedisOptions({ ...base, redisUrl: url }, 'commands')).toMatchObject({
+      sentinels: [
+        { host: 'a', port: 26379 },
+        { host: 'b', port: 26380 },
+      ],
+      name: 'mymaster',
+      role: 'master',
+      db: 1,
+      password: 'srv',
+      sentinelPassword: 'sen',
+      failoverDetector: false,
+      maxRetriesPerRequest: null,
+    });
+    expect(toRedisOptions({ ...base, sentinelPassword: 'file', redisUrl: url }, 'commands').sentinelPassword).toBe(
+      'file',
+    );
+  });
+
+  it('gives every cluster node the credentials', () => {
+    const options = toClusterOptions({ ...base, redisUrl: 'redis+cluster://u:pw@a:7000,b:7001' }, 'commands');
+    expect(options.redisOptions).toMatchObject({ username: 'u', password: 'pw', maxRetriesPerRequest: null });
+  });
+});
+
 describe('fatalConnectionError', () => {
+  it('says the sentinels refused their password, and where to give it', () => {
+    const config = {
+      redisUrl: 'redis+sentinel://a:1/m?sentinelPassword=bad',
+      redisPassword: undefined,
+      tlsCa: undefined,
+    };
+    const err = new Error(
+      'All sentinels are unreachable. Retrying from scratch after 500ms. Last error: WRONGPASS invalid username-password pair or user is disabled.',
+    );
+    expect(fatalConnectionError(err, config)).toBe(
+      "--redis: the sentinels of Redis at redis+sentinel://a:1/m?sentinelPassword=*** refused their password (WRONGPASS): give the sentinels' own password with --sentinel-password-file FILE or ?sentinelPassword= in the URL",
+    );
+    const unreachable = new Error(
+      'All sentinels are unreachable. Retrying from scratch after 500ms. Last error: connect ECONNREFUSED 127.0.0.1:1',
+    );
+    expect(fatalConnectionError(unreachable, config)).toBeUndefined();
+  });
+
   const tls = (code: string): Error =>
     Object.assign(new Error('self-signed certificate in certificate chain'), { code });
 

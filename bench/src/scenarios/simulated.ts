@@ -3,6 +3,9 @@
  * which claim and report each step through the real path without spawning anything.
  * - a 1,000,000-instance study (100,000 with --quick): time, conductor CPU per step, conductor
  *   peak RSS, Redis peak memory; every instance FINISHED, on its first attempt, run once;
+ * - the same with one Merlin sample step of 1,000,000 samples (100,000 with --quick), read from a
+ *   .npy file: it must stay within the plain study's bounds, since sample instances are computed
+ *   from (combination, sample) and not stored;
  * - Redis memory per queued step;
  * - the ceiling: bare BullMQ no-op jobs in the same run.
  */
@@ -22,6 +25,28 @@ const SPEC = `description: {name: simulated, description: a study of no-op steps
 study:
   - {name: s, description: d, run: {cmd: "true $(N)"}}
 `;
+
+/** One step run once per sample of `samples.npy` (written by {@link writeSamples}). */
+const SAMPLES_SPEC = `description: {name: sampled, description: a Merlin sample step of no-op steps run by simulating workers}
+study:
+  - {name: s, description: d, run: {cmd: "true $(X) $(MERLIN_SAMPLE_ID)"}}
+merlin:
+  samples:
+    file: $(SPECROOT)/samples.npy
+    column_labels: [X]
+`;
+
+/** A float64 .npy of `n` rows, one column (0, 1, 2, ...), as numpy.save writes it. */
+function writeSamples(file: string, n: number): void {
+  let header = `{'descr': '<f8', 'fortran_order': False, 'shape': (${n}, 1), }`;
+  header = header.padEnd(Math.ceil((11 + header.length) / 64) * 64 - 11, ' ') + '\n';
+  const head = Buffer.alloc(10 + header.length);
+  head.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
+  head.writeUInt16LE(header.length, 8);
+  head.write(header, 10, 'latin1');
+  const data = Float64Array.from({ length: n }, (_, i) => i);
+  writeFileSync(file, Buffer.concat([head, Buffer.from(data.buffer)]));
+}
 
 const GENERATOR = `export function getParameters({ pargs }) {
   const n = Number(pargs.N);
@@ -103,21 +128,28 @@ export async function simulated(ctx: BenchContext): Promise<void> {
 
   // The simulated studies: 100k (the scale the conductor's CPU per step is judged at), then 1M.
   for (const size of ctx.quick ? [100_000] : [100_000, 1_000_000]) await simulatedStudy(ctx, dir, size, ceiling);
+  const samples = ctx.quick ? 100_000 : 1_000_000;
+  writeFileSync(path.join(dir, 'samples.yaml'), SAMPLES_SPEC);
+  writeSamples(path.join(dir, 'samples.npy'), samples);
+  await simulatedStudy(ctx, dir, samples, ceiling, 'samples');
 }
 
 /** Runs an `n`-instance study on simulating local workers and reports its rows. */
-async function simulatedStudy(ctx: BenchContext, dir: string, n: number, ceiling: number): Promise<void> {
+async function simulatedStudy(
+  ctx: BenchContext,
+  dir: string,
+  n: number,
+  ceiling: number,
+  kind: 'plain' | 'samples' = 'plain',
+): Promise<void> {
   const redis = await startBenchRedis({ appendonly: true });
-  const root = path.join(dir, `study-${n}`);
+  const root = path.join(dir, `study-${kind}-${n}`);
   const started = performance.now();
+  const spec = kind === 'plain' ? ['spec.yaml', '--pgen', 'gen.mjs', '--pargs', `N:${n}`] : ['samples.yaml'];
   const r = await runMaestro(
     [
       'run',
-      'spec.yaml',
-      '--pgen',
-      'gen.mjs',
-      '--pargs',
-      `N:${n}`,
+      ...spec,
       '-o',
       root,
       '--redis',
@@ -140,7 +172,8 @@ async function simulatedStudy(ctx: BenchContext, dir: string, n: number, ceiling
   const finished = study.records.filter((x) => x.state === 5).length;
   const firstAttempt = study.records.filter((x) => x.attempt === 1).length;
   const runs = runsReported(root);
-  const scenario = `${n >= 1_000_000 ? `${n / 1_000_000}M` : `${n / 1000}k`} simulated study`;
+  const size = n >= 1_000_000 ? `${n / 1_000_000}M` : `${n / 1000}k`;
+  const scenario = kind === 'plain' ? `${size} simulated study` : `${size}-sample step (Merlin), simulated`;
   const rate = n / ((Number(study.fields[F.endedAt]) - Number(study.fields[F.startedAt])) / 1000);
   ctx.report({
     scenario,

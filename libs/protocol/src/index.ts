@@ -21,6 +21,8 @@ export type { StepStateName, StepStateCode, StudyStateName } from './step-state.
 export {
   STATE_RECORD_BYTES,
   STATE_FLAG_RESTART,
+  STATE_FLAG_RELEASED,
+  STATE_FLAG_DELAYED,
   STATE_OFFSETS,
   readStateRecord,
   writeStateRecord,
@@ -72,3 +74,14 @@ export {
 } from './status-csv.js';
 export type { StatusRow, StatusCsvRow } from './status-csv.js';
 export { parseDurationMs, DURATION_EXAMPLES } from './duration.js';
+export {
+  parseRedisUrl,
+  isRedisUrl,
+  keyPrefixFor,
+  hasHashTag,
+  RedisUrlError,
+  REDIS_URL_FORMS,
+  DEFAULT_REDIS_PORT,
+  DEFAULT_SENTINEL_PORT,
+} from './redis-url.js';
+export type { RedisAddress, RedisAddressKind, RedisEndpoint } from './redis-url.js';

@@ -55,6 +55,11 @@ export const StudyRecordField = {
   attempts: 'attempts',
   /** '1' once cancel was requested: workers refuse to start its steps. */
   cancelled: 'cancelled',
+  /**
+   * Why the study stopped on its own, in words, e.g. a step that exited Merlin's HARD_FAIL; set
+   * with `cancelled`, and the study ends FAILURE rather than CANCELLED.
+   */
+  stoppedBy: 'stoppedBy',
   /** Host and pid of the conductor, for messages (not a lock: see the lease key). */
   conductor: 'conductor',
   /**

@@ -6,9 +6,9 @@
  * | offset | type | field |
  * |---|---|---|
  * | 0 | u8 | state (StepState) |
- * | 1 | u8 | restarts: restart-script runs after timeouts |
+ * | 1 | u8 | restarts: restart-script runs after timeouts, and Merlin retries and restarts |
  * | 2 | u8 | tries: failed runs of the current command (for --attempts) |
- * | 3 | u8 | flags: bit 0 = the current/last run is the restart command |
+ * | 3 | u8 | flags: bit 0 = the current/last run is the restart command; bit 1 = released; bit 2 = delayed |
  * | 4 | u32 | attempt: number of the current job (job id suffix, fencing token) |
  * | 8 | f64 | submitMs: first enqueue (epoch ms), 0 = never |
  * | 16 | f64 | startMs: start of the last run, 0 = never |
@@ -40,6 +40,13 @@ export const STATE_OFFSETS = {
 } as const;
 
 export const STATE_FLAG_RESTART = 1;
+/**
+ * Ended without success, yet its children run: Merlin's SOFT_FAIL and STOP_WORKERS continue the
+ * workflow. A resumed conductor counts such an instance done for readiness.
+ */
+export const STATE_FLAG_RELEASED = 2;
+/** The next job waits the step's `retry_delay` in the queue first (a Merlin RETRY or RESTART). */
+export const STATE_FLAG_DELAYED = 4;
 
 export interface StateRecord {
   state: number;

@@ -9,6 +9,9 @@
 /** `//user:secret@` -> `//user:***@`, in any argument (also `--redis=redis://...`). */
 const URL_PASSWORD = /(\/\/[^/:@\s]*:)[^/@\s]+@/g;
 
+/** The sentinels' password in a `redis+sentinel://...?sentinelPassword=pw` URL. */
+const SENTINEL_PASSWORD = /([?&]sentinelPassword=)[^&#\s]+/g;
+
 /** Options whose value is `user:password` (`maestro dashboard --auth`). */
 const CREDENTIAL_OPTIONS = new Set(['--auth']);
 
@@ -27,7 +30,7 @@ export function redactArgv(argv: readonly string[]): string[] {
     if (a.startsWith('--') && eq > 0 && CREDENTIAL_OPTIONS.has(a.slice(0, eq))) {
       return `${a.slice(0, eq + 1)}${hideCredentials(a.slice(eq + 1))}`;
     }
-    return a.replace(URL_PASSWORD, '$1***@');
+    return a.replace(URL_PASSWORD, '$1***@').replace(SENTINEL_PASSWORD, '$1***');
   });
 }
 

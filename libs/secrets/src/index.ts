@@ -1,2 +1,2 @@
-export { redactUrl, withoutPassword, urlPassword, secretForms, scrub } from './redact.js';
+export { redactUrl, withoutPassword, urlPassword, urlSecrets, secretForms, scrub } from './redact.js';
 export { redactArgv, titleWithoutPasswords } from './argv.js';

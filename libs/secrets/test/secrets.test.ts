@@ -6,6 +6,7 @@ import {
   secretForms,
   titleWithoutPasswords,
   urlPassword,
+  urlSecrets,
   withoutPassword,
 } from '../src/index.js';
 
@@ -17,6 +18,26 @@ describe('URLs', () => {
     expect(withoutPassword('rediss://:pw@h:6380')).toBe('rediss://h:6380');
     expect(urlPassword('redis://alice:p%40ss@h:6380/2')).toBe('p@ss');
     expect(urlPassword('redis://h')).toBeUndefined();
+  });
+
+  it('hides both passwords of a sentinel URL and the password of a cluster URL, hosts kept', () => {
+    const sentinel = 'redis+sentinel://u:srv%2Fpw@a:26379,b:26380/mymaster?sentinelPassword=s%26p';
+    expect(redactUrl(sentinel)).toBe('redis+sentinel://u:***@a:26379,b:26380/mymaster?sentinelPassword=***');
+    expect(withoutPassword(sentinel)).toBe('redis+sentinel://u@a:26379,b:26380/mymaster');
+    expect(urlPassword(sentinel)).toBe('srv/pw');
+    expect(urlSecrets(sentinel)).toEqual(['srv/pw', 's&p']);
+    expect(withoutPassword('rediss+sentinel://a:1/m?sentinelUsername=x&sentinelPassword=y')).toBe(
+      'rediss+sentinel://a:1/m?sentinelUsername=x',
+    );
+    expect(redactUrl('redis+sentinel://a:1/m')).toBe('redis+sentinel://a:1/m');
+    const cluster = 'redis+cluster://:pw@10.0.0.1:7000,10.0.0.2:7001';
+    expect(redactUrl(cluster)).toBe('redis+cluster://:***@10.0.0.1:7000,10.0.0.2:7001');
+    expect(withoutPassword(cluster)).toBe('redis+cluster://10.0.0.1:7000,10.0.0.2:7001');
+    expect(urlSecrets(cluster)).toEqual(['pw']);
+    expect(redactArgv(['--redis', `${sentinel}&x=1`])).toEqual([
+      '--redis',
+      'redis+sentinel://u:***@a:26379,b:26380/mymaster?sentinelPassword=***&x=1',
+    ]);
   });
 
   it('hides what may be credentials in text that is not a URL', () => {

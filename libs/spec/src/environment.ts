@@ -4,6 +4,8 @@
  */
 import path from 'node:path';
 import type { KeyPath } from './load-yaml.js';
+import { sampleSettings } from './merlin-samples.js';
+import { merlinStudyTokens } from './merlin-tokens.js';
 import type { Study } from './study.js';
 import { replaceTokens } from './tokens.js';
 
@@ -14,6 +16,12 @@ export interface EnvironmentPlaces {
   readonly specRoot: string;
   /** Absolute working directory; relative dependency paths resolve against it, as in Maestro. */
   readonly cwd: string;
+  /**
+   * When and from which file the study runs: with it, Merlin's study-wide tokens
+   * (`$(MERLIN_INFO)`, `$(MERLIN_TIMESTAMP)`, `$(MERLIN_RETRY)`, ...; merlin-tokens.ts) resolve
+   * like `$(OUTPUT_PATH)`, in variables too. A variable of the same name wins, as before.
+   */
+  readonly merlin?: { readonly timestamp: string; readonly specFile: string } | undefined;
 }
 
 /** Every env token of the study and its final text. */
@@ -65,6 +73,16 @@ function resolveAll(
     ['OUTPUT_PATH', places.root],
     ['SPECROOT', places.specRoot],
   ]);
+  if (places.merlin) {
+    const declared = new Set(study.variables.map((v) => v.name));
+    const merlin = merlinStudyTokens({ root: places.root, ...places.merlin });
+    // Merlin's study-level sample tokens: the vector becomes the label tokens, which each
+    // sample instance then substitutes (so a step using it is a sample step, as in Merlin).
+    const labels = sampleSettings(study)?.labels ?? [];
+    merlin.set('MERLIN_SAMPLE_VECTOR', labels.map((l) => `$(${l})`).join(' '));
+    merlin.set('MERLIN_SAMPLE_NAMES', labels.join(' '));
+    for (const [name, value] of merlin) if (!declared.has(name)) fixed.set(name, value);
+  }
   const lookup = envResolver(study, fixed, places.cwd);
   const fill = (text: string): string => replaceTokens(text, lookup);
   const tokens = new Map(fixed);

@@ -22,6 +22,8 @@ export const SpecErrorCode = {
   Parameters: 'SPEC_PARAMETERS',
   /** A `dependencies.paths` entry names a path that does not exist (checked by the app: I/O). */
   MissingPath: 'SPEC_MISSING_PATH',
+  /** Merlin samples: the file cannot be read or does not match `column_labels`. */
+  Samples: 'SPEC_SAMPLES',
 } as const;
 export type SpecErrorCode = (typeof SpecErrorCode)[keyof typeof SpecErrorCode];
 

@@ -13,12 +13,16 @@
  * (expanded-study.ts).
  */
 import { checkSubstitutedValues } from './check-substituted-values.js';
+import { merlinReturnCodeToken } from './merlin-return-codes.js';
 import { checkStepFileName, checkWorkspaceNames } from './check-workspaces.js';
 import { collapseRows } from './collapse-rows.js';
 import { SpecErrorCode } from './errors.js';
 import { resolveEnvironment, type EnvironmentPlaces } from './environment.js';
 import { ExpandedStudy, type ExpandedStep, type StepInternals } from './expanded-study.js';
+import { sampleSettings, usesSamples, type SampleSettings, type StudySamples } from './merlin-samples.js';
 import type { ParameterSet } from './parameters.js';
+import { sampleFolders } from './sample-folders.js';
+import type { SampleTable } from './sample-table.js';
 import { parameterOfToken } from './parameter-tokens.js';
 import type { Study, StudyStep } from './study.js';
 import { safePathComponent } from './path-names.js';
@@ -43,6 +47,12 @@ export interface ExpandOptions extends EnvironmentPlaces {
   readonly parameters?: ParameterSet | undefined;
   /** Refuse studies with more instances than this. @default DEFAULT_MAX_INSTANCES */
   readonly maxInstances?: number | undefined;
+  /**
+   * Merlin samples, read from `merlin.samples.file`. A step that uses a sample token runs once
+   * per sample and parameter combination; without the table (before the samples exist, as in
+   * `validate`) such a step expands once per combination, its sample tokens left as written.
+   */
+  readonly samples?: SampleTable | undefined;
 }
 
 /**
@@ -60,12 +70,13 @@ export function expandStudy(study: Study, options: ExpandOptions): ExpandedStudy
   const steps: ExpandedStep[] = [];
   const internals: StepInternals[] = [];
   let nextInstance = 0;
+  const samples = studySamples(study, options.samples, parameters, problems);
 
   for (const k of study.order) {
     const spec = study.steps[k]!;
     const fileIndex = spec.fileIndex;
     const at = (...rest: (string | number)[]): (string | number)[] => ['study', fileIndex, ...rest];
-    const run = mapStrings(spec.run, (s) => replaceTokens(s, (n) => env.get(n)));
+    const run = mapStrings(spec.run, (s) => replaceTokens(s, (n) => env.get(n) ?? merlinReturnCodeToken(n)));
     const description = replaceTokens(spec.description, (n) => env.get(n));
 
     const used = ownParameters(parameters, description, run);
@@ -94,6 +105,9 @@ export function expandStudy(study: Study, options: ExpandOptions): ExpandedStudy
       count = rows.length;
       checkWorkspaceNames(parameters, usedParameters, rows, spec.name, hash, problems, at());
     } else checkStepFileName(spec.name, problems, at());
+    // Samples multiply a step's instances: sample `s` of combination `c` is local instance c*S+s.
+    const perCombo = samples && usesSamples(run.cmd, run.restart, samples.labels) ? samples.table.count : 0;
+    if (perCombo > 0) count *= perCombo;
     checkSubstitutedValues(spec, run, parameters, usedParameters, rows, study.unusableNames, problems);
     if (nextInstance + count > maxInstances) {
       problems.error(
@@ -117,7 +131,7 @@ export function expandStudy(study: Study, options: ExpandOptions): ExpandedStudy
       dir,
       run,
     });
-    internals.push({ rows, rowToLocal, workspaceRefs });
+    internals.push({ rows, rowToLocal, workspaceRefs, samples: perCombo });
     nextInstance += count;
   }
   problems.throwIfAny();
@@ -132,7 +146,53 @@ export function expandStudy(study: Study, options: ExpandOptions): ExpandedStudy
     hash,
     internals,
     options.workspaceFanout,
+    samples,
   );
+}
+
+/** The study's samples, checked against `merlin.samples` and the parameters; undefined without a samples block. */
+function studySamples(
+  study: Study,
+  table: SampleTable | undefined,
+  parameters: ParameterSet | undefined,
+  problems: ProblemList,
+): StudySamples | undefined {
+  const settings: SampleSettings | undefined = sampleSettings(study);
+  if (!settings) return undefined;
+  const at = ['merlin', 'samples'];
+  for (const label of settings.labels) {
+    if (parameters?.keys.includes(label)) {
+      problems.error(
+        SpecErrorCode.Samples,
+        [...at, 'column_labels'],
+        `the column label '${label}' is also a parameter in global.parameters`,
+        'rename the column or the parameter: Merlin refuses the clash too',
+      );
+    }
+  }
+  if (table && table.columns !== settings.labels.length) {
+    problems.error(
+      SpecErrorCode.Samples,
+      [...at, 'column_labels'],
+      `the samples file has ${table.columns} column(s), column_labels names ${settings.labels.length}`,
+      'one label per column of the samples file',
+    );
+  }
+  if (table && table.count === 0) {
+    problems.error(SpecErrorCode.Samples, [...at, 'file'], 'the samples file holds no samples', 'at least one row');
+  }
+  if (settings.levelMaxDirs < 2) {
+    problems.error(
+      SpecErrorCode.Samples,
+      [...at, 'level_max_dirs'],
+      `level_max_dirs is ${settings.levelMaxDirs}`,
+      'a whole number of at least 2 (folders per level of the sample hierarchy)',
+    );
+    return undefined;
+  }
+  // Before the samples exist (validate, expand) sample steps expand as written, tokens kept.
+  if (!table || table.count === 0 || table.columns !== settings.labels.length) return undefined;
+  return { labels: settings.labels, table, folders: sampleFolders(table.count, settings.levelMaxDirs) };
 }
 
 /** Parameters a step uses itself: any field but depends, as Maestro scans them all. */

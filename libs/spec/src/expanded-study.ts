@@ -6,6 +6,7 @@
 import path from 'node:path';
 import type { ParameterSet } from './parameters.js';
 import { comboString, parameterToken } from './parameter-tokens.js';
+import type { StudySamples } from './merlin-samples.js';
 import type { BatchSettings } from './study.js';
 import { safePathComponent } from './path-names.js';
 import type { RunInput } from './schema.js';
@@ -29,6 +30,14 @@ export interface ExpandedStep {
   readonly dir: string;
   /** `run:` with env tokens substituted; parameter and workspace tokens still in place. */
   readonly run: RunInput;
+}
+
+/** Where an instance sits in its step: its parameter combination and, in a sample step, its sample. */
+interface Place {
+  /** Local index of the combination (0 for an unparameterized step). */
+  readonly combo: number;
+  /** Sample id, or -1 outside sample steps. */
+  readonly sample: number;
 }
 
 /** Who an instance is, cheap to compute for every instance of a big study (status files). */
@@ -80,6 +89,8 @@ export class ExpandedStudy {
     readonly hashWorkspaces: boolean,
     internals: StepInternals[],
     readonly workspaceFanout: number | undefined = undefined,
+    /** Merlin samples, when the study has a `merlin.samples` block. */
+    readonly samples: StudySamples | undefined = undefined,
   ) {
     this.#internals = internals;
     this.#firstInstances = Int32Array.from(steps.map((s) => s.firstInstance));
@@ -104,21 +115,49 @@ export class ExpandedStudy {
   rowOf(i: number): number {
     const s = this.stepIndexOf(i);
     const rows = this.#internals[s]!.rows;
-    return rows ? rows[i - this.steps[s]!.firstInstance]! : -1;
+    return rows ? rows[this.#place(s, i).combo]! : -1;
   }
 
-  /** The instance of one-to-one parent step `p` that instance `i` depends on. */
-  parentInstance(i: number, p: number): number {
+  /** Samples each combination of step `s` runs: 0 when it is no sample step. */
+  samplesPerCombination(s: number): number {
+    return this.#internals[s]!.samples;
+  }
+
+  /** The sample instance `i` runs, or -1 outside sample steps. */
+  sampleOf(i: number): number {
+    return this.#place(this.stepIndexOf(i), i).sample;
+  }
+
+  /**
+   * The instances of one-to-one parent step `p` that instance `i` depends on, as a range: one
+   * instance, or, when the parent runs per sample and `i` does not, every sample of the matching
+   * combination (as Merlin waits for the whole sample expansion). A sample step under a sample
+   * step waits for the same sample of its parent, as in Merlin's chains.
+   */
+  parentRange(i: number, p: number): { readonly first: number; readonly count: number } {
     const parent = this.steps[p]!;
     const rowToLocal = this.#internals[p]!.rowToLocal;
-    if (!rowToLocal) return parent.firstInstance;
-    return parent.firstInstance + rowToLocal[this.rowOf(i)]!;
+    const combo = rowToLocal ? rowToLocal[this.rowOf(i)]! : 0;
+    const perCombo = this.#internals[p]!.samples;
+    if (perCombo === 0) return { first: parent.firstInstance + combo, count: 1 };
+    const sample = this.sampleOf(i);
+    if (sample >= 0) return { first: parent.firstInstance + combo * perCombo + sample, count: 1 };
+    return { first: parent.firstInstance + combo * perCombo, count: perCombo };
+  }
+
+  /** The first instance of one-to-one parent step `p` that instance `i` depends on (see parentRange). */
+  parentInstance(i: number, p: number): number {
+    return this.parentRange(i, p).first;
   }
 
   /** Every parent instance of `i`: one-to-one parents, then all instances of funnel parents. */
   parentsOf(i: number): number[] {
     const step = this.steps[this.stepIndexOf(i)]!;
-    const out = step.parents.map((p) => this.parentInstance(i, p));
+    const out: number[] = [];
+    for (const p of step.parents) {
+      const { first, count } = this.parentRange(i, p);
+      for (let k = 0; k < count; k++) out.push(first + k);
+    }
     for (const f of step.funnelParents) {
       const hub = this.steps[f]!;
       for (let k = 0; k < hub.instanceCount; k++) out.push(hub.firstInstance + k);
@@ -131,7 +170,7 @@ export class ExpandedStudy {
     const s = this.stepIndexOf(i);
     const step = this.steps[s]!;
     const combo = this.#combo(s, i);
-    return combo === undefined ? step.name : `${step.name}_${combo}`;
+    return withSample(combo === undefined ? step.name : `${step.name}_${combo}`, this.#place(s, i).sample);
   }
 
   /** Who instance `i` is, without rendering its commands: name, workspace, parameters. */
@@ -139,13 +178,18 @@ export class ExpandedStudy {
     const s = this.stepIndexOf(i);
     const step = this.steps[s]!;
     const internals = this.#internals[s]!;
-    const row = internals.rows ? internals.rows[i - step.firstInstance]! : -1;
+    const place = this.#place(s, i);
+    const row = internals.rows ? internals.rows[place.combo]! : -1;
     const combo = this.#combo(s, i);
-    const name = combo === undefined ? step.name : `${step.name}_${combo}`;
+    const comboName = combo === undefined ? step.name : `${step.name}_${combo}`;
+    const name = withSample(comboName, place.sample);
     const leaf = combo === undefined ? undefined : workspaceLeaf(combo, this.hashWorkspaces);
-    const workspace =
-      leaf === undefined ? step.dir : `${step.dir}/${this.#buckets(step.instanceCount, i - step.firstInstance)}${leaf}`;
-    const fileName = leaf !== undefined && this.hashWorkspaces ? leaf : safePathComponent(name);
+    const comboWorkspace =
+      leaf === undefined ? step.dir : `${step.dir}/${this.#buckets(this.#comboCount(s), place.combo)}${leaf}`;
+    // Merlin's sample folders go under the combination's workspace; the script keeps its name.
+    const samplePath = place.sample >= 0 ? this.samples!.folders.pathOf(place.sample) : '';
+    const workspace = samplePath ? `${comboWorkspace}/${samplePath}` : comboWorkspace;
+    const fileName = leaf !== undefined && this.hashWorkspaces ? leaf : safePathComponent(comboName);
     const params: Record<string, string> = {};
     const parameters = this.parameters;
     if (row >= 0 && parameters) for (const key of step.usedParameters) params[key] = parameters.value(key, row);
@@ -157,7 +201,8 @@ export class ExpandedStudy {
     const { name, stepIndex: s, workspace, fileName, params, row } = this.describe(i);
     const step = this.steps[s]!;
     const absWorkspace = path.join(this.root, workspace);
-    const render = (text: string): string => this.#render(s, row, absWorkspace, text);
+    const sample = this.#place(s, i).sample;
+    const render = (text: string): string => this.#render(s, row, absWorkspace, this.#sampleTokens(sample, text));
     const run = mapStrings(step.run as Record<string, unknown>, render);
     return {
       index: i,
@@ -183,7 +228,41 @@ export class ExpandedStudy {
     const rows = this.#internals[s]!.rows;
     if (!rows) return undefined;
     const step = this.steps[s]!;
-    return comboString(this.parameters!, step.usedParameters, rows[i - step.firstInstance]!);
+    return comboString(this.parameters!, step.usedParameters, rows[this.#place(s, i).combo]!);
+  }
+
+  #place(s: number, i: number): Place {
+    const local = i - this.steps[s]!.firstInstance;
+    const perCombo = this.#internals[s]!.samples;
+    if (perCombo === 0) return { combo: local, sample: -1 };
+    return { combo: Math.floor(local / perCombo), sample: local % perCombo };
+  }
+
+  /** Parameter combinations of step `s` (its instances, unless it runs per sample). */
+  #comboCount(s: number): number {
+    const perCombo = this.#internals[s]!.samples;
+    const count = this.steps[s]!.instanceCount;
+    return perCombo === 0 ? count : count / perCombo;
+  }
+
+  /**
+   * Merlin's sample tokens: in a sample instance the column labels, `$(MERLIN_SAMPLE_ID)` and
+   * `$(MERLIN_SAMPLE_PATH)` (relative to the step's workspace); in every step of a study with
+   * samples `$(MERLIN_GLOB_PATH)` and `$(MERLIN_PATHS_ALL)` (merlin/spec/expansion.py).
+   */
+  #sampleTokens(sample: number, text: string): string {
+    const samples = this.samples;
+    if (!samples || !text.includes('$(')) return text;
+    return replaceTokens(text, (name) => {
+      if (name === 'MERLIN_GLOB_PATH') return samples.folders.globPath;
+      if (name === 'MERLIN_PATHS_ALL') return samples.folders.pathsAll();
+      if (sample < 0) return undefined;
+      const upper = name.toUpperCase();
+      if (upper === 'MERLIN_SAMPLE_ID') return String(sample);
+      if (upper === 'MERLIN_SAMPLE_PATH') return samples.folders.pathOf(sample);
+      const column = samples.labels.indexOf(name);
+      return column >= 0 ? samples.table.value(sample, column) : undefined;
+    });
   }
 
   #render(s: number, row: number, absWorkspace: string, text: string): string {
@@ -204,7 +283,7 @@ export class ExpandedStudy {
       return path.join(
         this.root,
         ref.dir,
-        `${this.#buckets(ref.instanceCount, local)}${workspaceLeaf(combo, this.hashWorkspaces)}`,
+        `${this.#buckets(this.#comboCount(t), local)}${workspaceLeaf(combo, this.hashWorkspaces)}`,
       );
     });
   }
@@ -218,4 +297,11 @@ export interface StepInternals {
   readonly rowToLocal: Int32Array | undefined;
   /** `$(X.workspace)` references of cmd/restart: step name -> step index. */
   readonly workspaceRefs: ReadonlyMap<string, number>;
+  /** Samples per parameter combination of a Merlin sample step; 0 for other steps. */
+  readonly samples: number;
+}
+
+/** A sample instance's name: its combination's, and the sample id. */
+function withSample(name: string, sample: number): string {
+  return sample < 0 ? name : `${name}_sample${sample}`;
 }

@@ -40,9 +40,28 @@ export type { ExpandOptions } from './expand-study.js';
 export { ExpandedStudy } from './expanded-study.js';
 export type { ExpandedStep, StepInstance, InstanceSummary } from './expanded-study.js';
 export { renderStepScript, shellOf } from './step-script.js';
+export {
+  parseSampleFile,
+  parseNpy,
+  parseTextSamples,
+  sampleFileKind,
+  SampleFileError,
+  SAMPLE_FILE_KINDS,
+} from './sample-table.js';
+export type { SampleTable, SampleFileKind } from './sample-table.js';
+export { sampleFolders, DEFAULT_LEVEL_MAX_DIRS } from './sample-folders.js';
+export type { SampleFolders } from './sample-folders.js';
+export { sampleSettings, usesSamples } from './merlin-samples.js';
+export type { SampleSettings } from './merlin-samples.js';
+export { merlinStudyTokens, merlinProvenanceFiles, MERLIN_INFO_DIR } from './merlin-tokens.js';
+export type { MerlinProvenanceFiles, MerlinPlaces } from './merlin-tokens.js';
+export { merlinProvenanceTexts } from './merlin-provenance.js';
+export type { MerlinProvenanceTexts } from './merlin-provenance.js';
 export { nodeHours } from './node-hours.js';
 export type { NodeHours, StepNodeHours } from './node-hours.js';
 export { replaceTokens, tokenNames } from './tokens.js';
 export { closest, didYouMean, editDistance } from './suggest.js';
 export { StudyInput, RunInput, StepInput, BATCH_TYPES } from './schema.js';
 export type { RunInput as RunSettings } from './schema.js';
+export { MERLIN_RETURN_CODES, merlinReturnCodeToken, usesMerlinReturnCodes } from './merlin-return-codes.js';
+export type { MerlinReturnCodeName } from './merlin-return-codes.js';

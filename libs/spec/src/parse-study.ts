@@ -5,6 +5,7 @@
  * (usable-input.ts), so one pass names every mistake. Nothing here touches the file system.
  */
 import { checkVariables, spreadUnusable } from './check-environment.js';
+import { checkWorkerGroupSteps } from './check-merlin-workers.js';
 import { checkSteps, checkWalltime, orderSteps } from './check-steps.js';
 import { SpecError, SpecErrorCode } from './errors.js';
 import { loadYaml, YamlLoadError, type LoadedYaml } from './load-yaml.js';
@@ -80,6 +81,7 @@ export function readStudy(text: string, options: ParseStudyOptions = {}): StudyR
   const outputPathVar = variables.find((v) => v.name === 'OUTPUT_PATH');
   const steps = checkSteps(input.study, fileIndices, unusable, problems);
   const order = orderSteps(steps, problems);
+  checkWorkerGroupSteps(input.merlin, steps, unusable, problems);
   const parameters = toParameterSet(input['global.parameters'] ?? {}, problems, unusable);
   spreadUnusable(variables, env.dependencies, unusable);
   // The default walltime of the allocations `maestro workers launch` and --autoscale submit.

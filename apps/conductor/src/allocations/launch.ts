@@ -62,6 +62,7 @@ export interface LaunchTarget {
   /** The Redis URL for the workers, without a password. */
   readonly redisUrl: string;
   readonly passwordFile?: string | undefined;
+  readonly sentinelPasswordFile?: string | undefined;
   readonly tlsCaFile?: string | undefined;
   readonly prefix: string;
   /** Folder of the script and of the allocation's output. */
@@ -151,6 +152,7 @@ function workerEnvironment(s: LaunchSettings, t: LaunchTarget, now: Date): Recor
     MAESTRO_REDIS_URL: t.redisUrl,
   };
   if (t.passwordFile) env['MAESTRO_REDIS_PASSWORD_FILE'] = t.passwordFile;
+  if (t.sentinelPasswordFile) env['MAESTRO_SENTINEL_PASSWORD_FILE'] = t.sentinelPasswordFile;
   if (t.tlsCaFile) env['MAESTRO_REDIS_TLS_CA_FILE'] = t.tlsCaFile;
   env['MAESTRO_PREFIX'] = t.prefix;
   env['MAESTRO_QUEUES'] = s.queues.join(',');

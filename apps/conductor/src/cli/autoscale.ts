@@ -5,12 +5,17 @@
  *
  * Checked before anything is created or submitted: the options, and that every step of the
  * study fits a node of the allocations (else Slurm would keep them pending forever).
+ *
+ * A Merlin study with worker groups (merlin.resources.workers) is scaled per group: each group's
+ * allocations take its steps' queues, with its nodes (when --nodes-per-allocation is not given),
+ * batch settings and concurrency, as `maestro workers launch --group` would submit them.
  */
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { AllocationError, AllocationErrorCode } from '../allocations/errors.js';
 import { checkStudyFits, probeNodes, studyDemandGroups, type LaunchSettings } from '../allocations/launch.js';
 import { schedulerClient, type SchedulerClient } from '../allocations/schedulers.js';
+import { resolveWorkerGroup, workerGroupNames } from '../allocations/worker-groups.js';
 import type { AutoscaleConfig } from '../fleet/fleet.js';
 import type { LoadedStudy } from '../study/load.js';
 import type { RedisTarget } from '../redis/connection.js';
@@ -32,13 +37,16 @@ export interface ResolvedAutoscale {
   readonly preemptMarginMs: number;
 }
 
-/** Undefined without --autoscale; throws an AllocationError for bad options or steps too large. */
+/**
+ * Undefined without --autoscale; else one shape per worker group (one for a study without
+ * groups). Throws an AllocationError for bad options or steps too large.
+ */
 export async function resolveAutoscale(
   flags: AutoscaleFlags,
   loaded: LoadedStudy,
   prefix: string,
   err: Writable,
-): Promise<ResolvedAutoscale | undefined> {
+): Promise<ResolvedAutoscale[] | undefined> {
   if (flags.autoscale === undefined) {
     const stray = (['maxAllocations', 'nodesPerAllocation', 'walltime'] as const).filter((k) => flags[k] !== undefined);
     if (stray.length > 0) {
@@ -49,13 +57,30 @@ export async function resolveAutoscale(
     }
     return undefined;
   }
+  const groups = workerGroupNames(loaded.study);
+  if (groups.length === 0) return [await resolveShape(flags, loaded, prefix, err, undefined)];
+  const shapes: ResolvedAutoscale[] = [];
+  for (const name of groups) shapes.push(await resolveShape(flags, loaded, prefix, err, name));
+  return shapes;
+}
+
+/** The allocations of worker group `group` (undefined: of the whole study). */
+async function resolveShape(
+  flags: AutoscaleFlags,
+  loaded: LoadedStudy,
+  prefix: string,
+  err: Writable,
+  group: string | undefined,
+): Promise<ResolvedAutoscale> {
+  const g = group === undefined ? undefined : resolveWorkerGroup(loaded.study, loaded.expanded, group);
   const settings = resolveAllocationSettings(
-    { ...flags, nodes: flags.nodesPerAllocation ?? 1 },
+    { ...flags, nodes: flags.nodesPerAllocation ?? g?.nodes ?? 1, concurrency: g?.concurrency ?? flags.concurrency },
     {
-      batch: loaded.study.batch.settings,
-      queues: studyQueues(loaded.expanded),
+      batch: g ? g.batch : loaded.study.batch.settings,
+      queues: g ? g.queues : studyQueues(loaded.expanded),
       prefix,
-      studyName: loaded.study.name,
+      // Each group's allocations are told apart in the scheduler's queue by their job name.
+      studyName: g ? `${loaded.study.name}.${g.name}` : loaded.study.name,
       scheduler: flags.autoscale,
       needWalltime: flags.autoscale !== 'local',
       idleTimeout: '1m',
@@ -77,7 +102,7 @@ export async function resolveAutoscale(
   if (refused.length > 0) {
     throw new AllocationError(
       AllocationErrorCode.TooSmall,
-      `nothing started: steps of the study can never run in the allocations --autoscale would submit:\n  ${refused.join('\n  ')}`,
+      `nothing started: steps of the study can never run in the allocations --autoscale would submit${g ? ` for worker group ${g.name}` : ''}:\n  ${refused.join('\n  ')}`,
     );
   }
   return {
@@ -91,15 +116,15 @@ export async function resolveAutoscale(
 
 /** The autoscaler's full configuration, once the study's root and Redis are known. */
 export function autoscaleConfig(
-  r: ResolvedAutoscale,
+  shapes: readonly ResolvedAutoscale[],
   redis: RedisTarget,
   study: { root: string; id: string; prefix: string },
   err: Writable,
-): AutoscaleConfig {
+): AutoscaleConfig[] {
   const workers = workerRedis(redis);
-  const warning = unixSocketWarning(workers.redisUrl, r.settings.scheduler);
+  const warning = unixSocketWarning(workers.redisUrl, shapes[0]!.settings.scheduler);
   if (warning) err.write(`${warning}\n`);
-  return {
+  return shapes.map((r) => ({
     settings: r.settings,
     client: r.client,
     coresPerNode: r.coresPerNode,
@@ -112,7 +137,7 @@ export function autoscaleConfig(
       origin: 'autoscale',
       studyId: study.id,
     },
-  };
+  }));
 }
 
 const kebab = (k: string): string => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);

@@ -19,9 +19,9 @@ import { FOLDER_NOTES } from '../dashboard/study-sources.js';
 import { makeLogger } from '../run/log.js';
 import type { RedisTarget } from '../redis/connection.js';
 import type { StudyMeta } from '../study/meta.js';
-import { openStudy, redisForStudy, StudyNotRunningError, type RedisChoice } from '../study/session.js';
+import { openStudy, redisForStudy, StudyNotRunningError, targetOf, type RedisChoice } from '../study/session.js';
 import type { ExecutionFlags } from './common.js';
-import { redisChoice, type RedisFlags } from './redis-options.js';
+import { keyPrefixOf, redisChoice, type RedisFlags } from './redis-options.js';
 
 export interface DashboardFlags extends RedisFlags {
   port?: number;
@@ -56,13 +56,14 @@ export async function dashboardCommand(
     study = await openStudy(dir);
     ({ target, folderNote } = await studyRedis(study, choice));
   } else if (choice.url) {
-    target = { url: choice.url, passwordFile: choice.passwordFile, tlsCaFile: choice.tlsCaFile };
+    target = targetOf({ ...choice, url: choice.url });
   } else {
     throw new Error(
       'maestro dashboard needs a Redis: --redis URL (or MAESTRO_REDIS_URL), or a study folder to show the Redis of',
     );
   }
-  const settings = resolveDashboardSettings({ ...draft, prefix: flags.prefix ?? study?.prefix });
+  const prefix = flags.prefix === undefined ? study?.prefix : keyPrefixOf(flags.prefix, target?.url);
+  const settings = resolveDashboardSettings({ ...draft, prefix: prefix ?? keyPrefixOf('maestro', target?.url) });
   const { log, close: closeLog } = makeLogger({ console: (line) => err.write(`${line}\n`), level: 'info' });
   const { startDashboard } = await import('../dashboard/server.js'); // heavy: loaded only for this command
   const dashboard = await startDashboard({ settings, redis: target, study, folderNote, log });

@@ -68,12 +68,15 @@ const PIPE_WIDTH = 100;
 async function writeTree(x: ExpandedStudy, out: Output, full: boolean): Promise<void> {
   const width = out.isTTY && out.columns ? out.columns : PIPE_WIDTH;
   await write(out, `${x.name}: ${formatCount(x.instanceCount, 'step instance')} in ${x.root}\n`);
-  for (const step of x.steps) {
+  for (const [k, step] of x.steps.entries()) {
     const deps = [
       ...step.parents.map((p) => x.steps[p]!.name),
       ...step.funnelParents.map((p) => `${x.steps[p]!.name} (all)`),
     ];
-    const params = step.usedParameters.length ? `, over ${step.usedParameters.join(', ')}` : '';
+    const perSample = x.samplesPerCombination(k);
+    const params =
+      (step.usedParameters.length ? `, over ${step.usedParameters.join(', ')}` : '') +
+      (perSample ? `, once per sample (${formatCount(perSample, 'sample')})` : '');
     await write(
       out,
       `\n${step.name}: ${formatCount(step.instanceCount, 'instance')}${params}${deps.length ? `, after ${deps.join(', ')}` : ''}\n`,

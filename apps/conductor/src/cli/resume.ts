@@ -2,6 +2,7 @@
 import type { Writable } from 'node:stream';
 import { startStudyWorkers } from '../run/local-workers.js';
 import { studyQueues } from '../study/shape.js';
+import { usesMerlinReturnCodes } from '@maestro/spec';
 import { dashboardAfterRun, dashboardSettingsFor } from './dashboard.js';
 import { reloadStudy } from '../study/reload.js';
 import { metaDir } from '../study/meta.js';
@@ -55,6 +56,7 @@ export async function resumeCommand(
   const state = await conduct({
     meta,
     expanded: loaded.expanded,
+    merlinReturnCodes: usesMerlinReturnCodes(loaded.study),
     redis,
     limits: { attempts: options.attempts, rlimit: options.rlimit, throttle: options.throttle },
     window: options.window ?? DEFAULT_WINDOW,

@@ -4,15 +4,16 @@ import { closeSync, openSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { nodeHours, resolveDependencies } from '@maestro/spec';
+import { nodeHours, resolveDependencies, usesMerlinReturnCodes } from '@maestro/spec';
 import { dashboardAfterRun, dashboardSettingsFor } from './dashboard.js';
 import { cloneGitDependencies, refText } from '../study/dependencies.js';
 import { loadStudy, type LoadedStudy } from '../study/load.js';
+import { prepareMerlinInfo } from '../study/merlin-info.js';
 import { formatCount } from '../status/count.js';
 import { printWarnings } from './print-problems.js';
 import { formatNodeHours } from './node-hours.js';
 import { withoutPassword } from '@maestro/secrets';
-import { checkRedisForNewStudy, redisForNewStudy, type RedisChoice } from '../study/session.js';
+import { checkRedisForNewStudy, redisForNewStudy, targetOf, type RedisChoice } from '../study/session.js';
 import { metaDir } from '../study/meta.js';
 import { studyQueues } from '../study/shape.js';
 import { startStudyWorkers } from '../run/local-workers.js';
@@ -21,7 +22,7 @@ import { Terminal } from '../run/terminal.js';
 import { writeDryRun, writeStudySkeleton } from '../study/write.js';
 import { autoscaleArgs, autoscaleConfig, resolveAutoscale, type AutoscaleFlags } from './autoscale.js';
 import { defaultLocalWorkers, DEFAULT_REDIS_TIMEOUT_MS, type ExecutionFlags, type SpecOptions } from './common.js';
-import { redisChoice, type RedisFlags } from './redis-options.js';
+import { keyPrefixOf, redisChoice, type RedisFlags } from './redis-options.js';
 import { printFinalStatus } from './status.js';
 import { workerRedis } from './workers.js';
 
@@ -54,11 +55,10 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
     everyLayer: true, // every problem, missing paths included, before the study folder exists
   });
   printWarnings(loaded.warnings, (l) => err.write(`${l}\n`));
-  const prefix = options.prefix ?? 'maestro';
+  const prefix = keyPrefixOf(options.prefix ?? 'maestro', choice.url);
   // Autoscale options, and steps too large for its allocations, are refused before anything exists.
   const autoscale = await resolveAutoscale(options, loaded, prefix, err);
-  if (autoscale && choice.url)
-    workerRedis({ url: choice.url, passwordFile: choice.passwordFile, tlsCaFile: choice.tlsCaFile });
+  if (autoscale && choice.url) workerRedis(targetOf({ ...choice, url: choice.url }));
   const redisProblem = await redisChecked;
   if (redisProblem) throw redisProblem;
   const created = await createStudyRoot(loaded.expanded.root, {
@@ -106,9 +106,21 @@ async function runInRoot(
   onStarted: () => void,
 ): Promise<number> {
   const { loaded, root, now, cwd, choice, prefix, autoscale, dashboard } = c;
-  // A clash moved the root: expand again so every $(OUTPUT_PATH) and workspace points at it.
+  // Merlin: merlin_info/ with its samples, generated once, before any step (dry runs too).
+  const merlin = loaded.study.merlin !== undefined;
+  if (merlin) {
+    await prepareMerlinInfo(loaded.study, {
+      root,
+      specRoot: loaded.expanded.specRoot,
+      cwd,
+      now,
+      specFile: loaded.specFile,
+    });
+  }
+  // A clash moved the root, or samples now exist: expand again so every $(OUTPUT_PATH),
+  // workspace and sample step is final.
   const final =
-    root === loaded.expanded.root
+    root === loaded.expanded.root && !merlin
       ? loaded
       : await loadStudy({
           specPath: spec,
@@ -119,6 +131,7 @@ async function runInRoot(
           maxInstances: options.maxInstances,
           cwd,
           now,
+          requireSamples: true,
         });
   // After the root exists (a dependency's path is often $(OUTPUT_PATH)), before the study is
   // written: a clone that fails leaves no study that `maestro resume` could start without it.
@@ -189,6 +202,7 @@ async function runInRoot(
   const state = await conduct({
     meta,
     expanded: final.expanded,
+    merlinReturnCodes: usesMerlinReturnCodes(final.study),
     redis,
     limits: { attempts: options.attempts, rlimit: options.rlimit, throttle: options.throttle },
     window: options.window ?? DEFAULT_WINDOW,

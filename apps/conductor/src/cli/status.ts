@@ -179,6 +179,7 @@ class Conductors {
         ? {
             url,
             passwordFile: this.env['MAESTRO_REDIS_PASSWORD_FILE'],
+            sentinelPasswordFile: this.env['MAESTRO_SENTINEL_PASSWORD_FILE'],
             tlsCaFile: this.env['MAESTRO_REDIS_TLS_CA_FILE'],
           }
         : undefined;
@@ -299,4 +300,5 @@ export async function printFinalStatus(root: string, state: StudyStateName, out:
     out.write(`(${formatCount(summary.total, 'instance')}: see maestro status ${root})\n`);
   }
   out.write(`Study ${state}: ${root}\n`);
+  if (summary?.stoppedBy) out.write(`Stopped: ${summary.stoppedBy}\n`);
 }

@@ -28,14 +28,15 @@ import {
   type LaunchTarget,
 } from '../allocations/launch.js';
 import { schedulerClient, type AllocationState } from '../allocations/schedulers.js';
-import { redactUrl, urlPassword, withoutPassword } from '@maestro/secrets';
+import { resolveWorkerGroup, type WorkerGroup } from '../allocations/worker-groups.js';
+import { redactUrl, urlPassword, urlSecrets, withoutPassword } from '@maestro/secrets';
 import { connectRedis, type Redis, type RedisTarget } from '../redis/connection.js';
 import { FleetStore } from '../redis/fleet-store.js';
-import { redisForStudy, openStudy } from '../study/session.js';
+import { redisForStudy, openStudy, targetOf } from '../study/session.js';
 import type { StudyMeta } from '../study/meta.js';
 import { reloadStudy } from '../study/reload.js';
 import { addAllocationOptions, resolveAllocationSettings, type AllocationFlags } from './allocation-options.js';
-import { redisChoice, type RedisFlags } from './redis-options.js';
+import { keyPrefixOf, redisChoice, type RedisFlags } from './redis-options.js';
 import { formatCount } from '../status/count.js';
 
 export { addAllocationOptions };
@@ -61,8 +62,8 @@ async function deployment(flags: FleetFlags): Promise<Deployment> {
       // The stored URL has no password: it comes from --redis again or from a password file.
       const url = (choice.url ?? (meta.redis?.mode === 'external' ? meta.redis.url : undefined))!;
       return {
-        target: { url, passwordFile: choice.passwordFile, tlsCaFile: choice.tlsCaFile },
-        prefix: flags.prefix ?? meta.prefix,
+        target: targetOf({ ...choice, url }),
+        prefix: flags.prefix === undefined ? meta.prefix : keyPrefixOf(flags.prefix, url),
         meta,
       };
     }
@@ -76,8 +77,8 @@ async function deployment(flags: FleetFlags): Promise<Deployment> {
     );
   }
   return {
-    target: { url: choice.url, passwordFile: choice.passwordFile, tlsCaFile: choice.tlsCaFile },
-    prefix: flags.prefix ?? 'maestro',
+    target: targetOf({ ...choice, url: choice.url }),
+    prefix: keyPrefixOf(flags.prefix ?? 'maestro', choice.url),
     meta: undefined,
   };
 }
@@ -95,8 +96,17 @@ async function withFleet<T>(d: Deployment, use: (fleet: FleetStore, redis: Redis
  * What the workers get: the URL without a password, and the password only as a file that nobody
  * else can read (a batch script is read by the scheduler, its admins, and often the project).
  */
-export function workerRedis(target: RedisTarget): Pick<LaunchTarget, 'redisUrl' | 'passwordFile' | 'tlsCaFile'> {
+export function workerRedis(
+  target: RedisTarget,
+): Pick<LaunchTarget, 'redisUrl' | 'passwordFile' | 'sentinelPasswordFile' | 'tlsCaFile'> {
   const passwordFile = target.passwordFile ? path.resolve(target.passwordFile) : undefined;
+  const sentinelPasswordFile = target.sentinelPasswordFile ? path.resolve(target.sentinelPasswordFile) : undefined;
+  if (urlSecrets(target.url).length > (urlPassword(target.url) === undefined ? 0 : 1) && !sentinelPasswordFile) {
+    throw new AllocationError(
+      AllocationErrorCode.Invalid,
+      "the Redis URL holds the sentinels' password (sentinelPassword=), which batch scripts must never carry: put it in a file only you can read (chmod 600) and give --sentinel-password-file FILE",
+    );
+  }
   if (urlPassword(target.url) !== undefined && !passwordFile) {
     throw new AllocationError(
       AllocationErrorCode.Invalid,
@@ -123,6 +133,7 @@ export function workerRedis(target: RedisTarget): Pick<LaunchTarget, 'redisUrl' 
   return {
     redisUrl: withoutPassword(target.url),
     passwordFile,
+    sentinelPasswordFile,
     tlsCaFile: target.tlsCaFile ? path.resolve(target.tlsCaFile) : undefined,
   };
 }
@@ -138,14 +149,17 @@ export function unixSocketWarning(url: string, scheduler: SchedulerName): string
 export interface LaunchFlags extends FleetFlags, AllocationFlags {
   out?: string;
   dry?: boolean;
+  /** A Merlin worker group of the study's spec. */
+  group?: string;
 }
 
 export async function workersLaunchCommand(flags: LaunchFlags, out: Writable, err: Writable): Promise<number> {
   const d = await deployment(flags);
   const loaded = d.meta ? await reloadStudy(d.meta) : undefined;
-  const queues = loaded ? studyQueues(loaded.expanded) : ['steps'];
-  const settings = resolveAllocationSettings(flags, {
-    batch: loaded?.study.batch.settings,
+  const group = flags.group === undefined ? undefined : launchGroup(flags, loaded);
+  const queues = group ? group.queues : loaded ? studyQueues(loaded.expanded) : ['steps'];
+  const settings = resolveAllocationSettings(group ? groupFlags(flags, group) : flags, {
+    batch: group ? group.batch : loaded?.study.batch.settings,
     queues,
     prefix: d.prefix,
     studyName: d.meta?.name,
@@ -188,12 +202,27 @@ export async function workersLaunchCommand(flags: LaunchFlags, out: Writable, er
   const record = await withFleet(d, (fleet) => submitLaunch(prepared, client, fleet, Date.now()));
   out.write(
     `Submitted ${record.scheduler} allocation ${record.id}: ${formatCount(record.nodes, 'node')}` +
-      `${record.walltimeSeconds ? `, ${formatWalltime(record.walltimeSeconds)}` : ''}, queues ${record.queues.join(',')}\n` +
+      `${record.walltimeSeconds ? `, ${formatWalltime(record.walltimeSeconds)}` : ''}, queues ${record.queues.join(',')}${group ? ` (worker group ${group.name})` : ''}\n` +
       `  script: ${record.script}\n` +
       `  follow it with: maestro workers list ${d.meta ? `--study ${d.meta.root}` : `--prefix ${d.prefix}`}\n`,
   );
   return 0;
 }
+
+/** Worker group `flags.group` of the study's spec; refuses --queues beside it, and no --study. */
+function launchGroup(flags: LaunchFlags, loaded: Awaited<ReturnType<typeof reloadStudy>> | undefined): WorkerGroup {
+  if (!loaded) throw new AllocationError(AllocationErrorCode.Invalid, '--group: give --study STUDY_DIR too');
+  if (flags.queues !== undefined)
+    throw new AllocationError(AllocationErrorCode.Invalid, "--queues: not with --group, which takes its steps' queues");
+  return resolveWorkerGroup(loaded.study, loaded.expanded, flags.group!);
+}
+
+/** The group's nodes and concurrency where the command line gives none. */
+const groupFlags = (flags: LaunchFlags, g: WorkerGroup): LaunchFlags => ({
+  ...flags,
+  nodes: flags.nodes ?? g.nodes,
+  concurrency: flags.concurrency ?? g.concurrency,
+});
 
 /** The queues a study's steps go to. */
 export function studyQueues(x: { steps: readonly { run: Readonly<Record<string, unknown>> }[] }): string[] {

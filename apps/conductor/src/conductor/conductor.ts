@@ -28,6 +28,7 @@ import { StudyLease } from './lease.js';
 import { logNote } from './notes.js';
 import { StudyPersistence } from './persistence.js';
 import { applyReconciled, reconcile } from './reconcile.js';
+import type { RetrySettings } from './return-codes.js';
 import { queueNamesOf } from './step-jobs.js';
 import type { RuntimeSummary } from './step-timing.js';
 import { FINISH_WINDOW_MS, RECONCILE_EVERY_MS } from './timing.js';
@@ -45,6 +46,8 @@ export interface ConductorOptions {
   readonly log: Logger;
   /** Limits given on the command line; on resume, missing ones come from the stored study. */
   readonly limits: Partial<ConductorLimits>;
+  /** A Merlin study's retry settings by step (retrySettingsOf); undefined for a Maestro study. */
+  readonly merlinRetries?: readonly RetrySettings[] | undefined;
   /** Most instances waiting in Redis at once (`--window`). */
   readonly window: number;
   /** How short instances are bundled; undefined sends every instance alone. */
@@ -138,6 +141,14 @@ export class Conductor {
     return this.#parts === undefined || this.#parts.machine.tracker.remainingParents(i) === 0;
   }
 
+  /** Why the study stopped itself (a step exited Merlin's HARD_FAIL), if it did. */
+  get stoppedBy(): string | undefined {
+    return this.#parts?.machine.stoppedBy;
+  }
+  /** Whether a step asked for the study's workers to stop (Merlin's STOP_WORKERS) since the last call. */
+  takeStopWorkers(): boolean {
+    return this.#parts?.machine.takeStopWorkers() ?? false;
+  }
   get state(): StudyStateName {
     return this.#state;
   }
@@ -280,7 +291,7 @@ export class Conductor {
       };
       await store.create(x.instanceCount, created, this.#startedMs);
     }
-    const parts = this.#wire(limits, resuming ? record[F.workerNames] : undefined, cursors);
+    const parts = this.#wire(limits, resuming ? record : {}, cursors);
     // A cancel asked of a conductor before this one, carried out or not.
     if (record[F.cancelled] === '1') parts.machine.requestCancel();
     this.#changes.setField(F.state, 'RUNNING');
@@ -296,11 +307,13 @@ export class Conductor {
     return parts;
   }
 
-  #wire(limits: ConductorLimits, workerNames: string | undefined, cursors: StreamCursors): Parts {
+  #wire(limits: ConductorLimits, stored: Record<string, string>, cursors: StreamCursors): Parts {
     const o = this.#o;
     const machine = new InstanceMachine(this.expanded, this.records, {
       limits,
-      workerNames,
+      workerNames: stored[F.workerNames],
+      stoppedBy: stored[F.stoppedBy],
+      merlinRetries: o.merlinRetries,
       changes: this.#changes,
       note: (note) => logNote(this.#log, this.expanded, note),
     });
@@ -330,6 +343,7 @@ export class Conductor {
       [F.workerNames]: m.workers.toJSON(),
     };
     if (m.cancelRequested) fields[F.cancelled] = '1';
+    if (m.stoppedBy !== undefined) fields[F.stoppedBy] = m.stoppedBy;
     return { fields, createdMs: this.#startedMs };
   }
 
@@ -344,7 +358,8 @@ export class Conductor {
   async #cancelIfAsked(): Promise<void> {
     const { machine } = this.#p;
     if (machine.cancelled || !machine.cancelRequested) return;
-    this.#log.info('cancel requested');
+    if (machine.stoppedBy !== undefined) this.#log.error({ reason: machine.stoppedBy }, 'the study stops');
+    else this.#log.info('cancel requested');
     await carryOutCancel({ ...this.#cancelParts(), deadlineMs: this.#now() + this.#o.cancelGraceMs });
   }
 
@@ -404,11 +419,7 @@ export class Conductor {
       this.#reconnected = false;
       // Redis may have lost the lease with its data: take it back before writing anything.
       if (!(await this.#lease.renewNow())) throw new LeaseLostError();
-      if (!(await this.#o.store.exists())) {
-        this.#log.warn('Redis came back without the study (it lost its data); writing the whole state again');
-        persistence.rewriteAll();
-        await persistence.commit();
-      }
+      await this.#restoreAfterOutage();
       await this.#reconcile();
     }
     if (persistence.trimDue(now)) await persistence.trim(now);
@@ -417,6 +428,27 @@ export class Conductor {
     }
     // Reconciliation may have read a cancel (it drains the streams).
     await this.#cancelIfAsked();
+  }
+
+  /**
+   * Redis came back: maybe the same server, maybe a replica promoted in its place (a failover) or
+   * a server restarted from its file, either of which may lack the newest writes acknowledged
+   * before (replication is asynchronous). This conductor's state is the truth: it is written
+   * whole again, so that the fence refuses claims of instances it knows final (a job whose
+   * completion was lost comes back), and the cursors go back to what the server has.
+   */
+  async #restoreAfterOutage(): Promise<void> {
+    const { persistence, intake } = this.#p;
+    const kept = await this.#o.store.exists();
+    const rewound = intake.rewind(await this.#o.store.lastStreamIds());
+    this.#log.warn(
+      { kept, rewound },
+      kept
+        ? 'writing the whole state again after the outage (Redis may be another server now, without the newest writes)'
+        : 'Redis came back without the study (it lost its data); writing the whole state again',
+    );
+    persistence.rewriteAll();
+    await persistence.commit();
   }
 
   async #reconcile(): Promise<void> {

@@ -5,4 +5,5 @@
 export { Conductor } from './conductor.js';
 export type { ConductorLimits, Progress } from './conductor.js';
 export { InstanceRecords } from './instance-records.js';
-export { jobSettingsOf, settingsVaryByInstance } from './step-jobs.js';
+export { jobSettingsOf, queueNamesOf, settingsVaryByInstance } from './step-jobs.js';
+export { retrySettingsOf } from './return-codes.js';

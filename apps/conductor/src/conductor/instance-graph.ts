@@ -28,7 +28,11 @@ export function buildInstanceGraph(x: ExpandedStudy): InstanceGraph {
     if (step.parents.length === 0 && step.funnelParents.length === 0) continue;
     for (let k = 0; k < step.instanceCount; k++) {
       const i = step.firstInstance + k;
-      for (const p of step.parents) builder.addEdge(x.parentInstance(i, p), i);
+      for (const p of step.parents) {
+        // Several when the parent runs per Merlin sample and this step does not: it waits for all.
+        const { first, count } = x.parentRange(i, p);
+        for (let j = 0; j < count; j++) builder.addEdge(first + j, i);
+      }
       for (const f of step.funnelParents) builder.addEdge(hubOf.get(f)!, i);
     }
   }

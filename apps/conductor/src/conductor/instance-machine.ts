@@ -10,7 +10,9 @@
  * so a finished step stays FINISHED whatever arrives after it (a cancel, a late result, a replay).
  * A failure goes back to INITIALIZED as a new attempt while `-a` allows; a timeout runs the
  * restart command as a new attempt while `-r` allows; a hand-back (interrupted, preempted) runs
- * again without counting; a failure for good fails every descendant, as Maestro does.
+ * again without counting; a failure for good fails every descendant, as Maestro does. In a Merlin
+ * study, exit codes 100-106 are requests instead (return-codes.ts): retried or restarted after a
+ * delay, soft or hard failures, a stop of the workers.
  *
  * A cancel comes in two steps, so that nothing finished is ever recorded CANCELLED: cancel() stops
  * sending and retrying; settleCancel(), called once the workers can no longer claim anything,
@@ -19,10 +21,11 @@
  */
 import {
   isFinalState,
+  STATE_FLAG_DELAYED,
+  STATE_FLAG_RELEASED,
   STATE_FLAG_RESTART,
   StepState,
   StudyRecordField as F,
-  type Outcome,
   type StepEvent,
   type StepResult,
   type StudyStateName,
@@ -33,7 +36,9 @@ import { ChangeSet } from './change-set.js';
 import { FinishRate } from './finish-rate.js';
 import { buildInstanceGraph } from './instance-graph.js';
 import type { InstanceRecords } from './instance-records.js';
+import type { InstanceNote, Reporter } from './notes.js';
 import { ReadyQueue } from './ready-queue.js';
+import { merlinActionOf, returnCodeName, type RetrySettings } from './return-codes.js';
 import { StepTiming } from './step-timing.js';
 import { WorkerNames } from './worker-names.js';
 
@@ -51,28 +56,7 @@ export const MAX_FAILURES_TRACKED = 1000;
 /** Counters are kept per state code, and StepState's codes are 0..15. */
 export const STATE_CODES = 16;
 
-/** Who reported: the attempt and worker a log line names. */
-interface Reporter {
-  readonly index: number;
-  readonly attempt: number;
-  /** The worker's name as it reported; '' when nobody did (reconciliation). */
-  readonly worker: string;
-}
-
-/** What deserves a log line. Successes never do: most results are. */
-export type InstanceNote =
-  | { readonly kind: 'unknown-instance'; readonly index: number }
-  /** A result of an attempt sent by an earlier conductor that died before writing it. */
-  | { readonly kind: 'adopted'; readonly index: number; readonly attempt: number }
-  | (Reporter & {
-      readonly kind: 'retrying' | 'failed';
-      readonly exitCode: number | null;
-      readonly signal: string | null;
-      readonly tries: number;
-      readonly message: string | undefined;
-    })
-  | (Reporter & { readonly kind: 'restarting' | 'timed-out'; readonly restarts: number; readonly hasRestart: boolean })
-  | (Reporter & { readonly kind: 'handed-back'; readonly outcome: Outcome; readonly message: string | undefined });
+export type { InstanceNote } from './notes.js';
 
 export interface InstanceMachineOptions {
   readonly limits: ConductorLimits;
@@ -82,6 +66,13 @@ export interface InstanceMachineOptions {
   readonly note?: ((note: InstanceNote) => void) | undefined;
   /** Where changes are gathered for the next commit; a new set unless given. */
   readonly changes?: ChangeSet | undefined;
+  /**
+   * A Merlin study's retry settings, by step index: exit codes 100-106 are then Merlin's requests
+   * (return-codes.ts). Undefined: a Maestro study, where any non-zero exit is a failure.
+   */
+  readonly merlinRetries?: readonly RetrySettings[] | undefined;
+  /** StudyRecordField.stoppedBy as stored, when resuming. */
+  readonly stoppedBy?: string | undefined;
 }
 
 export class InstanceMachine {
@@ -111,6 +102,9 @@ export class InstanceMachine {
   /** When instances still in flight after a cancel are CANCELLED anyway (0: no cancel pending). */
   #cancelDeadline = 0;
   readonly #note: (note: InstanceNote) => void;
+  readonly #merlinRetries: readonly RetrySettings[] | undefined;
+  #stoppedBy: string | undefined;
+  #stopWorkersAsked = false;
 
   /** A machine over `records` as they are (all INITIALIZED for a new study, as stored on resume). */
   constructor(x: ExpandedStudy, records: InstanceRecords, options: InstanceMachineOptions) {
@@ -121,6 +115,8 @@ export class InstanceMachine {
     this.#stepCounts = new Int32Array(x.steps.length * STATE_CODES);
     this.#awaited = new Uint8Array(x.instanceCount);
     this.#note = options.note ?? (() => undefined);
+    this.#merlinRetries = options.merlinRetries;
+    this.#stoppedBy = options.stoppedBy;
     this.workers = new WorkerNames(options.workerNames, (json) => this.changes.setField(F.workerNames, json));
     this.#limits = { ...options.limits };
     this.#writeLimits();
@@ -138,12 +134,13 @@ export class InstanceMachine {
       if (s === StepState.PENDING || s === StepState.RUNNING) this.#await(i);
       if (s === StepState.FINISHED) this.timing.record(x.stepIndexOf(i), r.startMs(i), r.endMs(i));
     }
+    const released = (i: number): boolean => isFinalState(r.state(i)) && (r.flags(i) & STATE_FLAG_RELEASED) !== 0;
     const restored = ReadinessTracker.restore(
       graph,
-      (i) => r.state(i) === StepState.FINISHED,
+      (i) => r.state(i) === StepState.FINISHED || released(i),
       (i) => {
         const s = r.state(i);
-        return s === StepState.FAILED || s === StepState.TIMEDOUT || s === StepState.CANCELLED;
+        return (s === StepState.FAILED || s === StepState.TIMEDOUT || s === StepState.CANCELLED) && !released(i);
       },
       { passThrough },
     );
@@ -159,6 +156,16 @@ export class InstanceMachine {
   /** A cancel was asked for (carried out or not). */
   get cancelRequested(): boolean {
     return this.#cancelRequested;
+  }
+  /** Why the study stopped itself (a Merlin HARD_FAIL), if it did: it ends FAILURE. */
+  get stoppedBy(): string | undefined {
+    return this.#stoppedBy;
+  }
+  /** Whether a step asked for the workers to stop (Merlin's STOP_WORKERS) since the last call. */
+  takeStopWorkers(): boolean {
+    const asked = this.#stopWorkersAsked;
+    this.#stopWorkersAsked = false;
+    return asked;
   }
   /** A cancel is being carried out: nothing is sent or retried any more. */
   get cancelled(): boolean {
@@ -212,6 +219,7 @@ export class InstanceMachine {
   /** The study's state once every instance is final. */
   finalState(): StudyStateName {
     const c = this.#counts;
+    if (this.#stoppedBy !== undefined) return 'FAILURE';
     if (this.#cancelled || c[StepState.CANCELLED]! > 0) return 'CANCELLED';
     if (c[StepState.FAILED]! > 0 || c[StepState.TIMEDOUT]! > 0) return 'FAILURE';
     return 'FINISHED';
@@ -281,6 +289,7 @@ export class InstanceMachine {
         return;
       case 'failed':
       case 'rejected':
+        if (ev.outcome === 'failed' && this.#merlinResult(i, ev)) return;
         this.#failedRun(i, ev, ev.exitCode, ev.signal, ev.message);
         return;
       case 'timedout':
@@ -316,6 +325,37 @@ export class InstanceMachine {
     this.#note({ kind: again ? 'retrying' : 'failed', index, attempt, worker, exitCode, signal, tries, message });
     if (again) this.#retry(i);
     else this.#fail(i, StepState.FAILED);
+  }
+
+  /** A run that exited one of Merlin's return codes, in a Merlin study: acts and returns true. */
+  #merlinResult(i: number, ev: StepResult): boolean {
+    const action = merlinActionOf(ev.exitCode);
+    const settings = this.#merlinRetries?.[this.expanded.stepIndexOf(i)];
+    if (action === undefined || settings === undefined) return false;
+    const r = this.records;
+    const retries = r.restarts(i);
+    const retry = action === 'retry' || action === 'restart';
+    const maxRetriesReached = retry && retries >= settings.maxRetries;
+    const { attempt, worker } = ev;
+    this.#note({ kind: 'merlin', index: i, attempt, worker, action, retries, maxRetriesReached });
+    if (action === 'raise-error' || (retry && this.#cancelled)) this.#fail(i, StepState.FAILED);
+    else if (retry && !maxRetriesReached) {
+      r.setRestarts(i, retries + 1);
+      r.setFlags(i, (r.flags(i) & ~STATE_FLAG_RESTART) | (action === 'restart' ? STATE_FLAG_RESTART : 0));
+      this.#retry(i, StepState.INITIALIZED, settings.retryDelayMs > 0);
+    } else if (action === 'hard-fail') {
+      this.#stoppedBy = `${this.expanded.instanceName(i)} exited ${returnCodeName(ev.exitCode!)}: the study stopped`;
+      this.changes.setField(F.stoppedBy, this.#stoppedBy);
+      this.#fail(i, StepState.FAILED);
+      this.requestCancel();
+    } else {
+      // Soft-fail (retries used up are one, as in Merlin) and stop-workers: the workflow goes on.
+      if (action === 'stop-workers') this.#stopWorkersAsked = true;
+      r.setFlags(i, r.flags(i) | STATE_FLAG_RELEASED);
+      this.#finish(i, action === 'stop-workers' ? StepState.CANCELLED : StepState.FAILED, 0);
+      for (const c of this.tracker.complete(i)) this.ready.push(c);
+    }
+    return true;
   }
 
   /** A run killed at its walltime: its restart command next while `-r` allows, else FAILED (TIMEDOUT without one). */
@@ -531,8 +571,13 @@ export class InstanceMachine {
     }
   }
 
-  /** Back to waiting (INITIALIZED or PREEMPTED), first in line once its parents are done. */
-  #retry(i: number, state: number = StepState.INITIALIZED): void {
+  /**
+   * Back to waiting (INITIALIZED or PREEMPTED), first in line once its parents are done; `delayed`:
+   * its next job waits the step's retry_delay in the queue (STATE_FLAG_DELAYED).
+   */
+  #retry(i: number, state: number = StepState.INITIALIZED, delayed = false): void {
+    const r = this.records;
+    r.setFlags(i, delayed ? r.flags(i) | STATE_FLAG_DELAYED : r.flags(i) & ~STATE_FLAG_DELAYED);
     this.#setState(i, state);
     // A chain's member handed back before its parent ended is sent when the parent finishes.
     if (this.tracker.remainingParents(i) > 0) return;

@@ -74,6 +74,26 @@ export class ResultIntake {
     return { events, controls, entries: events + controls + batch.invalid.length };
   }
 
+  /**
+   * After a failover the new primary may lack the newest entries the cursors point at; its own
+   * new entries get ids from its clock, which may be behind the old one's. Each cursor past the
+   * newest entry the server has goes back to it, so that no entry written from now on is skipped.
+   * Returns whether a cursor moved back.
+   */
+  rewind(newest: StreamCursors): boolean {
+    const c = this.cursors;
+    let moved = false;
+    if (compareStreamIds(c.events, newest.events) > 0) {
+      c.events = newest.events;
+      moved = true;
+    }
+    if (compareStreamIds(c.control, newest.control) > 0) {
+      c.control = newest.control;
+      moved = true;
+    }
+    return moved;
+  }
+
   /** Applies everything the streams hold now, without waiting for more. */
   async drain(): Promise<void> {
     for (;;) {
@@ -99,6 +119,13 @@ export class ResultIntake {
       }
     }
   }
+}
+
+/** Orders two stream ids (`ms-seq`, or `0`): negative, zero or positive. */
+export function compareStreamIds(a: string, b: string): number {
+  const [am = 0n, as = 0n] = a.split('-').map((p) => BigInt(p));
+  const [bm = 0n, bs = 0n] = b.split('-').map((p) => BigInt(p));
+  return am !== bm ? (am < bm ? -1 : 1) : as === bs ? 0 : as < bs ? -1 : 1;
 }
 
 /**

@@ -1,7 +1,38 @@
 /** The log lines of what the state machine notes (InstanceNote): one place for their wording. */
 import type { ExpandedStudy } from '@maestro/spec';
 import type { Logger } from 'pino';
-import type { InstanceNote } from './instance-machine.js';
+import type { Outcome } from '@maestro/protocol';
+import type { MerlinAction } from './return-codes.js';
+
+/** Who reported: the attempt and worker a log line names. */
+export interface Reporter {
+  readonly index: number;
+  readonly attempt: number;
+  /** The worker's name as it reported; '' when nobody did (reconciliation). */
+  readonly worker: string;
+}
+
+/** What deserves a log line. Successes never do: most results are. */
+export type InstanceNote =
+  | { readonly kind: 'unknown-instance'; readonly index: number }
+  /** A result of an attempt sent by an earlier conductor that died before writing it. */
+  | { readonly kind: 'adopted'; readonly index: number; readonly attempt: number }
+  | (Reporter & {
+      readonly kind: 'retrying' | 'failed';
+      readonly exitCode: number | null;
+      readonly signal: string | null;
+      readonly tries: number;
+      readonly message: string | undefined;
+    })
+  | (Reporter & { readonly kind: 'restarting' | 'timed-out'; readonly restarts: number; readonly hasRestart: boolean })
+  | (Reporter & { readonly kind: 'handed-back'; readonly outcome: Outcome; readonly message: string | undefined })
+  /** A Merlin return code acted on; `retries` counts the RETRY and RESTART runs so far. */
+  | (Reporter & {
+      readonly kind: 'merlin';
+      readonly action: MerlinAction;
+      readonly retries: number;
+      readonly maxRetriesReached: boolean;
+    });
 
 export function logNote(log: Logger, x: ExpandedStudy, note: InstanceNote): void {
   switch (note.kind) {
@@ -36,6 +67,12 @@ export function logNote(log: Logger, x: ExpandedStudy, note: InstanceNote): void
       return;
     case 'handed-back':
       child.info({ outcome: note.outcome, message: note.message }, 'step handed back; running it again');
+      return;
+    case 'merlin':
+      child.info(
+        { action: note.action, retries: note.retries, maxRetriesReached: note.maxRetriesReached },
+        'step exited a Merlin return code',
+      );
       return;
     default: {
       const never: never = note;

@@ -3,6 +3,7 @@ import {
   DEFAULT_QUEUE,
   PROTOCOL_VERSION,
   parseWalltimeSeconds,
+  STATE_FLAG_DELAYED,
   STATE_FLAG_RESTART,
   stepJobId,
   type StateRecord,
@@ -12,6 +13,7 @@ import {
 import path from 'node:path';
 import { readCount, readFlag, renderStepScript, shellOf, type ExpandedStudy, type StepInstance } from '@maestro/spec';
 import type { QueuedJob } from '../queue/index.js';
+import { retryDelayMsOf } from './return-codes.js';
 
 export function buildStepJob(
   x: ExpandedStudy,
@@ -38,7 +40,9 @@ export function buildStepJob(
     resources,
     env: {},
   };
-  return { queue, id: stepJobId(ids.studyId, record.bundle, record.attempt), data };
+  const id = stepJobId(ids.studyId, record.bundle, record.attempt);
+  if (record.flags & STATE_FLAG_DELAYED) return { queue, id, data, delayMs: retryDelayMsOf(inst.run) };
+  return { queue, id, data };
 }
 
 /**
@@ -51,6 +55,7 @@ export function fitsBundle(a: QueuedJob, b: QueuedJob): boolean {
   const y = b.data;
   return (
     a.queue === b.queue &&
+    a.delayMs === b.delayMs &&
     x.attempt === y.attempt &&
     x.kind === y.kind &&
     x.timeoutMs === y.timeoutMs &&
@@ -81,6 +86,7 @@ export function chainJob(jobs: readonly QueuedJob[]): QueuedJob {
 }
 
 function carrying(jobs: readonly QueuedJob[], extra: Pick<StepJob, 'bundleBudgetMs' | 'chain'>): QueuedJob {
+  // A chain or bundle waits as long as its first job does (fitsBundle keeps bundles to one delay).
   const [first, ...rest] = jobs;
   if (!first) throw new Error('an empty bundle');
   if (rest.length === 0) return first;

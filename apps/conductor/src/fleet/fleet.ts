@@ -3,15 +3,17 @@
  * - steps queued that no live worker can ever run (too large, or a walltime longer than every
  *   worker's time left) are reported: a warning per step and reason, and the study record's
  *   `blocked` field, instead of waiting silently;
+ * - a step that exited Merlin's STOP_WORKERS drains the workers of the study's queues;
  * - with --autoscale, allocations are submitted while runnable work waits and no worker can take
- *   it (policy.ts), and every allocation the study started is released when it ends.
+ *   it (policy.ts), and every allocation the study started is released when it ends; a Merlin
+ *   study's worker groups each get allocations of their own shape, for their own queues.
  *
  * Ticks never overlap; an error in one is logged and the next tries again.
  */
 import { StepState, stepDemand, type AllocationRecord, type WorkerRecord } from '@maestro/protocol';
 import type { Logger } from 'pino';
 import type { Conductor } from '../conductor/index.js';
-import { jobSettingsOf, settingsVaryByInstance } from '../conductor/index.js';
+import { jobSettingsOf, queueNamesOf, settingsVaryByInstance } from '../conductor/index.js';
 import { AllocationError, prepareLaunch, submitLaunch } from '../allocations/index.js';
 import type { SchedulerClient, LaunchSettings, LaunchTarget } from '../allocations/index.js';
 import type { FleetStore } from '../redis/index.js';
@@ -40,7 +42,8 @@ export interface FleetOptions {
   readonly store: FleetStore;
   readonly log: Logger;
   readonly studyId: string;
-  readonly autoscale?: AutoscaleConfig | undefined;
+  /** One per allocation shape: a Merlin study's worker groups, else the study's one. */
+  readonly autoscale?: readonly AutoscaleConfig[] | undefined;
   /** @default 2 s */
   readonly tickMs?: number;
   readonly now?: () => number;
@@ -63,6 +66,19 @@ interface Owned {
   state: 'pending' | 'running';
 }
 
+/** The autoscaler of one allocation shape: the allocations it started, its backoff. */
+class Scaler {
+  readonly owned = new Map<string, Owned>();
+  failures = 0;
+  backoffUntil = 0;
+  /** Submissions wait for two ticks in a row that want one: short blips do not start allocations. */
+  wanted = false;
+  constructor(readonly config: AutoscaleConfig) {}
+}
+
+const sameQueues = (a: readonly string[], b: readonly string[]): boolean =>
+  [...a].sort().join(',') === [...b].sort().join(',');
+
 export class Fleet {
   readonly #o: FleetOptions;
   readonly #now: () => number;
@@ -77,39 +93,36 @@ export class Fleet {
   #lastWaiting = new Set<number>();
   /** What was last reported blocked, by step and kind of reason. */
   #blocked = new Map<string, BlockedSteps>();
-  readonly #owned = new Map<string, Owned>();
-  #failures = 0;
-  #backoffUntil = 0;
-  /** Submissions wait for two ticks in a row that want one: short blips do not start allocations. */
-  #wanted = false;
+  readonly #scalers: readonly Scaler[];
   #timer: NodeJS.Timeout | undefined;
   #ticking: Promise<void> | undefined;
 
   constructor(options: FleetOptions) {
     this.#o = options;
     this.#now = options.now ?? Date.now;
+    this.#scalers = (options.autoscale ?? []).map((a) => new Scaler(a));
   }
 
   /** Starts watching; with autoscale, takes over the allocations a previous conductor of this study left. */
   async start(): Promise<void> {
-    const a = this.#o.autoscale;
-    if (a) {
+    const scalers = this.#scalers;
+    if (scalers.length > 0) {
       const records = await this.#o.store.allocations();
+      const taken: string[] = [];
       for (const r of records) {
-        if (
-          r.origin === 'autoscale' &&
-          r.studyId === this.#o.studyId &&
-          r.endedAt === undefined &&
-          r.scheduler === a.client.name
-        ) {
-          this.#owned.set(r.id, { record: r, state: 'pending' });
-        }
-      }
-      if (this.#owned.size > 0)
-        this.#o.log.info(
-          { allocations: [...this.#owned.keys()] },
-          'autoscale: taking over the allocations of this study',
+        if (r.origin !== 'autoscale' || r.studyId !== this.#o.studyId || r.endedAt !== undefined) continue;
+        // With worker groups, an allocation is its group's: the one with its queues.
+        const s = scalers.find(
+          (x) =>
+            r.scheduler === x.config.client.name &&
+            (scalers.length === 1 || sameQueues(r.queues, x.config.settings.queues)),
         );
+        if (!s) continue;
+        s.owned.set(r.id, { record: r, state: 'pending' });
+        taken.push(r.id);
+      }
+      if (taken.length > 0)
+        this.#o.log.info({ allocations: taken }, 'autoscale: taking over the allocations of this study');
     }
     this.#timer = setInterval(() => void this.tick(), this.#o.tickMs ?? 2_000);
     this.#timer.unref();
@@ -127,31 +140,53 @@ export class Fleet {
   async close(): Promise<void> {
     clearInterval(this.#timer);
     await this.#ticking;
-    const a = this.#o.autoscale;
-    if (!a || this.#owned.size === 0) return;
-    const ids = [...this.#owned.keys()];
+    // A STOP_WORKERS right before the study's end is still carried out.
+    if (this.#o.conductor.takeStopWorkers())
+      await this.#stopWorkers(await this.#o.store.liveWorkers(this.#now())).catch((err: unknown) =>
+        this.#o.log.warn({ err }, 'could not drain the workers'),
+      );
+    for (const s of this.#scalers) await this.#release(s);
+  }
+
+  async #release(s: Scaler): Promise<void> {
+    if (s.owned.size === 0) return;
+    const ids = [...s.owned.keys()];
     try {
-      await a.client.cancel(ids);
+      await s.config.client.cancel(ids);
       this.#o.log.info({ allocations: ids }, 'autoscale: study over; allocations released');
     } catch (err) {
       this.#o.log.error({ err, allocations: ids }, 'autoscale: cannot release the allocations; cancel them by hand');
       return;
     }
     const now = this.#now();
-    for (const { record } of this.#owned.values()) await this.#o.store.markEnded(record, now).catch(() => undefined);
-    this.#owned.clear();
+    for (const { record } of s.owned.values()) await this.#o.store.markEnded(record, now).catch(() => undefined);
+    s.owned.clear();
   }
 
   async #round(): Promise<void> {
     const now = this.#now();
     const { all, settled } = this.#waiting();
-    const a = this.#o.autoscale;
+    const scaling = this.#scalers.length > 0;
     // Only the autoscaler, and instances that waited a whole round, need the fleet read: an
     // instance is not blocked for waiting a moment (a chain's link waits between its parent's
     // end and its start, one link after another), and most rounds of a busy study see none.
-    const workers = a || settled.length > 0 ? await this.#o.store.liveWorkers(now) : [];
+    const stopWorkers = this.#o.conductor.takeStopWorkers();
+    const workers = scaling || stopWorkers || settled.length > 0 ? await this.#o.store.liveWorkers(now) : [];
+    if (stopWorkers) await this.#stopWorkers(workers);
     this.#reportBlocked(settled, workers, now);
-    if (a) await this.#autoscale(a, all, workers, now);
+    for (const s of this.#scalers) await this.#autoscale(s, all, workers, now);
+  }
+
+  /**
+   * Merlin's STOP_WORKERS: the workers serving this study's queues finish their running steps and
+   * exit. Merlin stops every worker of its broker; a deployment here may serve other studies,
+   * whose workers are left alone. What is left of the study waits for workers launched again.
+   */
+  async #stopWorkers(workers: readonly WorkerRecord[]): Promise<void> {
+    const queues = queueNamesOf(this.#o.conductor.expanded);
+    const names = workers.filter((w) => w.queues.split(',').some((q) => queues.includes(q))).map((w) => w.name);
+    await this.#o.store.requestDrain({ allocations: [], workers: names });
+    this.#o.log.warn({ workers: names }, 'a step exited MERLIN_STOP_WORKERS: draining the workers of this study');
   }
 
   /**
@@ -230,12 +265,13 @@ export class Fleet {
   }
 
   async #autoscale(
-    a: AutoscaleConfig,
+    s: Scaler,
     waiting: readonly WaitingStep[],
     workers: readonly WorkerRecord[],
     now: number,
   ): Promise<void> {
-    await this.#refreshOwned(a, workers, now);
+    const a = s.config;
+    await this.#refreshOwned(s, workers, now);
     const shape: AllocationShape = {
       coresPerWorker: a.coresPerNode === undefined ? undefined : Math.floor(a.coresPerNode / a.settings.workersPerNode),
       workersPerNode: a.settings.workersPerNode,
@@ -247,20 +283,20 @@ export class Fleet {
     };
     const runnable: WaitingStep[] = [];
     const unfitOf = perAsk((s) => unfitForAllocations(s, shape));
-    for (const s of waiting) {
-      if (!a.settings.queues.includes(s.queue)) continue;
-      const why = unfitOf(s);
+    for (const w of waiting) {
+      if (!a.settings.queues.includes(w.queue)) continue;
+      const why = unfitOf(w);
       if (why === undefined) {
-        runnable.push(s);
+        runnable.push(w);
         continue;
       }
-      const key = `${s.step}\n${why}`;
+      const key = `${w.step}\n${why}`;
       if (!this.#reported.has(key)) {
         this.#reported.add(key);
-        this.#o.log.warn({ step: s.step, reason: why }, `step ${s.step}: ${why}`);
+        this.#o.log.warn({ step: w.step, reason: why }, `step ${w.step}: ${why}`);
       }
     }
-    const owned = [...this.#owned.values()];
+    const owned = [...s.owned.values()];
     const starting = owned.filter(
       (o) =>
         o.state === 'pending' ||
@@ -274,57 +310,58 @@ export class Fleet {
       active: owned.length,
       maxAllocations: a.maxAllocations,
       shape,
-      backoffUntilMs: this.#backoffUntil,
+      backoffUntilMs: s.backoffUntil,
     });
     if (!decision.submit) {
-      this.#wanted = false;
+      s.wanted = false;
       return;
     }
-    if (!this.#wanted) {
-      this.#wanted = true; // confirm at the next tick
+    if (!s.wanted) {
+      s.wanted = true; // confirm at the next tick
       return;
     }
-    this.#wanted = false;
-    await this.#submit(a, decision.nodes, runnable.length);
+    s.wanted = false;
+    await this.#submit(s, decision.nodes, runnable.length);
   }
 
-  async #submit(a: AutoscaleConfig, nodes: number, waiting: number): Promise<void> {
+  async #submit(s: Scaler, nodes: number, waiting: number): Promise<void> {
     const now = this.#now();
+    const a = s.config;
     try {
       const prepared = await prepareLaunch({ ...a.settings, nodes }, a.target, new Date(now));
       const record = await submitLaunch(prepared, a.client, this.#o.store, now);
-      this.#owned.set(record.id, { record, state: 'pending' });
-      this.#failures = 0;
+      s.owned.set(record.id, { record, state: 'pending' });
+      s.failures = 0;
       this.#o.log.info(
         { allocation: record.id, scheduler: record.scheduler, nodes, waiting, script: record.script },
         'autoscale: allocation submitted',
       );
     } catch (err) {
-      this.#failures++;
-      const delay = backoffMs(this.#failures);
-      this.#backoffUntil = now + delay;
+      s.failures++;
+      const delay = backoffMs(s.failures);
+      s.backoffUntil = now + delay;
       const message = err instanceof AllocationError ? err.message : String(err);
       this.#o.log.error(
-        { failures: this.#failures, retryInMs: delay, reason: message },
-        `autoscale: submitting an allocation failed (${this.#failures} in a row); next try in ${Math.round(delay / 1000)} s: ${message}`,
+        { failures: s.failures, retryInMs: delay, reason: message },
+        `autoscale: submitting an allocation failed (${s.failures} in a row); next try in ${Math.round(delay / 1000)} s: ${message}`,
       );
     }
   }
 
   /** Asks the scheduler about our allocations; forgets (and records) those that ended. */
-  async #refreshOwned(a: AutoscaleConfig, workers: readonly WorkerRecord[], now: number): Promise<void> {
-    if (this.#owned.size === 0) return;
+  async #refreshOwned(s: Scaler, workers: readonly WorkerRecord[], now: number): Promise<void> {
+    if (s.owned.size === 0) return;
     let states: Map<string, string>;
     try {
-      states = await a.client.states([...this.#owned.keys()]);
+      states = await s.config.client.states([...s.owned.keys()]);
     } catch (err) {
       this.#o.log.warn({ err }, 'autoscale: cannot ask the scheduler about its allocations');
       return;
     }
-    for (const [id, o] of this.#owned) {
+    for (const [id, o] of s.owned) {
       const state = states.get(id) ?? 'ended';
       if (state === 'ended') {
-        this.#owned.delete(id);
+        s.owned.delete(id);
         await this.#o.store.markEnded(o.record, now);
         this.#o.log.info(
           { allocation: id, workers: workers.filter((w) => w.allocationId === id).length },

@@ -5,7 +5,7 @@
  */
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Redis } from '../redis/index.js';
 
 /** What BullMQ says of a job, or 'missing' when it no longer has it (completed jobs are removed). */
 export type JobPresence =

@@ -4,13 +4,15 @@
  * here.
  */
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Redis } from '../redis/index.js';
 import { parseStepJobId, type StepJob } from '@maestro/protocol';
 
 export interface QueuedJob {
   readonly queue: string;
   readonly id: string;
   readonly data: StepJob;
+  /** How long the job waits in the queue before a worker may take it (a Merlin retry_delay). */
+  readonly delayMs?: number | undefined;
 }
 
 /** What BullMQ says of a step job: 'missing' when it no longer has it (completed and removed, or lost with Redis data). */
@@ -61,9 +63,11 @@ export class StepQueues {
     for (const [name, list] of byQueue) {
       const q = this.queue(name);
       for (let k = 0; k < list.length; k += BULK) {
-        const bulk = list
-          .slice(k, k + BULK)
-          .map((j) => ({ name: 'step', data: j.data, opts: { ...JOB_OPTIONS, jobId: j.id } }));
+        const bulk = list.slice(k, k + BULK).map((j) => ({
+          name: 'step',
+          data: j.data,
+          opts: { ...JOB_OPTIONS, jobId: j.id, ...(j.delayMs ? { delay: j.delayMs } : {}) },
+        }));
         // One job (a chain's next link) goes without addBulk's pipeline: building an ioredis
         // pipeline copies every script BullMQ defines onto it, which costs more than the add.
         if (bulk.length === 1) await q.add(bulk[0]!.name, bulk[0]!.data, bulk[0]!.opts);

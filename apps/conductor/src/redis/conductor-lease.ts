@@ -5,8 +5,7 @@
  * (`maestro status` must answer from the files then, not wait).
  */
 import { leaseKey, studyKey, StudyRecordField as F } from '@maestro/protocol';
-import { Redis } from 'ioredis';
-import { redisOptions, type RedisTarget } from './connection.js';
+import { makeRedis, type Redis, type RedisTarget } from './connection.js';
 
 /** What Redis says about a study's conductor. */
 export interface LeaseFacts {
@@ -42,14 +41,15 @@ export async function readConductorLease(redis: Redis, prefix: string, studyId: 
 export async function openQuickRedis(target: RedisTarget, timeoutMs: number): Promise<Redis | undefined> {
   let redis: Redis;
   try {
-    redis = new Redis({
-      ...redisOptions(target, 'command'),
+    redis = makeRedis(target, 'command', {
       lazyConnect: true,
       connectTimeout: timeoutMs,
       retryStrategy: () => null,
       maxRetriesPerRequest: 0,
       enableOfflineQueue: false,
       connectionName: 'maestro-status',
+      // Sentinels that do not answer: one round only, as for one server.
+      sentinelRetryStrategy: () => null,
     });
   } catch {
     return undefined; // a password file that cannot be read: no Redis for this look

@@ -155,6 +155,24 @@ export class StudyStore {
     return (await this.redis.exists(this.keys.study)) === 1;
   }
 
+  /**
+   * The id of the newest entry each stream ever had (XINFO's last-generated-id, kept when entries
+   * are trimmed), `0-0` for a stream this server does not have.
+   */
+  async lastStreamIds(): Promise<{ events: string; control: string }> {
+    const last = async (key: string): Promise<string> => {
+      try {
+        const info = (await this.redis.xinfo('STREAM', key)) as unknown[];
+        const k = info.indexOf('last-generated-id');
+        return k >= 0 ? String(info[k + 1]) : '0-0';
+      } catch (err) {
+        if (err instanceof Error && /no such key/i.test(err.message)) return '0-0';
+        throw err;
+      }
+    };
+    return { events: await last(this.keys.events), control: await last(this.keys.control) };
+  }
+
   async readRecord(): Promise<Record<string, string>> {
     return this.redis.hgetall(this.keys.study);
   }

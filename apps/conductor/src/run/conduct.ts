@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { StudyStateName } from '@maestro/protocol';
 import type { ExpandedStudy } from '@maestro/spec';
-import { Conductor, type ConductorLimits } from '../conductor/index.js';
+import { Conductor, retrySettingsOf, type ConductorLimits } from '../conductor/index.js';
 import type { Dashboard, DashboardSettings } from '../dashboard/index.js';
 import { Fleet, type AutoscaleConfig } from '../fleet/index.js';
 import type { Logger } from 'pino';
@@ -26,6 +26,8 @@ import type { Terminal } from './terminal.js';
 export interface ConductOptions {
   readonly meta: StudyMeta;
   readonly expanded: ExpandedStudy;
+  /** Exit codes 100-106 are Merlin's requests (usesMerlinReturnCodes of the spec). */
+  readonly merlinReturnCodes?: boolean | undefined;
   readonly redis: OpenedRedis;
   readonly limits: Partial<ConductorLimits>;
   readonly window: number;
@@ -49,7 +51,7 @@ export interface ConductOptions {
    */
   readonly keepDashboard?: ((dashboard: Dashboard) => Promise<void>) | undefined;
   /** Submit allocations of workers while work waits (--autoscale); released when the study ends. */
-  readonly autoscale?: AutoscaleConfig | undefined;
+  readonly autoscale?: readonly AutoscaleConfig[] | undefined;
   /** Called once the study is in Redis (the conductor's first commit): from then on it is resumable. */
   readonly onStarted?: () => void;
 }
@@ -166,6 +168,7 @@ async function makeParts(o: ConductOptions, log: Logger): Promise<StudyParts> {
     queues,
     log,
     limits: o.limits,
+    merlinRetries: o.merlinReturnCodes ? retrySettingsOf(expanded) : undefined,
     window: o.window,
     bundle: { maxSize: o.bundle, targetMs: BUNDLE_TARGET_MS },
     cancelGraceMs: o.cancelGraceMs,

@@ -23,6 +23,8 @@ export interface LocalWorkersOptions {
   /** Redis URL for the workers (may hold a password: it goes into their environment only). */
   readonly redisUrl: string;
   readonly passwordFile?: string | undefined;
+  /** The sentinels' password file (MAESTRO_SENTINEL_PASSWORD_FILE for the workers). */
+  readonly sentinelPasswordFile?: string | undefined;
   /** CA certificate of a rediss:// server (MAESTRO_REDIS_TLS_CA_FILE for the workers). */
   readonly tlsCaFile?: string | undefined;
   readonly prefix: string;
@@ -99,6 +101,8 @@ export class LocalWorkers {
     const env: NodeJS.ProcessEnv = { ...process.env, MAESTRO_REDIS_URL: this.o.redisUrl };
     if (this.o.passwordFile) env['MAESTRO_REDIS_PASSWORD_FILE'] = path.resolve(this.o.passwordFile);
     else delete env['MAESTRO_REDIS_PASSWORD_FILE'];
+    if (this.o.sentinelPasswordFile) env['MAESTRO_SENTINEL_PASSWORD_FILE'] = path.resolve(this.o.sentinelPasswordFile);
+    else delete env['MAESTRO_SENTINEL_PASSWORD_FILE'];
     if (this.o.tlsCaFile) env['MAESTRO_REDIS_TLS_CA_FILE'] = path.resolve(this.o.tlsCaFile);
     else delete env['MAESTRO_REDIS_TLS_CA_FILE'];
     const logFd = openSync(path.join(this.o.logDir, `worker-${k}.log`), 'a');
@@ -166,6 +170,7 @@ export function startStudyWorkers(o: StudyWorkersOptions): LocalWorkers | undefi
     concurrency: o.concurrency,
     redisUrl: o.redis.url,
     passwordFile: o.redis.passwordFile,
+    sentinelPasswordFile: o.redis.sentinelPasswordFile,
     tlsCaFile: o.redis.tlsCaFile,
     prefix: o.prefix,
     queues: o.queues,

@@ -39,6 +39,8 @@ export interface StatusJson {
   failedTotal?: number;
   /** The conductor that wrote the file: absent in files of older versions. */
   conductor?: ConductorHeartbeat;
+  /** Why the study stopped itself (a step exited Merlin's HARD_FAIL), if it did. */
+  stoppedBy?: string;
 }
 
 export interface StepStatusJson {
@@ -129,6 +131,7 @@ export function statusJson(c: Conductor, id: string, now = Date.now(), conductor
     failures,
     failedTotal,
     ...(conductor ? { conductor } : {}),
+    ...(c.stoppedBy === undefined ? {} : { stoppedBy: c.stoppedBy }),
   };
 }
 

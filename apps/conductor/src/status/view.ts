@@ -146,6 +146,7 @@ export function renderStudyStatus(study: StudyStatusInput, o: StatusViewOptions)
   const lines = [`${p.bold(study.name)} ${p.dim(`(${study.root})`)}`];
   const s = study.summary;
   lines.push(s ? summaryLine(s, p, o.now, study.conductor) : `State: ${study.state}`);
+  if (s?.stoppedBy) lines.push(p.state('FAILED', `Stopped: ${s.stoppedBy}`));
   const gone = conductorText(study, o.now);
   if (gone) lines.push(p.state('FAILED', gone));
   if (s && !isEndedState(s.state)) for (const w of walltimeWarnings(s)) lines.push(p.state('TIMEDOUT', w));

@@ -17,6 +17,7 @@ export {
   openStudy,
   redisForNewStudy,
   redisForStudy,
+  targetOf,
 } from './session.js';
 export type { OpenedRedis, RedisChoice } from './session.js';
 export { instanceJson, writeDryRun, writeStudySkeleton } from './write.js';

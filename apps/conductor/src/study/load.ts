@@ -18,10 +18,12 @@ import {
   MAX_FOLDER_NAME_BYTES,
   type ExpandedStudy,
   type ParameterDef,
+  type SampleTable,
   type SpecProblem,
   type Study,
 } from '@maestro/spec';
 import { pathDependencyProblems } from './dependencies.js';
+import { merlinPlaces, readSamples } from './merlin-info.js';
 
 export interface LoadStudyOptions {
   /** The spec file as the user typed it. */
@@ -49,6 +51,11 @@ export interface LoadStudyOptions {
    * exist. Without it (`expand`) the spec's own problems stop the load before expansion.
    */
   readonly everyLayer?: boolean | undefined;
+  /**
+   * The Merlin samples file must exist (it is read whenever it does): `run` once the generator
+   * ran, and every reload of a study that has run.
+   */
+  readonly requireSamples?: boolean | undefined;
 }
 
 export interface LoadedStudy {
@@ -102,13 +109,20 @@ export async function loadStudy(options: LoadStudyOptions): Promise<LoadedStudy>
     });
   }
   const parameters = generated ? parametersFromGenerator(generated, options.pgen ?? 'saved parameters') : undefined;
+  const places = { root, specRoot, cwd: options.cwd, now: options.now, specFile };
+  let samples: SampleTable | undefined;
+  try {
+    if (problems.length === 0) samples = await readSamples(study, places, options.requireSamples ?? false);
+  } catch (err) {
+    if (!isSpecError(err)) throw err;
+    problems.push(...err.problems);
+  }
   let expanded: ExpandedStudy | undefined;
   if (!options.pgen || generated) {
     try {
       expanded = expandStudy(study, {
-        root,
-        specRoot,
-        cwd: options.cwd,
+        ...merlinPlaces(places),
+        samples,
         hashWorkspaces: options.hashWorkspaces,
         workspaceFanout: options.workspaceFanout,
         maxInstances: options.maxInstances,

@@ -22,5 +22,6 @@ export async function reloadStudy(meta: StudyMeta): Promise<LoadedStudy> {
     maxInstances: meta.options.maxInstances,
     cwd: meta.cwd,
     now: new Date(meta.createdAt),
+    requireSamples: true,
   });
 }

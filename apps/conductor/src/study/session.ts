@@ -24,7 +24,19 @@ export interface RedisChoice {
   /** `--redis URL` or MAESTRO_REDIS_URL. */
   readonly url?: string | undefined;
   readonly passwordFile?: string | undefined;
+  /** `--sentinel-password-file` or MAESTRO_SENTINEL_PASSWORD_FILE, for a redis+sentinel:// URL. */
+  readonly sentinelPasswordFile?: string | undefined;
   readonly tlsCaFile?: string | undefined;
+}
+
+/** The target a chosen URL names, with the files that go with it. */
+export function targetOf(choice: RedisChoice & { url: string }): RedisTarget {
+  return {
+    url: choice.url,
+    passwordFile: choice.passwordFile,
+    sentinelPasswordFile: choice.sentinelPasswordFile,
+    tlsCaFile: choice.tlsCaFile,
+  };
 }
 
 export interface OpenedRedis {
@@ -46,7 +58,7 @@ export async function checkRedisForNewStudy(choice: RedisChoice): Promise<void> 
     findRedisServer();
     return;
   }
-  await checkRedisAnswers({ url: choice.url, passwordFile: choice.passwordFile, tlsCaFile: choice.tlsCaFile });
+  await checkRedisAnswers(targetOf({ ...choice, url: choice.url }));
 }
 
 /**
@@ -62,7 +74,7 @@ export async function checkRedisAnswers(target: RedisTarget): Promise<void> {
 export async function redisForNewStudy(root: string, choice: RedisChoice): Promise<OpenedRedis> {
   if (choice.url)
     return {
-      target: { url: choice.url, passwordFile: choice.passwordFile, tlsCaFile: choice.tlsCaFile },
+      target: targetOf({ ...choice, url: choice.url }),
       embedded: undefined,
     };
   const lock = await lockEmbeddedRedis(metaDir(root));
@@ -89,7 +101,7 @@ export async function redisForStudy(meta: StudyMeta, choice: RedisChoice, start:
         `this study uses the Redis at ${meta.redis.url}; give it again with --redis URL or MAESTRO_REDIS_URL (passwords are never stored)`,
       );
     }
-    return { target: { url, passwordFile: choice.passwordFile, tlsCaFile: choice.tlsCaFile }, embedded: undefined };
+    return { target: targetOf({ ...choice, url }), embedded: undefined };
   }
   const dir = embeddedRedisDir(metaDir(meta.root));
   const socket = path.join(dir, 'redis.sock');

@@ -7,6 +7,7 @@ import { expandStudy, parseStudy, type ExpandedStudy } from '@maestro/spec';
 import { Dispatcher, type BundlePolicy } from '../../src/conductor/dispatch.js';
 import { InstanceMachine, type ConductorLimits, type InstanceNote } from '../../src/conductor/instance-machine.js';
 import { InstanceRecords } from '../../src/conductor/instance-records.js';
+import { retrySettingsOf } from '../../src/conductor/return-codes.js';
 
 export function expand(yaml: string): ExpandedStudy {
   const { study } = parseStudy(`description: {name: t, description: test}\n${yaml}`);
@@ -41,6 +42,8 @@ export function machineOf(
     window?: number;
     bytes?: Uint8Array;
     workerNames?: string;
+    /** A Merlin study: exit codes 100-106 are its requests. */
+    merlin?: boolean;
   } = {},
 ): MachineFixture {
   const records = InstanceRecords.empty(x.instanceCount);
@@ -49,6 +52,7 @@ export function machineOf(
   const m = new InstanceMachine(x, records, {
     limits: { attempts: 1, rlimit: 1, throttle: 0, ...options.limits },
     workerNames: options.workerNames,
+    merlinRetries: options.merlin ? retrySettingsOf(x) : undefined,
     note: (n) => notes.push(n),
   });
   const d = new Dispatcher(m, { prefix: 'p', studyId: 's', window: options.window ?? 1000, bundle: options.bundle });
