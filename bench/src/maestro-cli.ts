@@ -15,9 +15,10 @@ export interface MaestroRun extends Promise<{ code: number; wallMs: number; outp
   readonly pid: number | undefined;
 }
 
-export function runMaestro(args: readonly string[], cwd: string): MaestroRun {
+/** `bin`: another checkout's maestro.js, for a baseline measured beside this one. */
+export function runMaestro(args: readonly string[], cwd: string, bin = MAESTRO): MaestroRun {
   const t0 = performance.now();
-  const child = spawn(process.execPath, [MAESTRO, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [bin, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   const done = new Promise<{ code: number; wallMs: number; output: string }>((resolve) => {
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));

@@ -17,6 +17,8 @@ export interface BenchRow {
 
 export interface BenchContext {
   readonly quick: boolean;
+  /** Another checkout (built) to measure beside this one, alternating (`--baseline DIR`). */
+  readonly baseline?: string | undefined;
   /** Where scenario children may write. */
   readonly tmp: string;
   /** Prints a row as soon as it is measured. */

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only a,b]`: every scenario prints its rows as a table and
+ * `npm run bench [-- --quick] [-- --only a,b] [-- --baseline DIR]`: every scenario prints its rows as a table and
  * writes bench/results/<scenario>.json (the command and time with its rows); latest.json is the
  * rows of every scenario's latest run. Ratios compare our throughput with a ceiling measured
  * in the same run on the same machine; medians of repeated runs, since the machine is noisy.
@@ -14,17 +14,20 @@ import { expansion } from './scenarios/expansion.js';
 import { noop } from './scenarios/noop.js';
 import { replication } from './scenarios/replication.js';
 import { simulated } from './scenarios/simulated.js';
+import { small } from './scenarios/small.js';
 
-const SCENARIOS: Record<string, Scenario> = { expansion, noop, cpu, simulated, replication };
+const SCENARIOS: Record<string, Scenario> = { expansion, noop, cpu, simulated, replication, small };
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const quick = args.includes('--quick');
   const onlyAt = args.indexOf('--only');
+  const baselineAt = args.indexOf('--baseline');
+  const baseline = baselineAt >= 0 ? path.resolve(args[baselineAt + 1] ?? '.') : undefined;
   const only = onlyAt >= 0 ? (args[onlyAt + 1] ?? '').split(',') : undefined;
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'maestro-bench-'));
   const commandLine = `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`;
-  const widths = [34, 18, 12, 8, 12, 7, 14];
+  const widths = [34, 22, 12, 8, 12, 7, 14];
   const line = (cells: string[]): string =>
     cells
       .map((c, k) => c.padEnd(widths[k]!))
@@ -41,6 +44,7 @@ async function main(): Promise<void> {
     const rows: BenchRow[] = [];
     await scenario({
       quick,
+      baseline,
       tmp,
       report: (row) => {
         rows.push(row);

@@ -2,10 +2,13 @@
 // The `maestro-worker` command: runs the compiled worker (built by `npm install` / `npm run build`).
 // A password in the arguments is hidden from `ps` first, before the worker's modules load.
 import { readFileSync, statSync } from 'node:fs';
+import module from 'node:module';
 import { titleWithoutPasswords } from '@maestro/secrets';
 
 const title = titleWithoutPasswords(process.argv0, process.argv.slice(1));
 if (title !== undefined) process.title = title;
+// Node 22.1+ keeps compiled code on disk between runs; Node 20 has no cache for ES modules.
+module.enableCompileCache?.();
 await import(upToDateBundle() ?? '../dist/main.js');
 
 /**

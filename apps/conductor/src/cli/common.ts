@@ -2,6 +2,7 @@
 import os from 'node:os';
 import { DURATION_EXAMPLES, parseDurationMs } from '@maestro/protocol';
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { studyWidth } from '../study/shape.js';
 
 export interface SpecOptions {
   out?: string;
@@ -44,6 +45,10 @@ export function durationOption(name: string): (value: string) => number {
 
 export const cores = (): number =>
   typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+
+/** `--local-workers` when not given: a study no wider than a few steps needs no more workers. */
+export const defaultLocalWorkers = (steps: Parameters<typeof studyWidth>[0]): number =>
+  Math.max(1, Math.min(cores(), studyWidth(steps)));
 
 export function addSpecOptions(cmd: Command, { out = true }: { out?: boolean } = {}): Command {
   if (out)
@@ -134,7 +139,7 @@ export function addExecutionOptions(cmd: Command): Command {
     .addOption(
       new Option(
         '--local-workers <n>',
-        `maestro-worker processes started on this machine (default: cores, ${cores()})`,
+        `maestro-worker processes started on this machine (default: as many as the study is wide, at most the cores: ${cores()})`,
       ).argParser(wholeNumber('--local-workers')),
     )
     .addOption(

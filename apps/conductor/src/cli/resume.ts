@@ -1,14 +1,16 @@
 /** `maestro resume STUDY_DIR`: a new conductor picks up a study after a crash or a stop. */
 import type { Writable } from 'node:stream';
+import { startStudyWorkers } from '../run/local-workers.js';
+import { studyQueues } from '../study/shape.js';
 import { usesMerlinReturnCodes } from '@maestro/spec';
-import { conduct, DEFAULT_BUNDLE, DEFAULT_WINDOW, EXIT_CODES } from '../run/conduct.js';
 import { dashboardAfterRun, dashboardSettingsFor } from './dashboard.js';
 import { reloadStudy } from '../study/reload.js';
+import { metaDir } from '../study/meta.js';
 import { formatCount } from '../status/count.js';
 import { checkRedisAnswers, openStudy, redisForStudy } from '../study/session.js';
 import { Terminal } from '../run/terminal.js';
 import { autoscaleConfig, resolveAutoscale, type AutoscaleFlags } from './autoscale.js';
-import { cores, DEFAULT_REDIS_TIMEOUT_MS, type ExecutionFlags } from './common.js';
+import { defaultLocalWorkers, DEFAULT_REDIS_TIMEOUT_MS, type ExecutionFlags } from './common.js';
 import { redisChoice, type RedisFlags } from './redis-options.js';
 import { printFinalStatus } from './status.js';
 
@@ -34,6 +36,22 @@ export async function resumeCommand(
   // A shared Redis that cannot be reached is said now, not waited for in silence.
   if (meta.redis?.mode === 'external') await checkRedisAnswers(redis.target);
   err.write(`Resuming ${meta.name}: ${formatCount(meta.instanceCount, 'step instance')} in ${meta.root}\n`);
+  const workers = startStudyWorkers({
+    count: options.localWorkers ?? (autoscale ? 0 : defaultLocalWorkers(loaded.expanded.steps)),
+    concurrency: options.workerConcurrency ?? 1,
+    redis: redis.target,
+    prefix: meta.prefix,
+    queues: studyQueues(loaded.expanded.steps),
+    metaDir: metaDir(meta.root),
+    extraArgs: options.workerArg,
+  });
+  // The conductor's modules (BullMQ and the rest) load while the workers start.
+  const { conduct, DEFAULT_BUNDLE, DEFAULT_WINDOW, EXIT_CODES } = await import('../run/conduct.js').catch(
+    async (error: unknown) => {
+      await workers?.stop();
+      throw error;
+    },
+  );
   const afterRun = dashboardAfterRun(options, err);
   const state = await conduct({
     meta,
@@ -43,9 +61,7 @@ export async function resumeCommand(
     limits: { attempts: options.attempts, rlimit: options.rlimit, throttle: options.throttle, budget: options.budget },
     window: options.window ?? DEFAULT_WINDOW,
     bundle: options.bundle ?? DEFAULT_BUNDLE,
-    localWorkers: options.localWorkers ?? (autoscale ? 0 : cores()),
-    workerConcurrency: options.workerConcurrency ?? 1,
-    workerArgs: options.workerArg,
+    workers,
     cancelGraceMs: options.cancelGrace ?? 30_000,
     redisTimeoutMs: options.redisTimeout ?? DEFAULT_REDIS_TIMEOUT_MS,
     terminal: new Terminal(process.stderr),

@@ -5,7 +5,6 @@ import type { Writable } from 'node:stream';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nodeHours, resolveDependencies, usesMerlinReturnCodes } from '@maestro/spec';
-import { conduct, DEFAULT_BUNDLE, DEFAULT_WINDOW, EXIT_CODES } from '../run/conduct.js';
 import { dashboardAfterRun, dashboardSettingsFor } from './dashboard.js';
 import { cloneGitDependencies, refText } from '../study/dependencies.js';
 import { loadStudy, type LoadedStudy } from '../study/load.js';
@@ -16,11 +15,13 @@ import { formatNodeHours } from './node-hours.js';
 import { withoutPassword } from '@maestro/secrets';
 import { checkRedisForNewStudy, redisForNewStudy, targetOf, type RedisChoice } from '../study/session.js';
 import { metaDir } from '../study/meta.js';
+import { studyQueues } from '../study/shape.js';
+import { startStudyWorkers } from '../run/local-workers.js';
 import { createStudyRoot } from '../study/root.js';
 import { Terminal } from '../run/terminal.js';
 import { writeDryRun, writeStudySkeleton } from '../study/write.js';
 import { autoscaleArgs, autoscaleConfig, resolveAutoscale, type AutoscaleFlags } from './autoscale.js';
-import { cores, DEFAULT_REDIS_TIMEOUT_MS, type ExecutionFlags, type SpecOptions } from './common.js';
+import { defaultLocalWorkers, DEFAULT_REDIS_TIMEOUT_MS, type ExecutionFlags, type SpecOptions } from './common.js';
 import { keyPrefixOf, redisChoice, type RedisFlags } from './redis-options.js';
 import { printFinalStatus } from './status.js';
 import { workerRedis } from './workers.js';
@@ -180,6 +181,23 @@ async function runInRoot(
   }
   err.write(`Study ${meta.name}: ${formatCount(final.expanded.instanceCount, 'step instance')} in ${root}\n`);
   const redis = await redisForNewStudy(root, choice);
+  const workerCount = options.localWorkers ?? (autoscale ? 0 : defaultLocalWorkers(final.expanded.steps));
+  const workers = startStudyWorkers({
+    count: workerCount,
+    concurrency: options.workerConcurrency ?? 1,
+    redis: redis.target,
+    prefix,
+    queues: studyQueues(final.expanded.steps),
+    metaDir: metaDir(root),
+    extraArgs: options.workerArg,
+  });
+  // The conductor's modules (BullMQ and the rest) load while the workers start.
+  const { conduct, DEFAULT_BUNDLE, DEFAULT_WINDOW, EXIT_CODES } = await import('../run/conduct.js').catch(
+    async (error: unknown) => {
+      await workers?.stop();
+      throw error;
+    },
+  );
   const afterRun = dashboardAfterRun(options, err);
   const state = await conduct({
     meta,
@@ -189,9 +207,7 @@ async function runInRoot(
     limits: { attempts: options.attempts, rlimit: options.rlimit, throttle: options.throttle, budget: options.budget },
     window: options.window ?? DEFAULT_WINDOW,
     bundle: options.bundle ?? DEFAULT_BUNDLE,
-    localWorkers: options.localWorkers ?? (autoscale ? 0 : cores()),
-    workerConcurrency: options.workerConcurrency ?? 1,
-    workerArgs: options.workerArg,
+    workers,
     cancelGraceMs: options.cancelGrace ?? 30_000,
     redisTimeoutMs: options.redisTimeout ?? DEFAULT_REDIS_TIMEOUT_MS,
     terminal: new Terminal(process.stderr),

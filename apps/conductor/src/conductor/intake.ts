@@ -8,7 +8,14 @@ import type { ControlRequest } from '@maestro/protocol';
 import type { Logger } from 'pino';
 import type { StudyStore } from '../redis/index.js';
 import type { InstanceMachine } from './instance-machine.js';
-import { COALESCE_MIN_WAITING, COALESCE_READS_MS, FINISH_WINDOW_MS, IDLE_READS_MS, READ_COUNT } from './timing.js';
+import {
+  COALESCE_MIN_WAITING,
+  COALESCE_READS_MS,
+  FINISH_WINDOW_MS,
+  IDLE_READS_MS,
+  PROMPT_READS_LEFT,
+  READ_COUNT,
+} from './timing.js';
 
 /** The last entry applied of each stream (what a commit stores as the study's cursors). */
 export interface StreamCursors {
@@ -123,10 +130,12 @@ export function compareStreamIds(a: string, b: string): number {
 
 /**
  * How long after the last read results may wait to be read: IDLE_READS_MS while no result can let
- * anything be sent, COALESCE_READS_MS while plenty of steps wait in the queue, else 0.
+ * anything be sent (unless the study is down to its last PROMPT_READS_LEFT instances),
+ * COALESCE_READS_MS while plenty of steps wait in the queue, else 0.
  */
 export function readPauseMs(m: InstanceMachine, now: number, startedMs: number): number {
-  if (m.awaitedCount === 0 && m.ready.size === 0) return IDLE_READS_MS;
+  const left = m.expanded.instanceCount - m.finalCount();
+  if (m.awaitedCount === 0 && m.ready.size === 0 && left > PROMPT_READS_LEFT) return IDLE_READS_MS;
   return m.queued >= plentyWaiting(m, now, startedMs) ? COALESCE_READS_MS : 0;
 }
 

@@ -31,6 +31,12 @@ export const COALESCE_MIN_WAITING = 16;
  * this long. A chain sent as one job then costs a wake-up per IDLE_READS_MS, not one per link.
  */
 export const IDLE_READS_MS = 250;
+/**
+ * ...except for the study's last few instances: a result may then end the study, and its user
+ * waits for that end (a 1-step study's wall time was its step plus up to IDLE_READS_MS). A few
+ * wake-ups a study, not one per link of a long chain.
+ */
+export const PROMPT_READS_LEFT = 4;
 
 /**
  * The finish rate (progress, ETA, and COALESCE_READS_MS's "finish in") counts the last minute:

@@ -98,6 +98,7 @@ const LOCK_TAKEN = 75;
 /** How long a lock left by a conductor that died may take to be released (its Redis shutting down). */
 const DEAD_HOLDER_WAIT_MS = 15_000;
 const READY_WAIT_MS = 10_000;
+const READY_POLL_MS = 5;
 
 /** The absolute path of `redis-server` on PATH; throws RedisServerMissingError if there is none. */
 export function findRedisServer(envPath = process.env['PATH'] ?? ''): string {
@@ -257,9 +258,12 @@ export async function startEmbeddedRedis(metaDir: string, lock: OwnerLock): Prom
   // a conductor that ends otherwise takes it along (parent-death signal).
   child.unref();
   (child.stderr as { unref?: () => void } | null)?.unref?.();
-  for (let waited = 0; !existsSync(socket) && child.exitCode === null && child.signalCode === null; waited += 25) {
-    if (waited >= READY_WAIT_MS) break;
-    await sleep(25);
+  // Polled often: redis-server opens its socket within a few milliseconds, and the workers and
+  // the first step wait for it; a check is one stat call.
+  const started = performance.now();
+  while (!existsSync(socket) && child.exitCode === null && child.signalCode === null) {
+    if (performance.now() - started >= READY_WAIT_MS) break;
+    await sleep(READY_POLL_MS);
   }
   if (!existsSync(socket)) {
     const ended = child.exitCode !== null || child.signalCode !== null;

@@ -5,13 +5,13 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { DEFAULT_QUEUE, type StudyStateName } from '@maestro/protocol';
+import type { StudyStateName } from '@maestro/protocol';
 import type { ExpandedStudy } from '@maestro/spec';
 import { Conductor, retrySettingsOf, type ConductorLimits } from '../conductor/index.js';
 import type { Dashboard, DashboardSettings } from '../dashboard/index.js';
 import { Fleet, type AutoscaleConfig } from '../fleet/index.js';
 import type { Logger } from 'pino';
-import { LocalWorkers } from './local-workers.js';
+import type { LocalWorkers } from './local-workers.js';
 import { makeLogger } from './log.js';
 import { RedisWatch } from './redis-watch.js';
 import { StopSequence } from './stop-sequence.js';
@@ -19,6 +19,7 @@ import { StepQueues } from '../queue/index.js';
 import { redactUrl } from '@maestro/secrets';
 import { describeRedisError, redisSecrets, FleetStore, StudyStore, type Redis } from '../redis/index.js';
 import { connect, type OpenedRedis, metaDir, type StudyMeta } from '../study/index.js';
+import { studyQueues } from '../study/shape.js';
 import { StatusFiles } from '../status/index.js';
 import type { Terminal } from './terminal.js';
 
@@ -32,9 +33,11 @@ export interface ConductOptions {
   readonly window: number;
   /** Most instances per job (`--bundle`); 1 sends each alone. */
   readonly bundle: number;
-  readonly localWorkers: number;
-  readonly workerConcurrency: number;
-  readonly workerArgs?: readonly string[];
+  /**
+   * The study's local workers, started by the command as soon as its Redis answered
+   * (startStudyWorkers), before this module loaded; from here on conduct stops them.
+   */
+  readonly workers: LocalWorkers | undefined;
   readonly cancelGraceMs: number;
   /** How long Redis may not answer before the study stops (`--redis-timeout`); 0 waits for ever. */
   readonly redisTimeoutMs: number;
@@ -110,6 +113,8 @@ export async function conduct(o: ConductOptions): Promise<StudyStateName> {
     );
   } finally {
     term?.end();
+    // Workers started for a study whose parts never came together: gone before its Redis.
+    if (!parts) await o.workers?.stop();
     if (parts) await closeParts(parts, state === undefined || state === 'RUNNING' ? undefined : o.keepDashboard);
     // Only the process that started the study's Redis stops it, last: after its workers handed
     // back and the conductor committed.
@@ -152,8 +157,7 @@ async function makeParts(o: ConductOptions, log: Logger): Promise<StudyParts> {
   });
   const queues = new StepQueues(redis, meta.prefix);
   const files = new StatusFiles(meta.root, meta.id, (err) => log.warn({ err }, 'could not write the status files'));
-  const queueNames = new Set<string>([DEFAULT_QUEUE]);
-  for (const s of expanded.steps) if (typeof s.run.task_queue === 'string') queueNames.add(s.run.task_queue);
+  const queueNames = studyQueues(expanded.steps);
 
   let started = false;
   const conductor = new Conductor({
@@ -177,7 +181,7 @@ async function makeParts(o: ConductOptions, log: Logger): Promise<StudyParts> {
       createdAt: meta.createdAt,
       instanceCount: meta.instanceCount,
       steps: meta.steps,
-      queues: [...queueNames],
+      queues: queueNames,
       host: os.hostname(),
     },
     onProgress: (p) => {
@@ -199,7 +203,8 @@ async function makeParts(o: ConductOptions, log: Logger): Promise<StudyParts> {
     conductor.reconnected();
   });
 
-  const workers = makeLocalWorkers(o, [...queueNames], log);
+  const workers = o.workers;
+  workers?.useLog(log);
   stop = new StopSequence({
     conductor,
     workers,
@@ -233,23 +238,6 @@ async function makeParts(o: ConductOptions, log: Logger): Promise<StudyParts> {
   };
 }
 
-function makeLocalWorkers(o: ConductOptions, queues: string[], log: Logger): LocalWorkers | undefined {
-  if (o.localWorkers <= 0) return undefined;
-  return new LocalWorkers({
-    count: o.localWorkers,
-    concurrency: o.workerConcurrency,
-    redisUrl: o.redis.target.url,
-    passwordFile: o.redis.target.passwordFile,
-    sentinelPasswordFile: o.redis.target.sentinelPasswordFile,
-    tlsCaFile: o.redis.target.tlsCaFile,
-    prefix: o.meta.prefix,
-    queues,
-    logDir: path.join(metaDir(o.meta.root), 'logs'),
-    log,
-    extraArgs: o.workerArgs,
-  });
-}
-
 /** Calls `handler` on SIGINT and SIGTERM (Ctrl-C, `timeout`, `kill`) until the returned function is called. */
 function onInterrupt(handler: (signal: NodeJS.Signals) => void): () => void {
   process.on('SIGINT', handler);
@@ -263,7 +251,6 @@ function onInterrupt(handler: (signal: NodeJS.Signals) => void): () => void {
 /** Runs the study to its end, or until something stops it; returns its state (RUNNING: stopped). */
 async function runStudy(o: ConductOptions, p: StudyParts, log: Logger): Promise<StudyStateName> {
   p.watch.start();
-  p.workers?.start();
   await p.fleet.start();
   let state: StudyStateName;
   try {
