@@ -1,5 +1,5 @@
 /**
- * Merlin's own example workflows (test/fixtures/merlin, copied unchanged from LLNL/merlin) run
+ * Merlin's own example workflows (test/fixtures/merlin, copied unchanged from LLNL/merlin; generators of ours where theirs import merlin) run
  * with `maestro run` as a user types it: simple_chain's chain in order, and restart's steps that
  * exit $(MERLIN_RESTART) and $(MERLIN_RETRY) ending FINISHED after one more run each.
  */
@@ -67,4 +67,16 @@ describe("Merlin's example workflows", () => {
     }
     expect(rowsOf(rows, 'data')).toHaveLength(1);
   });
+
+  it('restart_delay (generator of ours): every sample step restarted or retried once after its delay, all FINISHED', async () => {
+    const { r, rows } = await runExample('restart_delay/restart_delay.yaml');
+    expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(rows).toHaveLength(32); // build, 3 steps × 10 samples, data
+    expect(rows.every((x) => x.state === 'FINISHED')).toBe(true);
+    for (const step of ['run_10', 'runs_rt_30', 'runs_rs_1']) {
+      const mine = rowsOf(rows, step);
+      expect(mine).toHaveLength(10);
+      for (const row of mine) expect(row.restarts, row.name).toBe(1);
+    }
+  }, 180_000);
 });
