@@ -10,6 +10,38 @@ export type Started = ResultPromise<{ reject: false; all: true }>;
 const started = new Set<Started>();
 
 /**
+ * What each process printed so far, and how far earlier waits consumed it. Kept from the start, so
+ * that two lines printed in one chunk are both seen by two waits one after the other (under load
+ * they often come together).
+ */
+interface Printed {
+  text: string;
+  cursor: number;
+  readonly listeners: Set<() => void>;
+}
+const printed = new WeakMap<Readable, Printed>();
+
+function printedOf(stream: Readable): Printed {
+  let p = printed.get(stream);
+  if (!p) {
+    const state: Printed = { text: '', cursor: 0, listeners: new Set() };
+    stream.on('data', (chunk: Buffer) => {
+      state.text += chunk.toString();
+      for (const l of [...state.listeners]) l();
+    });
+    printed.set(stream, (p = state));
+  }
+  return p;
+}
+
+function track(p: Started): Started {
+  started.add(p);
+  void p.finally(() => started.delete(p));
+  if (p.all) printedOf(p.all);
+  return p;
+}
+
+/**
  * `maestro ARGS`. With `detached`, in a process group of its own, as a shell starts a job in a
  * terminal: `process.kill(-p.pid, 'SIGINT')` then signals it as Ctrl-C does (see signalGroup).
  */
@@ -17,10 +49,7 @@ export function startMaestro(
   args: readonly string[],
   options: { cwd?: string; env?: NodeJS.ProcessEnv; detached?: boolean } = {},
 ): Started {
-  const p = execa(process.execPath, [MAESTRO_BIN, ...args], { reject: false, all: true, ...options });
-  started.add(p);
-  void p.finally(() => started.delete(p));
-  return p;
+  return track(execa(process.execPath, [MAESTRO_BIN, ...args], { reject: false, all: true, ...options }));
 }
 
 /**
@@ -48,19 +77,19 @@ export function startRun(
 }
 
 export function startWorker(redisUrl: string, prefix: string, name: string, extra: readonly string[] = []): Started {
-  const p = execa(process.execPath, [WORKER_BIN, '--prefix', prefix, '--name', name, ...extra], {
-    reject: false,
-    all: true,
-    env: { MAESTRO_REDIS_URL: redisUrl },
-  });
-  started.add(p);
-  void p.finally(() => started.delete(p));
-  return p;
+  return track(
+    execa(process.execPath, [WORKER_BIN, '--prefix', prefix, '--name', name, ...extra], {
+      reject: false,
+      all: true,
+      env: { MAESTRO_REDIS_URL: redisUrl },
+    }),
+  );
 }
 
 /**
- * Waits until a started process prints a line matching `re` (stdout or stderr) and returns the
- * match; fails if the process exits first or nothing matches within `timeoutMs`.
+ * Waits until a started process prints a line matching `re` (stdout or stderr), after what earlier
+ * waits on it matched, and returns the match; fails if the process exits first or nothing matches
+ * within `timeoutMs`.
  */
 export function waitForOutput(
   p: { all?: Readable | undefined; stdout?: Readable | null } & PromiseLike<{ exitCode?: number | undefined }>,
@@ -68,33 +97,37 @@ export function waitForOutput(
   timeoutMs = 30_000,
 ): Promise<RegExpExecArray> {
   return new Promise((resolve, reject) => {
-    let seen = '';
     const stream = p.all ?? p.stdout;
     if (!stream) {
       reject(new Error('the process was started without output capture'));
       return;
     }
+    const out = printedOf(stream);
+    const unseen = (): string => out.text.slice(out.cursor);
     const done = (): void => {
       clearTimeout(timer);
-      stream.off('data', onData);
+      out.listeners.delete(check);
     };
-    const onData = (chunk: Buffer): void => {
-      seen += chunk.toString();
-      const m = re.exec(seen);
-      if (m) {
-        done();
-        resolve(m);
-      }
+    const check = (): void => {
+      const m = re.exec(unseen());
+      if (!m) return;
+      out.cursor += m.index + m[0].length;
+      done();
+      resolve(m);
     };
     const timer = setTimeout(() => {
       done();
-      reject(new Error(`no output matching ${re} within ${timeoutMs} ms; got:\n${seen}`));
+      reject(new Error(`no output matching ${re} within ${timeoutMs} ms; got:\n${unseen()}`));
     }, timeoutMs);
-    stream.on('data', onData);
+    out.listeners.add(check);
+    check();
     p.then(
       (r) => {
+        if (!out.listeners.has(check)) return;
+        check(); // the last chunk may have come with the exit
+        if (!out.listeners.has(check)) return;
         done();
-        reject(new Error(`the process exited (${r.exitCode}) before printing ${re}:\n${seen}`));
+        reject(new Error(`the process exited (${r.exitCode}) before printing ${re}:\n${unseen()}`));
       },
       () => undefined,
     );
