@@ -355,6 +355,7 @@ export class Fleet {
           walltimeSeconds,
           waiting,
           sizing: size.why,
+          ...(size.slowest ? { slowestStep: size.slowest.step, slowestNeedMs: Math.round(size.slowest.needMs) } : {}),
           script: record.script,
         },
         'autoscale: allocation submitted',

@@ -36,6 +36,8 @@ export interface Sizing {
   readonly walltimeSeconds: number | undefined;
   /** Why this size, for the autoscaler's log line. */
   readonly why: string;
+  /** Sized from learned run times: the step needing the most time, and that time (p90 or walltime). */
+  readonly slowest?: { readonly step: string; readonly needMs: number };
 }
 
 /** Waiting instances of one step. */
@@ -119,6 +121,7 @@ export function sizeAllocation(i: SizingInput): Sizing {
   return {
     nodes,
     walltimeSeconds,
+    slowest: { step: slowest.step, needMs: slowest.needMs },
     why:
       `${nodesWhy}; walltime ${formatWalltime(walltimeSeconds)}: ${hms(drainMs)} of learned work on them ` +
       `+ p90 ${hms(p90Ms)} + preemption margin, rounded up to a minute, ${bound}`,
