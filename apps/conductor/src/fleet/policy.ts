@@ -19,7 +19,7 @@ import {
   type WorkerCapacity,
   type WorkerRecord,
 } from '@maestro/protocol';
-import { nodesFor } from './sizing.js';
+import { nodesFor, usableMsOf } from './sizing.js';
 
 /**
  * A step instance in the queue, waiting for a worker (the fleet shares one object among the
@@ -115,8 +115,7 @@ export function unfitForAllocations(s: WaitingStep, shape: AllocationShape, p90M
     }
   }
   if (shape.walltimeSeconds !== undefined && p90Ms !== undefined) {
-    const total = shape.walltimeSeconds * 1000;
-    const usable = total - Math.min(shape.preemptMarginMs, total / 2);
+    const usable = usableMsOf(shape.walltimeSeconds * 1000, shape.preemptMarginMs);
     if (p90Ms > usable) {
       return `no allocation the autoscaler starts can run it: its learned p90 run time ${hms(p90Ms)} is longer than the ${hms(usable)} its workers have (--walltime ${formatWalltime(shape.walltimeSeconds)} less their preemption margin)`;
     }

@@ -43,7 +43,6 @@ export interface Sizing {
 /** Waiting instances of one step. */
 interface StepWork {
   readonly step: string;
-  instances: number;
   /** Core-milliseconds of learned work, summed over the instances. */
   coreMs: number;
   /** The longest any one instance needs of a worker's time: its p90 or declared walltime. */
@@ -96,11 +95,10 @@ export function sizeAllocation(i: SizingInput): Sizing {
   for (const s of i.waiting) {
     const learned = i.learned.get(s.step);
     if (learned === undefined || learned.runs === 0) return full(`step ${s.step} has no run time learned yet`);
-    const w = steps.get(s.step) ?? { step: s.step, instances: 0, coreMs: 0, needMs: 0 };
+    const w = steps.get(s.step) ?? { step: s.step, coreMs: 0, needMs: 0 };
     // An exclusive step holds its whole worker; one spanning nodes holds its cores on each.
     const held =
       (s.demand.exclusive ? Math.max(s.demand.cores, shape.coresPerWorker ?? 0) : s.demand.cores) * s.demand.nodes;
-    w.instances++;
     w.coreMs += held * learned.meanMs;
     w.needMs = Math.max(w.needMs, learned.p90Ms, s.timeoutMs ?? 0);
     steps.set(s.step, w);
