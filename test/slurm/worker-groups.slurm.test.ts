@@ -163,6 +163,21 @@ describe('maestro workers launch --group', () => {
         expect(a!.nodes).toBeLessThanOrEqual(2);
       } else expect([...a!.queues].sort()).toEqual(['postq', 'steps']);
     }
+    // Each group's allocations are sized from the instances waiting on its own queues: sim's
+    // three, or the one prep or post; the log line says so.
+    const submitted = readFileSync(path.join(root, 'meta/conductor.log'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l['msg'] === 'autoscale: allocation submitted');
+    expect(submitted.length).toBeGreaterThanOrEqual(2);
+    for (const line of submitted) {
+      const waiting = Number(line['waiting']);
+      const sim = byId.get(String(line['allocation']))!.queues.includes('simq');
+      if (sim) expect(waiting).toBeLessThanOrEqual(3);
+      else expect(waiting).toBe(1);
+      expect(String(line['sizing'])).toContain(`for ${waiting} instance(s) waiting`);
+    }
     await waitFor(
       () => allocations.map((x) => x.id).every((id) => !squeue().has(id)),
       60_000,

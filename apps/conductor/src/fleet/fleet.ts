@@ -5,7 +5,8 @@
  *   `blocked` field, instead of waiting silently;
  * - a step that exited Merlin's STOP_WORKERS drains the workers of the study's queues;
  * - with --autoscale, allocations are submitted while runnable work waits and no worker can take
- *   it (policy.ts), and every allocation the study started is released when it ends; a Merlin
+ *   it (policy.ts), sized to that work from the run times learned so far (sizing.ts), and every
+ *   allocation the study started is released when it ends; a Merlin
  *   study's worker groups each get allocations of their own shape, for their own queues.
  *
  * Ticks never overlap; an error in one is logged and the next tries again.
@@ -25,6 +26,7 @@ import {
   type AllocationShape,
   type WaitingStep,
 } from './policy.js';
+import { sizeAllocation, type LearnedRuntime, type Sizing } from './sizing.js';
 
 export interface AutoscaleConfig {
   /** Each allocation: `nodes` is the most it may have. */
@@ -282,7 +284,8 @@ export class Fleet {
       scheduler: a.settings.scheduler,
     };
     const runnable: WaitingStep[] = [];
-    const unfitOf = perAsk((s) => unfitForAllocations(s, shape));
+    const learned = this.#learned();
+    const unfitOf = perAsk((s) => unfitForAllocations(s, shape, learned.get(s.step)?.p90Ms));
     for (const w of waiting) {
       if (!a.settings.queues.includes(w.queue)) continue;
       const why = unfitOf(w);
@@ -321,19 +324,40 @@ export class Fleet {
       return;
     }
     s.wanted = false;
-    await this.#submit(s, decision.nodes, runnable.length);
+    await this.#submit(s, sizeAllocation({ waiting: runnable, learned, shape }), runnable.length);
   }
 
-  async #submit(s: Scaler, nodes: number, waiting: number): Promise<void> {
+  /** Each step's learned run times, by name (the sizing and the p90 check read them by step). */
+  #learned(): Map<string, LearnedRuntime> {
+    const c = this.#o.conductor;
+    const learned = new Map<string, LearnedRuntime>();
+    c.expanded.steps.forEach((step, i) => {
+      const r = c.stepRuntime(i);
+      if (r) learned.set(step.name, r);
+    });
+    return learned;
+  }
+
+  async #submit(s: Scaler, size: Sizing, waiting: number): Promise<void> {
     const now = this.#now();
     const a = s.config;
+    const { nodes, walltimeSeconds } = size;
     try {
-      const prepared = await prepareLaunch({ ...a.settings, nodes }, a.target, new Date(now));
+      const prepared = await prepareLaunch({ ...a.settings, nodes, walltimeSeconds }, a.target, new Date(now));
       const record = await submitLaunch(prepared, a.client, this.#o.store, now);
       s.owned.set(record.id, { record, state: 'pending' });
       s.failures = 0;
       this.#o.log.info(
-        { allocation: record.id, scheduler: record.scheduler, nodes, waiting, script: record.script },
+        {
+          allocation: record.id,
+          scheduler: record.scheduler,
+          nodes,
+          walltimeSeconds,
+          waiting,
+          sizing: size.why,
+          ...(size.slowest ? { slowestStep: size.slowest.step, slowestNeedMs: Math.round(size.slowest.needMs) } : {}),
+          script: record.script,
+        },
         'autoscale: allocation submitted',
       );
     } catch (err) {

@@ -8,7 +8,7 @@
  *   allocations', never triggers a submission (it is reported instead);
  * - nothing is submitted while a live worker could take some of that work now, or while one of
  *   our allocations is still starting (queued by the scheduler, or running without a worker yet);
- * - at most `maxAllocations` at once; each sized to the work waiting, up to `maxNodes`;
+ * - at most `maxAllocations` at once; each sized to the work waiting (sizing.ts);
  * - a failed submission waits (5 s, 10 s, ... up to 5 min) before the next.
  */
 import {
@@ -19,6 +19,7 @@ import {
   type WorkerCapacity,
   type WorkerRecord,
 } from '@maestro/protocol';
+import { nodesFor, usableMsOf } from './sizing.js';
 
 /**
  * A step instance in the queue, waiting for a worker (the fleet shares one object among the
@@ -94,8 +95,11 @@ export interface AllocationShape {
   readonly scheduler: WorkerCapacity['scheduler'];
 }
 
-/** Why no allocation of this shape can ever run the step, or undefined. */
-export function unfitForAllocations(s: WaitingStep, shape: AllocationShape): string | undefined {
+/**
+ * Why no allocation of this shape can ever run the step, or undefined. `p90Ms`, the step's learned
+ * p90 run time: an allocation whose workers have less would stop most of its slow runs midway.
+ */
+export function unfitForAllocations(s: WaitingStep, shape: AllocationShape, p90Ms?: number): string | undefined {
   const fit = fitStep(s.demand, {
     cores: shape.coresPerWorker ?? Number.MAX_SAFE_INTEGER,
     gpus: shape.gpusPerWorker,
@@ -108,6 +112,12 @@ export function unfitForAllocations(s: WaitingStep, shape: AllocationShape): str
     const usable = total - Math.min(shape.preemptMarginMs, total / 2);
     if (s.timeoutMs > usable) {
       return `no allocation the autoscaler starts can run it: its walltime ${hms(s.timeoutMs)} is longer than the ${hms(usable)} its workers have (--walltime ${formatWalltime(shape.walltimeSeconds)} less their preemption margin)`;
+    }
+  }
+  if (shape.walltimeSeconds !== undefined && p90Ms !== undefined) {
+    const usable = usableMsOf(shape.walltimeSeconds * 1000, shape.preemptMarginMs);
+    if (p90Ms > usable) {
+      return `no allocation the autoscaler starts can run it: its learned p90 run time ${hms(p90Ms)} is longer than the ${hms(usable)} its workers have (--walltime ${formatWalltime(shape.walltimeSeconds)} less their preemption margin)`;
     }
   }
   return undefined;
@@ -138,11 +148,7 @@ export function decideScale(i: ScaleInput): ScaleDecision {
   if (i.waiting.some((s) => i.workers.some((w) => canTakeNow(s, w, i.nowMs)))) {
     return { submit: false, why: 'a live worker can take the waiting work' };
   }
-  const minNodes = Math.max(...i.waiting.map((s) => s.demand.nodes));
-  const cores = i.waiting.reduce((sum, s) => sum + s.demand.cores, 0);
-  const perNode = i.shape.coresPerWorker === undefined ? undefined : i.shape.coresPerWorker * i.shape.workersPerNode;
-  const byCores = perNode ? Math.ceil(cores / perNode) : i.shape.maxNodes;
-  return { submit: true, nodes: Math.min(i.shape.maxNodes, Math.max(1, minNodes, byCores)) };
+  return { submit: true, nodes: nodesFor(i.waiting, i.shape).nodes };
 }
 
 /** Delay before the next submission after `failures` failed ones in a row. */
