@@ -1,6 +1,6 @@
 /**
- * Running processes: the only module that imports execa. The worker starts one small launcher with
- * execa (dist/maestro-launcher, compiled from native/launcher.c, or the same protocol in bash,
+ * Running processes: the only module that starts any. The worker starts one small launcher
+ * (dist/maestro-launcher, compiled from native/launcher.c, or the same protocol in bash,
  * scripts/launcher.sh), and every step is started by that launcher:
  *
  * - fork() costs in proportion to the size of the process that forks: from this worker (~100 MB
@@ -16,13 +16,14 @@
  * workspace with stdin closed, and writes stdout and stderr straight into its `.out`/`.err` files:
  * nothing passes through the worker, and a frozen worker never blocks a step's output.
  */
-import { execFileSync } from 'node:child_process';
+// node:child_process, not execa: the worker only spawns, and execa's modules took memory an idle
+// worker never used (issue #27; with pino-pretty deferred, 69.5 -> 66.4 MiB RSS).
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants, existsSync } from 'node:fs';
 import path from 'node:path';
 import { constants as osConstants } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { execa, type Options, type ResultPromise } from 'execa';
 import type { StepJob } from '@maestro/protocol';
 import type { Logger } from 'pino';
 import { describeSystemError, WorkerError, WorkerErrorCode } from './errors.js';
@@ -249,7 +250,7 @@ class Launcher implements StepLauncher {
   #nextId = 1;
   #closing = false;
   #restarts = 0;
-  #child!: ResultPromise<Options>;
+  #child!: ChildProcess;
 
   constructor(log: Logger, slots: number, kind: LauncherKind) {
     this.#log = log;
@@ -308,8 +309,8 @@ class Launcher implements StepLauncher {
     });
     current.stdin!.end();
     // It ends its steps (SIGTERM, SIGKILL after REAP_GRACE_S) and exits; one that does not is
-    // killed, so that a worker never hangs on its way out. Its 'exit', not execa's promise:
-    // that one also waits for every other holder of its stdout.
+    // killed, so that a worker never hangs on its way out. Its 'exit', not 'close': that one
+    // also waits for every other holder of its stdout.
     const timer = setTimeout(() => {
       this.#log.warn({ pid: current.pid }, 'the step launcher did not exit; killing it');
       current.kill('SIGKILL');
@@ -341,7 +342,7 @@ class Launcher implements StepLauncher {
       return channel;
     });
     this.#free = Array.from({ length: this.#slots }, (_, k) => k);
-    // On its exit, not on execa's promise: that waits for every holder of its stdout to close,
+    // On its 'exit', not 'close': that waits for every holder of its stdout to close,
     // and the slot shells hold it as long as they live.
     current.once('exit', () => this.#onExit());
     this.#log.debug(
@@ -356,7 +357,7 @@ class Launcher implements StepLauncher {
   }
 
   /** Starts the launcher process, the current one from now on. */
-  #spawn(): ResultPromise<Options> {
+  #spawn(): ChildProcess {
     const args = [String(process.pid), String(REAP_GRACE_S), String(this.#slots)];
     // The compiled one asks for its parent-death signal itself.
     const [file, argv] =
@@ -365,18 +366,15 @@ class Launcher implements StepLauncher {
         : this.#setpriv
           ? [this.#setpriv, ['--pdeathsig', 'TERM', 'bash', LAUNCHER_SCRIPT, ...args]]
           : ['bash', [LAUNCHER_SCRIPT, ...args]];
-    const child = execa(file, argv, {
+    const child = spawn(file, argv, {
       env: this.#env,
-      extendEnv: false,
       // 0: the lifeline (never written), 1: events, 3...: one request channel per slot.
       stdio: ['pipe', 'pipe', 'ignore', ...Array.from({ length: this.#slots }, () => 'pipe' as const)],
-      buffer: false,
-      reject: false,
-      cleanup: false,
       // setsid(): out of the worker's process group (see the header).
       detached: true,
-      encoding: 'utf8',
     });
+    // A launcher that cannot start has no pid (thrown below); one that dies is seen on 'exit'.
+    child.on('error', () => undefined);
     this.#child = child;
     if (child.pid === undefined)
       throw new WorkerError(WorkerErrorCode.Reaper, `cannot start the step launcher (${file} ${argv.join(' ')})`);
@@ -444,7 +442,7 @@ class Launcher implements StepLauncher {
    * lives): its step is lost and ended, the others go on with one slot less; with none left
    * the launcher is started again.
    */
-  #slotDied(of: ResultPromise<Options>, slot: number): void {
+  #slotDied(of: ChildProcess, slot: number): void {
     if (this.#closing || of !== this.#child || this.#dead.has(slot)) return;
     if (this.#kind === 'compiled') {
       // Its slots are not processes: one channel closing means the launcher is gone. Nothing
@@ -502,17 +500,53 @@ export interface CommandOutput {
   error?: string;
 }
 
+/** What a scheduler query may print; more is cut off (the answers are a line or two). */
+const MAX_QUERY_OUTPUT = 1024 * 1024;
+
 /**
- * Runs a short command to its end (at most `timeoutMs`), stdin closed; never throws. For the
- * questions the worker asks its scheduler (`squeue`, `flux job timeleft`).
+ * Runs a short command to its end (at most `timeoutMs`, then SIGKILL), stdin closed; never
+ * throws. For the questions the worker asks its scheduler (`squeue`, `flux job timeleft`).
  */
-export async function runCommand(file: string, args: readonly string[], timeoutMs: number): Promise<CommandOutput> {
-  const r = await execa(file, args, { reject: false, stdin: 'ignore', timeout: timeoutMs, maxBuffer: 1024 * 1024 });
-  const out = { stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
-  if (r.exitCode !== undefined) return { exitCode: r.exitCode, ...out };
-  return {
-    exitCode: undefined,
-    ...out,
-    error: r.timedOut ? `no answer within ${timeoutMs} ms` : describeSystemError(r.cause ?? r),
-  };
+export function runCommand(file: string, args: readonly string[], timeoutMs: number): Promise<CommandOutput> {
+  return new Promise((resolve) => {
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    let kept = 0;
+    let timedOut = false;
+    let failure: unknown;
+    const text = (chunks: Buffer[]): string => Buffer.concat(chunks).toString('utf8');
+    const fail = (error: string): void =>
+      resolve({ exitCode: undefined, stdout: text(stdout), stderr: text(stderr), error });
+    let child: ChildProcess;
+    try {
+      child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (err) {
+      fail(describeSystemError(err));
+      return;
+    }
+    const keep = (into: Buffer[]) => (chunk: Buffer) => {
+      if (kept < MAX_QUERY_OUTPUT) into.push(chunk.subarray(0, MAX_QUERY_OUTPUT - kept));
+      kept += chunk.length;
+    };
+    child.stdout!.on('data', keep(stdout));
+    child.stderr!.on('data', keep(stderr));
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (err) => {
+      failure = err;
+      if (child.pid !== undefined) return; // a running child's error is reported on 'close'
+      clearTimeout(timer);
+      fail(describeSystemError(err));
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (child.pid === undefined) return; // never started: answered on 'error'
+      if (timedOut) fail(`no answer within ${timeoutMs} ms`);
+      else if (failure !== undefined) fail(describeSystemError(failure));
+      else if (code === null) fail(`killed by ${signal ?? 'a signal'}`);
+      else resolve({ exitCode: code, stdout: text(stdout), stderr: text(stderr) });
+    });
+  });
 }
