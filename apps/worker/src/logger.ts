@@ -4,7 +4,6 @@
  * in any encoding) with `***`, whatever field or error message carried it there.
  */
 import { pino, type Logger } from 'pino';
-import pretty from 'pino-pretty';
 import { scrub, secretForms } from '@maestro/secrets';
 
 export interface LoggerOptions {
@@ -17,11 +16,17 @@ export interface LoggerOptions {
   destination?: NodeJS.WritableStream;
 }
 
-export function makeLogger(options: LoggerOptions): Logger {
+export async function makeLogger(options: LoggerOptions): Promise<Logger> {
   const forms = secretForms(options.secrets ?? []);
+  // pino-pretty only for a person at a terminal: a worker started by the conductor or a batch
+  // script never loads it (issue #27).
   const stream =
     (options.pretty ?? process.stderr.isTTY === true)
-      ? pretty({ destination: options.destination ?? 2, sync: true, colorize: options.destination === undefined })
+      ? (await import('pino-pretty')).default({
+          destination: options.destination ?? 2,
+          sync: true,
+          colorize: options.destination === undefined,
+        })
       : (options.destination ?? pino.destination({ fd: 2, sync: true }));
   return pino(
     {

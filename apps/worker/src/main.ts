@@ -102,7 +102,7 @@ async function main(): Promise<number> {
   }
 
   const secrets = [config.redisPassword, config.sentinelPassword, ...urlSecrets(config.redisUrl)];
-  const log = makeLogger({ level: config.logLevel, secrets }).child({
+  const log = (await makeLogger({ level: config.logLevel, secrets })).child({
     worker: config.name,
     host: config.host,
     ...(config.allocationId ? { allocationId: config.allocationId } : {}),

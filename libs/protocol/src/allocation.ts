@@ -42,7 +42,7 @@ export type AllocationRecord = z.output<typeof AllocationRecord>;
  */
 export function canonicalAllocationId(scheduler: SchedulerName | undefined, id: string): string {
   const t = id.trim();
-  return scheduler === 'flux' && /^ƒ[1-9A-HJ-NP-Za-km-z]+$/.test(t) ? `f${t.slice(1)}` : t;
+  return scheduler === 'flux' && /^\u0192[1-9A-HJ-NP-Za-km-z]+$/.test(t) ? `f${t.slice(1)}` : t;
 }
 
 /** Field of an allocation in `<p>:allocations`. */
