@@ -214,7 +214,7 @@ function addDashboardCommand(program: Command, setExit: SetExit): void {
   );
 }
 
-/** `workers launch|list|stop`: allocations of workers and the workers in them. */
+/** `workers launch|list|stop|release`: allocations of workers, the workers in them, quarantined hosts. */
 function addWorkersCommands(program: Command, setExit: SetExit): void {
   const workers = program
     .command('workers')
@@ -250,6 +250,14 @@ function addWorkersCommands(program: Command, setExit: SetExit): void {
       .option('--json', 'machine-readable output')
       .option('--all', 'also allocations that ended more than an hour ago'),
   ).action(async (options) => setExit(await (await cli.workers()).workersListCommand(options, process.stdout)));
+  fleetOptions(
+    workers
+      .command('release')
+      .argument('<host>', 'a host the study quarantined (see workers list --study)')
+      .description("end a bad-node quarantine: the host's workers may take the study's steps again (needs --study)"),
+  ).action(async (host: string, options) =>
+    setExit(await (await cli.workers()).workersReleaseCommand(host, options, process.stdout)),
+  );
   fleetOptions(
     workers
       .command('stop')

@@ -214,6 +214,43 @@ global.parameters:
     expect(w.maxRunning).toBe(4);
   });
 
+  it('quarantines a host that fails everything, runs its instances elsewhere uncounted, and release ends it', async () => {
+    const x = expand(
+      `study:\n  - {name: s, description: d, run: {cmd: "$(P)"}}\nglobal.parameters:\n  P: {values: [${Array.from({ length: 40 }, (_, k) => k).join(',')}], label: P.%%}\n`,
+    );
+    const { conductor, prefix, studyId, redis } = setup(x, { attempts: 1 });
+    let fixed = false; // the bad node, mended by hand, then released
+    const good = new ScriptedWorker(url, prefix, () => ({ outcome: 'succeeded', delayMs: 40 }), {
+      concurrency: 1,
+      host: 'good',
+    });
+    closers.push(() => good.close());
+    const running = conductor.run();
+    // The fleet has a norm (a success applied) before the bad host starts failing.
+    await vi_waitFor(async () => Object.values(states(conductor)).includes('FINISHED'));
+    const bad = new ScriptedWorker(
+      url,
+      prefix,
+      () => (fixed ? { outcome: 'succeeded' } : { outcome: 'failed', exitCode: 127 }),
+      {
+        concurrency: 1,
+        host: 'bad',
+      },
+    );
+    closers.push(() => bad.close());
+    await vi_waitFor(async () => conductor.quarantinedHosts().length > 0);
+    const [q] = conductor.quarantinedHosts();
+    expect(q).toMatchObject({ host: 'bad', failuresElsewhere: 0 });
+    expect(q!.failures).toBeLessThanOrEqual(10);
+    fixed = true;
+    const req: ControlRequest = { type: 'release', host: 'bad' };
+    await redis.xadd(controlKey(prefix, studyId), '*', CONTROL_FIELD, JSON.stringify(req));
+    await vi_waitFor(async () => conductor.quarantinedHosts().length === 0);
+    // -a 1: one failure counted would have ended an instance FAILED.
+    expect(await running).toBe('FINISHED');
+    expect(bad.runs.length).toBeGreaterThanOrEqual(q!.failures);
+  }, 30_000);
+
   it('a second conductor on the same study is refused while the first runs', async () => {
     const x = expand(diamond);
     const first = setup(x, {}, { studyId: 'shared' });

@@ -17,6 +17,7 @@ import {
   stateKey,
   StepState,
   stepJobId,
+  StudyRecordField,
   studiesKey,
   studyKey,
   studyWorkersKey,
@@ -317,6 +318,32 @@ describe('the dashboard API over a study of 100,001 instances', () => {
     expect(body.allocations).toEqual([
       expect.objectContaining({ id: '4242', scheduler: 'slurm', hosts: ['node7'], workers: 1, running: 1000 }),
     ]);
+  });
+
+  it('marks the workers of a quarantined host and shows the evidence', async () => {
+    const evidence = {
+      host: 'node7',
+      failures: 6,
+      failuresOnStepsOkElsewhere: 5,
+      runs: 6,
+      failuresElsewhere: 1,
+      runsElsewhere: 40,
+      sinceMs: Date.now() - 5_000,
+    };
+    const key = studyKey(prefix, studyId);
+    // Written with a commit, which moves the cursor: what tells the dashboard to read again.
+    const cursor = (await redis.hget(key, 'cursor')) ?? '';
+    await redis.hset(key, StudyRecordField.quarantine, JSON.stringify([evidence]), 'cursor', `${cursor}.q`);
+    try {
+      const { body } = await getJson(`/api/studies/${studyId}/workers`);
+      expect(body.quarantined).toEqual([evidence]);
+      expect(body.workers[0]).toMatchObject({ name: 'worker-a', host: 'node7', quarantined: true });
+    } finally {
+      await redis.multi().hdel(key, StudyRecordField.quarantine).hset(key, 'cursor', cursor).exec();
+    }
+    const { body } = await getJson(`/api/studies/${studyId}/workers`);
+    expect(body.quarantined).toEqual([]);
+    expect(body.workers[0].quarantined).toBe(false);
   });
 
   it('streams a new summary when the conductor commits a change', async () => {

@@ -771,6 +771,7 @@
         return;
       }
       workers.replaceChildren(
+        ...renderQuarantined(w.quarantined || [], now),
         h(
           'table',
           { 'data-testid': 'allocations' },
@@ -839,7 +840,7 @@
                   {},
                   badge(x.state, x.state === 'running' ? 'RUNNING' : x.state === 'gone' ? 'CANCELLED' : 'PENDING'),
                 ),
-                h('td', {}, x.host),
+                h('td', {}, x.host, x.quarantined ? [' ', badge('quarantined', 'FAILED')] : []),
                 h('td', { class: 'num' }, `${x.runningHere} / ${x.running ?? '-'} / ${x.slots ?? '-'}`),
                 h('td', { class: 'num' }, x.done ?? '-'),
                 h('td', {}, x.lastSeen ? `${duration(now - x.lastSeen)} ago` : '--'),
@@ -849,6 +850,44 @@
           ),
         ),
       );
+    }
+
+    // Bad-node quarantine: the hosts and why (failures there against the rest of the fleet).
+    function renderQuarantined(list, now) {
+      if (list.length === 0) return [];
+      const table = h(
+        'table',
+        { 'data-testid': 'quarantined' },
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            h('th', {}, 'Quarantined host'),
+            h('th', {}, 'Since'),
+            h('th', { class: 'num' }, 'Failed here'),
+            h('th', { class: 'num' }, 'On steps OK elsewhere'),
+            h('th', { class: 'num' }, 'Failed elsewhere'),
+          ),
+        ),
+        h(
+          'tbody',
+          {},
+          list.map((q) =>
+            h(
+              'tr',
+              {},
+              h('td', { class: 'mono' }, q.host),
+              h('td', {}, `${duration(Math.max(0, now - q.sinceMs))} ago`),
+              h('td', { class: 'num' }, `${q.failures} of ${q.runs}`),
+              h('td', { class: 'num' }, q.failuresOnStepsOkElsewhere),
+              h('td', { class: 'num' }, `${q.failuresElsewhere} of ${q.runsElsewhere}`),
+            ),
+          ),
+        ),
+      );
+      return [table, h('div', { class: 'legend' })];
     }
 
     // -- instances: filters and pages

@@ -1,5 +1,5 @@
 /**
- * ControlRequest: what `maestro cancel` / `maestro update` ask of a running study.
+ * ControlRequest: what `maestro cancel` / `maestro update` / `maestro workers release` ask of a running study.
  * Producer: the CLI. Consumer: the study's conductor. Channel: `XADD <p>:study:<id>:control * c <json>`.
  *
  * WorkerSignal: what the conductor tells every worker at once.
@@ -17,6 +17,8 @@ export const ControlRequest = z.discriminatedUnion('type', [
     /** New limit of restarts after a timeout; 0 = unlimited. */
     rlimit: z.number().int().nonnegative().optional(),
   }),
+  /** End the bad-node quarantine of this host: its workers may take the study's steps again. */
+  z.object({ type: z.literal('release'), host: z.string().min(1) }),
 ]);
 export type ControlRequest = z.output<typeof ControlRequest>;
 export const CONTROL_FIELD = 'c';

@@ -49,6 +49,7 @@ export {
   WORKER_RECORD_TTL_MS,
   DRAIN_TTL_MS,
 } from './control.js';
+export { QuarantineEvidence, parseQuarantines } from './quarantine.js';
 export { AllocationRecord, allocationField, canonicalAllocationId, drainField, SCHEDULERS } from './allocation.js';
 export type { SchedulerName } from './allocation.js';
 export { stepDemand, fitStep, fitsTimeLeft } from './resources.js';

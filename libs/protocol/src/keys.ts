@@ -75,6 +75,12 @@ export const StudyRecordField = {
    */
   blocked: 'blocked',
   /**
+   * JSON `[{host, failures, failuresOnStepsOkElsewhere, runs, failuresElsewhere, runsElsewhere,
+   * sinceMs}]`: hosts quarantined for failing far more than the rest of the fleet, with the
+   * evidence; rewritten on each quarantine and release, `[]` when none.
+   */
+  quarantine: 'quarantine',
+  /**
    * JSON array of the names of the workers that ran its steps: a state record's `worker` is an
    * index into it (0, the entry '', for none).
    */

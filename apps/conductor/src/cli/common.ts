@@ -3,6 +3,7 @@ import os from 'node:os';
 import { DURATION_EXAMPLES, parseDurationMs } from '@maestro/protocol';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { studyWidth } from '../study/shape.js';
+import { DEFAULT_QUARANTINE, type QuarantineSettings } from '../conductor/quarantine.js';
 
 export interface SpecOptions {
   out?: string;
@@ -92,6 +93,10 @@ export interface ExecutionFlags {
   throttle?: number;
   /** `--budget`: node-hours the study may use (0 = unlimited). */
   budget?: number;
+  /** `--quarantine-min-failures`: failures before a host can be quarantined (0 = never). */
+  quarantineMinFailures?: number;
+  /** `--quarantine-ratio`: times the rest of the fleet's failure rate a host's must reach. */
+  quarantineRatio?: number;
   localWorkers?: number;
   workerConcurrency?: number;
   window?: number;
@@ -134,6 +139,22 @@ export function addExecutionOptions(cmd: Command): Command {
         '--budget <node-hours>',
         'node-hours the study may use (nodes × run time, walltimes counted while steps run); it stops, resumable, before passing them (0 = unlimited)',
       ).argParser(nodeHoursArg),
+    )
+    .addOption(
+      new Option(
+        '--quarantine-min-failures <n>',
+        'bad-node quarantine: failures on steps that succeed on other hosts before a host stops getting work (0 = never quarantine)',
+      )
+        .default(DEFAULT_QUARANTINE.minFailures)
+        .argParser(wholeNumber('--quarantine-min-failures')),
+    )
+    .addOption(
+      new Option(
+        '--quarantine-ratio <x>',
+        "bad-node quarantine: how many times the rest of the fleet's failure rate a host's must reach",
+      )
+        .default(DEFAULT_QUARANTINE.rateRatio)
+        .argParser(ratioArg),
     )
     .addOption(new Option('-s, --sleeptime <seconds>', 'accepted for compatibility; maestro does not poll').hideHelp())
     .addOption(
@@ -196,6 +217,27 @@ export function addExecutionOptions(cmd: Command): Command {
         .default([])
         .hideHelp(),
     );
+}
+
+/** The quarantine thresholds of `run` and `resume`: 0 min failures turns it off. */
+export function quarantineSettings(o: ExecutionFlags): Partial<QuarantineSettings> {
+  const minFailures = o.quarantineMinFailures ?? DEFAULT_QUARANTINE.minFailures;
+  return {
+    enabled: minFailures > 0,
+    minFailures,
+    rateRatio: o.quarantineRatio ?? DEFAULT_QUARANTINE.rateRatio,
+    // Suspect failures are excused for a while longer than it takes to decide.
+    maxExcused: Math.max(DEFAULT_QUARANTINE.maxExcused, minFailures),
+  };
+}
+
+/** `--quarantine-ratio`: a number above 1 (at 1 or below, an ordinary host would qualify). */
+function ratioArg(text: string): number {
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || n <= 1) {
+    throw new InvalidArgumentError(`--quarantine-ratio takes a number above 1, such as 4 or 2.5; got '${text}'`);
+  }
+  return n;
 }
 
 /** `--budget`: a number of node-hours, 0 or more. */

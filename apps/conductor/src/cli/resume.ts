@@ -10,7 +10,7 @@ import { formatCount } from '../status/count.js';
 import { checkRedisAnswers, openStudy, redisForStudy } from '../study/session.js';
 import { Terminal } from '../run/terminal.js';
 import { autoscaleConfig, resolveAutoscale, type AutoscaleFlags } from './autoscale.js';
-import { defaultLocalWorkers, DEFAULT_REDIS_TIMEOUT_MS, type ExecutionFlags } from './common.js';
+import { defaultLocalWorkers, DEFAULT_REDIS_TIMEOUT_MS, quarantineSettings, type ExecutionFlags } from './common.js';
 import { redisChoice, type RedisFlags } from './redis-options.js';
 import { printFinalStatus } from './status.js';
 
@@ -63,6 +63,7 @@ export async function resumeCommand(
     bundle: options.bundle ?? DEFAULT_BUNDLE,
     workers,
     cancelGraceMs: options.cancelGrace ?? 30_000,
+    quarantine: quarantineSettings(options),
     redisTimeoutMs: options.redisTimeout ?? DEFAULT_REDIS_TIMEOUT_MS,
     terminal: new Terminal(process.stderr),
     dashboard: dashboard && { ...dashboard, prefix: meta.prefix },

@@ -21,7 +21,13 @@ import { createStudyRoot } from '../study/root.js';
 import { Terminal } from '../run/terminal.js';
 import { writeDryRun, writeStudySkeleton } from '../study/write.js';
 import { autoscaleArgs, autoscaleConfig, resolveAutoscale, type AutoscaleFlags } from './autoscale.js';
-import { defaultLocalWorkers, DEFAULT_REDIS_TIMEOUT_MS, type ExecutionFlags, type SpecOptions } from './common.js';
+import {
+  defaultLocalWorkers,
+  DEFAULT_REDIS_TIMEOUT_MS,
+  quarantineSettings,
+  type ExecutionFlags,
+  type SpecOptions,
+} from './common.js';
 import { keyPrefixOf, redisChoice, type RedisFlags } from './redis-options.js';
 import { printFinalStatus } from './status.js';
 import { workerRedis } from './workers.js';
@@ -209,6 +215,7 @@ async function runInRoot(
     bundle: options.bundle ?? DEFAULT_BUNDLE,
     workers,
     cancelGraceMs: options.cancelGrace ?? 30_000,
+    quarantine: quarantineSettings(options),
     redisTimeoutMs: options.redisTimeout ?? DEFAULT_REDIS_TIMEOUT_MS,
     terminal: new Terminal(process.stderr),
     dashboard,
@@ -240,6 +247,8 @@ function detachConductor(root: string, o: RunOptions): number {
   flag('--rlimit', o.rlimit);
   flag('--throttle', o.throttle);
   flag('--budget', o.budget);
+  flag('--quarantine-min-failures', o.quarantineMinFailures);
+  flag('--quarantine-ratio', o.quarantineRatio);
   flag('--local-workers', o.localWorkers);
   flag('--worker-concurrency', o.workerConcurrency);
   flag('--window', o.window);

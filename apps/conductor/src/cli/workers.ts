@@ -1,10 +1,12 @@
 /**
- * `maestro workers launch | list | stop`: allocations of workers by hand.
+ * `maestro workers launch | list | stop | release`: allocations of workers by hand.
  *
  * - launch: renders deploy/<scheduler>/ into a batch script in the study root (`workers/`),
  *   submits it and records the allocation in Redis; refuses, before submitting anything, an
  *   allocation whose nodes are too small for a step of the study.
- * - list: every allocation maestro submitted and every live worker of the deployment.
+ * - list: every allocation maestro submitted and every live worker of the deployment; with
+ *   --study, the hosts that study quarantined (bad-node quarantine) and the evidence.
+ * - release: ends the quarantine of a host.
  * - stop: drains (running steps finish, then the workers exit and the allocations end), or with
  *   --now cancels the allocations (`scancel`, `flux cancel`).
  */
@@ -12,8 +14,15 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import {
+  CONTROL_FIELD,
+  controlKey,
+  leaseKey,
+  StudyRecordField,
+  studyKey,
   canonicalAllocationId,
   formatWalltime,
+  parseQuarantines,
+  type QuarantineEvidence,
   type AllocationRecord,
   type SchedulerName,
   type WorkerRecord,
@@ -248,7 +257,7 @@ interface ListedAllocation extends AllocationRecord {
 export async function workersListCommand(flags: ListFlags, out: Writable): Promise<number> {
   const d = await deployment(flags);
   const now = Date.now();
-  const { allocations, workers } = await withFleet(d, async (fleet) => {
+  const { allocations, workers, quarantined } = await withFleet(d, async (fleet, redis) => {
     const records = await fleet.allocations();
     const states = await allocationStates(records);
     const listed: ListedAllocation[] = [];
@@ -258,16 +267,75 @@ export async function workersListCommand(flags: ListFlags, out: Writable): Promi
       if (state === 'ended' && !flags.all && now - (record.endedAt ?? now) > ENDED_SHOWN_MS) continue;
       listed.push({ ...record, state });
     }
-    return { allocations: listed, workers: await fleet.liveWorkers(now) };
+    return { allocations: listed, workers: await fleet.liveWorkers(now), quarantined: await quarantinesOf(d, redis) };
   });
   if (flags.json) {
-    out.write(`${JSON.stringify({ allocations, workers }, null, 2)}\n`);
+    out.write(`${JSON.stringify({ allocations, workers, quarantined }, null, 2)}\n`);
     return 0;
   }
   out.write(formatAllocations(allocations, workers, now));
   out.write('\n');
   out.write(formatWorkers(workers, now));
+  out.write(formatQuarantines(quarantined, now));
   return 0;
+}
+
+// ---- quarantine ------------------------------------------------------------------------------
+
+/** The hosts the study's conductor quarantined (--study), with the evidence; none without a study. */
+async function quarantinesOf(d: Deployment, redis: Redis): Promise<QuarantineEvidence[]> {
+  if (!d.meta) return [];
+  return parseQuarantines((await redis.hget(studyKey(d.prefix, d.meta.id), StudyRecordField.quarantine)) ?? undefined);
+}
+
+function formatQuarantines(quarantined: readonly QuarantineEvidence[], now: number): string {
+  if (quarantined.length === 0) return '';
+  const rows = [['QUARANTINED HOST', 'SINCE', 'FAILED HERE', 'ON STEPS OK ELSEWHERE', 'FAILED ELSEWHERE']];
+  for (const q of quarantined) {
+    rows.push([
+      q.host,
+      `${Math.max(0, Math.round((now - q.sinceMs) / 1000))}s ago`,
+      `${q.failures} of ${q.runs} runs`,
+      String(q.failuresOnStepsOkElsewhere),
+      `${q.failuresElsewhere} of ${q.runsElsewhere} runs`,
+    ]);
+  }
+  return `\n${table(rows)}Its workers drain and the study's steps run elsewhere; end it with: maestro workers release HOST --study DIR\n`;
+}
+
+/**
+ * `maestro workers release HOST --study DIR`: ends a quarantine. A running conductor is asked
+ * (its state is the truth); with none, the stored list is rewritten, for the next one to restore.
+ */
+export async function workersReleaseCommand(host: string, flags: FleetFlags, out: Writable): Promise<number> {
+  if (!flags.study) {
+    throw new AllocationError(
+      AllocationErrorCode.Invalid,
+      'workers release: give --study STUDY_DIR (a quarantine belongs to a study)',
+    );
+  }
+  const d = await deployment(flags);
+  const meta = d.meta!;
+  return withFleet(d, async (_fleet, redis) => {
+    const key = studyKey(d.prefix, meta.id);
+    const quarantined = await quarantinesOf(d, redis);
+    if (!quarantined.some((q) => q.host === host)) {
+      const hosts = quarantined.map((q) => q.host).join(', ') || 'none';
+      throw new AllocationError(
+        AllocationErrorCode.Invalid,
+        `workers release: host '${host}' is not quarantined in study ${meta.name}; quarantined hosts: ${hosts}`,
+      );
+    }
+    if (await redis.get(leaseKey(d.prefix, meta.id))) {
+      await redis.xadd(controlKey(d.prefix, meta.id), '*', CONTROL_FIELD, JSON.stringify({ type: 'release', host }));
+      out.write(`Asked the conductor of ${meta.name} to release ${host}: workers there may take its steps again\n`);
+    } else {
+      const rest = quarantined.filter((q) => q.host !== host);
+      await redis.hset(key, StudyRecordField.quarantine, JSON.stringify(rest));
+      out.write(`Released ${host} in ${meta.name} (no conductor is running; the next one starts without it)\n`);
+    }
+    return 0;
+  });
 }
 
 /** Each record's state, asked of its scheduler; missing when the scheduler cannot say. */

@@ -29,6 +29,7 @@ import { logNote } from './notes.js';
 import { StudyPersistence } from './persistence.js';
 import { applyReconciled, reconcile } from './reconcile.js';
 import type { RetrySettings } from './return-codes.js';
+import type { QuarantineEvidence, QuarantineSettings } from './quarantine.js';
 import { queueNamesOf } from './step-jobs.js';
 import type { RuntimeSummary } from './step-timing.js';
 import { FINISH_WINDOW_MS, RECONCILE_EVERY_MS } from './timing.js';
@@ -48,6 +49,8 @@ export interface ConductorOptions {
   readonly limits: Partial<ConductorLimits>;
   /** A Merlin study's retry settings by step (retrySettingsOf); undefined for a Maestro study. */
   readonly merlinRetries?: readonly RetrySettings[] | undefined;
+  /** Bad-node quarantine thresholds (quarantine.ts); defaults where not given. */
+  readonly quarantine?: Partial<QuarantineSettings> | undefined;
   /** Most instances waiting in Redis at once (`--window`). */
   readonly window: number;
   /** How short instances are bundled; undefined sends every instance alone. */
@@ -149,6 +152,10 @@ export class Conductor {
   /** Whether a step asked for the study's workers to stop (Merlin's STOP_WORKERS) since the last call. */
   takeStopWorkers(): boolean {
     return this.#parts?.machine.takeStopWorkers() ?? false;
+  }
+  /** Hosts quarantined for failing far more than the rest (quarantine.ts), with the evidence. */
+  quarantinedHosts(): QuarantineEvidence[] {
+    return this.#parts?.machine.health.quarantined() ?? [];
   }
   get state(): StudyStateName {
     return this.#state;
@@ -337,6 +344,7 @@ export class Conductor {
       workerNames: stored[F.workerNames],
       stoppedBy: stored[F.stoppedBy],
       merlinRetries: o.merlinRetries,
+      quarantine: { settings: o.quarantine, stored: stored[F.quarantine] },
       changes: this.#changes,
       note: (note) => logNote(this.#log, this.expanded, note),
     });
@@ -366,6 +374,7 @@ export class Conductor {
       [F.throttle]: String(m.limits.throttle),
       [F.budget]: String(m.limits.budget ?? 0),
       [F.workerNames]: m.workers.toJSON(),
+      [F.quarantine]: m.health.toJSON(),
     };
     if (m.cancelRequested) fields[F.cancelled] = '1';
     if (m.stoppedBy !== undefined) fields[F.stoppedBy] = m.stoppedBy;

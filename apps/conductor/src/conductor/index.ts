@@ -7,3 +7,5 @@ export type { ConductorLimits, Progress } from './conductor.js';
 export { InstanceRecords } from './instance-records.js';
 export { jobSettingsOf, queueNamesOf, settingsVaryByInstance } from './step-jobs.js';
 export { retrySettingsOf } from './return-codes.js';
+export { DEFAULT_QUARANTINE } from './quarantine.js';
+export type { QuarantineEvidence, QuarantineSettings } from './quarantine.js';

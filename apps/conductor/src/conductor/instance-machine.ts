@@ -12,8 +12,8 @@
  * counting; a failure for good fails every descendant, as Maestro does. In a Merlin study, exit
  * codes 100-106 are requests instead (return-codes.ts): retries, restarts, soft or hard failures.
  *
- * A cancel comes in two steps, so that nothing finished is ever recorded CANCELLED: cancel() stops
- * sending; settleCancel(), once workers can no longer claim anything, cancels the unclaimed rest.
+ * A failed run on a bad node (quarantine.ts) does not count. A cancel comes in two steps (nothing
+ * finished is ever recorded CANCELLED): cancel() stops sending; settleCancel() cancels the unclaimed.
  */
 import {
   isFinalState,
@@ -35,6 +35,7 @@ import { buildInstanceGraph } from './instance-graph.js';
 import type { InstanceRecords } from './instance-records.js';
 import type { InstanceNote, Reporter } from './notes.js';
 import { ReadyQueue } from './ready-queue.js';
+import { NodeHealth, type QuarantineSettings } from './quarantine.js';
 import { merlinActionOf, returnCodeName, type RetrySettings } from './return-codes.js';
 import { StepTiming } from './step-timing.js';
 import { WorkerNames } from './worker-names.js';
@@ -71,6 +72,7 @@ export interface InstanceMachineOptions {
   readonly merlinRetries?: readonly RetrySettings[] | undefined;
   /** StudyRecordField.stoppedBy as stored, when resuming. */
   readonly stoppedBy?: string | undefined;
+  readonly quarantine?: { settings?: Partial<QuarantineSettings>; stored?: string | undefined }; // quarantine.ts
 }
 
 export class InstanceMachine {
@@ -84,6 +86,7 @@ export class InstanceMachine {
   readonly budget: NodeHourBudget;
   readonly finishRate = new FinishRate();
   readonly workers: WorkerNames;
+  readonly health: NodeHealth;
   readonly graph: Graph;
   readonly tracker: ReadinessTracker;
   readonly #counts = new Int32Array(STATE_CODES);
@@ -117,6 +120,8 @@ export class InstanceMachine {
     this.#note = options.note ?? (() => undefined);
     this.#merlinRetries = options.merlinRetries;
     this.#stoppedBy = options.stoppedBy;
+    const q = options.quarantine;
+    this.health = new NodeHealth(q?.settings, q?.stored, (json) => this.changes.setField(F.quarantine, json));
     this.workers = new WorkerNames(options.workerNames, (json) => this.changes.setField(F.workerNames, json));
     this.#limits = { ...options.limits };
     this.#writeLimits();
@@ -242,6 +247,7 @@ export class InstanceMachine {
     const worker = this.workers.ref(ev.worker, ev.host);
     if (ev.type === 'started') {
       if (r.state(i) === StepState.PENDING) this.#setState(i, StepState.RUNNING);
+      this.health.seen(ev.host);
       r.setStartMs(i, ev.startMs);
       r.setEndMs(i, 0);
       r.setWorker(i, worker);
@@ -284,12 +290,16 @@ export class InstanceMachine {
       this.timing.record(this.expanded.stepIndexOf(i), ev.startMs, ev.endMs);
     switch (ev.outcome) {
       case 'succeeded':
+        this.health.succeeded(ev.host, this.expanded.stepIndexOf(i));
         this.#finish(i, StepState.FINISHED, now);
         for (const c of this.tracker.complete(i)) this.ready.push(c);
         return;
       case 'failed':
       case 'rejected':
         if (ev.outcome === 'failed' && this.#merlinResult(i, ev)) return;
+        // A run failed on a host that fails far more than the rest does not count: it runs again.
+        if (ev.outcome === 'failed' && this.health.failed(ev.host, this.expanded.stepIndexOf(i), now) !== 'charged')
+          return this.#handedBack(i, { ...ev, message: `not counted: ${ev.host} fails far more than the rest` });
         this.#failedRun(i, ev, ev.exitCode, ev.signal, ev.message);
         return;
       case 'timedout':
@@ -417,21 +427,16 @@ export class InstanceMachine {
     this.#writeLimits();
   }
 
-  /**
-   * Reconciliation found the job of attempt `attempt` of instance `i` gone without a result
-   * (Redis lost it): it runs again as a new attempt, or is CANCELLED once the study is. Ignored
-   * unless that attempt is still in flight (an earlier finding may have failed its subtree).
-   */
+  /** Reconciliation found attempt `attempt` of `i` gone without a result (Redis lost it): it runs
+   * again, or is CANCELLED once the study is. Ignored unless still in flight (a subtree may have failed). */
   lost(i: number, attempt: number): void {
     if (!this.#inFlightAt(i, attempt)) return;
     if (this.#cancelled) this.#finish(i, StepState.CANCELLED, 0);
     else this.#retry(i);
   }
 
-  /**
-   * Reconciliation found the job of attempt `attempt` of instance `i` failed in the queue without
-   * a result: a failed run. Ignored unless that attempt is still in flight.
-   */
+  /** Reconciliation found attempt `attempt` of `i` failed in the queue without a result: a failed
+   * run (no host to blame). Ignored unless that attempt is still in flight. */
   failedInQueue(i: number, attempt: number, message: string, now: number): void {
     if (!this.#inFlightAt(i, attempt)) return;
     const r = this.records;
@@ -443,22 +448,16 @@ export class InstanceMachine {
     this.#failedRun(i, { index: i, attempt: r.attempt(i), worker: '' }, null, null, message);
   }
 
-  /**
-   * A cancel was asked for. The request is written with the next commit (the study's cancelled
-   * flag): a conductor that dies before carrying it out leaves it to the next one, and from then
-   * on workers claim nothing more. It is carried out by cancel() and settleCancel().
-   */
+  /** A cancel was asked for, written with the next commit (the cancelled flag): a conductor that dies
+   * first leaves it to the next; workers then claim nothing more. cancel() and settleCancel() do it. */
   requestCancel(): void {
     if (this.#cancelRequested) return;
     this.#cancelRequested = true;
     this.changes.setField(F.cancelled, '1');
   }
 
-  /**
-   * Cancel, first step: nothing is sent or retried any more, and what is handed back is CANCELLED.
-   * Nothing is marked CANCELLED yet (see settleCancel). Instances still in flight at `deadlineMs`
-   * are CANCELLED then (cancelExpired), reported or not.
-   */
+  /** Cancel, first step: nothing is sent or retried any more, what is handed back is CANCELLED; nothing
+   * else yet (settleCancel). Still in flight at `deadlineMs`: CANCELLED then (cancelExpired). */
   cancel(deadlineMs: number): void {
     if (this.#cancelled) return;
     this.requestCancel();

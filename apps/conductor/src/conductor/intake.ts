@@ -113,6 +113,11 @@ export class ResultIntake {
         this.#log.info({ throttle: m.limits.throttle, rlimit: m.limits.rlimit }, 'limits updated');
         return;
       }
+      case 'release': {
+        const was = this.#machine.health.release(req.host);
+        this.#log.info({ host: req.host, wasQuarantined: was }, 'bad-node quarantine released');
+        return;
+      }
       default: {
         const never: never = req;
         throw new Error(`unknown control request ${JSON.stringify(never)}`);

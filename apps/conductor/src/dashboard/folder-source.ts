@@ -109,6 +109,7 @@ export class FolderSource implements StudySource {
       limits: { throttle: undefined, rlimit: undefined, attempts: undefined },
       cancelled: state === 'CANCELLED',
       workerNames: [''],
+      quarantined: [], // only Redis knows (workers list --study tells)
       problem: status ? undefined : 'the study folder has no status files yet (it never ran)',
     };
   }

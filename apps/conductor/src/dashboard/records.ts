@@ -3,7 +3,7 @@
  * Another version may have written them, so every field is optional and checked, and a record
  * that does not parse is shown as what it is rather than failing the page.
  */
-import { StudyRecordField as F, WorkerRecord } from '@maestro/protocol';
+import { parseQuarantines, StudyRecordField as F, WorkerRecord, type QuarantineEvidence } from '@maestro/protocol';
 import { z } from 'zod';
 
 /** The `meta` field of the study hash: the conductor's public description (no credentials). */
@@ -39,6 +39,8 @@ export interface StudyRecord {
   readonly cancelled: boolean;
   /** Index = the worker number in the instance records; 0 is "none". */
   readonly workerNames: readonly string[];
+  /** Hosts quarantined as bad nodes, with the evidence (StudyRecordField.quarantine). */
+  readonly quarantined: readonly QuarantineEvidence[];
   /** Set when the hash is missing or did not parse. */
   readonly problem: string | undefined;
 }
@@ -87,6 +89,7 @@ export function parseStudyRecord(id: string, hash: Readonly<Record<string, strin
     limits: { throttle: num(hash[F.throttle]), rlimit: num(hash[F.rlimit]), attempts: num(hash[F.attempts]) },
     cancelled: hash[F.cancelled] === '1',
     workerNames: workerNames.success ? workerNames.data : [''],
+    quarantined: parseQuarantines(hash[F.quarantine]),
     problem,
   };
 }

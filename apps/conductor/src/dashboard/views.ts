@@ -114,6 +114,8 @@ export interface WorkerView {
   readonly lastSeen: number | null;
   readonly allocationEndsAt: number | null;
   readonly timeLeftMs: number | null;
+  /** Its host is quarantined as a bad node (the evidence is in the view's `quarantined`). */
+  readonly quarantined: boolean;
 }
 
 export interface AllocationView {

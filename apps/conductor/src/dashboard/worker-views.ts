@@ -8,6 +8,7 @@ import {
   STATE_RECORD_BYTES,
   StepState,
   WORKER_RECORD_TTL_MS,
+  type QuarantineEvidence,
   type WorkerRecord,
 } from '@maestro/protocol';
 import { parseWorkerRecord } from './records.js';
@@ -19,7 +20,12 @@ export async function workerViews(
   snap: Snapshot,
   reader: WorkerRecords,
   now: number,
-): Promise<{ now: number; workers: WorkerView[]; allocations: AllocationView[] }> {
+): Promise<{
+  now: number;
+  workers: WorkerView[];
+  allocations: AllocationView[];
+  quarantined: readonly QuarantineEvidence[];
+}> {
   const r = snap.record;
   const runningHere = runningPerWorker(snap);
   const [joined, alive] = await Promise.all([
@@ -31,6 +37,7 @@ export async function workerViews(
   const hashes = await reader.readWorkerRecords(list);
   const studyQueues = new Set(r.queues.length > 0 ? r.queues : [DEFAULT_QUEUE]);
   const workers: WorkerView[] = [];
+  const quarantinedHosts = new Set(r.quarantined.map((q) => q.host));
   list.forEach((name, k) => {
     const rec: WorkerRecord | undefined = parseWorkerRecord(hashes[k]!);
     const queues = rec ? rec.queues.split(',').filter(Boolean) : [];
@@ -39,9 +46,10 @@ export async function workerViews(
     if (!ranHere && !queues.some((q) => studyQueues.has(q))) return;
     const info = parseJoined(joined[name]);
     const endsAt = rec?.allocationEndsAt ?? null;
+    const host = rec?.host ?? info.host ?? '';
     workers.push({
       name,
-      host: rec?.host ?? info.host ?? '',
+      host,
       allocationId: rec?.allocationId ?? info.allocationId ?? null,
       scheduler: rec?.scheduler ?? null,
       state: rec?.state ?? 'gone',
@@ -54,10 +62,11 @@ export async function workerViews(
       lastSeen: rec?.lastSeen ?? null,
       allocationEndsAt: endsAt,
       timeLeftMs: endsAt === null ? null : Math.max(0, endsAt - now),
+      quarantined: quarantinedHosts.has(host),
     });
   });
   workers.sort((a, b) => Number(a.state === 'gone') - Number(b.state === 'gone') || a.name.localeCompare(b.name));
-  return { now, workers, allocations: allocationsOf(workers) };
+  return { now, workers, allocations: allocationsOf(workers), quarantined: r.quarantined };
 }
 
 /** Instances of the study running now, per worker name. */

@@ -13,7 +13,7 @@
  */
 import { StepState, stepDemand, type AllocationRecord, type WorkerRecord } from '@maestro/protocol';
 import type { Logger } from 'pino';
-import type { Conductor } from '../conductor/index.js';
+import type { Conductor, QuarantineEvidence } from '../conductor/index.js';
 import { jobSettingsOf, queueNamesOf, settingsVaryByInstance } from '../conductor/index.js';
 import { AllocationError, prepareLaunch, submitLaunch } from '../allocations/index.js';
 import type { SchedulerClient, LaunchSettings, LaunchTarget } from '../allocations/index.js';
@@ -93,6 +93,8 @@ export class Fleet {
   readonly #reported = new Set<string>();
   /** The instances that were waiting for a worker at the last round. */
   #lastWaiting = new Set<number>();
+  /** Workers already asked to drain for a quarantine. */
+  readonly #drained = new Set<string>();
   /** What was last reported blocked, by step and kind of reason. */
   #blocked = new Map<string, BlockedSteps>();
   readonly #scalers: readonly Scaler[];
@@ -173,8 +175,11 @@ export class Fleet {
     // instance is not blocked for waiting a moment (a chain's link waits between its parent's
     // end and its start, one link after another), and most rounds of a busy study see none.
     const stopWorkers = this.#o.conductor.takeStopWorkers();
-    const workers = scaling || stopWorkers || settled.length > 0 ? await this.#o.store.liveWorkers(now) : [];
+    const quarantined = this.#o.conductor.quarantinedHosts();
+    const read = scaling || stopWorkers || settled.length > 0 || quarantined.length > 0;
+    const workers = read ? await this.#o.store.liveWorkers(now) : [];
     if (stopWorkers) await this.#stopWorkers(workers);
+    if (quarantined.length > 0) await this.#drainQuarantined(workers, quarantined);
     this.#reportBlocked(settled, workers, now);
     for (const s of this.#scalers) await this.#autoscale(s, all, workers, now);
   }
@@ -189,6 +194,26 @@ export class Fleet {
     const names = workers.filter((w) => w.queues.split(',').some((q) => queues.includes(q))).map((w) => w.name);
     await this.#o.store.requestDrain({ allocations: [], workers: names });
     this.#o.log.warn({ workers: names }, 'a step exited MERLIN_STOP_WORKERS: draining the workers of this study');
+  }
+
+  /**
+   * Workers on quarantined hosts stop taking work: they drain (finish what runs, then exit) rather
+   * than idle, so that a broken node holds no allocation; one started there later is drained on
+   * sight. Asked once per worker; the drain request outlives a missed message (DRAIN_TTL_MS).
+   */
+  async #drainQuarantined(workers: readonly WorkerRecord[], quarantined: readonly QuarantineEvidence[]): Promise<void> {
+    const hosts = new Set(quarantined.map((q) => q.host));
+    const names = workers.filter((w) => hosts.has(w.host) && !this.#drained.has(w.name)).map((w) => w.name);
+    if (names.length === 0) return;
+    await this.#o.store.requestDrain({ allocations: [], workers: names });
+    for (const n of names) this.#drained.add(n);
+    this.#o.log.warn(
+      {
+        workers: names,
+        evidence: quarantined.filter((q) => workers.some((w) => w.host === q.host && names.includes(w.name))),
+      },
+      'bad-node quarantine: draining the workers of a host that fails far more than the rest',
+    );
   }
 
   /**

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { StudyStateName } from '@maestro/protocol';
 import type { ExpandedStudy } from '@maestro/spec';
-import { Conductor, retrySettingsOf, type ConductorLimits } from '../conductor/index.js';
+import { Conductor, retrySettingsOf, type ConductorLimits, type QuarantineSettings } from '../conductor/index.js';
 import type { Dashboard, DashboardSettings } from '../dashboard/index.js';
 import { Fleet, type AutoscaleConfig } from '../fleet/index.js';
 import type { Logger } from 'pino';
@@ -39,6 +39,8 @@ export interface ConductOptions {
    */
   readonly workers: LocalWorkers | undefined;
   readonly cancelGraceMs: number;
+  /** Bad-node quarantine thresholds (`--quarantine-*`). */
+  readonly quarantine?: Partial<QuarantineSettings> | undefined;
   /** How long Redis may not answer before the study stops (`--redis-timeout`); 0 waits for ever. */
   readonly redisTimeoutMs: number;
   readonly terminal: Terminal | undefined;
@@ -172,6 +174,7 @@ async function makeParts(o: ConductOptions, log: Logger): Promise<StudyParts> {
     window: o.window,
     bundle: { maxSize: o.bundle, targetMs: BUNDLE_TARGET_MS },
     cancelGraceMs: o.cancelGraceMs,
+    quarantine: o.quarantine,
     leaseTtlMs: 15_000,
     publicMeta: {
       id: meta.id,

@@ -58,13 +58,16 @@ export class ScriptedWorker {
   maxRunning = 0;
   readonly #redis: Cmds;
   readonly #worker: Worker;
+  /** The host it reports from (bad-node tests run several). */
+  readonly #host: string;
 
   constructor(
     url: string,
     prefix: string,
     behaviour: Behaviour,
-    options: { concurrency?: number; queue?: string; handBackDelayMs?: number } = {},
+    options: { concurrency?: number; queue?: string; handBackDelayMs?: number; host?: string } = {},
   ) {
+    this.#host = options.host ?? 'test';
     this.#redis = new Redis(url, { maxRetriesPerRequest: null }) as Cmds;
     this.#redis.defineCommand('claim', { numberOfKeys: 4, lua: CLAIM_RUN_LUA });
     this.#redis.defineCommand('report', { numberOfKeys: 2, lua: REPORT_RESULT_LUA });
@@ -122,8 +125,8 @@ export class ScriptedWorker {
       type: 'started',
       index: job.index,
       attempt: job.attempt,
-      worker: 'scripted',
-      host: 'test',
+      worker: `scripted@${this.#host}`,
+      host: this.#host,
       pid: 0,
       startMs: Date.now(),
     };
@@ -159,8 +162,8 @@ export class ScriptedWorker {
       index: job.index,
       attempt: job.attempt,
       run,
-      worker: 'scripted',
-      host: 'test',
+      worker: `scripted@${this.#host}`,
+      host: this.#host,
       outcome,
       exitCode: outcome === 'interrupted' ? null : (exitCode ?? (outcome === 'succeeded' ? 0 : 1)),
       signal: null,
