@@ -16,7 +16,7 @@ import { withoutPassword } from '@maestro/secrets';
 import { checkRedisForNewStudy, redisForNewStudy, targetOf, type RedisChoice } from '../study/session.js';
 import { metaDir } from '../study/meta.js';
 import { studyQueues } from '../study/shape.js';
-import { startStudyWorkers } from '../run/local-workers.js';
+import { LocalWorkers } from '../run/local-workers.js';
 import { createStudyRoot } from '../study/root.js';
 import { Terminal } from '../run/terminal.js';
 import { writeDryRun, writeStudySkeleton } from '../study/write.js';
@@ -44,6 +44,58 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
   const dashboard = dashboardSettingsFor(options); // a bad MAESTRO_DASHBOARD_AUTH stops us before any folder exists
   const cwd = process.cwd();
   const choice = redisChoice(options);
+  const prefix = keyPrefixOf(options.prefix ?? 'maestro', choice.url);
+  // Started first, told their Redis once it answers: a worker's start then overlaps ours.
+  const early = earlyWorkers(options, prefix);
+  let handedOver = false;
+  try {
+    return await runWithWorkers(spec, options, { now, dashboard, cwd, choice, prefix, early }, out, err, () => {
+      handedOver = true;
+    });
+  } finally {
+    if (!handedOver) early?.abandon();
+  }
+}
+
+/**
+ * The local workers a run starts before reading its spec: as many as `--local-workers`, else
+ * one (every study needs one; a wider study gets the rest once its width is known). None for a
+ * dry run, a detached one, or one whose workers come from allocations.
+ */
+function earlyWorkers(options: RunOptions, prefix: string): LocalWorkers | undefined {
+  if (options.dry || options.detach || options.autoscale !== undefined || options.localWorkers === 0) return undefined;
+  return startLocalWorkers(options, prefix, options.localWorkers ?? 1);
+}
+
+function startLocalWorkers(options: RunOptions, prefix: string, count: number): LocalWorkers {
+  const workers = new LocalWorkers({
+    count,
+    concurrency: options.workerConcurrency ?? 1,
+    prefix,
+    extraArgs: options.workerArg,
+  });
+  workers.start();
+  return workers;
+}
+
+interface EarlyContext {
+  readonly now: Date;
+  readonly dashboard: ReturnType<typeof dashboardSettingsFor>;
+  readonly cwd: string;
+  readonly choice: RedisChoice;
+  readonly prefix: string;
+  readonly early: LocalWorkers | undefined;
+}
+
+async function runWithWorkers(
+  spec: string,
+  options: RunOptions,
+  e: EarlyContext,
+  out: Writable,
+  err: Writable,
+  onHandOver: () => void,
+): Promise<number> {
+  const { now, dashboard, cwd, choice, prefix } = e;
   // Its Redis is checked while the spec loads (no wait added), and before any folder exists: a
   // missing redis-server, an unreachable server or a wrong password leaves nothing behind.
   const redisChecked = options.dry ? Promise.resolve(undefined) : settled(checkRedisForNewStudy(choice));
@@ -61,7 +113,6 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
     everyLayer: true, // every problem, missing paths included, before the study folder exists
   });
   printWarnings(loaded.warnings, (l) => err.write(`${l}\n`));
-  const prefix = keyPrefixOf(options.prefix ?? 'maestro', choice.url);
   // Autoscale options, and steps too large for its allocations, are refused before anything exists.
   const autoscale = await resolveAutoscale(options, loaded, prefix, err);
   if (autoscale && choice.url) workerRedis(targetOf({ ...choice, url: choice.url }));
@@ -80,7 +131,7 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
     return await runInRoot(
       spec,
       options,
-      { loaded, root: created.path, now, cwd, choice, prefix, autoscale, dashboard },
+      { loaded, root: created.path, now, cwd, choice, prefix, autoscale, dashboard, early: e.early, onHandOver },
       out,
       err,
       () => (started = true),
@@ -100,6 +151,9 @@ interface RunContext {
   readonly prefix: string;
   readonly autoscale: Awaited<ReturnType<typeof resolveAutoscale>>;
   readonly dashboard: ReturnType<typeof dashboardSettingsFor>;
+  /** Workers started before the spec was read, and what to call once they are given their Redis. */
+  readonly early: LocalWorkers | undefined;
+  readonly onHandOver: () => void;
 }
 
 /** The run once its root exists: write the study, then run it (or detach, or stop at a dry run). */
@@ -188,15 +242,11 @@ async function runInRoot(
   err.write(`Study ${meta.name}: ${formatCount(final.expanded.instanceCount, 'step instance')} in ${root}\n`);
   const redis = await redisForNewStudy(root, choice);
   const workerCount = options.localWorkers ?? (autoscale ? 0 : defaultLocalWorkers(final.expanded.steps));
-  const workers = startStudyWorkers({
-    count: workerCount,
-    concurrency: options.workerConcurrency ?? 1,
-    redis: redis.target,
-    prefix,
-    queues: studyQueues(final.expanded.steps),
-    metaDir: metaDir(root),
-    extraArgs: options.workerArg,
-  });
+  const workers = workerCount > 0 ? (c.early ?? startLocalWorkers(options, prefix, workerCount)) : undefined;
+  workers?.grow(workerCount);
+  const logDir = path.join(metaDir(root), 'logs');
+  workers?.connect({ redis: redis.target, queues: studyQueues(final.expanded.steps), logDir });
+  if (workers) c.onHandOver(); // from here on, conduct() (or the catch below) stops them
   // The conductor's modules (BullMQ and the rest) load while the workers start.
   const { conduct, DEFAULT_BUNDLE, DEFAULT_WINDOW, EXIT_CODES } = await import('../run/conduct.js').catch(
     async (error: unknown) => {
