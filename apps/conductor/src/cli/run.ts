@@ -288,8 +288,9 @@ function settled(p: Promise<unknown>): Promise<unknown> {
 
 /** Starts `maestro resume ROOT` in the background, its output in meta/conductor.out. */
 function detachConductor(root: string, o: RunOptions): number {
-  const main = fileURLToPath(new URL('../main.js', import.meta.url));
-  const args = [main, 'resume', root];
+  // The bin (two folders up from dist/cli and dist/bundle alike): the bundle, and its V8 settings.
+  const bin = fileURLToPath(new URL('../../bin/maestro.js', import.meta.url));
+  const args = [bin, 'resume', root];
   const flag = (name: string, v: number | string | undefined): void => {
     if (v !== undefined) args.push(name, String(v));
   };
