@@ -16,7 +16,7 @@ import { withoutPassword } from '@maestro/secrets';
 import { checkRedisForNewStudy, redisForNewStudy, targetOf, type RedisChoice } from '../study/session.js';
 import { metaDir } from '../study/meta.js';
 import { studyQueues } from '../study/shape.js';
-import { LocalWorkers } from '../run/local-workers.js';
+import { LocalWorkers, startEarlyWorkers } from '../run/local-workers.js';
 import { createStudyRoot } from '../study/root.js';
 import { Terminal } from '../run/terminal.js';
 import { writeDryRun, writeStudySkeleton } from '../study/write.js';
@@ -39,14 +39,19 @@ export interface RunOptions extends SpecOptions, ExecutionFlags, RedisFlags, Aut
   detach?: boolean;
 }
 
-export async function runCommand(spec: string, options: RunOptions, out: Writable, err: Writable): Promise<number> {
+/** `early`: the local workers main.ts started before this module loaded (startEarlyWorkers). */
+export async function runCommand(
+  spec: string,
+  options: RunOptions,
+  out: Writable,
+  err: Writable,
+  early: LocalWorkers | undefined = startEarlyWorkers(options),
+): Promise<number> {
   const now = new Date();
   const dashboard = dashboardSettingsFor(options); // a bad MAESTRO_DASHBOARD_AUTH stops us before any folder exists
   const cwd = process.cwd();
   const choice = redisChoice(options);
   const prefix = keyPrefixOf(options.prefix ?? 'maestro', choice.url);
-  // Started first, told their Redis once it answers: a worker's start then overlaps ours.
-  const early = earlyWorkers(options, prefix);
   let handedOver = false;
   try {
     return await runWithWorkers(spec, options, { now, dashboard, cwd, choice, prefix, early }, out, err, () => {
@@ -57,21 +62,10 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
   }
 }
 
-/**
- * The local workers a run starts before reading its spec: as many as `--local-workers`, else
- * one (every study needs one; a wider study gets the rest once its width is known). None for a
- * dry run, a detached one, or one whose workers come from allocations.
- */
-function earlyWorkers(options: RunOptions, prefix: string): LocalWorkers | undefined {
-  if (options.dry || options.detach || options.autoscale !== undefined || options.localWorkers === 0) return undefined;
-  return startLocalWorkers(options, prefix, options.localWorkers ?? 1);
-}
-
-function startLocalWorkers(options: RunOptions, prefix: string, count: number): LocalWorkers {
+function startLocalWorkers(options: RunOptions, count: number): LocalWorkers {
   const workers = new LocalWorkers({
     count,
     concurrency: options.workerConcurrency ?? 1,
-    prefix,
     extraArgs: options.workerArg,
   });
   workers.start();
@@ -242,10 +236,10 @@ async function runInRoot(
   err.write(`Study ${meta.name}: ${formatCount(final.expanded.instanceCount, 'step instance')} in ${root}\n`);
   const redis = await redisForNewStudy(root, choice);
   const workerCount = options.localWorkers ?? (autoscale ? 0 : defaultLocalWorkers(final.expanded.steps));
-  const workers = workerCount > 0 ? (c.early ?? startLocalWorkers(options, prefix, workerCount)) : undefined;
+  const workers = workerCount > 0 ? (c.early ?? startLocalWorkers(options, workerCount)) : undefined;
   workers?.grow(workerCount);
   const logDir = path.join(metaDir(root), 'logs');
-  workers?.connect({ redis: redis.target, queues: studyQueues(final.expanded.steps), logDir });
+  workers?.connect({ redis: redis.target, prefix, queues: studyQueues(final.expanded.steps), logDir });
   if (workers) c.onHandOver(); // from here on, conduct() (or the catch below) stops them
   // The conductor's modules (BullMQ and the rest) load while the workers start.
   const { conduct, DEFAULT_BUNDLE, DEFAULT_WINDOW, EXIT_CODES } = await import('../run/conduct.js').catch(

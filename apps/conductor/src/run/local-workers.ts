@@ -19,14 +19,14 @@ import { createWriteStream, existsSync, mkdirSync, type WriteStream } from 'node
 import { once } from 'node:events';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { workerBin } from '../exec/index.js';
+// Not exec/index.js: its execa would load before the workers start (startEarlyWorkers).
+import { workerBin } from '../exec/worker-bin.js';
 import type { RedisTarget } from '../redis/connection.js';
 
 export interface LocalWorkersOptions {
   readonly count: number;
   /** Steps each worker runs at once. */
   readonly concurrency: number;
-  readonly prefix: string;
   /** The conductor's log; given later (useLog) when the workers start before the conductor. */
   readonly log?: Logger | undefined;
   /** Extra worker flags (tests and benchmarks: --simulate, lock settings). */
@@ -37,6 +37,7 @@ export interface LocalWorkersOptions {
 export interface LocalWorkersTarget {
   /** Redis URL and files (the URL may hold a password: it goes through their stdin only). */
   readonly redis: RedisTarget;
+  readonly prefix: string;
   readonly queues: readonly string[];
   /** Worker logs go to `<logDir>/worker-<n>.log`. */
   readonly logDir: string;
@@ -58,6 +59,7 @@ const STDIN_SETTINGS = {
   passwordFile: 'MAESTRO_REDIS_PASSWORD_FILE',
   sentinelPasswordFile: 'MAESTRO_SENTINEL_PASSWORD_FILE',
   tlsCaFile: 'MAESTRO_REDIS_TLS_CA_FILE',
+  prefix: 'MAESTRO_PREFIX',
   queues: 'MAESTRO_QUEUES',
 } as const;
 
@@ -142,8 +144,6 @@ export class LocalWorkers {
     const args = [
       workerBin(),
       '--settings-on-stdin',
-      '--prefix',
-      this.o.prefix,
       '--concurrency',
       String(this.o.concurrency),
       '--name',
@@ -185,6 +185,7 @@ export class LocalWorkers {
       [STDIN_SETTINGS.passwordFile]: r.passwordFile && path.resolve(r.passwordFile),
       [STDIN_SETTINGS.sentinelPasswordFile]: r.sentinelPasswordFile && path.resolve(r.sentinelPasswordFile),
       [STDIN_SETTINGS.tlsCaFile]: r.tlsCaFile && path.resolve(r.tlsCaFile),
+      [STDIN_SETTINGS.prefix]: target.prefix,
       [STDIN_SETTINGS.queues]: target.queues.join(','),
     };
     child.stdin?.end(`${JSON.stringify(settings)}\n`);
@@ -236,10 +237,36 @@ export function startStudyWorkers(o: StudyWorkersOptions): LocalWorkers | undefi
   const workers = new LocalWorkers({
     count: o.count,
     concurrency: o.concurrency,
-    prefix: o.prefix,
     extraArgs: o.extraArgs,
   });
   workers.start();
-  workers.connect({ redis: o.redis, queues: o.queues, logDir: path.join(o.metaDir, 'logs') });
+  workers.connect({ redis: o.redis, prefix: o.prefix, queues: o.queues, logDir: path.join(o.metaDir, 'logs') });
+  return workers;
+}
+
+/** What `maestro run` was given that decides its early workers. */
+export interface EarlyWorkerFlags {
+  dry?: boolean | undefined;
+  detach?: boolean | undefined;
+  autoscale?: string | undefined;
+  localWorkers?: number | undefined;
+  workerConcurrency?: number | undefined;
+  workerArg?: string[] | undefined;
+}
+
+/**
+ * The local workers `maestro run` starts as soon as its options are read, before it loads the
+ * rest of its code or reads the spec: as many as `--local-workers`, else one (every study needs
+ * one; a wider study gets the rest once its width is known, grow()). None for a dry run, a
+ * detached one, or one whose workers come from allocations.
+ */
+export function startEarlyWorkers(f: EarlyWorkerFlags): LocalWorkers | undefined {
+  if (f.dry || f.detach || f.autoscale !== undefined || f.localWorkers === 0) return undefined;
+  const workers = new LocalWorkers({
+    count: f.localWorkers ?? 1,
+    concurrency: f.workerConcurrency ?? 1,
+    extraArgs: f.workerArg,
+  });
+  workers.start();
   return workers;
 }
