@@ -4,6 +4,7 @@
  * it is not written again), and a damaged one is compiled over and replaced. Each test runs the
  * worker with a V8 flag of its own, which gives it a cache file of its own.
  */
+import { createHash } from 'node:crypto';
 import { readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import module from 'node:module';
 import path from 'node:path';
@@ -12,6 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../helpers/shared.js';
 import { WORKER_BIN } from '../helpers/cli.js';
 
+const BUNDLE = path.join(REPO_ROOT, 'apps/worker/dist/maestro-worker.cjs');
 const CACHE_DIR = path.join(REPO_ROOT, 'apps/worker/dist/.code-cache');
 const cacheFiles = (): string[] => {
   try {
@@ -21,11 +23,23 @@ const cacheFiles = (): string[] => {
   }
 };
 
+/**
+ * The end of the cache file's name for a worker run under `flag` alone (code-cache.js's key):
+ * other tests' workers may write caches of their own meanwhile.
+ */
+const keyOf = (flag: string): string =>
+  createHash('sha256')
+    .update(JSON.stringify([BUNDLE, process.version, process.arch, [flag]]))
+    .digest('hex')
+    .slice(0, 16);
+
 /** `maestro-worker --version` under `flag`; returns the cache file it wrote, if it wrote one. */
 async function version(flag: string): Promise<{ stdout: string; wrote: string[] }> {
   const before = new Map(cacheFiles().map((f) => [f, statSync(path.join(CACHE_DIR, f)).mtimeMs]));
   const r = await execa(process.execPath, [flag, WORKER_BIN, '--version']);
-  const wrote = cacheFiles().filter((f) => before.get(f) !== statSync(path.join(CACHE_DIR, f)).mtimeMs);
+  const wrote = cacheFiles().filter(
+    (f) => f.endsWith(`.${keyOf(flag)}`) && before.get(f) !== statSync(path.join(CACHE_DIR, f)).mtimeMs,
+  );
   written.push(...wrote);
   return { stdout: r.stdout, wrote };
 }
