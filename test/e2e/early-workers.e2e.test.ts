@@ -94,6 +94,21 @@ describe('a local worker started before the spec is read', () => {
   });
 });
 
+describe('a run refused after its early worker started', () => {
+  it('ends, and leaves no worker behind', async () => {
+    const dir = tempDir('maestro-e2e-early-refused-');
+    const spec = writeSpec(dir, 'refused', SPEC.replace('$(N)', '1'));
+    // Refused in runCommand's first lines, after main.ts started the worker.
+    const run = startMaestro(['run', '-o', path.join(dir, 'study'), '--dashboard', '0', spec], {
+      env: { MAESTRO_DASHBOARD_AUTH: 'no-colon' },
+    });
+    const r = await run;
+    expect(r.all).toContain('must be user:password');
+    expect(r.exitCode).toBe(1);
+    await waitFor(() => processesWith(`--name local-${run.pid}-1`).length === 0, 15_000, 'no early worker left');
+  });
+});
+
 describe('maestro-worker --settings-on-stdin', () => {
   it('exits at once, connecting to nothing, when its stdin ends without a line', async () => {
     const w = execa(process.execPath, [WORKER_BIN, '--settings-on-stdin'], { reject: false, input: '' });

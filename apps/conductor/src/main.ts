@@ -107,7 +107,11 @@ function addRunCommands(program: Command, setExit: SetExit): void {
     // Before the run command's modules load: a worker's start is what a small study waits for.
     const early = startEarlyWorkers(options);
     const opts = { ...options, yes: options.autoyes, no: options.autono };
-    setExit(await (await cli.run()).runCommand(spec, opts, process.stdout, process.stderr, early));
+    const run = await cli.run().catch((error: unknown) => {
+      early?.abandon(); // runCommand gives them up from here on
+      throw error;
+    });
+    setExit(await run.runCommand(spec, opts, process.stdout, process.stderr, early));
   });
 
   addAutoscaleOptions(

@@ -47,13 +47,15 @@ export async function runCommand(
   err: Writable,
   early: LocalWorkers | undefined = startEarlyWorkers(options),
 ): Promise<number> {
-  const now = new Date();
-  const dashboard = dashboardSettingsFor(options); // a bad MAESTRO_DASHBOARD_AUTH stops us before any folder exists
-  const cwd = process.cwd();
-  const choice = redisChoice(options);
-  const prefix = keyPrefixOf(options.prefix ?? 'maestro', choice.url);
+  // Until conduct() owns them, the early workers are given up on any failure: never told their
+  // Redis, they would keep this process waiting for their pipes.
   let handedOver = false;
   try {
+    const now = new Date();
+    const dashboard = dashboardSettingsFor(options); // a bad MAESTRO_DASHBOARD_AUTH stops us before any folder exists
+    const cwd = process.cwd();
+    const choice = redisChoice(options);
+    const prefix = keyPrefixOf(options.prefix ?? 'maestro', choice.url);
     return await runWithWorkers(spec, options, { now, dashboard, cwd, choice, prefix, early }, out, err, () => {
       handedOver = true;
     });
