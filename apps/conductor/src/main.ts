@@ -17,6 +17,7 @@ import {
 } from './cli/index.js';
 import { AUTH_ENV } from './dashboard/settings.js';
 import { StudyRootError } from './study/root.js';
+import { startEarlyWorkers } from './run/local-workers.js';
 
 // Each command's module is loaded when that command runs: together they take about half a
 // second to load (bull-board, BullMQ, the spec's schemas), more than most commands then take.
@@ -102,13 +103,16 @@ function addRunCommands(program: Command, setExit: SetExit): void {
         ),
       ),
     ),
-  ).action(async (spec: string, options) =>
-    setExit(
-      await (
-        await cli.run()
-      ).runCommand(spec, { ...options, yes: options.autoyes, no: options.autono }, process.stdout, process.stderr),
-    ),
-  );
+  ).action(async (spec: string, options) => {
+    // Before the run command's modules load: a worker's start is what a small study waits for.
+    const early = startEarlyWorkers(options);
+    const opts = { ...options, yes: options.autoyes, no: options.autono };
+    const run = await cli.run().catch((error: unknown) => {
+      early?.abandon(); // runCommand gives them up from here on
+      throw error;
+    });
+    setExit(await run.runCommand(spec, opts, process.stdout, process.stderr, early));
+  });
 
   addAutoscaleOptions(
     addRedisOptions(

@@ -2,28 +2,34 @@
 // The `maestro-worker` command: runs the compiled worker (built by `npm install` / `npm run build`).
 // A password in the arguments is hidden from `ps` first, before the worker's modules load.
 import { readFileSync, statSync } from 'node:fs';
-import module from 'node:module';
+import module, { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { titleWithoutPasswords } from '@maestro/secrets';
+import { requireWithCodeCache } from './code-cache.js';
 
 const title = titleWithoutPasswords(process.argv0, process.argv.slice(1));
 if (title !== undefined) process.title = title;
-// Node 22.1+ keeps compiled code on disk between runs; Node 20 has no cache for ES modules.
-module.enableCompileCache?.();
-await import(upToDateBundle() ?? '../dist/main.js');
+const bundle = upToDateBundle();
+// Node 22.1+ keeps compiled code on disk between runs itself; before it, code-cache.js does.
+if (module.enableCompileCache) {
+  module.enableCompileCache();
+  if (bundle) createRequire(import.meta.url)(bundle);
+} else if (bundle) requireWithCodeCache(bundle);
+if (!bundle) await import('../dist/main.js');
 
 /**
  * The one-file bundle of the worker (apps/worker/bundle.mjs), which starts in a fraction of the
  * time, if it was built after every compiled file it holds; else undefined.
  */
 function upToDateBundle() {
-  const bundle = new URL('../dist/maestro-worker.mjs', import.meta.url);
+  const bundle = fileURLToPath(new URL('../dist/maestro-worker.cjs', import.meta.url));
   try {
     const { builtAtMs, inputs } = JSON.parse(
       readFileSync(new URL('../dist/maestro-worker.inputs.json', import.meta.url), 'utf8'),
     );
     for (const file of inputs) if (statSync(file).mtimeMs > builtAtMs) return undefined;
     statSync(bundle);
-    return bundle.href;
+    return bundle;
   } catch {
     return undefined; // not built, or made from files that are gone
   }

@@ -27,6 +27,7 @@ import { ConfigError, coerceError } from './errors.js';
 import { makeLogger } from './logger.js';
 import { checkRedisAccess } from './redis.js';
 import { scrub, secretForms, urlSecrets } from '@maestro/secrets';
+import { readStdinSettings } from './stdin-settings.js';
 import { startWorker, type WorkerHandle } from './worker.js';
 
 const VERSION = '0.1.0';
@@ -77,6 +78,8 @@ function buildProgram(): Command {
       .option('--shutdown-grace <duration>', 'after SIGTERM/SIGINT, how long running steps may finish (default: 30s)')
       .option('--name <name>', 'worker name (default: <host>.<pid>)')
       .option('--simulate', 'load test: report every step as succeeded without running anything')
+      // maestro run's local workers: started before their Redis exists (stdin-settings.ts).
+      .addOption(new Option('--settings-on-stdin').hideHelp())
       .addOption(
         new Option('--log-level <level>', 'log level (default: $MAESTRO_LOG_LEVEL or info)').choices(LOG_LEVELS),
       )
@@ -87,7 +90,12 @@ function buildProgram(): Command {
 async function main(): Promise<number> {
   const program = buildProgram();
   program.parse(process.argv);
-  const options = program.opts<WorkerOptions>();
+  const options = program.opts<WorkerOptions & { settingsOnStdin?: boolean }>();
+  if (options.settingsOnStdin) {
+    const settings = await readStdinSettings(process.stdin);
+    if (settings === undefined) return 0; // the conductor is gone, or needs no worker
+    Object.assign(process.env, settings);
+  }
 
   const asked = await askScheduler(options);
   let config: Readonly<WorkerConfig>;

@@ -16,7 +16,7 @@ import { withoutPassword } from '@maestro/secrets';
 import { checkRedisForNewStudy, redisForNewStudy, targetOf, type RedisChoice } from '../study/session.js';
 import { metaDir } from '../study/meta.js';
 import { studyQueues } from '../study/shape.js';
-import { startStudyWorkers } from '../run/local-workers.js';
+import { LocalWorkers, startEarlyWorkers } from '../run/local-workers.js';
 import { createStudyRoot } from '../study/root.js';
 import { Terminal } from '../run/terminal.js';
 import { writeDryRun, writeStudySkeleton } from '../study/write.js';
@@ -39,11 +39,59 @@ export interface RunOptions extends SpecOptions, ExecutionFlags, RedisFlags, Aut
   detach?: boolean;
 }
 
-export async function runCommand(spec: string, options: RunOptions, out: Writable, err: Writable): Promise<number> {
-  const now = new Date();
-  const dashboard = dashboardSettingsFor(options); // a bad MAESTRO_DASHBOARD_AUTH stops us before any folder exists
-  const cwd = process.cwd();
-  const choice = redisChoice(options);
+/** `early`: the local workers main.ts started before this module loaded (startEarlyWorkers). */
+export async function runCommand(
+  spec: string,
+  options: RunOptions,
+  out: Writable,
+  err: Writable,
+  early: LocalWorkers | undefined = startEarlyWorkers(options),
+): Promise<number> {
+  // Until conduct() owns them, the early workers are given up on any failure: never told their
+  // Redis, they would keep this process waiting for their pipes.
+  let handedOver = false;
+  try {
+    const now = new Date();
+    const dashboard = dashboardSettingsFor(options); // a bad MAESTRO_DASHBOARD_AUTH stops us before any folder exists
+    const cwd = process.cwd();
+    const choice = redisChoice(options);
+    const prefix = keyPrefixOf(options.prefix ?? 'maestro', choice.url);
+    return await runWithWorkers(spec, options, { now, dashboard, cwd, choice, prefix, early }, out, err, () => {
+      handedOver = true;
+    });
+  } finally {
+    if (!handedOver) early?.abandon();
+  }
+}
+
+function startLocalWorkers(options: RunOptions, count: number): LocalWorkers {
+  const workers = new LocalWorkers({
+    count,
+    concurrency: options.workerConcurrency ?? 1,
+    extraArgs: options.workerArg,
+  });
+  workers.start();
+  return workers;
+}
+
+interface EarlyContext {
+  readonly now: Date;
+  readonly dashboard: ReturnType<typeof dashboardSettingsFor>;
+  readonly cwd: string;
+  readonly choice: RedisChoice;
+  readonly prefix: string;
+  readonly early: LocalWorkers | undefined;
+}
+
+async function runWithWorkers(
+  spec: string,
+  options: RunOptions,
+  e: EarlyContext,
+  out: Writable,
+  err: Writable,
+  onHandOver: () => void,
+): Promise<number> {
+  const { now, dashboard, cwd, choice, prefix } = e;
   // Its Redis is checked while the spec loads (no wait added), and before any folder exists: a
   // missing redis-server, an unreachable server or a wrong password leaves nothing behind.
   const redisChecked = options.dry ? Promise.resolve(undefined) : settled(checkRedisForNewStudy(choice));
@@ -61,7 +109,6 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
     everyLayer: true, // every problem, missing paths included, before the study folder exists
   });
   printWarnings(loaded.warnings, (l) => err.write(`${l}\n`));
-  const prefix = keyPrefixOf(options.prefix ?? 'maestro', choice.url);
   // Autoscale options, and steps too large for its allocations, are refused before anything exists.
   const autoscale = await resolveAutoscale(options, loaded, prefix, err);
   if (autoscale && choice.url) workerRedis(targetOf({ ...choice, url: choice.url }));
@@ -80,7 +127,7 @@ export async function runCommand(spec: string, options: RunOptions, out: Writabl
     return await runInRoot(
       spec,
       options,
-      { loaded, root: created.path, now, cwd, choice, prefix, autoscale, dashboard },
+      { loaded, root: created.path, now, cwd, choice, prefix, autoscale, dashboard, early: e.early, onHandOver },
       out,
       err,
       () => (started = true),
@@ -100,6 +147,9 @@ interface RunContext {
   readonly prefix: string;
   readonly autoscale: Awaited<ReturnType<typeof resolveAutoscale>>;
   readonly dashboard: ReturnType<typeof dashboardSettingsFor>;
+  /** Workers started before the spec was read, and what to call once they are given their Redis. */
+  readonly early: LocalWorkers | undefined;
+  readonly onHandOver: () => void;
 }
 
 /** The run once its root exists: write the study, then run it (or detach, or stop at a dry run). */
@@ -188,15 +238,11 @@ async function runInRoot(
   err.write(`Study ${meta.name}: ${formatCount(final.expanded.instanceCount, 'step instance')} in ${root}\n`);
   const redis = await redisForNewStudy(root, choice);
   const workerCount = options.localWorkers ?? (autoscale ? 0 : defaultLocalWorkers(final.expanded.steps));
-  const workers = startStudyWorkers({
-    count: workerCount,
-    concurrency: options.workerConcurrency ?? 1,
-    redis: redis.target,
-    prefix,
-    queues: studyQueues(final.expanded.steps),
-    metaDir: metaDir(root),
-    extraArgs: options.workerArg,
-  });
+  const workers = workerCount > 0 ? (c.early ?? startLocalWorkers(options, workerCount)) : undefined;
+  workers?.grow(workerCount);
+  const logDir = path.join(metaDir(root), 'logs');
+  workers?.connect({ redis: redis.target, prefix, queues: studyQueues(final.expanded.steps), logDir });
+  if (workers) c.onHandOver(); // from here on, conduct() (or the catch below) stops them
   // The conductor's modules (BullMQ and the rest) load while the workers start.
   const { conduct, DEFAULT_BUNDLE, DEFAULT_WINDOW, EXIT_CODES } = await import('../run/conduct.js').catch(
     async (error: unknown) => {
@@ -238,8 +284,9 @@ function settled(p: Promise<unknown>): Promise<unknown> {
 
 /** Starts `maestro resume ROOT` in the background, its output in meta/conductor.out. */
 function detachConductor(root: string, o: RunOptions): number {
-  const main = fileURLToPath(new URL('../main.js', import.meta.url));
-  const args = [main, 'resume', root];
+  // The bin (two folders up from dist/cli and dist/bundle alike): the bundle, and its V8 settings.
+  const bin = fileURLToPath(new URL('../../bin/maestro.js', import.meta.url));
+  const args = [bin, 'resume', root];
   const flag = (name: string, v: number | string | undefined): void => {
     if (v !== undefined) args.push(name, String(v));
   };
