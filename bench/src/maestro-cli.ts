@@ -4,7 +4,15 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
-import { readStateRecord, stateKey, studyKey, type StateRecord } from '@maestro/protocol';
+import {
+  readStateRecord,
+  STATE_OFFSETS,
+  STATE_RECORD_BYTES,
+  stateKey,
+  studyKey,
+  StepState,
+  type StateRecord,
+} from '@maestro/protocol';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const MAESTRO = path.join(REPO, 'apps/conductor/bin/maestro.js');
@@ -44,4 +52,37 @@ export async function readStudy(redis: Redis, prefix: string, root: string): Pro
   const buf = (await redis.getBuffer(stateKey(prefix, meta.id))) ?? Buffer.alloc(0);
   const records = Array.from({ length: meta.instanceCount }, (_, i) => readStateRecord(buf, i));
   return { id: meta.id, fields, records };
+}
+
+export interface StudyTally {
+  fields: Record<string, string>;
+  instanceCount: number;
+  finished: number;
+  /** Instances whose current attempt is their first. */
+  firstAttempt: number;
+}
+
+/**
+ * What a big study ended with, counted from its packed state read in slices: readStudy's object
+ * per instance would take gigabytes at ten million.
+ */
+export async function tallyStudy(redis: Redis, prefix: string, root: string): Promise<StudyTally> {
+  const meta = JSON.parse(readFileSync(path.join(root, 'meta/study.json'), 'utf8')) as {
+    id: string;
+    instanceCount: number;
+  };
+  const fields = await redis.hgetall(studyKey(prefix, meta.id));
+  const key = stateKey(prefix, meta.id);
+  const perRead = 100_000;
+  let finished = 0;
+  let firstAttempt = 0;
+  for (let from = 0; from < meta.instanceCount; from += perRead) {
+    const count = Math.min(perRead, meta.instanceCount - from);
+    const buf = await redis.getrangeBuffer(key, from * STATE_RECORD_BYTES, (from + count) * STATE_RECORD_BYTES - 1);
+    for (let k = 0; k + STATE_RECORD_BYTES <= buf.length; k += STATE_RECORD_BYTES) {
+      if (buf[k + STATE_OFFSETS.state] === StepState.FINISHED) finished++;
+      if (buf.readUInt32LE(k + STATE_OFFSETS.attempt) === 1) firstAttempt++;
+    }
+  }
+  return { fields, instanceCount: meta.instanceCount, finished, firstAttempt };
 }

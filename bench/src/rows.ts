@@ -17,6 +17,8 @@ export interface BenchRow {
 
 export interface BenchContext {
   readonly quick: boolean;
+  /** Also the runs that take long (`--huge`): the 10M-instance simulated study. */
+  readonly huge: boolean;
   /** Another checkout (built) to measure beside this one, alternating (`--baseline DIR`). */
   readonly baseline?: string | undefined;
   /** Where scenario children may write. */

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only a,b] [-- --baseline DIR]`: every scenario prints its rows as a table and
+ * `npm run bench [-- --quick] [-- --huge] [-- --only a,b] [-- --baseline DIR]`: every scenario prints its rows as a table and
  * writes bench/results/<scenario>.json (the command and time with its rows); latest.json is the
  * rows of every scenario's latest run. Ratios compare our throughput with a ceiling measured
  * in the same run on the same machine; medians of repeated runs, since the machine is noisy.
@@ -21,6 +21,7 @@ const SCENARIOS: Record<string, Scenario> = { expansion, noop, cpu, simulated, r
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const quick = args.includes('--quick');
+  const huge = args.includes('--huge');
   const onlyAt = args.indexOf('--only');
   const baselineAt = args.indexOf('--baseline');
   const baseline = baselineAt >= 0 ? path.resolve(args[baselineAt + 1] ?? '.') : undefined;
@@ -44,6 +45,7 @@ async function main(): Promise<void> {
     const rows: BenchRow[] = [];
     await scenario({
       quick,
+      huge,
       baseline,
       tmp,
       report: (row) => {

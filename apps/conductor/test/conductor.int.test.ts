@@ -12,6 +12,7 @@ import {
   stateKey,
   StepState,
   stepStateName,
+  studyKey,
   type ControlRequest,
 } from '@maestro/protocol';
 import { expandStudy, parseStudy, type ExpandedStudy } from '@maestro/spec';
@@ -70,7 +71,7 @@ const diamond = `study:
 describe('conductor', () => {
   it('runs a DAG: children only after their parents, each instance once', async () => {
     const x = expand(diamond);
-    const { conductor, prefix } = setup(x);
+    const { conductor, prefix, redis, studyId } = setup(x);
     const order: string[] = [];
     const w = worker(prefix, (job) => {
       order.push(job.name);
@@ -78,6 +79,8 @@ describe('conductor', () => {
     });
     expect(await conductor.run()).toBe('FINISHED');
     expect(Object.values(states(conductor))).toEqual(Array(5).fill('FINISHED'));
+    // The study record's counts are the final ones, whatever commit the last results came with.
+    expect(JSON.parse((await redis.hget(studyKey(prefix, studyId), 'counts')) ?? '{}')).toEqual({ FINISHED: 5 });
     expect(w.runs).toHaveLength(5);
     expect(order.indexOf('a')).toBeLessThan(order.indexOf('b'));
     expect(order.indexOf('b')).toBeLessThan(order.indexOf('d'));

@@ -1,8 +1,10 @@
 /**
- * status.csv while a study runs: rows of unchanged instances come from cached slices, and what
- * is written must always equal what a fresh writer, formatting every row, would write.
+ * status.csv while a study runs: rows of unchanged instances are copied from the file written
+ * last, and what is written must always equal what a fresh writer, formatting every row, would
+ * write, also after someone else changed the file.
  */
-import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { rename } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, expect, inject, it } from 'vitest';
@@ -26,7 +28,7 @@ function freshCsv(conductor: Conductor, studyId: string): Promise<string> {
     .then(() => readFileSync(path.join(root, 'status.csv'), 'utf8'));
 }
 
-it('writes status.csv from cached slices exactly as a full rewrite would, at every write', async () => {
+it('writes status.csv, copying unchanged blocks from the last file, exactly as a full rewrite would, at every write', async () => {
   const n = 5_250; // eleven slices, the last one short
   const values = Array.from({ length: n }, (_, k) => k).join(', ');
   const { study } = parseStudy(`description: {name: t, description: test}
@@ -69,4 +71,14 @@ global.parameters:
   const lines = written.trimEnd().split('\n');
   expect(lines).toHaveLength(n + 2); // the header, n instances of s, end
   expect(lines.filter((l) => l.includes(',FAILED,'))).toHaveLength(Math.floor((n - 4) / 7) + 2); // + end
+
+  // Changed by someone else (longer, or same size but another file): not copied from.
+  const csv = path.join(root, 'status.csv');
+  appendFileSync(csv, 'junk\n');
+  await files.write(conductor);
+  expect(readFileSync(csv, 'utf8')).toBe(written);
+  writeFileSync(`${csv}.other`, written.replaceAll('FINISHED', 'FINISHEX'));
+  await rename(`${csv}.other`, csv);
+  await files.write(conductor);
+  expect(readFileSync(csv, 'utf8')).toBe(written);
 });

@@ -6,6 +6,8 @@
  * - the same with one Merlin sample step of 1,000,000 samples (100,000 with --quick), read from a
  *   .npy file: it must stay within the plain study's bounds, since sample instances are computed
  *   from (combination, sample) and not stored;
+ * - with --huge, a sample step of 10,000,000 (about an hour on 2 busy cores): the conductor under
+ *   1.5 GiB and Redis under 1 GiB (docs/performance.md, "Memory per instance");
  * - Redis memory per queued step;
  * - the ceiling: bare BullMQ no-op jobs in the same run.
  */
@@ -15,7 +17,7 @@ import path from 'node:path';
 import { StudyRecordField as F } from '@maestro/protocol';
 import { Queue } from 'bullmq';
 import { runChild } from '../child-process.js';
-import { readStudy, runMaestro } from '../maestro-cli.js';
+import { runMaestro, tallyStudy } from '../maestro-cli.js';
 import { startBenchRedis } from '../redis-server.js';
 import type { BenchContext } from '../rows.js';
 
@@ -132,7 +134,14 @@ export async function simulated(ctx: BenchContext): Promise<void> {
   writeFileSync(path.join(dir, 'samples.yaml'), SAMPLES_SPEC);
   writeSamples(path.join(dir, 'samples.npy'), samples);
   await simulatedStudy(ctx, dir, samples, ceiling, 'samples');
+  if (ctx.huge) {
+    writeSamples(path.join(dir, 'samples.npy'), HUGE);
+    await simulatedStudy(ctx, dir, HUGE, ceiling, 'samples');
+  }
 }
+
+/** The --huge study's instances (issue #24: Merlin's published ensembles are 10^7 samples). */
+const HUGE = 10_000_000;
 
 /** Runs an `n`-instance study on simulating local workers and reports its rows. */
 async function simulatedStudy(
@@ -166,11 +175,10 @@ async function simulatedStudy(
   );
   const wallS = (performance.now() - started) / 1000;
   if (r.code !== 0) throw new Error(`simulated study exited ${r.code}:\n${r.output.slice(-2000)}`);
-  const study = await readStudy(redis.client(), 'maestro', root);
+  const study = await tallyStudy(redis.client(), 'maestro', root);
   const peakRedis = Number(/used_memory_peak:(\d+)/.exec(await redis.client().info('memory'))?.[1] ?? 0);
   await redis.stop();
-  const finished = study.records.filter((x) => x.state === 5).length;
-  const firstAttempt = study.records.filter((x) => x.attempt === 1).length;
+  const { finished, firstAttempt } = study;
   const runs = runsReported(root);
   const size = n >= 1_000_000 ? `${n / 1_000_000}M` : `${n / 1000}k`;
   const scenario = kind === 'plain' ? `${size} simulated study` : `${size}-sample step (Merlin), simulated`;
@@ -180,7 +188,7 @@ async function simulatedStudy(
     metric: 'wall time',
     value: Math.round(wallS),
     unit: 's',
-    target: n >= 1_000_000 ? '< 360 s' : undefined,
+    target: n === 1_000_000 ? '< 360 s' : undefined,
   });
   ctx.report({
     scenario,
@@ -197,20 +205,25 @@ async function simulatedStudy(
     unit: 'ms',
     target: '< 0.2 ms',
   });
+  const huge = n >= HUGE;
+  const peakRssMB = Number(study.fields[F.conductorPeakRssMB]);
   ctx.report({
     scenario,
     metric: 'conductor peak RSS',
-    value: Number(study.fields[F.conductorPeakRssMB]),
+    value: peakRssMB,
     unit: 'MiB',
-    target: '< 1024 MiB',
+    target: huge ? '< 1536 MiB' : '< 1024 MiB',
   });
   ctx.report({
     scenario,
     metric: 'Redis peak memory',
     value: Math.round(peakRedis / 1048576),
     unit: 'MiB',
-    target: '< 512 MiB',
+    target: huge ? '< 1024 MiB' : '< 512 MiB',
   });
+  // What each instance costs, for docs/performance.md: the whole process over the instances.
+  ctx.report({ scenario, metric: 'conductor RSS / instance', value: Math.round((peakRssMB * 1048576) / n), unit: 'B' });
+  ctx.report({ scenario, metric: 'Redis peak / instance', value: Math.round(peakRedis / n), unit: 'B' });
   ctx.report({
     scenario,
     metric: 'lost or run twice',

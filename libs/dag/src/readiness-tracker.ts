@@ -44,8 +44,11 @@ export class ReadinessTracker {
   readonly #state: Uint8Array;
   /** Parents of each node that are not done yet. */
   readonly #waitingOn: Int32Array;
-  /** Scratch FIFO for cascades; each node enters it at most once per tracker life, so n slots do. */
-  readonly #queue: Int32Array;
+  /**
+   * Scratch FIFO for cascades, grown as one needs it: a node enters it at most once per cascade,
+   * so n slots would always do, but most cascades are a few nodes and n slots are 4n bytes.
+   */
+  #queue: Int32Array = new Int32Array(64);
   #started = false;
   #unfinished: number;
 
@@ -63,7 +66,6 @@ export class ReadinessTracker {
     const { parentOffsets } = this.#csr;
     for (let i = 0; i < n; i++) waitingOn[i] = parentOffsets[i + 1]! - parentOffsets[i]!;
     this.#waitingOn = waitingOn;
-    this.#queue = new Int32Array(n);
     let real = n;
     if (passThrough) for (let i = 0; i < n; i++) if (passThrough[i] !== 0) real--;
     this.#unfinished = real;
@@ -161,7 +163,13 @@ export class ReadinessTracker {
     graph: Graph,
     done: (node: number) => boolean,
     failed: (node: number) => boolean,
-    options: ReadinessTrackerOptions = {},
+    options: ReadinessTrackerOptions & {
+      /**
+       * Given: the ready nodes go to it, ascending, and `ready` comes back empty. A graph of ten
+       * million roots would otherwise make an array of ten million numbers.
+       */
+      readonly onReady?: ((node: number) => void) | undefined;
+    } = {},
   ): { tracker: ReadinessTracker; ready: number[] } {
     const tracker = new ReadinessTracker(graph, options);
     tracker.#started = true;
@@ -205,10 +213,11 @@ export class ReadinessTracker {
     for (let i = 0; i < n; i++) if (state[i] === FAILED) tracker.#block(i, undefined);
 
     const ready: number[] = [];
+    const onReady = options.onReady ?? ((i: number) => ready.push(i));
     for (let i = 0; i < n; i++) {
       if (state[i] === WAITING && waitingOn[i] === 0 && !isPassThrough(i)) {
         state[i] = READY;
-        ready.push(i);
+        onReady(i);
       }
     }
     return { tracker, ready };
@@ -237,7 +246,7 @@ export class ReadinessTracker {
     const state = this.#state;
     const waitingOn = this.#waitingOn;
     const passThrough = this.#passThrough;
-    const queue = this.#queue;
+    let queue: Int32Array = this.#queue;
     let head = 0;
     let tail = 0;
     queue[tail++] = node;
@@ -249,6 +258,7 @@ export class ReadinessTracker {
         if (--waitingOn[c]! !== 0 || state[c] !== WAITING) continue;
         if (passThrough && passThrough[c] !== 0) {
           state[c] = DONE;
+          if (tail === queue.length) queue = this.#growQueue();
           queue[tail++] = c;
         } else if (out) {
           state[c] = READY;
@@ -264,7 +274,7 @@ export class ReadinessTracker {
     const { childOffsets, childTargets } = this.#csr;
     const state = this.#state;
     const passThrough = this.#passThrough;
-    const queue = this.#queue;
+    let queue: Int32Array = this.#queue;
     let head = 0;
     let tail = 0;
     queue[tail++] = node;
@@ -276,6 +286,7 @@ export class ReadinessTracker {
         // a node that is not done.
         if (state[c] !== WAITING) continue;
         state[c] = BLOCKED;
+        if (tail === queue.length) queue = this.#growQueue();
         queue[tail++] = c;
         if (!passThrough || passThrough[c] === 0) {
           this.#unfinished--;
@@ -283,5 +294,13 @@ export class ReadinessTracker {
         }
       }
     }
+  }
+
+  /** Doubles the scratch FIFO, keeping what it holds (entries are never taken off its start). */
+  #growQueue(): Int32Array {
+    const bigger = new Int32Array(Math.min(this.#nodeCount, this.#queue.length * 2));
+    bigger.set(this.#queue);
+    this.#queue = bigger;
+    return bigger;
   }
 }

@@ -22,6 +22,7 @@ import { watchStatus, type WatchOutput } from '../status/watch.js';
 import { metaDir, type StudyMeta } from '../study/meta.js';
 import { openStudy } from '../study/session.js';
 import { formatStatusTable, readStatusCsv } from '../status/table.js';
+import { readStatusCsvRows } from '../status/csv-rows.js';
 
 export interface StatusOptions {
   json?: boolean;
@@ -196,6 +197,29 @@ class Conductors {
   }
 }
 
+/**
+ * Above this many instances status.csv is not read whole (ten million rows are 700 MB of text):
+ * the table becomes counts per step, and --failed and --json read the file line by line for
+ * the rows they show, BIG_STUDY_SHOWN at most.
+ */
+const BIG_STUDY_ROWS = 100_000;
+const BIG_STUDY_SHOWN = 1000;
+
+function isBigStudy(summary: StatusJson | undefined): summary is StatusJson {
+  return summary !== undefined && summary.total > BIG_STUDY_ROWS;
+}
+
+const isFailedRow = (r: StatusCsvRow): boolean => r.State === 'FAILED' || r.State === 'TIMEDOUT';
+
+/** A big study's failed rows, the first BIG_STUDY_SHOWN: none read when status.json counts none. */
+function readFailedRows(root: string, summary: StatusJson): Promise<StatusCsvRow[]> {
+  return readStatusCsvRows(root, {
+    keep: isFailedRow,
+    mayKeep: (text) => text.includes(',FAILED,') || text.includes(',TIMEDOUT,'),
+    limit: Math.min(BIG_STUDY_SHOWN, summary.failedTotal ?? BIG_STUDY_SHOWN),
+  });
+}
+
 async function readStudyStatus(
   meta: StudyMeta,
   options: StatusOptions,
@@ -203,14 +227,18 @@ async function readStudyStatus(
   now: number,
   csvCache?: Map<string, CsvCache>,
 ): Promise<StudyStatusInput> {
-  const rows = await readRows(meta.root, csvCache);
   const summary = await readSummary(meta.root);
+  const big = isBigStudy(summary);
+  let rows: StatusCsvRow[] = [];
+  if (!big) rows = await readRows(meta.root, csvCache);
+  else if (options.failed) rows = await readFailedRows(meta.root, summary);
   const study: StudyStatusInput = {
     name: meta.name,
     root: meta.root,
     summary,
     state: meta.dryRun ? 'DRYRUN' : 'UNKNOWN',
     rows,
+    rowsLeftOut: big,
     conductor: await conductors.check(meta, summary, now),
   };
   if (!options.failed) return study;
@@ -227,7 +255,7 @@ async function failureTails(
   const known = new Map((summary?.failures ?? []).map((f) => [f.name, f]));
   const tails = new Map<string, FileTail>();
   for (const r of rows) {
-    if (r.State !== 'FAILED' && r.State !== 'TIMEDOUT') continue;
+    if (!isFailedRow(r)) continue;
     const f = known.get(r['Step Name']);
     if (f?.attempt === 0) continue;
     const rel =
@@ -238,18 +266,30 @@ async function failureTails(
   return tails;
 }
 
+/**
+ * `--json`: the summary and the rows (`steps`), or the failed rows with `--failed`. A big study's
+ * rows are the first BIG_STUDY_SHOWN (of those asked for), with how many there are in all.
+ */
 async function jsonOf(meta: StudyMeta, options: StatusOptions, conductors: Conductors): Promise<unknown> {
-  const rows = await readStatusCsv(meta.root).catch((): StatusCsvRow[] => []);
   const summary = await readSummary(meta.root);
+  let rows: StatusCsvRow[];
+  let total: { rowsShown: number; rowsTotal: number } | undefined;
+  if (isBigStudy(summary)) {
+    rows = options.failed
+      ? await readFailedRows(meta.root, summary)
+      : await readStatusCsvRows(meta.root, { limit: BIG_STUDY_SHOWN });
+    const rowsTotal = options.failed ? (summary.failedTotal ?? rows.length) : summary.total;
+    total = { rowsShown: rows.length, rowsTotal };
+  } else rows = await readStatusCsv(meta.root).catch((): StatusCsvRow[] => []);
   const study = summary ?? { id: meta.id, name: meta.name, root: meta.root, state: meta.dryRun ? 'DRYRUN' : 'UNKNOWN' };
   const conductor = conductorJson(await conductors.check(meta, summary, Date.now()), meta.root);
-  if (!options.failed) return { study, steps: rows, conductor };
+  if (!options.failed) return { study, steps: rows, ...total, conductor };
   const tails = await failureTails(meta, rows, summary, options.tail ?? 10);
   const entries = new Map((summary?.failures ?? []).map((f) => [f.name, f]));
   const failed = rows
-    .filter((r) => r.State === 'FAILED' || r.State === 'TIMEDOUT')
+    .filter(isFailedRow)
     .map((r) => ({ ...r, failure: entries.get(r['Step Name']) ?? null, errTail: tails.get(r['Step Name']) ?? null }));
-  return { study, failed, conductor };
+  return { study, failed, ...total, conductor };
 }
 
 /**

@@ -506,6 +506,8 @@ export class Conductor {
     this.#state = machine.finalState();
     this.#changes.setField(F.state, this.#state);
     this.#changes.setField(F.endedAt, String(this.#now()));
+    // The last batch's results may have been committed without the counts (a deferred commit).
+    this.#changes.setField(F.counts, JSON.stringify(this.progress().counts));
     // What this conductor cost, for `maestro status` and the benchmarks.
     const cpu = process.cpuUsage(cpuAtStart);
     this.#changes.setField(F.conductorCpuMs, String(Math.round((cpu.user + cpu.system) / 1000)));

@@ -147,10 +147,9 @@ export class InstanceMachine {
         const s = r.state(i);
         return (s === StepState.FAILED || s === StepState.TIMEDOUT || s === StepState.CANCELLED) && !released(i);
       },
-      { passThrough },
+      { passThrough, onReady: (i) => this.waitsToBeSent(i) && this.ready.push(i) },
     );
     this.tracker = restored.tracker;
-    for (const i of restored.ready) if (this.waitsToBeSent(i)) this.ready.push(i);
   }
 
   // ---- what the conductor reads ---------------------------------------------------------------

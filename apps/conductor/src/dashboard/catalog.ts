@@ -44,11 +44,28 @@ export interface CatalogOptions {
   readonly now?: () => number;
 }
 
+/**
+ * A changed study whose last read took SLOW_LOAD_MS or more (millions of instances) is read again
+ * once RELOAD_AFTER_LOADS times that has passed: one of ten million, seconds to read, every half
+ * minute or so. Smaller studies are read again at every change, as the page expects.
+ */
+const SLOW_LOAD_MS = 1000;
+const RELOAD_AFTER_LOADS = 10;
+
+interface SnapshotEntry {
+  readonly version: string;
+  readonly source: StudySource;
+  readonly loading: Promise<Snapshot>;
+  /** When the read started (epoch ms), and how long reading the state took once it is done. */
+  readonly loadedAt: number;
+  readonly timing: { loadMs?: number };
+}
+
 export class StudyCatalog {
   readonly #o: CatalogOptions;
   readonly #now: () => number;
   readonly #models: StudyModels;
-  readonly #snapshots = new Map<string, { version: string; loading: Promise<Snapshot> }>();
+  readonly #snapshots = new Map<string, SnapshotEntry>();
   readonly #rates = new StudyRates();
 
   constructor(options: CatalogOptions) {
@@ -119,13 +136,26 @@ export class StudyCatalog {
     return { jobStates: (jobs) => snap.source.jobStates(jobs), boardPath: this.#o.boardPath };
   }
 
-  /** The study's state, read again only if its source says something changed. */
+  /**
+   * The study's state, read again only if its source says something changed, and not again
+   * before RELOAD_AFTER_LOADS times what the last read took: a running study changes at every
+   * commit, and reading ten million instances takes seconds.
+   */
   async #snapshot(id: string): Promise<Snapshot> {
     const { source, version } = await this.#o.sources.forStudy(id);
     const cached = this.#snapshots.get(id);
     if (cached?.version === version) return cached.loading; // loaded, or being loaded by another request
-    const loading = this.#load(source, id, version);
-    const entry = { version, loading };
+    const now = this.#now();
+    if (
+      cached?.source === source &&
+      cached.timing.loadMs !== undefined &&
+      cached.timing.loadMs >= SLOW_LOAD_MS &&
+      now - cached.loadedAt < cached.timing.loadMs * RELOAD_AFTER_LOADS
+    )
+      return cached.loading;
+    const timing: { loadMs?: number } = {};
+    const loading = this.#load(source, id, version, (ms) => (timing.loadMs = ms));
+    const entry: SnapshotEntry = { version, source, loading, loadedAt: now, timing };
     this.#snapshots.delete(id); // re-inserted last: the map's order is least recently loaded first
     this.#snapshots.set(id, entry);
     if (this.#snapshots.size > MAX_MODELS) {
@@ -139,11 +169,14 @@ export class StudyCatalog {
     return loading;
   }
 
-  async #load(source: StudySource, id: string, version: string): Promise<Snapshot> {
+  /** Reads the study; `timed` is told how long its state took (the expansion, done once, apart). */
+  async #load(source: StudySource, id: string, version: string, timed: (ms: number) => void): Promise<Snapshot> {
     const [record] = await source.readRecords([id]);
     const model = await this.#models.get(record!);
+    const t0 = this.#now();
     const bytes = await source.readState(id, record!.instanceCount);
     const summary = summarizeStates(bytes, model.ranges);
+    timed(this.#now() - t0);
     return { source, version, record: record!, bytes, summary, model };
   }
 }

@@ -8,13 +8,12 @@
  * {@link HEARTBEAT_MS} while nothing else changes), so that a study whose conductor died is told
  * from one that merely waits, without Redis (status/liveness.ts).
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { StepState, stepStateName, formatStatusRow, parseWalltimeSeconds, STATUS_CSV_HEADER } from '@maestro/protocol';
+import { stepStateName, parseWalltimeSeconds } from '@maestro/protocol';
 import type { Conductor } from '../conductor/index.js';
-import { InstanceRecords } from '../conductor/index.js';
+import { StatusCsvFile } from './status-csv-file.js';
 
 export interface StatusJson {
   id: string;
@@ -148,22 +147,6 @@ function walltimeMsOf(value: unknown): number | null {
   }
 }
 
-/** Rows built between two yields to the event loop (~40 ms of work). */
-const CSV_ROWS_PER_YIELD = 20_000;
-
-/**
- * status.csv is written in slices of InstanceRecords.BLOCK rows. A slice whose block of records
- * has not changed since the last write (same version) is written from its cached bytes: in a
- * big study most rows are done or not yet started, and formatting every row at every write was
- * a large part of the conductor's CPU (docs/performance.md). Buffers keep the cache outside the
- * JavaScript heap, one byte per character.
- */
-interface CsvSlice {
-  /** The block's version when its text was built. */
-  version: number;
-  text: Buffer;
-}
-
 export class StatusFiles {
   #lastWrite = 0;
   #lastCost = 0;
@@ -171,9 +154,7 @@ export class StatusFiles {
   #chain: Promise<void> = Promise.resolve();
   #scheduled = false;
   #closed = false;
-  #csvSlices: CsvSlice[] = [];
-  /** The records the cached slices were built from. */
-  #csvRecords: InstanceRecords | undefined;
+  readonly #csv: StatusCsvFile;
   #heartbeat: NodeJS.Timeout | undefined;
   /** When status.json was last written (epoch ms). */
   #lastJson = 0;
@@ -183,7 +164,9 @@ export class StatusFiles {
     private readonly studyId: string,
     /** A failed background write (disk full, folder removed) is reported here; the study goes on. */
     private readonly onError: (err: unknown) => void = () => undefined,
-  ) {}
+  ) {
+    this.#csv = new StatusCsvFile(path.join(root, 'status.csv'));
+  }
 
   /** Writes soon: at most one write at a time, spaced by 20x the time the last one took (>= 1 s). */
   changed(c: Conductor): void {
@@ -246,84 +229,12 @@ export class StatusFiles {
     return this.#chain;
   }
 
-  /**
-   * Writes both files. The CSV is built in slices of rows written synchronously, yielding to the
-   * event loop between slices: awaiting one small asynchronous write per chunk would let each
-   * chunk wait behind a whole conductor batch, and a million rows would take minutes.
-   */
+  /** Writes both files. */
   async write(c: Conductor): Promise<void> {
     const t0 = Date.now();
     await this.#writeJson(c);
-    const csv = path.join(this.root, 'status.csv');
-    const fd = openSync(`${csv}.tmp`, 'w');
-    try {
-      const x = c.expanded;
-      const r = c.records;
-      writeSync(fd, `${STATUS_CSV_HEADER}\n`);
-      if (this.#csvRecords !== r) {
-        this.#csvRecords = r;
-        this.#csvSlices = [];
-      }
-      const rows = InstanceRecords.BLOCK;
-      let built = 0;
-      // Unchanged slices go out together: one write per megabyte, not one per slice.
-      let pending: Buffer[] = [];
-      let pendingBytes = 0;
-      const flush = (): void => {
-        if (pending.length > 0)
-          writeSync(fd, pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes));
-        pending = [];
-        pendingBytes = 0;
-      };
-      for (let from = 0, k = 0; from < x.instanceCount; from += rows, k++) {
-        const to = Math.min(x.instanceCount, from + rows);
-        const version = r.versions[k]!;
-        const cached = this.#csvSlices[k];
-        if (cached && cached.version === version) {
-          pending.push(cached.text);
-          pendingBytes += cached.text.length;
-          if (pendingBytes >= 1 << 20) flush();
-          continue;
-        }
-        flush();
-        const bytes = Buffer.from(csvRows(c, from, to));
-        this.#csvSlices[k] = { version, text: bytes };
-        writeSync(fd, bytes);
-        built += to - from;
-        if (built >= CSV_ROWS_PER_YIELD && to < x.instanceCount) {
-          built = 0;
-          await new Promise((resolve) => setImmediate(resolve));
-        }
-      }
-      flush();
-    } finally {
-      closeSync(fd);
-    }
-    await rename(`${csv}.tmp`, csv);
+    await this.#csv.write(c);
     this.#lastWrite = Date.now();
     this.#lastCost = this.#lastWrite - t0;
   }
-}
-
-/** status.csv's rows of instances [from, to). */
-function csvRows(c: Conductor, from: number, to: number): string {
-  const x = c.expanded;
-  const r = c.records;
-  let text = '';
-  for (let i = from; i < to; i++) {
-    const inst = x.describe(i);
-    const rec = r.record(i);
-    text += `${formatStatusRow({
-      name: inst.name,
-      jobId: rec.pid ? String(rec.pid) : undefined,
-      workspace: inst.workspace,
-      state: stepStateName(rec.state),
-      submitMs: rec.submitMs || undefined,
-      startMs: rec.state === StepState.PENDING ? undefined : rec.startMs || undefined,
-      endMs: rec.endMs || undefined,
-      restarts: rec.restarts,
-      params: inst.params,
-    })}\n`;
-  }
-  return text;
 }

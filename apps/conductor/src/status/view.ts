@@ -20,6 +20,8 @@ export interface StudyStatusInput {
   /** Fallback state when there is no summary (DRYRUN, UNKNOWN). */
   readonly state: string;
   readonly rows: readonly StatusCsvRow[];
+  /** A big study's rows were not read (or only its failed ones): counts per step instead of the table. */
+  readonly rowsLeftOut?: boolean | undefined;
   /** Error output of failed instances by name (only with `failedOnly`). */
   readonly tails?: ReadonlyMap<string, { lines: string[]; truncated: boolean; problem?: string }>;
   /** Whether a conductor drives the study (judged only while it is RUNNING). */
@@ -155,6 +157,12 @@ export function renderStudyStatus(study: StudyStatusInput, o: StatusViewOptions)
     lines.push(...renderFailures(study, o));
     return lines;
   }
+  if (s && study.rowsLeftOut) {
+    lines.push(...stepLines(s, p));
+    const csv = `${study.root}/status.csv`;
+    lines.push(p.dim(`  (${formatCount(s.total, 'instance')}: every row is in ${csv}, the failed ones with --failed)`));
+    return lines;
+  }
   if (o.maxRows !== undefined && study.rows.length > o.maxRows && s) {
     lines.push(...stepLines(s, p));
     lines.push(
@@ -176,7 +184,9 @@ function renderFailures(study: StudyStatusInput, o: StatusViewOptions): string[]
   const failed = study.rows.filter((r) => r.State === 'FAILED' || r.State === 'TIMEDOUT');
   if (failed.length === 0) return ['No failed instances.'];
   const entries = new Map<string, FailureEntry>((study.summary?.failures ?? []).map((f) => [f.name, f]));
-  const out = [`${formatCount(failed.length, 'failed instance')}:`];
+  const total = Math.max(failed.length, study.rowsLeftOut ? (study.summary?.failedTotal ?? 0) : 0);
+  const shown = total > failed.length ? ` (the first ${failed.length})` : '';
+  const out = [`${formatCount(total, 'failed instance')}${shown}:`];
   for (const r of failed) {
     const f = entries.get(r['Step Name']);
     const what =
