@@ -38,6 +38,8 @@ export interface DeliveredJob {
    * Undefined when BullMQ gave no token (then there is no lock to check).
    */
   lock: JobLock | undefined;
+  /** When the job was added to the queue (BullMQ's job timestamp, the adder's clock), if known. */
+  queuedAtMs: number | undefined;
 }
 
 /** Where BullMQ keeps a job's lock, and what it must hold for this worker. */
@@ -137,6 +139,7 @@ export function makeStepConsumer(options: ConsumerOptions, handlers: ConsumerHan
         id: String(job.id),
         key: `${job.queueName}/${job.id}`,
         data: job.data,
+        queuedAtMs: Number.isFinite(job.timestamp) ? job.timestamp : undefined,
         lock:
           token === undefined
             ? undefined

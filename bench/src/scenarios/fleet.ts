@@ -1,0 +1,228 @@
+/**
+ * Many workers on one Redis (issue #24): 500, 1,000 and 4,000 simulated workers, each a real
+ * worker (startWorker: its connections, BullMQ Worker, heartbeat, control subscription), a few
+ * hundred to a Node process as on a node (children/fleet-node.ts), running simulated steps that
+ * last STEP_MS so that steps are in flight (locks renewed, starts announced) as real ones are.
+ *
+ * Measured from Redis itself (INFO commandstats and clients), not wall time, since the fleet
+ * shares two cores with Redis and the conductor:
+ * - idle: commands per second with every worker connected and nothing queued, per worker;
+ * - connections per worker;
+ * - busy: commands per step over the study, less the idle traffic of the same time;
+ * - ready-to-start latency: from the job's queuing by the conductor (BullMQ's job timestamp) to
+ *   the step's start in a worker, median and p99;
+ * - the study finishes with every instance FINISHED, on its first attempt, started once.
+ *
+ * Runs only when asked (`--only fleet`): the 4,000-worker run alone takes several minutes.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { readStudy, runMaestro } from '../maestro-cli.js';
+import type { Redis } from 'ioredis';
+import { startBenchRedis } from '../redis-server.js';
+import { median, type BenchContext } from '../rows.js';
+
+interface FleetSize {
+  workers: number;
+  steps: number;
+  stepMs: number;
+}
+/** 4,000 × 9 = 36,000 steps in flight at most, as in the MuMMI campaign's 36,000 tasks. */
+const CONCURRENCY = 9;
+const SIZES: readonly FleetSize[] = [
+  { workers: 500, steps: 25_000, stepMs: 10_000 },
+  { workers: 1_000, steps: 50_000, stepMs: 10_000 },
+  { workers: 4_000, steps: 200_000, stepMs: 20_000 },
+];
+const QUICK_SIZES: readonly FleetSize[] = [{ workers: 500, steps: 10_000, stepMs: 5_000 }];
+/** Workers in one simulating process: a node's worth and then some. */
+const WORKERS_PER_PROCESS = 500;
+/** Idle traffic is measured over this long, after the fleet has settled for IDLE_SETTLE_MS. */
+const IDLE_MEASURE_MS = 20_000;
+const IDLE_SETTLE_MS = 6_000;
+
+const SPEC = `description: {name: fleet, description: short simulated steps on many workers}
+study:
+  - {name: s, description: d, run: {cmd: "true $(N)"}}
+`;
+const GENERATOR = `export function getParameters({ pargs }) {
+  const n = Number(pargs.N);
+  return { N: { values: Array.from({ length: n }, (_, i) => i), label: 'N.%%' } };
+}
+`;
+
+const FLEET_NODE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'children', 'fleet-node.js');
+
+export async function fleet(ctx: BenchContext): Promise<void> {
+  const dir = mkdtempSync(path.join(ctx.tmp, 'fleet-'));
+  writeFileSync(path.join(dir, 'spec.yaml'), SPEC);
+  writeFileSync(path.join(dir, 'gen.mjs'), GENERATOR);
+  for (const size of ctx.quick ? QUICK_SIZES : SIZES) await runFleet(ctx, dir, size);
+}
+
+interface NodeReport {
+  starts: number;
+  waitsMs: number[];
+  rssMiB: number;
+}
+
+/** Redis's command counts (INFO commandstats), by command. */
+async function commandCalls(redis: Redis): Promise<Map<string, number>> {
+  const calls = new Map<string, number>();
+  for (const m of (await redis.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    calls.set(m[1]!, Number(m[2]));
+  }
+  return calls;
+}
+
+function callsBetween(before: Map<string, number>, after: Map<string, number>): Map<string, number> {
+  const delta = new Map<string, number>();
+  for (const [cmd, n] of after) delta.set(cmd, n - (before.get(cmd) ?? 0));
+  return delta;
+}
+
+const total = (calls: Map<string, number>): number => [...calls.values()].reduce((a, b) => a + b, 0);
+
+/** The commands that make up most of `calls`, as `name n/s` for the console. */
+function topCommands(calls: Map<string, number>, seconds: number): string {
+  return [...calls]
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 8)
+    .map(([cmd, n]) => `${cmd} ${(n / seconds).toFixed(0)}/s`)
+    .join(', ');
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! : NaN;
+}
+
+/** Starts one simulating process; resolves once its workers are all started. */
+function startNode(
+  url: string,
+  count: number,
+  stepMs: number,
+  name: string,
+): Promise<{ child: ChildProcess; report: Promise<NodeReport> }> {
+  const child = spawn(process.execPath, [FLEET_NODE, url, String(count), String(CONCURRENCY), String(stepMs), name], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  let onReady: () => void;
+  let failed: (err: Error) => void;
+  const ready = new Promise<void>((resolve, reject) => ((onReady = resolve), (failed = reject)));
+  const report = new Promise<NodeReport>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('"ready"')) onReady();
+    });
+    child.on('exit', (code) => {
+      const last = out.trim().split('\n').pop() ?? '';
+      if (code !== 0 || !last.includes('"starts"')) {
+        const err = new Error(`fleet node ${name} exited with ${code}: ${out.slice(-300)}`);
+        failed(err);
+        return reject(err);
+      }
+      resolve(JSON.parse(last) as NodeReport);
+    });
+  });
+  return ready.then(() => ({ child, report }));
+}
+
+async function runFleet(ctx: BenchContext, dir: string, size: FleetSize): Promise<void> {
+  const { workers, steps, stepMs } = size;
+  const scenario = `fleet of ${workers.toLocaleString('en-US')} workers`;
+  // Three connections a worker, the conductor's and ours: set maxclients for them (redis-server
+  // lowers it by itself when its open-file limit is lower, which checkFleetLimits reports).
+  const redis = await startBenchRedis({ args: ['--maxclients', String(workers * 4 + 1000)] });
+  const probe = redis.client();
+  const started = performance.now();
+  const processes = Math.max(2, Math.ceil(workers / WORKERS_PER_PROCESS));
+  const nodes = await Promise.all(
+    Array.from({ length: processes }, (_, k) => {
+      const count = Math.floor(workers / processes) + (k < workers % processes ? 1 : 0);
+      return startNode(redis.url, count, stepMs, `n${k}`);
+    }),
+  );
+  const startS = (performance.now() - started) / 1000;
+  try {
+    await sleep(IDLE_SETTLE_MS);
+    const idle0 = await commandCalls(probe);
+    const t0 = performance.now();
+    await sleep(IDLE_MEASURE_MS);
+    const idle = callsBetween(idle0, await commandCalls(probe));
+    const idleS = (performance.now() - t0) / 1000;
+    const idleRate = total(idle) / idleS;
+    const clients = Number(/connected_clients:(\d+)/.exec(await probe.info('clients'))?.[1] ?? 0);
+    console.log(`  ${scenario}: started in ${startS.toFixed(0)} s; idle: ${topCommands(idle, idleS)}`);
+
+    const root = path.join(dir, `study-${workers}`);
+    const busy0 = await commandCalls(probe);
+    const s0 = performance.now();
+    const run = runMaestro(
+      [
+        'run',
+        'spec.yaml',
+        '--pgen',
+        'gen.mjs',
+        '--pargs',
+        `N:${steps}`,
+        '-o',
+        root,
+        '--redis',
+        redis.url,
+        '--local-workers',
+        '0',
+        '--bundle',
+        '1',
+        // As many queued as the fleet can start: the latency is the dispatch's, not a backlog's.
+        '--window',
+        String(workers * CONCURRENCY),
+        '--max-instances',
+        String(steps),
+      ],
+      dir,
+    );
+    let peakActive = 0;
+    const sampling = (async () => {
+      for (let done = false; !done;) {
+        peakActive = Math.max(peakActive, await probe.llen('maestro:steps:active'));
+        done = await Promise.race([run.then(() => true), sleep(500).then(() => false)]);
+      }
+    })();
+    const r = await run;
+    await sampling;
+    const busyS = (performance.now() - s0) / 1000;
+    if (r.code !== 0) throw new Error(`fleet study exited ${r.code}:\n${r.output.slice(-2000)}`);
+    const busy = callsBetween(busy0, await commandCalls(probe));
+    console.log(`  ${scenario}: study in ${busyS.toFixed(0)} s; busy: ${topCommands(busy, busyS)}`);
+    const study = await readStudy(probe, 'maestro', root);
+    for (const n of nodes) n.child.kill('SIGTERM');
+    const reports = await Promise.all(nodes.map((n) => n.report));
+    const waits = reports.flatMap((x) => x.waitsMs).sort((a, b) => a - b);
+    const starts = reports.reduce((a, x) => a + x.starts, 0);
+    const finished = study.records.filter((x) => x.state === 5).length;
+    const firstAttempt = study.records.filter((x) => x.attempt === 1).length;
+    const perStep = (total(busy) - idleRate * busyS) / steps;
+    const row = (metric: string, value: number, unit: string, target?: string): void =>
+      ctx.report({ scenario, metric, value, unit, ...(target ? { target } : {}) });
+    row('idle commands', Math.round(idleRate), 'cmd/s');
+    row('idle commands / worker', Number((idleRate / workers).toFixed(2)), 'cmd/s');
+    row('connections / worker', Number((clients / workers).toFixed(2)), 'conns');
+    row('commands / step (net)', Number(perStep.toFixed(1)), 'cmd');
+    row('busy commands', Math.round(total(busy) / busyS), 'cmd/s');
+    row('ready-to-start median', Math.round(median(waits)), 'ms');
+    row('ready-to-start p99', Math.round(percentile(waits, 0.99)), 'ms');
+    row('peak steps in flight', peakActive, 'steps', `${(workers * CONCURRENCY).toLocaleString('en-US')} slots`);
+    row('study wall time', Math.round(busyS), 's');
+    row('throughput', Math.round(steps / busyS), 'steps/s');
+    row('fleet RSS / worker', Number((reports.reduce((a, x) => a + x.rssMiB, 0) / workers).toFixed(2)), 'MiB');
+    row('lost or run twice', steps - finished + Math.abs(starts - steps) + (steps - firstAttempt), 'steps', '0');
+  } finally {
+    for (const n of nodes) n.child.kill('SIGKILL');
+    await redis.stop();
+  }
+}
