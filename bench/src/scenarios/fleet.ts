@@ -178,7 +178,10 @@ async function runFleet(ctx: BenchContext, dir: string, size: FleetSize): Promis
         '0',
         '--bundle',
         '1',
-        // As many queued as the fleet can start: the latency is the dispatch's, not a backlog's.
+        // As many queued or running as the fleet has slots: the latency measured is the
+        // dispatch's, not that of a backlog waiting for slots.
+        '--throttle',
+        String(workers * CONCURRENCY),
         '--window',
         String(workers * CONCURRENCY),
         '--max-instances',
