@@ -13,7 +13,7 @@ import { formatCount } from '../status/count.js';
 import { printWarnings } from './print-problems.js';
 import { formatNodeHours } from './node-hours.js';
 import { withoutPassword } from '@maestro/secrets';
-import { checkRedisForNewStudy, redisForNewStudy, targetOf, type RedisChoice } from '../study/session.js';
+import { checkRedisForNewStudy, fleetRoom, redisForNewStudy, targetOf, type RedisChoice } from '../study/session.js';
 import { metaDir } from '../study/meta.js';
 import { studyQueues } from '../study/shape.js';
 import { startStudyWorkers } from '../run/local-workers.js';
@@ -188,6 +188,10 @@ async function runInRoot(
   err.write(`Study ${meta.name}: ${formatCount(final.expanded.instanceCount, 'step instance')} in ${root}\n`);
   const redis = await redisForNewStudy(root, choice);
   const workerCount = options.localWorkers ?? (autoscale ? 0 : defaultLocalWorkers(final.expanded.steps));
+  // Said before any worker starts: a fleet Redis has no room for is refused one worker at a time.
+  const fleetSize = workerCount + (autoscale ?? []).reduce((n, a) => n + a.maxAllocations * a.settings.nodes, 0);
+  const noRoom = await fleetRoom(redis, fleetSize).catch(() => undefined);
+  if (noRoom) err.write(`Warning: ${noRoom}\n`);
   const workers = startStudyWorkers({
     count: workerCount,
     concurrency: options.workerConcurrency ?? 1,
