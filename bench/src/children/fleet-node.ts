@@ -4,13 +4,15 @@
  * subscription) in one process, as if `count` nodes' maestro-worker ran here. Redis sees what it
  * would see from `count` real workers; only the steps are simulated (they last `stepMs`).
  *
- * argv: REDIS_URL COUNT CONCURRENCY STEP_MS NAME. Prints `{"ready":N}` once every worker is
+ * argv: REDIS_URL COUNT CONCURRENCY STEP_MS LOCK_MS NAME (LOCK_MS: the workers' lockDurationMs,
+ * 0 for the worker's default; see scenarios/fleet.ts for why the bench lengthens it). Prints `{"ready":N}` once every worker is
  * started; on SIGTERM closes them all and prints {starts, waitsMs, rssMiB}: the number of runs
  * started and each one's wait from queued to started.
  */
 import { loadConfig, makeLogger, startWorker, type WorkerHandle } from '@maestro/worker';
 
-const [url = '', countText = '1', concurrencyText = '1', stepMsText = '0', node = 'n0'] = process.argv.slice(2);
+const [url = '', countText = '1', concurrencyText = '1', stepMsText = '0', lockMsText = '0', node = 'n0'] =
+  process.argv.slice(2);
 const count = Number(countText);
 /** Workers started at once: enough to start a few hundred quickly, few enough not to stall Redis. */
 const STARTING_AT_ONCE = 25;
@@ -28,7 +30,8 @@ for (let k = 0; k < count; k += STARTING_AT_ONCE) {
       { redis: url, concurrency: concurrencyText, simulate: true, name: `${node}-w${k + j}`, logLevel: 'warn' },
       { MAESTRO_CORES: concurrencyText },
     );
-    return startWorker({ ...config, simulateStepMs: Number(stepMsText) }, log, {
+    const lock = Number(lockMsText) > 0 ? { lockDurationMs: Number(lockMsText) } : {};
+    return startWorker({ ...config, ...lock, simulateStepMs: Number(stepMsText) }, log, {
       onStepStarted: ({ queuedAtMs, startMs }) => {
         starts++;
         if (queuedAtMs !== undefined) waitsMs.push(startMs - queuedAtMs);

@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readStudy, runMaestro } from '../maestro-cli.js';
 import type { Redis } from 'ioredis';
+import { clientsNeeded, REDIS_RESERVED_FDS } from '@maestro/protocol';
 import { startBenchRedis } from '../redis-server.js';
 import { median, type BenchContext } from '../rows.js';
 
@@ -30,12 +31,23 @@ interface FleetSize {
   steps: number;
   stepMs: number;
 }
+/**
+ * The simulated workers' lock: 60 s, renewed every 30 s, where a real worker's is 10 s, renewed
+ * every 5 s. Hundreds of workers share each process and two cores here, so a burst of thousands
+ * of deliveries takes the fleet's processes longer than 10 s to claim: with the real lock, most
+ * deliveries of a 1,000-worker study lapsed before their claim and were delivered again (the
+ * fence ran each step once, but one job stalled past BullMQ's limit and failed). On a real node
+ * a worker claims its few steps in milliseconds. Lock renewal traffic is therefore measured
+ * apart, per held step (scenario `lock renewal`).
+ */
+const LOCK_MS = 60_000;
 /** 4,000 × 9 = 36,000 steps in flight at most, as in the MuMMI campaign's 36,000 tasks. */
 const CONCURRENCY = 9;
 const SIZES: readonly FleetSize[] = [
-  { workers: 500, steps: 25_000, stepMs: 10_000 },
-  { workers: 1_000, steps: 50_000, stepMs: 10_000 },
-  { workers: 4_000, steps: 200_000, stepMs: 20_000 },
+  { workers: 500, steps: 20_000, stepMs: 10_000 },
+  { workers: 1_000, steps: 30_000, stepMs: 10_000 },
+  // Steps long enough for 36,000 to be in flight at the few hundred steps/s two cores turn over.
+  { workers: 4_000, steps: 200_000, stepMs: 60_000 },
 ];
 const QUICK_SIZES: readonly FleetSize[] = [{ workers: 500, steps: 10_000, stepMs: 5_000 }];
 /** Workers in one simulating process: a node's worth and then some. */
@@ -60,7 +72,76 @@ export async function fleet(ctx: BenchContext): Promise<void> {
   const dir = mkdtempSync(path.join(ctx.tmp, 'fleet-'));
   writeFileSync(path.join(dir, 'spec.yaml'), SPEC);
   writeFileSync(path.join(dir, 'gen.mjs'), GENERATOR);
+  await lockRenewal(ctx, dir);
   for (const size of ctx.quick ? QUICK_SIZES : SIZES) await runFleet(ctx, dir, size);
+}
+
+/** Workers of the lock-renewal measurement, each holding CONCURRENCY steps with the real lock. */
+const HOLDING_WORKERS = 100;
+/** The held steps last this long: claimed, announced, then only their locks are renewed. */
+const HOLD_MS = 60_000;
+
+/**
+ * What a held step costs Redis with the workers' real lock (10 s, renewed every 5 s): 100
+ * workers take 900 steps that last a minute, and Redis's commands are counted over 20 s once
+ * all are claimed, less the idle fleet's, per step and per busy worker.
+ */
+async function lockRenewal(ctx: BenchContext, dir: string): Promise<void> {
+  const scenario = 'held steps, real lock (10 s)';
+  const redis = await startBenchRedis();
+  const probe = redis.client();
+  const node = await startNode(redis.url, HOLDING_WORKERS, HOLD_MS, 'hold', 0);
+  const steps = HOLDING_WORKERS * CONCURRENCY;
+  const run = runMaestro(
+    [
+      'run',
+      'spec.yaml',
+      '--pgen',
+      'gen.mjs',
+      '--pargs',
+      `N:${steps}`,
+      '-o',
+      path.join(dir, 'hold'),
+      '--redis',
+      redis.url,
+      '--local-workers',
+      '0',
+      '--bundle',
+      '1',
+    ],
+    dir,
+  );
+  try {
+    await sleep(IDLE_SETTLE_MS);
+    let t0 = performance.now();
+    let calls0 = await commandCalls(probe);
+    await sleep(IDLE_MEASURE_MS);
+    const idleRate = total(callsBetween(calls0, await commandCalls(probe))) / ((performance.now() - t0) / 1000);
+    // The study was started meanwhile: wait until every step is held, and then a little more
+    // for the starts to be announced.
+    while ((await probe.llen('maestro:steps:active')) < steps) await sleep(200);
+    await sleep(2_000);
+    t0 = performance.now();
+    calls0 = await commandCalls(probe);
+    await sleep(IDLE_MEASURE_MS);
+    const held = callsBetween(calls0, await commandCalls(probe));
+    const seconds = (performance.now() - t0) / 1000;
+    const extra = total(held) / seconds - idleRate;
+    console.log(`  ${scenario}: ${topCommands(held, seconds)}`);
+    ctx.report({ scenario, metric: 'commands / held step', value: Number((extra / steps).toFixed(2)), unit: 'cmd/s' });
+    ctx.report({
+      scenario,
+      metric: 'commands / busy worker',
+      value: Number((extra / HOLDING_WORKERS).toFixed(2)),
+      unit: 'cmd/s',
+      target: `${CONCURRENCY} steps each`,
+    });
+  } finally {
+    run.kill('SIGKILL');
+    node.child.kill('SIGKILL');
+    await run;
+    await redis.stop();
+  }
 }
 
 interface NodeReport {
@@ -106,8 +187,10 @@ function startNode(
   count: number,
   stepMs: number,
   name: string,
+  lockMs = LOCK_MS,
 ): Promise<{ child: ChildProcess; report: Promise<NodeReport> }> {
-  const child = spawn(process.execPath, [FLEET_NODE, url, String(count), String(CONCURRENCY), String(stepMs), name], {
+  const args = [url, String(count), String(CONCURRENCY), String(stepMs), String(lockMs), name];
+  const child = spawn(process.execPath, [FLEET_NODE, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
@@ -135,10 +218,19 @@ function startNode(
 async function runFleet(ctx: BenchContext, dir: string, size: FleetSize): Promise<void> {
   const { workers, steps, stepMs } = size;
   const scenario = `fleet of ${workers.toLocaleString('en-US')} workers`;
-  // Three connections a worker, the conductor's and ours: set maxclients for them (redis-server
-  // lowers it by itself when its open-file limit is lower, which checkFleetLimits reports).
-  const redis = await startBenchRedis({ args: ['--maxclients', String(workers * 4 + 1000)] });
+  // Three connections a worker, the conductor's and ours. redis-server lowers maxclients by
+  // itself to fit its open-file limit (inherited from this process): say so rather than let
+  // the workers be refused one by one.
+  const maxclients = clientsNeeded(workers);
+  const redis = await startBenchRedis({ args: ['--maxclients', String(maxclients)] });
   const probe = redis.client();
+  const [, granted] = (await probe.config('GET', 'maxclients')) as [string, string];
+  if (Number(granted) < maxclients) {
+    await redis.stop();
+    throw new Error(
+      `redis-server allows ${granted} clients where ${workers} workers need ${maxclients}: raise the open-file limit (ulimit -n ${maxclients + REDIS_RESERVED_FDS} or more) and run again`,
+    );
+  }
   const started = performance.now();
   const processes = Math.max(2, Math.ceil(workers / WORKERS_PER_PROCESS));
   const nodes = await Promise.all(
