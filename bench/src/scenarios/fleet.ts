@@ -92,33 +92,33 @@ async function lockRenewal(ctx: BenchContext, dir: string): Promise<void> {
   const probe = redis.client();
   const node = await startNode(redis.url, HOLDING_WORKERS, HOLD_MS, 'hold', 0);
   const steps = HOLDING_WORKERS * CONCURRENCY;
-  const run = runMaestro(
-    [
-      'run',
-      'spec.yaml',
-      '--pgen',
-      'gen.mjs',
-      '--pargs',
-      `N:${steps}`,
-      '-o',
-      path.join(dir, 'hold'),
-      '--redis',
-      redis.url,
-      '--local-workers',
-      '0',
-      '--bundle',
-      '1',
-    ],
-    dir,
-  );
+  let run: ReturnType<typeof runMaestro> | undefined;
   try {
     await sleep(IDLE_SETTLE_MS);
     let t0 = performance.now();
     let calls0 = await commandCalls(probe);
     await sleep(IDLE_MEASURE_MS);
     const idleRate = total(callsBetween(calls0, await commandCalls(probe))) / ((performance.now() - t0) / 1000);
-    // The study was started meanwhile: wait until every step is held, and then a little more
-    // for the starts to be announced.
+    run = runMaestro(
+      [
+        'run',
+        'spec.yaml',
+        '--pgen',
+        'gen.mjs',
+        '--pargs',
+        `N:${steps}`,
+        '-o',
+        path.join(dir, 'hold'),
+        '--redis',
+        redis.url,
+        '--local-workers',
+        '0',
+        '--bundle',
+        '1',
+      ],
+      dir,
+    );
+    // Every step held, and a little more for the starts to be announced.
     while ((await probe.llen('maestro:steps:active')) < steps) await sleep(200);
     await sleep(2_000);
     t0 = performance.now();
@@ -137,7 +137,8 @@ async function lockRenewal(ctx: BenchContext, dir: string): Promise<void> {
       target: `${CONCURRENCY} steps each`,
     });
   } finally {
-    run.kill('SIGKILL');
+    node.report.catch(() => undefined); // killed: no report wanted
+    run?.kill('SIGKILL');
     node.child.kill('SIGKILL');
     await run;
     await redis.stop();
@@ -317,7 +318,10 @@ async function runFleet(ctx: BenchContext, dir: string, size: FleetSize): Promis
     row('fleet RSS / worker', Number((reports.reduce((a, x) => a + x.rssMiB, 0) / workers).toFixed(2)), 'MiB');
     row('lost or run twice', steps - finished + Math.abs(starts - steps) + (steps - firstAttempt), 'steps', '0');
   } finally {
-    for (const n of nodes) n.child.kill('SIGKILL');
+    for (const n of nodes) {
+      n.report.catch(() => undefined); // killed after a failure: its report is not wanted
+      n.child.kill('SIGKILL');
+    }
     await redis.stop();
   }
 }
