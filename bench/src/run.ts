@@ -11,12 +11,15 @@ import { fileURLToPath } from 'node:url';
 import type { BenchRow, Scenario } from './rows.js';
 import { cpu } from './scenarios/cpu.js';
 import { expansion } from './scenarios/expansion.js';
+import { fleet } from './scenarios/fleet.js';
 import { noop } from './scenarios/noop.js';
 import { replication } from './scenarios/replication.js';
 import { simulated } from './scenarios/simulated.js';
 import { small } from './scenarios/small.js';
 
-const SCENARIOS: Record<string, Scenario> = { expansion, noop, cpu, simulated, replication, small };
+const SCENARIOS: Record<string, Scenario> = { expansion, noop, cpu, simulated, replication, small, fleet };
+/** Scenarios run only when named with --only: they take many minutes (fleet: 4,000 workers). */
+const ON_REQUEST: readonly string[] = ['fleet'];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
@@ -41,7 +44,7 @@ async function main(): Promise<void> {
   const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'results');
   mkdirSync(dir, { recursive: true });
   for (const [name, scenario] of Object.entries(SCENARIOS)) {
-    if (only && !only.includes(name)) continue;
+    if (only ? !only.includes(name) : ON_REQUEST.includes(name)) continue;
     const rows: BenchRow[] = [];
     await scenario({
       quick,

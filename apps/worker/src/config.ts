@@ -140,6 +140,13 @@ export const WorkerConfigSchema = z.object({
     .default(() => `${hostname()}.${process.pid}`),
   /** Load-test mode: claim and report each step as succeeded without running anything. */
   simulate: z.boolean().default(false),
+  /**
+   * With `simulate`: how long each simulated step "runs" before it is reported, so that a
+   * simulated fleet holds steps in flight (their locks renewed, their starts announced) as a real
+   * one does. Set by embedders (the fleet benchmark), not on the command line. @default 0
+   * @internal
+   */
+  simulateStepMs: z.number().int().nonnegative().default(0),
   logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
   /**
    * The allocation the worker runs in: MAESTRO_ALLOCATION_ID, else what Flux says

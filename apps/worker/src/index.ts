@@ -1,5 +1,5 @@
 export { startWorker } from './worker.js';
-export type { WorkerHandle, WorkerState, StartWorkerOptions } from './worker.js';
+export type { WorkerHandle, WorkerState, StartWorkerOptions, StepStartTimes } from './worker.js';
 export { loadConfig, configWarnings, WorkerConfigSchema, LOG_LEVELS } from './config.js';
 export { parseDurationMs } from '@maestro/protocol';
 export type { WorkerConfig, WorkerConfigInput, WorkerOptions, WorkerEnv } from './config.js';

@@ -44,7 +44,10 @@ import { after, type Now } from './timers.js';
 const HANDED_BACK_MEMORY = 10_000;
 
 export interface JobRunnerParts {
-  config: Pick<WorkerConfig, 'prefix' | 'announceDelayMs' | 'simulate' | 'cores' | 'gpuIds' | 'nodes' | 'scheduler'>;
+  config: Pick<
+    WorkerConfig,
+    'prefix' | 'announceDelayMs' | 'simulate' | 'simulateStepMs' | 'cores' | 'gpuIds' | 'nodes' | 'scheduler'
+  >;
   /** For the one question a rejection asks: does the study it names exist here? */
   redis: Redis;
   fence: Fence;
@@ -59,6 +62,14 @@ export interface JobRunnerParts {
   now: Now;
   /** Fetch no new jobs while `on` (the queue consumer's hold). */
   hold(on: boolean): void;
+  /** Told of every claimed run as it starts (StartWorkerOptions.onStepStarted). */
+  onStepStarted?: ((started: StepStartTimes) => void) | undefined;
+}
+
+/** When a run's job was queued (by the conductor, BullMQ's job timestamp) and when it started here. */
+export interface StepStartTimes {
+  queuedAtMs: number | undefined;
+  startMs: number;
 }
 
 export class JobRunner {
@@ -292,7 +303,8 @@ export class JobRunner {
       .joinStudy(job.studyId)
       .catch((err: unknown) => stepLog.warn({ err }, 'cannot record the study in the worker list'));
     const startMs = this.#p.now();
-    if (config.simulate)
+    this.#p.onStepStarted?.({ queuedAtMs: delivered.queuedAtMs, startMs });
+    if (config.simulate && config.simulateStepMs === 0)
       return results.ended(ref, run, { outcome: 'succeeded', exitCode: 0, signal: null, pid: 0, startMs }, stepLog);
     // Claimed quietly: a step still running after announceDelayMs tells the study it started.
     const announced =
@@ -304,6 +316,12 @@ export class JobRunner {
           })
         : undefined;
     try {
+      if (config.simulate) {
+        // A simulated step that lasts: its lock is renewed and its start announced as a real one's.
+        await new Promise((r) => setTimeout(r, config.simulateStepMs));
+        const fields = { outcome: 'succeeded' as const, exitCode: 0, signal: null, pid: 0, startMs };
+        return results.ended(ref, run, fields, stepLog);
+      }
       return await this.#p.steps.run(delivered.key, job, ref, run, stepLog, grant);
     } catch (err) {
       // steps.run() returns its result last, so nothing was reported yet.

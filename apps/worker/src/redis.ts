@@ -7,9 +7,10 @@
  * only in the `password` option and no library can echo the URL into an error message.
  */
 import { Cluster, Redis as SingleRedis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import { parseRedisUrl, type RedisAddress } from '@maestro/protocol';
+import { maxClientsAdvice, parseRedisUrl, type RedisAddress } from '@maestro/protocol';
 import type { WorkerConfig } from './config.js';
 import { redactUrl } from '@maestro/secrets';
+import { mayBeFull, refusedForMaxClients } from './redis-full.js';
 
 /** A connection to one server, a primary found through sentinels, or a Redis Cluster. */
 export type Redis = SingleRedis | Cluster;
@@ -168,18 +169,26 @@ export function fatalConnectionError(
 }
 
 /**
- * Connects once before the worker starts, to turn refused credentials or an untrusted
- * certificate into an error at once (the worker's own connections would retry them forever).
- * Waits as long as it takes for a Redis that is merely down. Resolves once Redis answered.
+ * Connects once before the worker starts, to turn refused credentials, an untrusted certificate
+ * or a server with no room for more clients (maxclients) into an error at once (the worker's own
+ * connections would retry them forever). Waits as long as it takes for a Redis that is merely
+ * down. Resolves once Redis answered.
  */
 export async function checkRedisAccess(config: RedisConnectionConfig): Promise<void> {
   const redis = makeRedis(config, 'commands');
+  let asking = false;
   try {
     await new Promise<void>((resolve, reject) => {
       redis.once('ready', () => resolve());
       redis.on('error', (err: Error) => {
         const fatal = fatalConnectionError(err, config);
-        if (fatal) reject(new Error(fatal));
+        if (fatal) return reject(new Error(fatal));
+        if (asking || !mayBeFull(err)) return;
+        asking = true;
+        void refusedForMaxClients(config).then((full) => {
+          asking = false;
+          if (full) reject(new Error(maxClientsAdvice(`Redis at ${redactUrl(config.redisUrl)}`)));
+        });
       });
     });
   } finally {

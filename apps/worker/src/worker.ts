@@ -22,7 +22,7 @@ import { makeConnections } from './connections.js';
 import { ControlChannel } from './control.js';
 import { Heartbeat, makePresence } from './heartbeat.js';
 import { IdleTimeout } from './idle-timeout.js';
-import { JobRunner } from './job-runner.js';
+import { JobRunner, type StepStartTimes } from './job-runner.js';
 import { Lifecycle, type WorkerState } from './lifecycle.js';
 import { makeStepConsumer, type StepConsumer } from './queue/consumer.js';
 import { makeFence } from './queue/fence.js';
@@ -36,6 +36,7 @@ import { throttled, type Now } from './timers.js';
 
 export type { WorkerState } from './lifecycle.js';
 export type { CloseOptions } from './shutdown.js';
+export type { StepStartTimes } from './job-runner.js';
 
 export interface WorkerHandle {
   readonly name: string;
@@ -61,7 +62,20 @@ export interface StartWorkerOptions {
    * @default Date.now
    */
   now?: Now;
+  /**
+   * Told of every run as it starts: when its job was queued and when it started, for the fleet
+   * benchmark's ready-to-start latency. Called on the worker's hot path: keep it cheap.
+   */
+  onStepStarted?: (started: StepStartTimes) => void;
 }
+
+/** The launcher of a simulating worker, which never spawns a step. */
+const NO_LAUNCHER: StepLauncher = {
+  spawnStep: () => {
+    throw new Error('a simulating worker spawns no step');
+  },
+  close: () => Promise.resolve(),
+};
 
 /**
  * Repeated connection errors are logged at most this often. Failed heartbeats and unanswered
@@ -89,7 +103,8 @@ export async function startWorker(
   const presence = makePresence(commands, config.prefix, config);
   let launcher: StepLauncher;
   try {
-    launcher = startLauncher(log, config.concurrency, launcherKind(config.launcher));
+    // A simulating worker spawns nothing: no launcher process (a fleet of them would be thousands).
+    launcher = config.simulate ? NO_LAUNCHER : startLauncher(log, config.concurrency, launcherKind(config.launcher));
   } catch (err) {
     connections.disconnect();
     throw err;
@@ -160,6 +175,7 @@ export async function startWorker(
     log,
     now,
     hold: (on) => consumer?.hold(on),
+    onStepStarted: options.onStepStarted,
   });
   const shutdown = new Shutdown({
     config,

@@ -30,6 +30,7 @@ describe('loadConfig', () => {
       idleTimeoutMs: undefined,
       name: `${hostname()}.${process.pid}`,
       simulate: false,
+      simulateStepMs: 0,
       logLevel: 'info',
       scheduler: 'local',
       lockDurationMs: 10_000,

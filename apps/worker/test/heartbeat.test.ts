@@ -14,10 +14,12 @@ function heartbeat(presence: Partial<Presence> = {}, over: Partial<HeartbeatPart
   const forgetExpired = vi.fn();
   const beat = new Heartbeat({
     presence: {
-      beat: async (record) => void written.push(record),
+      beat: async (record) => {
+        written.push(record);
+        return false;
+      },
       joinStudy: async () => undefined,
       remove: async () => undefined,
-      drainRequested: async () => false,
       ...presence,
     },
     config: {
@@ -81,7 +83,7 @@ describe('Heartbeat', () => {
   });
 
   it('drains on a standing request only while the worker runs', async () => {
-    const x = heartbeat({ drainRequested: async () => true });
+    const x = heartbeat({ beat: async () => true });
     await x.beat.beat();
     expect(x.onDrainRequested).toHaveBeenCalledOnce();
     x.lifecycle.state = 'draining';

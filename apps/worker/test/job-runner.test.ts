@@ -41,6 +41,7 @@ function jobRunner(over: { stopAt?: number; cores?: number; stepMs?: number; sch
     prefix: 'p',
     announceDelayMs: 0,
     simulate: false,
+    simulateStepMs: 0,
     cores: over.cores ?? 2,
     gpuIds: [],
     nodes: 1,
@@ -85,7 +86,7 @@ function jobRunner(over: { stopAt?: number; cores?: number; stepMs?: number; sch
   let id = 0;
   const deliver = (data: unknown): DeliveredJob => {
     id++;
-    return { queue: 'steps', id: `j${id}`, key: `steps/j${id}`, data, lock: undefined };
+    return { queue: 'steps', id: `j${id}`, key: `steps/j${id}`, data, lock: undefined, queuedAtMs: undefined };
   };
   return { runner, parts, logs, claims, reports, ran, lifecycle, idle, hold, deliver };
 }

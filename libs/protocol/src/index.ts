@@ -1,5 +1,13 @@
 export { PROTOCOL_VERSION } from './version.js';
 export {
+  CONNECTIONS_PER_WORKER,
+  CONDUCTOR_CONNECTIONS,
+  MAX_CLIENTS_REPLY,
+  REDIS_RESERVED_FDS,
+  clientsNeeded,
+  maxClientsAdvice,
+} from './client-limits.js';
+export {
   DEFAULT_PREFIX,
   studiesKey,
   studyKey,

@@ -13,7 +13,7 @@ import { formatCount } from '../status/count.js';
 import { printWarnings } from './print-problems.js';
 import { formatNodeHours } from './node-hours.js';
 import { withoutPassword } from '@maestro/secrets';
-import { checkRedisForNewStudy, redisForNewStudy, targetOf, type RedisChoice } from '../study/session.js';
+import { checkRedisForNewStudy, fleetRoom, redisForNewStudy, targetOf, type RedisChoice } from '../study/session.js';
 import { metaDir } from '../study/meta.js';
 import { studyQueues } from '../study/shape.js';
 import { LocalWorkers, startEarlyWorkers } from '../run/local-workers.js';
@@ -238,6 +238,10 @@ async function runInRoot(
   err.write(`Study ${meta.name}: ${formatCount(final.expanded.instanceCount, 'step instance')} in ${root}\n`);
   const redis = await redisForNewStudy(root, choice);
   const workerCount = options.localWorkers ?? (autoscale ? 0 : defaultLocalWorkers(final.expanded.steps));
+  // Asked while the workers connect, not before: the check must not delay a small study's first
+  // step. A fleet Redis has no room for is refused one worker at a time, so it is said up front.
+  const fleetSize = workerCount + (autoscale ?? []).reduce((n, a) => n + a.maxAllocations * a.settings.nodes, 0);
+  const roomCheck = fleetRoom(redis, fleetSize).catch(() => undefined);
   const workers = workerCount > 0 ? (c.early ?? startLocalWorkers(options, workerCount)) : undefined;
   workers?.grow(workerCount);
   const logDir = path.join(metaDir(root), 'logs');
@@ -250,6 +254,8 @@ async function runInRoot(
       throw error;
     },
   );
+  const noRoom = await roomCheck;
+  if (noRoom) err.write(`Warning: ${noRoom}\n`);
   const afterRun = dashboardAfterRun(options, err);
   const state = await conduct({
     meta,

@@ -22,6 +22,8 @@ export {
   startEmbeddedRedis,
 } from './embedded-redis.js';
 export type { EmbeddedRedis, OwnerLock, RedisExit } from './embedded-redis.js';
+export { clientRoom, fleetRoomProblem, openFileLimit } from './client-room.js';
+export type { ClientRoom } from './client-room.js';
 export { FleetStore } from './fleet-store.js';
 export { StudyReader } from './study-reader.js';
 export { LeaseLostError, StudyStore } from './study-store.js';

@@ -12,7 +12,10 @@ import {
   type ConnectionRole,
   type Redis,
   type RedisTarget,
+  clientRoom,
   embeddedRedisDir,
+  fleetRoomProblem,
+  openFileLimit,
   findRedisServer,
   lockEmbeddedRedis,
   startEmbeddedRedis,
@@ -119,6 +122,23 @@ export async function redisForStudy(meta: StudyMeta, choice: RedisChoice, start:
   } catch (err) {
     lock.release();
     throw err;
+  }
+}
+
+/**
+ * Whether `workers` more workers fit in the server's maxclients (client-room.ts); the problem in
+ * words when they do not, undefined when they do or the server will not say.
+ */
+export async function fleetRoom(opened: OpenedRedis, workers: number): Promise<string | undefined> {
+  if (workers <= 0) return undefined;
+  const probe = await connect(opened, 'command');
+  try {
+    const room = await clientRoom(probe);
+    if (!room) return undefined;
+    const where = opened.embedded ? "the study's Redis" : `Redis at ${redactUrl(opened.target.url)}`;
+    return fleetRoomProblem(room, workers, where, opened.embedded ? { fdLimit: openFileLimit() } : undefined);
+  } finally {
+    await probe.quit().catch(() => probe.disconnect());
   }
 }
 
