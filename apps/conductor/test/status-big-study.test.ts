@@ -6,11 +6,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { STATUS_CSV_HEADER } from '@maestro/protocol';
+import { STATUS_CSV_HEADER, parseStatusCsv } from '@maestro/protocol';
 import { makePalette } from '../src/status/colour.js';
 import { readStatusCsvRows } from '../src/status/csv-rows.js';
 import type { StatusJson } from '../src/status/files.js';
 import { renderStudyStatus } from '../src/status/view.js';
+import { formatStatusTable } from '../src/status/table.js';
 
 const line = (name: string, state: string, params = 'N:1') =>
   `${name},--,s/${name},${state},--,--,--,--,--,0,${params}`;
@@ -77,4 +78,12 @@ it('shows counts per step, not a table, when the rows were left out', () => {
   expect(lines.join('\n')).toContain('4000000/10000000');
   expect(lines.at(-1)).toContain('every row is in /r/status.csv');
   expect(lines.join('\n')).not.toContain('Step Name');
+});
+
+it('prints a table of more rows than one call can take as arguments (a study without a status.json count)', () => {
+  const row = parseStatusCsv(`${STATUS_CSV_HEADER}\n${line('s_0', 'FINISHED')}\n`)[0]!;
+  const rows = Array.from({ length: 300_000 }, (_, k) => ({ ...row, 'Step Name': `s_${k}` }));
+  const table = formatStatusTable(rows).split('\n');
+  expect(table).toHaveLength(300_002);
+  expect(table.at(-1)).toMatch(/^s_299999 +--/);
 });

@@ -82,7 +82,8 @@ async function showStatus(
     for (const meta of metas) {
       if (text.length) text.push('');
       const study = await readStudyStatus(meta, options, conductors, now);
-      text.push(...renderStudyStatus(study, { palette, layout, failedOnly, now }));
+      // A loop, not push(...): a study's table can have more rows than a call can take arguments.
+      for (const line of renderStudyStatus(study, { palette, layout, failedOnly, now })) text.push(line);
     }
     out.write(`${text.join('\n')}\n`);
     return 0;

@@ -31,7 +31,8 @@ export interface TableOptions {
 /** An aligned text table in the original's columns. */
 export function formatStatusTable(rows: readonly StatusCsvRow[], options: TableOptions = {}): string {
   const columns = options.params ? [...FLAT_COLUMNS, 'Params' as const] : FLAT_COLUMNS;
-  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => r[c].length)));
+  // A reduce, not Math.max(...): a table can have more rows than a call can take arguments.
+  const widths = columns.map((c) => rows.reduce((w, r) => Math.max(w, r[c].length), c.length));
   const style = options.style;
   const line = (cells: string[], styled: boolean): string =>
     cells

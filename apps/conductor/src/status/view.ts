@@ -154,8 +154,7 @@ export function renderStudyStatus(study: StudyStatusInput, o: StatusViewOptions)
   if (gone) lines.push(p.state('FAILED', gone));
   if (s && !isEndedState(s.state)) for (const w of walltimeWarnings(s)) lines.push(p.state('TIMEDOUT', w));
   if (o.failedOnly) {
-    lines.push(...renderFailures(study, o));
-    return lines;
+    return lines.concat(renderFailures(study, o)); // push(...) would overflow on 100k failures
   }
   if (s && study.rowsLeftOut) {
     lines.push(...stepLines(s, p));
