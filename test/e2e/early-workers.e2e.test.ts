@@ -76,11 +76,12 @@ describe('a local worker started before the spec is read', () => {
   });
 
   it('is gone after the conductor is killed outright before it had a Redis', async () => {
-    const { run } = heldRun('kill');
+    const { dir, run } = heldRun('kill');
     const worker = await earlyWorker(run.pid!);
     process.kill(run.pid!, 'SIGKILL');
     await run;
     await gone(worker);
+    writeFileSync(path.join(dir, 'go'), ''); // lets the orphaned generator end; nothing else would
   });
 
   it('is gone when the spec turns out to be wrong', async () => {
