@@ -1,6 +1,6 @@
 /** Runs the built `maestro` command for a benchmark and reads what the study recorded. */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
@@ -16,6 +16,28 @@ import {
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const MAESTRO = path.join(REPO, 'apps/conductor/bin/maestro.js');
+
+/**
+ * Writes a study of one no-op step fanned out over N instances, N given at run time by
+ * {@link countedStudy} (a pgen, so one spec serves every size).
+ */
+export function writeCountedStudy(dir: string, name: string, description: string): void {
+  writeFileSync(
+    path.join(dir, 'spec.yaml'),
+    `description: {name: ${name}, description: ${description}}\nstudy:\n  - {name: s, description: d, run: {cmd: "true $(N)"}}\n`,
+  );
+  writeFileSync(
+    path.join(dir, 'gen.mjs'),
+    `export function getParameters({ pargs }) {
+  const n = Number(pargs.N);
+  return { N: { values: Array.from({ length: n }, (_, i) => i), label: 'N.%%' } };
+}
+`,
+  );
+}
+
+/** `maestro run`'s spec arguments for the study {@link writeCountedStudy} wrote, with `n` instances. */
+export const countedStudy = (n: number): string[] => ['spec.yaml', '--pgen', 'gen.mjs', '--pargs', `N:${n}`];
 
 export interface MaestroRun extends Promise<{ code: number; wallMs: number; output: string }> {
   kill(signal?: NodeJS.Signals): void;

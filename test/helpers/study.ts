@@ -79,3 +79,12 @@ export function filesContaining(dir: string, needles: readonly string[]): string
   walk(dir);
   return hits.sort();
 }
+
+/** The conductor's log lines (JSON) of the study at `root` whose message matches `pattern`. */
+export function conductorLogLines(root: string, pattern: RegExp): Record<string, unknown>[] {
+  return readFileSync(path.join(root, 'meta/conductor.log'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .filter((l) => pattern.test(String(l['msg'])));
+}

@@ -10,22 +10,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { maestro } from '../helpers/cli.js';
 import { killAll, startMaestro } from '../helpers/processes.js';
 import { jobsNamed, squeue, useClusterRedis } from '../helpers/slurm.js';
-import { readStatus, tempDir, waitFor, writeSpec } from '../helpers/study.js';
+import { conductorLogLines, readStatus, tempDir, waitFor, writeSpec } from '../helpers/study.js';
 
 const cluster = useClusterRedis();
 afterEach(killAll);
 
 const newPrefix = (): string => `a${randomUUID().slice(0, 8)}`;
 const redisFlags = cluster.flags;
-
-/** The conductor's log lines (JSON), by message. */
-function logLines(root: string, pattern: RegExp): Record<string, unknown>[] {
-  return readFileSync(path.join(root, 'meta/conductor.log'), 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Record<string, unknown>)
-    .filter((l) => pattern.test(String(l['msg'])));
-}
 
 const fanout = `study:
   - name: work
@@ -69,14 +60,14 @@ describe('maestro run --autoscale slurm', () => {
     const rows = readStatus(root);
     expect(rows.map((row) => row.state)).toEqual(Array(8).fill('FINISHED'));
 
-    const submitted = logLines(root, /^autoscale: allocation submitted$/).map((l) => String(l['allocation']));
+    const submitted = conductorLogLines(root, /^autoscale: allocation submitted$/).map((l) => String(l['allocation']));
     expect(submitted.length).toBeGreaterThanOrEqual(1);
     expect(submitted.length).toBeLessThanOrEqual(2);
     // Every step ran in one of them.
     const jobs = new Set(rows.map((row) => readFileSync(path.join(root, row.workspace, 'job.txt'), 'utf8').trim()));
     expect([...jobs].every((j) => submitted.includes(j))).toBe(true);
     // Released with the study: none of ours is left in squeue.
-    expect(logLines(root, /^autoscale: study over; allocations released$/)).toHaveLength(1);
+    expect(conductorLogLines(root, /^autoscale: study over; allocations released$/)).toHaveLength(1);
     await waitFor(() => submitted.every((id) => !squeue().has(id)), 60_000, 'the allocations to leave squeue');
     const listed = JSON.parse(
       (await maestro(['workers', 'list', '--json', ...redisFlags(), '--prefix', prefix])).stdout,
@@ -114,7 +105,7 @@ describe('maestro run --autoscale slurm', () => {
     const failures = await waitFor(
       () => {
         try {
-          const lines = logLines(root, /^autoscale: submitting an allocation failed/);
+          const lines = conductorLogLines(root, /^autoscale: submitting an allocation failed/);
           return lines.length >= 2 && lines;
         } catch {
           return false; // no log yet

@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { maestro, WORKER_BIN } from '../helpers/cli.js';
 import { killAll, startMaestro, waitForOutput, type Started } from '../helpers/processes.js';
 import { jobsNamed, scancel, useClusterRedis } from '../helpers/slurm.js';
-import { readStatus, tempDir, waitFor, writeSpec } from '../helpers/study.js';
+import { conductorLogLines, readStatus, tempDir, waitFor, writeSpec } from '../helpers/study.js';
 
 const cluster = useClusterRedis();
 const jobName = `quarantine-${randomUUID().slice(0, 8)}`;
@@ -23,15 +23,6 @@ afterEach(async () => {
   for (const w of workers) w.kill('SIGTERM');
   await killAll();
 });
-
-/** The conductor's log lines (JSON), by message. */
-function logLines(root: string, pattern: RegExp): Record<string, unknown>[] {
-  return readFileSync(path.join(root, 'meta/conductor.log'), 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Record<string, unknown>)
-    .filter((l) => pattern.test(String(l['msg'])));
-}
 
 /** status.csv's rows, or none while it is not written yet. */
 function statusRows(root: string): ReturnType<typeof readStatus> {
@@ -95,7 +86,7 @@ describe('bad-node quarantine', () => {
     // Every instance finished on the good node; none had a counted failure (-a 1 would have failed it).
     for (const r of rows) expect(readFileSync(path.join(root, r.workspace, 'node.txt'), 'utf8').trim()).toBe(goodNode);
 
-    const drained = logLines(root, /^bad-node quarantine: draining/);
+    const drained = conductorLogLines(root, /^bad-node quarantine: draining/);
     expect(drained).toHaveLength(1);
     const evidence = drained[0]!['evidence'] as Array<Record<string, number | string>>;
     expect(evidence).toHaveLength(1);

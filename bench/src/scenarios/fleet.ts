@@ -16,12 +16,12 @@
  * Runs only when asked (`--only fleet`): the 4,000-worker run alone takes several minutes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { readStudy, runMaestro } from '../maestro-cli.js';
+import { countedStudy, readStudy, runMaestro, writeCountedStudy, type MaestroRun } from '../maestro-cli.js';
 import type { Redis } from 'ioredis';
 import { clientsNeeded, REDIS_RESERVED_FDS } from '@maestro/protocol';
 import { startBenchRedis } from '../redis-server.js';
@@ -57,22 +57,17 @@ const WORKERS_PER_PROCESS = 500;
 const IDLE_MEASURE_MS = 20_000;
 const IDLE_SETTLE_MS = 6_000;
 
-const SPEC = `description: {name: fleet, description: short simulated steps on many workers}
-study:
-  - {name: s, description: d, run: {cmd: "true $(N)"}}
-`;
-const GENERATOR = `export function getParameters({ pargs }) {
-  const n = Number(pargs.N);
-  return { N: { values: Array.from({ length: n }, (_, i) => i), label: 'N.%%' } };
-}
-`;
-
 const FLEET_NODE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'children', 'fleet-node.js');
+
+/** A counted study of `steps` run on the fleet's workers only (none local), one step a job. */
+function runFleetStudy(dir: string, root: string, steps: number, redisUrl: string, extra: string[] = []): MaestroRun {
+  const args = ['run', ...countedStudy(steps), '-o', root, '--redis', redisUrl, '--local-workers', '0'];
+  return runMaestro([...args, '--bundle', '1', ...extra], dir);
+}
 
 export async function fleet(ctx: BenchContext): Promise<void> {
   const dir = mkdtempSync(path.join(ctx.tmp, 'fleet-'));
-  writeFileSync(path.join(dir, 'spec.yaml'), SPEC);
-  writeFileSync(path.join(dir, 'gen.mjs'), GENERATOR);
+  writeCountedStudy(dir, 'fleet', 'short simulated steps on many workers');
   if (!process.env['MAESTRO_BENCH_FLEET']) await lockRenewal(ctx, dir);
   // MAESTRO_BENCH_FLEET=4000 (or 500,1000): only those fleets, and no held-steps row.
   const only = process.env['MAESTRO_BENCH_FLEET']?.split(',').map(Number);
@@ -103,25 +98,7 @@ async function lockRenewal(ctx: BenchContext, dir: string): Promise<void> {
     let calls0 = await commandCalls(probe);
     await sleep(IDLE_MEASURE_MS);
     const idleRate = total(callsBetween(calls0, await commandCalls(probe))) / ((performance.now() - t0) / 1000);
-    run = runMaestro(
-      [
-        'run',
-        'spec.yaml',
-        '--pgen',
-        'gen.mjs',
-        '--pargs',
-        `N:${steps}`,
-        '-o',
-        path.join(dir, 'hold'),
-        '--redis',
-        redis.url,
-        '--local-workers',
-        '0',
-        '--bundle',
-        '1',
-      ],
-      dir,
-    );
+    run = runFleetStudy(dir, path.join(dir, 'hold'), steps, redis.url);
     // Every step held, and a little more for the starts to be announced.
     while ((await probe.llen('maestro:steps:active')) < steps) await sleep(200);
     await sleep(2_000);
@@ -273,33 +250,16 @@ async function runFleet(ctx: BenchContext, dir: string, size: FleetSize): Promis
     const root = path.join(dir, `study-${workers}`);
     const busy0 = await commandCalls(probe);
     const s0 = performance.now();
-    const run = runMaestro(
-      [
-        'run',
-        'spec.yaml',
-        '--pgen',
-        'gen.mjs',
-        '--pargs',
-        `N:${steps}`,
-        '-o',
-        root,
-        '--redis',
-        redis.url,
-        '--local-workers',
-        '0',
-        '--bundle',
-        '1',
-        // As many queued or running as the fleet has slots: the latency measured is the
-        // dispatch's, not that of a backlog waiting for slots.
-        '--throttle',
-        String(workers * CONCURRENCY),
-        '--window',
-        String(workers * CONCURRENCY),
-        '--max-instances',
-        String(steps),
-      ],
-      dir,
-    );
+    const run = runFleetStudy(dir, root, steps, redis.url, [
+      // As many queued or running as the fleet has slots: the latency measured is the
+      // dispatch's, not that of a backlog waiting for slots.
+      '--throttle',
+      String(workers * CONCURRENCY),
+      '--window',
+      String(workers * CONCURRENCY),
+      '--max-instances',
+      String(steps),
+    ]);
     let peakActive = 0;
     const sampling = (async () => {
       for (let done = false; !done;) {

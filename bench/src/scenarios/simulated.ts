@@ -17,16 +17,11 @@ import path from 'node:path';
 import { StudyRecordField as F } from '@maestro/protocol';
 import { Queue } from 'bullmq';
 import { runChild } from '../child-process.js';
-import { runMaestro, tallyStudy } from '../maestro-cli.js';
+import { countedStudy, runMaestro, tallyStudy, writeCountedStudy } from '../maestro-cli.js';
 import { startBenchRedis } from '../redis-server.js';
 import type { BenchContext } from '../rows.js';
 
 const WORKERS = Math.max(1, os.cpus().length);
-
-const SPEC = `description: {name: simulated, description: a study of no-op steps run by simulating workers}
-study:
-  - {name: s, description: d, run: {cmd: "true $(N)"}}
-`;
 
 /** One step run once per sample of `samples.npy` (written by {@link writeSamples}). */
 const SAMPLES_SPEC = `description: {name: sampled, description: a Merlin sample step of no-op steps run by simulating workers}
@@ -50,13 +45,6 @@ function writeSamples(file: string, n: number): void {
   writeFileSync(file, Buffer.concat([head, Buffer.from(data.buffer)]));
 }
 
-const GENERATOR = `export function getParameters({ pargs }) {
-  const n = Number(pargs.N);
-  return { N: { values: Array.from({ length: n }, (_, i) => i), label: 'N.%%' } };
-}
-`;
-
-/** Runs reported by the local workers as they stopped ("worker stopped" log lines). */
 /**
  * What the workers' logs say they did: runs reported in all (`done` as each stopped), and the
  * bundle members sent back unstarted among them (a bundle past its time budget hands its rest
@@ -81,8 +69,7 @@ function runsReported(root: string): { runs: number; sentBack: number; sentBackI
 
 export async function simulated(ctx: BenchContext): Promise<void> {
   const dir = mkdtempSync(path.join(ctx.tmp, 'simulated-'));
-  writeFileSync(path.join(dir, 'spec.yaml'), SPEC);
-  writeFileSync(path.join(dir, 'gen.mjs'), GENERATOR);
+  writeCountedStudy(dir, 'simulated', 'a study of no-op steps run by simulating workers');
 
   // Redis memory per queued step: the window filled, no worker.
   {
@@ -92,11 +79,7 @@ export async function simulated(ctx: BenchContext): Promise<void> {
     const run = runMaestro(
       [
         'run',
-        'spec.yaml',
-        '--pgen',
-        'gen.mjs',
-        '--pargs',
-        `N:${queued}`,
+        ...countedStudy(queued),
         '-o',
         path.join(dir, 'queued'),
         '--redis',
@@ -164,7 +147,7 @@ async function simulatedStudy(
   const redis = await startBenchRedis({ appendonly: true });
   const root = path.join(dir, `study-${kind}-${n}`);
   const started = performance.now();
-  const spec = kind === 'plain' ? ['spec.yaml', '--pgen', 'gen.mjs', '--pargs', `N:${n}`] : ['samples.yaml'];
+  const spec = kind === 'plain' ? countedStudy(n) : ['samples.yaml'];
   const r = await runMaestro(
     [
       'run',
