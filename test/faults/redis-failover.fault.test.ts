@@ -68,9 +68,20 @@ function expectAuditAndWorkOnce(dir: string, root: string): void {
   expect(rows).toHaveLength(200);
   expect(rows.filter((r) => r.state !== 'FINISHED')).toEqual([]);
   const work = workDone(dir);
-  const twice = [...work].filter(([, at]) => at.length !== 1).map(([ws, at]) => `${path.basename(ws)} x${at.length}`);
+  // Each with its runs.log ("start|done ATTEMPT RUN PID" lines), so that a failure says how.
+  const twice = [...work]
+    .filter(([, at]) => at.length !== 1)
+    .map(([ws, at]) => `${path.relative(root, ws)} x${at.length}: ${runsLog(ws)}`);
   expect(twice, 'steps whose work was done more than once').toEqual([]);
   expect(rows.map((r) => path.join(root, r.workspace)).filter((ws) => !work.has(ws))).toEqual([]);
+}
+
+function runsLog(ws: string): string {
+  try {
+    return readFileSync(path.join(ws, 'runs.log'), 'utf8').trim().split('\n').join(' | ');
+  } catch {
+    return '(no runs.log)';
+  }
 }
 
 /** work.log: each workspace and when its work was done (ms), once per time. */

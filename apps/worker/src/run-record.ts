@@ -5,10 +5,13 @@
  * Why: Redis replication is asynchronous. When the primary dies and a replica takes over, a result
  * Redis had acknowledged may be gone, with the claim and the job itself: the job comes back (the
  * fence lets the same attempt run again), or the conductor, finding neither job nor result, sends
- * a new attempt. A worker that finds the record of a success of this attempt or an earlier one
- * reports the recorded result (as the run the fence gave it) instead of doing the step's work a
- * second time. The conductor sends a new attempt only of an instance it has no success of, so a
- * recorded success always answers it; failures are not recorded (a retry must run).
+ * a new attempt. A worker that finds the record of a success of this instance, whichever attempt
+ * it was, reports the recorded result (as the run the fence gave it) instead of doing the step's
+ * work a second time. The conductor sends a new attempt only of an instance it has no success of,
+ * so a recorded success always answers it; and an older attempt's job that a failover brought
+ * back after a newer attempt succeeded (the fence lost the newer entry) is answered by the newer
+ * success, which the conductor accepts or refuses as stale. Failures are not recorded (a retry
+ * must run).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -35,7 +38,7 @@ export function writeRunRecord(job: Pick<StepJob, 'workspace'>, ref: RunRef, rec
   }
 }
 
-/** The record of a success of attempt `ref` or an earlier one of this instance, if a run succeeded here before. */
+/** The record of a success of this instance of this study (any attempt), if a run succeeded here before. */
 export function readRunRecord(job: Pick<StepJob, 'workspace'>, ref: RunRef): RunRecord | undefined {
   let text: string;
   try {
@@ -46,7 +49,7 @@ export function readRunRecord(job: Pick<StepJob, 'workspace'>, ref: RunRef): Run
   try {
     const r = JSON.parse(text) as { study?: unknown; attempt?: unknown; fields?: Partial<RunEnd>; endMs?: unknown };
     const f = r.fields;
-    if (r.study !== ref.studyId || typeof r.attempt !== 'number' || r.attempt > ref.attempt) return undefined;
+    if (r.study !== ref.studyId || typeof r.attempt !== 'number') return undefined;
     if (!f || f.outcome !== 'succeeded' || typeof r.endMs !== 'number') return undefined;
     if (typeof f.pid !== 'number' || typeof f.startMs !== 'number') return undefined;
     return {

@@ -1,9 +1,18 @@
 /**
  * The claim checks and extends the job's lock in the same script (queue/fence.ts, CLAIM_RUN in
  * libs/protocol): a worker whose lock is gone claims nothing, one that holds it claims and keeps
- * the lock longer, out of the stalled set.
+ * the lock longer, out of the stalled set. A claim of an attempt older than the one the
+ * conductor's state record names is refused, though the fence lost the newer entry.
  */
 import { Redis } from 'ioredis';
+import {
+  fenceKey,
+  readStateRecord,
+  STATE_RECORD_BYTES,
+  stateKey,
+  StepState,
+  writeStateRecord,
+} from '@maestro/protocol';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { makeFence } from '../src/queue/fence.js';
 import { makeStudy, Tracker } from './helpers.js';
@@ -87,5 +96,31 @@ describe('announcing a start later', () => {
     expect(await fence.report(ref, { ...result, exitCode: 0, signal: null, endMs: Date.now() })).toBe(true);
     expect(await fence.announce(ref, { ...started(2), run: 2 })).toBe(false);
     expect(await events()).toEqual(['started:2:1', 'result:2:2']);
+  });
+});
+
+describe('after a failover lost the fence entry of a newer attempt', () => {
+  it("refuses an older attempt's claim as stale when the conductor's state record names a newer one", async () => {
+    const { study, redis, fence } = await setup('j3');
+    const ref = { studyId: study.studyId, index: 3, attempt: 1 };
+    // The conductor sent attempt 2 and wrote its state again after the failover; the fence (the
+    // workers' writes) no longer has attempt 2's entry, and the old attempt-1 job came back.
+    const state = Buffer.alloc(STATE_RECORD_BYTES * 8);
+    writeStateRecord(state, 3, { ...readStateRecord(state, 3), state: StepState.PENDING, attempt: 2, bundle: 3 });
+    await redis.set(stateKey(study.prefix, study.studyId), state);
+
+    expect(await fence.claim(ref, started(3), undefined, 'now')).toEqual({ claimed: false, reason: 'stale' });
+    expect(await redis.hget(fenceKey(study.prefix, study.studyId), '3')).toBeNull();
+    expect(await study.events()).toEqual([]);
+    // The conductor's own attempt, and a newer one it has not written yet (sent before its
+    // commit), are claimed.
+    expect(await fence.claim({ ...ref, attempt: 2 }, { ...started(3), attempt: 2 }, undefined, 'now')).toEqual({
+      claimed: true,
+      run: 1,
+    });
+    expect(await fence.claim({ ...ref, attempt: 3 }, { ...started(3), attempt: 3 }, undefined, 'now')).toEqual({
+      claimed: true,
+      run: 1,
+    });
   });
 });

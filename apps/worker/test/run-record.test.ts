@@ -8,13 +8,14 @@ import { readRunRecord, writeRunRecord } from '../src/run-record.js';
 const fields = { outcome: 'succeeded' as const, exitCode: 0, signal: null, pid: 4242, startMs: 1000 };
 
 describe('run records', () => {
-  it('answer the same attempt and later ones of the same instance of the same study, never an earlier one', () => {
+  it('answer every attempt of the same instance of the same study', () => {
     const job = { workspace: mkdtempSync(path.join(tmpdir(), 'maestro-rec-')) };
     expect(readRunRecord(job, { studyId: 's', index: 3, attempt: 1 })).toBeUndefined();
     expect(writeRunRecord(job, { studyId: 's', index: 3, attempt: 2 }, { fields, endMs: 1500 })).toBe(true);
     expect(readRunRecord(job, { studyId: 's', index: 3, attempt: 2 })).toEqual({ fields, endMs: 1500 });
     expect(readRunRecord(job, { studyId: 's', index: 3, attempt: 3 })).toEqual({ fields, endMs: 1500 });
-    expect(readRunRecord(job, { studyId: 's', index: 3, attempt: 1 })).toBeUndefined();
+    // An older attempt's job brought back by a failover after this success: answered, not run.
+    expect(readRunRecord(job, { studyId: 's', index: 3, attempt: 1 })).toEqual({ fields, endMs: 1500 });
     expect(readRunRecord(job, { studyId: 'other', index: 3, attempt: 2 })).toBeUndefined();
     expect(readRunRecord(job, { studyId: 's', index: 4, attempt: 2 })).toBeUndefined();
   });

@@ -2,12 +2,14 @@
  * Workers that die or freeze mid-step, as real processes (the built `maestro-worker`; run
  * `npx tsc -b` first). What must hold: a dead worker's steps die with it, the attempt runs again
  * elsewhere as the next run, and a worker waking up after its step went elsewhere cannot
- * overwrite the newer result.
+ * overwrite the newer result; and an older attempt's job brought back by a failover after a newer
+ * attempt succeeded is answered with that success, not run again.
  */
 import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { fenceKey } from '@maestro/protocol';
 import {
   liveGroupMembers,
   liveProcesses,
@@ -141,5 +143,25 @@ describe('maestro-worker under faults', () => {
     expect((await study.results()).map((r) => `${r.run}:${r.outcome}`)).toEqual(['2:succeeded']);
     w1.child.kill('SIGTERM');
     expect(await w1.exited).toBe(0);
+  });
+});
+
+describe('maestro-worker after a Redis failover lost writes', () => {
+  it("answers an older attempt's job that came back after a newer attempt succeeded with that success; the work is not done again", async () => {
+    const study = await makeStudy(redisUrl, tracker);
+    const { logs } = await startTestWorker(tracker, redisUrl, study.prefix);
+    const script = '#!/bin/bash\necho "$MAESTRO_ATTEMPT $$" >> work.log\n';
+    await study.add({ index: 0, attempt: 2, script });
+    const newer = await study.waitForResult((r) => r.index === 0 && r.attempt === 2);
+    expect(newer.outcome).toBe('succeeded');
+
+    // The failover: the new primary lacks the fence entry of attempt 2 (the workers' writes), and
+    // the conductor has not written its state again yet; attempt 1's job is back in the queue.
+    await study.redis.hdel(fenceKey(study.prefix, study.studyId), '0');
+    await study.add({ index: 0, attempt: 1, script });
+    const older = await study.waitForResult((r) => r.index === 0 && r.attempt === 1);
+    expect(older).toMatchObject({ outcome: 'succeeded', pid: newer.pid, startMs: newer.startMs });
+    expect(readFileSync(path.join(study.root, 'step_0', 'work.log'), 'utf8')).toBe(`2 ${newer.pid}\n`);
+    expect(logs.text()).toContain('result recovered from the workspace');
   });
 });

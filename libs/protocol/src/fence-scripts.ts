@@ -2,9 +2,10 @@
  * Fencing: the Redis scripts through which a worker claims and reports a run. They make the
  * guarantees of the fault model hold (docs/reliability.md):
  *
- * - a run starts only if its attempt is the newest one seen, the instance is not final and the
- *   study is not cancelled; a re-delivered attempt (its worker died or froze past the lock) gets
- *   the next run number;
+ * - a run starts only if its attempt is the newest one seen (in the fence, and in the conductor's
+ *   state record, which it writes whole again after Redis lost writes), the instance is not final
+ *   and the study is not cancelled; a re-delivered attempt (its worker died or froze past the
+ *   lock) gets the next run number;
  * - a result is accepted only from the newest run of the newest attempt, and only once; a frozen
  *   worker waking up after its job went elsewhere is refused;
  * - an attempt re-delivered more than `maxRuns` times (it keeps killing its workers) is failed
@@ -54,10 +55,16 @@ local function claim(fence, study, events, state, lock, stalled, idx, attempt, m
   end
   if redis.call('HGET', study, 'cancelled') == '1' then return {0, 'cancelled'} end
   local off = tonumber(idx) * size
-  local st = redis.call('GETRANGE', state, off, off)
+  local st = redis.call('GETRANGE', state, off, off + 7)
   if st ~= '' then
     local b = string.byte(st)
     if b == 5 or b == 7 or b == 10 or b == 12 then return {0, 'final'} end
+    -- The conductor's attempt (u32 little-endian at byte 4): after a failover lost the fence's
+    -- newer entry, the conductor's record, written whole again, still refuses an older job.
+    if #st == 8 then
+      local b5, b6, b7, b8 = string.byte(st, 5, 8)
+      if b5 + b6 * 256 + b7 * 65536 + b8 * 16777216 > attempt then return {0, 'stale'} end
+    end
   end
   local a, r, d = 0, 0, 0
   local f = redis.call('HGET', fence, idx)
