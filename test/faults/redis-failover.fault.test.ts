@@ -114,11 +114,7 @@ function stillAfter(dir: string, at: number, until = Infinity): number {
 describe('Redis Sentinel', () => {
   it(
     'a 200-instance study whose primary is SIGKILLed twice finishes; the audit holds; every finished step did its work once',
-    // KNOWN DEFECT, issue #23 reopened: one CI run in three on 2026-12-07 saw a bundle of three
-    // steps (N.56-N.58) do its work twice across a failover. The retry keeps that intermittent
-    // defect from blocking every other change while it is open; the assertions are unchanged,
-    // and a failure on both tries still fails the suite. Remove the retry with the fix.
-    { timeout: 300_000, retry: 1 },
+    { timeout: 300_000 },
     async () => {
       const set = await startSentinelSet({ password: `pw-${randomUUID()}` });
       stops.push(() => set.stop());

@@ -31,6 +31,9 @@ function expand(yaml: string): ExpandedStudy {
   return expandStudy(study, { root: '/tmp/maestro-int', specRoot: '/tmp', cwd: '/tmp' });
 }
 
+/** A short wait for jobs found missing (LOST_GRACE_MS is 15 s); one test checks why it waits at all. */
+const GRACE_MS = 300;
+
 function setup(
   x: ExpandedStudy,
   limits: Partial<ConductorLimits> = {},
@@ -392,10 +395,30 @@ global.parameters:
     for (const k of await one.redis.keys(`${one.prefix}:steps:lost.*`)) await one.redis.del(k);
     for (const k of await one.redis.keys(`${one.prefix}:steps:*`))
       if (/:lost\.\d+\.\d+$/.test(k)) await one.redis.del(k);
-    const two = setup(x, {}, { studyId: 'lost', prefix: one.prefix });
+    const two = setup(x, {}, { studyId: 'lost', prefix: one.prefix, lostGraceMs: GRACE_MS });
     const w = worker(one.prefix, () => ({ outcome: 'succeeded' }));
     expect(await two.conductor.run()).toBe('FINISHED');
     expect(w.runs.map((r) => r.attempt)).toEqual([2, 2, 2]);
+  });
+
+  it('does not send again at once a job Redis lost while a worker runs it: the worker reports within the grace', async () => {
+    const x = expand(`study:\n  - {name: s, description: d, run: {cmd: "s"}}\n`);
+    const t = setup(x, {}, { studyId: 'vanished', lostGraceMs: 5_000 });
+    let release = (): void => {};
+    const held = new Promise<void>((r) => (release = r));
+    const w = worker(t.prefix, async (job) => {
+      if (job.attempt === 1) await held;
+      return { outcome: 'succeeded' };
+    });
+    const done = t.conductor.run();
+    await vi_waitFor(async () => w.running === 1);
+    // A failover to a server that never had the job, while the worker that took it runs it.
+    for (const k of await t.redis.keys(`${t.prefix}:steps:*`)) await t.redis.del(k);
+    t.conductor.reconnected();
+    await new Promise((r) => setTimeout(r, 1_500));
+    release();
+    expect(await done).toBe('FINISHED');
+    expect(w.runs.map((r) => `${r.attempt}:${r.run}:${r.accepted}`)).toEqual(['1:1:true']);
   });
 });
 
@@ -479,7 +502,7 @@ describe('bundles', () => {
     const finishedBefore = new Set(indicesRun(w1));
     // Redis "loses" the queue and its jobs (as without an append-only file).
     for (const k of await one.redis.keys(`${one.prefix}:steps:*`)) await one.redis.del(k);
-    const two = setup(x, {}, { studyId: 'lostbundles', prefix: one.prefix, bundle });
+    const two = setup(x, {}, { studyId: 'lostbundles', prefix: one.prefix, bundle, lostGraceMs: GRACE_MS });
     const w2 = worker(one.prefix, () => ({ outcome: 'succeeded' }), 4);
     expect(await two.conductor.run()).toBe('FINISHED');
     expect(indicesRun(w1, w2)).toEqual(range(100));
@@ -569,7 +592,7 @@ describe('chains', () => {
     one.conductor.stop();
     expect(await done).toBe('RUNNING');
     for (const k of await one.redis.keys(`${one.prefix}:steps:*`)) await one.redis.del(k);
-    const two = setup(x, {}, { studyId: 'lostchain', prefix: one.prefix, bundle });
+    const two = setup(x, {}, { studyId: 'lostchain', prefix: one.prefix, bundle, lostGraceMs: GRACE_MS });
     const w = worker(one.prefix, () => ({ outcome: 'succeeded' }));
     expect(await two.conductor.run()).toBe('FINISHED');
     expect(w.chains).toEqual([names(6)]);

@@ -27,12 +27,12 @@ import { readPauseMs, ResultIntake, type StreamCursors } from './intake.js';
 import { StudyLease } from './lease.js';
 import { logNote } from './notes.js';
 import { StudyPersistence } from './persistence.js';
-import { applyReconciled, reconcile } from './reconcile.js';
+import { applyReconciled, MissingJobs, reconcile } from './reconcile.js';
 import type { RetrySettings } from './return-codes.js';
 import type { QuarantineEvidence, QuarantineSettings } from './quarantine.js';
 import { queueNamesOf } from './step-jobs.js';
 import type { RuntimeSummary } from './step-timing.js';
-import { FINISH_WINDOW_MS, RECONCILE_EVERY_MS } from './timing.js';
+import { FINISH_WINDOW_MS, LOST_GRACE_MS, RECONCILE_EVERY_MS } from './timing.js';
 
 export type { BundlePolicy } from './dispatch.js';
 export type { ConductorLimits } from './instance-machine.js';
@@ -58,6 +58,8 @@ export interface ConductorOptions {
   /** After a cancel, how long running steps get to report before they are marked CANCELLED. */
   readonly cancelGraceMs: number;
   readonly leaseTtlMs: number;
+  /** How long a job missing from Redis waits, still missing, before it runs again. @default LOST_GRACE_MS */
+  readonly lostGraceMs?: number;
   /** Public description stored in the study hash (name, root, ...): no credentials. */
   readonly publicMeta: Record<string, unknown>;
   /** Called after every applied batch, for progress bars and status files. */
@@ -111,6 +113,9 @@ export class Conductor {
   #stopRequested = false;
   #budgetStop: string | undefined;
   #lastReconcile = 0;
+  readonly #missing: MissingJobs;
+  /** When to look again for jobs found missing (MissingJobs); undefined: none waits. */
+  #recheckAt: number | undefined;
   #reconnected = false;
 
   constructor(options: ConductorOptions) {
@@ -121,6 +126,7 @@ export class Conductor {
     this.#sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     this.records = InstanceRecords.empty(options.expanded.instanceCount);
     this.#changes = new ChangeSet(options.expanded.instanceCount);
+    this.#missing = new MissingJobs(options.lostGraceMs ?? LOST_GRACE_MS);
     this.#lease = new StudyLease({
       store: options.store,
       ttlMs: options.leaseTtlMs,
@@ -436,7 +442,8 @@ export class Conductor {
       machine.cancelRequested ||
       this.#reconnected ||
       persistence.trimDue(now) ||
-      (now - this.#lastReconcile > RECONCILE_EVERY_MS && machine.queued + machine.running > 0)
+      (now - this.#lastReconcile > RECONCILE_EVERY_MS && machine.queued + machine.running > 0) ||
+      (this.#recheckAt !== undefined && now >= this.#recheckAt)
     );
   }
 
@@ -457,7 +464,10 @@ export class Conductor {
       await this.#reconcile();
     }
     if (persistence.trimDue(now)) await persistence.trim(now);
-    if (now - this.#lastReconcile > RECONCILE_EVERY_MS && machine.queued + machine.running > 0) {
+    if (
+      (now - this.#lastReconcile > RECONCILE_EVERY_MS && machine.queued + machine.running > 0) ||
+      (this.#recheckAt !== undefined && now >= this.#recheckAt)
+    ) {
       await this.#reconcile();
     }
     // Reconciliation may have read a cancel (it drains the streams).
@@ -488,7 +498,15 @@ export class Conductor {
   async #reconcile(): Promise<void> {
     const { machine, intake, dispatcher } = this.#p;
     this.#lastReconcile = this.#now();
-    const outcomes = await reconcile(machine, this.#o.queues, intake, (i) => dispatcher.jobRef(i));
+    const found = await reconcile(machine, this.#o.queues, intake, (i) => dispatcher.jobRef(i));
+    const { apply: outcomes, newlyMissing, recheckAt } = this.#missing.settle(found, this.#now());
+    this.#recheckAt = recheckAt;
+    if (newlyMissing > 0) {
+      this.#log.warn(
+        { missing: newlyMissing, graceMs: this.#o.lostGraceMs ?? LOST_GRACE_MS },
+        'queued steps are missing from Redis; they run again unless their workers report first (a worker may still be running them)',
+      );
+    }
     applyReconciled(machine, outcomes, this.#now());
     if (outcomes.length > 0) {
       this.#log.warn(

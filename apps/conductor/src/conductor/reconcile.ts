@@ -1,7 +1,8 @@
 /**
  * Reconciliation: in-flight instances whose job no longer exists and never reported (Redis lost
  * data), or whose job failed in the queue without a result (a worker rejected it and could not
- * say so through the fence). It returns what it found; the state machine applies it.
+ * say so through the fence). It returns what it found; the state machine applies it. A job found
+ * missing counts as lost only once it is still missing a while later (MissingJobs).
  */
 import { StepState } from '@maestro/protocol';
 import type { StepQueues } from '../queue/index.js';
@@ -67,6 +68,51 @@ export function judgeInFlight(
       out.push({ kind: 'failed-in-queue', index: i, attempt, message: FAILED_IN_QUEUE_MESSAGE });
   });
   return out;
+}
+
+/**
+ * Jobs found missing, and since when. A missing job is lost only when it was missing at an
+ * earlier look, for the same attempt, at least `graceMs` before (LOST_GRACE_MS says why); an
+ * instance that reported or moved on meanwhile is forgotten.
+ */
+export class MissingJobs {
+  readonly #graceMs: number;
+  #since = new Map<number, { readonly attempt: number; readonly at: number }>();
+
+  constructor(graceMs: number) {
+    this.#graceMs = graceMs;
+  }
+
+  /**
+   * Of `outcomes` (one reconciliation's, at `now`): what to apply now, the instances whose jobs
+   * were seen missing for the first time, and when to look again for those still waiting.
+   */
+  settle(
+    outcomes: readonly ReconcileOutcome[],
+    now: number,
+  ): { apply: ReconcileOutcome[]; newlyMissing: number; recheckAt: number | undefined } {
+    const apply: ReconcileOutcome[] = [];
+    const since = new Map<number, { attempt: number; at: number }>();
+    let newlyMissing = 0;
+    let recheckAt: number | undefined;
+    for (const o of outcomes) {
+      if (o.kind !== 'lost') {
+        apply.push(o);
+        continue;
+      }
+      const seen = this.#since.get(o.index);
+      const at = seen?.attempt === o.attempt ? seen.at : now;
+      if (at === now) newlyMissing++;
+      if (now - at >= this.#graceMs) {
+        apply.push(o);
+        continue;
+      }
+      since.set(o.index, { attempt: o.attempt, at });
+      recheckAt = Math.min(recheckAt ?? Infinity, at + this.#graceMs);
+    }
+    this.#since = since;
+    return { apply, newlyMissing, recheckAt };
+  }
 }
 
 /**

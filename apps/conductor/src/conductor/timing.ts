@@ -66,6 +66,15 @@ export const TRIM_EVERY_MS = 5_000;
  * without its data) or that failed in the queue without a result; rare events, so rarely.
  */
 export const RECONCILE_EVERY_MS = 30_000;
+/**
+ * A job found missing from Redis is lost only once it is still missing this long after: a worker
+ * may be running it, fetched from a server that lost it since (a failover, a restart from an
+ * older file). That worker's lock went with the job, so within its lock duration (10 s by default,
+ * renewed every half of it, plus its own reconnection) it kills the step unreported, or the step
+ * ends first and the worker keeps its record of the success. Sent again sooner, the step could
+ * run beside it and do its work twice.
+ */
+export const LOST_GRACE_MS = 15_000;
 
 // ---- the lease ------------------------------------------------------------------------------
 

@@ -20,6 +20,8 @@ export interface TestConductorOptions {
   bundle?: BundlePolicy;
   /** Silent unless given (or CONDUCTOR_LOG names a level). */
   log?: Logger;
+  /** How long a missing job waits before it runs again; the conductor's default unless given. */
+  lostGraceMs?: number;
 }
 
 export interface TestConductor {
@@ -51,6 +53,7 @@ export function testConductor(url: string, x: ExpandedStudy, opts: TestConductor
     bundle: opts.bundle,
     cancelGraceMs: 2000,
     leaseTtlMs: 3000,
+    lostGraceMs: opts.lostGraceMs,
     publicMeta: { name: x.name },
   });
   const close = async (): Promise<void> => {
