@@ -4,8 +4,15 @@
  * update, resume after a crash, and jobs lost with Redis data.
  */
 import { afterEach, describe, expect, inject, it, vi } from 'vitest';
+import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
+  CLAIM_RUN_LUA,
+  DEFAULT_QUEUE,
+  eventsKey,
+  fenceKey,
+  STATE_RECORD_BYTES,
+  StepJob,
   CONTROL_FIELD,
   controlKey,
   readStateRecord,
@@ -419,6 +426,72 @@ global.parameters:
     release();
     expect(await done).toBe('FINISHED');
     expect(w.runs.map((r) => `${r.attempt}:${r.run}:${r.accepted}`)).toEqual(['1:1:true']);
+  });
+
+  it('runs again, uncounted, a step whose job BullMQ failed as stalled (its worker lost its lock too often)', async () => {
+    const x = expand(`study:\n  - {name: s, description: d, run: {cmd: "s"}}\n`);
+    const t = setup(x, {}, { studyId: 'stalled' }); // --attempts 1: one counted failure would end it FAILED
+    // A worker whose event loop stalls past its lock: it claims its run through the fence, then never
+    // renews the lock or returns. With maxStalledCount 0 BullMQ's stalled check gives up on the job at
+    // once, and the worker's next fetch fails it as stalled (BullMQ's own text, checked below).
+    const claimer = new Redis(url, { maxRetriesPerRequest: null });
+    closers.push(() => claimer.disconnect());
+    const claimed: string[] = [];
+    const stalledOut: string[] = [];
+    const stalling = new Worker(
+      DEFAULT_QUEUE,
+      async (job) => {
+        const data = StepJob.parse(job.data);
+        const { prefix, studyId, index, attempt } = data;
+        const started = {
+          type: 'started',
+          index,
+          attempt,
+          worker: 'stalling@test',
+          host: 'test',
+          pid: 0,
+          startMs: Date.now(),
+        };
+        const [ok] = (await claimer.eval(
+          CLAIM_RUN_LUA,
+          4,
+          fenceKey(prefix, studyId),
+          studyKey(prefix, studyId),
+          eventsKey(prefix, studyId),
+          stateKey(prefix, studyId),
+          String(index),
+          String(attempt),
+          '5',
+          JSON.stringify(started),
+          String(STATE_RECORD_BYTES),
+          '1',
+        )) as [number, unknown];
+        if (ok === 1) claimed.push(`${index}:${attempt}`);
+        return new Promise<never>(() => {});
+      },
+      {
+        connection: new Redis(url, { maxRetriesPerRequest: null }),
+        prefix: t.prefix,
+        concurrency: 2,
+        skipLockRenewal: true,
+        lockDuration: 200,
+        stalledInterval: 200,
+        maxStalledCount: 0,
+      },
+    );
+    stalling.on('error', () => undefined);
+    stalling.on('failed', (_job, err) => stalledOut.push(err.message));
+    closers.push(() => stalling.close(true));
+    const done = t.conductor.run();
+    await vi_waitFor(async () => stalledOut.length > 0);
+    expect(claimed).toEqual(['0:1']);
+    expect(stalledOut).toEqual(['job stalled more than allowable limit']);
+    await stalling.close(true);
+    const w = worker(t.prefix, () => ({ outcome: 'succeeded' }));
+    t.conductor.reconnected(); // the next turn of the loop reconciles
+    expect(await done).toBe('FINISHED');
+    expect(w.runs.map((r) => `${r.attempt}:${r.run}:${r.accepted}`)).toEqual(['2:1:true']);
+    expect(t.conductor.records.record(0)).toMatchObject({ state: StepState.FINISHED, attempt: 2, tries: 0 });
   });
 });
 

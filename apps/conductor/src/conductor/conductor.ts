@@ -508,9 +508,17 @@ export class Conductor {
       );
     }
     applyReconciled(machine, outcomes, this.#now());
-    if (outcomes.length > 0) {
+    const stalled = outcomes.filter((o) => o.kind === 'stalled').length;
+    if (stalled > 0) {
       this.#log.warn(
-        { lost: outcomes.length },
+        { stalled },
+        'BullMQ gave up on jobs whose workers lost their locks too often (an overloaded node: event loops stalled ' +
+          'past the lock); their steps run again as new attempts, not counted as failed tries',
+      );
+    }
+    if (outcomes.length > stalled) {
+      this.#log.warn(
+        { lost: outcomes.length - stalled },
         'queued steps were lost or rejected without a result; running them again',
       );
     }

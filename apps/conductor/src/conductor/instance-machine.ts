@@ -426,8 +426,10 @@ export class InstanceMachine {
     this.#writeLimits();
   }
 
-  /** Reconciliation found attempt `attempt` of `i` gone without a result (Redis lost it): it runs
-   * again, or is CANCELLED once the study is. Ignored unless still in flight (a subtree may have failed). */
+  /** Reconciliation found attempt `attempt` of `i` gone without a result (Redis lost it, or BullMQ
+   * failed its job as stalled: its workers lost their locks): it runs again as a new attempt, not
+   * counted against `-a`, or is CANCELLED once the study is. Ignored unless still in flight (a
+   * subtree may have failed). */
   lost(i: number, attempt: number): void {
     if (!this.#inFlightAt(i, attempt)) return;
     if (this.#cancelled) this.#finish(i, StepState.CANCELLED, 0);

@@ -1,11 +1,14 @@
 /**
  * Reconciliation: in-flight instances whose job no longer exists and never reported (Redis lost
- * data), or whose job failed in the queue without a result (a worker rejected it and could not
- * say so through the fence). It returns what it found; the state machine applies it. A job found
- * missing counts as lost only once it is still missing a while later (MissingJobs).
+ * data), whose job BullMQ failed as stalled (its workers lost their locks more often than the
+ * worker's maxStalledCount allows: an overloaded node, not a failed run), or whose job failed in
+ * the queue without a result for any other reason (a worker rejected it and could not say so
+ * through the fence). It returns what it found; the state machine applies it. A job found missing
+ * counts as lost only once it is still missing a while later (MissingJobs); a stalled-out job is
+ * known gone from every worker at once (they lost its lock), so it waits for nothing.
  */
 import { StepState } from '@maestro/protocol';
-import type { StepQueues } from '../queue/index.js';
+import type { StepJobPresence, StepQueues } from '../queue/index.js';
 import { uniqueJobs, type JobRef } from './dispatch.js';
 import type { InstanceRecords } from './instance-records.js';
 import type { InstanceMachine } from './instance-machine.js';
@@ -15,13 +18,15 @@ import type { ResultIntake } from './intake.js';
 export type ReconcileOutcome =
   /** Its job is gone and it never reported: it runs again as a new attempt. */
   | { readonly kind: 'lost'; readonly index: number; readonly attempt: number }
+  /** Its job stalled out (BullMQ failed it after its locks expired too often): it runs again as a new, uncounted attempt. */
+  | { readonly kind: 'stalled'; readonly index: number; readonly attempt: number }
   /** Its job failed in the queue without a result: a failed run, with this message. */
   | { readonly kind: 'failed-in-queue'; readonly index: number; readonly attempt: number; readonly message: string };
 
 export const FAILED_IN_QUEUE_MESSAGE = 'its job failed in the queue without a result (rejected by a worker)';
 
 /** What BullMQ says of a job (StepQueues.jobStates). */
-export type JobPresence = 'present' | 'failed' | 'missing';
+export type JobPresence = StepJobPresence;
 
 /**
  * Asks BullMQ about the job of every in-flight instance, then drains the streams, then judges.
@@ -64,6 +69,7 @@ export function judgeInFlight(
     if ((s !== StepState.PENDING && s !== StepState.RUNNING) || records.attempt(i) !== attempts[k]) return;
     const attempt = attempts[k]!;
     if (presence[k] === 'missing') out.push({ kind: 'lost', index: i, attempt });
+    else if (presence[k] === 'stalled') out.push({ kind: 'stalled', index: i, attempt });
     else if (presence[k] === 'failed')
       out.push({ kind: 'failed-in-queue', index: i, attempt, message: FAILED_IN_QUEUE_MESSAGE });
   });
@@ -84,8 +90,9 @@ export class MissingJobs {
   }
 
   /**
-   * Of `outcomes` (one reconciliation's, at `now`): what to apply now, the instances whose jobs
-   * were seen missing for the first time, and when to look again for those still waiting.
+   * Of `outcomes` (one reconciliation's, at `now`): what to apply now (every finding but a
+   * missing job at once), the instances whose jobs were seen missing for the first time, and when
+   * to look again for those still waiting.
    */
   settle(
     outcomes: readonly ReconcileOutcome[],
@@ -123,6 +130,7 @@ export function applyReconciled(machine: InstanceMachine, outcomes: readonly Rec
   for (const o of outcomes) {
     switch (o.kind) {
       case 'lost':
+      case 'stalled':
         machine.lost(o.index, o.attempt);
         break;
       case 'failed-in-queue':

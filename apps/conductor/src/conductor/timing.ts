@@ -63,7 +63,8 @@ export const COMMIT_DELAY_MS = 250;
 export const TRIM_EVERY_MS = 5_000;
 /**
  * In-flight instances are checked against their jobs this often, for jobs Redis lost (restarted
- * without its data) or that failed in the queue without a result; rare events, so rarely.
+ * without its data), that BullMQ failed as stalled (their workers lost their locks too often), or
+ * that failed in the queue without a result; rare events, so rarely.
  */
 export const RECONCILE_EVERY_MS = 30_000;
 /**

@@ -15,14 +15,26 @@ export interface QueuedJob {
   readonly delayMs?: number | undefined;
 }
 
-/** What BullMQ says of a step job: 'missing' when it no longer has it (completed and removed, or lost with Redis data). */
-export type StepJobPresence = 'present' | 'failed' | 'missing';
+/**
+ * What BullMQ says of a step job: 'missing' when it no longer has it (completed and removed, or
+ * lost with Redis data); 'stalled' when it failed because its locks expired more often than the
+ * worker's maxStalledCount allows (STALLED_REASON); 'failed' when it failed for any other reason.
+ */
+export type StepJobPresence = 'present' | 'failed' | 'stalled' | 'missing';
+
+/**
+ * BullMQ's failedReason for a job whose lock expired more than maxStalledCount times: its stalled
+ * check marks the job (moveStalledJobsToWait-9.lua, bullmq 6.7) and the next worker to fetch it
+ * fails it with this message instead of running it. Not exported by BullMQ; the conductor's
+ * stalled-job test fails if a BullMQ upgrade changes it.
+ */
+const STALLED_REASON = 'job stalled more than allowable limit';
 
 /**
  * Completed jobs are removed at once (our own state says what ran). Failed ones (a worker could
  * not run the job at all) are kept, the last 1000 of a queue, until their study ends: the
- * conductor's reconciliation finds them there (StepQueues.jobStates) and fails their instances;
- * removeFailed() removes a study's own when it ends.
+ * conductor's reconciliation finds them there (StepQueues.jobStates) and fails their instances
+ * (or runs them again, when the job stalled out); removeFailed() removes a study's own when it ends.
  */
 const JOB_OPTIONS = { removeOnComplete: true, removeOnFail: 1000, attempts: 1 } as const;
 const BULK = 1000;
@@ -76,13 +88,30 @@ export class StepQueues {
     }
   }
 
+  /**
+   * What BullMQ says of each job, in order. One round trip per batch, and one more for a batch
+   * holding failed jobs (rare): only theirs are asked why they failed.
+   */
   async jobStates(jobs: readonly { queue: string; id: string }[]): Promise<StepJobPresence[]> {
     const out: StepJobPresence[] = [];
     for (let k = 0; k < jobs.length; k += BATCH) {
       const chunk = jobs.slice(k, k + BATCH);
       const states = await Promise.all(chunk.map((j) => this.queue(j.queue).getJobState(j.id)));
-      for (const s of states)
-        out.push(s === 'unknown' || s === 'completed' ? 'missing' : s === 'failed' ? 'failed' : 'present');
+      const presence = states.map((s): StepJobPresence =>
+        s === 'unknown' || s === 'completed' ? 'missing' : s === 'failed' ? 'failed' : 'present',
+      );
+      const failed = chunk.filter((_, n) => presence[n] === 'failed');
+      if (failed.length > 0) {
+        // HGET of the one field: the job's data (a chain's members, up to CHAIN_MAX_BYTES) stays in Redis.
+        const reasons = await Promise.all(
+          failed.map((j) => this.connection.hget(this.queue(j.queue).toKey(j.id), 'failedReason')),
+        );
+        let f = 0;
+        presence.forEach((p, n) => {
+          if (p === 'failed' && reasons[f++] === STALLED_REASON) presence[n] = 'stalled';
+        });
+      }
+      out.push(...presence);
     }
     return out;
   }
