@@ -6,8 +6,10 @@
  *   `stalledIntervalMs`, so a dead or frozen worker's step is re-delivered after about
  *   lockDuration + 2 * stalledInterval. BullMQ job attempts stay 1: the conductor retries.
  * - A re-delivery is a new run of the same attempt; the fence (fence.ts) counts runs and fails an
- *   attempt that keeps killing its workers, so BullMQ's own stall limit sits above that count
- *   and never fails a job behind the conductor's back.
+ *   attempt that keeps killing its workers, so BullMQ's own stall limit sits above that count.
+ *   Deliveries whose lock lapses before their claim (overloaded event loops) count no run, so
+ *   BullMQ may still fail a job as stalled; the conductor's reconciliation then runs its steps
+ *   again as a new attempt, uncounted (apps/conductor reconcile.ts).
  * - Lock loss: bullmq 6.7.0 emits `lockRenewalFailed` with the job ids whose lock could not be
  *   extended (LockManager.extendLocks); the step is then running on borrowed time.
  * - Several queues share one `concurrency`: each queue's Worker may take that many jobs, and when
