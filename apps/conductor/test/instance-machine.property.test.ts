@@ -1,13 +1,15 @@
 /**
  * The state machine under every order of events fast-check finds: workers that claim, report
- * any outcome, die, lose their job or reject it; conductors that read part of the streams, put
- * commits off, crash and resume from what they committed; cancels at any moment. The world
- * around the machine is modelled in helpers/machine-world.ts.
+ * any outcome, die, lose their job or its lock too often (BullMQ fails it as stalled), or reject
+ * it; conductors that read part of the streams, put commits off, crash and resume from what they
+ * committed; cancels at any moment. The world around the machine is modelled in
+ * helpers/machine-world.ts.
  *
  * What must hold whatever the order: every success the fence accepted ends FINISHED and nothing
  * else does (a finished step is never recorded CANCELLED, and stays FINISHED); no step is claimed
  * before its parents succeeded; counters match the records; tries and restarts stay within their
- * limits; a failure fails its subtree; the study ends.
+ * limits, and a try counts a failure, never a lost lock; a failure fails its subtree; the study
+ * ends.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -40,6 +42,7 @@ type WorkerAction =
   | { t: 'take'; k: number; announce: boolean }
   | { t: 'report'; k: number; outcome: Outcome }
   | { t: 'die'; k: number; lost: boolean }
+  | { t: 'stallOut'; k: number }
   | { t: 'reject'; k: number };
 
 type Action =
@@ -61,6 +64,7 @@ const workerActionArb = (faults: number): fc.Arbitrary<WorkerAction> =>
     { weight: 8, arbitrary: fc.record({ t: fc.constant('take' as const), k, announce: fc.boolean() }) },
     { weight: 10, arbitrary: fc.record({ t: fc.constant('report' as const), k, outcome: outcomeArb }) },
     { weight: faults, arbitrary: fc.record({ t: fc.constant('die' as const), k, lost: fc.boolean() }) },
+    { weight: faults, arbitrary: fc.record({ t: fc.constant('stallOut' as const), k }) },
     { weight: faults, arbitrary: fc.record({ t: fc.constant('reject' as const), k }) },
   );
 const actionArb = (faults: number): fc.Arbitrary<Action> =>
@@ -101,6 +105,9 @@ function applyWorker(w: MachineWorld, a: WorkerAction): void {
     case 'die':
       w.die(a.k, a.lost);
       return;
+    case 'stallOut':
+      w.stallOut(a.k);
+      return;
     case 'reject':
       w.reject(a.k);
       return;
@@ -116,6 +123,7 @@ async function apply(w: MachineWorld, a: Action): Promise<void> {
     case 'take':
     case 'report':
     case 'die':
+    case 'stallOut':
     case 'reject':
       applyWorker(w, a);
       return;
@@ -171,6 +179,7 @@ function problemsOf(w: MachineWorld): string[] {
     }
     if (s === StepState.CANCELLED && !w.cancelAsked) problems.push(`${i} CANCELLED with no cancel`);
     if (r.tries(i) > m.limits.attempts) problems.push(`${i} tried ${r.tries(i)} times`);
+    if (r.tries(i) > w.failures[i]!) problems.push(`${i} tried ${r.tries(i)} times, failed ${w.failures[i]}`);
     if (m.limits.rlimit > 0 && r.restarts(i) > m.limits.rlimit) problems.push(`${i} restarted ${r.restarts(i)} times`);
   }
   if (counts.some((c, s) => c !== m.counts[s])) problems.push(`counts ${[...m.counts]} != ${[...counts]}`);

@@ -2,8 +2,8 @@
  * A model of everything around the conductor's parts, in memory, for property tests: BullMQ's
  * queue (waiting, active and failed jobs; re-adding a job that exists is a no-op), the fence
  * scripts (claims and reports, decided as libs/protocol fence-scripts.ts decides them), the
- * events and control streams, the committed state, and workers that claim, run, report, die or
- * lose their job.
+ * events and control streams, the committed state, and workers that claim, run, report, die,
+ * lose their job or lose its lock too often (BullMQ fails it as stalled).
  *
  * The conductor's side is the real code: the state machine, dispatch, result intake,
  * persistence, reconciliation and cancel, over an in-memory study store and queue, driven in
@@ -79,6 +79,8 @@ export class MachineWorld {
   /** Every job BullMQ holds (waiting, active or failed), by `queue/id`. */
   readonly jobs = new Set<string>();
   readonly failedJobs = new Set<string>();
+  /** Failed jobs that BullMQ failed as stalled (a subset of failedJobs). */
+  readonly stalledJobs = new Set<string>();
   // maestro's keys
   readonly fence = new Map<number, FenceEntry>();
   readonly events: StepEvent[] = [];
@@ -96,6 +98,11 @@ export class MachineWorld {
   /** Instances whose success the fence accepted (a step that wrote its files and said so). */
   readonly succeeded = new Set<number>();
   readonly violations: string[] = [];
+  /**
+   * Per instance, the failures that could count as tries: failed or rejected results the fence
+   * accepted (its own 'crashed' one too) and rejections of a job holding it. A lock lost is none.
+   */
+  readonly failures: Int32Array;
   cancelAsked = false;
   /** Parents (real instances, through funnel hubs) of each instance. */
   readonly parents: number[][];
@@ -113,6 +120,7 @@ export class MachineWorld {
       return out;
     };
     this.parents = Array.from({ length: x.instanceCount }, (_, i) => [...walk(i, new Set())]);
+    this.failures = new Int32Array(x.instanceCount);
   }
 
   static async start(x: ExpandedStudy, options: WorldOptions): Promise<MachineWorld> {
@@ -263,7 +271,9 @@ export class MachineWorld {
       this.#race();
       const presence = refs.map((ref): StepJobPresence => {
         const key = keyOf(ref);
-        return !this.jobs.has(key) ? 'missing' : this.failedJobs.has(key) ? 'failed' : 'present';
+        if (!this.jobs.has(key)) return 'missing';
+        if (!this.failedJobs.has(key)) return 'present';
+        return this.stalledJobs.has(key) ? 'stalled' : 'failed';
       });
       return Promise.resolve(presence);
     },
@@ -280,6 +290,7 @@ export class MachineWorld {
         if (at >= 0) this.waiting.splice(at, 1);
         this.jobs.delete(key);
         this.failedJobs.delete(key);
+        this.stalledJobs.delete(key);
       }
       return Promise.resolve(left);
     },
@@ -326,11 +337,23 @@ export class MachineWorld {
     else this.waiting.push(a!.job);
   }
 
+  /**
+   * The worker of active job `k` (modulo) loses its lock more often than BullMQ allows (its event
+   * loop stalls): it kills its step unreported, and BullMQ fails the job as stalled.
+   */
+  stallOut(k: number): void {
+    if (this.active.length === 0) return;
+    const [a] = this.active.splice(k % this.active.length, 1);
+    this.failedJobs.add(keyOf(a!.job));
+    this.stalledJobs.add(keyOf(a!.job));
+  }
+
   /** A worker rejects waiting job `k` (modulo) without a report: it fails in the queue. */
   reject(k: number): void {
     if (this.waiting.length === 0) return;
     const [job] = this.waiting.splice(k % this.waiting.length, 1);
     this.failedJobs.add(keyOf(job!));
+    for (const member of bundleMembers(job!.data)) this.failures[member.index]!++;
   }
 
   #claimFrom(a: ActiveJob): void {
@@ -373,6 +396,7 @@ export class MachineWorld {
     if (run > MAX_RUNS) {
       this.fence.set(i, { attempt: member.attempt, run, done: true });
       this.events.push(resultEvent(member, run, 'failed', 0, startMs, startMs));
+      this.failures[i]!++;
       return undefined;
     }
     this.fence.set(i, { attempt: member.attempt, run, done: false });
@@ -397,6 +421,7 @@ export class MachineWorld {
     f.done = true;
     this.events.push(resultEvent(member, run, outcome, pid, this.now - 10, this.now));
     if (outcome === 'succeeded') this.succeeded.add(member.index);
+    if (outcome === 'failed' || outcome === 'rejected') this.failures[member.index]!++;
   }
 }
 
