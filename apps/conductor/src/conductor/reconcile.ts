@@ -4,8 +4,10 @@
  * worker's maxStalledCount allows: an overloaded node, not a failed run), or whose job failed in
  * the queue without a result for any other reason (a worker rejected it and could not say so
  * through the fence). It returns what it found; the state machine applies it. A job found missing
- * counts as lost only once it is still missing a while later (MissingJobs); a stalled-out job is
- * known gone from every worker at once (they lost its lock), so it waits for nothing.
+ * counts as lost only once it is still missing a while later (MissingJobs); a stalled-out job
+ * waits for nothing: its lock had lapsed before BullMQ failed it, so no worker holds it, and a
+ * worker still running one of its steps kills it once it sees its lock renewal fail, as after any
+ * stall.
  */
 import { StepState } from '@maestro/protocol';
 import type { StepJobPresence, StepQueues } from '../queue/index.js';

@@ -100,15 +100,14 @@ export class StepQueues {
       const presence = states.map((s): StepJobPresence =>
         s === 'unknown' || s === 'completed' ? 'missing' : s === 'failed' ? 'failed' : 'present',
       );
-      const failed = chunk.filter((_, n) => presence[n] === 'failed');
-      if (failed.length > 0) {
+      const failedAt = presence.flatMap((p, n) => (p === 'failed' ? [n] : []));
+      if (failedAt.length > 0) {
         // HGET of the one field: the job's data (a chain's members, up to CHAIN_MAX_BYTES) stays in Redis.
         const reasons = await Promise.all(
-          failed.map((j) => this.connection.hget(this.queue(j.queue).toKey(j.id), 'failedReason')),
+          failedAt.map((n) => this.connection.hget(this.queue(chunk[n]!.queue).toKey(chunk[n]!.id), 'failedReason')),
         );
-        let f = 0;
-        presence.forEach((p, n) => {
-          if (p === 'failed' && reasons[f++] === STALLED_REASON) presence[n] = 'stalled';
+        failedAt.forEach((n, f) => {
+          if (reasons[f] === STALLED_REASON) presence[n] = 'stalled';
         });
       }
       out.push(...presence);
