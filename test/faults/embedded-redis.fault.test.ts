@@ -2,9 +2,11 @@
  * The study's own redis-server dies mid-study (SIGKILL: the OOM killer, a stray kill): the
  * conductor notices at once, says so in one sentence with the server's last log lines, ends its
  * local workers and their steps, leaves the study STOPPED and resumable, and exits non-zero;
- * `maestro resume` finishes the study.
+ * `maestro resume` finishes the study. A script that keeps it busy for seconds (Redis starved of
+ * CPU, or a huge commit) is waited out: the study finishes.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { maestro } from '../helpers/cli.js';
@@ -85,4 +87,68 @@ global.parameters:
     expect(report.problems).toEqual([]);
     expect(Object.values(report.states).every((s) => s === 'FINISHED')).toBe(true);
   });
+});
+
+describe('the embedded Redis is busy', () => {
+  it("runs a script for 7 s mid-study (past Redis's default 5 s before BUSY replies): everyone waits, nobody is told BUSY, the study finishes", async () => {
+    const dir = tempDir('maestro-fault-ebusy-');
+    const root = path.join(dir, 'study');
+    const spec = writeSpec(
+      dir,
+      'ebusy',
+      `study:
+  - name: held
+    description: runs until the test lets it end
+    run:
+      cmd: '${faultStep(0, 'while [ ! -e $(SPECROOT)/go ]; do sleep 0.05; done')} # $(N)'
+  - name: after
+    description: sent while Redis is busy or after
+    run:
+      cmd: '${faultStep('0.1')} # $(N)'
+      depends: [held]
+global.parameters:
+  N: {values: [0, 1, 2, 3], label: N.%%}
+`,
+    );
+    const run = startMaestro(['run', '-o', root, '--local-workers', '2', '--worker-concurrency', '2', spec]);
+    await waitFor(
+      () => {
+        try {
+          return readStatus(root).filter((r) => r.name.startsWith('held') && r.state === 'RUNNING').length >= 4;
+        } catch {
+          return false;
+        }
+      },
+      60_000,
+      'held steps to run',
+    );
+    const redis = new Redis({
+      path: path.join(root, 'meta/redis/redis.sock'),
+      password: readFileSync(path.join(root, 'meta/redis/password'), 'utf8').trim(),
+      maxRetriesPerRequest: null,
+    });
+    try {
+      // The held steps end while the script runs: their results, the conductor's commits and
+      // its lease renewal all wait for it.
+      const busy = redis.eval(
+        "local s = redis.call('TIME') local t0 = s[1] * 1000 + math.floor(s[2] / 1000) " +
+          "while true do local n = redis.call('TIME') if n[1] * 1000 + math.floor(n[2] / 1000) - t0 > 7000 then break end end return 1",
+        0,
+      );
+      writeFileSync(path.join(dir, 'go'), '');
+      expect(await busy).toBe(1);
+    } finally {
+      redis.disconnect();
+    }
+    const result = await run;
+    expect(result.exitCode, String(result.all)).toBe(0);
+    expect(auditStudy(root).problems).toEqual([]);
+    expect(readStatus(root).map((r) => r.state)).toEqual(Array(8).fill('FINISHED'));
+    // Nobody was told BUSY (a worker told it failed its report and spun on its queue errors).
+    const logs = [
+      path.join(root, 'meta/conductor.log'),
+      ...['worker-1', 'worker-2'].map((w) => path.join(root, `meta/logs/${w}.log`)),
+    ];
+    for (const log of logs) expect(readFileSync(log, 'utf8'), log).not.toContain('BUSY');
+  }, 120_000);
 });

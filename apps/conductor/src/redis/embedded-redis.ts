@@ -219,6 +219,11 @@ export async function startEmbeddedRedis(metaDir: string, lock: OwnerLock): Prom
       'appendfsync everysec',
       'save ""',
       'maxmemory-policy noeviction',
+      // A script past this many ms makes Redis answer every other command BUSY (default 5 s),
+      // which workers and the conductor would take for errors. A commit of a very large study,
+      // or a server starved of CPU, can take that long: clients wait instead. (The Redis 6 name;
+      // Redis 7 calls it busy-reply-threshold and accepts this one.)
+      'lua-time-limit 60000',
       // requirepass comes through stdin (below): the password is in meta/redis/password only.
       `logfile ${logFile}`,
       `pidfile ${path.join(dir, 'redis.pid')}`,
