@@ -11,6 +11,8 @@
  * - Redis away longer than --redis-timeout;
  * - Redis out of memory (maxmemory reached under noeviction): OOM;
  * - Redis's disk full: it cannot write its append-only file, MISCONF.
+ * And one that is waited out: a script keeps a shared Redis (its lua-time-limit the default 5 s)
+ * busy for 7 s, so it answers BUSY meanwhile.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -148,6 +150,36 @@ describe('Redis faults', () => {
       expect(Object.values(report.states).every((s) => s === 'FINISHED')).toBe(true);
     },
   );
+
+  it('a script keeps a shared Redis busy for 7 s (BUSY replies after 5 s): workers ask again, every result is reported, the study finishes', async () => {
+    const redis = await startRedisServer({ appendonly: true });
+    servers.push(redis);
+    const study = await startHeld(redis, 'rbusy');
+    const client = new Redis(redis.url, { maxRetriesPerRequest: null });
+    try {
+      // The held steps end while the script runs: their workers' reports are told BUSY.
+      const busy = client.eval(
+        "local s = redis.call('TIME') local t0 = s[1] * 1000 + math.floor(s[2] / 1000) " +
+          "while true do local n = redis.call('TIME') if n[1] * 1000 + math.floor(n[2] / 1000) - t0 > 7000 then break end end return 1",
+        0,
+      );
+      await new Promise((r) => setTimeout(r, 5_500));
+      writeFileSync(path.join(study.dir, 'go'), '');
+      expect(await busy).toBe(1);
+    } finally {
+      client.disconnect();
+    }
+    const result = await study.run;
+    expect(result.exitCode, String(result.all)).toBe(0);
+    const report = auditStudy(study.root);
+    expect(report.problems).toEqual([]);
+    expect(Object.values(report.states).every((st) => st === 'FINISHED')).toBe(true);
+    const workerLog = readFileSync(path.join(study.root, 'meta/logs/worker-1.log'), 'utf8');
+    expect(workerLog).not.toContain('result could not be reported');
+    expect(workerLog).not.toContain('step job failed in the worker');
+    // BullMQ's own BUSY replies are said now and then as a warning, not as errors many times a second.
+    expect(workerLog).not.toContain('"msg":"queue error"');
+  }, 120_000);
 
   it('Redis away longer than --redis-timeout: the run stops within it, saying so; resume finishes', async () => {
     const redis = await startRedisServer({ appendonly: true });

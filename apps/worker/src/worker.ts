@@ -243,6 +243,9 @@ function startConsumer(
       error: (err, kind, queue) => {
         if (kind === 'lost-lock') log.warn({ err, queue }, 'BullMQ could not finish a job whose lock was lost');
         else if (kind === 'connection') warn(() => log.warn({ err, queue }, 'queue connection error'));
+        // BullMQ asks again at once, many times a second: one line now and then, without the script.
+        else if (kind === 'busy')
+          warn(() => log.warn({ queue, said: err.message }, 'Redis is busy running a script (BUSY); waiting for it'));
         else log.error({ err, queue }, 'queue error');
       },
     },

@@ -67,10 +67,11 @@ export interface ConsumerHandlers {
   /** The lock of a job this worker is processing could not be renewed. */
   lockLost(key: string): void;
   /**
+   * `busy`: Redis answered BUSY (another script past its lua-time-limit); BullMQ asks again;
    * `lost-lock`: BullMQ could not finish a job whose lock was gone (expected after lockLost);
    * `connection`: Redis is unreachable (BullMQ retries by itself); `queue`: anything else.
    */
-  error(err: Error, kind: 'lost-lock' | 'connection' | 'queue', queue: string): void;
+  error(err: Error, kind: 'lost-lock' | 'connection' | 'busy' | 'queue', queue: string): void;
 }
 
 export interface ConsumerOptions {
@@ -205,7 +206,9 @@ export function makeStepConsumer(options: ConsumerOptions, handlers: ConsumerHan
           ? 'lost-lock'
           : typeof code === 'string'
             ? 'connection'
-            : 'queue';
+            : err.message.startsWith('BUSY ')
+              ? 'busy'
+              : 'queue';
       handlers.error(err, kind, queue);
     });
     workers.push(worker);

@@ -114,36 +114,59 @@ export function makeFence(redis: Redis, prefix: string, maxRunsPerAttempt: numbe
 
   return {
     async claim(ref, started, lock, announce) {
-      const [ok, value] = await commands.maestroClaimRun(...claimArgs(ref, started, lock, announce));
+      const [ok, value] = await whenNotBusy(() => commands.maestroClaimRun(...claimArgs(ref, started, lock, announce)));
       return claimOutcome(ok, value);
     },
     async announce(ref, started) {
-      const written = await commands.maestroAnnounceStart(
-        fenceKey(prefix, ref.studyId),
-        eventsKey(prefix, ref.studyId),
-        ref.index,
-        ref.attempt,
-        started.run,
-        JSON.stringify(started),
+      const written = await whenNotBusy(() =>
+        commands.maestroAnnounceStart(
+          fenceKey(prefix, ref.studyId),
+          eventsKey(prefix, ref.studyId),
+          ref.index,
+          ref.attempt,
+          started.run,
+          JSON.stringify(started),
+        ),
       );
       return written === 1;
     },
     async report(ref, result) {
-      const accepted = await commands.maestroReportResult(
-        fenceKey(prefix, ref.studyId),
-        eventsKey(prefix, ref.studyId),
-        ...reportArgs(ref, result),
+      const accepted = await whenNotBusy(() =>
+        commands.maestroReportResult(
+          fenceKey(prefix, ref.studyId),
+          eventsKey(prefix, ref.studyId),
+          ...reportArgs(ref, result),
+        ),
       );
       return accepted === 1;
     },
     async reportAndClaim(reported, result, ref, started, lock, announce) {
       // Both members belong to the same study: the fence and events keys are the claim's.
-      const [accepted, ok, value] = await commands.maestroReportAndClaim(
-        ...claimArgs(ref, started, lock, announce, reportArgs(reported, result)),
+      const [accepted, ok, value] = await whenNotBusy(() =>
+        commands.maestroReportAndClaim(...claimArgs(ref, started, lock, announce, reportArgs(reported, result))),
       );
       return { accepted: accepted === 1, claim: claimOutcome(ok, value) };
     },
   };
+}
+
+/** How long a fence call told BUSY waits before it asks again. */
+const BUSY_RETRY_MS = 250;
+
+/**
+ * Runs a fence call again for as long as Redis answers BUSY: another script has run past the
+ * server's lua-time-limit (5 s by default; a server starved of CPU). Redis refuses the command
+ * without running it, so asking again is safe even for a claim; the script ends or is killed.
+ */
+async function whenNotBusy<T>(call: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      return await call();
+    } catch (err) {
+      if (!(err instanceof Error && err.message.startsWith('BUSY '))) throw err;
+      await new Promise((r) => setTimeout(r, BUSY_RETRY_MS));
+    }
+  }
 }
 
 function claimOutcome(ok: number, value: number | string): ClaimOutcome {
