@@ -44,11 +44,16 @@ export class IdleTimeout {
     if (wasWork) this.#lastActivity = this.#parts.now();
   }
 
+  /** Running, with nothing in hand or running (for any time, whatever the timeout). */
+  isQuiet(): boolean {
+    const p = this.#parts;
+    return p.lifecycle.state === 'running' && this.#inHand === 0 && p.running.size === 0;
+  }
+
   /** Running, with nothing in hand or running, for at least `timeoutMs`. */
   isIdle(): boolean {
     const p = this.#parts;
-    if (p.timeoutMs === undefined) return false;
-    if (p.lifecycle.state !== 'running' || this.#inHand > 0 || p.running.size > 0) return false;
+    if (p.timeoutMs === undefined || !this.isQuiet()) return false;
     return p.now() - this.#lastActivity >= p.timeoutMs;
   }
 

@@ -9,6 +9,7 @@
  * - results.ts: results reported through the fence; slots.ts: cores and GPUs handed out;
  * - control.ts: cancels and drains from the conductor; heartbeat.ts: the worker record;
  * - allocation-end.ts: when the allocation ends and the worker must stop; idle-timeout.ts;
+ * - start-up-garbage.ts: one collection of what starting left, in the first quiet moment;
  * - lifecycle.ts: the state every part reads; shutdown.ts: close(), in order.
  *
  * All of them read time from one clock (`StartWorkerOptions.now`); timers stay real.
@@ -31,6 +32,7 @@ import { Results } from './results.js';
 import { launcherKind, startLauncher, type StepLauncher } from './run-step.js';
 import { Shutdown, type CloseOptions } from './shutdown.js';
 import { Slots } from './slots.js';
+import { StartUpGarbage } from './start-up-garbage.js';
 import { StepRunner } from './step-runner.js';
 import { throttled, type Now } from './timers.js';
 
@@ -161,6 +163,7 @@ export async function startWorker(
       void close();
     },
   });
+  const startUpGarbage = new StartUpGarbage({ isQuiet: () => idle.isQuiet() });
   const jobs = new JobRunner({
     config,
     redis: commands,
@@ -183,7 +186,7 @@ export async function startWorker(
     steps,
     heartbeat,
     consumer: () => consumer,
-    timers: [allocation, heartbeat, idle],
+    timers: [allocation, heartbeat, idle, startUpGarbage],
     presence,
     launcher,
     connections,
@@ -205,6 +208,7 @@ export async function startWorker(
   await heartbeat.beat();
   heartbeat.start(config.heartbeatMs);
   idle.start();
+  startUpGarbage.start();
   logStarted(log, config, allocation.stopAt);
   return {
     name: config.name,

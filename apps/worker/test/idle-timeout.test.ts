@@ -52,6 +52,20 @@ describe('IdleTimeout', () => {
     expect(x.idle.isIdle()).toBe(true);
   });
 
+  it('is quiet with nothing in hand or running, whatever the timeout or the time', () => {
+    const x = idleTimeout(undefined);
+    expect(x.idle.isQuiet()).toBe(true);
+    x.idle.jobTaken();
+    expect(x.idle.isQuiet()).toBe(false);
+    x.idle.jobDone(true);
+    x.running.size = 1;
+    expect(x.idle.isQuiet()).toBe(false);
+    x.running.size = 0;
+    expect(x.idle.isQuiet()).toBe(true);
+    x.lifecycle.state = 'draining';
+    expect(x.idle.isQuiet()).toBe(false);
+  });
+
   it('without a timeout, is never idle and arms no timer', () => {
     vi.useFakeTimers();
     const x = idleTimeout(undefined);
