@@ -30,7 +30,10 @@ import vm from 'node:vm';
 
 /** Runs `file` (a CommonJS module) as require() would, through its code cache. */
 export function requireWithCodeCache(file) {
-  const source = readFileSync(file, 'utf8');
+  // The cache before the source: glibc raises its mmap threshold to the size of each large block
+  // it gives back, so a 2.4 MB cache read after the 2.7 MB source landed in the C heap, and
+  // stayed resident once freed (an idle local worker: 60.1-60.4 MiB RSS instead of 62.4-62.7,
+  // the C heap 3.9-4.5 MiB instead of 6.3).
   const cacheFile = cachePath(file);
   let cachedData;
   try {
@@ -38,6 +41,7 @@ export function requireWithCodeCache(file) {
   } catch {
     // none yet
   }
+  const source = readFileSync(file, 'utf8');
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
     filename: file,
     cachedData,
