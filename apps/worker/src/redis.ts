@@ -107,6 +107,14 @@ export function makeRedis(config: RedisConnectionConfig, role: RedisRole): Redis
   return new SingleRedis(toRedisOptions(config, role));
 }
 
+/**
+ * Whether Redis refused a command with BUSY: another script has run past the server's
+ * lua-time-limit. Redis runs nothing it answers BUSY, so the command may be sent again.
+ */
+export function isBusyReply(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('BUSY ');
+}
+
 /** QUIT if connected, else disconnect; never throws. */
 export async function closeRedis(redis: Redis): Promise<void> {
   try {

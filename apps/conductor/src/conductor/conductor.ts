@@ -438,10 +438,13 @@ export class Conductor {
   /** Whether the loop has more to do after a batch than to send and commit (see #housekeeping). */
   #housekeepingDue(now: number): boolean {
     const { machine, persistence } = this.#p;
+    return machine.cancelRequested || this.#reconnected || persistence.trimDue(now) || this.#reconcileDue(now);
+  }
+
+  /** Every RECONCILE_EVERY_MS while steps are in flight, and when jobs found missing are due a second look. */
+  #reconcileDue(now: number): boolean {
+    const { machine } = this.#p;
     return (
-      machine.cancelRequested ||
-      this.#reconnected ||
-      persistence.trimDue(now) ||
       (now - this.#lastReconcile > RECONCILE_EVERY_MS && machine.queued + machine.running > 0) ||
       (this.#recheckAt !== undefined && now >= this.#recheckAt)
     );
@@ -464,12 +467,7 @@ export class Conductor {
       await this.#reconcile();
     }
     if (persistence.trimDue(now)) await persistence.trim(now);
-    if (
-      (now - this.#lastReconcile > RECONCILE_EVERY_MS && machine.queued + machine.running > 0) ||
-      (this.#recheckAt !== undefined && now >= this.#recheckAt)
-    ) {
-      await this.#reconcile();
-    }
+    if (this.#reconcileDue(now)) await this.#reconcile();
     // Reconciliation may have read a cancel (it drains the streams).
     await this.#cancelIfAsked();
   }

@@ -24,7 +24,7 @@
  *   neither blocks the jobs behind it nor comes straight back to the same worker.
  */
 import { DelayedError, ErrorCode, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
-import type { Redis } from '../redis.js';
+import { isBusyReply, type Redis } from '../redis.js';
 import { WorkerError, WorkerErrorCode } from '../errors.js';
 
 export interface DeliveredJob {
@@ -206,7 +206,7 @@ export function makeStepConsumer(options: ConsumerOptions, handlers: ConsumerHan
           ? 'lost-lock'
           : typeof code === 'string'
             ? 'connection'
-            : err.message.startsWith('BUSY ')
+            : isBusyReply(err)
               ? 'busy'
               : 'queue';
       handlers.error(err, kind, queue);

@@ -19,7 +19,7 @@ import {
   type StepResult,
   type StepStarted,
 } from '@maestro/protocol';
-import type { Redis } from '../redis.js';
+import { isBusyReply, type Redis } from '../redis.js';
 import type { JobLock } from './consumer.js';
 
 /** Why a claim was refused (CLAIM_RUN's reasons); `lock`: the job's lock is no longer ours. */
@@ -154,16 +154,15 @@ export function makeFence(redis: Redis, prefix: string, maxRunsPerAttempt: numbe
 const BUSY_RETRY_MS = 250;
 
 /**
- * Runs a fence call again for as long as Redis answers BUSY: another script has run past the
- * server's lua-time-limit (5 s by default; a server starved of CPU). Redis refuses the command
- * without running it, so asking again is safe even for a claim; the script ends or is killed.
+ * Runs a fence call again for as long as Redis answers BUSY (isBusyReply: the command did not
+ * run, so asking again is safe even for a claim); the script ends or is killed.
  */
 async function whenNotBusy<T>(call: () => Promise<T>): Promise<T> {
   for (;;) {
     try {
       return await call();
     } catch (err) {
-      if (!(err instanceof Error && err.message.startsWith('BUSY '))) throw err;
+      if (!isBusyReply(err)) throw err;
       await new Promise((r) => setTimeout(r, BUSY_RETRY_MS));
     }
   }
