@@ -11,7 +11,8 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { maestro } from '../helpers/cli.js';
 import { describeProcesses, isAlive, killAll, processFamily, startMaestro } from '../helpers/processes.js';
-import { readStatus, tempDir, waitFor, writeSpec } from '../helpers/study.js';
+import { keepBusy } from '../helpers/redis-server.js';
+import { readStatus, tempDir, waitFor, waitForRunning, writeSpec } from '../helpers/study.js';
 import { auditStudy, faultStep } from './audit.js';
 
 afterEach(killAll);
@@ -40,17 +41,7 @@ global.parameters:
     const run = startMaestro(['run', '-o', root, '--local-workers', '2', '--worker-concurrency', '2', spec], {
       detached: true,
     });
-    await waitFor(
-      () => {
-        try {
-          return readStatus(root).filter((r) => r.name.startsWith('held') && r.state === 'RUNNING').length >= 2;
-        } catch {
-          return false;
-        }
-      },
-      60_000,
-      'held steps to run',
-    );
+    await waitForRunning(root, 'held', 2);
     const family = processFamily(run.pid!);
     const redisPid = Number(readFileSync(path.join(root, 'meta/redis/redis.pid'), 'utf8'));
     expect(family).toContain(redisPid);
@@ -111,17 +102,7 @@ global.parameters:
 `,
     );
     const run = startMaestro(['run', '-o', root, '--local-workers', '2', '--worker-concurrency', '2', spec]);
-    await waitFor(
-      () => {
-        try {
-          return readStatus(root).filter((r) => r.name.startsWith('held') && r.state === 'RUNNING').length >= 4;
-        } catch {
-          return false;
-        }
-      },
-      60_000,
-      'held steps to run',
-    );
+    await waitForRunning(root, 'held', 4);
     const redis = new Redis({
       path: path.join(root, 'meta/redis/redis.sock'),
       password: readFileSync(path.join(root, 'meta/redis/password'), 'utf8').trim(),
@@ -130,11 +111,7 @@ global.parameters:
     try {
       // The held steps end while the script runs: their results, the conductor's commits and
       // its lease renewal all wait for it.
-      const busy = redis.eval(
-        "local s = redis.call('TIME') local t0 = s[1] * 1000 + math.floor(s[2] / 1000) " +
-          "while true do local n = redis.call('TIME') if n[1] * 1000 + math.floor(n[2] / 1000) - t0 > 7000 then break end end return 1",
-        0,
-      );
+      const busy = keepBusy(redis, 7_000);
       writeFileSync(path.join(dir, 'go'), '');
       expect(await busy).toBe(1);
     } finally {

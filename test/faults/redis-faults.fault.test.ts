@@ -21,8 +21,8 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { maestro } from '../helpers/cli.js';
 import { killAll, startRun } from '../helpers/processes.js';
-import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
-import { readStatus, tempDir, waitFor, writeSpec } from '../helpers/study.js';
+import { keepBusy, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { readStatus, tempDir, waitFor, waitForRunning, writeSpec } from '../helpers/study.js';
 import { auditStudy, faultStep, faultStudy } from './audit.js';
 
 const servers: RedisServer[] = [];
@@ -59,17 +59,7 @@ async function startHeld(redis: RedisServer, name: string, extra: string[] = [])
   const root = path.join(dir, 'study');
   const spec = writeSpec(dir, name, HELD);
   const run = startRun(spec, root, redis.url, { localWorkers: 1, extra: ['--worker-concurrency', '2', ...extra] });
-  await waitFor(
-    () => {
-      try {
-        return readStatus(root).filter((r) => r.state === 'RUNNING').length === 2;
-      } catch {
-        return false;
-      }
-    },
-    60_000,
-    'the held steps to run',
-  );
+  await waitForRunning(root, 'held', 2);
   return { dir, root, run };
 }
 
@@ -158,11 +148,7 @@ describe('Redis faults', () => {
     const client = new Redis(redis.url, { maxRetriesPerRequest: null });
     try {
       // The held steps end while the script runs: their workers' reports are told BUSY.
-      const busy = client.eval(
-        "local s = redis.call('TIME') local t0 = s[1] * 1000 + math.floor(s[2] / 1000) " +
-          "while true do local n = redis.call('TIME') if n[1] * 1000 + math.floor(n[2] / 1000) - t0 > 7000 then break end end return 1",
-        0,
-      );
+      const busy = keepBusy(client, 7_000);
       await new Promise((r) => setTimeout(r, 5_500));
       writeFileSync(path.join(study.dir, 'go'), '');
       expect(await busy).toBe(1);

@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Redis } from 'ioredis';
 
 export interface RedisServerOptions {
   /** Append-only file on (`appendfsync everysec`), as the embedded Redis runs. @default false */
@@ -36,6 +37,20 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** Sends a signal (SIGKILL, SIGSTOP, SIGCONT) without waiting. */
   signal(sig: NodeJS.Signals): void;
+}
+
+/**
+ * Runs a Lua script that keeps `redis` busy for `ms` (a server starved of CPU, a huge script):
+ * past the server's lua-time-limit, Redis answers every other command BUSY until it ends.
+ * Resolves with the script's reply, 1.
+ */
+export function keepBusy(redis: Pick<Redis, 'eval'>, ms: number): Promise<unknown> {
+  return redis.eval(
+    "local function now() local t = redis.call('TIME') return t[1] * 1000 + math.floor(t[2] / 1000) end " +
+      'local t0 = now() while now() - t0 < tonumber(ARGV[1]) do end return 1',
+    0,
+    String(ms),
+  );
 }
 
 export async function freePort(): Promise<number> {

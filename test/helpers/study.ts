@@ -65,6 +65,21 @@ export async function waitFor<T>(
   }
 }
 
+/** Waits until at least `count` instances whose names start with `prefix` are RUNNING in status.csv. */
+export async function waitForRunning(root: string, prefix: string, count: number, timeoutMs = 60_000): Promise<void> {
+  await waitFor(
+    () => {
+      try {
+        return readStatus(root).filter((r) => r.name.startsWith(prefix) && r.state === 'RUNNING').length >= count;
+      } catch {
+        return false; // no status.csv yet
+      }
+    },
+    timeoutMs,
+    `${count} ${prefix} steps to run`,
+  );
+}
+
 /** Files under `dir` (paths relative to it) whose bytes contain any of `needles`. */
 export function filesContaining(dir: string, needles: readonly string[]): string[] {
   const hits: string[] = [];
