@@ -15,7 +15,8 @@ import type { LocalWorkers } from './local-workers.js';
 import { makeLogger } from './log.js';
 import { RedisWatch } from './redis-watch.js';
 import { StopSequence } from './stop-sequence.js';
-import { StepQueues } from '../queue/index.js';
+// Not queue/index.js: its BoardQueues would load bull-board (and a second BullMQ) into every run.
+import { StepQueues } from '../queue/step-queues.js';
 import { redactUrl } from '@maestro/secrets';
 import { describeRedisError, redisSecrets, FleetStore, StudyStore, type Redis } from '../redis/index.js';
 import { connect, type OpenedRedis, metaDir, type StudyMeta } from '../study/index.js';
