@@ -1,5 +1,5 @@
 /**
- * `maestro run` starts its first local worker before it reads the spec, and tells it its Redis
+ * `maestro run --local-workers N` starts its first local worker before it reads the spec, and tells it its Redis
  * on its standard input once the study's Redis answers (`maestro-worker --settings-on-stdin`).
  * A worker that was never told must not outlive the run, whatever ends it: a Ctrl-C to the
  * run's process group, the conductor killed outright, or a spec that turns out to be wrong.
@@ -32,7 +32,10 @@ function heldRun(name: string): { dir: string; root: string; run: ReturnType<typ
   );
   chmodSync(gen, 0o755);
   const root = path.join(dir, 'study');
-  const run = startMaestro(['run', '-o', root, '--pgen', gen, spec], { cwd: dir, detached: true });
+  const run = startMaestro(['run', '-o', root, '--local-workers', '1', '--pgen', gen, spec], {
+    cwd: dir,
+    detached: true,
+  });
   return { dir, root, run };
 }
 
@@ -87,7 +90,7 @@ describe('a local worker started before the spec is read', () => {
   it('is gone when the spec turns out to be wrong', async () => {
     const dir = tempDir('maestro-e2e-early-bad-');
     const spec = writeSpec(dir, 'bad', 'study:\n  - {name: s, description: d, run: {cmd: "true", depends: [nope]}}\n');
-    const run = startMaestro(['run', '-o', path.join(dir, 'study'), spec]);
+    const run = startMaestro(['run', '-o', path.join(dir, 'study'), '--local-workers', '1', spec]);
     const r = await run;
     expect(r.all).toContain('nope');
     expect(r.exitCode).not.toBe(0);
@@ -100,7 +103,7 @@ describe('a run refused after its early worker started', () => {
     const dir = tempDir('maestro-e2e-early-refused-');
     const spec = writeSpec(dir, 'refused', SPEC.replace('$(N)', '1'));
     // Refused in runCommand's first lines, after main.ts started the worker.
-    const run = startMaestro(['run', '-o', path.join(dir, 'study'), '--dashboard', '0', spec], {
+    const run = startMaestro(['run', '-o', path.join(dir, 'study'), '--local-workers', '1', '--dashboard', '0', spec], {
       env: { MAESTRO_DASHBOARD_AUTH: 'no-colon' },
     });
     const r = await run;

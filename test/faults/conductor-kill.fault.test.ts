@@ -1,8 +1,10 @@
 /**
  * The conductor SIGKILLed at random points of a study (20 seeds), then `maestro resume`: the
- * study finishes and the audit holds. Embedded Redis and local workers, the default a user
- * gets: killing the conductor takes its Redis and workers down with it, and resume starts them
- * again from the append-only file.
+ * study finishes and the audit holds. Embedded Redis, the default a user gets; odd seeds run
+ * steps in the conductor's own process (its home worker, the default), even seeds in two
+ * local worker processes: killing the conductor takes its Redis and workers (or the home
+ * worker's step launcher, and so its steps) down with it, and resume starts them again from
+ * the append-only file.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -40,7 +42,8 @@ describe.concurrent('conductor SIGKILL and resume', () => {
     const root = path.join(dir, 'study');
     const spec = writeSpec(dir, `ckill${seed}`, faultStudy(6, (0.1 + random() * 0.3).toFixed(2)));
     // Tests here run side by side: each kills only its own processes (no shared afterEach).
-    const run = startMaestro(['run', '-o', root, '--local-workers', '2', '--worker-concurrency', '2', spec]);
+    const workers = seed % 2 === 1 ? [] : ['--local-workers', '2', '--worker-concurrency', '2'];
+    const run = startMaestro(['run', '-o', root, ...workers, spec]);
     let ended = false;
     void run.then(() => (ended = true));
     await waitFor(() => ended || existsSync(path.join(root, 'status.csv')), 60_000, 'the study to start');
@@ -52,7 +55,7 @@ describe.concurrent('conductor SIGKILL and resume', () => {
     await run;
     // Its Redis and workers die with it (parent-death signal); wait for the Redis to be gone.
     if (redisPid) await waitFor(() => !pidAlive(redisPid), 30_000, 'the embedded Redis to stop');
-    const resumed = await maestro(['resume', root, '--local-workers', '2', '--worker-concurrency', '2'], {
+    const resumed = await maestro(['resume', root, ...workers], {
       timeout: 150_000,
     });
     // Also when the study finished before the kill landed: resume then finds it done.

@@ -8,7 +8,8 @@
  * - A second signal soon after: everything ends at once, nothing left behind; still resumable.
  * - `timeout ... maestro resume`: timeout sends its SIGTERM to the command and then to the
  *   command's whole group, so the conductor gets it twice at once: still one clean stop.
- * The study runs on its embedded Redis with local workers, the default a user gets.
+ * The study runs on its embedded Redis, with its steps in the conductor's own process (its home
+ * worker, the default a user gets) or in two local worker processes: each test runs both ways.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -32,6 +33,14 @@ afterEach(killAll);
 const GRACE_MS = 5_000;
 /** "A few seconds" past the cancel grace for every process to be gone. */
 const SLACK_MS = 8_000;
+
+/** Where the steps run: the flags of `run` and `resume`. */
+const WORKERS = {
+  'in the conductor': [],
+  'in worker processes': ['--local-workers', '2', '--worker-concurrency', '2'],
+} as const;
+type Mode = keyof typeof WORKERS;
+const MODES = Object.keys(WORKERS) as Mode[];
 
 /** Two steps that finish at once, two held until the test creates `go`, and one after those. */
 const SPEC = `study:
@@ -63,14 +72,14 @@ function states(root: string): Record<string, string> {
 /** A study whose quick steps finished and whose held steps run; with its process group id. */
 async function startHeldStudy(
   name: string,
+  mode: Mode,
 ): Promise<{ dir: string; root: string; run: ReturnType<typeof startMaestro> }> {
   const dir = tempDir(`maestro-fault-${name}-`);
   const root = path.join(dir, 'study');
   const spec = writeSpec(dir, name, SPEC);
-  const run = startMaestro(
-    ['run', '-o', root, '--local-workers', '2', '--worker-concurrency', '2', '--cancel-grace', `${GRACE_MS}ms`, spec],
-    { detached: true },
-  );
+  const run = startMaestro(['run', '-o', root, ...WORKERS[mode], '--cancel-grace', `${GRACE_MS}ms`, spec], {
+    detached: true,
+  });
   await waitFor(
     () => {
       const s = states(root);
@@ -106,9 +115,9 @@ function finishedRuns(root: string): Map<string, string> {
   );
 }
 
-async function resumeToTheEnd(dir: string, root: string, before: Map<string, string>): Promise<void> {
+async function resumeToTheEnd(dir: string, root: string, before: Map<string, string>, mode: Mode): Promise<void> {
   writeFileSync(path.join(dir, 'go'), '');
-  const resumed = await maestro(['resume', root, '--local-workers', '2', '--worker-concurrency', '2'], {
+  const resumed = await maestro(['resume', root, ...WORKERS[mode]], {
     timeout: 120_000,
   });
   expect(resumed.exitCode, resumed.stderr).toBe(0);
@@ -122,30 +131,33 @@ async function resumeToTheEnd(dir: string, root: string, before: Map<string, str
   }
 }
 
-describe.each(['SIGINT', 'SIGTERM'] as const)('%s to the process group of maestro run', (signal) => {
-  it('hands back the running steps, stops everything within the cancel grace, and resume finishes', async () => {
-    const { dir, root, run } = await startHeldStudy(`int-${signal.toLowerCase()}`);
-    const family = processFamily(run.pid!);
-    // The conductor, its Redis, two workers, their launchers and the held steps at least.
-    expect(family.length, describeProcesses(family)).toBeGreaterThanOrEqual(6);
-    signalGroup(run.pid!, signal);
-    await allGone(family, GRACE_MS + SLACK_MS);
-    const result = await run;
-    const again = signal === 'SIGINT' ? 'press Ctrl-C again' : 'send SIGTERM again';
-    expect(result.all).toContain(`stopping: 2 running steps handed back; ${again} to stop at once`);
-    expect(result.all).toContain(`Study stopped before its end. Continue it with: maestro resume ${root}`);
-    expect(result.exitCode, String(result.all)).toBe(130);
-    const status = JSON.parse(readFileSync(path.join(root, 'meta/status.json'), 'utf8')) as { state: string };
-    expect(status.state).toBe('STOPPED');
-    // Handed back, not failed: waiting to run again.
-    expect(states(root)['held_N.0']).not.toMatch(/RUNNING|FAILED/);
-    await resumeToTheEnd(dir, root, finishedRuns(root));
-  });
-});
+describe.each((['SIGINT', 'SIGTERM'] as const).flatMap((signal) => MODES.map((mode) => [signal, mode] as const)))(
+  '%s to the process group of maestro run, steps %s',
+  (signal, mode) => {
+    it('hands back the running steps, stops everything within the cancel grace, and resume finishes', async () => {
+      const { dir, root, run } = await startHeldStudy(`int-${signal.toLowerCase()}`, mode);
+      const family = processFamily(run.pid!);
+      // The conductor, its Redis, the launcher(s) and the held steps at least (and two workers).
+      expect(family.length, describeProcesses(family)).toBeGreaterThanOrEqual(mode === 'in the conductor' ? 4 : 6);
+      signalGroup(run.pid!, signal);
+      await allGone(family, GRACE_MS + SLACK_MS);
+      const result = await run;
+      const again = signal === 'SIGINT' ? 'press Ctrl-C again' : 'send SIGTERM again';
+      expect(result.all).toContain(`stopping: 2 running steps handed back; ${again} to stop at once`);
+      expect(result.all).toContain(`Study stopped before its end. Continue it with: maestro resume ${root}`);
+      expect(result.exitCode, String(result.all)).toBe(130);
+      const status = JSON.parse(readFileSync(path.join(root, 'meta/status.json'), 'utf8')) as { state: string };
+      expect(status.state).toBe('STOPPED');
+      // Handed back, not failed: waiting to run again.
+      expect(states(root)['held_N.0']).not.toMatch(/RUNNING|FAILED/);
+      await resumeToTheEnd(dir, root, finishedRuns(root), mode);
+    });
+  },
+);
 
-describe('a second SIGINT soon after the first', () => {
+describe.each(MODES)('a second SIGINT soon after the first, steps %s', (mode) => {
   it('ends everything at once, nothing left behind; the study can still be resumed', async () => {
-    const { dir, root, run } = await startHeldStudy('int-twice');
+    const { dir, root, run } = await startHeldStudy('int-twice', mode);
     const family = processFamily(run.pid!);
     signalGroup(run.pid!, 'SIGINT');
     await waitForOutput(run, /stopping: /);
@@ -154,21 +166,20 @@ describe('a second SIGINT soon after the first', () => {
     const result = await run;
     expect(result.exitCode, String(result.all)).toBe(130);
     expect(existsSync(path.join(root, 'meta/redis/redis.sock'))).toBe(false);
-    await resumeToTheEnd(dir, root, finishedRuns(root));
+    await resumeToTheEnd(dir, root, finishedRuns(root), mode);
   });
 });
 
-describe('timeout on maestro resume', () => {
+describe.each(MODES)('timeout on maestro resume, steps %s', (mode) => {
   it('its SIGTERM, to the command and then to its group, is one clean stop', async () => {
-    const { dir, root, run } = await startHeldStudy('int-timeout');
+    const { dir, root, run } = await startHeldStudy('int-timeout', mode);
     signalGroup(run.pid!, 'SIGINT');
     expect((await run).exitCode).toBe(130);
     // timeout puts itself and the command in a group of their own, as it does from a shell.
-    const timed = execa(
-      'timeout',
-      ['600', process.execPath, MAESTRO_BIN, 'resume', root, '--local-workers', '2', '--worker-concurrency', '2'],
-      { reject: false, all: true },
-    );
+    const timed = execa('timeout', ['600', process.execPath, MAESTRO_BIN, 'resume', root, ...WORKERS[mode]], {
+      reject: false,
+      all: true,
+    });
     try {
       await waitFor(
         () => states(root)['held_N.0'] === 'RUNNING' && states(root)['held_N.1'] === 'RUNNING',
@@ -186,6 +197,6 @@ describe('timeout on maestro resume', () => {
     } finally {
       timed.kill('SIGKILL');
     }
-    await resumeToTheEnd(dir, root, finishedRuns(root));
+    await resumeToTheEnd(dir, root, finishedRuns(root), mode);
   });
 });

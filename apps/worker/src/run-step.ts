@@ -18,18 +18,23 @@
  */
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants as fsConstants, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { constants as osConstants } from 'node:os';
 import type { Duplex } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { execa, type Options, type ResultPromise } from 'execa';
 import type { StepJob } from '@maestro/protocol';
 import type { Logger } from 'pino';
 import { describeSystemError, WorkerError, WorkerErrorCode } from './errors.js';
 
-export const LAUNCHER_SCRIPT = fileURLToPath(new URL('../scripts/launcher.sh', import.meta.url));
+/**
+ * This package's folder, found by its name rather than from this file's place: the conductor
+ * bundles this module into its own files when it runs a worker in its process (its home worker).
+ */
+const PACKAGE_DIR = path.dirname(createRequire(import.meta.url).resolve('@maestro/worker/package.json'));
+export const LAUNCHER_SCRIPT = path.join(PACKAGE_DIR, 'scripts', 'launcher.sh');
 /** The same launcher compiled (native/launcher.c, built by `npm run build` where a C compiler is). */
-export const LAUNCHER_BINARY = fileURLToPath(new URL('../dist/maestro-launcher', import.meta.url));
+export const LAUNCHER_BINARY = path.join(PACKAGE_DIR, 'dist', 'maestro-launcher');
 
 export type LauncherKind = 'compiled' | 'script';
 export type LauncherChoice = LauncherKind | 'auto';

@@ -69,6 +69,12 @@ export interface StartWorkerOptions {
    * benchmark's ready-to-start latency. Called on the worker's hot path: keep it cheap.
    */
   onStepStarted?: (started: StepStartTimes) => void;
+  /**
+   * One full collection of the start-up's garbage in the first quiet moment (start-up-garbage.ts).
+   * A worker inside another process (the conductor's home worker) leaves its host's heap alone.
+   * @default true
+   */
+  collectStartUpGarbage?: boolean;
 }
 
 /** The launcher of a simulating worker, which never spawns a step. */
@@ -208,7 +214,7 @@ export async function startWorker(
   await heartbeat.beat();
   heartbeat.start(config.heartbeatMs);
   idle.start();
-  startUpGarbage.start();
+  if (options.collectStartUpGarbage !== false) startUpGarbage.start();
   logStarted(log, config, allocation.stopAt);
   return {
     name: config.name,

@@ -164,9 +164,10 @@ export function addExecutionOptions(cmd: Command): Command {
       ).argParser(wholeNumber('--local-workers')),
     )
     .addOption(
-      new Option('--worker-concurrency <n>', 'steps each local worker runs at once')
-        .default(1)
-        .argParser(wholeNumber('--worker-concurrency', 1)),
+      // No default value: given at all, it asks for worker processes (wantsWorkerProcesses).
+      new Option('--worker-concurrency <n>', 'steps each local worker runs at once (default: 1)').argParser(
+        wholeNumber('--worker-concurrency', 1),
+      ),
     )
     .addOption(
       new Option('--window <n>', 'most jobs waiting in Redis at once')

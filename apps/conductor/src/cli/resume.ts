@@ -1,6 +1,6 @@
 /** `maestro resume STUDY_DIR`: a new conductor picks up a study after a crash or a stop. */
 import type { Writable } from 'node:stream';
-import { startStudyWorkers } from '../run/local-workers.js';
+import { startStudyWorkers, wantsWorkerProcesses } from '../run/local-workers.js';
 import { studyQueues } from '../study/shape.js';
 import { usesMerlinReturnCodes } from '@maestro/spec';
 import { dashboardAfterRun, dashboardSettingsFor } from './dashboard.js';
@@ -36,8 +36,10 @@ export async function resumeCommand(
   // A shared Redis that cannot be reached is said now, not waited for in silence.
   if (meta.redis?.mode === 'external') await checkRedisAnswers(redis.target);
   err.write(`Resuming ${meta.name}: ${formatCount(meta.instanceCount, 'step instance')} in ${meta.root}\n`);
+  const workerCount = options.localWorkers ?? (autoscale ? 0 : defaultLocalWorkers(loaded.expanded.steps));
+  const processes = wantsWorkerProcesses(options);
   const workers = startStudyWorkers({
-    count: options.localWorkers ?? (autoscale ? 0 : defaultLocalWorkers(loaded.expanded.steps)),
+    count: processes ? workerCount : 0,
     concurrency: options.workerConcurrency ?? 1,
     redis: redis.target,
     prefix: meta.prefix,
@@ -62,6 +64,7 @@ export async function resumeCommand(
     window: options.window ?? DEFAULT_WINDOW,
     bundle: options.bundle ?? DEFAULT_BUNDLE,
     workers,
+    homeWorker: !processes && workerCount > 0 ? { concurrency: workerCount } : undefined,
     cancelGraceMs: options.cancelGrace ?? 30_000,
     quarantine: quarantineSettings(options),
     redisTimeoutMs: options.redisTimeout ?? DEFAULT_REDIS_TIMEOUT_MS,

@@ -11,7 +11,8 @@ import { Conductor, retrySettingsOf, type ConductorLimits, type QuarantineSettin
 import type { Dashboard, DashboardSettings } from '../dashboard/index.js';
 import { Fleet, type AutoscaleConfig } from '../fleet/index.js';
 import type { Logger } from 'pino';
-import type { LocalWorkers } from './local-workers.js';
+import type { HomeWorker } from './home-worker.js';
+import type { StudyWorkers } from './study-workers.js';
 import { makeLogger } from './log.js';
 import { RedisWatch } from './redis-watch.js';
 import { StopSequence } from './stop-sequence.js';
@@ -35,10 +36,12 @@ export interface ConductOptions {
   /** Most instances per job (`--bundle`); 1 sends each alone. */
   readonly bundle: number;
   /**
-   * The study's local workers, started by the command as soon as its Redis answered
-   * (startStudyWorkers), before this module loaded; from here on conduct stops them.
+   * The study's local worker processes, started by the command before this module loaded
+   * (startEarlyWorkers, startStudyWorkers); from here on conduct stops them.
    */
-  readonly workers: LocalWorkers | undefined;
+  readonly workers: StudyWorkers | undefined;
+  /** Run steps in this process instead (HomeWorker), this many at once; not with `workers`. */
+  readonly homeWorker?: { readonly concurrency: number } | undefined;
   readonly cancelGraceMs: number;
   /** Bad-node quarantine thresholds (`--quarantine-*`). */
   readonly quarantine?: Partial<QuarantineSettings> | undefined;
@@ -133,7 +136,9 @@ interface StudyParts {
   readonly queues: StepQueues;
   readonly files: StatusFiles;
   readonly conductor: Conductor;
-  readonly workers: LocalWorkers | undefined;
+  readonly workers: StudyWorkers | undefined;
+  /** The worker in this process, when it is the study's (then also `workers`). */
+  readonly home: HomeWorker | undefined;
   readonly fleet: Fleet;
   readonly dashboard: Dashboard | undefined;
   readonly stop: StopSequence;
@@ -146,6 +151,8 @@ interface StudyParts {
 async function makeParts(o: ConductOptions, log: Logger): Promise<StudyParts> {
   const { meta, expanded } = o;
   const term = o.terminal;
+  // Its module loads while the conductor connects.
+  if (o.homeWorker) import('./home-worker.js').catch(() => undefined);
   const redis = await connect(o.redis, 'durable');
   const reader = await connect(o.redis, 'durable').catch((err: unknown) => {
     redis.disconnect();
@@ -207,7 +214,8 @@ async function makeParts(o: ConductOptions, log: Logger): Promise<StudyParts> {
     conductor.reconnected();
   });
 
-  const workers = o.workers;
+  const home = o.homeWorker && (await startHomeWorker(o, o.homeWorker.concurrency));
+  const workers = o.workers ?? home;
   workers?.useLog(log);
   stop = new StopSequence({
     conductor,
@@ -237,9 +245,23 @@ async function makeParts(o: ConductOptions, log: Logger): Promise<StudyParts> {
     autoscale: o.autoscale,
   });
   return {
-    ...{ redis, reader, queues, files, conductor, workers, fleet, dashboard, stop, watch, offSignals },
+    ...{ redis, reader, queues, files, conductor, workers, home, fleet, dashboard, stop, watch, offSignals },
     started: () => started,
   };
+}
+
+/** The worker inside this process, starting (it connects while the conductor starts). */
+async function startHomeWorker(o: ConductOptions, concurrency: number): Promise<HomeWorker> {
+  // Loaded only when used: a study on worker processes or allocations never needs it.
+  const { HomeWorker } = await import('./home-worker.js');
+  return new HomeWorker({
+    redis: o.redis.target,
+    prefix: o.meta.prefix,
+    queues: studyQueues(o.expanded.steps),
+    concurrency,
+    logDir: path.join(metaDir(o.meta.root), 'logs'),
+    secrets: redisSecrets(o.redis.target),
+  });
 }
 
 /** Calls `handler` on SIGINT and SIGTERM (Ctrl-C, `timeout`, `kill`) until the returned function is called. */
@@ -261,7 +283,12 @@ async function runStudy(o: ConductOptions, p: StudyParts, log: Logger): Promise<
     const running = p.conductor.run();
     // Abandoned if Redis is lost: it may settle later, or never.
     running.catch(() => undefined);
-    state = await Promise.race([running, p.stop.whenLost.then((reason) => Promise.reject(new Error(reason)))]);
+    state = await Promise.race([
+      running,
+      p.stop.whenLost.then((reason) => Promise.reject(new Error(reason))),
+      // Started beside the conductor: a worker that cannot start stops the study, resumable.
+      ...(p.home ? [homeFailure(p.home, p.conductor)] : []),
+    ]);
   } finally {
     p.stop.settled();
     p.watch.close();
@@ -275,6 +302,17 @@ async function runStudy(o: ConductOptions, p: StudyParts, log: Logger): Promise<
   else if (p.stop.reason !== undefined) await markStopped(o.meta.root, p.stop.reason);
   else if (p.conductor.budgetStop !== undefined) await markStopped(o.meta.root, p.conductor.budgetStop);
   return state;
+}
+
+/** Rejects with the home worker's error if it cannot start (and stops the conductor); else never settles. */
+function homeFailure(home: HomeWorker, conductor: Conductor): Promise<never> {
+  return home.ready.then(
+    () => new Promise<never>(() => undefined),
+    (err: unknown) => {
+      conductor.stop();
+      throw err;
+    },
+  );
 }
 
 /** `keepDashboard`: given once the study ended, the dashboard goes there instead of closing. */

@@ -22,6 +22,7 @@ import type { Logger } from 'pino';
 // Not exec/index.js: its execa would load before the workers start (startEarlyWorkers).
 import { workerBin } from '../exec/worker-bin.js';
 import type { RedisTarget } from '../redis/connection.js';
+import type { StudyWorkers } from './study-workers.js';
 
 export interface LocalWorkersOptions {
   readonly count: number;
@@ -72,7 +73,7 @@ async function flushed(child: ChildProcess, file: WriteStream): Promise<void> {
   await once(file, 'close').catch(() => undefined);
 }
 
-export class LocalWorkers {
+export class LocalWorkers implements StudyWorkers {
   readonly #children = new Map<number, ChildProcess>();
   /** Each child's log file, open once connect() named it; flushed before stop() resolves. */
   readonly #logs = new Map<ChildProcess, Promise<void>>();
@@ -255,13 +256,25 @@ export interface EarlyWorkerFlags {
 }
 
 /**
+ * Whether a study's steps run in `maestro-worker` processes: only when a flag asks for them
+ * (their number, their flags or their concurrency); otherwise in the conductor's own process
+ * (HomeWorker), which a small study's first step does not have to wait for.
+ */
+export function wantsWorkerProcesses(
+  f: Pick<EarlyWorkerFlags, 'localWorkers' | 'workerArg' | 'workerConcurrency'>,
+): boolean {
+  return f.localWorkers !== undefined || (f.workerArg?.length ?? 0) > 0 || f.workerConcurrency !== undefined;
+}
+
+/**
  * The local workers `maestro run` starts as soon as its options are read, before it loads the
- * rest of its code or reads the spec: as many as `--local-workers`, else one (every study needs
- * one; a wider study gets the rest once its width is known, grow()). None for a dry run, a
- * detached one, or one whose workers come from allocations.
+ * rest of its code or reads the spec, when worker processes are asked for: as many as
+ * `--local-workers`, else one (a wider study gets the rest once its width is known, grow()).
+ * None for a dry run, a detached one, or one whose workers come from allocations.
  */
 export function startEarlyWorkers(f: EarlyWorkerFlags): LocalWorkers | undefined {
-  if (f.dry || f.detach || f.autoscale !== undefined || f.localWorkers === 0) return undefined;
+  if (f.dry || f.detach || f.autoscale !== undefined || f.localWorkers === 0 || !wantsWorkerProcesses(f))
+    return undefined;
   const workers = new LocalWorkers({
     count: f.localWorkers ?? 1,
     concurrency: f.workerConcurrency ?? 1,

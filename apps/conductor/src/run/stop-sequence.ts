@@ -19,7 +19,7 @@
 import type { Logger } from 'pino';
 import type { Conductor } from '../conductor/index.js';
 import type { EmbeddedRedis, Redis } from '../redis/index.js';
-import type { LocalWorkers } from './local-workers.js';
+import type { StudyWorkers } from './study-workers.js';
 
 /** After the workers are gone, how long the conductor may take to apply their results and commit. */
 const COMMIT_WAIT_MS = 10_000;
@@ -34,7 +34,7 @@ const SAME_SIGNAL_MS = 100;
 
 export interface StopSequenceOptions {
   readonly conductor: Pick<Conductor, 'stop' | 'progress'>;
-  readonly workers: LocalWorkers | undefined;
+  readonly workers: StudyWorkers | undefined;
   readonly embedded: EmbeddedRedis | undefined;
   /** The conductor's connections: dropped when Redis is lost. */
   readonly connections: readonly Redis[];
