@@ -17,7 +17,13 @@ import { auditStudy, faultStep } from './audit.js';
 
 afterEach(killAll);
 
-describe('the embedded Redis dies', () => {
+/** Where the steps run: in the conductor's own process (the default) or in worker processes. */
+const WORKERS = {
+  'in the conductor': [],
+  'in worker processes': ['--local-workers', '2', '--worker-concurrency', '2'],
+} as const;
+
+describe.each(Object.entries(WORKERS))('the embedded Redis dies, steps %s', (_mode, workers) => {
   it('SIGKILLed mid-study: the run ends within 30 s, saying so; resume finishes the study', async () => {
     const dir = tempDir('maestro-fault-eredis-');
     const root = path.join(dir, 'study');
@@ -38,9 +44,7 @@ global.parameters:
   N: {values: [0, 1, 2], label: N.%%}
 `,
     );
-    const run = startMaestro(['run', '-o', root, '--local-workers', '2', '--worker-concurrency', '2', spec], {
-      detached: true,
-    });
+    const run = startMaestro(['run', '-o', root, ...workers, spec], { detached: true });
     await waitForRunning(root, 'held', 2);
     const family = processFamily(run.pid!);
     const redisPid = Number(readFileSync(path.join(root, 'meta/redis/redis.pid'), 'utf8'));
@@ -70,9 +74,7 @@ global.parameters:
     });
 
     writeFileSync(path.join(dir, 'go'), '');
-    const resumed = await maestro(['resume', root, '--local-workers', '2', '--worker-concurrency', '2'], {
-      timeout: 120_000,
-    });
+    const resumed = await maestro(['resume', root, ...workers], { timeout: 120_000 });
     expect(resumed.exitCode, resumed.stderr).toBe(0);
     const report = auditStudy(root);
     expect(report.problems).toEqual([]);

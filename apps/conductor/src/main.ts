@@ -287,7 +287,14 @@ async function main(): Promise<void> {
     exitCode = await reportError(err);
   }
   process.exitCode = exitCode;
+  // The command has returned; what still holds the event loop a while later waits for a Redis
+  // that is gone (a study stopped because its Redis died: the home worker's BullMQ connection
+  // retries it for ever) and must not keep the command from ending.
+  setTimeout(() => process.exit(), LINGER_MS).unref();
 }
+
+/** How long the process may outlive its command's return. */
+const LINGER_MS = 5_000;
 
 async function reportError(err: unknown): Promise<number> {
   const { isSpecError } = await import('@maestro/spec');

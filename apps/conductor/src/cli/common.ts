@@ -47,7 +47,10 @@ export function durationOption(name: string): (value: string) => number {
 export const cores = (): number =>
   typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 
-/** `--local-workers` when not given: a study no wider than a few steps needs no more workers. */
+/**
+ * Local worker processes when `--local-workers` is not given but another worker flag is, or the
+ * home worker's concurrency when none is: a study no wider than a few steps needs no more.
+ */
 export const defaultLocalWorkers = (steps: Parameters<typeof studyWidth>[0]): number =>
   Math.max(1, Math.min(cores(), studyWidth(steps)));
 
@@ -160,7 +163,7 @@ export function addExecutionOptions(cmd: Command): Command {
     .addOption(
       new Option(
         '--local-workers <n>',
-        `maestro-worker processes started on this machine (default: as many as the study is wide, at most the cores: ${cores()})`,
+        `maestro-worker processes started on this machine (default: none; steps run in this process, as many at once as the study is wide, at most the cores: ${cores()})`,
       ).argParser(wholeNumber('--local-workers')),
     )
     .addOption(

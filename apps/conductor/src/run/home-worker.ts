@@ -42,12 +42,16 @@ const SETTINGS_VARIABLES = [
   'MAESTRO_QUEUES',
 ];
 
+/** Once killed (Redis gone), how long stop() waits for it to disconnect: its steps are dead already. */
+const KILLED_WAIT_MS = 1_000;
+
 export class HomeWorker implements StudyWorkers {
   /** Settles once it takes steps; rejects if it cannot start (then it holds nothing). */
   readonly ready: Promise<void>;
   readonly #handle: Promise<WorkerHandle | undefined>;
   #file: WriteStream | undefined;
   #stopping: Promise<void> | undefined;
+  #killed = false;
 
   /** Starts it; it connects while the conductor starts (ready). */
   constructor(o: HomeWorkerOptions) {
@@ -77,6 +81,8 @@ export class HomeWorker implements StudyWorkers {
     );
     mkdirSync(o.logDir, { recursive: true });
     this.#file = createWriteStream(path.join(o.logDir, 'worker-1.log'), { flags: 'a' });
+    // A full disk loses its lines, not the study (a worker process's stderr would do the same).
+    this.#file.on('error', () => undefined);
     const log = await makeLogger({ level: 'info', secrets: o.secrets, pretty: false, destination: this.#file });
     return startWorker(config, log, { collectStartUpGarbage: false });
   }
@@ -90,16 +96,25 @@ export class HomeWorker implements StudyWorkers {
     this.#stopping ??= this.#handle.then((h) => h?.close());
     let timer: NodeJS.Timeout | undefined;
     // Redis gone: the results it holds cannot be handed over, and close() would wait for ever.
-    await Promise.race([this.#stopping.catch(() => undefined), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+    const waitMs = this.#killed ? Math.min(graceMs, KILLED_WAIT_MS) : graceMs;
+    const stopped = await Promise.race([
+      this.#stopping.then(
+        () => true,
+        () => true,
+      ),
+      new Promise<false>((r) => (timer = setTimeout(() => r(false), waitMs))),
+    ]);
     clearTimeout(timer);
+    // Still closing (Redis gone): it may log on; its file closes with the process.
     const file = this.#file;
-    if (file && !file.closed) {
+    if (stopped && file && !file.closed) {
       file.end();
       await once(file, 'close').catch(() => undefined);
     }
   }
 
   kill(): void {
+    this.#killed = true;
     // Its steps are killed now (a close already under way is hurried); what it cannot report,
     // the next conductor finds stalled.
     const closing = this.#handle.then((h) => h?.close({ now: true }));
