@@ -14,6 +14,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { ourInputs, withoutMsgpackrExtract } from '../worker/bundle-common.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const outdir = path.join(here, 'dist', 'bundle');
@@ -34,7 +35,8 @@ const result = await build({
   // the process runs, and one non-Latin-1 character (a comment's arrow or dash) makes it keep
   // two bytes a character. Names stay, so stack traces still read.
   minifyWhitespace: true,
-  external: ['@bull-board/*', 'express', 'tsx', 'tsx/*', 'pg', '@valkey/valkey-glide', 'msgpackr-extract'],
+  external: ['@bull-board/*', 'express', 'tsx', 'tsx/*', 'pg', '@valkey/valkey-glide'],
+  plugins: [withoutMsgpackrExtract],
   // CommonJS dependencies inside an ES module still call require() and read __dirname.
   banner: {
     js: [
@@ -50,7 +52,5 @@ const result = await build({
 
 // What the bin checks: our compiled files it was made from (not node_modules'); any newer one
 // (a `tsc -b` without this step) makes the bin run dist/main.js instead of stale code.
-const inputs = Object.keys(result.metafile.inputs)
-  .map((p) => path.resolve(here, p))
-  .filter((p) => !p.split(path.sep).includes('node_modules'));
+const inputs = ourInputs(result.metafile, here);
 writeFileSync(path.join(outdir, 'inputs.json'), `${JSON.stringify({ builtAtMs: Date.now(), inputs }, null, 1)}\n`);
