@@ -10,9 +10,10 @@
 // bundle (every module wrapped in a function compiled on first call) is almost nothing; this
 // saves the cache as the process exits, with every function its start compiled.
 //
-// The cache is one file per bundle build, Node version, V8 flags (local workers run with
-// their own) and variant (the conductor's command: each compiles its own part of the bundle), in dist/.code-cache if the install is writable, else in the temporary folder. V8
-// checks the rest itself: a cache it rejects is only compiled over, and written again.
+// The cache is one file per bundle build, Node version, V8 flags (local workers run with their
+// own) and variant (the conductor's command: each compiles its own part of the bundle), in
+// dist/.code-cache if the install is writable, else in the temporary folder. V8 checks the rest
+// itself: a cache it rejects is only compiled over, and written again.
 import {
   accessSync,
   constants,
@@ -51,7 +52,9 @@ export function requireWithCodeCache(file, variant = '') {
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
     filename: file,
     cachedData,
-    // bullmq's sandboxed processors (unused here) would import() a file.
+    // bullmq's sandboxed processors (unused here) would import() a file. Only without a cache:
+    // on Node 20 an import() in code read from one fails ("A dynamic import callback was not
+    // specified"), which is why the conductor's bin lends its bundle an import() of its own.
     importModuleDynamically: vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
   if (cacheFile && (!cachedData || script.cachedDataRejected)) {
