@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { importMetaUrlFromFilename, ourInputs, withoutMsgpackrExtract } from './bundle-common.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const outfile = path.join(here, 'dist', 'maestro-worker.cjs');
@@ -45,17 +46,15 @@ const result = await build({
   // the process runs, and one non-Latin-1 character (a comment's arrow or dash) makes it keep
   // two bytes a character. Names stay, so stack traces still read.
   minifyWhitespace: true,
-  // Backends and native speed-ups that bullmq and msgpackr load only if present.
-  external: ['pg', '@valkey/valkey-glide', 'msgpackr-extract'],
+  // Backends that bullmq loads only if present.
+  external: ['pg', '@valkey/valkey-glide'],
+  plugins: [withoutMsgpackrExtract],
   alias: { bullmq: bullmqEsm },
   // Our own modules find their files next to them (run-step.ts: the step launcher).
-  define: { 'import.meta.url': '__maestroImportMetaUrl' },
-  banner: { js: "const __maestroImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+  ...importMetaUrlFromFilename,
 });
 
-const inputs = Object.keys(result.metafile.inputs)
-  .map((p) => path.resolve(here, p))
-  .filter((p) => !p.split(path.sep).includes('node_modules'));
+const inputs = ourInputs(result.metafile, here);
 writeFileSync(
   path.join(here, 'dist', 'maestro-worker.inputs.json'),
   `${JSON.stringify({ builtAtMs: Date.now(), inputs }, null, 1)}\n`,

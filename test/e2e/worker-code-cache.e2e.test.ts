@@ -29,7 +29,7 @@ const cacheFiles = (): string[] => {
  */
 const keyOf = (flag: string): string =>
   createHash('sha256')
-    .update(JSON.stringify([BUNDLE, process.version, process.arch, [flag]]))
+    .update(JSON.stringify([BUNDLE, process.version, process.arch, [flag], '']))
     .digest('hex')
     .slice(0, 16);
 

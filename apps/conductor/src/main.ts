@@ -2,8 +2,6 @@
  * `maestro`: the command line of the conductor. This file owns the process: arguments, exit
  * codes, and turning errors into messages (no stack traces for problems the user can fix).
  */
-// First: V8's settings for all the code loaded after it.
-import './jit-threshold.js';
 import { Command, Option } from 'commander';
 import {
   addAllocationOptions,
@@ -329,4 +327,6 @@ async function reportError(err: unknown): Promise<number> {
   return 1;
 }
 
-await main();
+// Not a top-level await: the bundle for Node 20 is CommonJS (apps/conductor/bundle.mjs). main()
+// turns every error into a message and an exit code; what would escape it still ends the process.
+void main();

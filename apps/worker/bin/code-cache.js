@@ -1,5 +1,7 @@
-// Runs the worker's CommonJS bundle with V8's code cache, which Node 20 does not keep by itself
-// (module.enableCompileCache arrived in 22.1; there, plain require() is cached by Node instead).
+// Runs a CommonJS bundle with V8's code cache, which Node 20 does not keep by itself
+// (module.enableCompileCache arrived in 22.1; there, plain require() is cached by Node instead):
+// the worker's (bin/maestro-worker.js) and the conductor's (@maestro/conductor's bin/maestro.js,
+// through this package's "./code-cache" export: the conductor depends on this package already).
 //
 // Why: compiling the 2.7 MB bundle is a third of a worker's start, and every `maestro run`
 // waits for a worker to start. With the cache, `maestro-worker --idle-timeout 1ms` took 0.15 s
@@ -8,9 +10,10 @@
 // bundle (every module wrapped in a function compiled on first call) is almost nothing; this
 // saves the cache as the process exits, with every function its start compiled.
 //
-// The cache is one file per bundle build, Node version and V8 flags (local workers run with
-// their own), in dist/.code-cache if the install is writable, else in the temporary folder. V8
-// checks the rest itself: a cache it rejects is only compiled over, and written again.
+// The cache is one file per bundle build, Node version, V8 flags (local workers run with their
+// own) and variant (the conductor's command: each compiles its own part of the bundle), in
+// dist/.code-cache if the install is writable, else in the temporary folder. V8 checks the rest
+// itself: a cache it rejects is only compiled over, and written again.
 import {
   accessSync,
   constants,
@@ -28,13 +31,17 @@ import os from 'node:os';
 import path from 'node:path';
 import vm from 'node:vm';
 
-/** Runs `file` (a CommonJS module) as require() would, through its code cache. */
-export function requireWithCodeCache(file) {
+/**
+ * Runs `file` (a CommonJS module) as require() would, through its code cache. The cache holds the
+ * functions the run that wrote it compiled: a `variant` of its own for each different path
+ * through the bundle.
+ */
+export function requireWithCodeCache(file, variant = '') {
   // The cache before the source: glibc raises its mmap threshold to the size of each large block
   // it gives back, so a 2.4 MB cache read after the 2.7 MB source landed in the C heap, and
   // stayed resident once freed (an idle local worker: 60.1-60.4 MiB RSS instead of 62.4-62.7,
   // the C heap 3.9-4.5 MiB instead of 6.3).
-  const cacheFile = cachePath(file);
+  const cacheFile = cachePath(file, variant);
   let cachedData;
   try {
     cachedData = cacheFile && readFileSync(cacheFile);
@@ -45,7 +52,9 @@ export function requireWithCodeCache(file) {
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
     filename: file,
     cachedData,
-    // bullmq's sandboxed processors (unused here) would import() a file.
+    // bullmq's sandboxed processors (unused here) would import() a file. Only without a cache:
+    // on Node 20 an import() in code read from one fails ("A dynamic import callback was not
+    // specified"), which is why the conductor's bin lends its bundle an import() of its own.
     importModuleDynamically: vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
   if (cacheFile && (!cachedData || script.cachedDataRejected)) {
@@ -56,12 +65,12 @@ export function requireWithCodeCache(file) {
   return mod.exports;
 }
 
-/** Where this bundle's cache lives for this Node and these flags; undefined if nowhere. */
-function cachePath(file) {
+/** Where this bundle's cache lives for this Node, these flags and variant; undefined if nowhere. */
+function cachePath(file, variant) {
   try {
     const { mtimeMs, size } = statSync(file);
     const key = createHash('sha256')
-      .update(JSON.stringify([file, process.version, process.arch, process.execArgv]))
+      .update(JSON.stringify([file, process.version, process.arch, process.execArgv, variant]))
       .digest('hex')
       .slice(0, 16);
     const build = `${path.basename(file)}.${Math.round(mtimeMs)}-${size}`;

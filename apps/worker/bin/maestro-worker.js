@@ -9,7 +9,7 @@ import { titleWithoutPasswords } from '@maestro/secrets';
 import { requireWithCodeCache } from './code-cache.js';
 
 // V8's optimising threshold at eight times Node 20's default, as the conductor has it
-// (apps/conductor/src/jit-threshold.ts): a worker's start ran enough of its code to optimise
+// (apps/conductor/bin/maestro.js): a worker's start ran enough of its code to optimise
 // it, then waited, and TurboFan's work stayed resident. An idle local worker: 63.1-63.2 MiB RSS
 // instead of 67.2-67.3, its start's peak 70.5-71.3 instead of 74.7-75.3, start CPU unchanged
 // (issue #27). Set here, before the bundle is compiled: V8 refuses a code cache made under

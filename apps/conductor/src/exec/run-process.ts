@@ -4,7 +4,13 @@
  * process that fails: callers turn each outcome into their own error.
  */
 import { open } from 'node:fs/promises';
-import { execa, ExecaError } from 'execa';
+
+/**
+ * execa (with cross-spawn, isexe and its own ~60 modules) loaded at the first process started,
+ * not with its importers: `maestro run` imports this module through the spec's loader (git
+ * dependencies, Merlin samples) and the allocations, yet most runs start no process here.
+ */
+const loadExeca = () => import('execa');
 
 export interface ProcessRequest {
   readonly cwd: string;
@@ -34,6 +40,7 @@ export async function runProcess(
   args: readonly string[],
   request: ProcessRequest,
 ): Promise<ProcessOutcome> {
+  const { execa, ExecaError } = await loadExeca();
   try {
     const result = await execa(command, args, {
       cwd: request.cwd,
@@ -74,6 +81,7 @@ export async function startDetached(
   args: readonly string[],
   request: DetachedRequest,
 ): Promise<number> {
+  const { execa } = await loadExeca();
   const out = await open(request.output, 'a');
   try {
     const child = execa(command, args, {

@@ -6,6 +6,7 @@
 import { extname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ParameterDef } from '@maestro/spec';
+import type * as TsxApi from 'tsx/esm/api';
 import { PGEN_TIMEOUT_MS, type PgenContext, type PgenModuleInput } from './context.js';
 import { PgenError, PgenErrorCode, timedOutMessage } from './errors.js';
 import { describe, toParameterDefs } from './generator-output.js';
@@ -87,10 +88,22 @@ async function importModule(path: string): Promise<unknown> {
   if (TYPESCRIPT_EXTENSIONS.includes(extname(path))) {
     // Node 20 cannot load TypeScript; tsx's scoped loader can, without affecting other imports.
     // Loaded on demand: most studies never need it.
-    const { tsImport } = await import('tsx/esm/api');
+    const { tsImport } = (await importEsm('tsx/esm/api')) as typeof TsxApi;
     return (await tsImport(url, import.meta.url)) as unknown;
   }
-  return (await import(url)) as unknown;
+  return await importEsm(url);
+}
+
+/**
+ * import(), or the bin's when it lends one: on Node 20 the bin runs the CommonJS bundle from
+ * V8's code cache, and an import() in code read from that cache fails ("A dynamic import callback
+ * was not specified": Node's loader is not kept with the cache). See bin/maestro.js.
+ */
+function importEsm(specifier: string): Promise<unknown> {
+  const lent = (globalThis as { [key: symbol]: ((s: string) => Promise<unknown>) | undefined })[
+    Symbol.for('maestro.import')
+  ];
+  return lent ? lent(specifier) : import(specifier);
 }
 
 type GeneratorFunction = (input: PgenModuleInput) => unknown;
