@@ -6,8 +6,10 @@
  *
  * Rows: a 1-step study's wall time, and the time from `maestro run` to its step running (the
  * step writes the clock); 100 independent no-op steps and a 50-link chain, each over its shell
- * loop (a cost ratio: lower is better); peak RSS of the conductor and of each worker, read from
- * /proc while the 100 steps run; and the conductor's peak RSS on 10,000 instances.
+ * loop (a cost ratio: lower is better); peak RSS of the conductor, read from /proc while the 100
+ * steps run (its steps run in its own process, the default), and of each worker process while
+ * the same study runs on two (`--local-workers 2`, as on a compute node); and the conductor's
+ * peak RSS on 10,000 instances, both ways.
  *
  * Where a chain link's time goes: the chain runs once more against a Redis of the benchmark's
  * (`--redis`), whose records then give each link's gap (parent ended to child started, both on
@@ -100,6 +102,8 @@ class Series {
   readonly workerPeakMiB: number[] = [];
   readonly conductorPeakMiB: number[] = [];
   readonly conductor10kPeakMiB: number[] = [];
+  /** The same 10k study on two worker processes: the conductor alone. */
+  readonly conductorAlone10kPeakMiB: number[] = [];
   readonly ceiling100Ms: number[] = [];
   readonly ceiling50Ms: number[] = [];
   /** Per link of the chain: gap (parent end to child start) and run, medians of one study each. */
@@ -119,6 +123,8 @@ class Series {
 const INDEPENDENT = 100;
 const CHAIN = 50;
 const LARGE = 10_000;
+/** Steps in two `maestro-worker` processes instead of the conductor's own. */
+const TWO_WORKERS = ['--local-workers', '2'];
 
 async function measureOnce(ctx: BenchContext, s: Series, redis: BenchRedis, large: boolean): Promise<void> {
   const dir = mkdtempSync(path.join(ctx.tmp, 'one-step-'));
@@ -134,8 +140,9 @@ async function measureOnce(ctx: BenchContext, s: Series, redis: BenchRedis, larg
   s.independentMs.push(many.wallMs);
   s.ceiling100Ms.push(ceiling100);
   s.independentRatio.push(many.wallMs / ceiling100);
-  s.workerPeakMiB.push(Math.max(...(many.peaks.get('worker') ?? [0])));
   s.conductorPeakMiB.push(Math.max(...(many.peaks.get('conductor') ?? [0])));
+  const onProcesses = await runStudy(ctx, 'independent-workers', independent(INDEPENDENT), s.bin, TWO_WORKERS);
+  s.workerPeakMiB.push(Math.max(...(onProcesses.peaks.get('worker') ?? [0])));
 
   const links = await runStudy(ctx, 'chain', chain(CHAIN), s.bin);
   const ceiling50 = await shellLoop(ctx, CHAIN);
@@ -160,6 +167,8 @@ async function measureOnce(ctx: BenchContext, s: Series, redis: BenchRedis, larg
   if (large) {
     const big = await runStudy(ctx, 'large', independent(LARGE), s.bin);
     s.conductor10kPeakMiB.push(Math.max(...(big.peaks.get('conductor') ?? [0])));
+    const alone = await runStudy(ctx, 'large-workers', independent(LARGE), s.bin, TWO_WORKERS);
+    s.conductorAlone10kPeakMiB.push(Math.max(...(alone.peaks.get('conductor') ?? [0])));
   }
 }
 
@@ -205,13 +214,14 @@ function report(ctx: BenchContext, s: Series): void {
   chainRow('after last link ended', s.afterLastMs);
   chainRow('link gap (median)', s.linkGapMs);
   chainRow('step run (median)', s.linkRunMs);
-  row(`${INDEPENDENT} independent no-op steps`, 'worker peak RSS', ms(median(s.workerPeakMiB)), 'MiB', {
+  row(`${INDEPENDENT} independent no-op steps`, 'worker process peak RSS', ms(median(s.workerPeakMiB)), 'MiB', {
     target: '< 80 MiB',
   });
   row(`${INDEPENDENT} independent no-op steps`, 'conductor peak RSS', ms(median(s.conductorPeakMiB)), 'MiB');
-  row('10k independent no-op steps', 'conductor peak RSS', ms(median(s.conductor10kPeakMiB)), 'MiB', {
+  row('10k independent no-op steps', 'conductor peak RSS, alone', ms(median(s.conductorAlone10kPeakMiB)), 'MiB', {
     target: '< 100 MiB',
   });
+  row('10k independent no-op steps', 'conductor peak RSS, steps in it', ms(median(s.conductor10kPeakMiB)), 'MiB');
 }
 
 function round2(x: number): number {

@@ -12,6 +12,7 @@ import {
   COALESCE_MIN_WAITING,
   COALESCE_READS_MS,
   FINISH_WINDOW_MS,
+  IDLE_READ_MS_PER_LEFT,
   IDLE_READS_MS,
   PROMPT_READS_LEFT,
   READ_COUNT,
@@ -135,12 +136,14 @@ export function compareStreamIds(a: string, b: string): number {
 
 /**
  * How long after the last read results may wait to be read: IDLE_READS_MS while no result can let
- * anything be sent (unless the study is down to its last PROMPT_READS_LEFT instances),
+ * anything be sent (at most IDLE_READ_MS_PER_LEFT per instance left; none once the study is down
+ * to its last PROMPT_READS_LEFT instances),
  * COALESCE_READS_MS while plenty of steps wait in the queue, else 0.
  */
 export function readPauseMs(m: InstanceMachine, now: number, startedMs: number): number {
   const left = m.expanded.instanceCount - m.finalCount();
-  if (m.awaitedCount === 0 && m.ready.size === 0 && left > PROMPT_READS_LEFT) return IDLE_READS_MS;
+  if (m.awaitedCount === 0 && m.ready.size === 0 && left > PROMPT_READS_LEFT)
+    return Math.min(IDLE_READS_MS, left * IDLE_READ_MS_PER_LEFT);
   return m.queued >= plentyWaiting(m, now, startedMs) ? COALESCE_READS_MS : 0;
 }
 

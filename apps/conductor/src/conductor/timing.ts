@@ -37,6 +37,13 @@ export const IDLE_READS_MS = 250;
  * wake-ups a study, not one per link of a long chain.
  */
 export const PROMPT_READS_LEFT = 4;
+/**
+ * An idle pause lasts at most this long per instance left. Small studies end within one idle
+ * pause (100 no-op steps or a 50-link chain take about 0.2 s): the read that saw their end came
+ * up to IDLE_READS_MS after it, which their user waited for (issue #27). A long chain's middle
+ * is still read four times a second; only its last IDLE_READS_MS / this many links more often.
+ */
+export const IDLE_READ_MS_PER_LEFT = 2;
 
 /**
  * The finish rate (progress, ETA, and COALESCE_READS_MS's "finish in") counts the last minute:
