@@ -90,4 +90,14 @@ describe('where maestro run runs steps', () => {
     for (const s of started) expect(s.pid).not.toBe(conductorPid);
     expect(states).toEqual(Array(8).fill('FINISHED'));
   });
+
+  it('says why, and exits 1, when the worker in its process cannot start', async () => {
+    const dir = tempDir();
+    const spec = writeSpec(dir, 'bad-worker', chain);
+    const r = await startMaestro(['run', spec, '-o', path.join(dir, 'study')], {
+      env: { MAESTRO_LAUNCHER: 'bogus' },
+    });
+    expect(r.exitCode, String(r.all)).toBe(1);
+    expect(r.all).toContain("MAESTRO_LAUNCHER: must be auto, compiled or script, got 'bogus'");
+  });
 });
