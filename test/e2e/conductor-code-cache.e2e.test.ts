@@ -37,7 +37,7 @@ const keyOf = (flag: string, command: string): string =>
 async function maestro(flag: string, args: string[]): Promise<{ stdout: string; exitCode?: number; wrote: string[] }> {
   const mtimes = new Map(cacheFiles().map((f) => [f, statSync(path.join(CACHE_DIR, f)).mtimeMs]));
   const r = await execa(process.execPath, [flag, MAESTRO_BIN, ...args], { reject: false });
-  const ours = new Set(['', 'expand', 'validate'].map((c) => keyOf(flag, c)));
+  const ours = new Set(['', 'expand', 'validate', 'run'].map((c) => keyOf(flag, c)));
   const wrote = cacheFiles().filter(
     (f) => ours.has(f.slice(-16)) && mtimes.get(f) !== statSync(path.join(CACHE_DIR, f)).mtimeMs,
   );
@@ -83,6 +83,24 @@ describe.skipIf(typeof (module as { enableCompileCache?: unknown }).enableCompil
       expect(validate.exitCode).toBe(0);
       expect(validate.wrote).toEqual([expect.stringMatching(new RegExp(`${keyOf(flag, 'validate')}$`))]);
       expect((await maestro(flag, ['validate', path.join(dir, 'study.yaml')])).wrote).toEqual([]);
+    });
+
+    it('is read by the next run after a run, which changes V8 heap settings while its study runs and undoes them', async () => {
+      const run = (k: number): ReturnType<typeof maestro> =>
+        maestro(flag, [
+          'run',
+          path.join(dir, 'study.yaml'),
+          '-o',
+          path.join(dir, `run-${k}`),
+          '--pgen',
+          path.join(dir, 'gen.mjs'),
+        ]);
+      const first = await run(1);
+      expect(first.exitCode).toBe(0);
+      expect(first.wrote).toEqual([expect.stringMatching(new RegExp(`${keyOf(flag, 'run')}$`))]);
+      const second = await run(2);
+      expect(second.exitCode).toBe(0);
+      expect(second.wrote).toEqual([]);
     });
 
     it('imports a module parameter generator from a bundle read from the cache (Node 20 keeps no import() loader in cached code)', async () => {
