@@ -85,7 +85,7 @@ describe.skipIf(typeof (module as { enableCompileCache?: unknown }).enableCompil
       expect((await maestro(flag, ['validate', path.join(dir, 'study.yaml')])).wrote).toEqual([]);
     });
 
-    it('is read by the next run after a run, which changes V8 heap settings while its study runs and undoes them', async () => {
+    it('is written by a first run and read by the next (one per command: run)', async () => {
       const run = (k: number): ReturnType<typeof maestro> =>
         maestro(flag, [
           'run',
