@@ -1,8 +1,8 @@
 /**
  * Where `maestro run` runs steps when not told: in the conductor's own process (its home
  * worker), as many at once as the study is wide (a chain one, however long), at most the
- * machine's cores; in `maestro-worker` processes only when a flag asks for them
- * (`--local-workers N`, `--worker-concurrency`, `--worker-arg`). Every worker writes
+ * machine's cores; in `maestro-worker` processes when a flag asks for them (`--local-workers
+ * N`, `--worker-concurrency`, `--worker-arg`) or the study has over 500 instances side by side. Every worker writes
  * meta/logs/worker-<n>.log, whose "worker started" line says its pid and concurrency: that is
  * how the test tells them apart.
  */
@@ -74,6 +74,16 @@ describe('where maestro run runs steps', () => {
     const { conductorPid, started, states } = await workers(wide);
     expect(started).toEqual([{ file: 'worker-1.log', pid: conductorPid, concurrency: Math.min(cores, 8) }]);
     expect(states).toEqual(Array(8).fill('FINISHED'));
+  });
+
+  it('starts worker processes, one per core, for a study of over 500 instances side by side', async () => {
+    const cores = os.availableParallelism();
+    const many = wide.replace('[1, 2, 3, 4, 5, 6, 7, 8]', `[${Array.from({ length: 501 }, (_, k) => k).join(', ')}]`);
+    const { conductorPid, started, states } = await workers(many);
+    expect(started.map((s) => s.file)).toHaveLength(Math.min(cores, 501));
+    for (const s of started) expect(s.pid).not.toBe(conductorPid);
+    expect(states).toHaveLength(501);
+    expect(new Set(states)).toEqual(new Set(['FINISHED']));
   });
 
   it('starts as many worker processes as --local-workers says, whatever the width', async () => {

@@ -10,7 +10,13 @@ import { formatCount } from '../status/count.js';
 import { checkRedisAnswers, openStudy, redisForStudy } from '../study/session.js';
 import { Terminal } from '../run/terminal.js';
 import { autoscaleConfig, resolveAutoscale, type AutoscaleFlags } from './autoscale.js';
-import { defaultLocalWorkers, DEFAULT_REDIS_TIMEOUT_MS, quarantineSettings, type ExecutionFlags } from './common.js';
+import {
+  defaultLocalWorkers,
+  DEFAULT_REDIS_TIMEOUT_MS,
+  quarantineSettings,
+  runsInConductor,
+  type ExecutionFlags,
+} from './common.js';
 import { redisChoice, type RedisFlags } from './redis-options.js';
 import { printFinalStatus } from './status.js';
 
@@ -37,7 +43,7 @@ export async function resumeCommand(
   if (meta.redis?.mode === 'external') await checkRedisAnswers(redis.target);
   err.write(`Resuming ${meta.name}: ${formatCount(meta.instanceCount, 'step instance')} in ${meta.root}\n`);
   const workerCount = options.localWorkers ?? (autoscale ? 0 : defaultLocalWorkers(loaded.expanded.steps));
-  const processes = wantsWorkerProcesses(options);
+  const processes = wantsWorkerProcesses(options) || !runsInConductor(loaded.expanded);
   const workers = startStudyWorkers({
     count: processes ? workerCount : 0,
     concurrency: options.workerConcurrency ?? 1,

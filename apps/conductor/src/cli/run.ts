@@ -24,6 +24,7 @@ import { autoscaleArgs, autoscaleConfig, resolveAutoscale, type AutoscaleFlags }
 import {
   defaultLocalWorkers,
   DEFAULT_REDIS_TIMEOUT_MS,
+  runsInConductor,
   quarantineSettings,
   type ExecutionFlags,
   type SpecOptions,
@@ -238,7 +239,7 @@ async function runInRoot(
   err.write(`Study ${meta.name}: ${formatCount(final.expanded.instanceCount, 'step instance')} in ${root}\n`);
   const redis = await redisForNewStudy(root, choice);
   const workerCount = options.localWorkers ?? (autoscale ? 0 : defaultLocalWorkers(final.expanded.steps));
-  const processes = wantsWorkerProcesses(options);
+  const processes = wantsWorkerProcesses(options) || !runsInConductor(final.expanded);
   // Asked while the workers connect, not before: the check must not delay a small study's first
   // step. A fleet Redis has no room for is refused one worker at a time, so it is said up front.
   const fleetSize =
