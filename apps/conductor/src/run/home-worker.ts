@@ -1,7 +1,7 @@
 /**
  * The study's worker inside the conductor's own process: what `maestro run` and `maestro resume`
- * run steps with when neither `--local-workers` nor `--worker-arg` is given (and no
- * `--autoscale`). It is the same worker as `maestro-worker` (startWorker), with the conductor's
+ * run the steps of a small study with (runsInConductor, cli/common.ts) when no flag asks for
+ * worker processes (wantsWorkerProcesses) or allocations. It is the same worker as `maestro-worker` (startWorker), with the conductor's
  * BullMQ and Redis client already loaded, so a small study's first step waits for no second
  * Node process to start: a worker's start was ~0.25 s of CPU, taken from the core the
  * conductor's own start needed (issue #27). It takes as many steps at once as the study is wide,
@@ -18,6 +18,7 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { loadConfig, makeLogger, startWorker, type WorkerHandle } from '@maestro/worker';
 import type { RedisTarget } from '../redis/connection.js';
+import { STDIN_SETTINGS } from './local-workers.js';
 import type { StudyWorkers } from './study-workers.js';
 
 export interface HomeWorkerOptions {
@@ -31,16 +32,6 @@ export interface HomeWorkerOptions {
   /** Texts never to write (the Redis password). */
   readonly secrets: readonly string[];
 }
-
-/** What a worker process would have read from its settings line: never inherited from this environment. */
-const SETTINGS_VARIABLES = [
-  'MAESTRO_REDIS_URL',
-  'MAESTRO_REDIS_PASSWORD_FILE',
-  'MAESTRO_SENTINEL_PASSWORD_FILE',
-  'MAESTRO_REDIS_TLS_CA_FILE',
-  'MAESTRO_PREFIX',
-  'MAESTRO_QUEUES',
-];
 
 /** Once killed (Redis gone), how long stop() waits for it to disconnect: its steps are dead already. */
 const KILLED_WAIT_MS = 1_000;
@@ -62,7 +53,8 @@ export class HomeWorker implements StudyWorkers {
 
   async #start(o: HomeWorkerOptions): Promise<WorkerHandle> {
     const env: Record<string, string | undefined> = { ...process.env };
-    for (const name of SETTINGS_VARIABLES) delete env[name];
+    // What a worker process would have read from its settings line, from nowhere else.
+    for (const name of Object.values(STDIN_SETTINGS)) delete env[name];
     const r = o.redis;
     const config = loadConfig(
       {

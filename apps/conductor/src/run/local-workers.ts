@@ -54,8 +54,11 @@ const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
  */
 const WORKER_NODE_FLAGS = ['--max-semi-space-size=1', '--optimize-for-size'];
 
-/** The worker's variables that its stdin settings line sets (apps/worker/src/stdin-settings.ts). */
-const STDIN_SETTINGS = {
+/**
+ * The worker's variables that its stdin settings line sets (apps/worker/src/stdin-settings.ts):
+ * never inherited from the conductor's environment by a worker of the study's.
+ */
+export const STDIN_SETTINGS = {
   url: 'MAESTRO_REDIS_URL',
   passwordFile: 'MAESTRO_REDIS_PASSWORD_FILE',
   sentinelPasswordFile: 'MAESTRO_SENTINEL_PASSWORD_FILE',
