@@ -21,9 +21,9 @@ v8.setFlagsFromString('--semi-space-growth-factor=1');
 // optimised. Set here, before the bundle is compiled: V8 refuses a code cache made under other
 // flags, and set by the bundle's first module (as it was) every start's cache was refused.
 v8.setFlagsFromString('--interrupt-budget=540672');
-// V8's old generation grown by 20% per full collection, not up to 4x: the conductor's peak on
-// 10,000 instances 97-99 MiB instead of 109-111 (src/run/heap-growth.ts, which gives a study of
-// over 20,000 instances V8's own factor back while it runs, and the reason).
+// V8's old generation grown by 20% per full collection, not up to 4x, while a command reads,
+// expands and writes a study (src/run/heap-growth.ts gives V8 its own factor back while the study
+// runs, and says why).
 v8.setFlagsFromString('--heap-growing-percent=20');
 
 const title = titleWithoutPasswords(process.argv0, process.argv.slice(1));

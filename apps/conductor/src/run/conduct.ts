@@ -13,7 +13,7 @@ import { Fleet, type AutoscaleConfig } from '../fleet/index.js';
 import type { Logger } from 'pino';
 import type { HomeWorker } from './home-worker.js';
 import type { StudyWorkers } from './study-workers.js';
-import { heapGrowthFor } from './heap-growth.js';
+import { ownHeapGrowthWhileRunning } from './heap-growth.js';
 import { makeLogger } from './log.js';
 import { RedisWatch } from './redis-watch.js';
 import { StopSequence } from './stop-sequence.js';
@@ -102,7 +102,7 @@ export async function conduct(o: ConductOptions): Promise<StudyStateName> {
   // does not run; the embedded Redis then dies with this process (its parent-death signal).
   let parts: StudyParts | undefined;
   let state: StudyStateName | undefined;
-  const restoreHeapGrowth = heapGrowthFor(o.expanded.instanceCount);
+  const restoreHeapGrowth = ownHeapGrowthWhileRunning();
   try {
     parts = await makeParts(o, log);
     state = await runStudy(o, parts, log);
