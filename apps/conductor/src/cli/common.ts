@@ -4,6 +4,7 @@ import { DURATION_EXAMPLES, parseDurationMs } from '@maestro/protocol';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { studyWidth } from '../study/shape.js';
 import { DEFAULT_QUARANTINE, type QuarantineSettings } from '../conductor/quarantine.js';
+import { wantsWorkerProcesses } from '../run/local-workers.js';
 
 export interface SpecOptions {
   out?: string;
@@ -47,11 +48,8 @@ export function durationOption(name: string): (value: string) => number {
 export const cores = (): number =>
   typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 
-/**
- * Local worker processes when `--local-workers` is not given but another worker flag is, or the
- * home worker's concurrency when none is: a study no wider than a few steps needs no more.
- */
-export const defaultLocalWorkers = (steps: Parameters<typeof studyWidth>[0]): number =>
+/** As many steps at once as the study is wide, at most the cores: a chain or a 1-step study one. */
+const widthUpToCores = (steps: Parameters<typeof studyWidth>[0]): number =>
   Math.max(1, Math.min(cores(), studyWidth(steps)));
 
 /**
@@ -63,9 +61,27 @@ export const defaultLocalWorkers = (steps: Parameters<typeof studyWidth>[0]): nu
  */
 export const HOME_WORKER_MAX_INSTANCES = 500;
 
-/** Whether, unless a flag asks for worker processes, the study's steps run in the conductor. */
-export function runsInConductor(expanded: { instanceCount: number; steps: Parameters<typeof studyWidth>[0] }): boolean {
-  return expanded.instanceCount <= HOME_WORKER_MAX_INSTANCES || studyWidth(expanded.steps) <= 1;
+/** Where `run` and `resume` run a study's steps on this machine. */
+export interface LocalWorkerPlan {
+  /** `maestro-worker` processes to start (0: none). */
+  readonly processes: number;
+  /** Steps at once in the conductor's own process, its home worker (0: none). */
+  readonly home: number;
+}
+
+/**
+ * Worker processes when a flag asks for them (wantsWorkerProcesses) or the study has over
+ * HOME_WORKER_MAX_INSTANCES instances side by side; else the home worker. Without
+ * `--local-workers`, as many as the study is wide, at most the cores; none with `--autoscale`.
+ */
+export function localWorkerPlan(
+  flags: Pick<ExecutionFlags, 'localWorkers' | 'workerConcurrency'> & { workerArg?: string[] | undefined },
+  expanded: { instanceCount: number; steps: Parameters<typeof studyWidth>[0] },
+  autoscaled: boolean,
+): LocalWorkerPlan {
+  const count = flags.localWorkers ?? (autoscaled ? 0 : widthUpToCores(expanded.steps));
+  const inConductor = expanded.instanceCount <= HOME_WORKER_MAX_INSTANCES || studyWidth(expanded.steps) <= 1;
+  return wantsWorkerProcesses(flags) || !inConductor ? { processes: count, home: 0 } : { processes: 0, home: count };
 }
 
 export function addSpecOptions(cmd: Command, { out = true }: { out?: boolean } = {}): Command {

@@ -1,6 +1,6 @@
 /** `maestro resume STUDY_DIR`: a new conductor picks up a study after a crash or a stop. */
 import type { Writable } from 'node:stream';
-import { startStudyWorkers, wantsWorkerProcesses } from '../run/local-workers.js';
+import { startStudyWorkers } from '../run/local-workers.js';
 import { studyQueues } from '../study/shape.js';
 import { usesMerlinReturnCodes } from '@maestro/spec';
 import { dashboardAfterRun, dashboardSettingsFor } from './dashboard.js';
@@ -10,13 +10,7 @@ import { formatCount } from '../status/count.js';
 import { checkRedisAnswers, openStudy, redisForStudy } from '../study/session.js';
 import { Terminal } from '../run/terminal.js';
 import { autoscaleConfig, resolveAutoscale, type AutoscaleFlags } from './autoscale.js';
-import {
-  defaultLocalWorkers,
-  DEFAULT_REDIS_TIMEOUT_MS,
-  quarantineSettings,
-  runsInConductor,
-  type ExecutionFlags,
-} from './common.js';
+import { DEFAULT_REDIS_TIMEOUT_MS, localWorkerPlan, quarantineSettings, type ExecutionFlags } from './common.js';
 import { redisChoice, type RedisFlags } from './redis-options.js';
 import { printFinalStatus } from './status.js';
 
@@ -42,10 +36,9 @@ export async function resumeCommand(
   // A shared Redis that cannot be reached is said now, not waited for in silence.
   if (meta.redis?.mode === 'external') await checkRedisAnswers(redis.target);
   err.write(`Resuming ${meta.name}: ${formatCount(meta.instanceCount, 'step instance')} in ${meta.root}\n`);
-  const workerCount = options.localWorkers ?? (autoscale ? 0 : defaultLocalWorkers(loaded.expanded.steps));
-  const processes = wantsWorkerProcesses(options) || !runsInConductor(loaded.expanded);
+  const plan = localWorkerPlan(options, loaded.expanded, autoscale !== undefined);
   const workers = startStudyWorkers({
-    count: processes ? workerCount : 0,
+    count: plan.processes,
     concurrency: options.workerConcurrency ?? 1,
     redis: redis.target,
     prefix: meta.prefix,
@@ -70,7 +63,7 @@ export async function resumeCommand(
     window: options.window ?? DEFAULT_WINDOW,
     bundle: options.bundle ?? DEFAULT_BUNDLE,
     workers,
-    homeWorker: !processes && workerCount > 0 ? { concurrency: workerCount } : undefined,
+    homeWorker: plan.home > 0 ? { concurrency: plan.home } : undefined,
     cancelGraceMs: options.cancelGrace ?? 30_000,
     quarantine: quarantineSettings(options),
     redisTimeoutMs: options.redisTimeout ?? DEFAULT_REDIS_TIMEOUT_MS,

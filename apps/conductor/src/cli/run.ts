@@ -16,15 +16,14 @@ import { withoutPassword } from '@maestro/secrets';
 import { checkRedisForNewStudy, fleetRoom, redisForNewStudy, targetOf, type RedisChoice } from '../study/session.js';
 import { metaDir } from '../study/meta.js';
 import { studyQueues } from '../study/shape.js';
-import { LocalWorkers, startEarlyWorkers, wantsWorkerProcesses } from '../run/local-workers.js';
+import { LocalWorkers, startEarlyWorkers } from '../run/local-workers.js';
 import { createStudyRoot } from '../study/root.js';
 import { Terminal } from '../run/terminal.js';
 import { writeDryRun, writeStudySkeleton } from '../study/write.js';
 import { autoscaleArgs, autoscaleConfig, resolveAutoscale, type AutoscaleFlags } from './autoscale.js';
 import {
-  defaultLocalWorkers,
   DEFAULT_REDIS_TIMEOUT_MS,
-  runsInConductor,
+  localWorkerPlan,
   quarantineSettings,
   type ExecutionFlags,
   type SpecOptions,
@@ -238,16 +237,16 @@ async function runInRoot(
   }
   err.write(`Study ${meta.name}: ${formatCount(final.expanded.instanceCount, 'step instance')} in ${root}\n`);
   const redis = await redisForNewStudy(root, choice);
-  const workerCount = options.localWorkers ?? (autoscale ? 0 : defaultLocalWorkers(final.expanded.steps));
-  const processes = wantsWorkerProcesses(options) || !runsInConductor(final.expanded);
+  const plan = localWorkerPlan(options, final.expanded, autoscale !== undefined);
   // Asked while the workers connect, not before: the check must not delay a small study's first
   // step. A fleet Redis has no room for is refused one worker at a time, so it is said up front.
   const fleetSize =
-    (processes ? workerCount : Math.min(workerCount, 1)) +
+    plan.processes +
+    Math.min(plan.home, 1) +
     (autoscale ?? []).reduce((n, a) => n + a.maxAllocations * a.settings.nodes, 0);
   const roomCheck = fleetRoom(redis, fleetSize).catch(() => undefined);
-  const workers = processes && workerCount > 0 ? (c.early ?? startLocalWorkers(options, workerCount)) : undefined;
-  workers?.grow(workerCount);
+  const workers = plan.processes > 0 ? (c.early ?? startLocalWorkers(options, plan.processes)) : undefined;
+  workers?.grow(plan.processes);
   const logDir = path.join(metaDir(root), 'logs');
   workers?.connect({ redis: redis.target, prefix, queues: studyQueues(final.expanded.steps), logDir });
   if (workers) c.onHandOver(); // from here on, conduct() (or the catch below) stops them
@@ -270,7 +269,7 @@ async function runInRoot(
     window: options.window ?? DEFAULT_WINDOW,
     bundle: options.bundle ?? DEFAULT_BUNDLE,
     workers,
-    homeWorker: !processes && workerCount > 0 ? { concurrency: workerCount } : undefined,
+    homeWorker: plan.home > 0 ? { concurrency: plan.home } : undefined,
     cancelGraceMs: options.cancelGrace ?? 30_000,
     quarantine: quarantineSettings(options),
     redisTimeoutMs: options.redisTimeout ?? DEFAULT_REDIS_TIMEOUT_MS,

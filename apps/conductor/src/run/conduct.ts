@@ -154,8 +154,6 @@ interface StudyParts {
 async function makeParts(o: ConductOptions, log: Logger): Promise<StudyParts> {
   const { meta, expanded } = o;
   const term = o.terminal;
-  // Its module loads while the conductor connects.
-  if (o.homeWorker) import('./home-worker.js').catch(() => undefined);
   const redis = await connect(o.redis, 'durable');
   const reader = await connect(o.redis, 'durable').catch((err: unknown) => {
     redis.disconnect();

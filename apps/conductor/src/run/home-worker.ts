@@ -1,6 +1,6 @@
 /**
  * The study's worker inside the conductor's own process: what `maestro run` and `maestro resume`
- * run the steps of a small study with (runsInConductor, cli/common.ts) when no flag asks for
+ * run the steps of a small study with (localWorkerPlan, cli/common.ts) when no flag asks for
  * worker processes (wantsWorkerProcesses) or allocations. It is the same worker as `maestro-worker` (startWorker), with the conductor's
  * BullMQ and Redis client already loaded, so a small study's first step waits for no second
  * Node process to start: a worker's start was ~0.25 s of CPU, taken from the core the
